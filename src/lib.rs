@@ -1,0 +1,1 @@
+//! boomerang: a self-hosted GitHub App that runs long, asynchronous jobs for repositories.

@@ -1,0 +1,2 @@
+//! The `boomerang` command line.
+fn main() {}
