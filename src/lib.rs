@@ -1,1 +1,4 @@
 //! boomerang: a self-hosted GitHub App that runs long, asynchronous jobs for repositories.
+pub mod clock;
+pub mod ids;
+pub mod store;

@@ -1,0 +1,250 @@
+//! Purpose: the two key-value engines behind [`super::Store`], reduced to the five operations the store needs.
+
+use super::StoreError;
+use redb::ReadableDatabase;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Which engine holds the data (`STORE=redb|sled`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// redb: ACID, checksummed commits, one fsync per commit. The default (see README, "Storage").
+    Redb,
+    /// sled 0.34: kept selectable; durability comes from an explicit flush after every group commit.
+    Sled,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "redb" => Ok(BackendKind::Redb),
+            "sled" => Ok(BackendKind::Sled),
+            other => Err(format!(
+                "`{other}` is not a store backend (use redb or sled)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Redb => "redb",
+            BackendKind::Sled => "sled",
+        })
+    }
+}
+
+type Row = (Vec<u8>, Vec<u8>);
+
+/// The operations the store needs from an engine. `write` must be atomic and durable when it returns.
+pub(super) trait Backend: Send + Sync {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Rows whose key starts with `prefix` (and is greater than `after`, when given), in key order.
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError>;
+    /// Rows whose key starts with `prefix`, in reverse key order.
+    fn scan_rev(&self, prefix: &[u8], limit: usize) -> Result<Vec<Row>, StoreError>;
+    fn last_key(&self, prefix: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.scan_rev(prefix, 1)?.into_iter().next().map(|(k, _)| k))
+    }
+    /// Applies puts (`Some`) and deletes (`None`) atomically and durably.
+    fn write(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError>;
+    fn size_on_disk(&self) -> u64;
+}
+
+pub(super) fn open(dir: &Path, kind: BackendKind) -> Result<Arc<dyn Backend>, StoreError> {
+    match kind {
+        BackendKind::Redb => Ok(Arc::new(RedbBackend::open(dir)?)),
+        BackendKind::Sled => Ok(Arc::new(SledBackend::open(dir)?)),
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// The key just past every key with this prefix (for range ends), or None when the prefix is all 0xff.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+const TABLE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("boomerang");
+
+struct RedbBackend {
+    db: redb::Database,
+    path: std::path::PathBuf,
+}
+
+impl RedbBackend {
+    fn open(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join("boomerang.redb");
+        let db = redb::Database::create(&path).map_err(err)?;
+        let txn = db.begin_write().map_err(err)?;
+        txn.open_table(TABLE).map_err(err)?;
+        txn.commit().map_err(err)?;
+        Ok(RedbBackend { db, path })
+    }
+}
+
+impl Backend for RedbBackend {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(TABLE).map_err(err)?;
+        Ok(table.get(key).map_err(err)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(TABLE).map_err(err)?;
+        let start: &[u8] = match after {
+            Some(a) if a > prefix => a,
+            _ => prefix,
+        };
+        let mut out = Vec::new();
+        for row in table.range::<&[u8]>(start..).map_err(err)? {
+            let (k, v) = row.map_err(err)?;
+            let k = k.value();
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            if after.is_some_and(|a| k <= a) {
+                continue;
+            }
+            out.push((k.to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn scan_rev(&self, prefix: &[u8], limit: usize) -> Result<Vec<Row>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(TABLE).map_err(err)?;
+        let mut out = Vec::new();
+        let range = match prefix_end(prefix) {
+            Some(end) => table.range::<&[u8]>(prefix..end.as_slice()).map_err(err)?,
+            None => table.range::<&[u8]>(prefix..).map_err(err)?,
+        };
+        for row in range.rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = row.map_err(err)?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn write(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        {
+            let mut table = txn.open_table(TABLE).map_err(err)?;
+            for (k, v) in &ops {
+                match v {
+                    Some(v) => {
+                        table.insert(k.as_slice(), v.as_slice()).map_err(err)?;
+                    }
+                    None => {
+                        table.remove(k.as_slice()).map_err(err)?;
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(err)
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+struct SledBackend {
+    db: sled::Db,
+}
+
+impl SledBackend {
+    fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("sled"))
+            .flush_every_ms(None)
+            .open()
+            .map_err(err)?;
+        Ok(SledBackend { db })
+    }
+}
+
+impl Backend for SledBackend {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(key).map_err(err)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut out = Vec::new();
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match after {
+            Some(a) if a >= prefix => Box::new(
+                self.db
+                    .range::<&[u8], _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            ),
+            _ => Box::new(self.db.scan_prefix(prefix)),
+        };
+        for row in iter {
+            let (k, v) = row.map_err(err)?;
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn scan_rev(&self, prefix: &[u8], limit: usize) -> Result<Vec<Row>, StoreError> {
+        let mut out = Vec::new();
+        for row in self.db.scan_prefix(prefix).rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = row.map_err(err)?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn write(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in ops {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        self.db.apply_batch(batch).map_err(err)?;
+        self.db.flush().map_err(err)?;
+        Ok(())
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}

@@ -1,0 +1,661 @@
+//! Purpose: every byte boomerang keeps outside job logs: deliveries, jobs, job events, the outbox, idempotency keys.
+//!
+//! The API is narrow on purpose (see ARCHITECTURE.md, "Storage notes"): callers build a [`Batch`] of domain writes
+//! and [`Store::commit`] it; a commit is atomic and durable (on disk, fsynced) when it returns. One committer thread
+//! owns all writes and folds every batch that is waiting into one backend transaction (group commit), so many
+//! concurrent acknowledgements share one fsync. Two backends implement the same small [`Backend`] trait: redb (the
+//! default) and sled. Values are serde JSON; keys are ASCII paths whose layout is private to this module.
+
+mod backend;
+
+pub use backend::BackendKind;
+
+use backend::Backend;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, corruption, a full disk).
+    #[error("store backend: {0}")]
+    Backend(String),
+    /// A stored value could not be decoded (a bug or a format change without an upgrade).
+    #[error("store value at `{key}` is unreadable: {error}")]
+    Decode {
+        /// The key whose value failed.
+        key: String,
+        /// The decoder's message.
+        error: String,
+    },
+    /// The committer thread has stopped (the process is shutting down).
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// The schema version written at creation; an upgrade step must exist for every older version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The result of committing a [`Batch`]: which of its conditional writes found their key taken.
+#[derive(Debug, Default, Clone)]
+pub struct CommitOutcome {
+    /// Tags (given by the caller) of the `*_if_absent` writes that were skipped because the key existed.
+    pub conflicts: Vec<u32>,
+}
+
+/// A set of writes that commit together or not at all.
+#[derive(Default)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+enum Op {
+    Put(String, Vec<u8>),
+    Delete(String),
+    PutIfAbsent {
+        key: String,
+        value: Vec<u8>,
+        tag: u32,
+    },
+    Enqueue {
+        installation: u64,
+        coalesce: Option<String>,
+        value: Vec<u8>,
+    },
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising our own types to JSON cannot fail (no maps with non-string keys, no failing Serialize impls).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
+        key: key.to_string(),
+        error: e.to_string(),
+    })
+}
+
+mod keys {
+    pub(super) fn delivery(guid: &str) -> String {
+        format!("d/{guid}")
+    }
+    pub(super) const PENDING: &str = "dp/";
+    pub(super) fn pending(seq: u64, guid: &str) -> String {
+        format!("dp/{seq:020}/{guid}")
+    }
+    pub(super) fn job(id: &str) -> String {
+        format!("j/{id}")
+    }
+    pub(super) const JOBS: &str = "j/";
+    pub(super) fn events(id: &str) -> String {
+        format!("e/{id}/")
+    }
+    pub(super) fn event(id: &str, seq: u64) -> String {
+        format!("e/{id}/{seq:010}")
+    }
+    pub(super) const ACTIVE: &str = "a/";
+    pub(super) fn active(id: &str) -> String {
+        format!("a/{id}")
+    }
+    pub(super) fn outbox_prefix(installation: u64) -> String {
+        format!("o/{installation:020}/")
+    }
+    pub(super) const OUTBOX: &str = "o/";
+    pub(super) fn outbox(installation: u64, seq: u64) -> String {
+        format!("o/{installation:020}/{seq:020}")
+    }
+    pub(super) fn coalesce(k: &str) -> String {
+        format!("oc/{k}")
+    }
+    pub(super) fn index(name: &str, k: &str) -> String {
+        format!("x/{name}/{k}")
+    }
+    pub(super) fn meta(name: &str) -> String {
+        format!("m/{name}")
+    }
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Whether nothing has been added.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Records a webhook delivery unless one with this GUID exists; the conflict is reported under `tag`.
+    pub fn insert_delivery<T: Serialize>(&mut self, guid: &str, record: &T, tag: u32) -> &mut Self {
+        self.ops.push(Op::PutIfAbsent {
+            key: keys::delivery(guid),
+            value: encode(record),
+            tag,
+        });
+        self
+    }
+
+    /// Adds a delivery to the processing queue (`seq` orders the queue; use the receive time in nanoseconds).
+    pub fn queue_delivery(&mut self, seq: u64, guid: &str) -> &mut Self {
+        self.ops.push(Op::Put(keys::pending(seq, guid), Vec::new()));
+        self
+    }
+
+    /// Replaces a delivery's record (its processing outcome) and takes it off the queue.
+    pub fn finish_delivery<T: Serialize>(
+        &mut self,
+        queue_key: &PendingKey,
+        record: &T,
+    ) -> &mut Self {
+        self.ops
+            .push(Op::Put(keys::delivery(&queue_key.guid), encode(record)));
+        self.ops.push(Op::Delete(queue_key.key.clone()));
+        self
+    }
+
+    /// Writes a job's record (created once; rewritten only for its mutable header fields).
+    pub fn put_job<T: Serialize>(&mut self, job_id: &str, record: &T) -> &mut Self {
+        self.ops.push(Op::Put(keys::job(job_id), encode(record)));
+        self
+    }
+
+    /// Appends event number `seq` (0-based, dense) to a job's event log.
+    pub fn append_event<T: Serialize>(&mut self, job_id: &str, seq: u64, event: &T) -> &mut Self {
+        self.ops
+            .push(Op::Put(keys::event(job_id, seq), encode(event)));
+        self
+    }
+
+    /// Marks a job as not terminal, so start-up recovery finds it.
+    pub fn mark_active(&mut self, job_id: &str) -> &mut Self {
+        self.ops.push(Op::Put(keys::active(job_id), Vec::new()));
+        self
+    }
+
+    /// Marks a job as terminal.
+    pub fn mark_inactive(&mut self, job_id: &str) -> &mut Self {
+        self.ops.push(Op::Delete(keys::active(job_id)));
+        self
+    }
+
+    /// Queues a GitHub side effect for `installation`. With a `coalesce` key, an entry still queued under the same
+    /// key is replaced in place (keeping its position) instead of adding another.
+    pub fn enqueue<T: Serialize>(
+        &mut self,
+        installation: u64,
+        coalesce: Option<String>,
+        entry: &T,
+    ) -> &mut Self {
+        self.ops.push(Op::Enqueue {
+            installation,
+            coalesce,
+            value: encode(entry),
+        });
+        self
+    }
+
+    /// Removes a sent outbox entry (and its coalescing mark).
+    pub fn remove_outbox(&mut self, key: &OutboxKey, coalesce: Option<&str>) -> &mut Self {
+        self.ops.push(Op::Delete(key.0.clone()));
+        if let Some(c) = coalesce {
+            self.ops.push(Op::Delete(keys::coalesce(c)));
+        }
+        self
+    }
+
+    /// Rewrites an outbox entry in place (after a failed attempt, with its new schedule).
+    pub fn update_outbox<T: Serialize>(&mut self, key: &OutboxKey, entry: &T) -> &mut Self {
+        self.ops.push(Op::Put(key.0.clone(), encode(entry)));
+        self
+    }
+
+    /// Sets `index/key` → value, for secondary look-ups (check run → job, idempotency key → job, delivery → jobs).
+    pub fn put_index<T: Serialize>(&mut self, index: &str, key: &str, value: &T) -> &mut Self {
+        self.ops
+            .push(Op::Put(keys::index(index, key), encode(value)));
+        self
+    }
+
+    /// Sets `index/key` unless it exists; the conflict is reported under `tag`.
+    pub fn put_index_if_absent<T: Serialize>(
+        &mut self,
+        index: &str,
+        key: &str,
+        value: &T,
+        tag: u32,
+    ) -> &mut Self {
+        self.ops.push(Op::PutIfAbsent {
+            key: keys::index(index, key),
+            value: encode(value),
+            tag,
+        });
+        self
+    }
+
+    /// Deletes `index/key`.
+    pub fn delete_index(&mut self, index: &str, key: &str) -> &mut Self {
+        self.ops.push(Op::Delete(keys::index(index, key)));
+        self
+    }
+
+    /// Sets a named piece of server state (cursors, rate-limit blocks).
+    pub fn put_meta<T: Serialize>(&mut self, name: &str, value: &T) -> &mut Self {
+        self.ops.push(Op::Put(keys::meta(name), encode(value)));
+        self
+    }
+}
+
+/// The queue position of a pending delivery.
+#[derive(Clone, Debug)]
+pub struct PendingKey {
+    key: String,
+    /// The delivery's GUID.
+    pub guid: String,
+}
+
+/// The position of an outbox entry.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OutboxKey(String);
+
+struct Commit {
+    batch: Batch,
+    reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
+}
+
+/// The durable store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    commits: mpsc::SyncSender<Commit>,
+    kind: BackendKind,
+    group_commits: AtomicU64,
+    batches: AtomicU64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `dir` with the chosen backend.
+    pub fn open(dir: &Path, kind: BackendKind) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
+        let backend = backend::open(dir, kind)?;
+        let version: Option<u32> = match backend.get(keys::meta("schema").as_bytes())? {
+            Some(bytes) => Some(decode("m/schema", &bytes)?),
+            None => None,
+        };
+        match version {
+            None => backend.write(vec![(
+                keys::meta("schema").into_bytes(),
+                Some(encode(&SCHEMA_VERSION)),
+            )])?,
+            Some(SCHEMA_VERSION) => {}
+            Some(other) => {
+                return Err(StoreError::Backend(format!(
+                    "the store at {} has schema version {other}; this boomerang understands {SCHEMA_VERSION}",
+                    dir.display()
+                )));
+            }
+        }
+        let next_outbox = match backend.last_key(keys::OUTBOX.as_bytes())? {
+            Some(k) => String::from_utf8_lossy(&k)
+                .rsplit('/')
+                .next()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0)
+                .saturating_add(1),
+            None => 1,
+        };
+        let (tx, rx) = mpsc::sync_channel::<Commit>(4096);
+        let inner = Arc::new(Inner {
+            backend: backend.clone(),
+            commits: tx,
+            kind,
+            group_commits: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("store-committer".into())
+            .spawn(move || committer(backend, rx, next_outbox, weak))
+            .map_err(|e| StoreError::Backend(format!("cannot start the committer: {e}")))?;
+        Ok(Store { inner })
+    }
+
+    /// Which backend this store runs on.
+    pub fn kind(&self) -> BackendKind {
+        self.inner.kind
+    }
+
+    /// Commits `batch` atomically; it is on disk when this returns `Ok`.
+    pub async fn commit(&self, batch: Batch) -> Result<CommitOutcome, StoreError> {
+        if batch.is_empty() {
+            return Ok(CommitOutcome::default());
+        }
+        let (reply, rx) = oneshot::channel();
+        let sender = self.inner.commits.clone();
+        // The channel is bounded; sending may block briefly under a burst, so do it off the async workers.
+        tokio::task::spawn_blocking(move || sender.send(Commit { batch, reply }))
+            .await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Commits from synchronous code (tests, the CLI).
+    pub fn commit_blocking(&self, batch: Batch) -> Result<CommitOutcome, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .commits
+            .send(Commit { batch, reply })
+            .map_err(|_| StoreError::Closed)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// (backend transactions, batches) committed since open: their ratio shows how well group commit works.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        (
+            self.inner.group_commits.load(Ordering::Relaxed),
+            self.inner.batches.load(Ordering::Relaxed),
+        )
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        match self.inner.backend.get(key.as_bytes())? {
+            Some(bytes) => Ok(Some(decode(key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn scan<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        self.inner
+            .backend
+            .scan(prefix.as_bytes(), None, limit)?
+            .into_iter()
+            .map(|(k, v)| {
+                let key = String::from_utf8_lossy(&k).into_owned();
+                let value = decode(&key, &v)?;
+                Ok((key, value))
+            })
+            .collect()
+    }
+
+    fn scan_keys(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .inner
+            .backend
+            .scan(prefix.as_bytes(), None, limit)?
+            .into_iter()
+            .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+            .collect())
+    }
+
+    /// A delivery's record.
+    pub fn delivery<T: DeserializeOwned>(&self, guid: &str) -> Result<Option<T>, StoreError> {
+        self.get(&keys::delivery(guid))
+    }
+
+    /// Deliveries waiting to be processed, oldest first.
+    pub fn pending_deliveries(&self, limit: usize) -> Result<Vec<PendingKey>, StoreError> {
+        Ok(self
+            .scan_keys(keys::PENDING, limit)?
+            .into_iter()
+            .filter_map(|key| {
+                let guid = key.rsplit('/').next()?.to_string();
+                Some(PendingKey { key, guid })
+            })
+            .collect())
+    }
+
+    /// A job's record.
+    pub fn job<T: DeserializeOwned>(&self, job_id: &str) -> Result<Option<T>, StoreError> {
+        self.get(&keys::job(job_id))
+    }
+
+    /// Job records, newest first, at most `limit`.
+    pub fn recent_jobs<T: DeserializeOwned>(&self, limit: usize) -> Result<Vec<T>, StoreError> {
+        let rows = self.inner.backend.scan_rev(keys::JOBS.as_bytes(), limit)?;
+        rows.into_iter()
+            .map(|(k, v)| decode(&String::from_utf8_lossy(&k), &v))
+            .collect()
+    }
+
+    /// A job's events in order.
+    pub fn job_events<T: DeserializeOwned>(&self, job_id: &str) -> Result<Vec<T>, StoreError> {
+        Ok(self
+            .scan(&keys::events(job_id), usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// Ids of the jobs that are not terminal.
+    pub fn active_jobs(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .scan_keys(keys::ACTIVE, usize::MAX)?
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(keys::ACTIVE).map(str::to_string))
+            .collect())
+    }
+
+    /// Installations that have queued GitHub side effects.
+    pub fn outbox_installations(&self) -> Result<Vec<u64>, StoreError> {
+        let mut out = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let rows = self
+                .inner
+                .backend
+                .scan(keys::OUTBOX.as_bytes(), after.as_deref(), 1)?;
+            let Some((k, _)) = rows.into_iter().next() else {
+                break;
+            };
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let Some(inst) = key.split('/').nth(1).and_then(|s| s.parse::<u64>().ok()) else {
+                break;
+            };
+            out.push(inst);
+            // Skip to the end of this installation's range.
+            after = Some(format!("o/{inst:020}/~").into_bytes());
+        }
+        Ok(out)
+    }
+
+    /// The queued side effects of one installation, oldest first.
+    pub fn outbox<T: DeserializeOwned>(
+        &self,
+        installation: u64,
+        limit: usize,
+    ) -> Result<Vec<(OutboxKey, T)>, StoreError> {
+        Ok(self
+            .scan(&keys::outbox_prefix(installation), limit)?
+            .into_iter()
+            .map(|(k, v)| (OutboxKey(k), v))
+            .collect())
+    }
+
+    /// Number of queued side effects across all installations.
+    pub fn outbox_len(&self) -> Result<usize, StoreError> {
+        Ok(self
+            .inner
+            .backend
+            .scan(keys::OUTBOX.as_bytes(), None, usize::MAX)?
+            .len())
+    }
+
+    /// A secondary index entry.
+    pub fn index<T: DeserializeOwned>(
+        &self,
+        index: &str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get(&keys::index(index, key))
+    }
+
+    /// All entries of an index whose key starts with `prefix`.
+    pub fn index_scan<T: DeserializeOwned>(
+        &self,
+        index: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        let full = keys::index(index, prefix);
+        let strip = keys::index(index, "");
+        Ok(self
+            .scan(&full, usize::MAX)?
+            .into_iter()
+            .map(|(k, v)| (k.strip_prefix(&strip).unwrap_or(&k).to_string(), v))
+            .collect())
+    }
+
+    /// A named piece of server state.
+    pub fn meta<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        self.get(&keys::meta(name))
+    }
+
+    /// Bytes the backend occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.inner.backend.size_on_disk()
+    }
+}
+
+/// The single writer: takes every batch waiting, resolves conditional writes against the backend plus the writes
+/// of the group so far, and applies the whole group in one durable transaction.
+fn committer(
+    backend: Arc<dyn Backend>,
+    rx: mpsc::Receiver<Commit>,
+    mut next_outbox: u64,
+    stats: std::sync::Weak<Inner>,
+) {
+    const MAX_GROUP: usize = 512;
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(c) => group.push(c),
+                Err(_) => break,
+            }
+        }
+        let mut overlay: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
+        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        let mut outcomes = Vec::with_capacity(group.len());
+        let mut failed: Option<StoreError> = None;
+        let saved_next = next_outbox;
+        for commit in &group {
+            let mut outcome = CommitOutcome::default();
+            for op in &commit.batch.ops {
+                let result = apply_op(
+                    op,
+                    &*backend,
+                    &mut overlay,
+                    &mut writes,
+                    &mut next_outbox,
+                    &mut outcome,
+                );
+                if let Err(e) = result {
+                    failed = Some(e);
+                }
+            }
+            outcomes.push(outcome);
+        }
+        let result = match failed {
+            Some(e) => Err(e),
+            None => backend.write(writes),
+        };
+        if let Some(inner) = stats.upgrade() {
+            inner.group_commits.fetch_add(1, Ordering::Relaxed);
+            inner
+                .batches
+                .fetch_add(group.len() as u64, Ordering::Relaxed);
+        }
+        match result {
+            Ok(()) => {
+                for (commit, outcome) in group.into_iter().zip(outcomes) {
+                    let _ = commit.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                next_outbox = saved_next;
+                let msg = e.to_string();
+                for commit in group {
+                    let _ = commit.reply.send(Err(StoreError::Backend(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+fn apply_op(
+    op: &Op,
+    backend: &dyn Backend,
+    overlay: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
+    writes: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    next_outbox: &mut u64,
+    outcome: &mut CommitOutcome,
+) -> Result<(), StoreError> {
+    let lookup = |key: &[u8],
+                  overlay: &HashMap<Vec<u8>, Option<Vec<u8>>>|
+     -> Result<Option<Vec<u8>>, StoreError> {
+        match overlay.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => backend.get(key),
+        }
+    };
+    let mut put =
+        |key: Vec<u8>, value: Option<Vec<u8>>, overlay: &mut HashMap<Vec<u8>, Option<Vec<u8>>>| {
+            overlay.insert(key.clone(), value.clone());
+            writes.push((key, value));
+        };
+    match op {
+        Op::Put(k, v) => put(k.clone().into_bytes(), Some(v.clone()), overlay),
+        Op::Delete(k) => put(k.clone().into_bytes(), None, overlay),
+        Op::PutIfAbsent { key, value, tag } => {
+            if lookup(key.as_bytes(), overlay)?.is_some() {
+                outcome.conflicts.push(*tag);
+            } else {
+                put(key.clone().into_bytes(), Some(value.clone()), overlay);
+            }
+        }
+        Op::Enqueue {
+            installation,
+            coalesce,
+            value,
+        } => {
+            if let Some(c) = coalesce {
+                let mark = keys::coalesce(c).into_bytes();
+                if let Some(existing) = lookup(&mark, overlay)? {
+                    // Still queued: replace the entry where it stands (the latest state wins).
+                    if lookup(&existing, overlay)?.is_some() {
+                        put(existing, Some(value.clone()), overlay);
+                        return Ok(());
+                    }
+                }
+                let key = keys::outbox(*installation, *next_outbox).into_bytes();
+                *next_outbox += 1;
+                put(mark, Some(key.clone()), overlay);
+                put(key, Some(value.clone()), overlay);
+            } else {
+                let key = keys::outbox(*installation, *next_outbox).into_bytes();
+                *next_outbox += 1;
+                put(key, Some(value.clone()), overlay);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,166 @@
+use super::*;
+
+fn both() -> Vec<(tempfile::TempDir, Store)> {
+    [BackendKind::Redb, BackendKind::Sled]
+        .into_iter()
+        .map(|kind| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = Store::open(dir.path(), kind).expect("open");
+            (dir, store)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn delivery_dedupe_and_queue() {
+    for (_dir, store) in both() {
+        let mut b = Batch::new();
+        b.insert_delivery("g1", &"first", 1)
+            .queue_delivery(10, "g1");
+        assert!(store.commit(b).await.expect("commit").conflicts.is_empty());
+        let mut b = Batch::new();
+        b.insert_delivery("g1", &"again", 1);
+        assert_eq!(
+            store.commit(b).await.expect("commit").conflicts,
+            vec![1],
+            "{}",
+            store.kind()
+        );
+        assert_eq!(
+            store.delivery::<String>("g1").expect("read"),
+            Some("first".into())
+        );
+        let pending = store.pending_deliveries(10).expect("pending");
+        assert_eq!(pending.len(), 1);
+        let mut b = Batch::new();
+        b.finish_delivery(&pending[0], &"done");
+        store.commit(b).await.expect("commit");
+        assert!(store.pending_deliveries(10).expect("pending").is_empty());
+        assert_eq!(
+            store.delivery::<String>("g1").expect("read"),
+            Some("done".into())
+        );
+    }
+}
+
+#[tokio::test]
+async fn events_jobs_and_active_index() {
+    for (_dir, store) in both() {
+        let mut b = Batch::new();
+        b.put_job("j1", &1u32).mark_active("j1");
+        for i in 0..12u64 {
+            b.append_event("j1", i, &i);
+        }
+        b.put_job("j2", &2u32);
+        store.commit(b).await.expect("commit");
+        assert_eq!(
+            store.job_events::<u64>("j1").expect("events"),
+            (0..12).collect::<Vec<_>>()
+        );
+        assert_eq!(store.active_jobs().expect("active"), vec!["j1".to_string()]);
+        assert_eq!(store.recent_jobs::<u32>(10).expect("recent"), vec![2, 1]);
+        let mut b = Batch::new();
+        b.mark_inactive("j1");
+        store.commit(b).await.expect("commit");
+        assert!(store.active_jobs().expect("active").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn outbox_order_and_coalescing() {
+    for (_dir, store) in both() {
+        let mut b = Batch::new();
+        b.enqueue(7, None, &"create")
+            .enqueue(7, Some("sync/j1".into()), &"sync-1")
+            .enqueue(9, None, &"other")
+            .enqueue(7, Some("sync/j1".into()), &"sync-2")
+            .enqueue(7, None, &"dispatch");
+        store.commit(b).await.expect("commit");
+        let mut b = Batch::new();
+        b.enqueue(7, Some("sync/j1".into()), &"sync-3");
+        store.commit(b).await.expect("commit");
+        let items: Vec<String> = store
+            .outbox::<String>(7, 10)
+            .expect("outbox")
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(
+            items,
+            vec!["create", "sync-3", "dispatch"],
+            "{}",
+            store.kind()
+        );
+        assert_eq!(store.outbox_installations().expect("insts"), vec![7, 9]);
+        // Once sent, a new sync goes to the back of the queue.
+        let (key, _) = store.outbox::<String>(7, 10).expect("outbox").remove(1);
+        let mut b = Batch::new();
+        b.remove_outbox(&key, Some("sync/j1"));
+        store.commit(b).await.expect("commit");
+        let mut b = Batch::new();
+        b.enqueue(7, Some("sync/j1".into()), &"sync-4");
+        store.commit(b).await.expect("commit");
+        let items: Vec<String> = store
+            .outbox::<String>(7, 10)
+            .expect("outbox")
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(items, vec!["create", "dispatch", "sync-4"]);
+    }
+}
+
+#[tokio::test]
+async fn survives_reopen_and_keeps_outbox_sequence() {
+    for kind in [BackendKind::Redb, BackendKind::Sled] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path(), kind).expect("open");
+            let mut b = Batch::new();
+            b.enqueue(1, None, &"a").put_index("cr", "42", &"job");
+            store.commit(b).await.expect("commit");
+        }
+        // The committer thread holds the backend; give it a moment to drop after the last handle goes.
+        let store = loop {
+            match Store::open(dir.path(), kind) {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        };
+        let mut b = Batch::new();
+        b.enqueue(1, None, &"b");
+        store.commit(b).await.expect("commit");
+        let items: Vec<String> = store
+            .outbox::<String>(1, 10)
+            .expect("outbox")
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(items, vec!["a", "b"]);
+        assert_eq!(
+            store.index::<String>("cr", "42").expect("index"),
+            Some("job".into())
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_commits_share_transactions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), BackendKind::Redb).expect("open");
+    let mut tasks = Vec::new();
+    for i in 0..200u64 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut b = Batch::new();
+            b.put_job(&format!("job{i:04}"), &i);
+            s.commit(b).await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("commit");
+    }
+    assert_eq!(store.recent_jobs::<u64>(1000).expect("jobs").len(), 200);
+    let (txns, batches) = store.commit_stats();
+    assert!(batches >= 200 && txns <= batches);
+}
