@@ -1,0 +1,326 @@
+//! Purpose: the server's settings, read once from the environment (Probot's names where they exist). Every missing
+//! or invalid setting is reported as one line naming it; nothing else in the crate reads the environment.
+
+use crate::store::BackendKind;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A setting that is missing or invalid.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct SettingsError {
+    /// The environment variable.
+    pub name: &'static str,
+    /// What is wrong with it, and what is expected.
+    pub problem: String,
+}
+
+/// How hard the outbox may push on GitHub (GITHUB-FACTS §7); lowered in tests, never raised past GitHub's limits.
+#[derive(Clone, Debug)]
+pub struct Pacing {
+    /// Minimum gap between two mutating requests to one installation while more are queued (GitHub: ≥ 1 s).
+    pub mutation_spacing: Duration,
+    /// Content-creating requests per rolling minute per installation (GitHub: 80).
+    pub content_per_minute: u32,
+    /// Content-creating requests per rolling hour per installation (GitHub: 500).
+    pub content_per_hour: u32,
+    /// Requests in flight at once across all installations (GitHub allows 100).
+    pub max_in_flight: usize,
+    /// A check run of a running job is updated at most this often (step changes and the end are always sent).
+    pub check_run_update_interval: Duration,
+    /// Per-request timeout for calls to GitHub.
+    pub request_timeout: Duration,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing {
+            mutation_spacing: Duration::from_secs(1),
+            content_per_minute: 80,
+            content_per_hour: 500,
+            max_in_flight: 16,
+            check_run_update_interval: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything `boomerang serve` needs to run.
+#[derive(Clone)]
+pub struct Settings {
+    /// `APP_ID`: the GitHub App's numeric id (the JWT issuer).
+    pub app_id: u64,
+    /// `PRIVATE_KEY` (PEM text; `\n` escapes accepted) or the file at `PRIVATE_KEY_PATH`.
+    pub private_key_pem: String,
+    /// `WEBHOOK_SECRET`: the secret GitHub signs deliveries with.
+    pub webhook_secret: String,
+    /// `GITHUB_API_URL`: GitHub's REST API root (default `https://api.github.com`).
+    pub github_api_url: String,
+    /// `DATA_DIR`: where the store, logs and job workspaces live (default `./data`).
+    pub data_dir: PathBuf,
+    /// `LISTEN`: the address the HTTP server binds (default `0.0.0.0:3000`).
+    pub listen: SocketAddr,
+    /// `PUBLIC_URL`: how people and GitHub reach this server, for links (default `http://localhost:<port>`).
+    pub public_url: String,
+    /// `STORE`: `redb` (default) or `sled`.
+    pub store: BackendKind,
+    /// `API_TOKENS`: comma-separated bearer tokens for the REST API and the web pages.
+    pub api_tokens: Vec<String>,
+    /// `KILL_GRACE`: time between SIGTERM and SIGKILL when a step is stopped (default 10s).
+    pub kill_grace: Duration,
+    /// `MAX_LOG_BYTES_PER_JOB`: cap on a job's stored output (default 100 MiB).
+    pub max_log_bytes_per_job: u64,
+    /// `JOB_LINK_TTL`: how long a signed job-page link in a check run stays valid (default 90 days).
+    pub job_link_ttl: Duration,
+    /// `CHECK_RUN_UPDATE_INTERVAL` and the fixed GitHub pacing limits.
+    pub pacing: Pacing,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("app_id", &self.app_id)
+            .field("github_api_url", &self.github_api_url)
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+fn bad(name: &'static str, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        name,
+        problem: problem.into(),
+    }
+}
+
+fn duration(
+    name: &'static str,
+    value: Option<String>,
+    default: Duration,
+) -> Result<Duration, SettingsError> {
+    match value {
+        None => Ok(default),
+        Some(v) => humantime::parse_duration(v.trim())
+            .or_else(|_| v.trim().parse::<u64>().map(Duration::from_secs))
+            .map_err(|_| {
+                bad(
+                    name,
+                    format!("`{v}` is not a duration (examples: 30s, 10m, 1h)"),
+                )
+            }),
+    }
+}
+
+impl Settings {
+    /// Reads the settings through `var` (the process environment in production, a map in tests).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let app_id = get("APP_ID").ok_or_else(|| {
+            bad(
+                "APP_ID",
+                "required: the GitHub App's numeric id (App settings → About)",
+            )
+        })?;
+        let app_id = app_id
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| bad("APP_ID", format!("`{app_id}` is not a number")))?;
+        let private_key_pem = match (get("PRIVATE_KEY"), get("PRIVATE_KEY_PATH")) {
+            (Some(pem), _) => pem.replace("\\n", "\n"),
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map_err(|e| bad("PRIVATE_KEY_PATH", format!("cannot read `{path}`: {e}")))?,
+            (None, None) => {
+                return Err(bad(
+                    "PRIVATE_KEY",
+                    "required (or PRIVATE_KEY_PATH): the App's private key in PEM format",
+                ));
+            }
+        };
+        jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.as_bytes()).map_err(|e| {
+            bad(
+                if get("PRIVATE_KEY").is_some() {
+                    "PRIVATE_KEY"
+                } else {
+                    "PRIVATE_KEY_PATH"
+                },
+                format!("not an RSA private key in PEM format ({e})"),
+            )
+        })?;
+        let webhook_secret = get("WEBHOOK_SECRET").ok_or_else(|| {
+            bad(
+                "WEBHOOK_SECRET",
+                "required: the secret set on the App's webhook",
+            )
+        })?;
+        let github_api_url =
+            get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());
+        let parsed = url::Url::parse(&github_api_url).map_err(|e| {
+            bad(
+                "GITHUB_API_URL",
+                format!("`{github_api_url}` is not a URL ({e})"),
+            )
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(bad("GITHUB_API_URL", "must be an http(s) URL"));
+        }
+        let listen_text = get("LISTEN").unwrap_or_else(|| "0.0.0.0:3000".into());
+        let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
+            bad(
+                "LISTEN",
+                format!("`{listen_text}` is not an address like 0.0.0.0:3000"),
+            )
+        })?;
+        let public_url =
+            get("PUBLIC_URL").unwrap_or_else(|| format!("http://localhost:{}", listen.port()));
+        url::Url::parse(&public_url)
+            .map_err(|e| bad("PUBLIC_URL", format!("`{public_url}` is not a URL ({e})")))?;
+        let store = match get("STORE") {
+            None => BackendKind::Redb,
+            Some(s) => s.trim().parse().map_err(|e: String| bad("STORE", e))?,
+        };
+        let api_tokens: Vec<String> = get("API_TOKENS")
+            .map(|t| {
+                t.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(short) = api_tokens.iter().find(|t| t.len() < 16) {
+            return Err(bad(
+                "API_TOKENS",
+                format!(
+                    "a token of {} characters is too short to be secret (use at least 16)",
+                    short.len()
+                ),
+            ));
+        }
+        let max_log_bytes_per_job = match get("MAX_LOG_BYTES_PER_JOB") {
+            None => 100 * 1024 * 1024,
+            Some(v) => v.trim().parse::<u64>().map_err(|_| {
+                bad(
+                    "MAX_LOG_BYTES_PER_JOB",
+                    format!("`{v}` is not a number of bytes"),
+                )
+            })?,
+        };
+        let mut pacing = Pacing::default();
+        pacing.check_run_update_interval = duration(
+            "CHECK_RUN_UPDATE_INTERVAL",
+            get("CHECK_RUN_UPDATE_INTERVAL"),
+            pacing.check_run_update_interval,
+        )?;
+        Ok(Settings {
+            app_id,
+            private_key_pem,
+            webhook_secret,
+            github_api_url: github_api_url.trim_end_matches('/').to_string(),
+            data_dir: PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into())),
+            listen,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            store,
+            api_tokens,
+            kill_grace: duration("KILL_GRACE", get("KILL_GRACE"), Duration::from_secs(10))?,
+            max_log_bytes_per_job,
+            job_link_ttl: duration(
+                "JOB_LINK_TTL",
+                get("JOB_LINK_TTL"),
+                Duration::from_secs(90 * 24 * 3600),
+            )?,
+            pacing,
+        })
+    }
+
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const KEY: &str = include_str!("../tests/fixtures/test-app-key.pem");
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        let base = [
+            ("APP_ID", "12"),
+            ("PRIVATE_KEY", KEY),
+            ("WEBHOOK_SECRET", "s3cret"),
+        ];
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("PRIVATE_KEY", KEY), ("WEBHOOK_SECRET", "x")], "APP_ID"),
+            (
+                &[
+                    ("APP_ID", "twelve"),
+                    ("PRIVATE_KEY", KEY),
+                    ("WEBHOOK_SECRET", "x"),
+                ],
+                "APP_ID",
+            ),
+            (&[("APP_ID", "1"), ("WEBHOOK_SECRET", "x")], "PRIVATE_KEY"),
+            (
+                &[
+                    ("APP_ID", "1"),
+                    ("PRIVATE_KEY", "nope"),
+                    ("WEBHOOK_SECRET", "x"),
+                ],
+                "PRIVATE_KEY",
+            ),
+            (
+                &[
+                    ("APP_ID", "1"),
+                    ("PRIVATE_KEY_PATH", "/nonexistent/key.pem"),
+                    ("WEBHOOK_SECRET", "x"),
+                ],
+                "PRIVATE_KEY_PATH",
+            ),
+            (&[("APP_ID", "1"), ("PRIVATE_KEY", KEY)], "WEBHOOK_SECRET"),
+        ];
+        for (pairs, name) in cases {
+            let err = with(pairs).err().map(|e| e.name);
+            assert_eq!(err, Some(*name), "{pairs:?}");
+        }
+        for (extra, name) in [
+            (("LISTEN", "localhost"), "LISTEN"),
+            (("GITHUB_API_URL", "ftp://x"), "GITHUB_API_URL"),
+            (("STORE", "postgres"), "STORE"),
+            (("API_TOKENS", "short"), "API_TOKENS"),
+            (("KILL_GRACE", "soon"), "KILL_GRACE"),
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.push(extra);
+            assert_eq!(with(&pairs).err().map(|e| e.name), Some(name));
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let s = with(&[
+            ("APP_ID", "12"),
+            ("PRIVATE_KEY", &KEY.replace('\n', "\\n")),
+            ("WEBHOOK_SECRET", "x"),
+        ])
+        .expect("valid");
+        assert_eq!(s.github_api_url, "https://api.github.com");
+        assert_eq!(s.listen.to_string(), "0.0.0.0:3000");
+        assert_eq!(s.public_url, "http://localhost:3000");
+        assert_eq!(s.store, BackendKind::Redb);
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+    }
+}
