@@ -4,3 +4,4 @@ pub mod config;
 pub mod github;
 pub mod ids;
 pub mod store;
+pub mod webhook;

@@ -1,0 +1,351 @@
+//! Purpose: typed views of the webhook payloads boomerang acts on. Payloads are read as JSON values and translated
+//! here, at the edge, into [`Event`]; the rest of the crate never touches raw payload JSON. Fields GitHub may omit
+//! are `Option`s; a payload missing a field we need is an [`EventError`], never a panic.
+
+use crate::ids::{CheckRunId, CommitSha, InstallationId, RepoName};
+use serde_json::{Map, Value};
+
+/// A payload we route but cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("`{event}` payload: {problem}")]
+pub struct EventError {
+    event: String,
+    problem: String,
+}
+
+/// Who caused an event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Actor {
+    /// GitHub login.
+    pub login: String,
+    /// Bots (`type: Bot`, or a login ending in `[bot]`) never trigger anything.
+    pub is_bot: bool,
+}
+
+/// The repository and installation every actionable event carries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RepoContext {
+    /// The installation whose token acts on the repository.
+    pub installation: InstallationId,
+    /// `owner/name`.
+    pub repo: RepoName,
+    /// Where the repo config is read from.
+    pub default_branch: String,
+}
+
+/// A webhook translated into what boomerang cares about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// GitHub checking the hook.
+    Ping,
+    /// A comment on an issue or pull request was created or edited.
+    IssueComment {
+        /// Where.
+        ctx: RepoContext,
+        /// `created` or `edited`.
+        action: String,
+        /// The issue or PR number.
+        issue_number: u64,
+        /// Whether the issue is a pull request (commands only work there).
+        is_pull_request: bool,
+        /// The comment's id (for reactions).
+        comment_id: u64,
+        /// The comment's text now.
+        body: String,
+        /// For `edited`: the text before the edit.
+        previous_body: Option<String>,
+        /// The comment's author.
+        author: Actor,
+    },
+    /// Someone started a workflow by hand (UI or API).
+    WorkflowDispatch {
+        /// Where.
+        ctx: RepoContext,
+        /// The workflow file path, e.g. `.github/workflows/release.yml`.
+        workflow: String,
+        /// The ref the workflow was dispatched on.
+        git_ref: String,
+        /// The workflow's inputs.
+        inputs: Map<String, Value>,
+        /// Who dispatched it.
+        sender: Actor,
+    },
+    /// A `POST /dispatches` on the repository (an Actions producer publishing work).
+    RepositoryDispatch {
+        /// Where.
+        ctx: RepoContext,
+        /// The dispatch's `event_type` (the payload's `action`).
+        event_type: String,
+        /// The branch GitHub reports (the default branch).
+        branch: Option<String>,
+        /// The producer's data.
+        client_payload: Map<String, Value>,
+        /// Who sent it.
+        sender: Actor,
+    },
+    /// A check run event (`rerequested` or `requested_action` on one of ours; others are ignored).
+    CheckRun {
+        /// Where.
+        ctx: RepoContext,
+        /// The action.
+        action: String,
+        /// The check run.
+        check_run_id: CheckRunId,
+        /// Its `external_id` (our job id, when it is ours).
+        external_id: Option<String>,
+        /// The app that owns the check run.
+        app_id: Option<u64>,
+        /// The commit.
+        head_sha: CommitSha,
+        /// For `requested_action`: the button's identifier.
+        requested_action: Option<String>,
+        /// Who asked.
+        sender: Actor,
+    },
+    /// An Actions workflow run finished.
+    WorkflowRunCompleted {
+        /// Where.
+        ctx: RepoContext,
+        /// The workflow's name.
+        workflow_name: String,
+        /// The run's conclusion.
+        conclusion: String,
+        /// The commit it ran on.
+        head_sha: CommitSha,
+        /// Its branch (None for some fork runs).
+        head_branch: Option<String>,
+        /// PR numbers (empty for fork PRs: look them up by sha).
+        pull_requests: Vec<u64>,
+        /// Who triggered it.
+        sender: Actor,
+    },
+    /// A check suite was requested (new code pushed) or re-requested.
+    CheckSuite {
+        /// Where.
+        ctx: RepoContext,
+        /// The action.
+        action: String,
+        /// The commit.
+        head_sha: CommitSha,
+        /// Its branch.
+        head_branch: Option<String>,
+        /// Who pushed.
+        sender: Actor,
+    },
+    /// A push to a branch or tag.
+    Push {
+        /// Where.
+        ctx: RepoContext,
+        /// The full ref (`refs/heads/main`).
+        git_ref: String,
+        /// The new head commit.
+        after: CommitSha,
+        /// Whether the ref was deleted.
+        deleted: bool,
+        /// Who pushed.
+        sender: Actor,
+    },
+    /// A pull request was opened, synchronised or reopened.
+    PullRequest {
+        /// Where.
+        ctx: RepoContext,
+        /// The action.
+        action: String,
+        /// The PR number.
+        number: u64,
+        /// Its head commit.
+        head_sha: CommitSha,
+        /// Whether the head lives in a fork.
+        from_fork: bool,
+    },
+    /// An event or action boomerang does not act on (recorded and ignored), with the reason.
+    Ignored(String),
+}
+
+/// Whether a delivery of this event/action can lead to work; everything else is recorded and ignored at once.
+pub fn is_actionable(event: &str, action: Option<&str>) -> bool {
+    matches!(
+        (event, action),
+        ("issue_comment", Some("created" | "edited"))
+            | ("workflow_dispatch", _)
+            | ("repository_dispatch", _)
+            | ("check_run", Some("rerequested" | "requested_action"))
+            | ("workflow_run", Some("completed"))
+            | ("check_suite", Some("requested" | "rerequested"))
+            | ("push", _)
+            | ("pull_request", Some("opened" | "synchronize" | "reopened"))
+    )
+}
+
+fn err(event: &str, problem: impl Into<String>) -> EventError {
+    EventError {
+        event: event.to_string(),
+        problem: problem.into(),
+    }
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+}
+
+fn u64_at(v: &Value, path: &[&str]) -> Option<u64> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_u64()
+}
+
+fn actor(v: Option<&Value>) -> Actor {
+    let login = v
+        .and_then(|u| u.get("login"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let is_bot = v.and_then(|u| u.get("type")).and_then(Value::as_str) == Some("Bot")
+        || login.ends_with("[bot]");
+    Actor { login, is_bot }
+}
+
+fn context(event: &str, body: &Value) -> Result<Option<RepoContext>, EventError> {
+    let Some(installation) = u64_at(body, &["installation", "id"]) else {
+        return Ok(None);
+    };
+    let full_name = str_at(body, &["repository", "full_name"])
+        .ok_or_else(|| err(event, "no repository.full_name"))?;
+    let repo = RepoName::parse(full_name).map_err(|e| err(event, e))?;
+    Ok(Some(RepoContext {
+        installation: InstallationId(installation),
+        repo,
+        default_branch: str_at(body, &["repository", "default_branch"])
+            .unwrap_or("main")
+            .to_string(),
+    }))
+}
+
+/// Translates a delivery. Unknown events and actions become [`Event::Ignored`], so a new GitHub action never breaks
+/// ingestion.
+pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
+    let action = body.get("action").and_then(Value::as_str);
+    if event == "ping" {
+        return Ok(Event::Ping);
+    }
+    if !is_actionable(event, action) {
+        return Ok(Event::Ignored(format!(
+            "boomerang does not act on `{event}`{}",
+            action.map(|a| format!(".{a}")).unwrap_or_default()
+        )));
+    }
+    let Some(ctx) = context(event, body)? else {
+        return Ok(Event::Ignored(format!(
+            "`{event}` without an installation: not for a GitHub App"
+        )));
+    };
+    let sender = actor(body.get("sender"));
+    let need_str = |path: &[&str]| -> Result<String, EventError> {
+        str_at(body, path)
+            .map(str::to_string)
+            .ok_or_else(|| err(event, format!("missing {}", path.join("."))))
+    };
+    let need_u64 = |path: &[&str]| -> Result<u64, EventError> {
+        u64_at(body, path).ok_or_else(|| err(event, format!("missing {}", path.join("."))))
+    };
+    let action = action.unwrap_or_default().to_string();
+    Ok(match event {
+        "issue_comment" => Event::IssueComment {
+            ctx,
+            action,
+            issue_number: need_u64(&["issue", "number"])?,
+            is_pull_request: body
+                .get("issue")
+                .and_then(|i| i.get("pull_request"))
+                .is_some_and(|p| !p.is_null()),
+            comment_id: need_u64(&["comment", "id"])?,
+            body: str_at(body, &["comment", "body"])
+                .unwrap_or_default()
+                .to_string(),
+            previous_body: str_at(body, &["changes", "body", "from"]).map(str::to_string),
+            author: actor(body.get("comment").and_then(|c| c.get("user"))),
+        },
+        "workflow_dispatch" => Event::WorkflowDispatch {
+            ctx,
+            workflow: need_str(&["workflow"])?,
+            git_ref: need_str(&["ref"])?,
+            inputs: body
+                .get("inputs")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            sender,
+        },
+        "repository_dispatch" => Event::RepositoryDispatch {
+            ctx,
+            event_type: action,
+            branch: str_at(body, &["branch"]).map(str::to_string),
+            client_payload: body
+                .get("client_payload")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            sender,
+        },
+        "check_run" => Event::CheckRun {
+            ctx,
+            action,
+            check_run_id: CheckRunId(need_u64(&["check_run", "id"])?),
+            external_id: str_at(body, &["check_run", "external_id"]).map(str::to_string),
+            app_id: u64_at(body, &["check_run", "app", "id"]),
+            head_sha: CommitSha(need_str(&["check_run", "head_sha"])?),
+            requested_action: str_at(body, &["requested_action", "identifier"]).map(str::to_string),
+            sender,
+        },
+        "workflow_run" => Event::WorkflowRunCompleted {
+            ctx,
+            workflow_name: str_at(body, &["workflow_run", "name"])
+                .or_else(|| str_at(body, &["workflow", "name"]))
+                .unwrap_or_default()
+                .to_string(),
+            conclusion: str_at(body, &["workflow_run", "conclusion"])
+                .unwrap_or("")
+                .to_string(),
+            head_sha: CommitSha(need_str(&["workflow_run", "head_sha"])?),
+            head_branch: str_at(body, &["workflow_run", "head_branch"]).map(str::to_string),
+            pull_requests: body
+                .get("workflow_run")
+                .and_then(|w| w.get("pull_requests"))
+                .and_then(Value::as_array)
+                .map(|prs| {
+                    prs.iter()
+                        .filter_map(|p| p.get("number").and_then(Value::as_u64))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            sender,
+        },
+        "check_suite" => Event::CheckSuite {
+            ctx,
+            action,
+            head_sha: CommitSha(need_str(&["check_suite", "head_sha"])?),
+            head_branch: str_at(body, &["check_suite", "head_branch"]).map(str::to_string),
+            sender,
+        },
+        "push" => Event::Push {
+            ctx,
+            git_ref: need_str(&["ref"])?,
+            after: CommitSha(need_str(&["after"])?),
+            deleted: body
+                .get("deleted")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            sender,
+        },
+        "pull_request" => {
+            let head_repo = str_at(body, &["pull_request", "head", "repo", "full_name"]);
+            let base_repo = str_at(body, &["pull_request", "base", "repo", "full_name"]);
+            Event::PullRequest {
+                ctx,
+                action,
+                number: need_u64(&["number"]).or_else(|_| need_u64(&["pull_request", "number"]))?,
+                head_sha: CommitSha(need_str(&["pull_request", "head", "sha"])?),
+                from_fork: head_repo.is_none() || head_repo != base_repo,
+            }
+        }
+        other => Event::Ignored(format!("boomerang does not act on `{other}`")),
+    })
+}

@@ -1,0 +1,195 @@
+//! Purpose: the HTTP ingress for GitHub webhooks. It verifies the signature on the raw bytes, enforces GitHub's
+//! 25 MB cap, dedupes on `X-GitHub-Delivery`, persists the delivery durably and answers; it does nothing else inside
+//! the request. Processing happens later, from the store ([`crate::trigger`]), so a crash loses nothing that was
+//! acknowledged.
+
+pub mod events;
+pub mod signature;
+
+use crate::clock::Clock;
+use crate::store::{Batch, Store};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// GitHub never sends more than 25 MB (GITHUB-FACTS §1.3); anything larger is refused with 413.
+pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// The path GitHub posts to (Probot's).
+pub const WEBHOOK_PATH: &str = "/api/github/webhooks";
+
+/// Where a delivery is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Persisted and queued; not processed yet.
+    Pending,
+    /// Processed: its jobs, replies and reactions are recorded.
+    Processed,
+    /// Not something boomerang acts on.
+    Ignored,
+    /// Processing failed in a way retrying cannot fix (the reason is in `note`).
+    Failed,
+}
+
+/// A delivery as stored: enough to process it again after a crash and to answer "did we get GUID x?".
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// `X-GitHub-Delivery`.
+    pub guid: String,
+    /// `X-GitHub-Event`.
+    pub event: String,
+    /// The payload's `action`, when it has one.
+    pub action: Option<String>,
+    /// The payload's installation id, when it has one.
+    pub installation: Option<u64>,
+    /// When boomerang received it.
+    pub received_at: DateTime<Utc>,
+    /// The raw JSON body (UTF-8, as signed).
+    pub body: String,
+    /// Where it is in its life.
+    pub status: DeliveryStatus,
+    /// Why it was ignored or failed, or what it produced.
+    pub note: Option<String>,
+    /// Processing attempts so far (processing is retried while GitHub is unreachable).
+    pub attempts: u32,
+}
+
+/// The ingress's shared state.
+#[derive(Clone)]
+pub struct Ingress {
+    secret: Arc<[u8]>,
+    store: Store,
+    wake: Arc<Notify>,
+    clock: Clock,
+}
+
+impl Ingress {
+    /// Builds the ingress; `wake` is notified after each newly queued delivery.
+    pub fn new(secret: &str, store: Store, wake: Arc<Notify>, clock: Clock) -> Ingress {
+        Ingress {
+            secret: Arc::from(secret.as_bytes()),
+            store,
+            wake,
+            clock,
+        }
+    }
+
+    /// The `POST /api/github/webhooks` route with its body limit.
+    pub fn router(self) -> Router {
+        Router::new()
+            .route(WEBHOOK_PATH, post(receive))
+            .layer(DefaultBodyLimit::disable())
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                MAX_BODY_BYTES,
+            ))
+            .with_state(self)
+    }
+}
+
+fn answer(status: StatusCode, text: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "status": status.as_u16(), "message": text })),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct Peek {
+    action: Option<String>,
+    installation: Option<PeekInstallation>,
+}
+
+#[derive(Deserialize)]
+struct PeekInstallation {
+    id: u64,
+}
+
+async fn receive(State(ingress): State<Ingress>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Err(e) = signature::verify(&ingress.secret, &body, header("x-hub-signature-256")) {
+        tracing::warn!(error = %e, "webhook refused");
+        return answer(StatusCode::UNAUTHORIZED, &e.to_string());
+    }
+    let Some(event) = header("x-github-event").filter(|e| !e.is_empty() && e.len() <= 100) else {
+        return answer(StatusCode::BAD_REQUEST, "missing X-GitHub-Event header");
+    };
+    let Some(guid) = header("x-github-delivery").filter(|g| {
+        !g.is_empty() && g.len() <= 100 && g.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    }) else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            "missing or malformed X-GitHub-Delivery header",
+        );
+    };
+    let peek: Peek = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not JSON: {e}"),
+            );
+        }
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return answer(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    let actionable = events::is_actionable(event, peek.action.as_deref());
+    let now = ingress.clock.now();
+    let record = DeliveryRecord {
+        guid: guid.to_string(),
+        event: event.to_string(),
+        action: peek.action,
+        installation: peek.installation.map(|i| i.id),
+        received_at: now,
+        body: text.to_string(),
+        status: if actionable {
+            DeliveryStatus::Pending
+        } else {
+            DeliveryStatus::Ignored
+        },
+        note: (!actionable).then(|| "not an event boomerang acts on".to_string()),
+        attempts: 0,
+    };
+    let mut batch = Batch::new();
+    batch.insert_delivery(guid, &record, 0);
+    if actionable {
+        let seq = now.timestamp_nanos_opt().unwrap_or_default().max(0) as u64;
+        batch.queue_delivery(seq, guid);
+    }
+    match ingress.store.commit(batch).await {
+        Ok(outcome) if !outcome.conflicts.is_empty() => {
+            tracing::info!(%guid, %event, "duplicate delivery acknowledged");
+            answer(StatusCode::OK, "duplicate delivery: already received")
+        }
+        Ok(_) => {
+            tracing::info!(%guid, %event, actionable, "delivery recorded");
+            if actionable {
+                ingress.wake.notify_one();
+                answer(StatusCode::ACCEPTED, "accepted")
+            } else if event == "ping" {
+                answer(StatusCode::OK, "pong")
+            } else {
+                answer(
+                    StatusCode::OK,
+                    "recorded; boomerang does not act on this event",
+                )
+            }
+        }
+        Err(e) => {
+            tracing::error!(%guid, error = %e, "cannot persist delivery");
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot persist the delivery; GitHub may redeliver it",
+            )
+        }
+    }
+}
