@@ -1,0 +1,341 @@
+//! Purpose: the job state machine. Owns the per-job event journal (ordered, durable appends), the runner that
+//! executes an attempt's step DAG (parallel branches, `when`, `on_failure`, retries with backoff, timeouts,
+//! cancellation, compensation), and start-up recovery of jobs a crash interrupted. Every state change is an
+//! appended [`JobEvent`] committed together with the GitHub side effects it causes, before anything acts on it.
+
+pub mod model;
+mod runner;
+
+pub use model::{
+    AttemptState, AttemptStatus, JobConclusion, JobEvent, JobRecord, JobState, StepState, StepStatus, Trigger,
+    TriggerKind, fold,
+};
+
+use crate::clock::Clock;
+use crate::outbox::{Effect, enqueue};
+use crate::ids::JobId;
+use crate::logs::LogStore;
+use crate::spec::OnInterrupt;
+use crate::store::{Batch, Store, StoreError};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// What the engine needs to know about its surroundings.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Where attempts get their working directories (removed when the attempt ends).
+    pub workspace_root: PathBuf,
+    /// SIGTERM → SIGKILL grace when a step is stopped.
+    pub kill_grace: Duration,
+    /// The environment every step starts from (PATH, HOME, LANG…); never the server's own secrets.
+    pub base_env: Vec<(String, String)>,
+    /// How often a running attempt asks for a check run refresh (the outbox throttles and coalesces).
+    pub progress_interval: Duration,
+}
+
+impl EngineSettings {
+    /// The base environment for steps, taken from the server's own PATH and locale only.
+    pub fn base_env_from_process() -> Vec<(String, String)> {
+        let mut env = vec![
+            ("PATH".to_string(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())),
+            ("LANG".to_string(), std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into())),
+            ("CI".to_string(), "true".to_string()),
+        ];
+        if let Ok(home) = std::env::var("HOME") {
+            env.push(("HOME".to_string(), home));
+        }
+        env
+    }
+}
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The job does not exist.
+    #[error("no job {0}")]
+    UnknownJob(String),
+    /// The request does not fit the job's state.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The job engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    logs: LogStore,
+    clock: Clock,
+    settings: EngineSettings,
+    journals: Mutex<HashMap<JobId, Arc<tokio::sync::Mutex<Option<u64>>>>>,
+    running: Mutex<HashMap<JobId, CancellationToken>>,
+    outbox_wake: Arc<Notify>,
+    changes: tokio::sync::broadcast::Sender<JobId>,
+}
+
+impl Engine {
+    /// Builds the engine; `outbox_wake` is notified after every commit that may have queued a side effect.
+    pub fn new(store: Store, logs: LogStore, clock: Clock, settings: EngineSettings, outbox_wake: Arc<Notify>) -> Engine {
+        let (changes, _) = tokio::sync::broadcast::channel(1024);
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                logs,
+                clock,
+                settings,
+                journals: Mutex::new(HashMap::new()),
+                running: Mutex::new(HashMap::new()),
+                outbox_wake,
+                changes,
+            }),
+        }
+    }
+
+    /// The store the engine writes to.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The step logs.
+    pub fn logs(&self) -> &LogStore {
+        &self.inner.logs
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// A stream of job ids whose state changed (for live pages and tests).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<JobId> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Adds a new job to `batch`: its record, its first attempt, its queued check run and the 👀 reaction.
+    /// Commit the batch, then call [`Engine::start`].
+    pub fn add_new_job(batch: &mut Batch, record: &JobRecord, by: &str) {
+        let now = record.created_at;
+        batch.put_job(record.id.as_str(), record).mark_active(record.id.as_str());
+        batch.append_event(
+            record.id.as_str(),
+            0,
+            &JobEvent::AttemptQueued {
+                attempt: 1,
+                at: now,
+                by: by.to_string(),
+                reason: record.trigger.description.clone(),
+                only_steps: None,
+            },
+        );
+        enqueue(batch, record.installation, Effect::CreateCheckRun { job: record.id.clone(), attempt: 1 }, now);
+        if let Some(comment_id) = record.trigger.comment_id {
+            enqueue(
+                batch,
+                record.installation,
+                Effect::React {
+                    repo: record.repo.clone(),
+                    comment_id,
+                    content: "eyes".into(),
+                    job: Some(record.id.clone()),
+                },
+                now,
+            );
+        }
+    }
+
+    /// A job's record and folded state.
+    pub fn load(&self, job: &JobId) -> Result<Option<(JobRecord, JobState)>, EngineError> {
+        let Some(record) = self.inner.store.job::<JobRecord>(job.as_str())? else {
+            return Ok(None);
+        };
+        let events: Vec<JobEvent> = self.inner.store.job_events(job.as_str())?;
+        let state = fold(&record, &events);
+        Ok(Some((record, state)))
+    }
+
+    /// Appends events to a job's log, together with whatever else `extra` adds to the same atomic batch.
+    pub async fn append(
+        &self,
+        job: &JobId,
+        events: &[JobEvent],
+        extra: impl FnOnce(&mut Batch),
+    ) -> Result<(), EngineError> {
+        let slot = {
+            let mut map = self.inner.journals.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(job.clone()).or_default().clone()
+        };
+        let mut next = slot.lock().await;
+        let seq = match *next {
+            Some(n) => n,
+            None => self.inner.store.job_events::<serde_json::Value>(job.as_str())?.len() as u64,
+        };
+        let mut batch = Batch::new();
+        for (i, e) in events.iter().enumerate() {
+            batch.append_event(job.as_str(), seq + i as u64, e);
+        }
+        extra(&mut batch);
+        self.inner.store.commit(batch).await?;
+        *next = Some(seq + events.len() as u64);
+        drop(next);
+        self.inner.outbox_wake.notify_one();
+        let _ = self.inner.changes.send(job.clone());
+        Ok(())
+    }
+
+    /// Queues a check run refresh for an attempt.
+    pub(crate) fn sync_effect(record: &JobRecord, attempt: u32, final_state: bool, batch: &mut Batch, now: chrono::DateTime<chrono::Utc>) {
+        enqueue(
+            batch,
+            record.installation,
+            Effect::SyncCheckRun { job: record.id.clone(), attempt, final_state },
+            now,
+        );
+    }
+
+    /// Starts (or resumes) the newest attempt of a job in the background, unless it already runs here.
+    pub fn start(&self, job: &JobId) {
+        let token = {
+            let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+            if running.contains_key(job) {
+                return;
+            }
+            let token = CancellationToken::new();
+            running.insert(job.clone(), token.clone());
+            token
+        };
+        let engine = self.clone();
+        let job = job.clone();
+        tokio::spawn(async move {
+            if let Err(e) = runner::run_attempt(&engine, &job, token).await {
+                tracing::error!(%job, error = %e, "job runner failed");
+            }
+            engine.inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&job);
+        });
+    }
+
+    /// Whether a job's runner is active in this process.
+    pub fn is_running(&self, job: &JobId) -> bool {
+        self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).contains_key(job)
+    }
+
+    /// Asks a job to stop: running steps get SIGTERM, then SIGKILL after the grace; the attempt ends `cancelled`.
+    pub async fn cancel(&self, job: &JobId, by: &str) -> Result<(), EngineError> {
+        let (_, state) = self.load(job)?.ok_or_else(|| EngineError::UnknownJob(job.to_string()))?;
+        if state.is_terminal() {
+            return Err(EngineError::Refused("the job has already ended".into()));
+        }
+        let now = self.inner.clock.now();
+        self.append(job, &[JobEvent::CancelRequested { by: by.to_string(), at: now }], |_| {})
+            .await?;
+        let token = self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).get(job).cloned();
+        match token {
+            Some(t) => t.cancel(),
+            // Not running here (queued behind something, or between restarts): the runner sees the event.
+            None => self.start(job),
+        }
+        Ok(())
+    }
+
+    /// Queues a new attempt of an ended job (a re-run from GitHub, `/retry`, the API), with a new check run.
+    /// With `failed_only`, the steps that succeeded keep their results and only the others run again.
+    pub async fn rerun(&self, job: &JobId, by: &str, reason: &str, failed_only: bool) -> Result<u32, EngineError> {
+        let (record, state) = self.load(job)?.ok_or_else(|| EngineError::UnknownJob(job.to_string()))?;
+        let Some(current) = state.current() else {
+            return Err(EngineError::UnknownJob(job.to_string()));
+        };
+        if current.status != AttemptStatus::Completed {
+            return Err(EngineError::Refused(format!("attempt {} is still {}", current.number, current.status.as_str())));
+        }
+        let only_steps = failed_only.then(|| {
+            current
+                .steps
+                .iter()
+                .filter(|s| record.spec.step(&s.id).is_some())
+                .filter(|s| s.conclusion != Some(crate::executor::StepConclusion::Success))
+                .map(|s| s.id.clone())
+                .collect::<Vec<_>>()
+        });
+        let attempt = current.number + 1;
+        let now = self.inner.clock.now();
+        let event = JobEvent::AttemptQueued {
+            attempt,
+            at: now,
+            by: by.to_string(),
+            reason: reason.to_string(),
+            only_steps,
+        };
+        self.append(job, &[event], |b| {
+            b.mark_active(job.as_str());
+            enqueue(b, record.installation, Effect::CreateCheckRun { job: job.clone(), attempt }, now);
+        })
+        .await?;
+        self.start(job);
+        Ok(attempt)
+    }
+
+    /// Brings every job a crash left unfinished back to a consistent state and resumes it. Steps that were running
+    /// had their process stopped (it may still run as an orphan: it is killed); depending on the job's
+    /// `on_interrupt` they run again or count as failed, with the reason in the check run.
+    pub async fn recover(&self) -> Result<usize, EngineError> {
+        let active = self.inner.store.active_jobs()?;
+        let mut resumed = 0;
+        for id in active {
+            let job = JobId(id);
+            let Some((record, state)) = self.load(&job)? else { continue };
+            let Some(attempt) = state.current() else { continue };
+            if attempt.status == AttemptStatus::Completed {
+                let job_id = job.clone();
+                self.append(&job, &[], |b| {
+                    b.mark_inactive(job_id.as_str());
+                })
+                .await?;
+                continue;
+            }
+            let now = self.inner.clock.now();
+            let mut events = Vec::new();
+            for step in attempt.steps.iter().filter(|s| s.status == StepStatus::Running) {
+                if let Some(pgid) = step.pgid {
+                    if crate::executor::kill_orphaned_group(pgid, ("BOOMERANG_JOB_ID", job.as_str())) {
+                        tracing::warn!(%job, step = %step.id, pgid, "killed an orphaned step process");
+                    }
+                }
+                events.push(match record.spec.on_interrupt {
+                    OnInterrupt::Retry => JobEvent::StepInterrupted { attempt: attempt.number, step: step.id.clone(), at: now },
+                    OnInterrupt::Fail => JobEvent::StepFinished {
+                        attempt: attempt.number,
+                        step: step.id.clone(),
+                        try_number: step.tries,
+                        at: now,
+                        exit_code: None,
+                        conclusion: crate::executor::StepConclusion::Failure,
+                        duration_ms: step
+                            .started_at
+                            .map(|s| (now - s).num_milliseconds().max(0) as u64)
+                            .unwrap_or(0),
+                        note: Some(
+                            "interrupted: boomerang restarted while this step was running, and the job's \
+                             on_interrupt is `fail` (re-run the job to try again)"
+                                .into(),
+                        ),
+                    },
+                });
+            }
+            let number = attempt.number;
+            self.append(&job, &events, |b| Engine::sync_effect(&record, number, false, b, now)).await?;
+            tracing::info!(%job, attempt = number, interrupted = events.len(), "resuming job after restart");
+            self.start(&job);
+            resumed += 1;
+        }
+        Ok(resumed)
+    }
+}

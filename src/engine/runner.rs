@@ -1,0 +1,624 @@
+//! Purpose: runs one attempt of a job: schedules its step DAG, runs ready steps in parallel through the executor,
+//! applies `when`, `on_failure` (stop, continue, compensate), retries with backoff, the job timeout and
+//! cancellation, and records every change as an event before acting on it.
+
+use super::model::{AttemptStatus, JobConclusion, JobEvent, JobRecord, JobState, StepStatus, apply};
+use super::{Engine, EngineError};
+use crate::executor::{OutputLine, StepCommand, StepConclusion, StepOutcome, run_step};
+use crate::outbox::{Effect, enqueue};
+use crate::ids::JobId;
+use crate::spec::{OnFailure, StepSpec, When};
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Why an attempt stops scheduling new `when: success` steps.
+#[derive(Clone, Debug, PartialEq)]
+enum Stop {
+    Failed { conclusion: JobConclusion, reason: String },
+    Escaped(String),
+    Cancelled(String),
+    JobTimedOut,
+}
+
+struct StepResult {
+    step: String,
+    try_number: u32,
+    /// The step's start event, and whether the task already appended it (it did when the process spawned).
+    started: Option<(JobEvent, bool)>,
+    outcome: Result<StepOutcome, String>,
+    limited_by_job: bool,
+}
+
+enum Decision {
+    Run,
+    Skip(String),
+}
+
+/// The attempt runner's working state: the job, its folded state kept current by applying each appended event.
+struct Run<'a> {
+    engine: &'a Engine,
+    record: JobRecord,
+    state: JobState,
+    attempt: u32,
+}
+
+impl Run<'_> {
+    async fn record(&mut self, events: Vec<JobEvent>, extra: impl FnOnce(&mut crate::store::Batch)) -> Result<(), EngineError> {
+        self.engine.append(&self.record.id, &events, extra).await?;
+        for e in &events {
+            apply(&mut self.state, &self.record, e);
+        }
+        Ok(())
+    }
+
+    /// Appends events and asks for a (throttled, coalesced) check run refresh.
+    async fn record_visible(&mut self, events: Vec<JobEvent>) -> Result<(), EngineError> {
+        let (record, attempt, now) = (self.record.clone(), self.attempt, self.engine.clock().now());
+        self.record(events, |b| Engine::sync_effect(&record, attempt, false, b, now)).await
+    }
+
+    /// A start event the step task already appended is applied here; one it could not append is returned to be.
+    fn take_started(&mut self, started: Option<(JobEvent, bool)>) -> Vec<JobEvent> {
+        match started {
+            Some((event, true)) => {
+                apply(&mut self.state, &self.record, &event);
+                Vec::new()
+            }
+            Some((event, false)) => vec![event],
+            None => Vec::new(),
+        }
+    }
+
+    fn step_state(&self, id: &str) -> Option<&super::model::StepState> {
+        self.state.attempt(self.attempt).and_then(|a| a.step(id))
+    }
+}
+
+fn failed(c: Option<StepConclusion>) -> bool {
+    matches!(c, Some(StepConclusion::Failure | StepConclusion::TimedOut))
+}
+
+pub(super) async fn run_attempt(engine: &Engine, job: &JobId, cancel: CancellationToken) -> Result<(), EngineError> {
+    let (record, state) = engine.load(job)?.ok_or_else(|| EngineError::UnknownJob(job.to_string()))?;
+    let Some(current) = state.current().cloned() else { return Ok(()) };
+    if current.status == AttemptStatus::Completed {
+        return Ok(());
+    }
+    let mut run = Run {
+        engine,
+        record,
+        state,
+        attempt: current.number,
+    };
+    let clock = engine.clock().clone();
+    if current.status == AttemptStatus::Queued {
+        let at = clock.now();
+        run.record_visible(vec![JobEvent::AttemptStarted { attempt: run.attempt, at }]).await?;
+    }
+    let started_at = run.state.attempt(run.attempt).and_then(|a| a.started_at).unwrap_or_else(|| clock.now());
+    let deadline = started_at + chrono::Duration::from_std(run.record.spec.timeout).unwrap_or(chrono::Duration::hours(1));
+    let workdir = engine
+        .inner
+        .settings
+        .workspace_root
+        .join(run.record.id.as_str())
+        .join(run.attempt.to_string());
+    if let Err(e) = std::fs::create_dir_all(&workdir) {
+        tracing::error!(job = %run.record.id, error = %e, "cannot create the workspace");
+    }
+
+    let spec = run.record.spec.clone();
+    let mut stop: Option<Stop> = None;
+    let mut compensate = false;
+    let mut continued: HashSet<String> = HashSet::new();
+    // Steps that already ended (a resumed attempt, or a re-run of failed steps) count toward the outcome.
+    for s in &spec.steps {
+        if let Some(st) = run.step_state(&s.id) {
+            if st.status == StepStatus::Finished && failed(st.conclusion) {
+                match s.on_failure {
+                    OnFailure::Continue => {
+                        continued.insert(s.id.clone());
+                    }
+                    other => {
+                        compensate |= other == OnFailure::Compensate;
+                        stop.get_or_insert(Stop::Failed {
+                            conclusion: JobConclusion::Failure,
+                            reason: format!("step `{}` failed", s.id),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if let Some(by) = run.state.cancel_requested.clone() {
+        cancel.cancel();
+        stop = Some(Stop::Cancelled(by));
+    }
+
+    let mut running: JoinSet<StepResult> = JoinSet::new();
+    let mut in_flight: HashSet<String> = HashSet::new();
+    let mut ticker = tokio::time::interval(engine.inner.settings.progress_interval);
+    ticker.tick().await;
+    let mut cancel_seen = cancel.is_cancelled();
+
+    loop {
+        if stop.is_none() && clock.now() >= deadline {
+            stop = Some(Stop::JobTimedOut);
+        }
+        let mut skips = Vec::new();
+        let mut launches = Vec::new();
+        for step in &spec.steps {
+            let Some(st) = run.step_state(&step.id) else { continue };
+            if in_flight.contains(&step.id) || !matches!(st.status, StepStatus::Pending | StepStatus::Retrying) {
+                continue;
+            }
+            let deps: Vec<_> = step.needs.iter().filter_map(|d| run.step_state(d)).collect();
+            if deps.iter().any(|d| !matches!(d.status, StepStatus::Finished | StepStatus::Skipped)) {
+                continue;
+            }
+            let ok = |d: &&super::model::StepState| {
+                d.status == StepStatus::Finished
+                    && (matches!(d.conclusion, Some(StepConclusion::Success)) || (failed(d.conclusion) && continued.contains(&d.id)))
+            };
+            let dep_failed = deps.iter().any(|d| failed(d.conclusion) && !continued.contains(&d.id));
+            let all_ok = deps.iter().all(ok);
+            let decision = match (&stop, step.when) {
+                (Some(Stop::Cancelled(_)), _) => Decision::Skip("the job was cancelled".into()),
+                (Some(Stop::JobTimedOut), _) => Decision::Skip("the job ran out of time".into()),
+                (_, When::Always) => Decision::Run,
+                (Some(s), When::Success) => Decision::Skip(match s {
+                    Stop::Escaped(r) | Stop::Failed { reason: r, .. } => format!("not run: {r}"),
+                    _ => "the job is stopping".into(),
+                }),
+                (None, When::Success) if all_ok => Decision::Run,
+                (None, When::Success) => Decision::Skip("a step it needs did not succeed".into()),
+                (stop, When::Failure) => {
+                    let job_failed = matches!(stop, Some(Stop::Failed { .. }));
+                    if dep_failed || (job_failed && (deps.is_empty() || !all_ok)) {
+                        Decision::Run
+                    } else {
+                        Decision::Skip("runs only after a failure, and nothing failed".into())
+                    }
+                }
+            };
+            match decision {
+                Decision::Run => launches.push((step.clone(), st.tries + 1, Duration::ZERO)),
+                Decision::Skip(reason) => skips.push(JobEvent::StepSkipped {
+                    attempt: run.attempt,
+                    step: step.id.clone(),
+                    reason,
+                }),
+            }
+        }
+        let skipped_any = !skips.is_empty();
+        if skipped_any {
+            run.record_visible(skips).await?;
+        }
+        for (step, try_number, delay) in launches {
+            launch(&mut run, &mut running, &mut in_flight, &step, try_number, delay, deadline, &workdir, &cancel);
+        }
+        if skipped_any {
+            continue;
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(joined) = joined else { continue };
+                let result = match joined {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(job = %run.record.id, error = %e, "step task panicked");
+                        continue;
+                    }
+                };
+                in_flight.remove(&result.step);
+                let Some(step) = spec.step(&result.step).cloned() else { continue };
+                let retry = finish_step(&mut run, &step, result, &mut stop, &mut compensate, &mut continued, cancel_seen, deadline).await?;
+                if let Some((try_number, delay)) = retry {
+                    launch(&mut run, &mut running, &mut in_flight, &step, try_number, delay, deadline, &workdir, &cancel);
+                }
+            }
+            _ = cancel.cancelled(), if !cancel_seen => {
+                cancel_seen = true;
+                let by = run.engine.load(&run.record.id)?.and_then(|(_, s)| s.cancel_requested).unwrap_or_else(|| "someone".into());
+                stop = Some(Stop::Cancelled(by));
+            }
+            _ = ticker.tick() => {
+                let (record, attempt, now) = (run.record.clone(), run.attempt, clock.now());
+                run.record(vec![], |b| Engine::sync_effect(&record, attempt, false, b, now)).await?;
+            }
+        }
+    }
+
+    let mut notes = Vec::new();
+    if compensate {
+        notes.extend(run_compensations(&mut run, &workdir).await?);
+    }
+    let succeeded = spec
+        .steps
+        .iter()
+        .filter(|s| run.step_state(&s.id).is_some_and(|st| st.conclusion == Some(StepConclusion::Success)))
+        .count();
+    let (conclusion, mut reason) = match &stop {
+        None => (JobConclusion::Success, format!("{succeeded} of {} steps succeeded", spec.steps.len())),
+        Some(Stop::Failed { conclusion, reason }) => (*conclusion, reason.clone()),
+        Some(Stop::Escaped(r)) => (JobConclusion::Neutral, r.clone()),
+        Some(Stop::Cancelled(by)) => (JobConclusion::Cancelled, format!("cancelled by {by}")),
+        Some(Stop::JobTimedOut) => (
+            JobConclusion::TimedOut,
+            format!("the job reached its {} timeout", humantime::format_duration(spec.timeout)),
+        ),
+    };
+    if compensate {
+        reason.push_str("; compensations ran");
+    }
+    if !notes.is_empty() {
+        reason.push_str(&format!(" ({})", notes.join("; ")));
+    }
+    finish_attempt(&mut run, conclusion, reason).await?;
+    if let Err(e) = std::fs::remove_dir_all(&workdir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(job = %run.record.id, error = %e, "cannot remove the workspace");
+        }
+    }
+    Ok(())
+}
+
+/// Records the end of the attempt with every side effect it causes, in one commit.
+async fn finish_attempt(run: &mut Run<'_>, conclusion: JobConclusion, reason: String) -> Result<(), EngineError> {
+    let now = run.engine.clock().now();
+    let record = run.record.clone();
+    let attempt = run.attempt;
+    let event = JobEvent::AttemptCompleted {
+        attempt,
+        at: now,
+        conclusion,
+        reason,
+    };
+    run.record(vec![event], |b| {
+        b.mark_inactive(record.id.as_str());
+        Engine::sync_effect(&record, attempt, true, b, now);
+        if record.spec.dispatch.is_some() {
+            enqueue(b, record.installation, Effect::Dispatch { job: record.id.clone(), attempt }, now);
+        }
+        let reaction = match conclusion {
+            JobConclusion::Success => Some("rocket"),
+            JobConclusion::Failure | JobConclusion::TimedOut => Some("confused"),
+            JobConclusion::Neutral | JobConclusion::Cancelled => None,
+        };
+        if let (Some(content), Some(comment_id)) = (reaction, record.trigger.comment_id) {
+            let effect = Effect::React {
+                repo: record.repo.clone(),
+                comment_id,
+                content: content.into(),
+                job: Some(record.id.clone()),
+            };
+            enqueue(b, record.installation, effect, now);
+        }
+    })
+    .await
+}
+
+/// Handles a finished try: records it, and decides retry, stop, continue or compensate.
+#[allow(clippy::too_many_arguments)]
+async fn finish_step(
+    run: &mut Run<'_>,
+    step: &StepSpec,
+    result: StepResult,
+    stop: &mut Option<Stop>,
+    compensate: &mut bool,
+    continued: &mut HashSet<String>,
+    cancelled: bool,
+    deadline: DateTime<Utc>,
+) -> Result<Option<(u32, Duration)>, EngineError> {
+    let now = run.engine.clock().now();
+    let (exit_code, mut conclusion, duration_ms, mut note) = match &result.outcome {
+        Ok(o) => (o.exit_code, o.conclusion, o.duration.as_millis() as u64, None),
+        Err(e) => (None, StepConclusion::Failure, 0, Some(e.clone())),
+    };
+    if conclusion == StepConclusion::TimedOut && result.limited_by_job {
+        note = Some("stopped at the job's timeout".into());
+    } else if conclusion == StepConclusion::TimedOut {
+        note = step.timeout.map(|t| format!("timed out after {}", humantime::format_duration(t)));
+    }
+    if cancelled && conclusion != StepConclusion::Success {
+        conclusion = StepConclusion::Cancelled;
+    }
+    let mut events = run.take_started(result.started);
+    events.push(JobEvent::StepFinished {
+        attempt: run.attempt,
+        step: step.id.clone(),
+        try_number: result.try_number,
+        at: now,
+        exit_code,
+        conclusion,
+        duration_ms,
+        note,
+    });
+    let mut retry = None;
+    if matches!(conclusion, StepConclusion::Failure | StepConclusion::TimedOut) && stop.is_none() && !result.limited_by_job {
+        if let Some(policy) = &step.retry {
+            let code = exit_code.unwrap_or(if conclusion == StepConclusion::TimedOut { 124 } else { -1 });
+            if result.try_number < policy.attempts && policy.retries_on(code) {
+                let delay = policy.delay_before(result.try_number, rand::random::<f64>());
+                let remaining = (deadline - now).to_std().unwrap_or(Duration::ZERO);
+                if delay < remaining {
+                    events.push(JobEvent::RetryScheduled {
+                        attempt: run.attempt,
+                        step: step.id.clone(),
+                        next_try: result.try_number + 1,
+                        delay_ms: delay.as_millis() as u64,
+                    });
+                    retry = Some((result.try_number + 1, delay));
+                }
+            }
+        }
+    }
+    if retry.is_none() {
+        let describe = |c: StepConclusion| match (c, exit_code) {
+            (StepConclusion::TimedOut, _) => format!("step `{}` timed out", step.id),
+            (_, Some(code)) => format!("step `{}` failed (exit {code})", step.id),
+            _ => format!("step `{}` failed", step.id),
+        };
+        match conclusion {
+            StepConclusion::Success => {}
+            StepConclusion::Neutral => {
+                stop.get_or_insert(Stop::Escaped(format!("step `{}` escaped (exit 42): the job stopped early", step.id)));
+            }
+            StepConclusion::Cancelled => {
+                stop.get_or_insert(Stop::Cancelled(format!("step `{}` (exit 130)", step.id)));
+            }
+            StepConclusion::Failure | StepConclusion::TimedOut if result.limited_by_job => {
+                *stop = Some(Stop::JobTimedOut);
+            }
+            StepConclusion::Failure | StepConclusion::TimedOut => match step.on_failure {
+                OnFailure::Continue => {
+                    continued.insert(step.id.clone());
+                }
+                OnFailure::Stop | OnFailure::Compensate => {
+                    *compensate |= step.on_failure == OnFailure::Compensate;
+                    let job_conclusion = if conclusion == StepConclusion::TimedOut {
+                        JobConclusion::TimedOut
+                    } else {
+                        JobConclusion::Failure
+                    };
+                    stop.get_or_insert(Stop::Failed {
+                        conclusion: job_conclusion,
+                        reason: describe(conclusion),
+                    });
+                }
+            },
+        }
+    }
+    run.record_visible(events).await?;
+    Ok(retry)
+}
+
+/// The environment of a step: the base, the job's and step's env, the parameters, and boomerang's own variables.
+fn step_env(run: &Run<'_>, step_id: &str, extra: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    let r = &run.record;
+    let mut env = run.engine.inner.settings.base_env.clone();
+    env.extend(r.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env.extend(r.params.env_vars());
+    env.extend([
+        ("BOOMERANG_JOB_ID".to_string(), r.id.to_string()),
+        ("BOOMERANG_JOB".to_string(), r.spec.name.clone()),
+        ("BOOMERANG_ATTEMPT".to_string(), run.attempt.to_string()),
+        ("BOOMERANG_STEP".to_string(), step_id.to_string()),
+        ("BOOMERANG_REPOSITORY".to_string(), r.repo.to_string()),
+        ("BOOMERANG_SHA".to_string(), r.sha.to_string()),
+        ("BOOMERANG_REF".to_string(), r.git_ref.clone().unwrap_or_default()),
+        ("BOOMERANG_CORRELATION_ID".to_string(), r.correlation_id.clone()),
+        ("BOOMERANG_TRIGGER".to_string(), r.trigger.kind.as_str().to_string()),
+        ("BOOMERANG_ACTOR".to_string(), r.trigger.actor.clone()),
+    ]);
+    env
+}
+
+#[allow(clippy::too_many_arguments)]
+fn launch(
+    run: &mut Run<'_>,
+    running: &mut JoinSet<StepResult>,
+    in_flight: &mut HashSet<String>,
+    step: &StepSpec,
+    try_number: u32,
+    delay: Duration,
+    deadline: DateTime<Utc>,
+    workdir: &std::path::Path,
+    cancel: &CancellationToken,
+) {
+    in_flight.insert(step.id.clone());
+    let env = step_env(run, &step.id, &step.env);
+    let task = StepTask {
+        engine: run.engine.clone(),
+        job: run.record.id.clone(),
+        attempt: run.attempt,
+        step: step.id.clone(),
+        script: step.run.clone(),
+        env,
+        step_timeout: step.timeout,
+        deadline,
+        workdir: workdir.to_path_buf(),
+        try_number,
+        delay,
+        cancel: cancel.child_token(),
+    };
+    running.spawn(task.run());
+}
+
+struct StepTask {
+    engine: Engine,
+    job: JobId,
+    attempt: u32,
+    step: String,
+    script: String,
+    env: Vec<(String, String)>,
+    step_timeout: Option<Duration>,
+    deadline: DateTime<Utc>,
+    workdir: PathBuf,
+    try_number: u32,
+    delay: Duration,
+    cancel: CancellationToken,
+}
+
+impl StepTask {
+    async fn run(self) -> StepResult {
+        let clock = self.engine.clock().clone();
+        let mut result = StepResult {
+            step: self.step.clone(),
+            try_number: self.try_number,
+            started: None,
+            outcome: Err("not started".into()),
+            limited_by_job: false,
+        };
+        if !self.delay.is_zero() {
+            tokio::select! {
+                _ = clock.sleep(self.delay) => {}
+                _ = self.cancel.cancelled() => {
+                    result.outcome = Ok(StepOutcome { exit_code: None, signal: None, conclusion: StepConclusion::Cancelled, duration: Duration::ZERO });
+                    return result;
+                }
+            }
+        }
+        let remaining = (self.deadline - clock.now()).to_std().unwrap_or(Duration::ZERO);
+        let (timeout, limited) = match self.step_timeout {
+            Some(t) if t <= remaining => (t, false),
+            _ => (remaining, true),
+        };
+        result.limited_by_job = limited;
+        let logs = self.engine.logs().clone();
+        let mut writer = match logs.writer(self.job.as_str(), self.attempt, &self.step) {
+            Ok(w) => w,
+            Err(e) => {
+                result.outcome = Err(format!("cannot open the step log: {e}"));
+                return result;
+            }
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<OutputLine>(1024);
+        if self.try_number > 1 {
+            let _ = writer.append(&OutputLine {
+                stream: crate::executor::Stream::Stderr,
+                at: clock.now(),
+                text: format!("[boomerang] try {} of this step", self.try_number),
+            });
+        }
+        let log_task = tokio::task::spawn_blocking(move || {
+            while let Some(line) = rx.blocking_recv() {
+                let _ = writer.append(&line);
+                while let Ok(more) = rx.try_recv() {
+                    let _ = writer.append(&more);
+                }
+                let _ = writer.flush();
+            }
+            let _ = writer.sync();
+        });
+        let command = StepCommand {
+            script: self.script.clone(),
+            env: self.env.clone(),
+            workdir: self.workdir.clone(),
+            timeout: Some(timeout),
+            kill_grace: self.engine.inner.settings.kill_grace,
+        };
+        let (pid_tx, pid_rx) = tokio::sync::oneshot::channel::<u32>();
+        let step_run = run_step(&command, move |pid| {
+            let _ = pid_tx.send(pid);
+        }, tx, self.cancel.clone());
+        tokio::pin!(step_run);
+        let outcome = tokio::select! {
+            biased;
+            pid = pid_rx => {
+                let event = JobEvent::StepStarted {
+                    attempt: self.attempt,
+                    step: self.step.clone(),
+                    try_number: self.try_number,
+                    at: clock.now(),
+                    pgid: pid.ok(),
+                };
+                if let Err(e) = self.engine.append(&self.job, std::slice::from_ref(&event), |_| {}).await {
+                    tracing::error!(job = %self.job, error = %e, "cannot record a step start");
+                }
+                result.started = Some((event, true));
+                step_run.await
+            }
+            outcome = &mut step_run => outcome,
+        };
+        let _ = log_task.await;
+        result.outcome = outcome.map_err(|e| e.to_string());
+        if result.started.is_none() {
+            // The process never spawned: still record a start so the step table is complete.
+            let event = JobEvent::StepStarted {
+                attempt: self.attempt,
+                step: self.step.clone(),
+                try_number: self.try_number,
+                at: clock.now(),
+                pgid: None,
+            };
+            result.started = Some((event, false));
+        }
+        result
+    }
+}
+
+/// Runs the `compensate` commands of the steps that succeeded, newest first (a saga's undo). Returns notes about
+/// compensations that themselves failed.
+async fn run_compensations(run: &mut Run<'_>, workdir: &std::path::Path) -> Result<Vec<String>, EngineError> {
+    let spec = run.record.spec.clone();
+    let mut done: Vec<(DateTime<Utc>, StepSpec)> = spec
+        .steps
+        .iter()
+        .filter(|s| s.compensate.is_some())
+        .filter_map(|s| {
+            let st = run.step_state(&s.id)?;
+            (st.conclusion == Some(StepConclusion::Success)).then(|| (st.finished_at.unwrap_or_default(), s.clone()))
+        })
+        .collect();
+    done.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut notes = Vec::new();
+    for (_, step) in done {
+        let Some(script) = step.compensate.clone() else { continue };
+        let id = format!("compensate-{}", step.id);
+        let task = StepTask {
+            engine: run.engine.clone(),
+            job: run.record.id.clone(),
+            attempt: run.attempt,
+            step: id.clone(),
+            script,
+            env: step_env(run, &id, &step.env),
+            step_timeout: step.timeout.or(Some(Duration::from_secs(600))),
+            deadline: run.engine.clock().now() + chrono::Duration::hours(1),
+            workdir: workdir.to_path_buf(),
+            try_number: 1,
+            delay: Duration::ZERO,
+            cancel: CancellationToken::new(),
+        };
+        let result = task.run().await;
+        let now = run.engine.clock().now();
+        let (exit_code, conclusion, duration_ms) = match &result.outcome {
+            Ok(o) => (o.exit_code, o.conclusion, o.duration.as_millis() as u64),
+            Err(_) => (None, StepConclusion::Failure, 0),
+        };
+        if conclusion != StepConclusion::Success {
+            notes.push(format!("compensation of `{}` failed", step.id));
+        }
+        let mut events = run.take_started(result.started);
+        events.push(JobEvent::StepFinished {
+            attempt: run.attempt,
+            step: id,
+            try_number: 1,
+            at: now,
+            exit_code,
+            conclusion,
+            duration_ms,
+            note: result.outcome.err(),
+        });
+        run.record_visible(events).await?;
+    }
+    Ok(notes)
+}

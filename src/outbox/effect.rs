@@ -1,0 +1,126 @@
+//! Purpose: the durable description of a GitHub side effect waiting to be sent. Entries name *what* to do (sync the
+//! check run of job J attempt N), not the request body: the body is rendered from the job's state when the entry
+//! is sent, so a queued update always carries the latest state and updates to one check run coalesce into one.
+
+use crate::ids::{InstallationId, JobId, RepoName};
+use crate::store::Batch;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A side effect on GitHub.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Effect {
+    /// Create the check run of an attempt (rendered in whatever state the attempt has reached by then).
+    CreateCheckRun {
+        /// The job.
+        job: JobId,
+        /// The attempt.
+        attempt: u32,
+    },
+    /// Bring the check run of an attempt up to date; `final_state` when the attempt has ended (never throttled).
+    SyncCheckRun {
+        /// The job.
+        job: JobId,
+        /// The attempt.
+        attempt: u32,
+        /// Whether this carries the attempt's end.
+        final_state: bool,
+    },
+    /// Add a reaction to a comment.
+    React {
+        /// Where.
+        repo: RepoName,
+        /// The comment.
+        comment_id: u64,
+        /// `eyes`, `rocket`, `confused`, …
+        content: String,
+        /// The job it is about, if any.
+        job: Option<JobId>,
+    },
+    /// Post a reply on an issue or pull request.
+    Comment {
+        /// Where.
+        repo: RepoName,
+        /// The issue or PR.
+        issue_number: u64,
+        /// The reply (already redacted).
+        body: String,
+        /// The job it is about, if any.
+        job: Option<JobId>,
+    },
+    /// Send the consumer `repository_dispatch` of an attempt.
+    Dispatch {
+        /// The job.
+        job: JobId,
+        /// The attempt.
+        attempt: u32,
+    },
+}
+
+impl Effect {
+    /// Entries with the same key replace each other while queued.
+    pub fn coalesce_key(&self) -> Option<String> {
+        match self {
+            Effect::SyncCheckRun { job, attempt, .. } => Some(format!("sync/{job}/{attempt}")),
+            _ => None,
+        }
+    }
+
+    /// The job this effect belongs to (effects of one job are sent in order).
+    pub fn job(&self) -> Option<&JobId> {
+        match self {
+            Effect::CreateCheckRun { job, .. } | Effect::SyncCheckRun { job, .. } | Effect::Dispatch { job, .. } => {
+                Some(job)
+            }
+            Effect::React { job, .. } | Effect::Comment { job, .. } => job.as_ref(),
+        }
+    }
+
+    /// Whether GitHub counts the request as content creation (secondary limits: 80/min, 500/h).
+    pub fn creates_content(&self) -> bool {
+        // Every one of our effects is a POST or PATCH.
+        true
+    }
+
+    /// A short name for logs and the job page.
+    pub fn describe(&self) -> String {
+        match self {
+            Effect::CreateCheckRun { attempt, .. } => format!("create check run (attempt {attempt})"),
+            Effect::SyncCheckRun { attempt, final_state, .. } => {
+                format!("update check run (attempt {attempt}{})", if *final_state { ", final" } else { "" })
+            }
+            Effect::React { content, .. } => format!("react {content}"),
+            Effect::Comment { .. } => "reply".to_string(),
+            Effect::Dispatch { attempt, .. } => format!("repository_dispatch (attempt {attempt})"),
+        }
+    }
+}
+
+/// A queued effect with its delivery bookkeeping.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// What to do.
+    pub effect: Effect,
+    /// Failed tries so far.
+    pub tries: u32,
+    /// Do not send before this time (backoff after a failure).
+    pub not_before: Option<DateTime<Utc>>,
+    /// When it was queued.
+    pub enqueued_at: DateTime<Utc>,
+    /// The last failure, for the job page and logs.
+    pub last_error: Option<String>,
+}
+
+/// Adds `effect` for `installation` to `batch` (coalescing check run syncs).
+pub fn enqueue(batch: &mut Batch, installation: InstallationId, effect: Effect, now: DateTime<Utc>) {
+    let key = effect.coalesce_key();
+    let entry = OutboxEntry {
+        effect,
+        tries: 0,
+        not_before: None,
+        enqueued_at: now,
+        last_error: None,
+    };
+    batch.enqueue(installation.0, key, &entry);
+}

@@ -1,0 +1,274 @@
+//! Purpose: pure functions from a job's state to what GitHub receives: check run bodies (title, summary with the
+//! step table, text with the output tail, all within GitHub's 65,535-character limits) and the consumer
+//! `repository_dispatch` payload (at most 10 top-level keys, under 64 KB). No I/O here; tested with tables.
+
+use crate::engine::{AttemptState, AttemptStatus, JobConclusion, JobRecord, StepState, StepStatus};
+use crate::executor::StepConclusion;
+use serde_json::{Map, Value, json};
+
+/// GitHub's limit on `output.summary` and `output.text`, in characters.
+pub const MAX_OUTPUT_CHARS: usize = 65_535;
+/// GitHub's limit on a dispatch's `client_payload`, in bytes (must be less than this).
+pub const MAX_CLIENT_PAYLOAD_BYTES: usize = 64 * 1024;
+/// The event type sent when the config names none.
+pub const DEFAULT_EVENT_TYPE: &str = "boomerang-completed";
+
+/// Everything a check run body is made from.
+pub struct CheckRunView<'a> {
+    /// The job.
+    pub record: &'a JobRecord,
+    /// The attempt the check run belongs to.
+    pub attempt: &'a AttemptState,
+    /// The signed link to the job page.
+    pub details_url: &'a str,
+    /// The last lines of output per step, in step order (already redacted).
+    pub tail: &'a [(String, Vec<String>)],
+}
+
+/// Cuts `text` to at most `max` characters, keeping the start and saying what was cut.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let marker = "\n\n… (truncated to fit GitHub's limit; the full text is on the job page)";
+    let keep = max.saturating_sub(marker.chars().count());
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(marker);
+    out
+}
+
+/// Keeps the end of `text` within `max` characters (for output tails).
+fn keep_end(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
+    }
+    let marker = "… (earlier output is on the job page)\n";
+    let keep = max.saturating_sub(marker.chars().count());
+    let mut out = marker.to_string();
+    out.extend(text.chars().skip(count - keep));
+    out
+}
+
+fn fmt_ms(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms} ms"),
+        1..=59 => format!("{:.1} s", ms as f64 / 1000.0),
+        60..=3599 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn step_status(s: &StepState) -> String {
+    match (s.status, s.conclusion) {
+        (StepStatus::Pending, _) => "⏳ pending".into(),
+        (StepStatus::Running, _) => "🏃 running".into(),
+        (StepStatus::Retrying, _) => format!("🔁 retrying (try {})", s.tries + 1),
+        (StepStatus::Skipped, _) => "⏭️ skipped".into(),
+        (StepStatus::Finished, Some(c)) => match c {
+            StepConclusion::Success => "✅ success".into(),
+            StepConclusion::Neutral => "⚪ escaped".into(),
+            StepConclusion::Failure => "❌ failure".into(),
+            StepConclusion::TimedOut => "⏰ timed out".into(),
+            StepConclusion::Cancelled => "🚫 cancelled".into(),
+        },
+        (StepStatus::Finished, None) => "finished".into(),
+    }
+}
+
+/// Escapes text for a Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The check run title: one line saying where the attempt is.
+pub fn title(attempt: &AttemptState) -> String {
+    let done = attempt.steps.iter().filter(|s| matches!(s.status, StepStatus::Finished | StepStatus::Skipped)).count();
+    let total = attempt.steps.len();
+    match (attempt.status, attempt.conclusion) {
+        (AttemptStatus::Queued, _) => "Queued".to_string(),
+        (AttemptStatus::InProgress, _) => {
+            let running: Vec<&str> = attempt
+                .steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Running)
+                .map(|s| s.id.as_str())
+                .collect();
+            if running.is_empty() {
+                format!("Running ({done}/{total} steps done)")
+            } else {
+                format!("Running {} ({done}/{total} steps done)", running.join(", "))
+            }
+        }
+        (AttemptStatus::Completed, conclusion) => {
+            let word = match conclusion {
+                Some(JobConclusion::Success) => "Succeeded",
+                Some(JobConclusion::Neutral) => "Stopped early",
+                Some(JobConclusion::Failure) => "Failed",
+                Some(JobConclusion::TimedOut) => "Timed out",
+                Some(JobConclusion::Cancelled) => "Cancelled",
+                None => "Ended",
+            };
+            let reason = attempt.outcome.as_deref().unwrap_or_default();
+            truncate_chars(&format!("{word}: {reason}"), 200)
+        }
+    }
+}
+
+/// The check run summary: trigger, who, parameters, and the step table.
+pub fn summary(view: &CheckRunView<'_>) -> String {
+    let r = view.record;
+    let a = view.attempt;
+    let mut out = String::new();
+    out.push_str(&format!("**{}** · {}\n\n", cell(&r.spec.name), title(a)));
+    out.push_str(&format!(
+        "| | |\n|---|---|\n| Trigger | {} (`{}`) |\n| Requested by | @{} |\n| Attempt | {}{} |\n| Commit | `{}` |\n",
+        cell(&r.trigger.description),
+        r.trigger.kind.as_str(),
+        cell(&a.requested_by),
+        a.number,
+        if a.number > 1 { format!(" ({})", cell(&a.reason)) } else { String::new() },
+        r.sha,
+    ));
+    if let Some(git_ref) = &r.git_ref {
+        out.push_str(&format!("| Ref | `{}` |\n", cell(git_ref)));
+    }
+    out.push_str(&format!("| Job page | [{}]({}) |\n", r.id, view.details_url));
+    if !r.params.0.is_empty() {
+        out.push_str("\n**Parameters**\n\n| name | value |\n|---|---|\n");
+        for (name, p) in &r.params.0 {
+            let value = if p.secret { "`***`".to_string() } else { format!("`{}`", cell(&p.value.to_string())) };
+            out.push_str(&format!("| {} | {value} |\n", cell(name)));
+        }
+    }
+    out.push_str("\n**Steps**\n\n| step | status | duration | exit | note |\n|---|---|---|---|---|\n");
+    for s in &a.steps {
+        let name = if s.name != s.id { format!("{} (`{}`)", cell(&s.name), s.id) } else { format!("`{}`", s.id) };
+        let tries = if s.tries > 1 { format!(" after {} tries", s.tries) } else { String::new() };
+        out.push_str(&format!(
+            "| {name} | {}{tries} | {} | {} | {} |\n",
+            step_status(s),
+            if s.duration_ms > 0 || s.status == StepStatus::Finished { fmt_ms(s.duration_ms) } else { String::new() },
+            s.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+            cell(s.note.as_deref().unwrap_or_default()),
+        ));
+    }
+    truncate_chars(&out, MAX_OUTPUT_CHARS - 100)
+}
+
+/// The check run text: the tail of each step's output, newest at the end, within the limit.
+pub fn text(view: &CheckRunView<'_>) -> Option<String> {
+    if view.tail.iter().all(|(_, lines)| lines.is_empty()) {
+        return None;
+    }
+    let mut out = String::new();
+    for (step, lines) in view.tail {
+        if lines.is_empty() {
+            continue;
+        }
+        let body = lines.join("\n");
+        let longest_ticks = body
+            .split(|c| c != '`')
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        let fence = "`".repeat(longest_ticks.max(2) + 1);
+        out.push_str(&format!("**{}**\n\n{fence}\n{body}\n{fence}\n\n", cell(step)));
+    }
+    out.push_str(&format!("[Full log]({})\n", view.details_url));
+    Some(keep_end(&out, MAX_OUTPUT_CHARS - 100))
+}
+
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The `output` object of a check run body.
+fn output(view: &CheckRunView<'_>) -> Value {
+    let mut o = json!({ "title": title(view.attempt), "summary": summary(view) });
+    if let Some(t) = text(view) {
+        o["text"] = Value::String(t);
+    }
+    o
+}
+
+fn status_fields(body: &mut Map<String, Value>, attempt: &AttemptState) {
+    body.insert("status".into(), Value::String(attempt.status.as_str().into()));
+    if let Some(started) = attempt.started_at {
+        body.insert("started_at".into(), Value::String(timestamp(started)));
+    }
+    if attempt.status == AttemptStatus::Completed {
+        let conclusion = attempt.conclusion.unwrap_or(JobConclusion::Failure);
+        body.insert("conclusion".into(), Value::String(conclusion.as_str().into()));
+        body.insert(
+            "completed_at".into(),
+            Value::String(timestamp(attempt.completed_at.unwrap_or_else(chrono::Utc::now))),
+        );
+    }
+}
+
+/// The body of `POST /check-runs`, in whatever state the attempt is now (so a short job costs one call).
+pub fn check_run_create(view: &CheckRunView<'_>) -> Value {
+    let mut body = Map::new();
+    body.insert("name".into(), Value::String(check_run_name(view.record)));
+    body.insert("head_sha".into(), Value::String(view.record.sha.to_string()));
+    body.insert("external_id".into(), Value::String(view.record.id.to_string()));
+    body.insert("details_url".into(), Value::String(view.details_url.to_string()));
+    status_fields(&mut body, view.attempt);
+    body.insert("output".into(), output(view));
+    Value::Object(body)
+}
+
+/// The body of `PATCH /check-runs/{id}`.
+pub fn check_run_update(view: &CheckRunView<'_>) -> Value {
+    let mut body = Map::new();
+    status_fields(&mut body, view.attempt);
+    body.insert("details_url".into(), Value::String(view.details_url.to_string()));
+    body.insert("output".into(), output(view));
+    Value::Object(body)
+}
+
+/// `boomerang/<job>`: the check run's name.
+pub fn check_run_name(record: &JobRecord) -> String {
+    format!("boomerang/{}", record.spec.name)
+}
+
+/// The consumer dispatch: `(event_type, client_payload)`. The payload has exactly 10 top-level keys; the config's
+/// extra payload goes into `params` beside the job's parameters (secret ones as `***`). If it would reach 64 KB,
+/// `params` is replaced by a note so the dispatch is still sent.
+pub fn dispatch_payload(record: &JobRecord, attempt: &AttemptState, details_url: &str) -> Option<(String, Value)> {
+    let spec = record.spec.dispatch.as_ref()?;
+    let mut params = Map::new();
+    for (name, p) in &record.params.0 {
+        params.insert(name.clone(), if p.secret { Value::String("***".into()) } else { p.value.to_json() });
+    }
+    for (k, v) in &spec.payload {
+        params.insert(k.clone(), v.clone());
+    }
+    let mut payload = json!({
+        "job": record.spec.name,
+        "job_id": record.id.to_string(),
+        "correlation_id": record.correlation_id,
+        "conclusion": attempt.conclusion.unwrap_or(JobConclusion::Failure).as_str(),
+        "sha": record.sha.to_string(),
+        "ref": record.git_ref,
+        "check_run_id": attempt.check_run.as_ref().map(|(id, _)| id.0),
+        "details_url": details_url,
+        "params": params,
+        "trigger": {
+            "kind": record.trigger.kind.as_str(),
+            "actor": record.trigger.actor,
+            "delivery_id": record.trigger.delivery,
+            "pull_request": record.trigger.pull_request,
+            "attempt": attempt.number,
+        },
+    });
+    if serde_json::to_vec(&payload).map(|b| b.len()).unwrap_or(usize::MAX) >= MAX_CLIENT_PAYLOAD_BYTES - 1024 {
+        payload["params"] = json!({ "_truncated": "the parameters were too large for a dispatch; see details_url" });
+    }
+    Some((spec.event_type.clone(), payload))
+}
+
+#[cfg(test)]
+mod tests;
