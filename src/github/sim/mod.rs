@@ -44,6 +44,24 @@ pub struct SimConfig {
     pub webhook_secret: String,
 }
 
+/// The committed, test-only app private key (PKCS#1 PEM, `tests/fixtures/test-app-key.pem`); protects nothing.
+pub const TEST_APP_PRIVATE_KEY_PEM: &str = include_str!("../../../tests/fixtures/test-app-key.pem");
+/// The public half of `TEST_APP_PRIVATE_KEY_PEM`, for `SimConfig::app_public_key_pem`.
+pub const TEST_APP_PUBLIC_KEY_PEM: &str =
+    include_str!("../../../tests/fixtures/test-app-key.pub.pem");
+
+impl SimConfig {
+    /// A configuration using the committed test key pair, for tests and `boomerang demo`.
+    pub fn with_test_key(app_id: u64, app_slug: &str, webhook_secret: &str) -> SimConfig {
+        SimConfig {
+            app_id,
+            app_slug: app_slug.to_owned(),
+            app_public_key_pem: TEST_APP_PUBLIC_KEY_PEM.to_owned(),
+            webhook_secret: webhook_secret.to_owned(),
+        }
+    }
+}
+
 /// Which credential a request carried, as the sim classified it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthKind {
@@ -310,7 +328,7 @@ impl Simulator {
         let decoding_key = auth::decoding_key(&config.app_public_key_pem)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         // Compile the schemas once per process, before serving, so a broken fixture fails loudly here.
-        schema::BodySchemas::get().map_err(|e| std::io::Error::other(e.to_string()))?;
+        schema::BodySchemas::get().map_err(std::io::Error::other)?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");

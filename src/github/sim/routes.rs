@@ -704,7 +704,7 @@ fn list_check_runs(world: &World, full_name: &str, git_ref: &str, ctx: &Ctx<'_>)
             .filter(|c| q.get("check_name").is_none_or(|n| *n == c.name))
             .filter(|c| q.get("status").is_none_or(|s| *s == c.status))
             .collect();
-        runs.sort_by(|a, b| b.id.cmp(&a.id));
+        runs.sort_by_key(|c| std::cmp::Reverse(c.id));
         if q.get("filter").is_none_or(|f| f != "all") {
             let mut seen = std::collections::HashSet::new();
             runs.retain(|c| seen.insert(c.name.clone()));
@@ -1052,7 +1052,7 @@ fn list_deliveries(world: &World, ctx: &Ctx<'_>) -> Reply {
         .iter()
         .filter(|d| start_before.is_none_or(|c| d.id <= c))
         .collect();
-    newest_first.sort_by(|a, b| b.id.cmp(&a.id));
+    newest_first.sort_by_key(|d| std::cmp::Reverse(d.id));
     let page: Vec<Value> = newest_first
         .iter()
         .take(per_page)
