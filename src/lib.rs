@@ -1,7 +1,26 @@
-//! boomerang: a self-hosted GitHub App that runs long, asynchronous jobs for repositories.
+//! boomerang: a self-hosted GitHub App that runs long, asynchronous work for repositories.
+//!
+//! The loop and its modules (see ARCHITECTURE.md):
+//!
+//! ```text
+//! GitHub ─▶ webhook (verify, dedupe, persist, 202) ─▶ trigger (delivery → job request; config, authz)
+//!        ─▶ engine (events, fold, DAG, retries, timeouts) ─▶ executor (one step: a process group) ─▶ logs
+//!        ─▶ report (state → check run / dispatch bodies) ─▶ outbox (durable side effects, pacing) ─▶ github
+//! ```
+//!
+//! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
+//! all together and owns the background loops; `main.rs` is only the CLI.
+
 pub mod clock;
 pub mod config;
+pub mod engine;
+pub mod executor;
 pub mod github;
 pub mod ids;
+pub mod links;
+pub mod logs;
+pub mod outbox;
+pub mod report;
+pub mod spec;
 pub mod store;
 pub mod webhook;

@@ -4,5 +4,6 @@
 
 pub mod auth;
 pub mod client;
+pub mod sim;
 
 pub use client::{GithubClient, GithubError, Retry};
