@@ -1,5 +1,5 @@
 //! Purpose: the only code that speaks HTTP to GitHub: app authentication ([`auth`]), one typed method per REST call
-//! ([`client`]), the durable outbox worker that sends every side effect under GitHub's rate limits ([`outbox`]),
+//! ([`client`]),
 //! and the GitHub simulator used by the tests and `boomerang demo` ([`sim`]).
 
 pub mod auth;
