@@ -1,1 +1,3 @@
 //! boomerang: a self-hosted GitHub App that runs long, asynchronous jobs for repositories.
+
+pub mod executor;
