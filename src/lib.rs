@@ -1,3 +1,4 @@
 //! boomerang: a self-hosted GitHub App that runs long, asynchronous jobs for repositories.
 
 pub mod executor;
+pub mod logs;
