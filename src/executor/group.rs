@@ -1,0 +1,183 @@
+//! Process-group housekeeping for steps: signalling a step's whole group, finding out whether any live
+//! member is left (through `/proc`, so zombies nobody reaps do not count), and killing a group left
+//! behind by a crashed boomerang only when it provably belongs to us.
+
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::time::Instant;
+
+/// How often the group is looked at while waiting for it to empty.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Sends `signal` to every process of group `pgid`. A group that no longer exists is not an error.
+pub(crate) fn signal_group(pgid: u32, signal: Signal) {
+    let Some(pgrp) = pid(pgid) else { return };
+    match killpg(pgrp, signal) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(e) => {
+            tracing::warn!(pgid, ?signal, error = %e, "signalling a step's process group failed")
+        }
+    }
+}
+
+/// Whether group `pgid` still has a member that is not a zombie.
+pub(crate) fn group_alive(pgid: u32) -> bool {
+    match live_members(pgid) {
+        Some(members) => !members.is_empty(),
+        // No /proc: fall back to the kernel's view, which counts zombies too.
+        None => pid(pgid).is_some_and(|p| killpg(p, None::<Signal>).is_ok()),
+    }
+}
+
+/// Waits until group `pgid` has no live member or `deadline` passes; returns whether it emptied.
+pub(crate) async fn wait_group_empty(pgid: u32, deadline: Instant) -> bool {
+    loop {
+        if !group_alive(pgid) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep_until(deadline.min(Instant::now() + POLL)).await;
+    }
+}
+
+/// SIGTERM to the group, up to `grace` for it to empty, then SIGKILL to what is left.
+pub(crate) async fn terminate_group(pgid: u32, grace: Duration) {
+    if !group_alive(pgid) {
+        return;
+    }
+    signal_group(pgid, Signal::SIGTERM);
+    if !wait_group_empty(pgid, Instant::now() + grace).await {
+        signal_group(pgid, Signal::SIGKILL);
+    }
+}
+
+/// Kills (SIGKILL) the process group `pgid` left running by an earlier boomerang process, but only if a
+/// live member of that group carries `marker` (`NAME`, `VALUE`) in its environment, so a recycled pid is
+/// never killed. Returns whether it sent the signal.
+///
+/// The environment is read from `/proc/<pid>/environ`: the group leader's first, then any other member's
+/// (the leader may have exited while its background children still run).
+pub fn kill_orphaned_group(pgid: u32, marker: (&str, &str)) -> bool {
+    let Some(pgrp) = pid(pgid) else { return false };
+    if marker.0.is_empty() || marker.0.contains('=') {
+        return false;
+    }
+    let wanted = format!("{}={}", marker.0, marker.1).into_bytes();
+    let mut candidates = vec![pgid];
+    candidates.extend(
+        live_members(pgid)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&p| p != pgid),
+    );
+    let owned = candidates.into_iter().any(|p| {
+        member_of(p, pgid)
+            && std::fs::read(format!("/proc/{p}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == wanted))
+    });
+    if !owned {
+        return false;
+    }
+    match killpg(pgrp, Signal::SIGKILL) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(pgid, error = %e, "killing an orphaned step group failed");
+            false
+        }
+    }
+}
+
+/// A positive pid, or `None` for values `kill(2)` would read as "many processes".
+fn pid(raw: u32) -> Option<Pid> {
+    i32::try_from(raw)
+        .ok()
+        .filter(|&p| p > 0)
+        .map(Pid::from_raw)
+}
+
+/// State and process group of `pid`, from `/proc/<pid>/stat`.
+fn stat(pid: u32) -> Option<(char, u32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may itself hold spaces or parentheses.
+    let after = &text[text.rfind(')')? + 1..];
+    let mut fields = after.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// Whether `pid` is a live (not zombie or dead) member of group `pgid`.
+fn member_of(pid: u32, pgid: u32) -> bool {
+    matches!(stat(pid), Some((state, pgrp)) if pgrp == pgid && !matches!(state, 'Z' | 'X' | 'x'))
+}
+
+/// The live members of group `pgid`, or `None` when `/proc` cannot be listed.
+fn live_members(pgid: u32) -> Option<Vec<u32>> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    Some(
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&p| member_of(p, pgid))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+
+    fn spawn_group(env: &[(&str, &str)]) -> std::process::Child {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30")
+            .process_group(0)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().unwrap()
+    }
+
+    /// A group whose members lack the marker is left alone; one that carries it is killed.
+    #[test]
+    fn kill_orphaned_group_checks_marker() {
+        let mut stranger = spawn_group(&[("BOOMERANG_JOB_ID", "other")]);
+        let pgid = stranger.id();
+        assert!(!kill_orphaned_group(pgid, ("BOOMERANG_JOB_ID", "job-1")));
+        assert!(!kill_orphaned_group(pgid, ("BOOMERANG_JOB_ID", "othe")));
+        assert!(!kill_orphaned_group(pgid, ("", "")));
+        assert!(
+            stranger.try_wait().unwrap().is_none(),
+            "a stranger was killed"
+        );
+        assert!(group_alive(pgid));
+
+        assert!(kill_orphaned_group(pgid, ("BOOMERANG_JOB_ID", "other")));
+        let status = stranger.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(Signal::SIGKILL as i32));
+    }
+
+    #[test]
+    fn kill_orphaned_group_refuses_missing_and_bogus_pids() {
+        assert!(!kill_orphaned_group(0, ("A", "B")));
+        assert!(!kill_orphaned_group(u32::MAX, ("A", "B")));
+        // Our own test process is not in a group carrying the marker.
+        assert!(!kill_orphaned_group(
+            std::process::id(),
+            ("BOOMERANG_JOB_ID", "x")
+        ));
+    }
+}

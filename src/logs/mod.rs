@@ -1,0 +1,554 @@
+//! Durable step logs: one append-only file per (job, attempt, step) under a root directory,
+//! `<root>/<job_id>/<attempt>/<step_id>.log`, kept out of the key-value store.
+//!
+//! Lines are numbered from 1; a reopened file continues its numbering. Appends never rewrite earlier
+//! data; a torn last record left by a crash is ignored by readers and cut off when the file is reopened
+//! for writing. Reading the end of a log reads the file backwards in blocks, and reading from a line
+//! number binary-searches the file, so neither costs the whole file. Each job has a byte cap: past it,
+//! each step's log gets one marker line and drops the rest.
+//!
+//! The API is synchronous (plain file I/O); async callers use `spawn_blocking` or accept short writes.
+
+mod record;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::executor::{OutputLine, Stream};
+
+/// Block size for reading a log backwards.
+const TAIL_BLOCK: usize = 64 * 1024;
+
+/// Below this many bytes, finding a line number scans forward instead of bisecting.
+const SCAN_SPAN: u64 = 64 * 1024;
+
+/// Start of the marker line written when a job's log reaches its cap.
+const TRUNCATED_PREFIX: &str = "[boomerang] log truncated: ";
+
+/// One stored line of a step log, as the API and web pages show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Position in the step's log, from 1.
+    pub number: u64,
+    /// The pipe it came from.
+    pub stream: Stream,
+    /// When it was read from the step (millisecond precision).
+    pub at: DateTime<Utc>,
+    /// The text, without line ending.
+    pub text: String,
+}
+
+/// Why an id cannot name a log file; carried inside an [`io::Error`] of kind `InvalidInput` so callers
+/// can tell a bad request from a disk problem.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {what} {value:?}: {reason}")]
+pub struct InvalidId {
+    /// Which id: "job id" or "step id".
+    pub what: &'static str,
+    /// The rejected value.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+/// The log store. Cheap to clone; clones share the per-job byte counters and the set of open writers.
+#[derive(Debug, Clone)]
+pub struct LogStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    max_bytes_per_job: u64,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Bytes on disk per job, loaded from disk on first use.
+    usage: HashMap<String, Arc<AtomicU64>>,
+    /// Step logs that have a live writer (one writer per file keeps numbering consistent).
+    open: HashSet<PathBuf>,
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn job_dir(&self, job_id: &str) -> io::Result<PathBuf> {
+        validate("job id", job_id)?;
+        Ok(self.root.join(job_id))
+    }
+
+    fn step_path(&self, job_id: &str, attempt: u32, step_id: &str) -> io::Result<PathBuf> {
+        validate("step id", step_id)?;
+        Ok(self
+            .job_dir(job_id)?
+            .join(attempt.to_string())
+            .join(format!("{step_id}.log")))
+    }
+
+    /// The job's byte counter (bytes of complete records), loading it from disk if needed.
+    fn usage(state: &mut State, job_id: &str, dir: &Path) -> Arc<AtomicU64> {
+        if let Some(u) = state.usage.get(job_id) {
+            return u.clone();
+        }
+        let bytes = dir_bytes(dir, &|path, len| {
+            File::open(path).and_then(|f| complete_len(&f, len, TAIL_BLOCK))
+        });
+        let u = Arc::new(AtomicU64::new(bytes.unwrap_or_else(|e| {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not size a job's logs");
+            0
+        })));
+        state.usage.insert(job_id.to_owned(), u.clone());
+        u
+    }
+}
+
+impl LogStore {
+    /// Opens (creating it if needed) the store at `root`, capping each job's logs at
+    /// `max_bytes_per_job` bytes.
+    pub fn open(root: &Path, max_bytes_per_job: u64) -> io::Result<LogStore> {
+        std::fs::create_dir_all(root)?;
+        Ok(LogStore {
+            inner: Arc::new(Inner {
+                root: root.to_owned(),
+                max_bytes_per_job,
+                state: Mutex::new(State::default()),
+            }),
+        })
+    }
+
+    /// Opens the log of one step for appending, creating it or continuing it after a restart (a torn
+    /// last record is cut off). Fails with `ResourceBusy` while another writer has the same log open.
+    pub fn writer(&self, job_id: &str, attempt: u32, step_id: &str) -> io::Result<StepLogWriter> {
+        let path = self.inner.step_path(job_id, attempt, step_id)?;
+        let job_dir = self.inner.job_dir(job_id)?;
+        let mut state = self.inner.state();
+        if state.open.contains(&path) {
+            return Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!("the log {} already has a writer", path.display()),
+            ));
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)?;
+        let len = file.metadata()?.len();
+        let valid = complete_len(&file, len, TAIL_BLOCK)?;
+        if valid < len {
+            file.set_len(valid)?;
+            tracing::warn!(path = %path.display(), torn = len - valid, "cut a torn record off a step log");
+        }
+        let last = last_record(&file, valid)?;
+        // Torn bytes were never counted, so cutting them off leaves the counter right.
+        let usage = Inner::usage(&mut state, job_id, &job_dir);
+        state.open.insert(path.clone());
+        drop(state);
+        Ok(StepLogWriter {
+            file: BufWriter::with_capacity(TAIL_BLOCK, file),
+            next: last.as_ref().map_or(1, |l| l.number + 1),
+            truncated: last.is_some_and(|l| l.text.starts_with(TRUNCATED_PREFIX)),
+            usage,
+            cap: self.inner.max_bytes_per_job,
+            store: self.inner.clone(),
+            path,
+            record: String::new(),
+        })
+    }
+
+    /// The last `n` lines of a step's log (fewer if it is shorter), oldest first.
+    /// A log that does not exist is a `NotFound` error.
+    pub fn tail(
+        &self,
+        job_id: &str,
+        attempt: u32,
+        step_id: &str,
+        n: usize,
+    ) -> io::Result<Vec<LogLine>> {
+        let file = File::open(self.inner.step_path(job_id, attempt, step_id)?)?;
+        tail_file(&file, n, TAIL_BLOCK)
+    }
+
+    /// Up to `limit` lines of a step's log starting at line `from_line` (1 is the first line).
+    /// A log that does not exist is a `NotFound` error.
+    pub fn read(
+        &self,
+        job_id: &str,
+        attempt: u32,
+        step_id: &str,
+        from_line: u64,
+        limit: usize,
+    ) -> io::Result<Vec<LogLine>> {
+        let file = File::open(self.inner.step_path(job_id, attempt, step_id)?)?;
+        read_file(&file, from_line, limit)
+    }
+
+    /// The (attempt, step id) pairs of a job that have a log, sorted.
+    pub fn steps(&self, job_id: &str) -> io::Result<Vec<(u32, String)>> {
+        let dir = self.inner.job_dir(job_id)?;
+        let attempts = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for entry in attempts {
+            let entry = entry?;
+            let Some(attempt) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(entry.path())? {
+                let name = file?.file_name();
+                let Some(step) = name.to_str().and_then(|n| n.strip_suffix(".log")) else {
+                    continue;
+                };
+                if validate("step id", step).is_ok() {
+                    out.push((attempt, step.to_owned()));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Bytes of the job's log records, the figure its cap applies to (0 for an invalid id or a job
+    /// without logs). Includes lines still buffered in a writer; excludes torn records.
+    pub fn job_bytes(&self, job_id: &str) -> u64 {
+        let Ok(dir) = self.inner.job_dir(job_id) else {
+            return 0;
+        };
+        let mut state = self.inner.state();
+        Inner::usage(&mut state, job_id, &dir).load(Ordering::SeqCst)
+    }
+
+    /// Deletes every log of a job (retention). Fails with `ResourceBusy` while one of them is being
+    /// written.
+    pub fn delete_job(&self, job_id: &str) -> io::Result<()> {
+        let dir = self.inner.job_dir(job_id)?;
+        let mut state = self.inner.state();
+        if state.open.iter().any(|p| p.starts_with(&dir)) {
+            return Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!("job {job_id} still has a log being written"),
+            ));
+        }
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        state.usage.remove(job_id);
+        Ok(())
+    }
+
+    /// Bytes all logs take on disk, read from the file system.
+    pub fn total_bytes(&self) -> io::Result<u64> {
+        dir_bytes(&self.inner.root, &|_, len| Ok(len))
+    }
+}
+
+/// Appends the output of one step to its log. Lines are buffered: [`StepLogWriter::flush`] makes them
+/// visible to readers, [`StepLogWriter::sync`] makes them durable. Dropping the writer flushes.
+#[derive(Debug)]
+pub struct StepLogWriter {
+    file: BufWriter<File>,
+    next: u64,
+    truncated: bool,
+    usage: Arc<AtomicU64>,
+    cap: u64,
+    store: Arc<Inner>,
+    path: PathBuf,
+    /// Scratch space for encoding, reused between lines.
+    record: String,
+}
+
+impl StepLogWriter {
+    /// Appends one line and returns its number, or `None` once the job's byte cap is reached: the
+    /// first refused line of this step is replaced by one marker line, later ones are dropped.
+    pub fn append(&mut self, line: &OutputLine) -> io::Result<Option<u64>> {
+        if self.truncated {
+            return Ok(None);
+        }
+        self.record.clear();
+        record::encode(
+            self.next,
+            line.stream,
+            line.at,
+            &line.text,
+            &mut self.record,
+        );
+        let len = self.record.len() as u64;
+        let cap = self.cap;
+        let fits = self
+            .usage
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| {
+                u.checked_add(len).filter(|&total| total <= cap)
+            })
+            .is_ok();
+        if fits {
+            if let Err(e) = self.file.write_all(self.record.as_bytes()) {
+                self.usage.fetch_sub(len, Ordering::SeqCst);
+                return Err(e);
+            }
+            self.next += 1;
+            return Ok(Some(self.next - 1));
+        }
+        // The marker may exceed the cap by its own size: the reader must learn why the log stops.
+        self.record.clear();
+        let text = format!("{TRUNCATED_PREFIX}the job's log reached {} bytes", self.cap);
+        record::encode(self.next, Stream::Stderr, line.at, &text, &mut self.record);
+        self.file.write_all(self.record.as_bytes())?;
+        self.usage
+            .fetch_add(self.record.len() as u64, Ordering::SeqCst);
+        self.next += 1;
+        self.truncated = true;
+        Ok(None)
+    }
+
+    /// Writes buffered lines to the file (no fsync), so readers see them.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+
+    /// Flushes and fsyncs the file, so the lines survive a power loss.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        self.file.get_ref().sync_data()
+    }
+}
+
+impl Drop for StepLogWriter {
+    fn drop(&mut self) {
+        if let Err(e) = self.file.flush() {
+            tracing::warn!(path = %self.path.display(), error = %e, "flushing a step log failed");
+        }
+        self.store.state().open.remove(&self.path);
+    }
+}
+
+/// Rejects ids that could leave the root or are not a single path component.
+fn validate(what: &'static str, value: &str) -> io::Result<()> {
+    let reason = if value.is_empty() {
+        Some("it is empty")
+    } else if value.len() > 200 {
+        Some("it is longer than 200 bytes")
+    } else if value.contains(['/', '\\']) {
+        Some("it contains a path separator")
+    } else if value.contains('\0') {
+        Some("it contains a NUL byte")
+    } else if value.contains("..") || value == "." {
+        Some("it contains a relative path component")
+    } else {
+        None
+    };
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            InvalidId {
+                what,
+                value: value.to_owned(),
+                reason,
+            },
+        )),
+    }
+}
+
+/// Sum of `size(path, len)` over the files under `dir` (0 if it does not exist).
+fn dir_bytes(dir: &Path, size: &dyn Fn(&Path, u64) -> io::Result<u64>) -> io::Result<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut total = 0;
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            total += dir_bytes(&entry.path(), size)?;
+        } else if kind.is_file() {
+            total += size(&entry.path(), entry.metadata()?.len())?;
+        }
+    }
+    Ok(total)
+}
+
+/// Length of the file up to and including its last newline: the part made of complete records.
+fn complete_len(file: &File, len: u64, block: usize) -> io::Result<u64> {
+    let mut buf = vec![0u8; block];
+    let mut hi = len;
+    while hi > 0 {
+        let lo = hi.saturating_sub(block as u64);
+        let chunk = &mut buf[..usize::try_from(hi - lo).unwrap_or(block)];
+        file.read_exact_at(chunk, lo)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(lo + i as u64 + 1);
+        }
+        hi = lo;
+    }
+    Ok(0)
+}
+
+/// Offset where the last `n` records of the complete part `..end` begin.
+fn records_start(file: &File, end: u64, n: usize, block: usize) -> io::Result<u64> {
+    if n == 0 || end == 0 {
+        return Ok(end);
+    }
+    let mut buf = vec![0u8; block];
+    let mut seen = 0;
+    // The byte at `end - 1` is the newline ending the last record; count the ones before it.
+    let mut hi = end - 1;
+    while hi > 0 {
+        let lo = hi.saturating_sub(block as u64);
+        let chunk = &mut buf[..usize::try_from(hi - lo).unwrap_or(block)];
+        file.read_exact_at(chunk, lo)?;
+        for (i, _) in chunk.iter().enumerate().rev().filter(|(_, b)| **b == b'\n') {
+            seen += 1;
+            if seen == n {
+                return Ok(lo + i as u64 + 1);
+            }
+        }
+        hi = lo;
+    }
+    Ok(0)
+}
+
+/// Decodes the records in `start..end`, skipping malformed ones.
+fn decode_range(file: &File, start: u64, end: u64) -> io::Result<Vec<LogLine>> {
+    let size = usize::try_from(end - start)
+        .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "log range too large"))?;
+    let mut buf = vec![0u8; size];
+    file.read_exact_at(&mut buf, start)?;
+    Ok(buf
+        .split(|&b| b == b'\n')
+        .filter(|r| !r.is_empty())
+        .filter_map(decode_logged)
+        .collect())
+}
+
+fn decode_logged(record: &[u8]) -> Option<LogLine> {
+    let line = record::decode(record);
+    if line.is_none() {
+        tracing::warn!(
+            record = %String::from_utf8_lossy(record),
+            "skipped a malformed step log record"
+        );
+    }
+    line
+}
+
+/// The last decodable record of the complete part `..end`.
+fn last_record(file: &File, end: u64) -> io::Result<Option<LogLine>> {
+    // Usually the last record; look a little further back if it is damaged.
+    for n in [1, 16] {
+        let start = records_start(file, end, n, TAIL_BLOCK)?;
+        if let Some(line) = decode_range(file, start, end)?.pop() {
+            return Ok(Some(line));
+        }
+        if start == 0 {
+            break;
+        }
+    }
+    // Nothing decodable near the end: fall back to the whole file.
+    Ok(decode_range(file, 0, end)?.pop())
+}
+
+fn tail_file(file: &File, n: usize, block: usize) -> io::Result<Vec<LogLine>> {
+    let end = complete_len(file, file.metadata()?.len(), block)?;
+    let start = records_start(file, end, n, block)?;
+    decode_range(file, start, end)
+}
+
+/// Offset of the first record at or after `offset` and its number (`None` past the last record).
+fn record_at_or_after(file: &File, offset: u64, end: u64) -> io::Result<Option<(u64, u64)>> {
+    let mut reader = BufReader::new(file);
+    let mut start = offset;
+    reader.seek(SeekFrom::Start(offset))?;
+    let mut line = Vec::new();
+    if offset > 0 {
+        // `offset` may fall inside a record: skip to the next one.
+        start += reader.read_until(b'\n', &mut line)? as u64;
+        line.clear();
+    }
+    loop {
+        if start >= end {
+            return Ok(None);
+        }
+        let n = reader.read_until(b'\n', &mut line)? as u64;
+        if n == 0 {
+            return Ok(None);
+        }
+        if let Some(number) = record::number_of(&line) {
+            return Ok(Some((start, number)));
+        }
+        start += n;
+        line.clear();
+    }
+}
+
+fn read_file(file: &File, from_line: u64, limit: usize) -> io::Result<Vec<LogLine>> {
+    let end = complete_len(file, file.metadata()?.len(), TAIL_BLOCK)?;
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    // Numbers grow along the file: bisect to a record before the wanted one, then scan.
+    // Invariant: every record starting before `lo` has a number below `from_line`.
+    let (mut lo, mut hi) = (0, end);
+    while hi - lo > SCAN_SPAN {
+        let mid = lo + (hi - lo) / 2;
+        match record_at_or_after(file, mid, end)? {
+            Some((start, number)) if start < hi && number < from_line => lo = start,
+            _ => hi = mid,
+        }
+    }
+    let mut reader = BufReader::new(file);
+    reader.seek(SeekFrom::Start(lo))?;
+    let mut pos = lo;
+    let mut out = Vec::new();
+    let mut record = Vec::new();
+    while pos < end && out.len() < limit {
+        record.clear();
+        let n = reader.read_until(b'\n', &mut record)?;
+        if n == 0 {
+            break;
+        }
+        pos += n as u64;
+        if record.last() != Some(&b'\n') {
+            break; // a torn record being written right now
+        }
+        record.pop();
+        if record::number_of(&record).is_some_and(|number| number >= from_line)
+            && let Some(line) = decode_logged(&record)
+        {
+            out.push(line);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,358 @@
+//! Tests of the log store on a temporary directory.
+#![expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
+use chrono::TimeZone;
+
+use super::*;
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(1_780_000_000_000 + ms).unwrap()
+}
+
+fn out(stream: Stream, ms: i64, text: &str) -> OutputLine {
+    OutputLine {
+        stream,
+        at: at(ms),
+        text: text.to_owned(),
+    }
+}
+
+fn store(cap: u64) -> (tempfile::TempDir, LogStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(&dir.path().join("logs"), cap).unwrap();
+    (dir, store)
+}
+
+fn texts(lines: &[LogLine]) -> Vec<&str> {
+    lines.iter().map(|l| l.text.as_str()).collect()
+}
+
+fn numbers(lines: &[LogLine]) -> Vec<u64> {
+    lines.iter().map(|l| l.number).collect()
+}
+
+/// Lines come back exactly as written, escapes included, through both `read` and `tail`.
+#[test]
+fn append_read_tail_round_trip() {
+    let (_dir, logs) = store(u64::MAX);
+    let written = [
+        out(Stream::Stdout, 1, "plain"),
+        out(Stream::Stderr, 2, "tab\there"),
+        out(Stream::Stdout, 3, "new\nline and \r"),
+        out(Stream::Stdout, 4, "back\\slash \\n not a newline"),
+        out(Stream::Stderr, 5, ""),
+        out(Stream::Stdout, 6, "ünïcödé 🚀"),
+    ];
+    let mut w = logs.writer("job-1", 1, "build").unwrap();
+    for (i, line) in written.iter().enumerate() {
+        assert_eq!(w.append(line).unwrap(), Some(i as u64 + 1));
+    }
+    w.flush().unwrap();
+
+    let expected: Vec<LogLine> = written
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LogLine {
+            number: i as u64 + 1,
+            stream: l.stream,
+            at: l.at,
+            text: l.text.clone(),
+        })
+        .collect();
+    assert_eq!(logs.read("job-1", 1, "build", 1, 100).unwrap(), expected);
+    assert_eq!(logs.tail("job-1", 1, "build", 100).unwrap(), expected);
+    assert_eq!(logs.tail("job-1", 1, "build", 2).unwrap(), expected[4..]);
+    assert_eq!(
+        logs.read("job-1", 1, "build", 3, 2).unwrap(),
+        expected[2..4]
+    );
+    assert_eq!(logs.read("job-1", 1, "build", 0, 1).unwrap(), expected[..1]);
+    assert!(logs.read("job-1", 1, "build", 7, 10).unwrap().is_empty());
+    assert!(logs.tail("job-1", 1, "build", 0).unwrap().is_empty());
+    assert_eq!(logs.job_bytes("job-1"), logs.total_bytes().unwrap());
+}
+
+/// Unflushed lines are not visible; flushed ones are; `sync` also works.
+#[test]
+fn flush_makes_lines_visible() {
+    let (_dir, logs) = store(u64::MAX);
+    let mut w = logs.writer("j", 1, "s").unwrap();
+    w.append(&out(Stream::Stdout, 0, "one")).unwrap();
+    assert!(logs.tail("j", 1, "s", 10).unwrap().is_empty());
+    w.sync().unwrap();
+    assert_eq!(texts(&logs.tail("j", 1, "s", 10).unwrap()), ["one"]);
+}
+
+/// A reopened log continues its numbering; only one writer at a time.
+#[test]
+fn numbering_continues_after_reopen() {
+    let (_dir, logs) = store(u64::MAX);
+    let mut w = logs.writer("j", 2, "s").unwrap();
+    for i in 0..3 {
+        w.append(&out(Stream::Stdout, i, &format!("line {i}")))
+            .unwrap();
+    }
+    let busy = logs.writer("j", 2, "s").unwrap_err();
+    assert_eq!(busy.kind(), io::ErrorKind::ResourceBusy);
+    drop(w);
+
+    // A fresh store, as after a restart.
+    let logs = LogStore::open(&logs.inner.root, u64::MAX).unwrap();
+    let mut w = logs.writer("j", 2, "s").unwrap();
+    assert_eq!(w.append(&out(Stream::Stdout, 9, "after")).unwrap(), Some(4));
+    drop(w);
+    assert_eq!(
+        numbers(&logs.read("j", 2, "s", 1, 10).unwrap()),
+        [1, 2, 3, 4]
+    );
+}
+
+/// A record cut short by a crash is ignored by readers and removed when the log is reopened.
+#[test]
+fn torn_last_record() {
+    let (_dir, logs) = store(u64::MAX);
+    let mut w = logs.writer("j", 1, "s").unwrap();
+    w.append(&out(Stream::Stdout, 0, "one")).unwrap();
+    w.append(&out(Stream::Stdout, 1, "two")).unwrap();
+    drop(w);
+    let path = logs.inner.step_path("j", 1, "s").unwrap();
+    let good_len = std::fs::metadata(&path).unwrap().len();
+    let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+    file.write_all(b"3\t2026-05-28T00:00:00.000Z\to\thalf a li")
+        .unwrap();
+    drop(file);
+
+    assert_eq!(
+        texts(&logs.read("j", 1, "s", 1, 10).unwrap()),
+        ["one", "two"]
+    );
+    assert_eq!(texts(&logs.tail("j", 1, "s", 10).unwrap()), ["one", "two"]);
+    assert_eq!(texts(&logs.tail("j", 1, "s", 1).unwrap()), ["two"]);
+
+    // The job's size counts complete records only, also when computed from disk.
+    assert_eq!(logs.job_bytes("j"), good_len);
+    let reopened = LogStore::open(&logs.inner.root, u64::MAX).unwrap();
+    assert_eq!(reopened.job_bytes("j"), good_len);
+    let mut w = logs.writer("j", 1, "s").unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), good_len);
+    assert_eq!(logs.job_bytes("j"), good_len);
+    assert_eq!(w.append(&out(Stream::Stdout, 2, "three")).unwrap(), Some(3));
+    drop(w);
+    assert_eq!(
+        texts(&logs.read("j", 1, "s", 1, 10).unwrap()),
+        ["one", "two", "three"]
+    );
+}
+
+/// A torn record that is the whole file leaves an empty log numbered from 1.
+#[test]
+fn torn_first_record() {
+    let (_dir, logs) = store(u64::MAX);
+    drop(logs.writer("j", 1, "s").unwrap());
+    let path = logs.inner.step_path("j", 1, "s").unwrap();
+    std::fs::write(&path, b"1\t2026-05-28T00:0").unwrap();
+    assert!(logs.tail("j", 1, "s", 5).unwrap().is_empty());
+    let mut w = logs.writer("j", 1, "s").unwrap();
+    assert_eq!(w.append(&out(Stream::Stdout, 0, "first")).unwrap(), Some(1));
+}
+
+/// Past the job's cap, each step's log gets one marker line and drops the rest, also after a reopen.
+#[test]
+fn cap_writes_a_single_marker() {
+    let (_dir, logs) = store(200);
+    let mut w = logs.writer("j", 1, "a").unwrap();
+    let mut kept = 0;
+    let mut refused = 0;
+    for i in 0..20 {
+        match w.append(&out(Stream::Stdout, i, "0123456789")).unwrap() {
+            Some(n) => {
+                assert_eq!(refused, 0, "a line was kept after the cap");
+                assert_eq!(n, kept + 1);
+                kept += 1;
+            }
+            None => refused += 1,
+        }
+    }
+    assert!(kept > 0 && refused > 0);
+    drop(w);
+    let lines = logs.read("j", 1, "a", 1, 100).unwrap();
+    assert_eq!(lines.len() as u64, kept + 1);
+    let markers: Vec<&LogLine> = lines
+        .iter()
+        .filter(|l| l.text.starts_with(TRUNCATED_PREFIX))
+        .collect();
+    assert_eq!(markers.len(), 1);
+    assert_eq!(
+        markers[0].text,
+        "[boomerang] log truncated: the job's log reached 200 bytes"
+    );
+    assert_eq!(markers[0].number, kept + 1);
+
+    // The cap is per job: another step of the job is refused too, with its own single marker.
+    let mut other = logs.writer("j", 2, "b").unwrap();
+    assert_eq!(other.append(&out(Stream::Stdout, 0, "x")).unwrap(), None);
+    assert_eq!(other.append(&out(Stream::Stdout, 0, "y")).unwrap(), None);
+    drop(other);
+    assert_eq!(logs.read("j", 2, "b", 1, 10).unwrap().len(), 1);
+
+    // After a restart the truncated log stays truncated, without a second marker.
+    let logs = LogStore::open(&logs.inner.root, 200).unwrap();
+    let mut w = logs.writer("j", 1, "a").unwrap();
+    assert_eq!(w.append(&out(Stream::Stdout, 0, "late")).unwrap(), None);
+    drop(w);
+    assert_eq!(logs.read("j", 1, "a", 1, 100).unwrap(), lines);
+
+    // Another job is not affected.
+    let mut w = logs.writer("k", 1, "a").unwrap();
+    assert_eq!(w.append(&out(Stream::Stdout, 0, "fine")).unwrap(), Some(1));
+}
+
+/// Tail and read work on files much larger than the blocks they read.
+#[test]
+fn large_files() {
+    let (_dir, logs) = store(u64::MAX);
+    let mut w = logs.writer("j", 1, "big").unwrap();
+    let count = 5000u64;
+    for i in 1..=count {
+        let text = format!("line {i:05} {}", "x".repeat((i % 37) as usize));
+        assert_eq!(
+            w.append(&out(Stream::Stdout, i as i64, &text)).unwrap(),
+            Some(i)
+        );
+    }
+    drop(w);
+    let path = logs.inner.step_path("j", 1, "big").unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        size > 2 * TAIL_BLOCK as u64,
+        "file of {size} bytes is too small for the test"
+    );
+
+    let tail = logs.tail("j", 1, "big", 10).unwrap();
+    assert_eq!(numbers(&tail), (count - 9..=count).collect::<Vec<_>>());
+    let all = logs.tail("j", 1, "big", 1_000_000).unwrap();
+    assert_eq!(all.len() as u64, count);
+
+    // Tiny blocks exercise records spanning block boundaries.
+    let file = File::open(&path).unwrap();
+    for (n, block) in [(1, 7), (3, 16), (250, 100), (5000, 4096)] {
+        let got = tail_file(&file, n, block).unwrap();
+        assert_eq!(got, all[all.len() - n..], "tail {n} with block {block}");
+    }
+
+    for from in [1, 2, 1234, 2500, 4999, 5000] {
+        let got = logs.read("j", 1, "big", from, 3).unwrap();
+        let want: Vec<u64> = (from..=count).take(3).collect();
+        assert_eq!(numbers(&got), want, "read from {from}");
+        assert_eq!(got[0], all[(from - 1) as usize]);
+    }
+    assert!(logs.read("j", 1, "big", count + 1, 3).unwrap().is_empty());
+}
+
+/// Ids that could escape the root are refused everywhere, before touching the disk.
+#[test]
+fn path_traversal_is_rejected() {
+    let (dir, logs) = store(u64::MAX);
+    let bad = [
+        "",
+        ".",
+        "..",
+        "../x",
+        "a/b",
+        "/etc",
+        "a\\b",
+        "a\0b",
+        "x..y",
+        &"a".repeat(201),
+    ];
+    for id in bad {
+        let is_invalid = |e: io::Error| {
+            e.kind() == io::ErrorKind::InvalidInput
+                && e.get_ref().is_some_and(|inner| inner.is::<InvalidId>())
+        };
+        assert!(
+            is_invalid(logs.writer(id, 1, "s").unwrap_err()),
+            "job {id:?}"
+        );
+        assert!(
+            is_invalid(logs.writer("j", 1, id).unwrap_err()),
+            "step {id:?}"
+        );
+        assert!(
+            is_invalid(logs.tail(id, 1, "s", 1).unwrap_err()),
+            "tail {id:?}"
+        );
+        assert!(
+            is_invalid(logs.read("j", 1, id, 1, 1).unwrap_err()),
+            "read {id:?}"
+        );
+        assert!(is_invalid(logs.steps(id).unwrap_err()), "steps {id:?}");
+        assert!(
+            is_invalid(logs.delete_job(id).unwrap_err()),
+            "delete {id:?}"
+        );
+        assert_eq!(logs.job_bytes(id), 0);
+    }
+    // Nothing was created outside (or inside) the root.
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(logs.total_bytes().unwrap(), 0);
+}
+
+/// Listing, sizes and deletion of a job's logs.
+#[test]
+fn steps_sizes_and_delete() {
+    let (_dir, logs) = store(u64::MAX);
+    assert!(logs.steps("j").unwrap().is_empty());
+    for (attempt, step) in [(2, "test"), (1, "build"), (1, "test")] {
+        let mut w = logs.writer("j", attempt, step).unwrap();
+        w.append(&out(Stream::Stdout, 0, step)).unwrap();
+    }
+    let mut w = logs.writer("other", 1, "x").unwrap();
+    w.append(&out(Stream::Stdout, 0, "x")).unwrap();
+    drop(w);
+    assert_eq!(
+        logs.steps("j").unwrap(),
+        [
+            (1, "build".to_owned()),
+            (1, "test".to_owned()),
+            (2, "test".to_owned())
+        ]
+    );
+    let j = logs.job_bytes("j");
+    let other = logs.job_bytes("other");
+    assert!(j > 0 && other > 0);
+    assert_eq!(logs.total_bytes().unwrap(), j + other);
+    // A fresh store computes the same sizes from disk.
+    let reopened = LogStore::open(&logs.inner.root, u64::MAX).unwrap();
+    assert_eq!(reopened.job_bytes("j"), j);
+
+    let w = logs.writer("j", 3, "running").unwrap();
+    assert_eq!(
+        logs.delete_job("j").unwrap_err().kind(),
+        io::ErrorKind::ResourceBusy
+    );
+    drop(w);
+    logs.delete_job("j").unwrap();
+    logs.delete_job("j").unwrap();
+    assert!(logs.steps("j").unwrap().is_empty());
+    assert_eq!(logs.job_bytes("j"), 0);
+    assert_eq!(logs.total_bytes().unwrap(), other);
+    assert_eq!(
+        logs.tail("j", 1, "build", 1).unwrap_err().kind(),
+        io::ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn log_line_serde() {
+    let line = LogLine {
+        number: 3,
+        stream: Stream::Stdout,
+        at: at(0),
+        text: "hi".to_owned(),
+    };
+    let json = serde_json::to_value(&line).unwrap();
+    assert_eq!(json["stream"], "stdout");
+    assert_eq!(serde_json::from_value::<LogLine>(json).unwrap(), line);
+}
