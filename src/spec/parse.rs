@@ -333,7 +333,12 @@ fn fields<'a, 'i>(
             Some(s) => format!("; did you mean `{s}`?"),
             None => format!("; expected one of: {}", allowed.join(", ")),
         };
-        cx.at(k, format!("unknown key `{key}` in {what}{hint}"));
+        let place = if what == "the top level" {
+            format!("at {what}")
+        } else {
+            format!("in {what}")
+        };
+        cx.at(k, format!("unknown key `{key}` {place}{hint}"));
         false
     });
     Some(e)
@@ -628,9 +633,10 @@ fn job(cx: &mut Cx, name: &str, node: &Node<'_>) -> JobSpec {
         job.params = params(cx, n, &ctx);
     }
     if let Some(n) = f.get("timeout")
-        && let Some(d) = duration(cx, n, &format!("`timeout` of {ctx}")) {
-            job.timeout = d;
-        }
+        && let Some(d) = duration(cx, n, &format!("`timeout` of {ctx}"))
+    {
+        job.timeout = d;
+    }
     if let Some(n) = f.get("env") {
         job.env = env(cx, n, &ctx);
     }
@@ -785,12 +791,13 @@ fn command_trigger(cx: &mut Cx, node: &Node<'_>, ctx: &str) -> Option<CommandTri
         Some(n) => {
             let alias = text(cx, n, &format!("`name` in {what}"));
             if let Some(a) = &alias
-                && !validate::is_job_name(a) {
-                    cx.at(
+                && !validate::is_job_name(a)
+            {
+                cx.at(
                         n,
                         format!("invalid command name `{a}`: use 1 to 64 characters a-z, 0-9, `_` or `-`, starting with a letter or digit"),
                     );
-                }
+            }
             alias
         }
     };
@@ -914,13 +921,14 @@ fn param(cx: &mut Cx, name: &str, node: &Node<'_>, ctx: &str) -> Option<ParamSpe
     }
     for (key, only) in [("values", T::E), ("min", T::I), ("max", T::I)] {
         if let Some(n) = f.get(key)
-            && ty != only {
-                let needed = if only == T::E { "enum" } else { "int" };
-                cx.at(
-                    n,
-                    format!("`{key}` only applies to `type: {needed}` ({what})"),
-                );
-            }
+            && ty != only
+        {
+            let needed = if only == T::E { "enum" } else { "int" };
+            cx.at(
+                n,
+                format!("`{key}` only applies to `type: {needed}` ({what})"),
+            );
+        }
     }
     let dw = format!("`default` of {what}");
     let kind = match ty {
@@ -938,14 +946,16 @@ fn param(cx: &mut Cx, name: &str, node: &Node<'_>, ctx: &str) -> Option<ParamSpe
                 .get("max")
                 .and_then(|n| integer(cx, n, &format!("`max` of {what}")));
             if let (Some(a), Some(b), Some(n)) = (min, max, f.get("max"))
-                && a > b {
-                    cx.at(n, format!("`max` ({b}) of {what} is less than `min` ({a})"));
-                }
+                && a > b
+            {
+                cx.at(n, format!("`max` ({b}) of {what} is less than `min` ({a})"));
+            }
             let default = default_node.and_then(|n| integer(cx, n, &dw));
             if let (Some(d), Some(n)) = (default, default_node)
-                && (min.is_some_and(|m| d < m) || max.is_some_and(|m| d > m)) {
-                    cx.at(n, format!("{dw} ({d}) is outside `min`..`max`"));
-                }
+                && (min.is_some_and(|m| d < m) || max.is_some_and(|m| d > m))
+            {
+                cx.at(n, format!("{dw} ({d}) is outside `min`..`max`"));
+            }
             ParamKind::Int { default, min, max }
         }
         T::E => {
@@ -963,18 +973,20 @@ fn param(cx: &mut Cx, name: &str, node: &Node<'_>, ctx: &str) -> Option<ParamSpe
             };
             let default = default_node.and_then(|n| text(cx, n, &dw));
             if let (Some(d), Some(n)) = (&default, default_node)
-                && !values.is_empty() && !values.contains(d) {
-                    let hint = validate::suggest(d, values.iter().map(String::as_str))
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    cx.at(
-                        n,
-                        format!(
-                            "{dw} `{d}` is not one of its values ({}){hint}",
-                            values.join(", ")
-                        ),
-                    );
-                }
+                && !values.is_empty()
+                && !values.contains(d)
+            {
+                let hint = validate::suggest(d, values.iter().map(String::as_str))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                cx.at(
+                    n,
+                    format!(
+                        "{dw} `{d}` is not one of its values ({}){hint}",
+                        values.join(", ")
+                    ),
+                );
+            }
             ParamKind::Enum { values, default }
         }
     };
@@ -1037,15 +1049,16 @@ fn concurrency(
         Ok(parts) => {
             for p in parts {
                 if let TemplatePart::Param(name) = p
-                    && !params.iter().any(|q| q.name == name) {
-                        let hint = validate::suggest(name, params.iter().map(|q| q.name.as_str()))
-                            .map(|s| format!("; did you mean `{s}`?"))
-                            .unwrap_or_default();
-                        cx.at(
-                            group_node,
-                            format!("`group` in {what} uses undeclared parameter `{name}`{hint}"),
-                        );
-                    }
+                    && !params.iter().any(|q| q.name == name)
+                {
+                    let hint = validate::suggest(name, params.iter().map(|q| q.name.as_str()))
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    cx.at(
+                        group_node,
+                        format!("`group` in {what} uses undeclared parameter `{name}`{hint}"),
+                    );
+                }
             }
         }
     }
@@ -1176,18 +1189,17 @@ fn step<'a, 'i>(
         return (spec, where_);
     };
     if let Some(idn) = f.get("id")
-        && let Some(id) = text(cx, idn, &format!("`id` of {label}")) {
-            if validate::is_step_id(&id) {
-                spec.id = id;
-            } else {
-                cx.at(
-                    idn,
-                    format!(
-                        "invalid step id `{id}`: use 1 to 64 characters A-Z, a-z, 0-9, `_` or `-`"
-                    ),
-                );
-            }
+        && let Some(id) = text(cx, idn, &format!("`id` of {label}"))
+    {
+        if validate::is_step_id(&id) {
+            spec.id = id;
+        } else {
+            cx.at(
+                idn,
+                format!("invalid step id `{id}`: use 1 to 64 characters A-Z, a-z, 0-9, `_` or `-`"),
+            );
         }
+    }
     spec.name = f
         .get("name")
         .and_then(|x| text(cx, x, &format!("`name` of {label}")))
@@ -1301,13 +1313,14 @@ fn retry(cx: &mut Cx, node: &Node<'_>, label: &str) -> Option<RetryPolicy> {
                 cx.at(at, format!("`max` of {bw} must not be less than `initial`"));
             }
             if let Some(n) = g.get("factor")
-                && let Some(x) = number(cx, n, &format!("`factor` of {bw}")) {
-                    if x < 1.0 {
-                        cx.at(n, format!("`factor` of {bw} must be at least 1, not {x}"));
-                    } else {
-                        policy.factor = x;
-                    }
+                && let Some(x) = number(cx, n, &format!("`factor` of {bw}"))
+            {
+                if x < 1.0 {
+                    cx.at(n, format!("`factor` of {bw} must be at least 1, not {x}"));
+                } else {
+                    policy.factor = x;
                 }
+            }
         }
     }
     if let Some(j) = f.get("jitter") {
@@ -1370,16 +1383,17 @@ fn on_complete(
     };
     let mut spec = DispatchSpec::default();
     if let Some(e) = g.get("event_type")
-        && let Some(t) = text(cx, e, &format!("`event_type` in {dw}")) {
-            let len = t.chars().count();
-            if !(1..=100).contains(&len) {
-                cx.at(
-                    e,
-                    format!("`event_type` in {dw} must be 1 to 100 characters, not {len}"),
-                );
-            }
-            spec.event_type = t;
+        && let Some(t) = text(cx, e, &format!("`event_type` in {dw}"))
+    {
+        let len = t.chars().count();
+        if !(1..=100).contains(&len) {
+            cx.at(
+                e,
+                format!("`event_type` in {dw} must be 1 to 100 characters, not {len}"),
+            );
         }
+        spec.event_type = t;
+    }
     if let Some(p) = g.get("payload") {
         let pw = format!("`payload` in {dw}");
         if let Some(e) = entries(cx, p, &pw) {

@@ -274,17 +274,27 @@ pub(crate) fn resolve_needs(steps: &[DagStep<'_>]) -> (Vec<Vec<String>>, Vec<Dag
         }
     }
     for cycle in find_cycles(&edges) {
-        let mut names: Vec<&str> = cycle
+        let names: Vec<&str> = cycle
             .iter()
             .filter_map(|&i| steps.get(i).map(|s| s.id))
             .collect();
-        if let Some(first) = names.first().copied() {
-            names.push(first);
-        }
+        let Some(first) = names.first().copied() else {
+            continue;
+        };
+        let message = if names.len() <= 12 {
+            format!("steps form a cycle: {} → {first}", names.join(" → "))
+        } else {
+            let head = names.get(..8).unwrap_or(&names).join(" → ");
+            let tail = names.get(names.len() - 2..).unwrap_or(&[]).join(" → ");
+            format!(
+                "steps form a cycle of {} steps: {head} → … → {tail} → {first}",
+                names.len()
+            )
+        };
         errors.push(DagError {
             step: cycle.first().copied().unwrap_or(0),
             need: None,
-            message: format!("steps form a cycle: {}", names.join(" → ")),
+            message,
         });
     }
     (resolved, errors)
