@@ -293,6 +293,7 @@ fn entries<'a, 'i>(cx: &mut Cx, node: &'a Node<'i>, what: &str) -> Option<Entrie
         return None;
     };
     let mut items: Vec<(String, &'a Node<'i>, &'a Node<'i>)> = Vec::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
     for (k, v) in map.iter() {
         let key = match shape(k) {
             Shape::Scalar(Sc::Null, _) => {
@@ -308,7 +309,7 @@ fn entries<'a, 'i>(cx: &mut Cx, node: &'a Node<'i>, what: &str) -> Option<Entrie
                 continue;
             }
         };
-        if items.iter().any(|(seen, _, _)| *seen == key) {
+        if !seen.insert(key.clone()) {
             cx.at(k, format!("duplicate key `{key}` in {what}"));
             continue;
         }
@@ -532,7 +533,9 @@ fn top(cx: &mut Cx, root: &Node<'_>) -> Option<RepoConfig> {
     let command_prefix = match f.get("command_prefix") {
         None => "/".to_owned(),
         Some(n) => match text(cx, n, "`command_prefix`") {
-            Some(p) if p.chars().count() > 16 || p.chars().any(char::is_whitespace) => {
+            Some(p)
+                if p.is_empty() || p.chars().count() > 16 || p.chars().any(char::is_whitespace) =>
+            {
                 cx.at(
                     n,
                     "`command_prefix` must be 1 to 16 characters without spaces",
@@ -548,6 +551,7 @@ fn top(cx: &mut Cx, root: &Node<'_>) -> Option<RepoConfig> {
         return None;
     };
     let mut jobs = Vec::new();
+    let mut job_nodes = Vec::new();
     if let Some(e) = entries(cx, jobs_node, "`jobs`") {
         for (name, k, v) in &e.items {
             if !validate::is_job_name(name) {
@@ -557,9 +561,10 @@ fn top(cx: &mut Cx, root: &Node<'_>) -> Option<RepoConfig> {
                 );
             }
             jobs.push(job(cx, name, v));
+            job_nodes.push(*v);
         }
     }
-    check_command_aliases(cx, &jobs, jobs_node);
+    check_command_aliases(cx, &jobs, &job_nodes);
     Some(RepoConfig {
         command_prefix,
         jobs,
@@ -567,9 +572,10 @@ fn top(cx: &mut Cx, root: &Node<'_>) -> Option<RepoConfig> {
 }
 
 /// Command aliases must be valid names, unique, and not another job's name.
-fn check_command_aliases(cx: &mut Cx, jobs: &[JobSpec], jobs_node: &Node<'_>) {
+fn check_command_aliases(cx: &mut Cx, jobs: &[JobSpec], job_nodes: &[&Node<'_>]) {
+    let names: BTreeSet<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-    for job in jobs {
+    for (job, job_node) in jobs.iter().zip(job_nodes) {
         let Some(alias) = job
             .triggers
             .command
@@ -578,17 +584,16 @@ fn check_command_aliases(cx: &mut Cx, jobs: &[JobSpec], jobs_node: &Node<'_>) {
         else {
             continue;
         };
-        let node = child(jobs_node, &job.name)
-            .and_then(|v| child(v, "on"))
+        let node = child(job_node, "on")
             .and_then(|on| child(on, "command"))
             .and_then(|c| child(c, "name"));
         let Some(node) = node else { continue };
-        if let Some(other) = jobs.iter().find(|j| j.name == alias && j.name != job.name) {
+        if alias != job.name && names.contains(alias) {
             cx.at(
                 node,
                 format!(
-                    "command name `{alias}` of job `{}` is already the name of job `{}`",
-                    job.name, other.name
+                    "command name `{alias}` of job `{}` is already the name of job `{alias}`",
+                    job.name
                 ),
             );
         } else if let Some(first) = seen.get(alias) {
@@ -1396,9 +1401,10 @@ fn on_complete(
     }
     if let Some(p) = g.get("payload") {
         let pw = format!("`payload` in {dw}");
+        let param_names: BTreeSet<&str> = params.iter().map(|q| q.name.as_str()).collect();
         if let Some(e) = entries(cx, p, &pw) {
             for (key, k, v) in &e.items {
-                if params.iter().any(|q| &q.name == key) {
+                if param_names.contains(key.as_str()) {
                     cx.at(
                         k,
                         format!("key `{key}` in {pw} collides with the parameter of the same name"),

@@ -1123,3 +1123,34 @@ proptest! {
         }
     }
 }
+
+/// A file near the size limit with thousands of broken `needs` reports each of them.
+#[test]
+fn large_documents_report_every_error() {
+    let mut text = String::from("jobs:\n  a:\n    steps:\n");
+    let mut steps = 0;
+    while text.len() < 900_000 {
+        let n = text.len();
+        text.push_str(&format!(
+            "      - {{id: s{n}, run: x, needs: [q{n}, r{n}]}}\n"
+        ));
+        steps += 1;
+    }
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 2 * steps);
+    assert!(
+        errs.windows(2)
+            .all(|w| (w[0].line, w[0].column) <= (w[1].line, w[1].column))
+    );
+}
+
+/// Alias expansion ("billion laughs") is bounded.
+#[test]
+fn alias_bombs_are_refused() {
+    let text = format!(
+        "a: &a [{}]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\njobs: {{}}\n",
+        "1,".repeat(100)
+    );
+    let errs = errors(&text);
+    assert!(errs[0].message.contains("alias expansion"), "{errs:?}");
+}

@@ -12,14 +12,18 @@ pub(crate) fn suggest<'a>(
     input: &str,
     candidates: impl Iterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    if input.len() > 128 {
+        return None;
+    }
     let lowered = input.to_lowercase();
     let limit = match input.chars().count() {
         0..=2 => 1,
         3..=5 => 2,
         _ => 3,
     };
+    let len = input.chars().count();
     candidates
-        .filter(|c| *c != input)
+        .filter(|c| *c != input && c.chars().count().abs_diff(len) <= limit)
         .map(|c| (strsim::damerau_levenshtein(&lowered, &c.to_lowercase()), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
@@ -231,6 +235,7 @@ pub(crate) fn resolve_needs(steps: &[DagStep<'_>]) -> (Vec<Vec<String>>, Vec<Dag
     let mut errors = Vec::new();
     let mut resolved = Vec::with_capacity(steps.len());
     let mut edges: Vec<Vec<usize>> = Vec::with_capacity(steps.len());
+    let mut suggestions_left = 50usize;
     for (i, step) in steps.iter().enumerate() {
         match &step.needs {
             None => {
@@ -241,6 +246,7 @@ pub(crate) fn resolve_needs(steps: &[DagStep<'_>]) -> (Vec<Vec<String>>, Vec<Dag
             Some(needs) => {
                 let mut list = Vec::new();
                 let mut out = Vec::new();
+                let mut seen = std::collections::BTreeSet::new();
                 for (k, need) in needs.iter().enumerate() {
                     if *need == step.id {
                         errors.push(DagError {
@@ -248,7 +254,7 @@ pub(crate) fn resolve_needs(steps: &[DagStep<'_>]) -> (Vec<Vec<String>>, Vec<Dag
                             need: Some(k),
                             message: format!("step `{}` needs itself", step.id),
                         });
-                    } else if needs[..k].contains(need) {
+                    } else if !seen.insert(*need) {
                         errors.push(DagError {
                             step: i,
                             need: Some(k),
@@ -258,7 +264,13 @@ pub(crate) fn resolve_needs(steps: &[DagStep<'_>]) -> (Vec<Vec<String>>, Vec<Dag
                         list.push((*need).to_owned());
                         out.push(j);
                     } else {
-                        let hint = suggest(need, steps.iter().map(|s| s.id))
+                        // Each suggestion costs a string distance per step: bound the work.
+                        suggestions_left = suggestions_left.saturating_sub(1);
+                        let candidates = steps
+                            .iter()
+                            .take(if suggestions_left > 0 { 1000 } else { 0 })
+                            .map(|s| s.id);
+                        let hint = suggest(need, candidates)
                             .map(|s| format!("; did you mean `{s}`?"))
                             .unwrap_or_default();
                         errors.push(DagError {
