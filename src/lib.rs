@@ -11,8 +11,11 @@
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
 //! all together and owns the background loops; `main.rs` is only the CLI.
 
+pub mod api;
+pub mod app;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod executor;
 pub mod github;
@@ -23,4 +26,5 @@ pub mod outbox;
 pub mod report;
 pub mod spec;
 pub mod store;
+pub mod trigger;
 pub mod webhook;

@@ -49,13 +49,21 @@ impl Links {
     /// A link to a job's page valid for the configured time from `now`.
     pub fn job_url(&self, job_id: &str, now: chrono::DateTime<chrono::Utc>) -> String {
         let expires = now.timestamp() + self.ttl.as_secs() as i64;
-        format!("{}/jobs/{job_id}?token={expires}.{}", self.public_url, self.signature(job_id, expires))
+        format!(
+            "{}/jobs/{job_id}?token={expires}.{}",
+            self.public_url,
+            self.signature(job_id, expires)
+        )
     }
 
     /// Whether `token` (from a job link) opens `job_id` at `now`.
     pub fn verify(&self, job_id: &str, token: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
-        let Some((expires, sig)) = token.split_once('.') else { return false };
-        let Ok(expires) = expires.parse::<i64>() else { return false };
+        let Some((expires, sig)) = token.split_once('.') else {
+            return false;
+        };
+        let Ok(expires) = expires.parse::<i64>() else {
+            return false;
+        };
         if expires < now.timestamp() {
             return false;
         }

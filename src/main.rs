@@ -1,2 +1,148 @@
-//! The `boomerang` command line.
-fn main() {}
+//! The `boomerang` command line: `serve`, `demo`, `check-config`, `bench`. Nothing else lives here.
+
+use boomerang::app::App;
+use boomerang::clock::Clock;
+use boomerang::config::Settings;
+use boomerang::store::BackendKind;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "boomerang",
+    version,
+    about = "Long, asynchronous jobs for GitHub repositories, reported as Check Runs."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the GitHub App server (configured by environment variables; see README).
+    Serve,
+    /// Run the whole loop on this machine against the built-in GitHub simulator.
+    Demo {
+        /// Keep boomerang's data here instead of a temporary directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
+        /// Keep serving after the loop closed, to open the job page.
+        #[arg(long)]
+        keep_serving: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Validate a `.github/boomerang.yml` file; prints every error with its line and column.
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file } => {
+            let (report, ok) = boomerang::spec::check_file(&file);
+            print!("{report}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Command::Serve => {
+            init_tracing("info");
+            let settings = match Settings::from_env() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("boomerang: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            run_async(async move {
+                let listener = tokio::net::TcpListener::bind(settings.listen)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("LISTEN: cannot bind {}: {e}", settings.listen))?;
+                tracing::info!(listen = %settings.listen, public_url = %settings.public_url, store = %settings.store, "boomerang serving");
+                let app = App::build(settings, Clock::System)?;
+                let shutdown = CancellationToken::new();
+                let stop = shutdown.clone();
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    stop.cancel();
+                });
+                app.serve(listener, shutdown).await
+            })
+        }
+        Command::Demo {
+            data_dir,
+            store,
+            keep_serving,
+            timeout,
+        } => {
+            init_tracing("warn");
+            run_async(boomerang::demo::run(boomerang::demo::DemoOptions {
+                data_dir,
+                store,
+                keep_serving,
+                timeout: Duration::from_secs(timeout),
+            }))
+        }
+    }
+}
+
+fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("boomerang: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("boomerang: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -7,14 +7,14 @@ pub mod model;
 mod runner;
 
 pub use model::{
-    AttemptState, AttemptStatus, JobConclusion, JobEvent, JobRecord, JobState, StepState, StepStatus, Trigger,
-    TriggerKind, fold,
+    AttemptState, AttemptStatus, JobConclusion, JobEvent, JobRecord, JobState, StepState,
+    StepStatus, Trigger, TriggerKind, fold,
 };
 
 use crate::clock::Clock;
-use crate::outbox::{Effect, enqueue};
 use crate::ids::JobId;
 use crate::logs::LogStore;
+use crate::outbox::{Effect, enqueue};
 use crate::spec::OnInterrupt;
 use crate::store::{Batch, Store, StoreError};
 use std::collections::HashMap;
@@ -41,8 +41,14 @@ impl EngineSettings {
     /// The base environment for steps, taken from the server's own PATH and locale only.
     pub fn base_env_from_process() -> Vec<(String, String)> {
         let mut env = vec![
-            ("PATH".to_string(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())),
-            ("LANG".to_string(), std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into())),
+            (
+                "PATH".to_string(),
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+            ),
+            (
+                "LANG".to_string(),
+                std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into()),
+            ),
             ("CI".to_string(), "true".to_string()),
         ];
         if let Ok(home) = std::env::var("HOME") {
@@ -85,7 +91,13 @@ struct Inner {
 
 impl Engine {
     /// Builds the engine; `outbox_wake` is notified after every commit that may have queued a side effect.
-    pub fn new(store: Store, logs: LogStore, clock: Clock, settings: EngineSettings, outbox_wake: Arc<Notify>) -> Engine {
+    pub fn new(
+        store: Store,
+        logs: LogStore,
+        clock: Clock,
+        settings: EngineSettings,
+        outbox_wake: Arc<Notify>,
+    ) -> Engine {
         let (changes, _) = tokio::sync::broadcast::channel(1024);
         Engine {
             inner: Arc::new(Inner {
@@ -125,7 +137,9 @@ impl Engine {
     /// Commit the batch, then call [`Engine::start`].
     pub fn add_new_job(batch: &mut Batch, record: &JobRecord, by: &str) {
         let now = record.created_at;
-        batch.put_job(record.id.as_str(), record).mark_active(record.id.as_str());
+        batch
+            .put_job(record.id.as_str(), record)
+            .mark_active(record.id.as_str());
         batch.append_event(
             record.id.as_str(),
             0,
@@ -137,7 +151,15 @@ impl Engine {
                 only_steps: None,
             },
         );
-        enqueue(batch, record.installation, Effect::CreateCheckRun { job: record.id.clone(), attempt: 1 }, now);
+        enqueue(
+            batch,
+            record.installation,
+            Effect::CreateCheckRun {
+                job: record.id.clone(),
+                attempt: 1,
+            },
+            now,
+        );
         if let Some(comment_id) = record.trigger.comment_id {
             enqueue(
                 batch,
@@ -171,13 +193,21 @@ impl Engine {
         extra: impl FnOnce(&mut Batch),
     ) -> Result<(), EngineError> {
         let slot = {
-            let mut map = self.inner.journals.lock().unwrap_or_else(|e| e.into_inner());
+            let mut map = self
+                .inner
+                .journals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             map.entry(job.clone()).or_default().clone()
         };
         let mut next = slot.lock().await;
         let seq = match *next {
             Some(n) => n,
-            None => self.inner.store.job_events::<serde_json::Value>(job.as_str())?.len() as u64,
+            None => self
+                .inner
+                .store
+                .job_events::<serde_json::Value>(job.as_str())?
+                .len() as u64,
         };
         let mut batch = Batch::new();
         for (i, e) in events.iter().enumerate() {
@@ -193,11 +223,21 @@ impl Engine {
     }
 
     /// Queues a check run refresh for an attempt.
-    pub(crate) fn sync_effect(record: &JobRecord, attempt: u32, final_state: bool, batch: &mut Batch, now: chrono::DateTime<chrono::Utc>) {
+    pub(crate) fn sync_effect(
+        record: &JobRecord,
+        attempt: u32,
+        final_state: bool,
+        batch: &mut Batch,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
         enqueue(
             batch,
             record.installation,
-            Effect::SyncCheckRun { job: record.id.clone(), attempt, final_state },
+            Effect::SyncCheckRun {
+                job: record.id.clone(),
+                attempt,
+                final_state,
+            },
             now,
         );
     }
@@ -219,25 +259,49 @@ impl Engine {
             if let Err(e) = runner::run_attempt(&engine, &job, token).await {
                 tracing::error!(%job, error = %e, "job runner failed");
             }
-            engine.inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&job);
+            engine
+                .inner
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&job);
         });
     }
 
     /// Whether a job's runner is active in this process.
     pub fn is_running(&self, job: &JobId) -> bool {
-        self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).contains_key(job)
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(job)
     }
 
     /// Asks a job to stop: running steps get SIGTERM, then SIGKILL after the grace; the attempt ends `cancelled`.
     pub async fn cancel(&self, job: &JobId, by: &str) -> Result<(), EngineError> {
-        let (_, state) = self.load(job)?.ok_or_else(|| EngineError::UnknownJob(job.to_string()))?;
+        let (_, state) = self
+            .load(job)?
+            .ok_or_else(|| EngineError::UnknownJob(job.to_string()))?;
         if state.is_terminal() {
             return Err(EngineError::Refused("the job has already ended".into()));
         }
         let now = self.inner.clock.now();
-        self.append(job, &[JobEvent::CancelRequested { by: by.to_string(), at: now }], |_| {})
-            .await?;
-        let token = self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).get(job).cloned();
+        self.append(
+            job,
+            &[JobEvent::CancelRequested {
+                by: by.to_string(),
+                at: now,
+            }],
+            |_| {},
+        )
+        .await?;
+        let token = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(job)
+            .cloned();
         match token {
             Some(t) => t.cancel(),
             // Not running here (queued behind something, or between restarts): the runner sees the event.
@@ -248,13 +312,25 @@ impl Engine {
 
     /// Queues a new attempt of an ended job (a re-run from GitHub, `/retry`, the API), with a new check run.
     /// With `failed_only`, the steps that succeeded keep their results and only the others run again.
-    pub async fn rerun(&self, job: &JobId, by: &str, reason: &str, failed_only: bool) -> Result<u32, EngineError> {
-        let (record, state) = self.load(job)?.ok_or_else(|| EngineError::UnknownJob(job.to_string()))?;
+    pub async fn rerun(
+        &self,
+        job: &JobId,
+        by: &str,
+        reason: &str,
+        failed_only: bool,
+    ) -> Result<u32, EngineError> {
+        let (record, state) = self
+            .load(job)?
+            .ok_or_else(|| EngineError::UnknownJob(job.to_string()))?;
         let Some(current) = state.current() else {
             return Err(EngineError::UnknownJob(job.to_string()));
         };
         if current.status != AttemptStatus::Completed {
-            return Err(EngineError::Refused(format!("attempt {} is still {}", current.number, current.status.as_str())));
+            return Err(EngineError::Refused(format!(
+                "attempt {} is still {}",
+                current.number,
+                current.status.as_str()
+            )));
         }
         let only_steps = failed_only.then(|| {
             current
@@ -276,7 +352,15 @@ impl Engine {
         };
         self.append(job, &[event], |b| {
             b.mark_active(job.as_str());
-            enqueue(b, record.installation, Effect::CreateCheckRun { job: job.clone(), attempt }, now);
+            enqueue(
+                b,
+                record.installation,
+                Effect::CreateCheckRun {
+                    job: job.clone(),
+                    attempt,
+                },
+                now,
+            );
         })
         .await?;
         self.start(job);
@@ -291,8 +375,12 @@ impl Engine {
         let mut resumed = 0;
         for id in active {
             let job = JobId(id);
-            let Some((record, state)) = self.load(&job)? else { continue };
-            let Some(attempt) = state.current() else { continue };
+            let Some((record, state)) = self.load(&job)? else {
+                continue;
+            };
+            let Some(attempt) = state.current() else {
+                continue;
+            };
             if attempt.status == AttemptStatus::Completed {
                 let job_id = job.clone();
                 self.append(&job, &[], |b| {
@@ -303,9 +391,16 @@ impl Engine {
             }
             let now = self.inner.clock.now();
             let mut events = Vec::new();
-            for step in attempt.steps.iter().filter(|s| s.status == StepStatus::Running) {
+            for step in attempt
+                .steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Running)
+            {
                 if let Some(pgid) = step.pgid {
-                    if crate::executor::kill_orphaned_group(pgid, ("BOOMERANG_JOB_ID", job.as_str())) {
+                    if crate::executor::kill_orphaned_group(
+                        pgid,
+                        ("BOOMERANG_JOB_ID", job.as_str()),
+                    ) {
                         tracing::warn!(%job, step = %step.id, pgid, "killed an orphaned step process");
                     }
                 }
@@ -331,7 +426,10 @@ impl Engine {
                 });
             }
             let number = attempt.number;
-            self.append(&job, &events, |b| Engine::sync_effect(&record, number, false, b, now)).await?;
+            self.append(&job, &events, |b| {
+                Engine::sync_effect(&record, number, false, b, now)
+            })
+            .await?;
             tracing::info!(%job, attempt = number, interrupted = events.len(), "resuming job after restart");
             self.start(&job);
             resumed += 1;

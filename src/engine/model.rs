@@ -377,7 +377,8 @@ impl JobState {
 
     /// Whether nothing more will happen to the job unless someone asks for a new attempt.
     pub fn is_terminal(&self) -> bool {
-        self.current().is_none_or(|a| a.status == AttemptStatus::Completed)
+        self.current()
+            .is_none_or(|a| a.status == AttemptStatus::Completed)
     }
 }
 
@@ -415,9 +416,12 @@ pub fn fold(record: &JobRecord, events: &[JobEvent]) -> JobState {
     state
 }
 
+fn attempt_mut(state: &mut JobState, n: u32) -> Option<&mut AttemptState> {
+    state.attempts.iter_mut().find(|a| a.number == n)
+}
+
 /// Applies one event to a state (the step of [`fold`]).
 pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
-    let attempt_mut = |state: &mut JobState, n: u32| state.attempts.iter_mut().find(|a| a.number == n);
     match event {
         JobEvent::AttemptQueued {
             attempt,
@@ -516,7 +520,11 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                 s.status = StepStatus::Retrying;
             }
         }
-        JobEvent::StepSkipped { attempt, step, reason } => {
+        JobEvent::StepSkipped {
+            attempt,
+            step,
+            reason,
+        } => {
             if let Some(s) = attempt_mut(state, *attempt).and_then(|a| a.step_mut(step)) {
                 s.status = StepStatus::Skipped;
                 s.note = Some(reason.clone());
@@ -543,9 +551,13 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                 a.conclusion = Some(*conclusion);
                 a.outcome = Some(reason.clone());
                 for s in a.steps.iter_mut() {
-                    if matches!(s.status, StepStatus::Pending | StepStatus::Retrying | StepStatus::Running) {
+                    if matches!(
+                        s.status,
+                        StepStatus::Pending | StepStatus::Retrying | StepStatus::Running
+                    ) {
                         s.status = StepStatus::Skipped;
-                        s.note.get_or_insert_with(|| "the job ended first".to_string());
+                        s.note
+                            .get_or_insert_with(|| "the job ended first".to_string());
                     }
                 }
             }

@@ -2,11 +2,13 @@
 //! applies `when`, `on_failure` (stop, continue, compensate), retries with backoff, the job timeout and
 //! cancellation, and records every change as an event before acting on it.
 
-use super::model::{AttemptStatus, JobConclusion, JobEvent, JobRecord, JobState, StepStatus, apply};
+use super::model::{
+    AttemptStatus, JobConclusion, JobEvent, JobRecord, JobState, StepStatus, apply,
+};
 use super::{Engine, EngineError};
 use crate::executor::{OutputLine, StepCommand, StepConclusion, StepOutcome, run_step};
-use crate::outbox::{Effect, enqueue};
 use crate::ids::JobId;
+use crate::outbox::{Effect, enqueue};
 use crate::spec::{OnFailure, StepSpec, When};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -18,7 +20,10 @@ use tokio_util::sync::CancellationToken;
 /// Why an attempt stops scheduling new `when: success` steps.
 #[derive(Clone, Debug, PartialEq)]
 enum Stop {
-    Failed { conclusion: JobConclusion, reason: String },
+    Failed {
+        conclusion: JobConclusion,
+        reason: String,
+    },
     Escaped(String),
     Cancelled(String),
     JobTimedOut,
@@ -47,7 +52,11 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    async fn record(&mut self, events: Vec<JobEvent>, extra: impl FnOnce(&mut crate::store::Batch)) -> Result<(), EngineError> {
+    async fn record(
+        &mut self,
+        events: Vec<JobEvent>,
+        extra: impl FnOnce(&mut crate::store::Batch),
+    ) -> Result<(), EngineError> {
         self.engine.append(&self.record.id, &events, extra).await?;
         for e in &events {
             apply(&mut self.state, &self.record, e);
@@ -58,7 +67,10 @@ impl Run<'_> {
     /// Appends events and asks for a (throttled, coalesced) check run refresh.
     async fn record_visible(&mut self, events: Vec<JobEvent>) -> Result<(), EngineError> {
         let (record, attempt, now) = (self.record.clone(), self.attempt, self.engine.clock().now());
-        self.record(events, |b| Engine::sync_effect(&record, attempt, false, b, now)).await
+        self.record(events, |b| {
+            Engine::sync_effect(&record, attempt, false, b, now)
+        })
+        .await
     }
 
     /// A start event the step task already appended is applied here; one it could not append is returned to be.
@@ -82,9 +94,17 @@ fn failed(c: Option<StepConclusion>) -> bool {
     matches!(c, Some(StepConclusion::Failure | StepConclusion::TimedOut))
 }
 
-pub(super) async fn run_attempt(engine: &Engine, job: &JobId, cancel: CancellationToken) -> Result<(), EngineError> {
-    let (record, state) = engine.load(job)?.ok_or_else(|| EngineError::UnknownJob(job.to_string()))?;
-    let Some(current) = state.current().cloned() else { return Ok(()) };
+pub(super) async fn run_attempt(
+    engine: &Engine,
+    job: &JobId,
+    cancel: CancellationToken,
+) -> Result<(), EngineError> {
+    let (record, state) = engine
+        .load(job)?
+        .ok_or_else(|| EngineError::UnknownJob(job.to_string()))?;
+    let Some(current) = state.current().cloned() else {
+        return Ok(());
+    };
     if current.status == AttemptStatus::Completed {
         return Ok(());
     }
@@ -97,10 +117,19 @@ pub(super) async fn run_attempt(engine: &Engine, job: &JobId, cancel: Cancellati
     let clock = engine.clock().clone();
     if current.status == AttemptStatus::Queued {
         let at = clock.now();
-        run.record_visible(vec![JobEvent::AttemptStarted { attempt: run.attempt, at }]).await?;
+        run.record_visible(vec![JobEvent::AttemptStarted {
+            attempt: run.attempt,
+            at,
+        }])
+        .await?;
     }
-    let started_at = run.state.attempt(run.attempt).and_then(|a| a.started_at).unwrap_or_else(|| clock.now());
-    let deadline = started_at + chrono::Duration::from_std(run.record.spec.timeout).unwrap_or(chrono::Duration::hours(1));
+    let started_at = run
+        .state
+        .attempt(run.attempt)
+        .and_then(|a| a.started_at)
+        .unwrap_or_else(|| clock.now());
+    let deadline = started_at
+        + chrono::Duration::from_std(run.record.spec.timeout).unwrap_or(chrono::Duration::hours(1));
     let workdir = engine
         .inner
         .settings
@@ -152,19 +181,33 @@ pub(super) async fn run_attempt(engine: &Engine, job: &JobId, cancel: Cancellati
         let mut skips = Vec::new();
         let mut launches = Vec::new();
         for step in &spec.steps {
-            let Some(st) = run.step_state(&step.id) else { continue };
-            if in_flight.contains(&step.id) || !matches!(st.status, StepStatus::Pending | StepStatus::Retrying) {
+            let Some(st) = run.step_state(&step.id) else {
+                continue;
+            };
+            if in_flight.contains(&step.id)
+                || !matches!(st.status, StepStatus::Pending | StepStatus::Retrying)
+            {
                 continue;
             }
-            let deps: Vec<_> = step.needs.iter().filter_map(|d| run.step_state(d)).collect();
-            if deps.iter().any(|d| !matches!(d.status, StepStatus::Finished | StepStatus::Skipped)) {
+            let deps: Vec<_> = step
+                .needs
+                .iter()
+                .filter_map(|d| run.step_state(d))
+                .collect();
+            if deps
+                .iter()
+                .any(|d| !matches!(d.status, StepStatus::Finished | StepStatus::Skipped))
+            {
                 continue;
             }
             let ok = |d: &&super::model::StepState| {
                 d.status == StepStatus::Finished
-                    && (matches!(d.conclusion, Some(StepConclusion::Success)) || (failed(d.conclusion) && continued.contains(&d.id)))
+                    && (matches!(d.conclusion, Some(StepConclusion::Success))
+                        || (failed(d.conclusion) && continued.contains(&d.id)))
             };
-            let dep_failed = deps.iter().any(|d| failed(d.conclusion) && !continued.contains(&d.id));
+            let dep_failed = deps
+                .iter()
+                .any(|d| failed(d.conclusion) && !continued.contains(&d.id));
             let all_ok = deps.iter().all(ok);
             let decision = match (&stop, step.when) {
                 (Some(Stop::Cancelled(_)), _) => Decision::Skip("the job was cancelled".into()),
@@ -199,7 +242,17 @@ pub(super) async fn run_attempt(engine: &Engine, job: &JobId, cancel: Cancellati
             run.record_visible(skips).await?;
         }
         for (step, try_number, delay) in launches {
-            launch(&mut run, &mut running, &mut in_flight, &step, try_number, delay, deadline, &workdir, &cancel);
+            launch(
+                &mut run,
+                &mut running,
+                &mut in_flight,
+                &step,
+                try_number,
+                delay,
+                deadline,
+                &workdir,
+                &cancel,
+            );
         }
         if skipped_any {
             continue;
@@ -243,16 +296,25 @@ pub(super) async fn run_attempt(engine: &Engine, job: &JobId, cancel: Cancellati
     let succeeded = spec
         .steps
         .iter()
-        .filter(|s| run.step_state(&s.id).is_some_and(|st| st.conclusion == Some(StepConclusion::Success)))
+        .filter(|s| {
+            run.step_state(&s.id)
+                .is_some_and(|st| st.conclusion == Some(StepConclusion::Success))
+        })
         .count();
     let (conclusion, mut reason) = match &stop {
-        None => (JobConclusion::Success, format!("{succeeded} of {} steps succeeded", spec.steps.len())),
+        None => (
+            JobConclusion::Success,
+            format!("{succeeded} of {} steps succeeded", spec.steps.len()),
+        ),
         Some(Stop::Failed { conclusion, reason }) => (*conclusion, reason.clone()),
         Some(Stop::Escaped(r)) => (JobConclusion::Neutral, r.clone()),
         Some(Stop::Cancelled(by)) => (JobConclusion::Cancelled, format!("cancelled by {by}")),
         Some(Stop::JobTimedOut) => (
             JobConclusion::TimedOut,
-            format!("the job reached its {} timeout", humantime::format_duration(spec.timeout)),
+            format!(
+                "the job reached its {} timeout",
+                humantime::format_duration(spec.timeout)
+            ),
         ),
     };
     if compensate {
@@ -271,7 +333,11 @@ pub(super) async fn run_attempt(engine: &Engine, job: &JobId, cancel: Cancellati
 }
 
 /// Records the end of the attempt with every side effect it causes, in one commit.
-async fn finish_attempt(run: &mut Run<'_>, conclusion: JobConclusion, reason: String) -> Result<(), EngineError> {
+async fn finish_attempt(
+    run: &mut Run<'_>,
+    conclusion: JobConclusion,
+    reason: String,
+) -> Result<(), EngineError> {
     let now = run.engine.clock().now();
     let record = run.record.clone();
     let attempt = run.attempt;
@@ -285,7 +351,15 @@ async fn finish_attempt(run: &mut Run<'_>, conclusion: JobConclusion, reason: St
         b.mark_inactive(record.id.as_str());
         Engine::sync_effect(&record, attempt, true, b, now);
         if record.spec.dispatch.is_some() {
-            enqueue(b, record.installation, Effect::Dispatch { job: record.id.clone(), attempt }, now);
+            enqueue(
+                b,
+                record.installation,
+                Effect::Dispatch {
+                    job: record.id.clone(),
+                    attempt,
+                },
+                now,
+            );
         }
         let reaction = match conclusion {
             JobConclusion::Success => Some("rocket"),
@@ -319,13 +393,20 @@ async fn finish_step(
 ) -> Result<Option<(u32, Duration)>, EngineError> {
     let now = run.engine.clock().now();
     let (exit_code, mut conclusion, duration_ms, mut note) = match &result.outcome {
-        Ok(o) => (o.exit_code, o.conclusion, o.duration.as_millis() as u64, None),
+        Ok(o) => (
+            o.exit_code,
+            o.conclusion,
+            o.duration.as_millis() as u64,
+            None,
+        ),
         Err(e) => (None, StepConclusion::Failure, 0, Some(e.clone())),
     };
     if conclusion == StepConclusion::TimedOut && result.limited_by_job {
         note = Some("stopped at the job's timeout".into());
     } else if conclusion == StepConclusion::TimedOut {
-        note = step.timeout.map(|t| format!("timed out after {}", humantime::format_duration(t)));
+        note = step
+            .timeout
+            .map(|t| format!("timed out after {}", humantime::format_duration(t)));
     }
     if cancelled && conclusion != StepConclusion::Success {
         conclusion = StepConclusion::Cancelled;
@@ -342,9 +423,18 @@ async fn finish_step(
         note,
     });
     let mut retry = None;
-    if matches!(conclusion, StepConclusion::Failure | StepConclusion::TimedOut) && stop.is_none() && !result.limited_by_job {
+    if matches!(
+        conclusion,
+        StepConclusion::Failure | StepConclusion::TimedOut
+    ) && stop.is_none()
+        && !result.limited_by_job
+    {
         if let Some(policy) = &step.retry {
-            let code = exit_code.unwrap_or(if conclusion == StepConclusion::TimedOut { 124 } else { -1 });
+            let code = exit_code.unwrap_or(if conclusion == StepConclusion::TimedOut {
+                124
+            } else {
+                -1
+            });
             if result.try_number < policy.attempts && policy.retries_on(code) {
                 let delay = policy.delay_before(result.try_number, rand::random::<f64>());
                 let remaining = (deadline - now).to_std().unwrap_or(Duration::ZERO);
@@ -369,7 +459,10 @@ async fn finish_step(
         match conclusion {
             StepConclusion::Success => {}
             StepConclusion::Neutral => {
-                stop.get_or_insert(Stop::Escaped(format!("step `{}` escaped (exit 42): the job stopped early", step.id)));
+                stop.get_or_insert(Stop::Escaped(format!(
+                    "step `{}` escaped (exit 42): the job stopped early",
+                    step.id
+                )));
             }
             StepConclusion::Cancelled => {
                 stop.get_or_insert(Stop::Cancelled(format!("step `{}` (exit 130)", step.id)));
@@ -401,7 +494,11 @@ async fn finish_step(
 }
 
 /// The environment of a step: the base, the job's and step's env, the parameters, and boomerang's own variables.
-fn step_env(run: &Run<'_>, step_id: &str, extra: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+fn step_env(
+    run: &Run<'_>,
+    step_id: &str,
+    extra: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
     let r = &run.record;
     let mut env = run.engine.inner.settings.base_env.clone();
     env.extend(r.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -414,9 +511,18 @@ fn step_env(run: &Run<'_>, step_id: &str, extra: &std::collections::BTreeMap<Str
         ("BOOMERANG_STEP".to_string(), step_id.to_string()),
         ("BOOMERANG_REPOSITORY".to_string(), r.repo.to_string()),
         ("BOOMERANG_SHA".to_string(), r.sha.to_string()),
-        ("BOOMERANG_REF".to_string(), r.git_ref.clone().unwrap_or_default()),
-        ("BOOMERANG_CORRELATION_ID".to_string(), r.correlation_id.clone()),
-        ("BOOMERANG_TRIGGER".to_string(), r.trigger.kind.as_str().to_string()),
+        (
+            "BOOMERANG_REF".to_string(),
+            r.git_ref.clone().unwrap_or_default(),
+        ),
+        (
+            "BOOMERANG_CORRELATION_ID".to_string(),
+            r.correlation_id.clone(),
+        ),
+        (
+            "BOOMERANG_TRIGGER".to_string(),
+            r.trigger.kind.as_str().to_string(),
+        ),
         ("BOOMERANG_ACTOR".to_string(), r.trigger.actor.clone()),
     ]);
     env
@@ -487,7 +593,9 @@ impl StepTask {
                 }
             }
         }
-        let remaining = (self.deadline - clock.now()).to_std().unwrap_or(Duration::ZERO);
+        let remaining = (self.deadline - clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         let (timeout, limited) = match self.step_timeout {
             Some(t) if t <= remaining => (t, false),
             _ => (remaining, true),
@@ -527,9 +635,14 @@ impl StepTask {
             kill_grace: self.engine.inner.settings.kill_grace,
         };
         let (pid_tx, pid_rx) = tokio::sync::oneshot::channel::<u32>();
-        let step_run = run_step(&command, move |pid| {
-            let _ = pid_tx.send(pid);
-        }, tx, self.cancel.clone());
+        let step_run = run_step(
+            &command,
+            move |pid| {
+                let _ = pid_tx.send(pid);
+            },
+            tx,
+            self.cancel.clone(),
+        );
         tokio::pin!(step_run);
         let outcome = tokio::select! {
             biased;
@@ -568,7 +681,10 @@ impl StepTask {
 
 /// Runs the `compensate` commands of the steps that succeeded, newest first (a saga's undo). Returns notes about
 /// compensations that themselves failed.
-async fn run_compensations(run: &mut Run<'_>, workdir: &std::path::Path) -> Result<Vec<String>, EngineError> {
+async fn run_compensations(
+    run: &mut Run<'_>,
+    workdir: &std::path::Path,
+) -> Result<Vec<String>, EngineError> {
     let spec = run.record.spec.clone();
     let mut done: Vec<(DateTime<Utc>, StepSpec)> = spec
         .steps
@@ -576,13 +692,16 @@ async fn run_compensations(run: &mut Run<'_>, workdir: &std::path::Path) -> Resu
         .filter(|s| s.compensate.is_some())
         .filter_map(|s| {
             let st = run.step_state(&s.id)?;
-            (st.conclusion == Some(StepConclusion::Success)).then(|| (st.finished_at.unwrap_or_default(), s.clone()))
+            (st.conclusion == Some(StepConclusion::Success))
+                .then(|| (st.finished_at.unwrap_or_default(), s.clone()))
         })
         .collect();
     done.sort_by(|a, b| b.0.cmp(&a.0));
     let mut notes = Vec::new();
     for (_, step) in done {
-        let Some(script) = step.compensate.clone() else { continue };
+        let Some(script) = step.compensate.clone() else {
+            continue;
+        };
         let id = format!("compensate-{}", step.id);
         let task = StepTask {
             engine: run.engine.clone(),

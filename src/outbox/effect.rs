@@ -49,6 +49,23 @@ pub enum Effect {
         /// The job it is about, if any.
         job: Option<JobId>,
     },
+    /// Create a finished check run that is not a job's (the `boomerang/config` check of a repo config).
+    StandaloneCheckRun {
+        /// Where.
+        repo: RepoName,
+        /// The commit.
+        sha: String,
+        /// The check run's name.
+        name: String,
+        /// `success` or `failure`.
+        conclusion: String,
+        /// One line.
+        title: String,
+        /// Markdown.
+        summary: String,
+        /// At most 50 annotations (GitHub's per-request limit), already in GitHub's shape.
+        annotations: Vec<serde_json::Value>,
+    },
     /// Send the consumer `repository_dispatch` of an attempt.
     Dispatch {
         /// The job.
@@ -70,10 +87,11 @@ impl Effect {
     /// The job this effect belongs to (effects of one job are sent in order).
     pub fn job(&self) -> Option<&JobId> {
         match self {
-            Effect::CreateCheckRun { job, .. } | Effect::SyncCheckRun { job, .. } | Effect::Dispatch { job, .. } => {
-                Some(job)
-            }
+            Effect::CreateCheckRun { job, .. }
+            | Effect::SyncCheckRun { job, .. }
+            | Effect::Dispatch { job, .. } => Some(job),
             Effect::React { job, .. } | Effect::Comment { job, .. } => job.as_ref(),
+            Effect::StandaloneCheckRun { .. } => None,
         }
     }
 
@@ -86,12 +104,22 @@ impl Effect {
     /// A short name for logs and the job page.
     pub fn describe(&self) -> String {
         match self {
-            Effect::CreateCheckRun { attempt, .. } => format!("create check run (attempt {attempt})"),
-            Effect::SyncCheckRun { attempt, final_state, .. } => {
-                format!("update check run (attempt {attempt}{})", if *final_state { ", final" } else { "" })
+            Effect::CreateCheckRun { attempt, .. } => {
+                format!("create check run (attempt {attempt})")
+            }
+            Effect::SyncCheckRun {
+                attempt,
+                final_state,
+                ..
+            } => {
+                format!(
+                    "update check run (attempt {attempt}{})",
+                    if *final_state { ", final" } else { "" }
+                )
             }
             Effect::React { content, .. } => format!("react {content}"),
             Effect::Comment { .. } => "reply".to_string(),
+            Effect::StandaloneCheckRun { name, .. } => format!("create check run {name}"),
             Effect::Dispatch { attempt, .. } => format!("repository_dispatch (attempt {attempt})"),
         }
     }
@@ -113,7 +141,12 @@ pub struct OutboxEntry {
 }
 
 /// Adds `effect` for `installation` to `batch` (coalescing check run syncs).
-pub fn enqueue(batch: &mut Batch, installation: InstallationId, effect: Effect, now: DateTime<Utc>) {
+pub fn enqueue(
+    batch: &mut Batch,
+    installation: InstallationId,
+    effect: Effect,
+    now: DateTime<Utc>,
+) {
     let key = effect.coalesce_key();
     let entry = OutboxEntry {
         effect,

@@ -59,7 +59,14 @@ struct Block {
 
 impl Outbox {
     /// Builds the outbox.
-    pub fn new(store: Store, client: GithubClient, engine: Engine, links: Links, pacing: Pacing, clock: Clock) -> Outbox {
+    pub fn new(
+        store: Store,
+        client: GithubClient,
+        engine: Engine,
+        links: Links,
+        pacing: Pacing,
+        clock: Clock,
+    ) -> Outbox {
         let (wake, _) = watch::channel(0);
         let started_at = clock.now();
         Outbox {
@@ -144,7 +151,11 @@ impl Outbox {
         let now = inner.clock.now();
         if let Some(block) = inner.store.meta::<Block>(&format!("block/{inst}"))? {
             if block.until > now {
-                return Ok(Some((block.until - now).to_std().unwrap_or(Duration::from_secs(1))));
+                return Ok(Some(
+                    (block.until - now)
+                        .to_std()
+                        .unwrap_or(Duration::from_secs(1)),
+                ));
             }
         }
         let entries: Vec<(OutboxKey, OutboxEntry)> = inner.store.outbox(inst.0, 512)?;
@@ -199,7 +210,13 @@ impl Outbox {
         match result {
             Ok(()) => {
                 let mut b = Batch::new();
-                b.put_meta(&format!("block/{inst}"), &Block { until: now, consecutive: 0 });
+                b.put_meta(
+                    &format!("block/{inst}"),
+                    &Block {
+                        until: now,
+                        consecutive: 0,
+                    },
+                );
                 inner.store.commit(b).await?;
             }
             Err(e) => self.failed(inst, &key, entry, e).await?,
@@ -234,7 +251,8 @@ impl Outbox {
                     // No header said how long: at least a minute, doubling while it goes on (GITHUB-FACTS §7.3).
                     Duration::from_secs(60u64.saturating_mul(1 << (consecutive - 1).min(6)))
                 });
-                let until = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::minutes(1));
+                let until =
+                    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::minutes(1));
                 tracing::warn!(installation = %inst, wait_s = wait.as_secs(), %message, "rate limited by GitHub; pausing this installation");
                 let mut b = Batch::new();
                 b.put_meta(&format!("block/{inst}"), &Block { until, consecutive });
@@ -242,9 +260,13 @@ impl Outbox {
             }
             Retry::Later if entry.tries + 1 < MAX_TRIES => {
                 entry.tries += 1;
-                let base = Duration::from_millis(500u64.saturating_mul(1 << entry.tries.min(10))).min(Duration::from_secs(600));
+                let base = Duration::from_millis(500u64.saturating_mul(1 << entry.tries.min(10)))
+                    .min(Duration::from_secs(600));
                 let jittered = base.mul_f64(0.5 + rand::random::<f64>() * 0.5);
-                entry.not_before = Some(now + chrono::Duration::from_std(jittered).unwrap_or(chrono::Duration::seconds(1)));
+                entry.not_before = Some(
+                    now + chrono::Duration::from_std(jittered)
+                        .unwrap_or(chrono::Duration::seconds(1)),
+                );
                 entry.last_error = Some(message.clone());
                 tracing::warn!(installation = %inst, effect = %entry.effect.describe(), tries = entry.tries, %message, "GitHub call failed; will retry");
                 let mut b = Batch::new();
@@ -289,7 +311,10 @@ impl Outbox {
         let logs = self.inner.engine.logs();
         let mut out = Vec::new();
         let steps = match self.inner.engine.load(&record.id) {
-            Ok(Some((_, state))) => state.attempt(attempt).map(|a| a.steps.clone()).unwrap_or_default(),
+            Ok(Some((_, state))) => state
+                .attempt(attempt)
+                .map(|a| a.steps.clone())
+                .unwrap_or_default(),
             _ => Vec::new(),
         };
         for s in steps {
@@ -308,7 +333,9 @@ impl Outbox {
     fn load(&self, job: &JobId, attempt: u32) -> Result<(JobRecord, JobState), SendError> {
         match self.inner.engine.load(job) {
             Ok(Some((record, state))) if state.attempt(attempt).is_some() => Ok((record, state)),
-            Ok(_) => Err(SendError::Gone(format!("job {job} attempt {attempt} does not exist"))),
+            Ok(_) => Err(SendError::Gone(format!(
+                "job {job} attempt {attempt} does not exist"
+            ))),
             Err(e) => Err(SendError::Gone(e.to_string())),
         }
     }
@@ -331,17 +358,28 @@ impl Outbox {
         match &entry.effect {
             Effect::CreateCheckRun { job, attempt } => {
                 let (record, state) = self.load(job, *attempt)?;
-                let a = state.attempt(*attempt).ok_or_else(|| SendError::Gone("attempt".into()))?;
+                let a = state
+                    .attempt(*attempt)
+                    .ok_or_else(|| SendError::Gone("attempt".into()))?;
                 if a.check_run.is_some() {
                     return self.commit(job, &[], remove).await;
                 }
                 let details = inner.links.job_url(job.as_str(), now);
                 let tail = self.view_parts(&record, *attempt);
-                let view = CheckRunView { record: &record, attempt: a, details_url: &details, tail: &tail };
+                let view = CheckRunView {
+                    record: &record,
+                    attempt: a,
+                    details_url: &details,
+                    tail: &tail,
+                };
                 let body = report::check_run_create(&view);
                 let created = client.create_check_run(inst, &record.repo, &body).await?;
                 last_sync.insert((job.clone(), *attempt), tokio::time::Instant::now());
-                let event = JobEvent::CheckRunCreated { attempt: *attempt, check_run_id: created.id, html_url: created.html_url };
+                let event = JobEvent::CheckRunCreated {
+                    attempt: *attempt,
+                    check_run_id: created.id,
+                    html_url: created.html_url,
+                };
                 let index_value = (job.clone(), *attempt);
                 let ended = a.status == AttemptStatus::Completed;
                 self.commit(job, &[event], |b| {
@@ -349,57 +387,140 @@ impl Outbox {
                     b.put_index("check_run", &created.id.to_string(), &index_value);
                     if !ended {
                         // The attempt may have moved on while the create was in flight.
-                        enqueue(b, record.installation, Effect::SyncCheckRun { job: job.clone(), attempt: *attempt, final_state: false }, now);
+                        enqueue(
+                            b,
+                            record.installation,
+                            Effect::SyncCheckRun {
+                                job: job.clone(),
+                                attempt: *attempt,
+                                final_state: false,
+                            },
+                            now,
+                        );
                     }
                 })
                 .await
             }
             Effect::SyncCheckRun { job, attempt, .. } => {
                 let (record, state) = self.load(job, *attempt)?;
-                let a = state.attempt(*attempt).ok_or_else(|| SendError::Gone("attempt".into()))?;
+                let a = state
+                    .attempt(*attempt)
+                    .ok_or_else(|| SendError::Gone("attempt".into()))?;
                 let Some((id, _)) = a.check_run.clone() else {
                     // Not created yet (the create renders the latest state) or refused: nothing to update.
                     return self.commit(job, &[], remove).await;
                 };
                 let details = inner.links.job_url(job.as_str(), now);
                 let tail = self.view_parts(&record, *attempt);
-                let view = CheckRunView { record: &record, attempt: a, details_url: &details, tail: &tail };
-                client.update_check_run(inst, &record.repo, id, &report::check_run_update(&view)).await?;
+                let view = CheckRunView {
+                    record: &record,
+                    attempt: a,
+                    details_url: &details,
+                    tail: &tail,
+                };
+                client
+                    .update_check_run(inst, &record.repo, id, &report::check_run_update(&view))
+                    .await?;
                 last_sync.insert((job.clone(), *attempt), tokio::time::Instant::now());
                 self.commit(job, &[], remove).await
             }
             Effect::Dispatch { job, attempt } => {
                 let (record, state) = self.load(job, *attempt)?;
-                let a = state.attempt(*attempt).ok_or_else(|| SendError::Gone("attempt".into()))?;
+                let a = state
+                    .attempt(*attempt)
+                    .ok_or_else(|| SendError::Gone("attempt".into()))?;
                 let details = inner.links.job_url(job.as_str(), now);
-                let Some((event_type, payload)) = report::dispatch_payload(&record, a, &details) else {
+                let Some((event_type, payload)) = report::dispatch_payload(&record, a, &details)
+                else {
                     return self.commit(job, &[], remove).await;
                 };
-                client.dispatch(inst, &record.repo, &event_type, &payload).await?;
-                self.commit(job, &[JobEvent::DispatchSent { attempt: *attempt, at: now }], remove).await
+                client
+                    .dispatch(inst, &record.repo, &event_type, &payload)
+                    .await?;
+                self.commit(
+                    job,
+                    &[JobEvent::DispatchSent {
+                        attempt: *attempt,
+                        at: now,
+                    }],
+                    remove,
+                )
+                .await
             }
-            Effect::React { repo, comment_id, content, job } => {
+            Effect::React {
+                repo,
+                comment_id,
+                content,
+                job,
+            } => {
                 client.react(inst, repo, *comment_id, content).await?;
                 self.commit_opt(job.as_ref(), remove).await
             }
-            Effect::Comment { repo, issue_number, body, job } => {
+            Effect::StandaloneCheckRun {
+                repo,
+                sha,
+                name,
+                conclusion,
+                title,
+                summary,
+                annotations,
+            } => {
+                let body = serde_json::json!({
+                    "name": name,
+                    "head_sha": sha,
+                    "status": "completed",
+                    "conclusion": conclusion,
+                    "completed_at": now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    "output": {
+                        "title": report::truncate_chars(title, 200),
+                        "summary": report::truncate_chars(summary, report::MAX_OUTPUT_CHARS - 100),
+                        "annotations": annotations.iter().take(50).collect::<Vec<_>>(),
+                    },
+                });
+                client.create_check_run(inst, repo, &body).await?;
+                self.commit_opt(None, remove).await
+            }
+            Effect::Comment {
+                repo,
+                issue_number,
+                body,
+                job,
+            } => {
                 client.comment(inst, repo, *issue_number, body).await?;
                 self.commit_opt(job.as_ref(), remove).await
             }
         }
     }
 
-    async fn commit(&self, job: &JobId, events: &[JobEvent], extra: impl FnOnce(&mut Batch)) -> Result<(), SendError> {
-        self.inner.engine.append(job, events, extra).await.map_err(|e| SendError::Gone(e.to_string()))
+    async fn commit(
+        &self,
+        job: &JobId,
+        events: &[JobEvent],
+        extra: impl FnOnce(&mut Batch),
+    ) -> Result<(), SendError> {
+        self.inner
+            .engine
+            .append(job, events, extra)
+            .await
+            .map_err(|e| SendError::Gone(e.to_string()))
     }
 
-    async fn commit_opt(&self, job: Option<&JobId>, extra: impl FnOnce(&mut Batch)) -> Result<(), SendError> {
+    async fn commit_opt(
+        &self,
+        job: Option<&JobId>,
+        extra: impl FnOnce(&mut Batch),
+    ) -> Result<(), SendError> {
         match job {
             Some(j) => self.commit(j, &[], extra).await,
             None => {
                 let mut b = Batch::new();
                 extra(&mut b);
-                self.inner.store.commit(b).await.map(|_| ()).map_err(|e| SendError::Gone(e.to_string()))
+                self.inner
+                    .store
+                    .commit(b)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| SendError::Gone(e.to_string()))
             }
         }
     }

@@ -27,27 +27,41 @@ impl Pacer {
     /// How long to wait before the next request may go (zero: now). `burst`: more requests are queued behind it.
     pub(super) fn wait(&mut self, creates_content: bool, burst: bool) -> Duration {
         let now = Instant::now();
-        while self.minute.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60)) {
+        while self
+            .minute
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
             self.minute.pop_front();
         }
-        while self.hour.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3600)) {
+        while self
+            .hour
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3600))
+        {
             self.hour.pop_front();
         }
         let mut wait = Duration::ZERO;
         if burst {
             if let Some(last) = self.last {
-                wait = wait.max(self.pacing.mutation_spacing.saturating_sub(now.duration_since(last)));
+                wait = wait.max(
+                    self.pacing
+                        .mutation_spacing
+                        .saturating_sub(now.duration_since(last)),
+                );
             }
         }
         if creates_content {
             if self.minute.len() >= self.pacing.content_per_minute as usize {
                 if let Some(first) = self.minute.front() {
-                    wait = wait.max(Duration::from_secs(60).saturating_sub(now.duration_since(*first)));
+                    wait = wait
+                        .max(Duration::from_secs(60).saturating_sub(now.duration_since(*first)));
                 }
             }
             if self.hour.len() >= self.pacing.content_per_hour as usize {
                 if let Some(first) = self.hour.front() {
-                    wait = wait.max(Duration::from_secs(3600).saturating_sub(now.duration_since(*first)));
+                    wait = wait
+                        .max(Duration::from_secs(3600).saturating_sub(now.duration_since(*first)));
                 }
             }
         }

@@ -84,7 +84,11 @@ fn cell(text: &str) -> String {
 
 /// The check run title: one line saying where the attempt is.
 pub fn title(attempt: &AttemptState) -> String {
-    let done = attempt.steps.iter().filter(|s| matches!(s.status, StepStatus::Finished | StepStatus::Skipped)).count();
+    let done = attempt
+        .steps
+        .iter()
+        .filter(|s| matches!(s.status, StepStatus::Finished | StepStatus::Skipped))
+        .count();
     let total = attempt.steps.len();
     match (attempt.status, attempt.conclusion) {
         (AttemptStatus::Queued, _) => "Queued".to_string(),
@@ -134,22 +138,43 @@ pub fn summary(view: &CheckRunView<'_>) -> String {
     if let Some(git_ref) = &r.git_ref {
         out.push_str(&format!("| Ref | `{}` |\n", cell(git_ref)));
     }
-    out.push_str(&format!("| Job page | [{}]({}) |\n", r.id, view.details_url));
+    out.push_str(&format!(
+        "| Job page | [{}]({}) |\n",
+        r.id, view.details_url
+    ));
     if !r.params.0.is_empty() {
         out.push_str("\n**Parameters**\n\n| name | value |\n|---|---|\n");
         for (name, p) in &r.params.0 {
-            let value = if p.secret { "`***`".to_string() } else { format!("`{}`", cell(&p.value.to_string())) };
+            let value = if p.secret {
+                "`***`".to_string()
+            } else {
+                format!("`{}`", cell(&p.value.to_string()))
+            };
             out.push_str(&format!("| {} | {value} |\n", cell(name)));
         }
     }
-    out.push_str("\n**Steps**\n\n| step | status | duration | exit | note |\n|---|---|---|---|---|\n");
+    out.push_str(
+        "\n**Steps**\n\n| step | status | duration | exit | note |\n|---|---|---|---|---|\n",
+    );
     for s in &a.steps {
-        let name = if s.name != s.id { format!("{} (`{}`)", cell(&s.name), s.id) } else { format!("`{}`", s.id) };
-        let tries = if s.tries > 1 { format!(" after {} tries", s.tries) } else { String::new() };
+        let name = if s.name != s.id {
+            format!("{} (`{}`)", cell(&s.name), s.id)
+        } else {
+            format!("`{}`", s.id)
+        };
+        let tries = if s.tries > 1 {
+            format!(" after {} tries", s.tries)
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
             "| {name} | {}{tries} | {} | {} | {} |\n",
             step_status(s),
-            if s.duration_ms > 0 || s.status == StepStatus::Finished { fmt_ms(s.duration_ms) } else { String::new() },
+            if s.duration_ms > 0 || s.status == StepStatus::Finished {
+                fmt_ms(s.duration_ms)
+            } else {
+                String::new()
+            },
             s.exit_code.map(|c| c.to_string()).unwrap_or_default(),
             cell(s.note.as_deref().unwrap_or_default()),
         ));
@@ -168,13 +193,12 @@ pub fn text(view: &CheckRunView<'_>) -> Option<String> {
             continue;
         }
         let body = lines.join("\n");
-        let longest_ticks = body
-            .split(|c| c != '`')
-            .map(str::len)
-            .max()
-            .unwrap_or(0);
+        let longest_ticks = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
         let fence = "`".repeat(longest_ticks.max(2) + 1);
-        out.push_str(&format!("**{}**\n\n{fence}\n{body}\n{fence}\n\n", cell(step)));
+        out.push_str(&format!(
+            "**{}**\n\n{fence}\n{body}\n{fence}\n\n",
+            cell(step)
+        ));
     }
     out.push_str(&format!("[Full log]({})\n", view.details_url));
     Some(keep_end(&out, MAX_OUTPUT_CHARS - 100))
@@ -194,16 +218,24 @@ fn output(view: &CheckRunView<'_>) -> Value {
 }
 
 fn status_fields(body: &mut Map<String, Value>, attempt: &AttemptState) {
-    body.insert("status".into(), Value::String(attempt.status.as_str().into()));
+    body.insert(
+        "status".into(),
+        Value::String(attempt.status.as_str().into()),
+    );
     if let Some(started) = attempt.started_at {
         body.insert("started_at".into(), Value::String(timestamp(started)));
     }
     if attempt.status == AttemptStatus::Completed {
         let conclusion = attempt.conclusion.unwrap_or(JobConclusion::Failure);
-        body.insert("conclusion".into(), Value::String(conclusion.as_str().into()));
+        body.insert(
+            "conclusion".into(),
+            Value::String(conclusion.as_str().into()),
+        );
         body.insert(
             "completed_at".into(),
-            Value::String(timestamp(attempt.completed_at.unwrap_or_else(chrono::Utc::now))),
+            Value::String(timestamp(
+                attempt.completed_at.unwrap_or_else(chrono::Utc::now),
+            )),
         );
     }
 }
@@ -212,9 +244,18 @@ fn status_fields(body: &mut Map<String, Value>, attempt: &AttemptState) {
 pub fn check_run_create(view: &CheckRunView<'_>) -> Value {
     let mut body = Map::new();
     body.insert("name".into(), Value::String(check_run_name(view.record)));
-    body.insert("head_sha".into(), Value::String(view.record.sha.to_string()));
-    body.insert("external_id".into(), Value::String(view.record.id.to_string()));
-    body.insert("details_url".into(), Value::String(view.details_url.to_string()));
+    body.insert(
+        "head_sha".into(),
+        Value::String(view.record.sha.to_string()),
+    );
+    body.insert(
+        "external_id".into(),
+        Value::String(view.record.id.to_string()),
+    );
+    body.insert(
+        "details_url".into(),
+        Value::String(view.details_url.to_string()),
+    );
     status_fields(&mut body, view.attempt);
     body.insert("output".into(), output(view));
     Value::Object(body)
@@ -224,7 +265,10 @@ pub fn check_run_create(view: &CheckRunView<'_>) -> Value {
 pub fn check_run_update(view: &CheckRunView<'_>) -> Value {
     let mut body = Map::new();
     status_fields(&mut body, view.attempt);
-    body.insert("details_url".into(), Value::String(view.details_url.to_string()));
+    body.insert(
+        "details_url".into(),
+        Value::String(view.details_url.to_string()),
+    );
     body.insert("output".into(), output(view));
     Value::Object(body)
 }
@@ -237,11 +281,22 @@ pub fn check_run_name(record: &JobRecord) -> String {
 /// The consumer dispatch: `(event_type, client_payload)`. The payload has exactly 10 top-level keys; the config's
 /// extra payload goes into `params` beside the job's parameters (secret ones as `***`). If it would reach 64 KB,
 /// `params` is replaced by a note so the dispatch is still sent.
-pub fn dispatch_payload(record: &JobRecord, attempt: &AttemptState, details_url: &str) -> Option<(String, Value)> {
+pub fn dispatch_payload(
+    record: &JobRecord,
+    attempt: &AttemptState,
+    details_url: &str,
+) -> Option<(String, Value)> {
     let spec = record.spec.dispatch.as_ref()?;
     let mut params = Map::new();
     for (name, p) in &record.params.0 {
-        params.insert(name.clone(), if p.secret { Value::String("***".into()) } else { p.value.to_json() });
+        params.insert(
+            name.clone(),
+            if p.secret {
+                Value::String("***".into())
+            } else {
+                p.value.to_json()
+            },
+        );
     }
     for (k, v) in &spec.payload {
         params.insert(k.clone(), v.clone());
@@ -264,7 +319,11 @@ pub fn dispatch_payload(record: &JobRecord, attempt: &AttemptState, details_url:
             "attempt": attempt.number,
         },
     });
-    if serde_json::to_vec(&payload).map(|b| b.len()).unwrap_or(usize::MAX) >= MAX_CLIENT_PAYLOAD_BYTES - 1024 {
+    if serde_json::to_vec(&payload)
+        .map(|b| b.len())
+        .unwrap_or(usize::MAX)
+        >= MAX_CLIENT_PAYLOAD_BYTES - 1024
+    {
         payload["params"] = json!({ "_truncated": "the parameters were too large for a dispatch; see details_url" });
     }
     Some((spec.event_type.clone(), payload))

@@ -1,0 +1,145 @@
+//! Purpose: boomerang's own HTTP surface besides the webhook: the job page (server-rendered HTML, opened by a
+//! signed link from the check run or an API token), the REST API under `/api/v1` (bearer tokens from
+//! `API_TOKENS`), and `/healthz`.
+
+mod page;
+
+use crate::app::App;
+use crate::engine::{JobRecord, JobState};
+use crate::ids::JobId;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+
+/// The API and page routes.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/jobs/{id}", get(job_page))
+        .route("/api/v1/jobs/{id}", get(job_json))
+        .with_state(app)
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({ "status": status.as_u16(), "message": message })),
+    )
+        .into_response()
+}
+
+/// Whether the request carries one of the configured API tokens.
+fn has_api_token(app: &App, headers: &HeaderMap) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    app.settings
+        .api_tokens
+        .iter()
+        .any(|t| subtle::ConstantTimeEq::ct_eq(t.as_bytes(), given.trim().as_bytes()).into())
+}
+
+fn load(app: &App, id: &str) -> Result<(JobRecord, JobState), Response> {
+    if !JobId::is_valid(id) {
+        return Err(error(StatusCode::NOT_FOUND, "no such job"));
+    }
+    match app.engine.load(&JobId(id.to_string())) {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(error(StatusCode::NOT_FOUND, "no such job")),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load a job");
+            Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot load the job",
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    token: Option<String>,
+}
+
+async fn job_page(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let now = app.clock.now();
+    let by_link = q
+        .token
+        .as_deref()
+        .is_some_and(|t| app.links.verify(&id, t, now));
+    if !by_link && !has_api_token(&app, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html("<h1>401</h1><p>This job page needs the signed link from its check run, or an API token.</p>"),
+        )
+            .into_response();
+    }
+    match load(&app, &id) {
+        Ok((record, state)) => {
+            Html(page::render(&record, &state, app.engine.logs())).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+async fn job_json(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if !has_api_token(&app, &headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "a bearer token from API_TOKENS is required",
+        );
+    }
+    match load(&app, &id) {
+        Ok((record, state)) => axum::Json(job_view(&app, &record, &state)).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// The JSON view of a job: what `GET /api/v1/jobs/{id}` answers (secret parameters shown as `***`).
+pub fn job_view(app: &App, record: &JobRecord, state: &JobState) -> serde_json::Value {
+    let params: serde_json::Map<String, serde_json::Value> = record
+        .params
+        .0
+        .iter()
+        .map(|(k, p)| {
+            (
+                k.clone(),
+                if p.secret {
+                    json!("***")
+                } else {
+                    p.value.to_json()
+                },
+            )
+        })
+        .collect();
+    let current = state.current();
+    json!({
+        "id": record.id,
+        "job": record.spec.name,
+        "repository": record.repo.to_string(),
+        "sha": record.sha,
+        "ref": record.git_ref,
+        "correlation_id": record.correlation_id,
+        "trigger": { "kind": record.trigger.kind.as_str(), "actor": record.trigger.actor, "description": record.trigger.description },
+        "params": params,
+        "status": current.map(|a| a.status.as_str()),
+        "conclusion": current.and_then(|a| a.conclusion.map(|c| c.as_str())),
+        "created_at": record.created_at,
+        "details_url": app.links.job_url(record.id.as_str(), app.clock.now()),
+        "attempts": state.attempts,
+        "github_errors": state.github_errors,
+    })
+}

@@ -1,0 +1,163 @@
+//! Purpose: wires the modules into one running server and owns its background loops (delivery processor, outbox,
+//! start-up recovery) and their shutdown. Tests, `serve` and `demo` all build the server through [`App::build`].
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::engine::{Engine, EngineSettings};
+use crate::github::GithubClient;
+use crate::github::auth::AppAuth;
+use crate::links::Links;
+use crate::logs::LogStore;
+use crate::outbox::Outbox;
+use crate::store::Store;
+use crate::trigger::Processor;
+use crate::webhook::Ingress;
+use anyhow::Context;
+use axum::Router;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// A built server: every component, ready to serve.
+#[derive(Clone)]
+pub struct App {
+    /// The settings it was built from.
+    pub settings: Settings,
+    /// The durable store.
+    pub store: Store,
+    /// The job engine.
+    pub engine: Engine,
+    /// The GitHub client.
+    pub client: GithubClient,
+    /// Job links.
+    pub links: Links,
+    /// The outbox.
+    pub outbox: Outbox,
+    /// The delivery processor.
+    pub processor: Processor,
+    /// The clock everything uses.
+    pub clock: Clock,
+    deliveries: Arc<Notify>,
+    effects: Arc<Notify>,
+}
+
+impl App {
+    /// Opens the store and log directory under `DATA_DIR` and builds every component.
+    pub fn build(settings: Settings, clock: Clock) -> anyhow::Result<App> {
+        let data = &settings.data_dir;
+        let store = Store::open(&data.join("store"), settings.store)
+            .with_context(|| format!("DATA_DIR: cannot open the store in {}", data.display()))?;
+        let logs = LogStore::open(&data.join("logs"), settings.max_log_bytes_per_job)
+            .with_context(|| {
+                format!(
+                    "DATA_DIR: cannot open the log directory in {}",
+                    data.display()
+                )
+            })?;
+        let auth =
+            AppAuth::new(settings.app_id, &settings.private_key_pem).context("PRIVATE_KEY")?;
+        let client = GithubClient::new(
+            &settings.github_api_url,
+            auth,
+            settings.pacing.request_timeout,
+        )
+        .context("cannot build the HTTP client")?;
+        let links = Links::new(
+            &settings.public_url,
+            &settings.webhook_secret,
+            settings.job_link_ttl,
+        );
+        let effects = Arc::new(Notify::new());
+        let engine_settings = EngineSettings {
+            workspace_root: data.join("work"),
+            kill_grace: settings.kill_grace,
+            base_env: EngineSettings::base_env_from_process(),
+            progress_interval: settings.pacing.check_run_update_interval,
+        };
+        let engine = Engine::new(
+            store.clone(),
+            logs,
+            clock.clone(),
+            engine_settings,
+            effects.clone(),
+        );
+        let outbox = Outbox::new(
+            store.clone(),
+            client.clone(),
+            engine.clone(),
+            links.clone(),
+            settings.pacing.clone(),
+            clock.clone(),
+        );
+        let processor = Processor::new(
+            store.clone(),
+            client.clone(),
+            engine.clone(),
+            links.clone(),
+            clock.clone(),
+        );
+        Ok(App {
+            settings,
+            store,
+            engine,
+            client,
+            links,
+            outbox,
+            processor,
+            clock,
+            deliveries: Arc::new(Notify::new()),
+            effects,
+        })
+    }
+
+    /// The HTTP surface: the webhook ingress, the REST API and the web pages.
+    pub fn router(&self) -> Router {
+        let ingress = Ingress::new(
+            &self.settings.webhook_secret,
+            self.store.clone(),
+            self.deliveries.clone(),
+            self.clock.clone(),
+        );
+        ingress
+            .router()
+            .merge(crate::api::router(self.clone()))
+            .layer(tower_http::trace::TraceLayer::new_for_http())
+    }
+
+    /// Recovers interrupted jobs, starts the background loops and serves HTTP on `listener` until `shutdown`.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let recovered = self
+            .engine
+            .recover()
+            .await
+            .context("recovering interrupted jobs")?;
+        if recovered > 0 {
+            tracing::info!(recovered, "resumed jobs interrupted by the last stop");
+        }
+        let mut loops = tokio::task::JoinSet::new();
+        loops.spawn(
+            self.processor
+                .clone()
+                .run(self.deliveries.clone(), shutdown.clone()),
+        );
+        loops.spawn(
+            self.outbox
+                .clone()
+                .run(shutdown.clone(), self.effects.clone()),
+        );
+        let router = self.router();
+        let stop = shutdown.clone();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .context("HTTP server")?;
+        shutdown.cancel();
+        while loops.join_next().await.is_some() {}
+        Ok(())
+    }
+}

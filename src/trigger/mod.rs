@@ -1,0 +1,1234 @@
+//! Purpose: turns stored deliveries into work. The processor takes each pending delivery from the store, translates
+//! it ([`crate::webhook::events`]), reads the repo config from the default branch, checks who asked (the
+//! collaborator-permission API, never `author_association`), and commits in ONE batch the jobs it creates, the
+//! replies and reactions it owes, and the delivery's end. A crash before that commit means the delivery is processed
+//! again from scratch; after it, never again: no job starts twice for one delivery.
+
+pub mod command;
+pub mod replies;
+
+use crate::clock::Clock;
+use crate::engine::{Engine, JobRecord, Trigger, TriggerKind};
+use crate::github::{GithubClient, GithubError, Retry};
+use crate::ids::{CommitSha, InstallationId, JobId, RepoName};
+use crate::links::Links;
+use crate::outbox::{Effect, enqueue};
+use crate::spec::{self, ConfigErrors, JobSpec, Permission, RepoConfig};
+use crate::store::{Batch, PendingKey, Store, StoreError};
+use crate::webhook::events::{self, Actor, Event, RepoContext};
+use crate::webhook::{DeliveryRecord, DeliveryStatus};
+use command::Command;
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Processing attempts before a delivery that keeps failing for transient reasons is marked failed.
+pub const MAX_PROCESSING_ATTEMPTS: u32 = 12;
+/// Deliveries processed at once.
+pub const CONCURRENCY: usize = 8;
+
+/// Why processing could not finish now.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// GitHub could not be asked (unreachable, 5xx, rate limited): try again later.
+    #[error("GitHub unavailable: {0}")]
+    Transient(GithubError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What processing a delivery decided: committed atomically with the delivery's end.
+#[derive(Default)]
+struct Plan {
+    jobs: Vec<JobRecord>,
+    effects: Vec<(InstallationId, Effect)>,
+    indexes: Vec<(String, String, Value)>,
+    /// Jobs to cancel after the commit (idempotent: a second cancel of an ended job is refused).
+    cancels: Vec<(JobId, String)>,
+    /// Jobs to run again: (job, by, reason, failed steps only).
+    reruns: Vec<(JobId, String, String, bool)>,
+    note: Vec<String>,
+}
+
+impl Plan {
+    fn note(text: impl Into<String>) -> Plan {
+        Plan {
+            note: vec![text.into()],
+            ..Plan::default()
+        }
+    }
+}
+
+enum ConfigLoad {
+    Missing,
+    Invalid(ConfigErrors),
+    Valid(RepoConfig),
+}
+
+/// The delivery processor.
+#[derive(Clone)]
+pub struct Processor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    client: GithubClient,
+    engine: Engine,
+    links: Links,
+    clock: Clock,
+    in_progress: Mutex<HashSet<String>>,
+    retry_at: Mutex<HashMap<String, tokio::time::Instant>>,
+    repo_locks: Mutex<HashMap<RepoName, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn transient(e: GithubError) -> ProcessError {
+    ProcessError::Transient(e)
+}
+
+impl Processor {
+    /// Builds the processor.
+    pub fn new(
+        store: Store,
+        client: GithubClient,
+        engine: Engine,
+        links: Links,
+        clock: Clock,
+    ) -> Processor {
+        Processor {
+            inner: Arc::new(Inner {
+                store,
+                client,
+                engine,
+                links,
+                clock,
+                in_progress: Mutex::new(HashSet::new()),
+                retry_at: Mutex::new(HashMap::new()),
+                repo_locks: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Processes pending deliveries until `shutdown`; `wake` is notified by the ingress for each new one.
+    pub async fn run(self, wake: Arc<Notify>, shutdown: CancellationToken) {
+        let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        loop {
+            let mut next_retry = Duration::from_secs(5);
+            match self.inner.store.pending_deliveries(256) {
+                Ok(pending) => {
+                    for key in pending {
+                        let now = tokio::time::Instant::now();
+                        if let Some(at) = self
+                            .inner
+                            .retry_at
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(&key.guid)
+                        {
+                            if *at > now {
+                                next_retry = next_retry.min(*at - now);
+                                continue;
+                            }
+                        }
+                        if !self
+                            .inner
+                            .in_progress
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(key.guid.clone())
+                        {
+                            continue;
+                        }
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let me = self.clone();
+                        let wake = wake.clone();
+                        tokio::spawn(async move {
+                            let guid = key.guid.clone();
+                            me.process_logged(key).await;
+                            me.inner
+                                .in_progress
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .remove(&guid);
+                            drop(permit);
+                            wake.notify_one();
+                        });
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot list pending deliveries"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(next_retry) => {}
+            }
+        }
+    }
+
+    async fn process_logged(&self, key: PendingKey) {
+        let guid = key.guid.clone();
+        match self.process(&key).await {
+            Ok(()) => {
+                self.inner
+                    .retry_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&guid);
+            }
+            Err(e) => {
+                tracing::warn!(%guid, error = %e, "delivery processing failed; will retry");
+                if let Err(e) = self.note_failure(&key, &e).await {
+                    tracing::error!(%guid, error = %e, "cannot record the failure");
+                }
+            }
+        }
+    }
+
+    async fn note_failure(&self, key: &PendingKey, error: &ProcessError) -> Result<(), StoreError> {
+        let Some(mut record) = self.inner.store.delivery::<DeliveryRecord>(&key.guid)? else {
+            return Ok(());
+        };
+        record.attempts += 1;
+        record.note = Some(error.to_string());
+        let mut batch = Batch::new();
+        let wait = match error {
+            ProcessError::Transient(e) => match e.retry(self.inner.clock.now()) {
+                Retry::RateLimited(Some(w)) => w,
+                Retry::RateLimited(None) => Duration::from_secs(60),
+                _ => Duration::from_secs(1 << record.attempts.min(8)),
+            },
+            ProcessError::Store(_) => Duration::from_secs(5),
+        };
+        if record.attempts >= MAX_PROCESSING_ATTEMPTS {
+            record.status = DeliveryStatus::Failed;
+            batch.finish_delivery(key, &record);
+        } else {
+            batch.put_index("delivery-attempts", &key.guid, &record.attempts);
+            self.inner
+                .retry_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.guid.clone(), tokio::time::Instant::now() + wait);
+        }
+        self.inner.store.commit(batch).await?;
+        Ok(())
+    }
+
+    /// Processes one delivery to its end (or returns a transient error, leaving it queued).
+    pub async fn process(&self, key: &PendingKey) -> Result<(), ProcessError> {
+        let inner = &self.inner;
+        let Some(mut record) = inner.store.delivery::<DeliveryRecord>(&key.guid)? else {
+            let mut b = Batch::new();
+            b.finish_delivery(key, &Value::Null);
+            inner.store.commit(b).await?;
+            return Ok(());
+        };
+        let parsed = serde_json::from_str::<Value>(&record.body)
+            .map_err(|e| e.to_string())
+            .and_then(|v| events::parse(&record.event, &v).map_err(|e| e.to_string()));
+        let event = match parsed {
+            Ok(ev) => ev,
+            Err(e) => {
+                record.status = DeliveryStatus::Failed;
+                record.note = Some(e);
+                let mut b = Batch::new();
+                b.finish_delivery(key, &record);
+                inner.store.commit(b).await?;
+                return Ok(());
+            }
+        };
+        // One delivery per repository at a time, so "has this comment's command already run?" is race-free.
+        let lock = match event_repo(&event) {
+            Some(repo) => {
+                let mut locks = inner.repo_locks.lock().unwrap_or_else(|e| e.into_inner());
+                Some(locks.entry(repo.clone()).or_default().clone())
+            }
+            None => None,
+        };
+        let _guard = match &lock {
+            Some(l) => Some(l.lock().await),
+            None => None,
+        };
+        let plan = self.handle(&record, event).await?;
+        let now = inner.clock.now();
+        record.status = if plan.jobs.is_empty()
+            && plan.effects.is_empty()
+            && plan.reruns.is_empty()
+            && plan.cancels.is_empty()
+        {
+            DeliveryStatus::Ignored
+        } else {
+            DeliveryStatus::Processed
+        };
+        let mut note = plan.note.clone();
+        if !plan.jobs.is_empty() {
+            note.push(format!(
+                "started {}",
+                plan.jobs
+                    .iter()
+                    .map(|j| format!("{} ({})", j.spec.name, j.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        record.note = Some(note.join("; "));
+        let mut batch = Batch::new();
+        for job in &plan.jobs {
+            Engine::add_new_job(&mut batch, job, &job.trigger.actor);
+            batch.put_index(
+                "delivery-jobs",
+                &format!("{}/{}", record.guid, job.id),
+                &job.id,
+            );
+            if let Some(pr) = job.trigger.pull_request {
+                batch.put_index(
+                    "pr",
+                    &format!("{}/{pr}/{}", job.repo, job.id),
+                    &job.spec.name,
+                );
+            }
+        }
+        for (inst, effect) in &plan.effects {
+            enqueue(&mut batch, *inst, effect.clone(), now);
+        }
+        for (index, k, v) in &plan.indexes {
+            batch.put_index(index, k, v);
+        }
+        batch.finish_delivery(key, &record);
+        inner.store.commit(batch).await?;
+        for job in &plan.jobs {
+            inner.engine.start(&job.id);
+        }
+        for (job, by) in &plan.cancels {
+            if let Err(e) = inner.engine.cancel(job, by).await {
+                tracing::info!(%job, error = %e, "cancel not applied");
+            }
+        }
+        for (job, by, reason, failed_only) in &plan.reruns {
+            let marker = format!("{}/{job}", record.guid);
+            if inner.store.index::<u32>("rerun", &marker)?.is_some() {
+                continue;
+            }
+            match inner.engine.rerun(job, by, reason, *failed_only).await {
+                Ok(attempt) => {
+                    let mut b = Batch::new();
+                    b.put_index("rerun", &marker, &attempt);
+                    inner.store.commit(b).await?;
+                }
+                Err(e) => tracing::info!(%job, error = %e, "re-run not applied"),
+            }
+        }
+        tracing::info!(guid = %record.guid, event = %record.event, note = record.note.as_deref().unwrap_or(""), "delivery processed");
+        Ok(())
+    }
+
+    async fn load_config(&self, ctx: &RepoContext) -> Result<ConfigLoad, ProcessError> {
+        let text = self
+            .inner
+            .client
+            .file(
+                ctx.installation,
+                &ctx.repo,
+                replies::CONFIG_PATH,
+                Some(&ctx.default_branch),
+            )
+            .await
+            .map_err(transient)?;
+        Ok(match text {
+            None => ConfigLoad::Missing,
+            Some(t) => match spec::parse(&t) {
+                Ok(c) => ConfigLoad::Valid(c),
+                Err(e) => ConfigLoad::Invalid(e),
+            },
+        })
+    }
+
+    fn new_job(
+        &self,
+        ctx: &RepoContext,
+        spec: &JobSpec,
+        params: spec::ResolvedParams,
+        sha: CommitSha,
+        git_ref: Option<String>,
+        trigger: Trigger,
+    ) -> JobRecord {
+        JobRecord {
+            id: JobId::generate(),
+            installation: ctx.installation,
+            repo: ctx.repo.clone(),
+            sha,
+            git_ref,
+            spec: spec.clone(),
+            params,
+            trigger,
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+            created_at: self.inner.clock.now(),
+        }
+    }
+
+    /// A finished `boomerang/config` (or job) check run explaining why nothing ran, for triggers with no PR to
+    /// reply on.
+    fn failure_check_run(
+        ctx: &RepoContext,
+        sha: &CommitSha,
+        name: &str,
+        title: &str,
+        summary: String,
+        errors: Option<&ConfigErrors>,
+    ) -> (InstallationId, Effect) {
+        let annotations = errors
+            .map(|errs| {
+                errs.0
+                    .iter()
+                    .take(50)
+                    .map(|e| {
+                        serde_json::json!({
+                            "path": replies::CONFIG_PATH,
+                            "start_line": e.line.max(1),
+                            "end_line": e.line.max(1),
+                            "annotation_level": "failure",
+                            "message": crate::report::truncate_chars(&e.message, 60_000),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (
+            ctx.installation,
+            Effect::StandaloneCheckRun {
+                repo: ctx.repo.clone(),
+                sha: sha.to_string(),
+                name: name.to_string(),
+                conclusion: "failure".into(),
+                title: title.to_string(),
+                summary,
+                annotations,
+            },
+        )
+    }
+
+    /// Jobs for an event that carries no commenter: resolves params from the trigger's data (declared ones only) and
+    /// reports problems as failing check runs.
+    #[allow(clippy::too_many_arguments)]
+    fn jobs_for(
+        &self,
+        plan: &mut Plan,
+        ctx: &RepoContext,
+        specs: Vec<&JobSpec>,
+        inputs: &Map<String, Value>,
+        sha: &CommitSha,
+        git_ref: Option<String>,
+        kind: TriggerKind,
+        actor: &Actor,
+        delivery: &str,
+        description: String,
+    ) {
+        for spec in specs {
+            let given: Vec<(String, String)> = inputs
+                .iter()
+                .filter(|(k, _)| spec.param(k).is_some())
+                .map(|(k, v)| (k.clone(), value_text(v)))
+                .collect();
+            match spec.resolve_params(&given) {
+                Ok(params) => {
+                    let trigger = Trigger {
+                        kind: kind.clone(),
+                        actor: actor.login.clone(),
+                        delivery: Some(delivery.to_string()),
+                        pull_request: None,
+                        comment_id: None,
+                        description: description.clone(),
+                    };
+                    plan.jobs.push(self.new_job(
+                        ctx,
+                        spec,
+                        params,
+                        sha.clone(),
+                        git_ref.clone(),
+                        trigger,
+                    ));
+                }
+                Err(e) => plan.effects.push(Self::failure_check_run(
+                    ctx,
+                    sha,
+                    &format!("boomerang/{}", spec.name),
+                    "Not started: invalid parameters",
+                    format!(
+                        "{description} asked for `{}`, but its parameters are invalid: {e}",
+                        spec.name
+                    ),
+                    None,
+                )),
+            }
+        }
+    }
+
+    async fn handle(&self, record: &DeliveryRecord, event: Event) -> Result<Plan, ProcessError> {
+        let inner = &self.inner;
+        let guid = record.guid.as_str();
+        match event {
+            Event::Ping => Ok(Plan::note("ping")),
+            Event::Ignored(reason) => Ok(Plan::note(reason)),
+            Event::IssueComment {
+                ctx,
+                action,
+                issue_number,
+                is_pull_request,
+                comment_id,
+                body,
+                previous_body,
+                author,
+            } => {
+                self.on_comment(
+                    guid,
+                    &ctx,
+                    &action,
+                    issue_number,
+                    is_pull_request,
+                    comment_id,
+                    &body,
+                    previous_body.as_deref(),
+                    &author,
+                )
+                .await
+            }
+            Event::WorkflowDispatch {
+                ctx,
+                workflow,
+                git_ref,
+                inputs,
+                sender,
+            } => {
+                let config = match self.load_config(&ctx).await? {
+                    ConfigLoad::Valid(c) => c,
+                    ConfigLoad::Missing => return Ok(Plan::note("no repo config")),
+                    ConfigLoad::Invalid(errors) => {
+                        let sha = inner
+                            .client
+                            .commit_sha(ctx.installation, &ctx.repo, &git_ref)
+                            .await
+                            .map_err(transient)?;
+                        let mut plan = Plan::note("invalid repo config");
+                        plan.effects.push(config_failure(&ctx, &sha, &errors));
+                        return Ok(plan);
+                    }
+                };
+                let specs = config.jobs_for_workflow_dispatch(&workflow);
+                if specs.is_empty() {
+                    return Ok(Plan::note(format!(
+                        "no job is triggered by workflow `{workflow}`"
+                    )));
+                }
+                let sha = inner
+                    .client
+                    .commit_sha(ctx.installation, &ctx.repo, &git_ref)
+                    .await
+                    .map_err(transient)?;
+                let mut plan = Plan::default();
+                let description = format!(
+                    "workflow `{workflow}` dispatched on `{git_ref}` by @{}",
+                    sender.login
+                );
+                self.jobs_for(
+                    &mut plan,
+                    &ctx,
+                    specs,
+                    &inputs,
+                    &sha,
+                    Some(git_ref.clone()),
+                    TriggerKind::WorkflowDispatch,
+                    &sender,
+                    guid,
+                    description,
+                );
+                Ok(plan)
+            }
+            Event::RepositoryDispatch {
+                ctx,
+                event_type,
+                branch,
+                client_payload,
+                sender,
+            } => {
+                if sender.is_bot
+                    && client_payload.contains_key("job_id")
+                    && client_payload.contains_key("correlation_id")
+                {
+                    return Ok(Plan::note(
+                        "the echo of a boomerang dispatch: ignored (no loops)",
+                    ));
+                }
+                let config = match self.load_config(&ctx).await? {
+                    ConfigLoad::Valid(c) => c,
+                    ConfigLoad::Missing => return Ok(Plan::note("no repo config")),
+                    ConfigLoad::Invalid(errors) => {
+                        let git_ref = branch.clone().unwrap_or_else(|| ctx.default_branch.clone());
+                        let sha = inner
+                            .client
+                            .commit_sha(ctx.installation, &ctx.repo, &git_ref)
+                            .await
+                            .map_err(transient)?;
+                        let mut plan = Plan::note("invalid repo config");
+                        plan.effects.push(config_failure(&ctx, &sha, &errors));
+                        return Ok(plan);
+                    }
+                };
+                let specs = config.jobs_for_repository_dispatch(&event_type);
+                if specs.is_empty() {
+                    return Ok(Plan::note(format!(
+                        "no job is triggered by repository_dispatch `{event_type}`"
+                    )));
+                }
+                let git_ref = client_payload
+                    .get("ref")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .or(branch)
+                    .unwrap_or_else(|| ctx.default_branch.clone());
+                let sha = match client_payload
+                    .get("sha")
+                    .and_then(Value::as_str)
+                    .filter(|s| is_sha(s))
+                {
+                    Some(s) => CommitSha(s.to_string()),
+                    None => inner
+                        .client
+                        .commit_sha(ctx.installation, &ctx.repo, &git_ref)
+                        .await
+                        .map_err(transient)?,
+                };
+                let params = client_payload
+                    .get("params")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut plan = Plan::default();
+                let description =
+                    format!("repository_dispatch `{event_type}` from @{}", sender.login);
+                self.jobs_for(
+                    &mut plan,
+                    &ctx,
+                    specs,
+                    &params,
+                    &sha,
+                    Some(git_ref),
+                    TriggerKind::RepositoryDispatch,
+                    &sender,
+                    guid,
+                    description,
+                );
+                Ok(plan)
+            }
+            Event::CheckRun {
+                ctx: _,
+                action,
+                check_run_id,
+                external_id,
+                app_id,
+                sender,
+                ..
+            } => {
+                if app_id != Some(inner.client.app_id()) {
+                    return Ok(Plan::note("a check run of another app"));
+                }
+                let job = match external_id.filter(|id| JobId::is_valid(id)) {
+                    Some(id) => JobId(id),
+                    None => match inner
+                        .store
+                        .index::<(JobId, u32)>("check_run", &check_run_id.to_string())?
+                    {
+                        Some((id, _)) => id,
+                        None => return Ok(Plan::note("a check run boomerang does not know")),
+                    },
+                };
+                if inner.store.job::<Value>(job.as_str())?.is_none() {
+                    return Ok(Plan::note(format!("check run of unknown job {job}")));
+                }
+                let mut plan = Plan::default();
+                match action.as_str() {
+                    "rerequested" => plan.reruns.push((
+                        job,
+                        sender.login.clone(),
+                        format!("re-run requested on GitHub by @{}", sender.login),
+                        false,
+                    )),
+                    _ => plan.note.push(format!("check_run.{action} is not used")),
+                }
+                Ok(plan)
+            }
+            Event::WorkflowRunCompleted {
+                ctx,
+                workflow_name,
+                conclusion,
+                head_sha,
+                head_branch,
+                pull_requests,
+                sender,
+            } => {
+                let ConfigLoad::Valid(config) = self.load_config(&ctx).await? else {
+                    return Ok(Plan::note("no valid repo config"));
+                };
+                let specs = config.jobs_for_workflow_run(&workflow_name, &conclusion);
+                if specs.is_empty() {
+                    return Ok(Plan::note(format!(
+                        "no job follows workflow `{workflow_name}` ({conclusion})"
+                    )));
+                }
+                let mut plan = Plan::default();
+                let description = format!("workflow `{workflow_name}` finished ({conclusion})");
+                let before = plan.jobs.len();
+                self.jobs_for(
+                    &mut plan,
+                    &ctx,
+                    specs,
+                    &Map::new(),
+                    &head_sha,
+                    head_branch,
+                    TriggerKind::WorkflowRun,
+                    &sender,
+                    guid,
+                    description,
+                );
+                if let Some(pr) = pull_requests.first() {
+                    for job in plan.jobs.iter_mut().skip(before) {
+                        job.trigger.pull_request = Some(*pr);
+                    }
+                }
+                Ok(plan)
+            }
+            Event::CheckSuite {
+                ctx,
+                head_sha,
+                head_branch,
+                sender,
+                action,
+            } => {
+                let Some(branch) = head_branch else {
+                    return Ok(Plan::note(
+                        "check suite without a branch (a fork): nothing declared for it",
+                    ));
+                };
+                let ConfigLoad::Valid(config) = self.load_config(&ctx).await? else {
+                    return Ok(Plan::note("no valid repo config"));
+                };
+                let specs = config.jobs_for_check_suite(&branch);
+                let mut plan = Plan::default();
+                let description = format!("check suite {action} on `{branch}`");
+                self.jobs_for(
+                    &mut plan,
+                    &ctx,
+                    specs,
+                    &Map::new(),
+                    &head_sha,
+                    Some(branch),
+                    TriggerKind::CheckSuite,
+                    &sender,
+                    guid,
+                    description,
+                );
+                Ok(plan)
+            }
+            Event::Push {
+                ctx,
+                git_ref,
+                after,
+                deleted,
+                sender,
+            } => {
+                let Some(branch) = git_ref.strip_prefix("refs/heads/") else {
+                    return Ok(Plan::note("push of a tag"));
+                };
+                if deleted || after.0.bytes().all(|b| b == b'0') {
+                    return Ok(Plan::note("branch deleted"));
+                }
+                let ConfigLoad::Valid(config) = self.load_config(&ctx).await? else {
+                    return Ok(Plan::note("no valid repo config"));
+                };
+                let specs = config.jobs_for_push(branch);
+                let mut plan = Plan::default();
+                let description = format!("push to `{branch}` by @{}", sender.login);
+                self.jobs_for(
+                    &mut plan,
+                    &ctx,
+                    specs,
+                    &Map::new(),
+                    &after,
+                    Some(branch.to_string()),
+                    TriggerKind::Push,
+                    &sender,
+                    guid,
+                    description,
+                );
+                Ok(plan)
+            }
+            Event::PullRequest { action, number, .. } => Ok(Plan::note(format!(
+                "pull request #{number} {action}: approvals are per commit, nothing to do"
+            ))),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn on_comment(
+        &self,
+        guid: &str,
+        ctx: &RepoContext,
+        action: &str,
+        issue_number: u64,
+        is_pull_request: bool,
+        comment_id: u64,
+        body: &str,
+        previous_body: Option<&str>,
+        author: &Actor,
+    ) -> Result<Plan, ProcessError> {
+        let inner = &self.inner;
+        if author.is_bot {
+            return Ok(Plan::note("comment by a bot: bots never trigger anything"));
+        }
+        if !body.lines().any(|l| {
+            l.trim_start()
+                .starts_with(|c: char| c.is_ascii_punctuation())
+        }) {
+            return Ok(Plan::note("no command in the comment"));
+        }
+        let reply = |plan: &mut Plan, text: String| {
+            plan.effects.push((
+                ctx.installation,
+                Effect::Comment {
+                    repo: ctx.repo.clone(),
+                    issue_number,
+                    body: text,
+                    job: None,
+                },
+            ));
+        };
+        let react = |plan: &mut Plan, content: &str| {
+            plan.effects.push((
+                ctx.installation,
+                Effect::React {
+                    repo: ctx.repo.clone(),
+                    comment_id,
+                    content: content.into(),
+                    job: None,
+                },
+            ));
+        };
+        let config = match self.load_config(ctx).await? {
+            ConfigLoad::Valid(c) => c,
+            other => {
+                // Answer only comments that hold a command in the default syntax.
+                if !command::parse_comment(body, "/")
+                    .iter()
+                    .any(|c| matches!(c, Ok(Command::Run { .. })))
+                {
+                    return Ok(Plan::note("no command in the comment"));
+                }
+                let mut plan = Plan::note("the repo config is missing or invalid");
+                let text = match other {
+                    ConfigLoad::Invalid(errors) => {
+                        replies::invalid_config(&ctx.default_branch, &errors)
+                    }
+                    _ => replies::no_config(&ctx.default_branch),
+                };
+                reply(&mut plan, text);
+                react(&mut plan, "confused");
+                return Ok(plan);
+            }
+        };
+        let prefix = config.command_prefix.clone();
+        let mut commands = command::parse_comment(body, &prefix);
+        if action == "edited" {
+            // An edit runs only the commands it adds (triagebot's rule); nothing runs twice for one comment.
+            let before: Vec<_> = previous_body
+                .map(|p| command::parse_comment(p, &prefix))
+                .unwrap_or_default();
+            commands.retain(|c| !before.contains(c));
+        }
+        if commands.is_empty() {
+            return Ok(Plan::note("no command in the comment"));
+        }
+        let mut plan = Plan::default();
+        if !is_pull_request {
+            reply(&mut plan, replies::not_a_pull_request());
+            react(&mut plan, "confused");
+            return Ok(plan);
+        }
+        let mut replies_out: Vec<String> = Vec::new();
+        let mut refused = false;
+        let mut permission: Option<Option<Permission>> = None;
+        let mut pull = None;
+        for cmd in commands {
+            let cmd = match cmd {
+                Ok(c) => c,
+                Err(e) => {
+                    replies_out.push(e.to_string());
+                    refused = true;
+                    continue;
+                }
+            };
+            let seen_key = format!("{}/{comment_id}/{}", ctx.repo, cmd.canonical());
+            if inner
+                .store
+                .index::<Value>("comment-commands", &seen_key)?
+                .is_some()
+            {
+                continue;
+            }
+            plan.indexes.push((
+                "comment-commands".into(),
+                seen_key,
+                Value::String(guid.to_string()),
+            ));
+            if permission.is_none() {
+                let p = inner
+                    .client
+                    .permission(ctx.installation, &ctx.repo, &author.login)
+                    .await
+                    .map_err(transient)?;
+                permission = Some(Permission::from_github(
+                    &p.permission,
+                    p.role_name.as_deref(),
+                ));
+            }
+            let has = permission.flatten();
+            let may = |needed: Permission| has.is_some_and(|h| h >= needed);
+            match cmd {
+                Command::Help => replies_out.push(config.help_markdown()),
+                Command::Status => replies_out.push(self.status_text(&ctx.repo, issue_number)?),
+                Command::Approve => {
+                    if !may(Permission::Write) {
+                        replies_out.push(replies::not_allowed(
+                            &author.login,
+                            "approve",
+                            Permission::Write,
+                            has,
+                        ));
+                        refused = true;
+                        continue;
+                    }
+                    if pull.is_none() {
+                        pull = Some(
+                            inner
+                                .client
+                                .pull_request(ctx.installation, &ctx.repo, issue_number)
+                                .await
+                                .map_err(transient)?,
+                        );
+                    }
+                    if let Some(pr) = &pull {
+                        plan.indexes.push((
+                            "approval".into(),
+                            format!("{}/{}", ctx.repo, pr.head_sha),
+                            Value::String(author.login.clone()),
+                        ));
+                        replies_out.push(replies::approved(&author.login, pr.head_sha.as_str()));
+                    }
+                }
+                Command::Cancel { job } | Command::Retry { job } if !may(Permission::Write) => {
+                    let name = job.unwrap_or_else(|| "this command".into());
+                    replies_out.push(replies::not_allowed(
+                        &author.login,
+                        &name,
+                        Permission::Write,
+                        has,
+                    ));
+                    refused = true;
+                }
+                Command::Cancel { job } => {
+                    let mut n = 0;
+                    for (id, name) in self.pr_jobs(&ctx.repo, issue_number)? {
+                        if job.as_ref().is_some_and(|j| j != &name) {
+                            continue;
+                        }
+                        if let Ok(Some((_, state))) = inner.engine.load(&id) {
+                            if !state.is_terminal() {
+                                plan.cancels.push((id, author.login.clone()));
+                                n += 1;
+                            }
+                        }
+                    }
+                    if n == 0 {
+                        replies_out.push(
+                            "Nothing to cancel: no job of this pull request is running.".into(),
+                        );
+                    }
+                }
+                Command::Retry { job } => {
+                    let mut latest: HashMap<String, JobId> = HashMap::new();
+                    for (id, name) in self.pr_jobs(&ctx.repo, issue_number)? {
+                        latest.insert(name, id);
+                    }
+                    let mut n = 0;
+                    for (name, id) in latest {
+                        if job.as_ref().is_some_and(|j| j != &name) {
+                            continue;
+                        }
+                        if let Ok(Some((_, state))) = inner.engine.load(&id) {
+                            let failed = state.current().is_some_and(|a| {
+                                a.conclusion
+                                    .is_some_and(|c| c != crate::engine::JobConclusion::Success)
+                            });
+                            if state.is_terminal() && failed {
+                                plan.reruns.push((
+                                    id,
+                                    author.login.clone(),
+                                    format!("`{prefix}retry` by @{}", author.login),
+                                    true,
+                                ));
+                                n += 1;
+                            }
+                        }
+                    }
+                    if n == 0 {
+                        replies_out.push("Nothing to retry: no ended, unsuccessful job of this pull request matches.".into());
+                    }
+                }
+                Command::Run { job, args, dry_run } => {
+                    let Some(spec) = config.jobs_for_command(&job) else {
+                        replies_out.push(replies::unknown_job(
+                            &prefix,
+                            &job,
+                            config.suggest_job(&job),
+                        ));
+                        refused = true;
+                        continue;
+                    };
+                    let needed = spec.min_permission();
+                    if !may(needed) {
+                        replies_out.push(replies::not_allowed(
+                            &author.login,
+                            &spec.name,
+                            needed,
+                            has,
+                        ));
+                        refused = true;
+                        continue;
+                    }
+                    if let Some((name, _)) = args
+                        .iter()
+                        .find(|(k, _)| spec.param(k).is_some_and(|p| p.secret))
+                    {
+                        replies_out.push(format!(
+                            "`{name}` is a secret parameter of `{}`: it cannot be given in a comment, which everyone can read.",
+                            spec.name
+                        ));
+                        refused = true;
+                        continue;
+                    }
+                    let params = match spec.resolve_params(&args) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            replies_out.push(format!("`{}`: {e}", spec.name));
+                            refused = true;
+                            continue;
+                        }
+                    };
+                    if pull.is_none() {
+                        pull = Some(
+                            inner
+                                .client
+                                .pull_request(ctx.installation, &ctx.repo, issue_number)
+                                .await
+                                .map_err(transient)?,
+                        );
+                    }
+                    let Some(pr) = pull.clone() else { continue };
+                    if pr.from_fork
+                        && inner
+                            .store
+                            .index::<Value>("approval", &format!("{}/{}", ctx.repo, pr.head_sha))?
+                            .is_none()
+                        && !plan
+                            .indexes
+                            .iter()
+                            .any(|(i, k, _)| i == "approval" && k.ends_with(pr.head_sha.as_str()))
+                    {
+                        replies_out
+                            .push(replies::fork_needs_approval(&prefix, pr.head_sha.as_str()));
+                        refused = true;
+                        continue;
+                    }
+                    if dry_run {
+                        replies_out.push(dry_run_text(
+                            spec,
+                            &params,
+                            &author.login,
+                            pr.head_sha.as_str(),
+                        ));
+                        continue;
+                    }
+                    let trigger = Trigger {
+                        kind: TriggerKind::Command,
+                        actor: author.login.clone(),
+                        delivery: Some(guid.to_string()),
+                        pull_request: Some(issue_number),
+                        comment_id: Some(comment_id),
+                        description: format!(
+                            "`{prefix}run {}` by @{} on #{issue_number}",
+                            spec.name, author.login
+                        ),
+                    };
+                    let record = self.new_job(
+                        ctx,
+                        spec,
+                        params,
+                        pr.head_sha.clone(),
+                        Some(pr.head_ref.clone()),
+                        trigger,
+                    );
+                    plan.jobs.push(record);
+                }
+            }
+        }
+        if refused {
+            react(&mut plan, "confused");
+        }
+        if !replies_out.is_empty() {
+            reply(&mut plan, replies_out.join("\n\n---\n\n"));
+        }
+        plan.note
+            .push(format!("comment {comment_id} on #{issue_number}"));
+        Ok(plan)
+    }
+
+    fn pr_jobs(&self, repo: &RepoName, number: u64) -> Result<Vec<(JobId, String)>, StoreError> {
+        Ok(self
+            .inner
+            .store
+            .index_scan::<String>("pr", &format!("{repo}/{number}/"))?
+            .into_iter()
+            .filter_map(|(k, name)| Some((JobId(k.rsplit('/').next()?.to_string()), name)))
+            .collect())
+    }
+
+    fn status_text(&self, repo: &RepoName, number: u64) -> Result<String, StoreError> {
+        let jobs = self.pr_jobs(repo, number)?;
+        if jobs.is_empty() {
+            return Ok("No boomerang job has run on this pull request yet.".into());
+        }
+        let now = self.inner.clock.now();
+        let mut out = String::from("| job | attempt | status | page |\n|---|---|---|---|\n");
+        for (id, name) in jobs.iter().rev().take(20) {
+            if let Ok(Some((_, state))) = self.inner.engine.load(id) {
+                if let Some(a) = state.current() {
+                    let status = match a.conclusion {
+                        Some(c) => c.as_str().to_string(),
+                        None => a.status.as_str().to_string(),
+                    };
+                    out.push_str(&format!(
+                        "| `{name}` | {} | {status} | [{}]({}) |\n",
+                        a.number,
+                        &id.as_str()[..8.min(id.as_str().len())],
+                        self.inner.links.job_url(id.as_str(), now)
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn config_failure(
+    ctx: &RepoContext,
+    sha: &CommitSha,
+    errors: &ConfigErrors,
+) -> (InstallationId, Effect) {
+    let mut summary = format!(
+        "`{}` on `{}` is invalid, so nothing was run:\n\n",
+        replies::CONFIG_PATH,
+        ctx.default_branch
+    );
+    for e in errors.0.iter().take(100) {
+        summary.push_str(&format!(
+            "- line {}, column {}: {}\n",
+            e.line, e.column, e.message
+        ));
+    }
+    Processor::failure_check_run(
+        ctx,
+        sha,
+        "boomerang/config",
+        "Invalid boomerang config",
+        summary,
+        Some(errors),
+    )
+}
+
+fn dry_run_text(spec: &JobSpec, params: &spec::ResolvedParams, login: &str, sha: &str) -> String {
+    let mut out = format!(
+        "**Dry run** of `{}` for @{login} on `{}` (nothing was started)\n\n",
+        spec.name,
+        replies::short(sha)
+    );
+    if !params.0.is_empty() {
+        out.push_str("Parameters: ");
+        let shown: Vec<String> = params
+            .0
+            .iter()
+            .map(|(k, p)| {
+                if p.secret {
+                    format!("`{k}=***`")
+                } else {
+                    format!("`{k}={}`", p.value)
+                }
+            })
+            .collect();
+        out.push_str(&shown.join(", "));
+        out.push_str("\n\n");
+    }
+    if let Some(group) = spec.concurrency_group(params) {
+        out.push_str(&format!("Concurrency group: `{group}`\n\n"));
+    }
+    out.push_str(&format!(
+        "Timeout: {}\n\n| step | needs | when | on failure | retry |\n|---|---|---|---|---|\n",
+        humantime::format_duration(spec.timeout)
+    ));
+    for s in &spec.steps {
+        out.push_str(&format!(
+            "| `{}` | {} | {:?} | {:?} | {} |\n",
+            s.id,
+            if s.needs.is_empty() {
+                "—".to_string()
+            } else {
+                s.needs.join(", ")
+            },
+            s.when,
+            s.on_failure,
+            s.retry
+                .as_ref()
+                .map(|r| format!("{} tries", r.attempts))
+                .unwrap_or_else(|| "—".into())
+        ));
+    }
+    out
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn is_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn event_repo(event: &Event) -> Option<&RepoName> {
+    match event {
+        Event::IssueComment { ctx, .. }
+        | Event::WorkflowDispatch { ctx, .. }
+        | Event::RepositoryDispatch { ctx, .. }
+        | Event::CheckRun { ctx, .. }
+        | Event::WorkflowRunCompleted { ctx, .. }
+        | Event::CheckSuite { ctx, .. }
+        | Event::Push { ctx, .. }
+        | Event::PullRequest { ctx, .. } => Some(&ctx.repo),
+        Event::Ping | Event::Ignored(_) => None,
+    }
+}

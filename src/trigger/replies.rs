@@ -1,0 +1,112 @@
+//! Purpose: every sentence boomerang writes in a PR comment, in one place, so the voice stays short and consistent
+//! and each text is tested.
+
+use crate::spec::{ConfigErrors, Permission};
+
+/// The config file boomerang reads from the default branch.
+pub const CONFIG_PATH: &str = ".github/boomerang.yml";
+
+/// A commenter lacks the permission a job needs.
+pub fn not_allowed(login: &str, job: &str, needed: Permission, has: Option<Permission>) -> String {
+    format!(
+        "@{login} `{job}` needs **{needed}** access to this repository; you have {}. Nothing was run.",
+        has.map(|p| format!("**{p}**"))
+            .unwrap_or_else(|| "none".into())
+    )
+}
+
+/// No config on the default branch.
+pub fn no_config(branch: &str) -> String {
+    format!(
+        "There is no `{CONFIG_PATH}` on `{branch}`, so there are no jobs to run. See boomerang's README for an example."
+    )
+}
+
+/// The config does not parse; quotes every error with its line.
+pub fn invalid_config(branch: &str, errors: &ConfigErrors) -> String {
+    let mut out = format!("`{CONFIG_PATH}` on `{branch}` is invalid, so nothing was run:\n\n```\n");
+    for e in errors.0.iter().take(20) {
+        out.push_str(&format!(
+            "{CONFIG_PATH}:{}:{}: {}\n",
+            e.line, e.column, e.message
+        ));
+    }
+    if errors.0.len() > 20 {
+        out.push_str(&format!("… and {} more\n", errors.0.len() - 20));
+    }
+    out.push_str("```");
+    out
+}
+
+/// An unknown job, with a suggestion when one is close.
+pub fn unknown_job(prefix: &str, job: &str, suggestion: Option<&str>) -> String {
+    match suggestion {
+        Some(s) => format!(
+            "There is no job `{job}`; did you mean `{prefix}run {s}`? (`{prefix}help` lists the jobs.)"
+        ),
+        None => format!(
+            "There is no job `{job}` that can be run by a comment. `{prefix}help` lists the jobs."
+        ),
+    }
+}
+
+/// Commands only work on pull requests.
+pub fn not_a_pull_request() -> String {
+    "Commands work on pull requests only: a job needs a commit to run on.".into()
+}
+
+/// A fork PR waiting for approval.
+pub fn fork_needs_approval(prefix: &str, sha: &str) -> String {
+    format!(
+        "This pull request comes from a fork, so its jobs run only after someone with write access approves \
+         commit `{}` with `{prefix}approve`.",
+        short(sha)
+    )
+}
+
+/// Approval recorded.
+pub fn approved(login: &str, sha: &str) -> String {
+    format!(
+        "@{login} approved commit `{}`: jobs may now run on it. A new push needs a new approval.",
+        short(sha)
+    )
+}
+
+/// The first 7 characters of a SHA.
+pub fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::ConfigError;
+
+    #[test]
+    fn texts() {
+        assert_eq!(
+            not_allowed(
+                "mallory",
+                "deploy",
+                Permission::Write,
+                Some(Permission::Read)
+            ),
+            "@mallory `deploy` needs **write** access to this repository; you have **read**. Nothing was run."
+        );
+        assert_eq!(
+            unknown_job("/", "biuld", Some("build")),
+            "There is no job `biuld`; did you mean `/run build`? (`/help` lists the jobs.)"
+        );
+        let errors = ConfigErrors(vec![ConfigError {
+            line: 3,
+            column: 5,
+            message: "unknown key `stpes`".into(),
+        }]);
+        let text = invalid_config("main", &errors);
+        assert!(
+            text.contains(".github/boomerang.yml:3:5: unknown key `stpes`"),
+            "{text}"
+        );
+        assert_eq!(short("0123456789abcdef"), "0123456");
+    }
+}
