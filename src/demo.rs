@@ -133,10 +133,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         })
         .await;
     let closed = outcome.is_ok();
-    if let Some(run) = sim.check_runs(REPO).first() {
-        if let Some(url) = &run.details_url {
-            say("job page", url);
-        }
+    if let Some(run) = sim.check_runs(REPO).first()
+        && let Some(url) = &run.details_url
+    {
+        say("job page", url);
     }
     let violations = sim.violations();
     for v in &violations {

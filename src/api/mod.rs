@@ -47,13 +47,13 @@ fn has_api_token(app: &App, headers: &HeaderMap) -> bool {
         .any(|t| subtle::ConstantTimeEq::ct_eq(t.as_bytes(), given.trim().as_bytes()).into())
 }
 
-fn load(app: &App, id: &str) -> Result<(JobRecord, JobState), Response> {
+fn load(app: &App, id: &str) -> Result<(JobRecord, JobState), Box<Response>> {
     if !JobId::is_valid(id) {
-        return Err(error(StatusCode::NOT_FOUND, "no such job"));
+        return Err(Box::new(error(StatusCode::NOT_FOUND, "no such job")));
     }
     match app.engine.load(&JobId(id.to_string())) {
         Ok(Some(found)) => Ok(found),
-        Ok(None) => Err(error(StatusCode::NOT_FOUND, "no such job")),
+        Ok(None) => Err(Box::new(error(StatusCode::NOT_FOUND, "no such job"))),
         Err(e) => {
             tracing::error!(error = %e, "cannot load a job");
             Err(error(
@@ -91,7 +91,7 @@ async fn job_page(
         Ok((record, state)) => {
             Html(page::render(&record, &state, app.engine.logs())).into_response()
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -104,7 +104,7 @@ async fn job_json(State(app): State<App>, Path(id): Path<String>, headers: Heade
     }
     match load(&app, &id) {
         Ok((record, state)) => axum::Json(job_view(&app, &record, &state)).into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 

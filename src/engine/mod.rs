@@ -396,13 +396,13 @@ impl Engine {
                 .iter()
                 .filter(|s| s.status == StepStatus::Running)
             {
-                if let Some(pgid) = step.pgid {
-                    if crate::executor::kill_orphaned_group(
+                if let Some(pgid) = step.pgid
+                    && crate::executor::kill_orphaned_group(
                         pgid,
                         ("BOOMERANG_JOB_ID", job.as_str()),
-                    ) {
-                        tracing::warn!(%job, step = %step.id, pgid, "killed an orphaned step process");
-                    }
+                    )
+                {
+                    tracing::warn!(%job, step = %step.id, pgid, "killed an orphaned step process");
                 }
                 events.push(match record.spec.on_interrupt {
                     OnInterrupt::Retry => JobEvent::StepInterrupted { attempt: attempt.number, step: step.id.clone(), at: now },

@@ -434,10 +434,10 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
             if let (Some(only), Some(prev)) = (only_steps, state.attempts.last()) {
                 // A re-run of failed steps keeps the results of the others.
                 for s in steps.iter_mut() {
-                    if !only.contains(&s.id) {
-                        if let Some(p) = prev.step(&s.id) {
-                            *s = p.clone();
-                        }
+                    if !only.contains(&s.id)
+                        && let Some(p) = prev.step(&s.id)
+                    {
+                        *s = p.clone();
                     }
                 }
             }

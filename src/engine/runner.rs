@@ -146,19 +146,20 @@ pub(super) async fn run_attempt(
     let mut continued: HashSet<String> = HashSet::new();
     // Steps that already ended (a resumed attempt, or a re-run of failed steps) count toward the outcome.
     for s in &spec.steps {
-        if let Some(st) = run.step_state(&s.id) {
-            if st.status == StepStatus::Finished && failed(st.conclusion) {
-                match s.on_failure {
-                    OnFailure::Continue => {
-                        continued.insert(s.id.clone());
-                    }
-                    other => {
-                        compensate |= other == OnFailure::Compensate;
-                        stop.get_or_insert(Stop::Failed {
-                            conclusion: JobConclusion::Failure,
-                            reason: format!("step `{}` failed", s.id),
-                        });
-                    }
+        if let Some(st) = run.step_state(&s.id)
+            && st.status == StepStatus::Finished
+            && failed(st.conclusion)
+        {
+            match s.on_failure {
+                OnFailure::Continue => {
+                    continued.insert(s.id.clone());
+                }
+                other => {
+                    compensate |= other == OnFailure::Compensate;
+                    stop.get_or_insert(Stop::Failed {
+                        conclusion: JobConclusion::Failure,
+                        reason: format!("step `{}` failed", s.id),
+                    });
                 }
             }
         }
@@ -324,10 +325,10 @@ pub(super) async fn run_attempt(
         reason.push_str(&format!(" ({})", notes.join("; ")));
     }
     finish_attempt(&mut run, conclusion, reason).await?;
-    if let Err(e) = std::fs::remove_dir_all(&workdir) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(job = %run.record.id, error = %e, "cannot remove the workspace");
-        }
+    if let Err(e) = std::fs::remove_dir_all(&workdir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(job = %run.record.id, error = %e, "cannot remove the workspace");
     }
     Ok(())
 }
@@ -428,25 +429,24 @@ async fn finish_step(
         StepConclusion::Failure | StepConclusion::TimedOut
     ) && stop.is_none()
         && !result.limited_by_job
+        && let Some(policy) = &step.retry
     {
-        if let Some(policy) = &step.retry {
-            let code = exit_code.unwrap_or(if conclusion == StepConclusion::TimedOut {
-                124
-            } else {
-                -1
-            });
-            if result.try_number < policy.attempts && policy.retries_on(code) {
-                let delay = policy.delay_before(result.try_number, rand::random::<f64>());
-                let remaining = (deadline - now).to_std().unwrap_or(Duration::ZERO);
-                if delay < remaining {
-                    events.push(JobEvent::RetryScheduled {
-                        attempt: run.attempt,
-                        step: step.id.clone(),
-                        next_try: result.try_number + 1,
-                        delay_ms: delay.as_millis() as u64,
-                    });
-                    retry = Some((result.try_number + 1, delay));
-                }
+        let code = exit_code.unwrap_or(if conclusion == StepConclusion::TimedOut {
+            124
+        } else {
+            -1
+        });
+        if result.try_number < policy.attempts && policy.retries_on(code) {
+            let delay = policy.delay_before(result.try_number, rand::random::<f64>());
+            let remaining = (deadline - now).to_std().unwrap_or(Duration::ZERO);
+            if delay < remaining {
+                events.push(JobEvent::RetryScheduled {
+                    attempt: run.attempt,
+                    step: step.id.clone(),
+                    next_try: result.try_number + 1,
+                    delay_ms: delay.as_millis() as u64,
+                });
+                retry = Some((result.try_number + 1, delay));
             }
         }
     }
@@ -696,7 +696,7 @@ async fn run_compensations(
                 .then(|| (st.finished_at.unwrap_or_default(), s.clone()))
         })
         .collect();
-    done.sort_by(|a, b| b.0.cmp(&a.0));
+    done.sort_by_key(|d| std::cmp::Reverse(d.0));
     let mut notes = Vec::new();
     for (_, step) in done {
         let Some(script) = step.compensate.clone() else {

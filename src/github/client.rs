@@ -76,12 +76,12 @@ impl GithubError {
                     if let Some(wait) = retry_after {
                         return Retry::RateLimited(Some(*wait));
                     }
-                    if *remaining == Some(0) {
-                        if let Some(reset) = reset {
-                            let wait = (*reset - now).to_std().unwrap_or(Duration::ZERO)
-                                + Duration::from_secs(1);
-                            return Retry::RateLimited(Some(wait));
-                        }
+                    if *remaining == Some(0)
+                        && let Some(reset) = reset
+                    {
+                        let wait = (*reset - now).to_std().unwrap_or(Duration::ZERO)
+                            + Duration::from_secs(1);
+                        return Retry::RateLimited(Some(wait));
                     }
                     return Retry::RateLimited(None);
                 }
@@ -236,10 +236,8 @@ impl GithubClient {
         let slot = self.auth.slot(installation);
         let mut cached = slot.lock().await;
         let now = Utc::now();
-        if !force_new {
-            if let Some(t) = cached.as_ref().filter(|t| AppAuth::is_fresh(t, now)) {
-                return Ok(t.token.clone());
-            }
+        if !force_new && let Some(t) = cached.as_ref().filter(|t| AppAuth::is_fresh(t, now)) {
+            return Ok(t.token.clone());
         }
         #[derive(Deserialize)]
         struct Minted {

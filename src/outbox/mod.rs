@@ -149,14 +149,14 @@ impl Outbox {
     ) -> Result<Option<Duration>, crate::store::StoreError> {
         let inner = &self.inner;
         let now = inner.clock.now();
-        if let Some(block) = inner.store.meta::<Block>(&format!("block/{inst}"))? {
-            if block.until > now {
-                return Ok(Some(
-                    (block.until - now)
-                        .to_std()
-                        .unwrap_or(Duration::from_secs(1)),
-                ));
-            }
+        if let Some(block) = inner.store.meta::<Block>(&format!("block/{inst}"))?
+            && block.until > now
+        {
+            return Ok(Some(
+                (block.until - now)
+                    .to_std()
+                    .unwrap_or(Duration::from_secs(1)),
+            ));
         }
         let entries: Vec<(OutboxKey, OutboxEntry)> = inner.store.outbox(inst.0, 512)?;
         if entries.is_empty() {
@@ -174,13 +174,13 @@ impl Outbox {
                 .not_before
                 .and_then(|t| (t - now).to_std().ok())
                 .unwrap_or(Duration::ZERO);
-            if let Effect::SyncCheckRun { job, attempt, .. } = &entry.effect {
-                if let Some(sent) = last_sync.get(&(job.clone(), *attempt)) {
-                    let due = *sent + inner.pacing.check_run_update_interval;
-                    let throttle = due.saturating_duration_since(tokio::time::Instant::now());
-                    if !throttle.is_zero() && !self.attempt_ended(job, *attempt) {
-                        wait = wait.max(throttle);
-                    }
+            if let Effect::SyncCheckRun { job, attempt, .. } = &entry.effect
+                && let Some(sent) = last_sync.get(&(job.clone(), *attempt))
+            {
+                let due = *sent + inner.pacing.check_run_update_interval;
+                let throttle = due.saturating_duration_since(tokio::time::Instant::now());
+                if !throttle.is_zero() && !self.attempt_ended(job, *attempt) {
+                    wait = wait.max(throttle);
                 }
             }
             if wait.is_zero() {

@@ -42,27 +42,24 @@ impl Pacer {
             self.hour.pop_front();
         }
         let mut wait = Duration::ZERO;
-        if burst {
-            if let Some(last) = self.last {
-                wait = wait.max(
-                    self.pacing
-                        .mutation_spacing
-                        .saturating_sub(now.duration_since(last)),
-                );
-            }
+        if burst && let Some(last) = self.last {
+            wait = wait.max(
+                self.pacing
+                    .mutation_spacing
+                    .saturating_sub(now.duration_since(last)),
+            );
         }
         if creates_content {
-            if self.minute.len() >= self.pacing.content_per_minute as usize {
-                if let Some(first) = self.minute.front() {
-                    wait = wait
-                        .max(Duration::from_secs(60).saturating_sub(now.duration_since(*first)));
-                }
+            if self.minute.len() >= self.pacing.content_per_minute as usize
+                && let Some(first) = self.minute.front()
+            {
+                wait = wait.max(Duration::from_secs(60).saturating_sub(now.duration_since(*first)));
             }
-            if self.hour.len() >= self.pacing.content_per_hour as usize {
-                if let Some(first) = self.hour.front() {
-                    wait = wait
-                        .max(Duration::from_secs(3600).saturating_sub(now.duration_since(*first)));
-                }
+            if self.hour.len() >= self.pacing.content_per_hour as usize
+                && let Some(first) = self.hour.front()
+            {
+                wait =
+                    wait.max(Duration::from_secs(3600).saturating_sub(now.duration_since(*first)));
             }
         }
         wait

@@ -137,14 +137,14 @@ pub fn tokenize(line: &str) -> Result<Vec<String>, String> {
                         closed = true;
                         break;
                     }
-                    if d == '\\' && quote == '"' {
-                        if let Some(&n) = chars.peek() {
-                            if n == '"' || n == '\\' {
-                                cur.push(n);
-                                chars.next();
-                                continue;
-                            }
-                        }
+                    if d == '\\'
+                        && quote == '"'
+                        && let Some(&n) = chars.peek()
+                        && (n == '"' || n == '\\')
+                    {
+                        cur.push(n);
+                        chars.next();
+                        continue;
                     }
                     cur.push(d);
                 }

@@ -128,11 +128,10 @@ impl Processor {
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .get(&key.guid)
+                            && *at > now
                         {
-                            if *at > now {
-                                next_retry = next_retry.min(*at - now);
-                                continue;
-                            }
+                            next_retry = next_retry.min(*at - now);
+                            continue;
                         }
                         if !self
                             .inner
@@ -945,11 +944,11 @@ impl Processor {
                         if job.as_ref().is_some_and(|j| j != &name) {
                             continue;
                         }
-                        if let Ok(Some((_, state))) = inner.engine.load(&id) {
-                            if !state.is_terminal() {
-                                plan.cancels.push((id, author.login.clone()));
-                                n += 1;
-                            }
+                        if let Ok(Some((_, state))) = inner.engine.load(&id)
+                            && !state.is_terminal()
+                        {
+                            plan.cancels.push((id, author.login.clone()));
+                            n += 1;
                         }
                     }
                     if n == 0 {
@@ -1114,19 +1113,19 @@ impl Processor {
         let now = self.inner.clock.now();
         let mut out = String::from("| job | attempt | status | page |\n|---|---|---|---|\n");
         for (id, name) in jobs.iter().rev().take(20) {
-            if let Ok(Some((_, state))) = self.inner.engine.load(id) {
-                if let Some(a) = state.current() {
-                    let status = match a.conclusion {
-                        Some(c) => c.as_str().to_string(),
-                        None => a.status.as_str().to_string(),
-                    };
-                    out.push_str(&format!(
-                        "| `{name}` | {} | {status} | [{}]({}) |\n",
-                        a.number,
-                        &id.as_str()[..8.min(id.as_str().len())],
-                        self.inner.links.job_url(id.as_str(), now)
-                    ));
-                }
+            if let Ok(Some((_, state))) = self.inner.engine.load(id)
+                && let Some(a) = state.current()
+            {
+                let status = match a.conclusion {
+                    Some(c) => c.as_str().to_string(),
+                    None => a.status.as_str().to_string(),
+                };
+                out.push_str(&format!(
+                    "| `{name}` | {} | {status} | [{}]({}) |\n",
+                    a.number,
+                    &id.as_str()[..8.min(id.as_str().len())],
+                    self.inner.links.job_url(id.as_str(), now)
+                ));
             }
         }
         Ok(out)
