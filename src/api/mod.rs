@@ -56,10 +56,10 @@ fn load(app: &App, id: &str) -> Result<(JobRecord, JobState), Box<Response>> {
         Ok(None) => Err(Box::new(error(StatusCode::NOT_FOUND, "no such job"))),
         Err(e) => {
             tracing::error!(error = %e, "cannot load a job");
-            Err(error(
+            Err(Box::new(error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "cannot load the job",
-            ))
+            )))
         }
     }
 }
