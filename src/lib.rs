@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod app;
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod demo;

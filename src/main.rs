@@ -40,10 +40,43 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// Measure the hot paths over loopback and print figures.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// Validate a `.github/boomerang.yml` file; prints every error with its line and column.
     CheckConfig {
         /// The file.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Webhook ingest (verify + persist + acknowledge) throughput and latency with the vendored payloads.
+    Ingest {
+        /// Deliveries to send.
+        #[arg(long, default_value_t = 5000)]
+        requests: usize,
+        /// Deliveries in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// The folder of webhook payloads (one sub-folder per event).
+        #[arg(long, default_value = "tests/fixtures/webhooks")]
+        fixtures: PathBuf,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
+    },
+    /// Latency from a PR-comment delivery to the simulator receiving the check run create.
+    Comment {
+        /// Comments to send, one after another.
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
     },
 }
 
@@ -91,6 +124,25 @@ fn main() -> ExitCode {
                 });
                 app.serve(listener, shutdown).await
             })
+        }
+        Command::Bench { what } => {
+            init_tracing("error");
+            match what {
+                BenchCommand::Ingest {
+                    requests,
+                    concurrency,
+                    fixtures,
+                    store,
+                } => run_async(boomerang::bench::ingest(
+                    fixtures,
+                    requests,
+                    concurrency,
+                    store,
+                )),
+                BenchCommand::Comment { n, store } => {
+                    run_async(boomerang::bench::comment_latency(n, store))
+                }
+            }
         }
         Command::Demo {
             data_dir,

@@ -1,0 +1,244 @@
+//! Purpose: `boomerang bench`: measures the hot paths over real loopback HTTP and prints figures (never asserted in
+//! tests). `ingest`: webhook verify + persist + acknowledge with the vendored GitHub payloads; `comment`: the time
+//! from a PR-comment delivery to the simulator receiving the check run create.
+
+use crate::app::App;
+use crate::clock::Clock;
+use crate::config::{Pacing, Settings};
+use crate::github::sim::{SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads};
+use crate::store::BackendKind;
+use crate::webhook::{WEBHOOK_PATH, signature};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const SECRET: &str = "bench-secret";
+const REPO: &str = "bench-org/app";
+const SHA: &str = "1111111111111111111111111111111111111111";
+
+/// Latency statistics of a run.
+pub struct Stats {
+    /// Samples.
+    pub n: usize,
+    /// Median.
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Slowest.
+    pub max: Duration,
+}
+
+impl Stats {
+    /// Computes the percentiles of `samples`.
+    pub fn of(mut samples: Vec<Duration>) -> Stats {
+        samples.sort_unstable();
+        let at = |q: f64| {
+            if samples.is_empty() {
+                return Duration::ZERO;
+            }
+            let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+            samples[i.min(samples.len() - 1)]
+        };
+        Stats {
+            n: samples.len(),
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        write!(
+            f,
+            "n={} p50={:.2} ms p90={:.2} ms p99={:.2} ms max={:.2} ms",
+            self.n,
+            ms(self.p50),
+            ms(self.p90),
+            ms(self.p99),
+            ms(self.max)
+        )
+    }
+}
+
+fn settings(
+    sim_url: &str,
+    data_dir: &Path,
+    addr: std::net::SocketAddr,
+    store: BackendKind,
+) -> Settings {
+    Settings {
+        app_id: 1,
+        private_key_pem: TEST_APP_PRIVATE_KEY_PEM.to_string(),
+        webhook_secret: SECRET.to_string(),
+        github_api_url: sim_url.to_string(),
+        data_dir: data_dir.to_path_buf(),
+        listen: addr,
+        public_url: format!("http://{addr}"),
+        store,
+        api_tokens: Vec::new(),
+        kill_grace: Duration::from_secs(5),
+        max_log_bytes_per_job: 10 * 1024 * 1024,
+        job_link_ttl: Duration::from_secs(3600),
+        pacing: Pacing::default(),
+    }
+}
+
+fn load_fixtures(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for event in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let event = event?;
+        let name = event.file_name().to_string_lossy().into_owned();
+        for file in std::fs::read_dir(event.path())? {
+            let file = file?;
+            out.push((name.clone(), std::fs::read(file.path())?));
+        }
+    }
+    out.sort();
+    anyhow::ensure!(!out.is_empty(), "no payloads under {}", dir.display());
+    Ok(out)
+}
+
+/// `bench ingest`: `requests` deliveries of the vendored payloads, `concurrency` at a time, against the ingress only
+/// (the processor is not running, so nothing but verify + persist + acknowledge is measured).
+pub async fn ingest(
+    fixtures: PathBuf,
+    requests: usize,
+    concurrency: usize,
+    store: BackendKind,
+) -> anyhow::Result<()> {
+    let payloads = Arc::new(load_fixtures(&fixtures)?);
+    let dir = tempfile::tempdir()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = App::build(
+        settings("http://127.0.0.1:9", dir.path(), addr, store),
+        Clock::System,
+    )?;
+    let router = app.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let url = format!("http://{addr}{WEBHOOK_PATH}");
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, url, payloads, next) =
+            (client.clone(), url.clone(), payloads.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut samples = Vec::new();
+            let mut failures = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= requests {
+                    break;
+                }
+                let (event, body) = &payloads[i % payloads.len()];
+                let sig = signature::sign(SECRET.as_bytes(), body);
+                let t = Instant::now();
+                let resp = client
+                    .post(&url)
+                    .header("x-github-event", event)
+                    .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
+                    .header("x-hub-signature-256", sig)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status().is_success() => samples.push(t.elapsed()),
+                    _ => failures += 1,
+                }
+            }
+            (samples, failures)
+        });
+    }
+    let mut samples = Vec::new();
+    let mut failures = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (s, f) = r?;
+        samples.extend(s);
+        failures += f;
+    }
+    let elapsed = started.elapsed();
+    let (txns, batches) = app.store.commit_stats();
+    server.abort();
+    let bytes: usize = payloads.iter().map(|(_, b)| b.len()).sum::<usize>() / payloads.len();
+    println!(
+        "ingest  store={store} payloads={} (avg {:.1} KB) concurrency={concurrency}",
+        payloads.len(),
+        bytes as f64 / 1024.0
+    );
+    println!(
+        "ingest  {} acknowledged in {:.2} s = {:.0} deliveries/s, {failures} failed",
+        samples.len(),
+        elapsed.as_secs_f64(),
+        samples.len() as f64 / elapsed.as_secs_f64()
+    );
+    println!("ingest  latency {}", Stats::of(samples));
+    println!(
+        "ingest  group commit: {batches} batches in {txns} durable transactions ({:.1} per fsync)",
+        batches as f64 / txns.max(1) as f64
+    );
+    Ok(())
+}
+
+/// `bench comment`: `n` PR comments `/run noop`, one after another; for each, the time from sending the delivery
+/// to the simulator receiving the check run create.
+pub async fn comment_latency(n: usize, store: BackendKind) -> anyhow::Result<()> {
+    let sim = Simulator::start(SimConfig::with_test_key(1, "bench", SECRET)).await?;
+    sim.add_installation(3, "bench-org");
+    sim.add_repo(3, REPO, "main", SHA);
+    sim.set_file(REPO, "main", ".github/boomerang.yml", "jobs:\n  noop:\n    steps:\n      - run: 'true'\n    on_complete:\n      dispatch: false\n");
+    sim.add_pull(REPO, 1, SHA, "topic", REPO);
+    sim.set_permission(REPO, "octocat", "write");
+    let dir = tempfile::tempdir()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let mut s = settings(&sim.base_url(), dir.path(), addr, store);
+    // The benchmark measures boomerang's own latency, not GitHub's pacing: lift the burst spacing and windows.
+    s.pacing.mutation_spacing = Duration::ZERO;
+    s.pacing.content_per_minute = u32::MAX;
+    s.pacing.content_per_hour = u32::MAX;
+    let app = App::build(s, Clock::System)?;
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.serve(listener, shutdown.clone()));
+    sim.set_webhook_url(&format!("http://{addr}{WEBHOOK_PATH}"));
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = payloads::issue_comment_created(
+            REPO,
+            3,
+            1,
+            10_000 + i as u64,
+            "octocat",
+            "User",
+            "/run noop",
+        );
+        let before = sim.check_runs(REPO).len();
+        let t = Instant::now();
+        sim.send_webhook("issue_comment", &body).await?;
+        sim.wait_until(Duration::from_secs(30), |s| {
+            (s.check_runs(REPO).len() > before).then_some(())
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("no check run created for comment {i}"))?;
+        samples.push(t.elapsed());
+    }
+    shutdown.cancel();
+    let _ = server.await;
+    println!(
+        "comment store={store}: PR comment delivery → check run created: {}",
+        Stats::of(samples)
+    );
+    Ok(())
+}
