@@ -1017,12 +1017,12 @@ fn help_and_summary_mention_jobs_params_and_permissions() {
         "### `deploy`",
         "Deploy the service",
         "**maintain**",
-        "`/ship`",
+        "`/run ship`",
         "| `env` | one of staging, production | `staging` | no | Target |",
         "| `version` | string |  | yes |  |",
         "| `replicas` | int 1..10 | `2` | no |  |",
         "(secret)",
-        "Example: `/ship version=<version>`",
+        "Example: `/run ship version=<version>`",
         "push to `main`, `release/*`",
     ] {
         assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
