@@ -60,7 +60,7 @@ pub(super) fn help_markdown(config: &RepoConfig) -> String {
         return out;
     }
     out.push_str(&format!(
-        "Start a job by commenting `{prefix}<job> name=value …` on a pull request. \
+        "Start a job by commenting `{prefix}run <job> name=value …` on a pull request. \
          Values with spaces go in double quotes.\n"
     ));
     for job in &config.jobs {
@@ -72,7 +72,7 @@ pub(super) fn help_markdown(config: &RepoConfig) -> String {
             Some(word) => {
                 let _ = writeln!(
                     out,
-                    "Who may run it: people with **{}** permission or higher, by commenting `{prefix}{word}`.",
+                    "Who may run it: people with **{}** permission or higher, by commenting `{prefix}run {word}`.",
                     job.min_permission()
                 );
             }
@@ -118,9 +118,9 @@ pub(super) fn help_markdown(config: &RepoConfig) -> String {
                 .map(|p| format!("{}={}", p.name, quote_if_needed(&example_value(p))))
                 .collect();
             let example = if args.is_empty() {
-                format!("{prefix}{word}")
+                format!("{prefix}run {word}")
             } else {
-                format!("{prefix}{word} {}", args.join(" "))
+                format!("{prefix}run {word} {}", args.join(" "))
             };
             let _ = writeln!(out, "\nExample: `{example}`");
         }

@@ -959,7 +959,15 @@ fn param(cx: &mut Cx, name: &str, node: &Node<'_>, ctx: &str) -> Option<ParamSpe
             if let (Some(d), Some(n)) = (default, default_node)
                 && (min.is_some_and(|m| d < m) || max.is_some_and(|m| d > m))
             {
-                cx.at(n, format!("{dw} ({d}) is outside `min`..`max`"));
+                let range = format!(
+                    "{}..{}",
+                    min.map(|m| m.to_string()).unwrap_or_default(),
+                    max.map(|m| m.to_string()).unwrap_or_default()
+                );
+                cx.at(
+                    n,
+                    format!("`default` {d} of {what} is outside `min`..`max` ({range})"),
+                );
             }
             ParamKind::Int { default, min, max }
         }
@@ -987,7 +995,7 @@ fn param(cx: &mut Cx, name: &str, node: &Node<'_>, ctx: &str) -> Option<ParamSpe
                 cx.at(
                     n,
                     format!(
-                        "{dw} `{d}` is not one of its values ({}){hint}",
+                        "`default` `{d}` of {what} is not one of its `values` ({}){hint}",
                         values.join(", ")
                     ),
                 );

@@ -383,14 +383,14 @@ fn invalid_snippets_report_line_column_and_message() {
             "jobs:\n  a:\n    params:\n      env: {type: enum, values: [staging, production], default: prod}\n    steps: [{run: x}]\n",
             4,
             65,
-            "is not one of its values",
+            "`default` `prod` of parameter `env` of job `a` is not one of its `values` (staging, production)",
         ),
         (
             "int default out of range",
             "jobs:\n  a:\n    params:\n      n: {type: int, default: 20, min: 1, max: 10}\n    steps: [{run: x}]\n",
             4,
             31,
-            "outside `min`..`max`",
+            "`default` 20 of parameter `n` of job `a` is outside `min`..`max` (1..10)",
         ),
         (
             "required with default",
@@ -1017,12 +1017,12 @@ fn help_and_summary_mention_jobs_params_and_permissions() {
         "### `deploy`",
         "Deploy the service",
         "**maintain**",
-        "`/ship`",
+        "`/run ship`",
         "| `env` | one of staging, production | `staging` | no | Target |",
         "| `version` | string |  | yes |  |",
         "| `replicas` | int 1..10 | `2` | no |  |",
         "(secret)",
-        "Example: `/ship version=<version>`",
+        "Example: `/run ship version=<version>`",
         "push to `main`, `release/*`",
     ] {
         assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
@@ -1153,4 +1153,27 @@ fn alias_bombs_are_refused() {
     );
     let errs = errors(&text);
     assert!(errs[0].message.contains("alias expansion"), "{errs:?}");
+}
+
+/// The example in docs/config.md is valid and means what the page says.
+#[test]
+fn documented_example_is_valid() {
+    let page = include_str!("../../docs/config.md");
+    let start = page.find("```yaml\n").map(|i| i + "```yaml\n".len());
+    let block = start.and_then(|s| page[s..].find("```").map(|e| &page[s..s + e]));
+    let config = ok(block.expect("docs/config.md has a yaml block"));
+    let job = config.job("deploy").expect("deploy job");
+    assert_eq!(job.params.len(), 5);
+    assert_eq!(job.steps[1].needs, vec!["build".to_owned()]);
+    assert_eq!(
+        config.jobs_for_command("deploy").map(|j| j.name.as_str()),
+        Some("deploy")
+    );
+    let r = job
+        .resolve_params(&given(&[("version", "1.4.2"), ("env", "production")]))
+        .expect("the documented command is valid");
+    assert_eq!(
+        job.concurrency_group(&r).as_deref(),
+        Some("deploy-production")
+    );
 }
