@@ -196,39 +196,45 @@ pub async fn ingest(
 /// to the simulator receiving the check run create.
 pub async fn comment_latency(n: usize, store: BackendKind) -> anyhow::Result<()> {
     let sim = Simulator::start(SimConfig::with_test_key(1, "bench", SECRET)).await?;
-    sim.add_installation(3, "bench-org");
-    sim.add_repo(3, REPO, "main", SHA);
-    sim.set_file(REPO, "main", ".github/boomerang.yml", "jobs:\n  noop:\n    steps:\n      - run: 'true'\n    on_complete:\n      dispatch: false\n");
-    sim.add_pull(REPO, 1, SHA, "topic", REPO);
-    sim.set_permission(REPO, "octocat", "write");
+    // GitHub allows an installation 80 content-creating requests a minute (the simulator enforces it, and so does
+    // boomerang's pacer): spread the comments over many installations, as a busy server's traffic would be.
+    const INSTALLATIONS: u64 = 50;
+    let repo_of = |i: u64| format!("{REPO}-{}", i % INSTALLATIONS);
+    for k in 0..INSTALLATIONS {
+        let repo = repo_of(k);
+        sim.add_installation(100 + k, "bench-org");
+        sim.add_repo(100 + k, &repo, "main", SHA);
+        sim.set_file(&repo, "main", ".github/boomerang.yml", "jobs:\n  noop:\n    steps:\n      - run: 'true'\n    on_complete:\n      dispatch: false\n");
+        sim.add_pull(&repo, 1, SHA, "topic", &repo);
+        sim.set_permission(&repo, "octocat", "write");
+    }
     let dir = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let mut s = settings(&sim.base_url(), dir.path(), addr, store);
-    // The benchmark measures boomerang's own latency, not GitHub's pacing: lift the burst spacing and windows.
-    s.pacing.mutation_spacing = Duration::ZERO;
-    s.pacing.content_per_minute = u32::MAX;
-    s.pacing.content_per_hour = u32::MAX;
-    let app = App::build(s, Clock::System)?;
+    let app = App::build(
+        settings(&sim.base_url(), dir.path(), addr, store),
+        Clock::System,
+    )?;
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.serve(listener, shutdown.clone()));
     sim.set_webhook_url(&format!("http://{addr}{WEBHOOK_PATH}"));
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
+        let (repo, inst) = (repo_of(i as u64), 100 + i as u64 % INSTALLATIONS);
         let body = payloads::issue_comment_created(
-            REPO,
-            3,
+            &repo,
+            inst,
             1,
             10_000 + i as u64,
             "octocat",
             "User",
             "/run noop",
         );
-        let before = sim.check_runs(REPO).len();
+        let before = sim.check_runs(&repo).len();
         let t = Instant::now();
         sim.send_webhook("issue_comment", &body).await?;
         sim.wait_until(Duration::from_secs(30), |s| {
-            (s.check_runs(REPO).len() > before).then_some(())
+            (s.check_runs(&repo).len() > before).then_some(())
         })
         .await
         .map_err(|_| anyhow::anyhow!("no check run created for comment {i}"))?;

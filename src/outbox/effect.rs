@@ -101,6 +101,18 @@ impl Effect {
         true
     }
 
+    /// Sending order among ready entries of one installation: lower first.
+    pub fn priority(&self) -> u8 {
+        match self {
+            Effect::CreateCheckRun { .. } => 0,
+            Effect::SyncCheckRun { .. }
+            | Effect::Dispatch { .. }
+            | Effect::StandaloneCheckRun { .. } => 1,
+            Effect::Comment { .. } => 2,
+            Effect::React { .. } => 3,
+        }
+    }
+
     /// A short name for logs and the job page.
     pub fn describe(&self) -> String {
         match self {

@@ -185,9 +185,6 @@ impl Outbox {
             }
             if wait.is_zero() {
                 ready.push((key, entry));
-                if ready.len() > 1 {
-                    break;
-                }
             } else {
                 soonest = soonest.min(wait);
                 if let Some(j) = job {
@@ -196,7 +193,12 @@ impl Outbox {
             }
         }
         let burst = ready.len() > 1;
-        let Some((key, entry)) = ready.into_iter().next() else {
+        // What users watch goes first: check runs and dispatches before reactions and replies. The order of one
+        // job's entries is kept (a job's create precedes its updates, its final update precedes its dispatch).
+        let Some((key, entry)) = ready
+            .into_iter()
+            .min_by_key(|(k, e)| (e.effect.priority(), k.clone()))
+        else {
             return Ok(Some(soonest));
         };
         let pace = pacer.wait(entry.effect.creates_content(), burst);
