@@ -292,7 +292,14 @@ impl Harness {
 
     /// `login` writes `body` on pull request #7; returns the comment's id.
     pub async fn comment(&self, login: &str, body: &str) -> u64 {
-        let (id, payload) = self.comment_payload(login, body);
+        self.comment_on(PR, login, body).await
+    }
+
+    /// `login` writes `body` on pull request `pr`; returns the comment's id.
+    pub async fn comment_on(&self, pr: u64, login: &str, body: &str) -> u64 {
+        let id = self.next_comment.fetch_add(1, Ordering::Relaxed);
+        let payload =
+            payloads::issue_comment_created(REPO, INSTALLATION, pr, id, login, "User", body);
         self.send("issue_comment", &payload).await;
         id
     }
