@@ -175,6 +175,11 @@ impl Engine {
         }
     }
 
+    /// Tells the outbox that a commit outside the engine queued side effects (replies, reactions).
+    pub fn wake_outbox(&self) {
+        self.inner.outbox_wake.notify_one();
+    }
+
     /// A job's record and folded state.
     pub fn load(&self, job: &JobId) -> Result<Option<(JobRecord, JobState)>, EngineError> {
         let Some(record) = self.inner.store.job::<JobRecord>(job.as_str())? else {

@@ -402,7 +402,9 @@ async fn finish_step(
         ),
         Err(e) => (None, StepConclusion::Failure, 0, Some(e.clone())),
     };
-    if conclusion == StepConclusion::TimedOut && result.limited_by_job {
+    // The job's deadline stopped the step only if it timed out; a step that failed on its own did not.
+    let stopped_by_job = result.limited_by_job && conclusion == StepConclusion::TimedOut;
+    if stopped_by_job {
         note = Some("stopped at the job's timeout".into());
     } else if conclusion == StepConclusion::TimedOut {
         note = step
@@ -428,7 +430,7 @@ async fn finish_step(
         conclusion,
         StepConclusion::Failure | StepConclusion::TimedOut
     ) && stop.is_none()
-        && !result.limited_by_job
+        && !stopped_by_job
         && let Some(policy) = &step.retry
     {
         let code = exit_code.unwrap_or(if conclusion == StepConclusion::TimedOut {
@@ -467,7 +469,7 @@ async fn finish_step(
             StepConclusion::Cancelled => {
                 stop.get_or_insert(Stop::Cancelled(format!("step `{}` (exit 130)", step.id)));
             }
-            StepConclusion::Failure | StepConclusion::TimedOut if result.limited_by_job => {
+            StepConclusion::Failure | StepConclusion::TimedOut if stopped_by_job => {
                 *stop = Some(Stop::JobTimedOut);
             }
             StepConclusion::Failure | StepConclusion::TimedOut => match step.on_failure {

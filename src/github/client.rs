@@ -228,15 +228,20 @@ impl GithubClient {
             .unwrap_or_default()
     }
 
+    /// The installation's token: the cached one unless it is stale or is `rejected` (GitHub answered 401 to
+    /// it). Callers that saw the same 401 at once wait on the slot's lock, so only the first mints a new one.
     async fn token(
         &self,
         installation: InstallationId,
-        force_new: bool,
+        rejected: Option<&str>,
     ) -> Result<String, GithubError> {
         let slot = self.auth.slot(installation);
         let mut cached = slot.lock().await;
         let now = Utc::now();
-        if !force_new && let Some(t) = cached.as_ref().filter(|t| AppAuth::is_fresh(t, now)) {
+        if let Some(t) = cached
+            .as_ref()
+            .filter(|t| AppAuth::is_fresh(t, now) && Some(t.token.as_str()) != rejected)
+        {
             return Ok(t.token.clone());
         }
         #[derive(Deserialize)]
@@ -260,10 +265,6 @@ impl GithubClient {
             expires_at: minted.expires_at,
         });
         Ok(minted.token)
-    }
-
-    async fn drop_token(&self, installation: InstallationId) {
-        *self.auth.slot(installation).lock().await = None;
     }
 
     async fn raw(
@@ -328,13 +329,12 @@ impl GithubClient {
                 self.raw(method, path, &jwt, body, accept).await
             }
             Auth::Installation(inst) => {
-                let token = self.token(inst, false).await?;
+                let token = self.token(inst, None).await?;
                 let first = self.raw(method.clone(), path, &token, body, accept).await;
                 let result = match first {
                     // The token was revoked or expired early: mint a new one, once.
                     Err(GithubError::Status { status: 401, .. }) => {
-                        self.drop_token(inst).await;
-                        let token = self.token(inst, true).await?;
+                        let token = self.token(inst, Some(&token)).await?;
                         self.raw(method, path, &token, body, accept).await
                     }
                     other => other,

@@ -301,6 +301,9 @@ impl Processor {
         }
         batch.finish_delivery(key, &record);
         inner.store.commit(batch).await?;
+        if !plan.effects.is_empty() {
+            inner.engine.wake_outbox();
+        }
         for job in &plan.jobs {
             inner.engine.start(&job.id);
         }
