@@ -93,6 +93,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         },
     };
     let app = App::build(settings, Clock::System)?;
+    let printer = tokio::spawn(print_job_events(app.engine.clone()));
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.clone().serve(listener, shutdown.clone()));
     say(
@@ -148,6 +149,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     }
     shutdown.cancel();
     let _ = server.await;
+    printer.abort();
     if !closed {
         bail!("the loop did not close within {:?}", options.timeout);
     }
@@ -159,6 +161,53 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         "check run completed and consumer dispatch sent",
     );
     Ok(())
+}
+
+/// Prints boomerang's side of the loop: each job event as the engine records it.
+async fn print_job_events(engine: crate::engine::Engine) {
+    use crate::engine::JobEvent;
+    let mut changes = engine.subscribe();
+    let mut printed: std::collections::HashMap<crate::ids::JobId, usize> =
+        std::collections::HashMap::new();
+    while let Ok(job) = changes.recv().await {
+        let Ok(events) = engine.store().job_events::<JobEvent>(job.as_str()) else {
+            continue;
+        };
+        let from = printed.get(&job).copied().unwrap_or(0);
+        for event in events.iter().skip(from) {
+            let line = match event {
+                JobEvent::AttemptQueued { attempt, .. } => {
+                    format!("attempt {attempt} queued (check run status `queued`)")
+                }
+                JobEvent::AttemptStarted { attempt, .. } => {
+                    format!("attempt {attempt} started (check run status `in_progress`)")
+                }
+                JobEvent::StepStarted { step, .. } => format!("step `{step}` started"),
+                JobEvent::StepFinished {
+                    step,
+                    conclusion,
+                    exit_code,
+                    duration_ms,
+                    ..
+                } => format!(
+                    "step `{step}` finished: {conclusion:?} (exit {}) in {duration_ms} ms",
+                    exit_code
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "-".into())
+                ),
+                JobEvent::AttemptCompleted {
+                    conclusion, reason, ..
+                } => format!("job completed: {} ({reason})", conclusion.as_str()),
+                JobEvent::CheckRunCreated { check_run_id, .. } => {
+                    format!("check run {check_run_id} recorded")
+                }
+                JobEvent::DispatchSent { .. } => "consumer dispatch recorded as sent".to_string(),
+                other => format!("{other:?}"),
+            };
+            say("job", line);
+        }
+        printed.insert(job, events.len());
+    }
 }
 
 fn describe_call(call: &crate::github::sim::RecordedCall) {

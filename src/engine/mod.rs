@@ -180,6 +180,11 @@ impl Engine {
         self.inner.outbox_wake.notify_one();
     }
 
+    /// Tells subscribers that a job changed outside [`Engine::append`] (a job created in a delivery's batch).
+    pub fn notify_changed(&self, job: &JobId) {
+        let _ = self.inner.changes.send(job.clone());
+    }
+
     /// A job's record and folded state.
     pub fn load(&self, job: &JobId) -> Result<Option<(JobRecord, JobState)>, EngineError> {
         let Some(record) = self.inner.store.job::<JobRecord>(job.as_str())? else {

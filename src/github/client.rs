@@ -522,6 +522,41 @@ impl GithubClient {
         ))
     }
 
+    /// `GET /repos/{o}/{r}/commits/{sha}/check-runs?check_name=…&filter=all`: this app's runs of that name on a
+    /// commit, as `(id, external_id, status)`, to find a run created by a request whose answer was lost.
+    pub async fn check_runs_named(
+        &self,
+        inst: InstallationId,
+        repo: &RepoName,
+        sha: &str,
+        name: &str,
+    ) -> Result<Vec<(CheckRunId, Option<String>, String)>, GithubError> {
+        let path = format!(
+            "/repos/{repo}/commits/{}/check-runs?check_name={}&filter=all&per_page=100&app_id={}",
+            urlencode(sha),
+            urlencode(name),
+            self.auth.app_id()
+        );
+        let a = self
+            .call(Auth::Installation(inst), Method::GET, &path, None, None)
+            .await?;
+        let v: Value = Self::decode(&a)?;
+        Ok(v["check_runs"]
+            .as_array()
+            .map(|runs| {
+                runs.iter()
+                    .filter_map(|r| {
+                        Some((
+                            CheckRunId(r["id"].as_u64()?),
+                            r["external_id"].as_str().map(str::to_string),
+                            r["status"].as_str().unwrap_or_default().to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// `POST /repos/{o}/{r}/issues/comments/{id}/reactions` (idempotent on GitHub's side: 200 when already there).
     pub async fn react(
         &self,

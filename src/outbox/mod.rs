@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Lines of each step's output shown in a check run's text.
 pub const TAIL_LINES_PER_STEP: usize = 40;
-/// After this many failed tries an effect is recorded as failed and dropped (about a day of backoff).
+/// After this many failed tries an effect is recorded as failed and dropped (backoff grows to 10 minutes: about 5 hours).
 pub const MAX_TRIES: u32 = 40;
 
 /// The outbox: a manager that starts one worker per installation with queued effects.
@@ -375,7 +375,38 @@ impl Outbox {
                     tail: &tail,
                 };
                 let body = report::check_run_create(&view);
-                let created = client.create_check_run(inst, &record.repo, &body).await?;
+                // A previous try may have reached GitHub without us learning the id (a timeout, or a crash between
+                // GitHub's 201 and our commit): adopt that run instead of creating a second one.
+                let possibly_sent = entry.tries > 0 || entry.enqueued_at < inner.started_at;
+                let adopted = if possibly_sent {
+                    let known: Vec<_> = state
+                        .attempts
+                        .iter()
+                        .filter_map(|x| x.check_run.as_ref().map(|c| c.0))
+                        .collect();
+                    client
+                        .check_runs_named(
+                            inst,
+                            &record.repo,
+                            record.sha.as_str(),
+                            &report::check_run_name(&record),
+                        )
+                        .await?
+                        .into_iter()
+                        .find(|(id, ext, _)| {
+                            ext.as_deref() == Some(job.as_str()) && !known.contains(id)
+                        })
+                } else {
+                    None
+                };
+                let adopted_run = adopted.is_some();
+                let created = match adopted {
+                    Some((id, _, _)) => {
+                        tracing::info!(%job, check_run = %id, "adopting a check run created before a lost answer");
+                        crate::github::client::CreatedCheckRun { id, html_url: None }
+                    }
+                    None => client.create_check_run(inst, &record.repo, &body).await?,
+                };
                 last_sync.insert((job.clone(), *attempt), tokio::time::Instant::now());
                 let event = JobEvent::CheckRunCreated {
                     attempt: *attempt,
@@ -387,7 +418,7 @@ impl Outbox {
                 self.commit(job, &[event], |b| {
                     remove(b);
                     b.put_index("check_run", &created.id.to_string(), &index_value);
-                    if !ended {
+                    if !ended || adopted_run {
                         // The attempt may have moved on while the create was in flight.
                         enqueue(
                             b,

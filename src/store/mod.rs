@@ -161,6 +161,12 @@ impl Batch {
         self
     }
 
+    /// Rewrites a delivery's record without taking it off the queue (processing attempts, last error).
+    pub fn update_delivery<T: Serialize>(&mut self, guid: &str, record: &T) -> &mut Self {
+        self.ops.push(Op::Put(keys::delivery(guid), encode(record)));
+        self
+    }
+
     /// Writes a job's record (created once; rewritten only for its mutable header fields).
     pub fn put_job<T: Serialize>(&mut self, job_id: &str, record: &T) -> &mut Self {
         self.ops.push(Op::Put(keys::job(job_id), encode(record)));

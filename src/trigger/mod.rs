@@ -25,8 +25,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// Processing attempts before a delivery that keeps failing for transient reasons is marked failed.
-pub const MAX_PROCESSING_ATTEMPTS: u32 = 12;
+/// A delivery that keeps failing for transient reasons (GitHub unreachable) is retried, with backoff up to ten
+/// minutes, until it is older than GitHub's own redelivery window; then it is marked failed.
+pub const MAX_PROCESSING_AGE: chrono::TimeDelta = chrono::TimeDelta::days(3);
 /// Deliveries processed at once.
 pub const CONCURRENCY: usize = 8;
 
@@ -200,15 +201,16 @@ impl Processor {
             ProcessError::Transient(e) => match e.retry(self.inner.clock.now()) {
                 Retry::RateLimited(Some(w)) => w,
                 Retry::RateLimited(None) => Duration::from_secs(60),
-                _ => Duration::from_secs(1 << record.attempts.min(8)),
+                _ => Duration::from_secs(1u64 << record.attempts.min(9))
+                    .min(Duration::from_secs(600)),
             },
             ProcessError::Store(_) => Duration::from_secs(5),
         };
-        if record.attempts >= MAX_PROCESSING_ATTEMPTS {
+        if self.inner.clock.now() - record.received_at > MAX_PROCESSING_AGE {
             record.status = DeliveryStatus::Failed;
             batch.finish_delivery(key, &record);
         } else {
-            batch.put_index("delivery-attempts", &key.guid, &record.attempts);
+            batch.update_delivery(&key.guid, &record);
             self.inner
                 .retry_at
                 .lock()
@@ -305,6 +307,7 @@ impl Processor {
             inner.engine.wake_outbox();
         }
         for job in &plan.jobs {
+            inner.engine.notify_changed(&job.id);
             inner.engine.start(&job.id);
         }
         for (job, by) in &plan.cancels {
@@ -862,7 +865,7 @@ impl Processor {
         }
         let mut replies_out: Vec<String> = Vec::new();
         let mut refused = false;
-        let mut permission: Option<Option<Permission>> = None;
+        let mut permission: Option<(Option<Permission>, String)> = None;
         let mut pull = None;
         for cmd in commands {
             let cmd = match cmd {
@@ -892,12 +895,13 @@ impl Processor {
                     .permission(ctx.installation, &ctx.repo, &author.login)
                     .await
                     .map_err(transient)?;
-                permission = Some(Permission::from_github(
-                    &p.permission,
-                    p.role_name.as_deref(),
+                let role = p.role_name.clone().unwrap_or_else(|| p.permission.clone());
+                permission = Some((
+                    Permission::from_github(&p.permission, p.role_name.as_deref()),
+                    role,
                 ));
             }
-            let has = permission.flatten();
+            let (has, role) = permission.clone().unwrap_or((None, "none".into()));
             let may = |needed: Permission| has.is_some_and(|h| h >= needed);
             match cmd {
                 Command::Help => replies_out.push(config.help_markdown()),
@@ -908,7 +912,7 @@ impl Processor {
                             &author.login,
                             "approve",
                             Permission::Write,
-                            has,
+                            &role,
                         ));
                         refused = true;
                         continue;
@@ -937,7 +941,7 @@ impl Processor {
                         &author.login,
                         &name,
                         Permission::Write,
-                        has,
+                        &role,
                     ));
                     refused = true;
                 }
@@ -1006,7 +1010,7 @@ impl Processor {
                             &author.login,
                             &spec.name,
                             needed,
-                            has,
+                            &role,
                         ));
                         refused = true;
                         continue;
