@@ -11,49 +11,48 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// The simulated app's id.
-pub const APP_ID: u64 = 4242;
+pub(crate) const APP_ID: u64 = 4242;
 /// The webhook secret shared by the simulator and boomerang.
-pub const SECRET: &str = "crash-test-webhook-secret";
+pub(crate) const SECRET: &str = "crash-test-webhook-secret";
 /// A bearer token for boomerang's REST API.
-pub const API_TOKEN: &str = "crash-test-api-token-0123456789";
+pub(crate) const API_TOKEN: &str = "crash-test-api-token-0123456789";
 /// The commenter, with write access on every repository of the world.
-pub const USER: &str = "octocat";
+pub(crate) const USER: &str = "octocat";
 /// How long a test waits for something that should happen, before failing. Generous: CI machines are slow.
-pub const PATIENCE: Duration = Duration::from_secs(90);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(90);
 
 /// A commit sha made from a number (40 lowercase hex digits).
-pub fn sha(n: u64) -> String {
+pub(crate) fn sha(n: u64) -> String {
     format!("{n:040x}")
 }
 
 /// The simulator, a data directory that outlives restarts, and the address boomerang listens on.
-pub struct Harness {
+pub(crate) struct Harness {
     /// The GitHub simulator (in this process).
-    pub sim: Simulator,
+    pub(crate) sim: Simulator,
     /// Holds `DATA_DIR` (under `data/`) and the server's logs (one file per start).
-    pub dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
     /// Where boomerang listens (the same on every start, so the simulator's webhook URL stays right).
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// `STORE`: `redb` or `sled`.
-    pub store: String,
+    pub(crate) store: String,
     /// A client without connection reuse, so no request rides a connection of a killed server.
-    pub http: reqwest::Client,
-    starts: u32,
+    pub(crate) http: reqwest::Client,
+    starts: AtomicU32,
 }
 
 /// A running `boomerang serve` process.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
-    /// Its pid.
-    pub pid: u32,
 }
 
 impl Server {
     /// `kill -9`: SIGKILL (what `Child::kill` sends on Unix), then reap it.
-    pub fn kill9(mut self) {
+    pub(crate) fn kill9(mut self) {
         self.child.kill().expect("SIGKILL the server");
         let status = self.child.wait().expect("reap the killed server");
         assert!(
@@ -81,7 +80,7 @@ impl Drop for Harness {
 
 impl Harness {
     /// Starts the simulator and picks a free loopback port for boomerang.
-    pub async fn new(store: &str) -> Harness {
+    pub(crate) async fn new(store: &str) -> Harness {
         let sim = Simulator::start(SimConfig::with_test_key(APP_ID, "boomerang-crash", SECRET))
             .await
             .expect("start the GitHub simulator");
@@ -102,13 +101,13 @@ impl Harness {
             addr,
             store: store.to_string(),
             http,
-            starts: 0,
+            starts: AtomicU32::new(0),
         }
     }
 
     /// A repository with the app installed, `config` as its `.github/boomerang.yml` on `main`, pull request #1 at
     /// `head_sha`, and [`USER`] allowed to write.
-    pub fn add_repo(&self, installation: u64, repo: &str, config: &str, head_sha: &str) {
+    pub(crate) fn add_repo(&self, installation: u64, repo: &str, config: &str, head_sha: &str) {
         let owner = repo.split('/').next().unwrap_or(repo);
         self.sim.add_installation(installation, owner);
         self.sim.add_repo(installation, repo, "main", &sha(1));
@@ -119,7 +118,7 @@ impl Harness {
     }
 
     /// A directory the steps of a test may write marks into (outside `DATA_DIR`).
-    pub fn marks(&self) -> PathBuf {
+    pub(crate) fn marks(&self) -> PathBuf {
         let dir = self.dir.path().join("marks");
         std::fs::create_dir_all(&dir).expect("create the marks directory");
         dir
@@ -130,24 +129,21 @@ impl Harness {
     }
 
     /// The base URL of boomerang.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Spawns `boomerang serve` on the same data directory and waits until `/healthz` answers.
-    pub async fn start(&mut self) -> Server {
+    pub(crate) async fn start(&self) -> Server {
         let mut server = self.spawn();
         self.wait_healthy(&mut server).await;
         server
     }
 
     /// Spawns `boomerang serve` without waiting for it.
-    pub fn spawn(&mut self) -> Server {
-        self.starts += 1;
-        let log_path = self
-            .dir
-            .path()
-            .join(format!("boomerang-{:04}.log", self.starts));
+    pub(crate) fn spawn(&self) -> Server {
+        let start = self.starts.fetch_add(1, Ordering::SeqCst) + 1;
+        let log_path = self.dir.path().join(format!("boomerang-{start:04}.log"));
         let log = File::create(&log_path).expect("create the server log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_boomerang"));
         command
@@ -171,14 +167,11 @@ impl Harness {
             .stdout(log.try_clone().expect("clone the log handle"))
             .stderr(log);
         let child = command.spawn().expect("spawn boomerang serve");
-        Server {
-            pid: child.id(),
-            child,
-        }
+        Server { child }
     }
 
     /// Polls `/healthz` until it answers 200; fails at once if the process exits (the store did not open, …).
-    pub async fn wait_healthy(&self, server: &mut Server) {
+    pub(crate) async fn wait_healthy(&self, server: &mut Server) {
         let deadline = Instant::now() + PATIENCE;
         let url = format!("{}/healthz", self.url());
         loop {
@@ -206,7 +199,7 @@ impl Harness {
     }
 
     /// Sends a signed webhook with a chosen GUID, as GitHub does (and keeps doing on redelivery).
-    pub async fn deliver(
+    pub(crate) async fn deliver(
         &self,
         event: &str,
         payload: &Value,
@@ -229,7 +222,7 @@ impl Harness {
     }
 
     /// `GET /api/v1/jobs/{id}` with the API token: the status code and the JSON body.
-    pub async fn job(&self, id: &str) -> (u16, Value) {
+    pub(crate) async fn job(&self, id: &str) -> (u16, Value) {
         let response = self
             .http
             .get(format!("{}/api/v1/jobs/{id}", self.url()))
@@ -242,7 +235,7 @@ impl Harness {
     }
 
     /// The last `lines` lines of every server log, oldest start first.
-    pub fn logs_tail(&self, lines: usize) -> String {
+    pub(crate) fn logs_tail(&self, lines: usize) -> String {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
@@ -263,12 +256,12 @@ impl Harness {
 }
 
 /// A PR comment by [`USER`] on pull request #1.
-pub fn comment(repo: &str, installation: u64, comment_id: u64, body: &str) -> Value {
+pub(crate) fn comment(repo: &str, installation: u64, comment_id: u64, body: &str) -> Value {
     payloads::issue_comment_created(repo, installation, 1, comment_id, USER, "User", body)
 }
 
 /// Whether a process is alive (exists and is neither a zombie nor dead).
-pub fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
@@ -280,7 +273,7 @@ pub fn alive(pid: u32) -> bool {
 }
 
 /// Polls `f` every few milliseconds until it returns `Some`, failing with `what` after [`PATIENCE`].
-pub async fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) async fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + PATIENCE;
     loop {
         if let Some(v) = f() {
@@ -292,7 +285,7 @@ pub async fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 /// Reads a pid a step wrote into `path`, once it is there.
-pub async fn read_pid(path: &Path) -> u32 {
+pub(crate) async fn read_pid(path: &Path) -> u32 {
     poll(&format!("the pid file {}", path.display()), || {
         std::fs::read_to_string(path).ok()?.trim().parse().ok()
     })
