@@ -355,7 +355,7 @@ impl Outbox {
         let now = inner.clock.now();
         let coalesce = entry.effect.coalesce_key();
         let remove = |b: &mut Batch| {
-            b.remove_outbox(key, coalesce.as_deref());
+            b.remove_outbox_if_unchanged(key, coalesce.as_deref(), entry);
         };
         match &entry.effect {
             Effect::CreateCheckRun { job, attempt } => {

@@ -68,6 +68,11 @@ enum Op {
         coalesce: Option<String>,
         value: Vec<u8>,
     },
+    RemoveIfUnchanged {
+        key: String,
+        mark: Option<String>,
+        expected: Vec<u8>,
+    },
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -214,6 +219,22 @@ impl Batch {
         if let Some(c) = coalesce {
             self.ops.push(Op::Delete(keys::coalesce(c)));
         }
+        self
+    }
+
+    /// Removes a sent outbox entry (and its coalescing mark) only if it still holds `sent`: an entry coalesced with
+    /// a newer state while it was being sent stays queued, so that newer state (a check run's end) is sent too.
+    pub fn remove_outbox_if_unchanged<T: Serialize>(
+        &mut self,
+        key: &OutboxKey,
+        coalesce: Option<&str>,
+        sent: &T,
+    ) -> &mut Self {
+        self.ops.push(Op::RemoveIfUnchanged {
+            key: key.0.clone(),
+            mark: coalesce.map(keys::coalesce),
+            expected: encode(sent),
+        });
         self
     }
 
@@ -657,6 +678,18 @@ fn apply_op(
                 let key = keys::outbox(*installation, *next_outbox).into_bytes();
                 *next_outbox += 1;
                 put(key, Some(value.clone()), overlay);
+            }
+        }
+        Op::RemoveIfUnchanged {
+            key,
+            mark,
+            expected,
+        } => {
+            if lookup(key.as_bytes(), overlay)?.as_deref() == Some(expected.as_slice()) {
+                put(key.clone().into_bytes(), None, overlay);
+                if let Some(m) = mark {
+                    put(m.clone().into_bytes(), None, overlay);
+                }
             }
         }
     }
