@@ -1,5 +1,5 @@
 //! Purpose: wires the modules into one running server and owns its background loops (delivery processor, outbox,
-//! start-up recovery) and their shutdown. Tests, `serve` and `demo` all build the server through [`App::build`].
+//! start-up recovery, check run reconciliation, webhook redelivery) and their shutdown. Tests, `serve` and `demo` all build the server through [`App::build`].
 
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -111,6 +111,25 @@ impl App {
         })
     }
 
+    /// The reconciler of check runs and unfinished jobs (`serve` runs it; tests call its `sweep`).
+    pub fn reconciler(&self) -> crate::reconcile::Reconciler {
+        crate::reconcile::Reconciler::new(
+            self.store.clone(),
+            self.engine.clone(),
+            self.client.clone(),
+            self.clock.clone(),
+        )
+    }
+
+    /// The webhook redelivery poller (`serve` runs it; tests call its `sweep`).
+    pub fn redeliverer(&self) -> crate::redelivery::Redeliverer {
+        crate::redelivery::Redeliverer::new(
+            self.store.clone(),
+            self.client.clone(),
+            self.clock.clone(),
+        )
+    }
+
     /// The HTTP surface: the webhook ingress, the REST API and the web pages.
     pub fn router(&self) -> Router {
         let ingress = Ingress::new(
@@ -149,6 +168,15 @@ impl App {
             self.outbox
                 .clone()
                 .run(shutdown.clone(), self.effects.clone()),
+        );
+        // After `recover`, so the reconciler finds every unfinished job running.
+        loops.spawn(
+            self.reconciler()
+                .run(self.settings.pacing.reconcile_interval, shutdown.clone()),
+        );
+        loops.spawn(
+            self.redeliverer()
+                .run(self.settings.pacing.redelivery_interval, shutdown.clone()),
         );
         let router = self.router();
         let stop = shutdown.clone();

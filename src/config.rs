@@ -31,6 +31,10 @@ pub struct Pacing {
     pub check_run_update_interval: Duration,
     /// Per-request timeout for calls to GitHub.
     pub request_timeout: Duration,
+    /// `RECONCILE_INTERVAL`: how often check runs of ended jobs are compared with GitHub (also once at start-up).
+    pub reconcile_interval: Duration,
+    /// `REDELIVERY_INTERVAL`: how often GitHub's list of webhook deliveries is read for ones that never arrived.
+    pub redelivery_interval: Duration,
 }
 
 impl Default for Pacing {
@@ -42,6 +46,8 @@ impl Default for Pacing {
             max_in_flight: 16,
             check_run_update_interval: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            reconcile_interval: Duration::from_secs(10 * 60),
+            redelivery_interval: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -214,6 +220,24 @@ impl Settings {
             get("CHECK_RUN_UPDATE_INTERVAL"),
             pacing.check_run_update_interval,
         )?;
+        pacing.reconcile_interval = duration(
+            "RECONCILE_INTERVAL",
+            get("RECONCILE_INTERVAL"),
+            pacing.reconcile_interval,
+        )?;
+        pacing.redelivery_interval = duration(
+            "REDELIVERY_INTERVAL",
+            get("REDELIVERY_INTERVAL"),
+            pacing.redelivery_interval,
+        )?;
+        for (name, value) in [
+            ("RECONCILE_INTERVAL", pacing.reconcile_interval),
+            ("REDELIVERY_INTERVAL", pacing.redelivery_interval),
+        ] {
+            if value < Duration::from_secs(1) {
+                return Err(bad(name, "must be at least 1s"));
+            }
+        }
         Ok(Settings {
             app_id,
             private_key_pem,

@@ -24,6 +24,8 @@ pub mod ids;
 pub mod links;
 pub mod logs;
 pub mod outbox;
+pub mod reconcile;
+pub mod redelivery;
 pub mod report;
 pub mod spec;
 pub mod store;

@@ -186,6 +186,11 @@ pub struct GithubClient {
     api: Arc<str>,
     auth: Arc<AppAuth>,
     rate: Arc<std::sync::Mutex<std::collections::HashMap<InstallationId, RateLimitSnapshot>>>,
+    /// Until when GitHub told a budget (an installation, or the app itself: `None`) to send nothing, shared by
+    /// every caller so a limit one of them hit holds the others too (GITHUB-FACTS §7.3).
+    blocked: Arc<
+        std::sync::Mutex<std::collections::HashMap<Option<InstallationId>, tokio::time::Instant>>,
+    >,
 }
 
 fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
@@ -210,6 +215,7 @@ impl GithubClient {
             api: Arc::from(api_url.trim_end_matches('/')),
             auth: Arc::new(auth),
             rate: Arc::default(),
+            blocked: Arc::default(),
         })
     }
 
@@ -226,6 +232,41 @@ impl GithubClient {
             .get(&installation)
             .copied()
             .unwrap_or_default()
+    }
+
+    /// How long GitHub asked this installation to send nothing more (zero: it may send now).
+    pub fn blocked_for(&self, installation: InstallationId) -> Duration {
+        self.block_left(Some(installation))
+    }
+
+    fn block_left(&self, key: Option<InstallationId>) -> Duration {
+        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        blocked
+            .get(&key)
+            .map(|until| until.saturating_duration_since(tokio::time::Instant::now()))
+            .unwrap_or_default()
+    }
+
+    /// Waits out a block on `key`, runs the request, and records any rate limit its answer reports.
+    async fn guarded<T>(
+        &self,
+        key: Option<InstallationId>,
+        request: impl std::future::Future<Output = Result<T, GithubError>>,
+    ) -> Result<T, GithubError> {
+        let wait = self.block_left(key);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let result = request.await;
+        if let Err(e) = &result
+            && let Retry::RateLimited(wait) = e.retry(Utc::now())
+        {
+            let until = tokio::time::Instant::now() + wait.unwrap_or(Duration::from_secs(60));
+            let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = blocked.entry(key).or_insert(until);
+            *slot = (*slot).max(until);
+        }
+        result
     }
 
     /// The installation's token: the cached one unless it is stale or is `rejected` (GitHub answered 401 to
@@ -250,13 +291,11 @@ impl GithubClient {
             expires_at: DateTime<Utc>,
         }
         let path = format!("/app/installations/{installation}/access_tokens");
+        let jwt = self.auth.jwt(now)?;
         let answer = self
-            .raw(
-                Method::POST,
-                &path,
-                &self.auth.jwt(now)?,
-                Some(&json!({})),
+            .guarded(
                 None,
+                self.raw(Method::POST, &path, &jwt, Some(&json!({})), None),
             )
             .await?;
         let minted: Minted = Self::decode(&answer)?;
@@ -326,16 +365,21 @@ impl GithubClient {
         match auth {
             Auth::App => {
                 let jwt = self.auth.jwt(Utc::now())?;
-                self.raw(method, path, &jwt, body, accept).await
+                self.guarded(None, self.raw(method, path, &jwt, body, accept))
+                    .await
             }
             Auth::Installation(inst) => {
                 let token = self.token(inst, None).await?;
-                let first = self.raw(method.clone(), path, &token, body, accept).await;
+                let key = Some(inst);
+                let first = self
+                    .guarded(key, self.raw(method.clone(), path, &token, body, accept))
+                    .await;
                 let result = match first {
                     // The token was revoked or expired early: mint a new one, once.
                     Err(GithubError::Status { status: 401, .. }) => {
                         let token = self.token(inst, Some(&token)).await?;
-                        self.raw(method, path, &token, body, accept).await
+                        self.guarded(key, self.raw(method, path, &token, body, accept))
+                            .await
                     }
                     other => other,
                 };

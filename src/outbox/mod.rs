@@ -29,6 +29,15 @@ use tokio_util::sync::CancellationToken;
 
 /// Lines of each step's output shown in a check run's text.
 pub const TAIL_LINES_PER_STEP: usize = 40;
+/// The index whose entries (`{job}/{attempt}`) say GitHub accepted a check run body showing the attempt's end;
+/// the reconciler checks only ended attempts without one.
+pub const FINAL_SENT_INDEX: &str = "check_run_final";
+
+/// The [`FINAL_SENT_INDEX`] key of an attempt.
+pub fn final_sent_key(job: &JobId, attempt: u32) -> String {
+    format!("{job}/{attempt}")
+}
+
 /// After this many failed tries an effect is recorded as failed and dropped (backoff grows to 10 minutes: about 5 hours).
 pub const MAX_TRIES: u32 = 40;
 
@@ -157,6 +166,11 @@ impl Outbox {
                     .to_std()
                     .unwrap_or(Duration::from_secs(1)),
             ));
+        }
+        // A limit another caller (the delivery processor) hit holds this installation too.
+        let held = inner.client.blocked_for(inst);
+        if !held.is_zero() {
+            return Ok(Some(held));
         }
         let entries: Vec<(OutboxKey, OutboxEntry)> = inner.store.outbox(inst.0, 512)?;
         if entries.is_empty() {
@@ -418,6 +432,9 @@ impl Outbox {
                 self.commit(job, &[event], |b| {
                     remove(b);
                     b.put_index("check_run", &created.id.to_string(), &index_value);
+                    if ended && !adopted_run {
+                        b.put_index(FINAL_SENT_INDEX, &final_sent_key(job, *attempt), &true);
+                    }
                     if !ended || adopted_run {
                         // The attempt may have moved on while the create was in flight.
                         enqueue(
@@ -455,7 +472,14 @@ impl Outbox {
                     .update_check_run(inst, &record.repo, id, &report::check_run_update(&view))
                     .await?;
                 last_sync.insert((job.clone(), *attempt), tokio::time::Instant::now());
-                self.commit(job, &[], remove).await
+                let ended = a.status == AttemptStatus::Completed;
+                self.commit(job, &[], |b| {
+                    remove(b);
+                    if ended {
+                        b.put_index(FINAL_SENT_INDEX, &final_sent_key(job, *attempt), &true);
+                    }
+                })
+                .await
             }
             Effect::Dispatch { job, attempt } => {
                 let (record, state) = self.load(job, *attempt)?;

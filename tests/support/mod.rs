@@ -152,6 +152,11 @@ impl Builder {
 
     /// Starts the simulator, its world and the real server.
     pub async fn start(self) -> Harness {
+        self.start_with(|_| {}).await
+    }
+
+    /// Like [`Builder::start`], with `tweak` applied to the server's settings first (pacing, timeouts, intervals).
+    pub async fn start_with(self, tweak: impl FnOnce(&mut Settings)) -> Harness {
         init_tracing();
         let sim = Simulator::start(SimConfig::with_test_key(APP_ID, "boomerang", &self.secret))
             .await
@@ -193,6 +198,8 @@ impl Builder {
                 ..Pacing::default()
             },
         };
+        let mut settings = settings;
+        tweak(&mut settings);
         let app = App::build(settings, Clock::System).expect("the app builds");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.clone().serve(listener, shutdown.clone()));
