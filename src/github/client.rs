@@ -186,6 +186,8 @@ pub struct GithubClient {
     api: Arc<str>,
     auth: Arc<AppAuth>,
     rate: Arc<std::sync::Mutex<std::collections::HashMap<InstallationId, RateLimitSnapshot>>>,
+    /// Applied to every request body: nothing sent to GitHub carries a secret.
+    redactor: crate::redact::Redactor,
 }
 
 fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
@@ -210,7 +212,14 @@ impl GithubClient {
             api: Arc::from(api_url.trim_end_matches('/')),
             auth: Arc::new(auth),
             rate: Arc::default(),
+            redactor: crate::redact::Redactor::default(),
         })
+    }
+
+    /// This client, redacting every request body with `redactor`.
+    pub fn with_redactor(mut self, redactor: crate::redact::Redactor) -> GithubClient {
+        self.redactor = redactor;
+        self
     }
 
     /// The App id this client authenticates as (to recognise our own check runs in webhooks).
@@ -282,7 +291,7 @@ impl GithubClient {
             .header("accept", accept.unwrap_or("application/vnd.github+json"))
             .header("x-github-api-version", API_VERSION);
         if let Some(b) = body {
-            req = req.json(b);
+            req = req.json(&self.redactor.redact_json(b));
         }
         let resp = req
             .send()
