@@ -48,13 +48,21 @@ impl App {
         let data = &settings.data_dir;
         let store = Store::open(&data.join("store"), settings.store)
             .with_context(|| format!("DATA_DIR: cannot open the store in {}", data.display()))?;
-        let logs = LogStore::open(&data.join("logs"), settings.max_log_bytes_per_job)
-            .with_context(|| {
-                format!(
-                    "DATA_DIR: cannot open the log directory in {}",
-                    data.display()
-                )
-            })?;
+        let redactor = crate::redact::Redactor::new(settings.logs.redact_min_length);
+        for (_, secret) in &settings.logs.secrets {
+            redactor.add(secret);
+        }
+        let logs = LogStore::open_redacted(
+            &data.join("logs"),
+            settings.max_log_bytes_per_job,
+            redactor.clone(),
+        )
+        .with_context(|| {
+            format!(
+                "DATA_DIR: cannot open the log directory in {}",
+                data.display()
+            )
+        })?;
         let auth =
             AppAuth::new(settings.app_id, &settings.private_key_pem).context("PRIVATE_KEY")?;
         let client = GithubClient::new(
@@ -62,7 +70,8 @@ impl App {
             auth,
             settings.pacing.request_timeout,
         )
-        .context("cannot build the HTTP client")?;
+        .context("cannot build the HTTP client")?
+        .with_redactor(redactor);
         let links = Links::new(
             &settings.public_url,
             &settings.webhook_secret,
@@ -72,7 +81,10 @@ impl App {
         let engine_settings = EngineSettings {
             workspace_root: data.join("work"),
             kill_grace: settings.kill_grace,
-            base_env: EngineSettings::base_env_from_process(),
+            base_env: EngineSettings::base_env_from_process()
+                .into_iter()
+                .chain(settings.logs.secrets.iter().cloned())
+                .collect(),
             progress_interval: settings.pacing.check_run_update_interval,
         };
         let engine = Engine::new(
@@ -178,6 +190,11 @@ impl App {
             self.redeliverer()
                 .run(self.settings.pacing.redelivery_interval, shutdown.clone()),
         );
+        loops.spawn(crate::logs::retention_sweep(
+            self.engine.logs().clone(),
+            self.settings.logs.retention,
+            shutdown.clone(),
+        ));
         let router = self.router();
         let stop = shutdown.clone();
         axum::serve(listener, router)

@@ -88,6 +88,7 @@ fn settings(
         max_log_bytes_per_job: 10 * 1024 * 1024,
         job_link_ttl: Duration::from_secs(3600),
         pacing: Pacing::default(),
+        logs: Default::default(),
     }
 }
 

@@ -81,6 +81,70 @@ pub struct Settings {
     pub job_link_ttl: Duration,
     /// `CHECK_RUN_UPDATE_INTERVAL` and the fixed GitHub pacing limits.
     pub pacing: Pacing,
+    /// `SECRETS`, `BOOMERANG_SECRET_<NAME>`, `REDACT_MIN_LENGTH`, `LOG_RETENTION`: secrets and log keeping.
+    pub logs: LogSettings,
+}
+
+/// Secrets for steps, their redaction, and how long logs are kept.
+#[derive(Clone)]
+pub struct LogSettings {
+    /// `(NAME, value)` pairs: each `BOOMERANG_SECRET_<NAME>` (the names listed in `SECRETS`, or every such
+    /// variable when `SECRETS` is unset) reaches steps as the environment variable `NAME` and is redacted.
+    pub secrets: Vec<(String, String)>,
+    /// `REDACT_MIN_LENGTH`: shortest secret accepted (default 8); shorter ones are refused at start-up.
+    pub redact_min_length: usize,
+    /// `LOG_RETENTION`: logs not written for this long are deleted (default 30 days).
+    pub retention: Duration,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            secrets: Vec::new(),
+            redact_min_length: crate::redact::DEFAULT_MIN_LENGTH,
+            retention: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+impl LogSettings {
+    /// Reads the log settings; `SECRETS` is the comma-separated list of secret names.
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<LogSettings, SettingsError> {
+        let mut s = LogSettings::default();
+        if let Some(v) = get("REDACT_MIN_LENGTH") {
+            s.redact_min_length = v.trim().parse().map_err(|_| {
+                bad(
+                    "REDACT_MIN_LENGTH",
+                    format!("`{v}` is not a number of characters"),
+                )
+            })?;
+        }
+        s.retention = duration("LOG_RETENTION", get("LOG_RETENTION"), s.retention)?;
+        for name in get("SECRETS").unwrap_or_default().split(',').map(str::trim) {
+            if name.is_empty() {
+                continue;
+            }
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(bad("SECRETS", format!("`{name}` is not a variable name")));
+            }
+            let var = format!("BOOMERANG_SECRET_{name}");
+            let value = get(&var)
+                .ok_or_else(|| bad("SECRETS", format!("names `{name}` but {var} is not set")))?;
+            if value.len() < s.redact_min_length {
+                return Err(bad(
+                    "SECRETS",
+                    format!(
+                        "{var} is {} characters long, shorter than REDACT_MIN_LENGTH ({}): too short to \
+                         redact without masking ordinary words",
+                        value.len(),
+                        s.redact_min_length
+                    ),
+                ));
+            }
+            s.secrets.push((name.to_string(), value));
+        }
+        Ok(s)
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -256,12 +320,24 @@ impl Settings {
                 Duration::from_secs(90 * 24 * 3600),
             )?,
             pacing,
+            logs: LogSettings::from_lookup(get)?,
         })
     }
 
-    /// Reads the settings from the process environment.
+    /// Reads the settings from the process environment (when `SECRETS` is unset, every
+    /// `BOOMERANG_SECRET_<NAME>` variable is a secret).
     pub fn from_env() -> Result<Settings, SettingsError> {
-        Settings::from_lookup(|name| std::env::var(name).ok())
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, _)| {
+                k.to_str()?
+                    .strip_prefix("BOOMERANG_SECRET_")
+                    .map(str::to_string)
+            })
+            .collect();
+        Settings::from_lookup(|name| match std::env::var(name).ok() {
+            None if name == "SECRETS" => Some(names.join(",")),
+            found => found,
+        })
     }
 }
 
@@ -346,5 +422,80 @@ mod tests {
         assert_eq!(s.public_url, "http://localhost:3000");
         assert_eq!(s.store, BackendKind::Redb);
         assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert!(s.logs.secrets.is_empty());
+        assert_eq!(s.logs.redact_min_length, 8);
+        assert_eq!(s.logs.retention, Duration::from_secs(30 * 24 * 3600));
+    }
+
+    /// Secrets are read by name; a short or missing one is refused with one line naming the variable.
+    #[test]
+    fn secrets_table() {
+        let base = [
+            ("APP_ID", "12"),
+            ("PRIVATE_KEY", KEY),
+            ("WEBHOOK_SECRET", "x"),
+        ];
+        let cases: &[(&[(&str, &str)], Result<usize, &str>)] = &[
+            (
+                &[
+                    ("SECRETS", "DEPLOY_TOKEN"),
+                    ("BOOMERANG_SECRET_DEPLOY_TOKEN", "0123456789"),
+                ],
+                Ok(1),
+            ),
+            (
+                &[
+                    ("SECRETS", "A, B"),
+                    ("BOOMERANG_SECRET_A", "aaaaaaaa"),
+                    ("BOOMERANG_SECRET_B", "bbbbbbbb"),
+                ],
+                Ok(2),
+            ),
+            (
+                &[("SECRETS", "SHORT"), ("BOOMERANG_SECRET_SHORT", "abc")],
+                Err("BOOMERANG_SECRET_SHORT is 3 characters long"),
+            ),
+            (
+                &[
+                    ("SECRETS", "SHORT"),
+                    ("BOOMERANG_SECRET_SHORT", "abc"),
+                    ("REDACT_MIN_LENGTH", "3"),
+                ],
+                Ok(1),
+            ),
+            (
+                &[("SECRETS", "MISSING")],
+                Err("BOOMERANG_SECRET_MISSING is not set"),
+            ),
+            (
+                &[
+                    ("SECRETS", "bad-name"),
+                    ("BOOMERANG_SECRET_bad-name", "xxxxxxxxxx"),
+                ],
+                Err("not a variable name"),
+            ),
+            (
+                &[("REDACT_MIN_LENGTH", "many")],
+                Err("REDACT_MIN_LENGTH: `many`"),
+            ),
+            (
+                &[("LOG_RETENTION", "forever")],
+                Err("LOG_RETENTION: `forever`"),
+            ),
+        ];
+        for (extra, expected) in cases {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            match (with(&pairs), expected) {
+                (Ok(s), Ok(n)) => assert_eq!(s.logs.secrets.len(), *n, "{extra:?}"),
+                (Err(e), Err(text)) => {
+                    let line = e.to_string();
+                    assert!(line.contains(text), "{extra:?}: {line}");
+                    assert!(!line.contains('\n'), "one line: {line}");
+                }
+                (Ok(_), Err(text)) => panic!("{extra:?}: expected an error with {text}"),
+                (Err(e), Ok(_)) => panic!("{extra:?}: unexpected error {e}"),
+            }
+        }
     }
 }

@@ -91,6 +91,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             check_run_update_interval: Duration::from_secs(1),
             ..Pacing::default()
         },
+        logs: Default::default(),
     };
     let app = App::build(settings, Clock::System)?;
     let printer = tokio::spawn(print_job_events(app.engine.clone()));

@@ -14,6 +14,8 @@
 pub mod api;
 pub mod app;
 pub mod bench;
+pub mod bench_logs;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -26,6 +28,7 @@ pub mod logs;
 pub mod outbox;
 pub mod reconcile;
 pub mod redelivery;
+pub mod redact;
 pub mod report;
 pub mod spec;
 pub mod store;

@@ -1,5 +1,6 @@
 //! Purpose: the server-rendered job page: status, attempts, the step table and each step's output with line
-//! anchors. While the job runs, the page reloads itself every few seconds.
+//! anchors. While the job runs, a small script follows the log stream (Server-Sent Events); without
+//! JavaScript the page reloads itself every few seconds.
 
 use crate::engine::{AttemptStatus, JobRecord, JobState, StepStatus};
 use crate::logs::LogStore;
@@ -37,7 +38,8 @@ pub(crate) fn render(record: &JobRecord, state: &JobState, logs: &LogStore) -> S
     let mut html = String::new();
     html.push_str("<!doctype html><html><head><meta charset=\"utf-8\">");
     if running {
-        html.push_str("<meta http-equiv=\"refresh\" content=\"3\">");
+        // Without JavaScript the page reloads itself; with it, `LIVE_SCRIPT` follows the log stream.
+        html.push_str("<noscript><meta http-equiv=\"refresh\" content=\"3\"></noscript>");
     }
     html.push_str(&format!(
         "<title>{} {} · boomerang</title><style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}\
@@ -142,6 +144,39 @@ pub(crate) fn render(record: &JobRecord, state: &JobState, logs: &LogStore) -> S
             html.push_str("</pre>");
         }
     }
+    if running {
+        html.push_str(&format!(
+            "<script>const BOOMERANG_STREAM = \"/api/v1/jobs/{}/logs/stream\";{LIVE_SCRIPT}</script>",
+            esc(record.id.as_str())
+        ));
+    }
     html.push_str("</body></html>");
     html
 }
+
+/// Follows a running job on the page: appends each streamed line to its step's block (creating the block for
+/// a step that just started, with the same line anchors as the server renders) and reloads the page when
+/// the job ends, so the step table shows the final state. The page's `?token=` is reused for the stream.
+const LIVE_SCRIPT: &str = r##"
+(function () {
+  if (!window.EventSource) { setTimeout(function () { location.reload(); }, 3000); return; }
+  var es = new EventSource(BOOMERANG_STREAM + location.search);
+  es.addEventListener("line", function (ev) {
+    var l = JSON.parse(ev.data), id = "a" + l.attempt + "-" + l.step, anchor = id + "-L" + l.number;
+    if (document.getElementById(anchor)) return;
+    var head = document.getElementById(id), pre = head && head.tagName === "H3" ? head.nextElementSibling : null;
+    if (!pre) {
+      head = document.createElement("h3"); head.id = id; head.textContent = l.step;
+      pre = document.createElement("pre");
+      document.body.appendChild(head); document.body.appendChild(pre);
+    }
+    var span = document.createElement("span"); span.id = anchor;
+    if (l.stream === "stderr") span.className = "err";
+    var a = document.createElement("a"); a.className = "ln"; a.href = "#" + anchor;
+    a.textContent = String(l.number).padStart(5, " ");
+    span.appendChild(a); span.appendChild(document.createTextNode(" " + l.text));
+    pre.appendChild(span); pre.appendChild(document.createTextNode("\n"));
+  });
+  es.addEventListener("end", function () { es.close(); location.reload(); });
+})();
+"##;

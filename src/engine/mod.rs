@@ -190,6 +190,9 @@ impl Engine {
         let Some(record) = self.inner.store.job::<JobRecord>(job.as_str())? else {
             return Ok(None);
         };
+        for secret in record.params.secret_values() {
+            self.inner.logs.redactor().add(&secret);
+        }
         let events: Vec<JobEvent> = self.inner.store.job_events(job.as_str())?;
         let state = fold(&record, &events);
         Ok(Some((record, state)))

@@ -191,6 +191,8 @@ pub struct GithubClient {
     blocked: Arc<
         std::sync::Mutex<std::collections::HashMap<Option<InstallationId>, tokio::time::Instant>>,
     >,
+    /// Applied to every request body: nothing sent to GitHub carries a secret.
+    redactor: crate::redact::Redactor,
 }
 
 fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
@@ -216,7 +218,14 @@ impl GithubClient {
             auth: Arc::new(auth),
             rate: Arc::default(),
             blocked: Arc::default(),
+            redactor: crate::redact::Redactor::default(),
         })
+    }
+
+    /// This client, redacting every request body with `redactor`.
+    pub fn with_redactor(mut self, redactor: crate::redact::Redactor) -> GithubClient {
+        self.redactor = redactor;
+        self
     }
 
     /// The App id this client authenticates as (to recognise our own check runs in webhooks).
@@ -321,7 +330,7 @@ impl GithubClient {
             .header("accept", accept.unwrap_or("application/vnd.github+json"))
             .header("x-github-api-version", API_VERSION);
         if let Some(b) = body {
-            req = req.json(b);
+            req = req.json(&self.redactor.redact_json(b));
         }
         let resp = req
             .send()

@@ -7,9 +7,14 @@
 //! number binary-searches the file, so neither costs the whole file. Each job has a byte cap: past it,
 //! each step's log gets one marker line and drops the rest.
 //!
+//! Every appended line is redacted first (see [`crate::redact`]), then published to the job's live
+//! subscribers ([`LogStore::subscribe`], for Server-Sent Events). [`LogStore::purge_older_than`] is the
+//! retention sweep; [`search`] scans the files for the cross-job search.
+//!
 //! The API is synchronous (plain file I/O); async callers use `spawn_blocking` or accept short writes.
 
 mod record;
+pub mod search;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -23,6 +28,21 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::executor::{OutputLine, Stream};
+use crate::redact::Redactor;
+
+/// Lines a live subscriber may fall behind before it misses some (it then re-reads the file).
+const LIVE_BUFFER: usize = 4096;
+
+/// A line just appended to a job's log, as live subscribers receive it.
+#[derive(Debug, Clone)]
+pub struct LiveLine {
+    /// The attempt it belongs to.
+    pub attempt: u32,
+    /// The step it belongs to.
+    pub step: String,
+    /// The stored line (already redacted).
+    pub line: LogLine,
+}
 
 /// Block size for reading a log backwards.
 const TAIL_BLOCK: usize = 64 * 1024;
@@ -70,6 +90,7 @@ struct Inner {
     root: PathBuf,
     max_bytes_per_job: u64,
     state: Mutex<State>,
+    redactor: Redactor,
 }
 
 #[derive(Debug, Default)]
@@ -78,6 +99,8 @@ struct State {
     usage: HashMap<String, Arc<AtomicU64>>,
     /// Step logs that have a live writer (one writer per file keeps numbering consistent).
     open: HashSet<PathBuf>,
+    /// Live subscribers per job.
+    live: HashMap<String, tokio::sync::broadcast::Sender<LiveLine>>,
 }
 
 impl Inner {
@@ -119,14 +142,70 @@ impl LogStore {
     /// Opens (creating it if needed) the store at `root`, capping each job's logs at
     /// `max_bytes_per_job` bytes.
     pub fn open(root: &Path, max_bytes_per_job: u64) -> io::Result<LogStore> {
+        LogStore::open_redacted(root, max_bytes_per_job, Redactor::default())
+    }
+
+    /// Like [`LogStore::open`], redacting every appended line with `redactor`.
+    pub fn open_redacted(
+        root: &Path,
+        max_bytes_per_job: u64,
+        redactor: Redactor,
+    ) -> io::Result<LogStore> {
         std::fs::create_dir_all(root)?;
         Ok(LogStore {
             inner: Arc::new(Inner {
                 root: root.to_owned(),
                 max_bytes_per_job,
                 state: Mutex::new(State::default()),
+                redactor,
             }),
         })
+    }
+
+    /// The redactor applied to appended lines (jobs register their secret parameters with it).
+    pub fn redactor(&self) -> &Redactor {
+        &self.inner.redactor
+    }
+
+    /// The directory holding every log.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// Receives every line appended to `job_id`'s logs from now on (subscribe first, then read what is
+    /// already stored, so nothing falls between the two).
+    pub fn subscribe(&self, job_id: &str) -> tokio::sync::broadcast::Receiver<LiveLine> {
+        let mut state = self.inner.state();
+        state
+            .live
+            .entry(job_id.to_owned())
+            .or_insert_with(|| tokio::sync::broadcast::channel(LIVE_BUFFER).0)
+            .subscribe()
+    }
+
+    /// Deletes the logs of every job whose newest log file was last written before `cutoff` (retention),
+    /// skipping jobs with a log being written. Returns the ids of the purged jobs.
+    pub fn purge_older_than(&self, cutoff: std::time::SystemTime) -> io::Result<Vec<String>> {
+        let mut purged = Vec::new();
+        for entry in std::fs::read_dir(&self.inner.root)? {
+            let entry = entry?;
+            let Some(job) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if !entry.file_type()?.is_dir() || validate("job id", &job).is_err() {
+                continue;
+            }
+            let newest = newest_mtime(&entry.path())?;
+            if newest.is_some_and(|t| t >= cutoff) {
+                continue;
+            }
+            match self.delete_job(&job) {
+                Ok(()) => purged.push(job),
+                Err(e) if e.kind() == io::ErrorKind::ResourceBusy => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(purged)
     }
 
     /// Opens the log of one step for appending, creating it or continuing it after a restart (a torn
@@ -159,8 +238,17 @@ impl LogStore {
         // Torn bytes were never counted, so cutting them off leaves the counter right.
         let usage = Inner::usage(&mut state, job_id, &job_dir);
         state.open.insert(path.clone());
+        let live = state
+            .live
+            .entry(job_id.to_owned())
+            .or_insert_with(|| tokio::sync::broadcast::channel(LIVE_BUFFER).0)
+            .clone();
         drop(state);
         Ok(StepLogWriter {
+            live,
+            attempt,
+            step: step_id.to_owned(),
+            job: job_id.to_owned(),
             file: BufWriter::with_capacity(TAIL_BLOCK, file),
             next: last.as_ref().map_or(1, |l| l.number + 1),
             truncated: last.is_some_and(|l| l.text.starts_with(TRUNCATED_PREFIX)),
@@ -274,6 +362,10 @@ impl LogStore {
 /// visible to readers, [`StepLogWriter::sync`] makes them durable. Dropping the writer flushes.
 #[derive(Debug)]
 pub struct StepLogWriter {
+    live: tokio::sync::broadcast::Sender<LiveLine>,
+    job: String,
+    attempt: u32,
+    step: String,
     file: BufWriter<File>,
     next: u64,
     truncated: bool,
@@ -293,13 +385,8 @@ impl StepLogWriter {
             return Ok(None);
         }
         self.record.clear();
-        record::encode(
-            self.next,
-            line.stream,
-            line.at,
-            &line.text,
-            &mut self.record,
-        );
+        let text = self.store.redactor.redact(&line.text);
+        record::encode(self.next, line.stream, line.at, &text, &mut self.record);
         let len = self.record.len() as u64;
         let cap = self.cap;
         let fits = self
@@ -313,19 +400,47 @@ impl StepLogWriter {
                 self.usage.fetch_sub(len, Ordering::SeqCst);
                 return Err(e);
             }
+            self.publish(LogLine {
+                number: self.next,
+                stream: line.stream,
+                at: line.at,
+                text: text.into_owned(),
+            });
             self.next += 1;
             return Ok(Some(self.next - 1));
         }
         // The marker may exceed the cap by its own size: the reader must learn why the log stops.
         self.record.clear();
-        let text = format!("{TRUNCATED_PREFIX}the job's log reached {} bytes", self.cap);
-        record::encode(self.next, Stream::Stderr, line.at, &text, &mut self.record);
+        let marker = format!("{TRUNCATED_PREFIX}the job's log reached {} bytes", self.cap);
+        record::encode(
+            self.next,
+            Stream::Stderr,
+            line.at,
+            &marker,
+            &mut self.record,
+        );
         self.file.write_all(self.record.as_bytes())?;
         self.usage
             .fetch_add(self.record.len() as u64, Ordering::SeqCst);
+        self.publish(LogLine {
+            number: self.next,
+            stream: Stream::Stderr,
+            at: line.at,
+            text: marker,
+        });
         self.next += 1;
         self.truncated = true;
         Ok(None)
+    }
+
+    fn publish(&self, line: LogLine) {
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(LiveLine {
+                attempt: self.attempt,
+                step: self.step.clone(),
+                line,
+            });
+        }
     }
 
     /// Writes buffered lines to the file (no fsync), so readers see them.
@@ -345,8 +460,66 @@ impl Drop for StepLogWriter {
         if let Err(e) = self.file.flush() {
             tracing::warn!(path = %self.path.display(), error = %e, "flushing a step log failed");
         }
-        self.store.state().open.remove(&self.path);
+        let mut state = self.store.state();
+        state.open.remove(&self.path);
+        let job_dir = self.store.root.join(&self.job);
+        let writing = state.open.iter().any(|p| p.starts_with(&job_dir));
+        if !writing
+            && state
+                .live
+                .get(&self.job)
+                .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            state.live.remove(&self.job);
+        }
     }
+}
+
+/// The retention sweep: every `retention / 24` (at most hourly, at least every minute) and once at start,
+/// deletes the logs of jobs not written for `retention`. Runs until `shutdown`.
+pub async fn retention_sweep(
+    logs: LogStore,
+    retention: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let every = (retention / 24).clamp(
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(3600),
+    );
+    loop {
+        let Some(cutoff) = std::time::SystemTime::now().checked_sub(retention) else {
+            return;
+        };
+        let store = logs.clone();
+        match tokio::task::spawn_blocking(move || store.purge_older_than(cutoff)).await {
+            Ok(Ok(purged)) if !purged.is_empty() => {
+                tracing::info!(jobs = purged.len(), "purged logs past their retention");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the log retention sweep failed"),
+            Err(e) => tracing::warn!(error = %e, "the log retention sweep panicked"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// When the newest file under `dir` was last modified (`None` if it holds no file).
+fn newest_mtime(dir: &Path) -> io::Result<Option<std::time::SystemTime>> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let t = if kind.is_dir() {
+            newest_mtime(&entry.path())?
+        } else {
+            Some(entry.metadata()?.modified()?)
+        };
+        newest = newest.max(t);
+    }
+    Ok(newest)
 }
 
 /// Rejects ids that could leave the root or are not a single path component.

@@ -17,7 +17,7 @@
 
 use boomerang::app::App;
 use boomerang::clock::Clock;
-use boomerang::config::{Pacing, Settings};
+use boomerang::config::{LogSettings, Pacing, Settings};
 use boomerang::engine::JobRecord;
 use boomerang::github::sim::{
     CheckRunRecord, DispatchRecord, SentDelivery, SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM,
@@ -129,6 +129,7 @@ pub const CONFIG: &str = r#"jobs:
 pub struct Builder {
     config: Option<String>,
     secret: String,
+    logs: LogSettings,
 }
 
 impl Builder {
@@ -197,6 +198,7 @@ impl Builder {
                 request_timeout: Duration::from_secs(5),
                 ..Pacing::default()
             },
+            logs: self.logs,
         };
         let mut settings = settings;
         tweak(&mut settings);
@@ -263,6 +265,7 @@ impl Harness {
         Builder {
             config: Some(CONFIG.to_string()),
             secret: SECRET.to_string(),
+            logs: LogSettings::default(),
         }
     }
 
@@ -638,4 +641,12 @@ pub fn fixture(relative: &str) -> PathBuf {
 /// A fresh `X-GitHub-Delivery` GUID.
 pub fn guid() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+impl Builder {
+    /// Configures boomerang's secrets, redaction minimum and log retention.
+    pub fn log_settings(mut self, logs: LogSettings) -> Builder {
+        self.logs = logs;
+        self
+    }
 }

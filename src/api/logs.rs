@@ -1,0 +1,462 @@
+//! Purpose: the log API. `GET /api/v1/jobs/{id}/logs` (the last lines, or the lines matching a regex with
+//! context), `GET /api/v1/jobs/{id}/logs/stream` (Server-Sent Events following the job until it ends),
+//! `GET /api/v1/search` (a regex across every job's logs, newest first, with deep links) and
+//! `GET /api/v1/stats` (the log store's size). Bearer tokens from `API_TOKENS`; the stream also accepts the
+//! job page's signed link token, since a browser's `EventSource` cannot send headers. Every answer is passed
+//! through the redactor, so a secret added after a line was stored still does not leave.
+
+use super::{error, has_api_token, load};
+use crate::app::App;
+use crate::engine::{JobRecord, JobState};
+use crate::logs::search::{Hit, Keep, Pattern};
+use crate::logs::{LogLine, LogStore};
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+/// Default and largest `tail`.
+const DEFAULT_TAIL: usize = 100;
+const MAX_TAIL: usize = 10_000;
+/// Default and largest number of matches in one answer.
+const DEFAULT_MATCHES: usize = 200;
+const MAX_MATCHES: usize = 5_000;
+/// Largest `context`.
+const MAX_CONTEXT: u64 = 20;
+/// Jobs a cross-job search looks at, newest first.
+const SEARCH_JOBS: usize = 100_000;
+
+/// The log routes (merged into the API router).
+pub(super) fn routes() -> Router<App> {
+    Router::new()
+        .route("/api/v1/jobs/{id}/logs", get(job_logs))
+        .route("/api/v1/jobs/{id}/logs/stream", get(stream))
+        .route("/api/v1/search", get(search))
+        .route("/api/v1/stats", get(stats))
+}
+
+fn unauthorized() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "a bearer token from API_TOKENS is required",
+    )
+}
+
+fn redacted(app: &App, value: Value) -> Response {
+    axum::Json(app.engine.logs().redactor().redact_json(&value)).into_response()
+}
+
+fn line_json(app: &App, job: &str, attempt: u32, step: &str, l: &LogLine) -> Value {
+    json!({
+        "attempt": attempt,
+        "step": step,
+        "number": l.number,
+        "stream": l.stream,
+        "time": l.at,
+        "text": app.engine.logs().redactor().redact(&l.text),
+        "link": format!("{}#a{attempt}-{step}-L{}", app.links.job_url(job, app.clock.now()), l.number),
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "reading logs failed");
+            Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot read the logs",
+            ))
+        }
+        Err(_) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot read the logs",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct LogsQuery {
+    step: Option<String>,
+    attempt: Option<u32>,
+    tail: Option<usize>,
+    q: Option<String>,
+    context: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// The (attempt, step) logs a query covers: the asked attempt (default: the current one) and step.
+fn selected(
+    logs: &LogStore,
+    record: &JobRecord,
+    state: &JobState,
+    attempt: Option<u32>,
+    step: Option<&str>,
+) -> std::io::Result<Vec<(u32, String)>> {
+    let attempt = attempt.or(state.current().map(|a| a.number));
+    Ok(logs
+        .steps(record.id.as_str())?
+        .into_iter()
+        .filter(|(a, s)| attempt.is_none_or(|n| *a == n) && step.is_none_or(|w| w == s))
+        .collect())
+}
+
+async fn job_logs(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if !has_api_token(&app, &headers) {
+        return unauthorized();
+    }
+    let (record, state) = match load(&app, &id) {
+        Ok(found) => found,
+        Err(r) => return *r,
+    };
+    let pattern = match q.q.as_deref().map(Pattern::new).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("q is not a valid regex: {e}"),
+            );
+        }
+    };
+    let logs = app.engine.logs().clone();
+    let job = record.id.as_str().to_string();
+    let steps = match selected(&logs, &record, &state, q.attempt, q.step.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "listing a job's logs failed");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the logs");
+        }
+    };
+    let status = state.current().map(|a| a.status.as_str());
+    if let Some(pattern) = pattern {
+        let limit = q.limit.unwrap_or(DEFAULT_MATCHES).clamp(1, MAX_MATCHES);
+        let context = q.context.unwrap_or(0).min(MAX_CONTEXT);
+        let job2 = job.clone();
+        let found = blocking(move || {
+            let mut out = Vec::new();
+            for hit in logs.grep_job(&job2, &pattern, None, usize::MAX, Keep::First)? {
+                if !steps.contains(&(hit.attempt, hit.step.clone())) {
+                    continue;
+                }
+                let from = hit.line.number.saturating_sub(context).max(1);
+                let around = logs.read(
+                    &job2,
+                    hit.attempt,
+                    &hit.step,
+                    from,
+                    (2 * context + 1) as usize,
+                )?;
+                out.push((hit, around));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await;
+        let found = match found {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let matches: Vec<Value> = found
+            .iter()
+            .map(|(hit, around)| {
+                let mut m = line_json(&app, &job, hit.attempt, &hit.step, &hit.line);
+                let ctx = |pred: &dyn Fn(u64) -> bool| -> Vec<Value> {
+                    around
+                        .iter()
+                        .filter(|l| pred(l.number))
+                        .map(|l| line_json(&app, &job, hit.attempt, &hit.step, l))
+                        .collect()
+                };
+                m["before"] = Value::Array(ctx(&|n| n < hit.line.number));
+                m["after"] = Value::Array(ctx(&|n| n > hit.line.number));
+                m
+            })
+            .collect();
+        return redacted(
+            &app,
+            json!({ "job_id": job, "status": status, "matches": matches }),
+        );
+    }
+    let n = q.tail.unwrap_or(DEFAULT_TAIL).min(MAX_TAIL);
+    let job2 = job.clone();
+    let lines = blocking(move || {
+        let mut all: Vec<(u32, String, LogLine)> = Vec::new();
+        for (attempt, step) in steps {
+            for l in logs.tail(&job2, attempt, &step, n)? {
+                all.push((attempt, step.clone(), l));
+            }
+        }
+        all.sort_by(|a, b| (a.0, a.2.at).cmp(&(b.0, b.2.at)));
+        let skip = all.len().saturating_sub(n);
+        Ok(all.split_off(skip))
+    })
+    .await;
+    let lines = match lines {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|(a, s, l)| line_json(&app, &job, *a, s, l))
+        .collect();
+    redacted(
+        &app,
+        json!({ "job_id": job, "status": status, "lines": lines }),
+    )
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+    repo: Option<String>,
+    job: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn search(
+    State(app): State<App>,
+    Query(q): Query<SearchQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if !has_api_token(&app, &headers) {
+        return unauthorized();
+    }
+    let Some(text) = q.q.as_deref().filter(|t| !t.is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, "q (a regex) is required");
+    };
+    let pattern = match Pattern::new(text) {
+        Ok(p) => p,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("q is not a valid regex: {e}"),
+            );
+        }
+    };
+    let since = match q.since.as_deref().map(parse_since).transpose() {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    let records: Vec<JobRecord> = match app.store.recent_jobs(SEARCH_JOBS) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "listing jobs failed");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "cannot list the jobs");
+        }
+    };
+    let records: HashMap<String, JobRecord> = records
+        .into_iter()
+        .filter(|r| q.repo.as_deref().is_none_or(|w| r.repo.to_string() == w))
+        .filter(|r| {
+            q.job
+                .as_deref()
+                .is_none_or(|w| r.spec.name == w || r.id.as_str() == w)
+        })
+        .map(|r| (r.id.as_str().to_string(), r))
+        .collect();
+    let mut ids: Vec<String> = records.keys().cloned().collect();
+    ids.sort_by(|a, b| {
+        let (ra, rb) = (&records[a], &records[b]);
+        rb.created_at.cmp(&ra.created_at).then(b.cmp(a))
+    });
+    let limit = q.limit.unwrap_or(DEFAULT_MATCHES).clamp(1, MAX_MATCHES);
+    let logs = app.engine.logs().clone();
+    let scanned = ids.len();
+    let started = std::time::Instant::now();
+    let hits: Vec<Hit> = match blocking(move || logs.search(&ids, &pattern, since, limit)).await {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let hits: Vec<Value> = hits
+        .iter()
+        .filter_map(|h| {
+            let r = records.get(&h.job)?;
+            let mut v = line_json(&app, &h.job, h.attempt, &h.step, &h.line);
+            v["job_id"] = json!(h.job);
+            v["job"] = json!(r.spec.name);
+            v["repository"] = json!(r.repo.to_string());
+            Some(v)
+        })
+        .collect();
+    let store_bytes = app.engine.logs().total_bytes().unwrap_or(0);
+    redacted(
+        &app,
+        json!({ "hits": hits, "jobs_searched": scanned, "took_ms": took_ms, "store_bytes": store_bytes }),
+    )
+}
+
+/// `since`: an RFC 3339 time, or a duration back from now (`2h`, `7d`).
+fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    humantime::parse_duration(text)
+        .ok()
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .and_then(|d| Utc::now().checked_sub_signed(d))
+        .ok_or_else(|| format!("since: `{text}` is neither an RFC 3339 time nor a duration like 2h"))
+}
+
+async fn stats(State(app): State<App>, headers: HeaderMap) -> Response {
+    if !has_api_token(&app, &headers) {
+        return unauthorized();
+    }
+    let logs = app.engine.logs().clone();
+    match blocking(move || logs.total_bytes()).await {
+        Ok(bytes) => redacted(
+            &app,
+            json!({ "log_store_bytes": bytes, "log_retention_secs": app.settings.logs.retention.as_secs() }),
+        ),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    token: Option<String>,
+    tail: Option<usize>,
+}
+
+async fn stream(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<StreamQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let by_link = q
+        .token
+        .as_deref()
+        .is_some_and(|t| app.links.verify(&id, t, app.clock.now()));
+    if !by_link && !has_api_token(&app, &headers) {
+        return unauthorized();
+    }
+    if let Err(r) = load(&app, &id) {
+        return *r;
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
+    tokio::spawn(follow(app, id, q.tail.unwrap_or(MAX_TAIL).min(MAX_TAIL), tx));
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<Event, Infallible>(e), rx))
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// Sends the job's stored lines (the last `tail` of each step), then each new line, then an `end` event
+/// when the job has ended. Stops early when the client goes away.
+async fn follow(app: App, id: String, tail: usize, tx: tokio::sync::mpsc::Sender<Event>) {
+    let logs = app.engine.logs().clone();
+    let mut live = logs.subscribe(&id);
+    let mut changes = app.engine.subscribe();
+    let mut last: HashMap<(u32, String), u64> = HashMap::new();
+    let line_event = |attempt: u32, step: &str, l: &LogLine| {
+        let data = line_json(&app, &id, attempt, step, l);
+        Event::default().event("line").data(data.to_string())
+    };
+    // What is stored already (and whatever a missed broadcast left out).
+    let catch_up = |last: &mut HashMap<(u32, String), u64>, first: bool| -> Vec<Event> {
+        let mut out = Vec::new();
+        let Ok(Some((record, state))) = app.engine.load(&crate::ids::JobId(id.clone())) else {
+            return out;
+        };
+        let Ok(steps) = selected(&logs, &record, &state, None, None) else {
+            return out;
+        };
+        for (attempt, step) in steps {
+            let seen = last.get(&(attempt, step.clone())).copied().unwrap_or(0);
+            let lines = if first {
+                logs.tail(&id, attempt, &step, tail)
+            } else {
+                logs.read(&id, attempt, &step, seen + 1, usize::MAX)
+            };
+            for l in lines.unwrap_or_default() {
+                if l.number > seen {
+                    last.insert((attempt, step.clone()), l.number);
+                    out.push(line_event(attempt, &step, &l));
+                }
+            }
+        }
+        out
+    };
+    let ended = || -> Option<Event> {
+        let (_, state) = app
+            .engine
+            .load(&crate::ids::JobId(id.clone()))
+            .ok()
+            .flatten()?;
+        let current = state.current();
+        state.is_terminal().then(|| {
+            Event::default().event("end").data(
+                json!({
+                    "status": current.map(|a| a.status.as_str()),
+                    "conclusion": current.and_then(|a| a.conclusion.map(|c| c.as_str())),
+                })
+                .to_string(),
+            )
+        })
+    };
+    for e in catch_up(&mut last, true) {
+        if tx.send(e).await.is_err() {
+            return;
+        }
+    }
+    let mut check = true;
+    loop {
+        if check && let Some(end) = ended() {
+            for e in catch_up(&mut last, false) {
+                if tx.send(e).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(end).await;
+            return;
+        }
+        check = false;
+        tokio::select! {
+            _ = tx.closed() => return,
+            got = live.recv() => match got {
+                Ok(l) => {
+                    let key = (l.attempt, l.step.clone());
+                    if last.get(&key).is_none_or(|n| l.line.number > *n) {
+                        last.insert(key, l.line.number);
+                        if tx.send(line_event(l.attempt, &l.step, &l.line)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    for e in catch_up(&mut last, false) {
+                        if tx.send(e).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    live = logs.subscribe(&id);
+                }
+            },
+            changed = changes.recv() => {
+                check = !matches!(changed, Ok(job) if job.as_str() != id);
+            }
+        }
+    }
+}

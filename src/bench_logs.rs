@@ -1,0 +1,1 @@
+//! Purpose: `boomerang bench logs`.

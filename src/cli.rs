@@ -1,0 +1,1 @@
+//! Purpose: the HTTP client side of `boomerang logs` and `boomerang search`.
