@@ -2,6 +2,7 @@
 //! signed link from the check run or an API token), the REST API under `/api/v1` (bearer tokens from
 //! `API_TOKENS`), and `/healthz`.
 
+mod jobs;
 mod page;
 
 use crate::app::App;
@@ -21,7 +22,8 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/jobs/{id}", get(job_page))
         .route("/api/v1/jobs/{id}", get(job_json))
-        .with_state(app)
+        .with_state(app.clone())
+        .merge(jobs::router(app))
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
