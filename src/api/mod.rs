@@ -2,6 +2,7 @@
 //! signed link from the check run or an API token), the REST API under `/api/v1` (bearer tokens from
 //! `API_TOKENS`), and `/healthz`.
 
+mod jobs;
 mod logs;
 mod page;
 
@@ -23,7 +24,8 @@ pub fn router(app: App) -> Router {
         .route("/jobs/{id}", get(job_page))
         .route("/api/v1/jobs/{id}", get(job_json))
         .merge(logs::routes())
-        .with_state(app)
+        .with_state(app.clone())
+        .merge(jobs::router(app))
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -72,6 +72,32 @@ pub enum EngineError {
     Refused(String),
 }
 
+/// The store index that holds each concurrency group's line: one entry per queued or running attempt, ordered by
+/// the time the attempt was queued. It is written with the attempt's `AttemptQueued` event and removed with its
+/// `AttemptCompleted`, so the line survives a restart.
+pub const GROUP_INDEX: &str = "concurrency";
+
+/// The prefix of a group's entries in [`GROUP_INDEX`].
+pub(crate) fn group_prefix(repo: &crate::ids::RepoName, group: &str) -> String {
+    let escaped = group.replace('%', "%25").replace('/', "%2F");
+    format!("{}/{escaped}/", repo.to_string().to_ascii_lowercase())
+}
+
+/// An attempt's entry in its group's line.
+pub(crate) fn group_key(
+    record: &JobRecord,
+    group: &str,
+    queued_at: chrono::DateTime<chrono::Utc>,
+    attempt: u32,
+) -> String {
+    format!(
+        "{}{:020}/{}/{attempt:06}",
+        group_prefix(&record.repo, group),
+        queued_at.timestamp_nanos_opt().unwrap_or_default().max(0),
+        record.id
+    )
+}
+
 /// The job engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -140,6 +166,10 @@ impl Engine {
         batch
             .put_job(record.id.as_str(), record)
             .mark_active(record.id.as_str());
+        if let Some(group) = record.spec.concurrency_group(&record.params) {
+            let key = group_key(record, &group, now, 1);
+            batch.put_index(GROUP_INDEX, &key, &(record.id.clone(), 1u32));
+        }
         batch.append_event(
             record.id.as_str(),
             0,
@@ -363,8 +393,13 @@ impl Engine {
             reason: reason.to_string(),
             only_steps,
         };
+        let group = record.spec.concurrency_group(&record.params);
         self.append(job, &[event], |b| {
             b.mark_active(job.as_str());
+            if let Some(group) = group {
+                let key = group_key(&record, &group, now, attempt);
+                b.put_index(GROUP_INDEX, &key, &(job.clone(), attempt));
+            }
             enqueue(
                 b,
                 record.installation,
@@ -396,8 +431,15 @@ impl Engine {
             };
             if attempt.status == AttemptStatus::Completed {
                 let job_id = job.clone();
+                let group = record
+                    .spec
+                    .concurrency_group(&record.params)
+                    .map(|g| group_key(&record, &g, attempt.queued_at, attempt.number));
                 self.append(&job, &[], |b| {
                     b.mark_inactive(job_id.as_str());
+                    if let Some(key) = group {
+                        b.delete_index(GROUP_INDEX, &key);
+                    }
                 })
                 .await?;
                 continue;

@@ -236,6 +236,15 @@ pub enum JobEvent {
         /// When the restart noticed it.
         at: DateTime<Utc>,
     },
+    /// The attempt waits for earlier jobs of its concurrency group to end before it starts.
+    WaitingInGroup {
+        /// Attempt.
+        attempt: u32,
+        /// The rendered group name.
+        group: String,
+        /// Its place in the group's line, 1 being the job that runs now.
+        position: usize,
+    },
     /// The consumer dispatch of an attempt was accepted by GitHub.
     DispatchSent {
         /// Attempt.
@@ -401,6 +410,15 @@ fn fresh_steps(spec: &JobSpec) -> Vec<StepState> {
         .collect()
 }
 
+/// How a job waiting in a concurrency group describes its place (check run title, replies).
+pub fn waiting_text(group: &str, position: usize) -> String {
+    let ahead = position.saturating_sub(1);
+    format!(
+        "waiting in concurrency group `{group}`, position {position} ({ahead} job{} ahead)",
+        if ahead == 1 { "" } else { "s" }
+    )
+}
+
 /// Folds a job's events into its state. Pure; unknown combinations (an event for a missing attempt) are ignored.
 pub fn fold(record: &JobRecord, events: &[JobEvent]) -> JobState {
     let mut state = JobState {
@@ -461,6 +479,7 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
             if let Some(a) = attempt_mut(state, *attempt) {
                 a.status = AttemptStatus::InProgress;
                 a.started_at.get_or_insert(*at);
+                a.outcome = None;
             }
         }
         JobEvent::StepStarted {
@@ -582,6 +601,17 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
         JobEvent::DispatchSent { attempt, .. } => {
             if let Some(a) = attempt_mut(state, *attempt) {
                 a.dispatched = true;
+            }
+        }
+        JobEvent::WaitingInGroup {
+            attempt,
+            group,
+            position,
+        } => {
+            if let Some(a) = attempt_mut(state, *attempt)
+                && a.status == AttemptStatus::Queued
+            {
+                a.outcome = Some(waiting_text(group, *position));
             }
         }
     }

@@ -116,6 +116,9 @@ pub(super) async fn run_attempt(
     };
     let clock = engine.clock().clone();
     if current.status == AttemptStatus::Queued {
+        wait_for_group(&mut run, &cancel).await?;
+    }
+    if current.status == AttemptStatus::Queued {
         let at = clock.now();
         run.record_visible(vec![JobEvent::AttemptStarted {
             attempt: run.attempt,
@@ -333,6 +336,108 @@ pub(super) async fn run_attempt(
     Ok(())
 }
 
+/// Holds a queued attempt until every earlier attempt of its concurrency group has ended. The line is the store's
+/// [`super::GROUP_INDEX`] (durable), so a restart resumes the wait in the same order. While it waits, its check run
+/// stays `queued` with its position in the title, and the PR it came from gets one reply saying where it is. With
+/// `cancel_in_progress`, it cancels the earlier attempts instead of waiting behind them.
+async fn wait_for_group(run: &mut Run<'_>, cancel: &CancellationToken) -> Result<(), EngineError> {
+    let record = run.record.clone();
+    let Some(group) = record.spec.concurrency_group(&record.params) else {
+        return Ok(());
+    };
+    let Some(queued_at) = run.state.attempt(run.attempt).map(|a| a.queued_at) else {
+        return Ok(());
+    };
+    let cancel_in_progress = record
+        .spec
+        .concurrency
+        .as_ref()
+        .is_some_and(|c| c.cancel_in_progress);
+    let mine = super::group_key(&record, &group, queued_at, run.attempt);
+    let prefix = super::group_prefix(&record.repo, &group);
+    let mut changes = run.engine.subscribe();
+    let mut shown: Option<usize> = None;
+    let mut cancelled: HashSet<JobId> = HashSet::new();
+    let mut replied = false;
+    loop {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let line: Vec<(String, (JobId, u32))> =
+            run.engine.store().index_scan(super::GROUP_INDEX, &prefix)?;
+        let mut ahead = Vec::new();
+        for (key, (job, attempt)) in line {
+            if key.as_str() >= mine.as_str() {
+                break;
+            }
+            // An entry whose attempt already ended (left behind by a crash) holds no place in line.
+            let live = run
+                .engine
+                .load(&job)?
+                .and_then(|(_, st)| st.attempt(attempt).map(|a| a.status))
+                .is_some_and(|s| s != AttemptStatus::Completed);
+            if live {
+                ahead.push(job);
+            }
+        }
+        if ahead.is_empty() {
+            break;
+        }
+        if cancel_in_progress {
+            for job in ahead {
+                if cancelled.insert(job.clone()) {
+                    let by = format!("a newer job of concurrency group `{group}` ({})", record.id);
+                    if let Err(e) = run.engine.cancel(&job, &by).await {
+                        tracing::info!(%job, error = %e, "cancel for the concurrency group not applied");
+                    }
+                }
+            }
+        } else if shown != Some(ahead.len() + 1) {
+            let position = ahead.len() + 1;
+            shown = Some(position);
+            let event = JobEvent::WaitingInGroup {
+                attempt: run.attempt,
+                group: group.clone(),
+                position,
+            };
+            let (attempt, now) = (run.attempt, run.engine.clock().now());
+            let reply = (!replied)
+                .then(|| record.trigger.pull_request)
+                .flatten()
+                .map(|pr| Effect::Comment {
+                    repo: record.repo.clone(),
+                    issue_number: pr,
+                    body: format!(
+                        "`{}` is queued: {}. It starts when the jobs ahead of it end.",
+                        record.spec.name,
+                        super::model::waiting_text(&group, position)
+                    ),
+                    job: Some(record.id.clone()),
+                });
+            replied = true;
+            let rec = record.clone();
+            run.record(vec![event], |b| {
+                Engine::sync_effect(&rec, attempt, false, b, now);
+                if let Some(effect) = reply {
+                    enqueue(b, rec.installation, effect, now);
+                }
+            })
+            .await?;
+        }
+        tokio::select! {
+            _ = changes.recv() => {}
+            _ = cancel.cancelled() => {}
+            // A change missed while the line was read (or lagging subscribers) is caught up here.
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+    // Whatever happened while waiting (a cancel) is in the journal: continue from the stored state.
+    if let Some((_, state)) = run.engine.load(&record.id)? {
+        run.state = state;
+    }
+    Ok(())
+}
+
 /// Records the end of the attempt with every side effect it causes, in one commit.
 async fn finish_attempt(
     run: &mut Run<'_>,
@@ -348,8 +453,15 @@ async fn finish_attempt(
         conclusion,
         reason,
     };
+    let group_key = record.spec.concurrency_group(&record.params).and_then(|g| {
+        let queued_at = run.state.attempt(attempt)?.queued_at;
+        Some(super::group_key(&record, &g, queued_at, attempt))
+    });
     run.record(vec![event], |b| {
         b.mark_inactive(record.id.as_str());
+        if let Some(key) = group_key {
+            b.delete_index(super::GROUP_INDEX, &key);
+        }
         Engine::sync_effect(&record, attempt, true, b, now);
         if record.spec.dispatch.is_some() {
             enqueue(

@@ -452,6 +452,75 @@ impl GithubClient {
         })
     }
 
+    /// `GET /repos/{o}/{r}/installation` (as the app): the installation that reaches `repo`, `None` when the app
+    /// is not installed there. The API uses it for requests that name only a repository.
+    pub async fn repo_installation(
+        &self,
+        repo: &RepoName,
+    ) -> Result<Option<InstallationId>, GithubError> {
+        let path = format!("/repos/{repo}/installation");
+        match self.call(Auth::App, Method::GET, &path, None, None).await {
+            Ok(a) => {
+                let v: Value = Self::decode(&a)?;
+                Ok(v["id"].as_u64().map(InstallationId))
+            }
+            Err(GithubError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /repos/{o}/{r}`: the repository's default branch (where the repo config is read from).
+    pub async fn default_branch(
+        &self,
+        inst: InstallationId,
+        repo: &RepoName,
+    ) -> Result<String, GithubError> {
+        let a = self
+            .call(
+                Auth::Installation(inst),
+                Method::GET,
+                &format!("/repos/{repo}"),
+                None,
+                None,
+            )
+            .await?;
+        let v: Value = Self::decode(&a)?;
+        v["default_branch"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| GithubError::Decode("repository without default_branch".into()))
+    }
+
+    /// `GET /repos/{o}/{r}/commits/{sha}/pulls`: the open pull requests whose head is `sha` (a `workflow_run` of a
+    /// fork carries no `pull_requests`, so the PR is found by its commit).
+    pub async fn pulls_for_commit(
+        &self,
+        inst: InstallationId,
+        repo: &RepoName,
+        sha: &CommitSha,
+    ) -> Result<Vec<u64>, GithubError> {
+        let a = self
+            .call(
+                Auth::Installation(inst),
+                Method::GET,
+                &format!("/repos/{repo}/commits/{sha}/pulls"),
+                None,
+                None,
+            )
+            .await?;
+        let v: Value = Self::decode(&a)?;
+        Ok(v.as_array()
+            .map(|pulls| {
+                pulls
+                    .iter()
+                    .filter(|p| p["head"]["sha"].as_str() == Some(sha.as_str()))
+                    .filter(|p| p["state"].as_str() != Some("closed"))
+                    .filter_map(|p| p["number"].as_u64())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// `GET /repos/{o}/{r}/collaborators/{user}/permission`: what `login` may do in `repo`.
     pub async fn permission(
         &self,

@@ -91,7 +91,10 @@ pub fn title(attempt: &AttemptState) -> String {
         .count();
     let total = attempt.steps.len();
     match (attempt.status, attempt.conclusion) {
-        (AttemptStatus::Queued, _) => "Queued".to_string(),
+        (AttemptStatus::Queued, _) => attempt
+            .outcome
+            .as_deref()
+            .map_or("Queued".to_string(), |why| format!("Queued: {why}")),
         (AttemptStatus::InProgress, _) => {
             let running: Vec<&str> = attempt
                 .steps

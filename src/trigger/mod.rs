@@ -281,19 +281,12 @@ impl Processor {
         record.note = Some(note.join("; "));
         let mut batch = Batch::new();
         for job in &plan.jobs {
-            Engine::add_new_job(&mut batch, job, &job.trigger.actor);
+            add_job(&mut batch, job);
             batch.put_index(
                 "delivery-jobs",
                 &format!("{}/{}", record.guid, job.id),
                 &job.id,
             );
-            if let Some(pr) = job.trigger.pull_request {
-                batch.put_index(
-                    "pr",
-                    &format!("{}/{pr}/{}", job.repo, job.id),
-                    &job.spec.name,
-                );
-            }
         }
         for (inst, effect) in &plan.effects {
             enqueue(&mut batch, *inst, effect.clone(), now);
@@ -307,8 +300,7 @@ impl Processor {
             inner.engine.wake_outbox();
         }
         for job in &plan.jobs {
-            inner.engine.notify_changed(&job.id);
-            inner.engine.start(&job.id);
+            self.started(job);
         }
         for (job, by) in &plan.cancels {
             if let Err(e) = inner.engine.cancel(job, by).await {
@@ -331,6 +323,136 @@ impl Processor {
         }
         tracing::info!(guid = %record.guid, event = %record.event, note = record.note.as_deref().unwrap_or(""), "delivery processed");
         Ok(())
+    }
+
+    /// Tells the engine about a job committed with [`add_job`] and starts it.
+    fn started(&self, job: &JobRecord) {
+        self.inner.engine.notify_changed(&job.id);
+        self.inner.engine.start(&job.id);
+    }
+
+    /// Starts a job for `POST /api/v1/jobs`, through the same path as every trigger: the config from the default
+    /// branch, the job's declared triggers (`on: api`), its typed parameters, a queued check run. `extra` adds its
+    /// own writes (an idempotency key) to the batch that creates the job.
+    pub async fn start_api_job(
+        &self,
+        req: &ApiJobRequest,
+        extra: impl FnOnce(&mut Batch, &JobRecord),
+    ) -> Result<JobRecord, ApiRefusal> {
+        let inner = &self.inner;
+        let unavailable = |e: GithubError| ApiRefusal::Unavailable(e.to_string());
+        let field = |field: &'static str, reason: String| ApiRefusal::Field { field, reason };
+        let installation = inner
+            .client
+            .repo_installation(&req.repo)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| field("repository", "boomerang is not installed on it".into()))?;
+        let default_branch = inner
+            .client
+            .default_branch(installation, &req.repo)
+            .await
+            .map_err(unavailable)?;
+        let ctx = RepoContext {
+            installation,
+            repo: req.repo.clone(),
+            default_branch,
+        };
+        let config = match self.load_config(&ctx).await {
+            Ok(ConfigLoad::Valid(c)) => c,
+            Ok(ConfigLoad::Missing) => {
+                return Err(field(
+                    "repository",
+                    format!(
+                        "it has no `{}` on `{}`",
+                        replies::CONFIG_PATH,
+                        ctx.default_branch
+                    ),
+                ));
+            }
+            Ok(ConfigLoad::Invalid(errors)) => {
+                let first = errors.0.first().map_or(String::new(), |e| {
+                    format!(": line {}, column {}: {}", e.line, e.column, e.message)
+                });
+                return Err(field(
+                    "repository",
+                    format!(
+                        "its `{}` on `{}` is invalid{first}",
+                        replies::CONFIG_PATH,
+                        ctx.default_branch
+                    ),
+                ));
+            }
+            Err(ProcessError::Transient(e)) => return Err(unavailable(e)),
+            Err(ProcessError::Store(e)) => return Err(ApiRefusal::Store(e)),
+        };
+        let Some(spec) = config.job(&req.job) else {
+            let hint = config
+                .suggest_job(&req.job)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return Err(field(
+                "job",
+                format!("no job `{}` in the config{hint}", req.job),
+            ));
+        };
+        if !spec.triggers.api {
+            return Err(field(
+                "job",
+                format!(
+                    "`{}` does not declare `on: api` (it is started by: {})",
+                    spec.name,
+                    spec.triggers.describe()
+                ),
+            ));
+        }
+        let given: Vec<(String, String)> = req
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), value_text(v)))
+            .collect();
+        let params = spec
+            .resolve_params(&given)
+            .map_err(|e| field("params", e.to_string()))?;
+        let (sha, git_ref) = match (&req.sha, &req.git_ref) {
+            (Some(sha), git_ref) => (sha.clone(), git_ref.clone()),
+            (None, git_ref) => {
+                let git_ref = git_ref
+                    .clone()
+                    .unwrap_or_else(|| ctx.default_branch.clone());
+                match inner
+                    .client
+                    .commit_sha(installation, &ctx.repo, &git_ref)
+                    .await
+                {
+                    Ok(sha) => (sha, Some(git_ref)),
+                    Err(GithubError::Status {
+                        status: 404 | 422, ..
+                    }) => {
+                        return Err(field(
+                            "ref",
+                            format!("no branch, tag or commit `{git_ref}` in {}", ctx.repo),
+                        ));
+                    }
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+        };
+        let trigger = Trigger {
+            kind: TriggerKind::Api,
+            actor: req.actor.clone(),
+            delivery: None,
+            pull_request: None,
+            comment_id: None,
+            description: format!("`POST /api/v1/jobs` by {}", req.actor),
+        };
+        let record = self.new_job(&ctx, spec, params, sha, git_ref, trigger);
+        let mut batch = Batch::new();
+        add_job(&mut batch, &record);
+        extra(&mut batch, &record);
+        inner.store.commit(batch).await.map_err(ApiRefusal::Store)?;
+        self.started(&record);
+        Ok(record)
     }
 
     async fn load_config(&self, ctx: &RepoContext) -> Result<ConfigLoad, ProcessError> {
@@ -700,9 +822,20 @@ impl Processor {
                     guid,
                     description,
                 );
-                if let Some(pr) = pull_requests.first() {
+                // A run of a fork's commit carries no `pull_requests`: find the PR by its head commit.
+                let pr = match pull_requests.first() {
+                    Some(pr) => Some(*pr),
+                    None => inner
+                        .client
+                        .pulls_for_commit(ctx.installation, &ctx.repo, &head_sha)
+                        .await
+                        .map_err(transient)?
+                        .first()
+                        .copied(),
+                };
+                if let Some(pr) = pr {
                     for job in plan.jobs.iter_mut().skip(before) {
-                        job.trigger.pull_request = Some(*pr);
+                        job.trigger.pull_request = Some(pr);
                     }
                 }
                 Ok(plan)
@@ -1136,6 +1269,54 @@ impl Processor {
             }
         }
         Ok(out)
+    }
+}
+
+/// A job request from the REST API, its fields already checked for shape.
+#[derive(Clone, Debug)]
+pub struct ApiJobRequest {
+    /// `owner/name`.
+    pub repo: RepoName,
+    /// A branch or tag (the default branch when neither it nor `sha` is given).
+    pub git_ref: Option<String>,
+    /// An exact commit.
+    pub sha: Option<CommitSha>,
+    /// The job's name in the repo config.
+    pub job: String,
+    /// Parameters, checked against the job's declarations.
+    pub params: Map<String, Value>,
+    /// Who asked (shown as the job's actor).
+    pub actor: String,
+}
+
+/// Why an API request started no job.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiRefusal {
+    /// A field of the request is wrong (HTTP 422).
+    #[error("{field}: {reason}")]
+    Field {
+        /// The request field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// GitHub could not be asked now (HTTP 503).
+    #[error("GitHub unavailable: {0}")]
+    Unavailable(String),
+    /// The store failed (HTTP 500).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Adds a new job to a batch: its record, first attempt, queued check run, and the PR index `/status` reads.
+fn add_job(batch: &mut Batch, job: &JobRecord) {
+    Engine::add_new_job(batch, job, &job.trigger.actor);
+    if let Some(pr) = job.trigger.pull_request {
+        batch.put_index(
+            "pr",
+            &format!("{}/{pr}/{}", job.repo, job.id),
+            &job.spec.name,
+        );
     }
 }
 

@@ -38,6 +38,8 @@ pub(crate) enum Route {
     GetPermission { repo: String, username: String },
     GetContent { repo: String, path: String },
     GetPull { repo: String, number: u64 },
+    GetRepo { repo: String },
+    ListPullsForCommit { repo: String, sha: String },
 }
 
 /// Decodes `%XX` escapes in a path segment.
@@ -97,6 +99,11 @@ pub(crate) fn parse(method: &str, path: &str) -> Option<Route> {
         ("GET", ["repos", o, r, "check-runs", id]) => Route::GetCheckRun {
             repo: repo(o, r),
             id: num(id)?,
+        },
+        ("GET", ["repos", o, r]) => Route::GetRepo { repo: repo(o, r) },
+        ("GET", ["repos", o, r, "commits", sha, "pulls"]) => Route::ListPullsForCommit {
+            repo: repo(o, r),
+            sha: (*sha).to_owned(),
         },
         ("GET", ["repos", o, r, "commits", rest @ .., "check-runs"]) if !rest.is_empty() => {
             Route::ListCheckRunsForRef {
@@ -171,7 +178,9 @@ impl Route {
             | Route::CreateComment { repo, .. }
             | Route::GetPermission { repo, .. }
             | Route::GetContent { repo, .. }
-            | Route::GetPull { repo, .. } => Some(repo),
+            | Route::GetPull { repo, .. }
+            | Route::GetRepo { repo }
+            | Route::ListPullsForCommit { repo, .. } => Some(repo),
         }
     }
 
@@ -373,6 +382,21 @@ pub(crate) fn handle(
         Route::GetPull { repo, number } => {
             with_repo(world, &repo, |world, r| get_pull(world, r, number))
         }
+        Route::GetRepo { repo } => with_repo(world, &repo, |world, r| {
+            Reply::json(200, repo_json(world, r))
+        }),
+        Route::ListPullsForCommit { repo, sha } => with_repo(world, &repo, |world, r| {
+            let pulls: Vec<Value> = r
+                .pulls
+                .iter()
+                .filter(|(_, p)| p.head_sha.eq_ignore_ascii_case(&sha))
+                .filter_map(|(n, _)| match get_pull(world, r, *n).body {
+                    super::server::ReplyBody::Json(v) => Some(v),
+                    _ => None,
+                })
+                .collect();
+            Reply::json(200, Value::Array(pulls))
+        }),
     }
 }
 
