@@ -171,9 +171,9 @@ async fn triager_is_refused() {
     let h = Harness::start().await;
     let comment = h.comment("tara", "/run build").await;
     let reply = h.wait_reply().await;
-    // GitHub's legacy `permission` for triage is `read`; boomerang ranks triage as read.
+    // GitHub's legacy `permission` for triage is `read`; the reply names the real role.
     assert!(
-        reply.contains("@tara") && reply.contains("**write**") && reply.contains("**read**"),
+        reply.contains("@tara") && reply.contains("**write**") && reply.contains("**triage**"),
         "{reply}"
     );
     h.wait_reactions(comment, &["confused"]).await;
