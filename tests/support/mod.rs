@@ -129,6 +129,7 @@ pub const CONFIG: &str = r#"jobs:
 pub struct Builder {
     config: Option<String>,
     secret: String,
+    clock: Clock,
 }
 
 impl Builder {
@@ -193,7 +194,7 @@ impl Builder {
                 ..Pacing::default()
             },
         };
-        let app = App::build(settings, Clock::System).expect("the app builds");
+        let app = App::build(settings, self.clock.clone()).expect("the app builds");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.clone().serve(listener, shutdown.clone()));
         let base = format!("http://{addr}");
@@ -256,6 +257,7 @@ impl Harness {
         Builder {
             config: Some(CONFIG.to_string()),
             secret: SECRET.to_string(),
+            clock: Clock::System,
         }
     }
 
@@ -631,4 +633,31 @@ pub fn fixture(relative: &str) -> PathBuf {
 /// A fresh `X-GitHub-Delivery` GUID.
 pub fn guid() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+impl Builder {
+    /// Runs boomerang on `clock` (a `Clock::Manual` makes retry backoff wait until the test advances time).
+    pub fn clock(mut self, clock: Clock) -> Builder {
+        self.clock = clock;
+        self
+    }
+}
+
+impl Harness {
+    /// The events of the only job named `name` (none while it does not exist; panics if there are several).
+    pub fn job_events(&self, name: &str) -> Vec<boomerang::engine::JobEvent> {
+        let jobs: Vec<JobRecord> = self
+            .jobs()
+            .into_iter()
+            .filter(|j| j.spec.name == name)
+            .collect();
+        assert!(jobs.len() <= 1, "at most one `{name}` job");
+        let Some(job) = jobs.first() else {
+            return Vec::new();
+        };
+        self.app
+            .store
+            .job_events(job.id.as_str())
+            .expect("the store answers")
+    }
 }
