@@ -249,3 +249,160 @@ pub async fn comment_latency(n: usize, store: BackendKind) -> anyhow::Result<()>
     );
     Ok(())
 }
+
+/// The config of `bench dag`: `lanes` chains of `depth` no-op steps each, fanning out from one `start` step and
+/// joining in one `end` step (lanes × depth + 2 steps).
+fn dag_config(lanes: usize, depth: usize) -> String {
+    let mut out = String::from(
+        "jobs:\n  dag:\n    on_complete:\n      dispatch: false\n    steps:\n      - id: start\n        run: 'true'\n",
+    );
+    for l in 0..lanes {
+        for d in 0..depth {
+            let needs = if d == 0 {
+                "start".to_string()
+            } else {
+                format!("s{l}_{}", d - 1)
+            };
+            out.push_str(&format!(
+                "      - id: s{l}_{d}\n        needs: [{needs}]\n        run: 'true'\n"
+            ));
+        }
+    }
+    let last: Vec<String> = (0..lanes).map(|l| format!("s{l}_{}", depth - 1)).collect();
+    out.push_str(&format!(
+        "      - id: end\n        needs: [{}]\n        run: 'true'\n",
+        last.join(", ")
+    ));
+    out
+}
+
+/// `bench dag`: the engine's scheduling overhead on a DAG of no-op steps (10 lanes × 10 steps, plus a fan-out and
+/// a join step: 102 steps). For each of `n` jobs: the time from the job's acceptance to its attempt's end, minus the
+/// critical path of the steps' own process times (the longest chain of `needs`, each step counted with its measured
+/// duration). What remains is boomerang's: journal commits, scheduling, spawning bookkeeping.
+pub async fn dag(n: usize, store: BackendKind) -> anyhow::Result<()> {
+    use crate::engine::{AttemptStatus, JobRecord};
+    let sim = Simulator::start(SimConfig::with_test_key(1, "bench", SECRET)).await?;
+    sim.add_installation(100, "bench-org");
+    sim.add_repo(100, REPO, "main", SHA);
+    sim.set_file(REPO, "main", ".github/boomerang.yml", &dag_config(10, 10));
+    sim.add_pull(REPO, 1, SHA, "topic", REPO);
+    sim.set_permission(REPO, "octocat", "write");
+    let dir = tempfile::tempdir()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = App::build(
+        settings(&sim.base_url(), dir.path(), addr, store),
+        Clock::System,
+    )?;
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.clone().serve(listener, shutdown.clone()));
+    sim.set_webhook_url(&format!("http://{addr}{WEBHOOK_PATH}"));
+    let (mut overheads, mut walls) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut steps = 0;
+    for i in 0..n {
+        let body = payloads::issue_comment_created(
+            REPO,
+            100,
+            1,
+            20_000 + i as u64,
+            "octocat",
+            "User",
+            "/run dag",
+        );
+        sim.send_webhook("issue_comment", &body).await?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let (record, state) = loop {
+            let jobs: Vec<JobRecord> = app.store.recent_jobs(n + 1)?;
+            let done = jobs.iter().find_map(|j| {
+                let (r, s) = app.engine.load(&j.id).ok()??;
+                let completed = s.current()?.status == AttemptStatus::Completed;
+                (completed && r.trigger.comment_id == Some(20_000 + i as u64)).then_some((r, s))
+            });
+            if let Some(found) = done {
+                break found;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "job {i} did not end within 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let attempt = state.current().context("the job has an attempt")?.clone();
+        let end = attempt.completed_at.context("the attempt ended")?;
+        let wall = (end - record.created_at).to_std().unwrap_or_default();
+        // The critical path of the steps' own time, in config order (needs always point backwards here).
+        let mut finish: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for s in &record.spec.steps {
+            let own = attempt.step(&s.id).map_or(0, |st| st.duration_ms);
+            let ready = s
+                .needs
+                .iter()
+                .filter_map(|d| finish.get(d.as_str()))
+                .max()
+                .copied()
+                .unwrap_or(0);
+            finish.insert(s.id.as_str(), ready + own);
+        }
+        let critical = Duration::from_millis(finish.values().max().copied().unwrap_or(0));
+        steps = record.spec.steps.len();
+        walls.push(wall);
+        overheads.push(wall.saturating_sub(critical));
+    }
+    shutdown.cancel();
+    let _ = server.await;
+    let per_step: Vec<Duration> = overheads.iter().map(|o| *o / steps.max(1) as u32).collect();
+    println!("dag store={store}: {steps} no-op steps (10 lanes × 10, fan-out and join), {n} jobs");
+    println!("  accepted → all steps done:          {}", Stats::of(walls));
+    println!(
+        "  minus the steps' critical path:     {}",
+        Stats::of(overheads)
+    );
+    println!(
+        "  scheduling overhead per step:       {}",
+        Stats::of(per_step)
+    );
+    Ok(())
+}
+
+/// `bench config`: parse + validate time of a large `.github/boomerang.yml` (`jobs` jobs with parameters, env,
+/// retries and a DAG of 20 steps each), `n` times.
+pub fn config(jobs: usize, n: usize) -> anyhow::Result<()> {
+    let mut text = String::from("command_prefix: /\njobs:\n");
+    for j in 0..jobs {
+        text.push_str(&format!(
+            "  job-{j}:\n    description: Job number {j}\n    timeout: 30m\n    concurrency: {{group: \"g-${{{{ params.env }}}}\", cancel_in_progress: true}}\n    on:\n      command: {{permission: write}}\n      api: true\n      push: {{branches: [main, \"release/**\"]}}\n    params:\n      env: {{type: enum, values: [prod, staging, dev], default: dev}}\n      count: {{type: int, default: 3}}\n      verbose: {{type: bool, default: false}}\n      token: {{type: string, secret: true, required: false}}\n    env:\n      A: \"1\"\n      B: two\n    steps:\n"
+        ));
+        for s in 0..20 {
+            let needs = if s == 0 {
+                String::new()
+            } else {
+                format!("\n        needs: [s{}]", s - 1)
+            };
+            text.push_str(&format!(
+                "      - id: s{s}{needs}\n        timeout: 5m\n        retry: {{attempts: 3, backoff: {{initial: 1s, max: 30s, factor: 2}}, exit_codes: [75]}}\n        env: {{STEP: \"{s}\"}}\n        run: echo step {s} of job {j}\n"
+            ));
+        }
+    }
+    let parsed = crate::spec::parse(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "the generated config is invalid: {}",
+            e.0.first().map(|e| e.message.clone()).unwrap_or_default()
+        )
+    })?;
+    anyhow::ensure!(parsed.jobs.len() == jobs, "every job parsed");
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let c = crate::spec::parse(&text);
+        samples.push(t.elapsed());
+        std::hint::black_box(c.is_ok());
+    }
+    println!(
+        "config: {} bytes, {} lines, {jobs} jobs × 20 steps: parse + validate {}",
+        text.len(),
+        text.lines().count(),
+        Stats::of(samples)
+    );
+    Ok(())
+}

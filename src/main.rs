@@ -69,6 +69,24 @@ enum BenchCommand {
         #[arg(long, default_value = "redb")]
         store: BackendKind,
     },
+    /// Scheduling overhead of a 102-step DAG of no-op steps (accepted → all done, minus the steps' own time).
+    Dag {
+        /// Jobs to run, one after another.
+        #[arg(long, default_value_t = 10)]
+        n: usize,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
+    },
+    /// Parse + validate time of a large repo config.
+    Config {
+        /// Jobs in the generated file (20 steps each).
+        #[arg(long, default_value_t = 200)]
+        jobs: usize,
+        /// Parses to time.
+        #[arg(long, default_value_t = 20)]
+        n: usize,
+    },
     /// Latency from a PR-comment delivery to the simulator receiving the check run create.
     Comment {
         /// Comments to send, one after another.
@@ -141,6 +159,10 @@ fn main() -> ExitCode {
                 )),
                 BenchCommand::Comment { n, store } => {
                     run_async(boomerang::bench::comment_latency(n, store))
+                }
+                BenchCommand::Dag { n, store } => run_async(boomerang::bench::dag(n, store)),
+                BenchCommand::Config { jobs, n } => {
+                    run_async(async move { boomerang::bench::config(jobs, n) })
                 }
             }
         }

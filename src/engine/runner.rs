@@ -402,7 +402,7 @@ async fn wait_for_group(run: &mut Run<'_>, cancel: &CancellationToken) -> Result
             };
             let (attempt, now) = (run.attempt, run.engine.clock().now());
             let reply = (!replied)
-                .then(|| record.trigger.pull_request)
+                .then_some(record.trigger.pull_request)
                 .flatten()
                 .map(|pr| Effect::Comment {
                     repo: record.repo.clone(),

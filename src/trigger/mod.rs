@@ -905,10 +905,91 @@ impl Processor {
                 );
                 Ok(plan)
             }
+            Event::PullRequest {
+                ctx,
+                action,
+                number,
+                head_sha,
+                ..
+            } if matches!(action.as_str(), "opened" | "synchronize" | "reopened") => {
+                self.check_config_change(&ctx, number, &head_sha).await
+            }
             Event::PullRequest { action, number, .. } => Ok(Plan::note(format!(
                 "pull request #{number} {action}: approvals are per commit, nothing to do"
             ))),
         }
+    }
+
+    /// A pull request that changes `.github/boomerang.yml` gets a `boomerang/config` check run on its head commit:
+    /// failing with an annotation at each error's line when the new file is invalid, passing with a short summary
+    /// of its jobs when it is valid. (What runs is still read from the default branch, never from the PR.)
+    async fn check_config_change(
+        &self,
+        ctx: &RepoContext,
+        number: u64,
+        head_sha: &CommitSha,
+    ) -> Result<Plan, ProcessError> {
+        let client = &self.inner.client;
+        let path = replies::CONFIG_PATH;
+        let proposed = client
+            .file(ctx.installation, &ctx.repo, path, Some(head_sha.as_str()))
+            .await
+            .map_err(transient)?;
+        let Some(proposed) = proposed else {
+            return Ok(Plan::note(format!("#{number}: no `{path}` at its head")));
+        };
+        let current = client
+            .file(ctx.installation, &ctx.repo, path, Some(&ctx.default_branch))
+            .await
+            .map_err(transient)?;
+        if current.as_deref() == Some(proposed.as_str()) {
+            return Ok(Plan::note(format!("#{number} does not change `{path}`")));
+        }
+        let mut plan = Plan::note(format!("#{number} changes `{path}`: checked"));
+        match spec::parse(&proposed) {
+            Ok(config) => plan.effects.push((
+                ctx.installation,
+                Effect::StandaloneCheckRun {
+                    repo: ctx.repo.clone(),
+                    sha: head_sha.to_string(),
+                    name: "boomerang/config".into(),
+                    conclusion: "success".into(),
+                    title: format!(
+                        "Valid boomerang config: {} job{}",
+                        config.jobs.len(),
+                        if config.jobs.len() == 1 { "" } else { "s" }
+                    ),
+                    summary: format!(
+                        "`{path}` in this pull request is valid. Once merged into `{}`:\n\n{}",
+                        ctx.default_branch,
+                        config.summary_markdown()
+                    ),
+                    annotations: Vec::new(),
+                },
+            )),
+            Err(errors) => {
+                let mut summary = format!(
+                    "`{path}` in this pull request is invalid ({} error{}); merged as it is, no job would run:\n\n",
+                    errors.0.len(),
+                    if errors.0.len() == 1 { "" } else { "s" }
+                );
+                for e in errors.0.iter().take(100) {
+                    summary.push_str(&format!(
+                        "- line {}, column {}: {}\n",
+                        e.line, e.column, e.message
+                    ));
+                }
+                plan.effects.push(Self::failure_check_run(
+                    ctx,
+                    head_sha,
+                    "boomerang/config",
+                    "Invalid boomerang config",
+                    summary,
+                    Some(&errors),
+                ));
+            }
+        }
+        Ok(plan)
     }
 
     #[allow(clippy::too_many_arguments)]

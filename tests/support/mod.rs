@@ -130,6 +130,7 @@ pub struct Builder {
     config: Option<String>,
     secret: String,
     logs: LogSettings,
+    clock: Clock,
 }
 
 impl Builder {
@@ -202,7 +203,7 @@ impl Builder {
         };
         let mut settings = settings;
         tweak(&mut settings);
-        let app = App::build(settings, Clock::System).expect("the app builds");
+        let app = App::build(settings, self.clock.clone()).expect("the app builds");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.clone().serve(listener, shutdown.clone()));
         let base = format!("http://{addr}");
@@ -266,6 +267,7 @@ impl Harness {
             config: Some(CONFIG.to_string()),
             secret: SECRET.to_string(),
             logs: LogSettings::default(),
+            clock: Clock::System,
         }
     }
 
@@ -648,5 +650,30 @@ impl Builder {
     pub fn log_settings(mut self, logs: LogSettings) -> Builder {
         self.logs = logs;
         self
+    }
+
+    /// Runs boomerang on `clock` (a `Clock::Manual` makes retry backoff wait until the test advances time).
+    pub fn clock(mut self, clock: Clock) -> Builder {
+        self.clock = clock;
+        self
+    }
+}
+
+impl Harness {
+    /// The events of the only job named `name` (none while it does not exist; panics if there are several).
+    pub fn job_events(&self, name: &str) -> Vec<boomerang::engine::JobEvent> {
+        let jobs: Vec<JobRecord> = self
+            .jobs()
+            .into_iter()
+            .filter(|j| j.spec.name == name)
+            .collect();
+        assert!(jobs.len() <= 1, "at most one `{name}` job");
+        let Some(job) = jobs.first() else {
+            return Vec::new();
+        };
+        self.app
+            .store
+            .job_events(job.id.as_str())
+            .expect("the store answers")
     }
 }
