@@ -202,7 +202,7 @@ async fn job_logs(
                 all.push((attempt, step.clone(), l));
             }
         }
-        all.sort_by(|a, b| (a.0, a.2.at).cmp(&(b.0, b.2.at)));
+        all.sort_by_key(|(attempt, _, l)| (*attempt, l.at));
         let skip = all.len().saturating_sub(n);
         Ok(all.split_off(skip))
     })
@@ -312,7 +312,9 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
         .ok()
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .and_then(|d| Utc::now().checked_sub_signed(d))
-        .ok_or_else(|| format!("since: `{text}` is neither an RFC 3339 time nor a duration like 2h"))
+        .ok_or_else(|| {
+            format!("since: `{text}` is neither an RFC 3339 time nor a duration like 2h")
+        })
 }
 
 async fn stats(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -352,7 +354,12 @@ async fn stream(
         return *r;
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
-    tokio::spawn(follow(app, id, q.tail.unwrap_or(MAX_TAIL).min(MAX_TAIL), tx));
+    tokio::spawn(follow(
+        app,
+        id,
+        q.tail.unwrap_or(MAX_TAIL).min(MAX_TAIL),
+        tx,
+    ));
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (Ok::<Event, Infallible>(e), rx))
     });
