@@ -160,12 +160,15 @@ fn plain_scan(tool: &str, pattern: &str, root: &Path) -> anyhow::Result<()> {
     } else {
         cmd.args(["-r", "-c", "-E", pattern]);
     }
-    let status = cmd
+    // Its output is read (not sent to /dev/null, where GNU grep stops at the first match).
+    let output = cmd
         .arg(root)
-        .stdout(std::process::Stdio::null())
-        .status()
+        .output()
         .with_context(|| format!("running {tool}"))?;
-    anyhow::ensure!(status.success(), "{tool} found nothing for {pattern:?}");
+    anyhow::ensure!(
+        output.status.success() && !output.stdout.is_empty(),
+        "{tool} found nothing for {pattern:?}"
+    );
     Ok(())
 }
 

@@ -429,7 +429,8 @@ fn search_table() {
         }
     }
     let jobs = ["j2".to_string(), "j1".to_string()];
-    let cases: &[(&str, usize, Vec<(&str, u64)>)] = &[
+    type Case<'a> = (&'a str, usize, Vec<(&'a str, u64)>);
+    let cases: &[Case<'_>] = &[
         (
             "error",
             10,
