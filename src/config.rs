@@ -435,7 +435,8 @@ mod tests {
             ("PRIVATE_KEY", KEY),
             ("WEBHOOK_SECRET", "x"),
         ];
-        let cases: &[(&[(&str, &str)], Result<usize, &str>)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Result<usize, &'a str>);
+        let cases: &[Case<'_>] = &[
             (
                 &[
                     ("SECRETS", "DEPLOY_TOKEN"),

@@ -1,4 +1,4 @@
-//! The `boomerang` command line: `serve`, `demo`, `check-config`, `bench`. Nothing else lives here.
+//! The `boomerang` command line: `serve`, `demo`, `check-config`, `bench`, `logs`, `search`. Nothing else lives here.
 
 use boomerang::app::App;
 use boomerang::clock::Clock;
@@ -50,6 +50,61 @@ enum Command {
         /// The file.
         file: PathBuf,
     },
+    /// Print a job's log from a running server (the last lines, or follow it live).
+    Logs {
+        /// The job id.
+        job: String,
+        /// Only this step.
+        #[arg(long)]
+        step: Option<String>,
+        /// How many of the last lines.
+        #[arg(long, default_value_t = 100)]
+        tail: usize,
+        /// Keep printing new lines until the job ends.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Search every job's logs on a running server with a regex, newest first.
+    Search {
+        /// The regex.
+        query: String,
+        /// Only this repository (owner/name).
+        #[arg(long)]
+        repo: Option<String>,
+        /// Only jobs of this name (or this job id).
+        #[arg(long)]
+        job: Option<String>,
+        /// Only lines since this time (RFC 3339) or this long ago (2h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct RemoteArgs {
+    /// The boomerang server's URL.
+    #[arg(
+        long,
+        env = "BOOMERANG_SERVER",
+        default_value = "http://localhost:3000"
+    )]
+    server: String,
+    /// A token from the server's API_TOKENS.
+    #[arg(long, env = "BOOMERANG_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+impl RemoteArgs {
+    fn remote(self) -> boomerang::cli::Remote {
+        boomerang::cli::Remote {
+            server: self.server,
+            token: self.token,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -95,6 +150,21 @@ enum BenchCommand {
         /// Store backend.
         #[arg(long, default_value = "redb")]
         store: BackendKind,
+    },
+    /// Log store: ingest lines/s with redaction, cross-job search latency vs `rg`/`grep -E`, tail latency.
+    Logs {
+        /// Size of the generated corpus in MiB.
+        #[arg(long, default_value_t = 1024)]
+        mb: u64,
+        /// Jobs the corpus is spread over.
+        #[arg(long, default_value_t = 200)]
+        jobs: usize,
+        /// Runs of each search query.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Keep the generated data here instead of a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -164,8 +234,39 @@ fn main() -> ExitCode {
                 BenchCommand::Config { jobs, n } => {
                     run_async(async move { boomerang::bench::config(jobs, n) })
                 }
+                BenchCommand::Logs {
+                    mb,
+                    jobs,
+                    rounds,
+                    dir,
+                } => run_async(async move {
+                    boomerang::bench_logs::run(&boomerang::bench_logs::LogBenchOptions {
+                        mb,
+                        jobs,
+                        rounds,
+                        dir,
+                    })
+                }),
             }
         }
+        Command::Logs {
+            job,
+            step,
+            tail,
+            follow,
+            remote,
+        } => run_async(async move {
+            boomerang::cli::logs(&remote.remote(), &job, step, tail, follow).await
+        }),
+        Command::Search {
+            query,
+            repo,
+            job,
+            since,
+            remote,
+        } => run_async(async move {
+            boomerang::cli::search(&remote.remote(), &query, repo, job, since).await
+        }),
         Command::Demo {
             data_dir,
             store,

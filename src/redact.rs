@@ -162,11 +162,31 @@ pub fn forms(secret: &str) -> BTreeSet<String> {
     out.insert(lower_hex_escapes(&plus.replace('+', "%20")));
     out.insert(lower_hex_escapes(&plus));
     out.insert(plus);
+    // RFC 3986 (Python's `quote`, curl) and JavaScript's `encodeURIComponent` keep more characters.
+    let rfc3986 = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    let js = |b: u8| rfc3986(b) || b"!'()*".contains(&b);
+    for keep in [&rfc3986 as &dyn Fn(u8) -> bool, &js] {
+        let encoded = percent(bytes, keep);
+        out.insert(lower_hex_escapes(&encoded));
+        out.insert(encoded);
+    }
     // JSON-escaped, once (a string in a JSON body) and twice (JSON inside a JSON string).
     let once = json_inner(secret);
     out.insert(json_inner(&once));
     out.insert(once);
     out.retain(|f| !f.is_empty());
+    out
+}
+
+fn percent(bytes: &[u8], keep: &dyn Fn(u8) -> bool) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for &b in bytes {
+        if keep(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
     out
 }
 
@@ -197,7 +217,7 @@ fn lower_hex_escapes(text: &str) -> String {
 mod tests {
     use super::*;
 
-    const SECRET: &str = "hunter2-Sup3r/Secret+Value \"quoted\"\\";
+    const SECRET: &str = "hunter2-Sup3r/Secret+Value~ \"quoted\"\\";
 
     /// Each derived form, alone or embedded in longer text, is masked; unrelated text is kept.
     #[test]
@@ -226,6 +246,12 @@ mod tests {
                 format!("q={}", url_plus.replace('+', "%20")),
             ),
             ("url-encoded lower", lower_hex_escapes(&url_plus)),
+            (
+                "url-encoded rfc 3986",
+                percent(SECRET.as_bytes(), &|b| {
+                    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+                }),
+            ),
             ("json", serde_json::json!({ "t": SECRET }).to_string()),
             (
                 "json twice",

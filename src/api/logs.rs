@@ -202,7 +202,7 @@ async fn job_logs(
                 all.push((attempt, step.clone(), l));
             }
         }
-        all.sort_by(|a, b| (a.0, a.2.at).cmp(&(b.0, b.2.at)));
+        all.sort_by_key(|(attempt, _, l)| (*attempt, l.at));
         let skip = all.len().saturating_sub(n);
         Ok(all.split_off(skip))
     })

@@ -4,6 +4,7 @@
 use chrono::TimeZone;
 
 use super::*;
+use crate::redact::Redactor;
 
 fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(1_780_000_000_000 + ms).unwrap()
@@ -355,4 +356,115 @@ fn log_line_serde() {
     let json = serde_json::to_value(&line).unwrap();
     assert_eq!(json["stream"], "stdout");
     assert_eq!(serde_json::from_value::<LogLine>(json).unwrap(), line);
+}
+
+/// Live subscribers get each appended line, redacted, with its attempt, step and number.
+#[test]
+fn subscribers_receive_redacted_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let redactor = Redactor::new(8);
+    redactor.add("very-secret-value");
+    let logs = LogStore::open_redacted(&dir.path().join("logs"), u64::MAX, redactor).unwrap();
+    let mut rx = logs.subscribe("job-1");
+    let mut w = logs.writer("job-1", 2, "deploy").unwrap();
+    w.append(&out(Stream::Stdout, 0, "key=very-secret-value"))
+        .unwrap();
+    let got = rx.try_recv().unwrap();
+    assert_eq!((got.attempt, got.step.as_str()), (2, "deploy"));
+    assert_eq!(got.line.number, 1);
+    assert_eq!(got.line.text, "key=***");
+    w.flush().unwrap();
+    assert_eq!(
+        texts(&logs.tail("job-1", 2, "deploy", 1).unwrap()),
+        ["key=***"]
+    );
+}
+
+/// Retention deletes jobs whose logs were last written before the cutoff, keeps newer ones and ones being
+/// written, and the store's size drops accordingly.
+#[test]
+fn purge_older_than_cutoff() {
+    let (_dir, logs) = store(u64::MAX);
+    for job in ["old", "new", "busy"] {
+        let mut w = logs.writer(job, 1, "s").unwrap();
+        w.append(&out(Stream::Stdout, 0, "line")).unwrap();
+    }
+    let _busy = logs.writer("busy", 1, "t").unwrap();
+    let month_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(31 * 24 * 3600);
+    for job in ["old", "busy"] {
+        let f = File::options()
+            .write(true)
+            .open(logs.root().join(job).join("1").join("s.log"))
+            .unwrap();
+        f.set_modified(month_ago).unwrap();
+    }
+    std::fs::File::options()
+        .write(true)
+        .open(logs.root().join("busy").join("1").join("t.log"))
+        .unwrap()
+        .set_modified(month_ago)
+        .unwrap();
+    let before = logs.total_bytes().unwrap();
+    let cutoff = std::time::SystemTime::now() - std::time::Duration::from_secs(30 * 24 * 3600);
+    assert_eq!(logs.purge_older_than(cutoff).unwrap(), ["old"]);
+    assert!(logs.total_bytes().unwrap() < before);
+    assert_eq!(logs.steps("old").unwrap(), []);
+    assert_eq!(logs.steps("new").unwrap().len(), 1);
+    assert_eq!(logs.steps("busy").unwrap().len(), 2);
+}
+
+/// Search finds lines by regex in text only (not in the number or time fields), anchored or not, newest
+/// first across jobs, within the limit and the `since` bound.
+#[test]
+fn search_table() {
+    use super::search::{Keep, Pattern};
+    let (_dir, logs) = store(u64::MAX);
+    for (job, base) in [("j1", 0), ("j2", 1000)] {
+        let mut w = logs.writer(job, 1, "s").unwrap();
+        for (i, t) in ["error: one", "fine 2026", "ERROR two", "tab\there error"]
+            .iter()
+            .enumerate()
+        {
+            w.append(&out(Stream::Stdout, base + i as i64, t)).unwrap();
+        }
+    }
+    let jobs = ["j2".to_string(), "j1".to_string()];
+    type Case<'a> = (&'a str, usize, Vec<(&'a str, u64)>);
+    let cases: &[Case<'_>] = &[
+        (
+            "error",
+            10,
+            vec![("j2", 4), ("j2", 1), ("j1", 4), ("j1", 1)],
+        ),
+        (
+            "(?i)^error",
+            10,
+            vec![("j2", 3), ("j2", 1), ("j1", 3), ("j1", 1)],
+        ),
+        ("T0", 10, vec![]),
+        ("2026", 10, vec![("j2", 2), ("j1", 2)]),
+        ("error", 1, vec![("j2", 4)]),
+    ];
+    for (q, limit, expected) in cases {
+        let p = Pattern::new(q).unwrap();
+        let got: Vec<(String, u64)> = logs
+            .search(&jobs, &p, None, *limit)
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.job, h.line.number))
+            .collect();
+        let expected: Vec<(String, u64)> =
+            expected.iter().map(|(j, n)| (j.to_string(), *n)).collect();
+        assert_eq!(got, expected, "{q}");
+    }
+    let p = Pattern::new("error").unwrap();
+    let recent = logs.search(&jobs, &p, Some(at(500)), 10).unwrap();
+    assert!(
+        recent.iter().all(|h| h.job == "j2"),
+        "since keeps only j2's lines"
+    );
+    let first = logs.grep_job("j1", &p, None, 1, Keep::First).unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].line.number, 1);
+    assert!(Pattern::new("(unclosed").is_err());
 }

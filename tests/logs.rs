@@ -1,0 +1,294 @@
+//! Logs as a user meets them: the last lines of a step, the lines matching a regex with context, a search across
+//! every job with links to the line on the job page, a live stream that follows a running job and ends with it,
+//! the store's size, and secrets that never leave boomerang in any form — not in the stored log, the check run,
+//! the dispatch, or any API answer.
+
+mod support;
+
+use boomerang::config::LogSettings;
+use boomerang::github::sim::payloads;
+use boomerang::redact::forms;
+use serde_json::Value;
+use support::{API_TOKEN, CONFIG, Harness, INSTALLATION, REPO, WAIT};
+
+/// A server secret with characters that change under every encoding.
+const SERVER_SECRET: &str = r#"srv"Secret\value/42+x y"#;
+/// A secret parameter given in a `/run` comment.
+const PARAM_SECRET: &str = "tok3n/Val+ue~Zz9";
+
+/// Prints a secret in each form a step might use: raw, base64, URL-encoded, JSON-escaped.
+const LEAK_STEP: &str = r#"      - id: print
+        run: |
+          for v in "$DEPLOY_KEY" "$BOOMERANG_PARAM_TOKEN"; do
+            echo "raw: $v"
+            printf 'b64: %s\n' "$(printf %s "$v" | base64 -w0)"
+            printf 'b64 shifted: %s\n' "$(printf 'x%s' "$v" | base64 -w0)"
+            python3 -c 'import sys,urllib.parse,json; v=sys.argv[1]; print("url:", urllib.parse.quote(v, safe="")); print("json:", json.dumps({"v": v}))' "$v"
+          done
+"#;
+
+fn config_with_leak() -> String {
+    format!(
+        "{CONFIG}  leak:\n    on:\n      repository_dispatch: {{types: [leak-requested]}}\n    params:\n      token: {{type: string, required: true, secret: true}}\n    steps:\n{LEAK_STEP}    on_complete:\n      dispatch: {{event_type: leaked}}\n"
+    )
+}
+
+async fn api(h: &Harness, path: &str) -> Value {
+    let answer = h.get(path, Some(API_TOKEN)).await;
+    assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+    serde_json::from_str(&answer.body).expect("the API answers JSON")
+}
+
+fn texts(lines: &Value) -> Vec<String> {
+    lines
+        .as_array()
+        .expect("an array of lines")
+        .iter()
+        .map(|l| l["text"].as_str().expect("a text").to_string())
+        .collect()
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    for secret in [SERVER_SECRET, PARAM_SECRET] {
+        for form in forms(secret) {
+            assert!(
+                !text.contains(&form),
+                "{what} carries the secret as {form:?}:\n{text}"
+            );
+        }
+    }
+}
+
+/// A step that prints a server secret and a secret parameter raw, base64-encoded (two alignments),
+/// URL-encoded and JSON-escaped: the stored log, every byte GitHub received (check runs, comments,
+/// dispatch) and every API answer and the job page show `***` and no form of either secret.
+#[tokio::test]
+async fn secrets_never_leave_in_any_form() {
+    let h = Harness::builder()
+        .config(&config_with_leak())
+        .log_settings(LogSettings {
+            secrets: vec![("DEPLOY_KEY".into(), SERVER_SECRET.into())],
+            ..LogSettings::default()
+        })
+        .start()
+        .await;
+    // A secret parameter cannot be given in a comment (everyone reads those): it comes from a dispatch.
+    let payload = payloads::repository_dispatch(
+        REPO,
+        INSTALLATION,
+        "leak-requested",
+        "main",
+        serde_json::json!({ "params": { "token": PARAM_SECRET } }),
+        "alice",
+        "User",
+    );
+    h.send("repository_dispatch", &payload).await;
+    let run = h.wait_check_run_completed("boomerang/leak").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    h.wait_dispatches(1).await;
+    let job = h.jobs()[0].id.as_str().to_string();
+
+    let tail = api(&h, &format!("/api/v1/jobs/{job}/logs?tail=100")).await;
+    let lines = texts(&tail["lines"]);
+    assert_eq!(lines.len(), 10, "five forms of two secrets: {lines:?}");
+    for line in &lines {
+        assert!(line.contains("***"), "masked: {line}");
+    }
+    let text = run.output.text.clone().unwrap_or_default();
+    assert!(
+        text.contains("raw: ***"),
+        "the check run shows the mask:\n{text}"
+    );
+
+    let mut seen = vec![("the tail", tail.to_string())];
+    for path in [
+        format!("/api/v1/jobs/{job}/logs?q=b64|url|json&context=1"),
+        format!("/api/v1/jobs/{job}"),
+        "/api/v1/search?q=raw".to_string(),
+        "/api/v1/stats".to_string(),
+    ] {
+        seen.push(("an API answer", api(&h, &path).await.to_string()));
+    }
+    let page = h.get(&format!("/jobs/{job}"), Some(API_TOKEN)).await;
+    assert!(page.body.contains("raw: ***"), "the page shows the mask");
+    seen.push(("the job page", page.body));
+    let stream = read_stream(&h, &job).await;
+    seen.push(("the log stream", stream));
+    let calls = h.sim.calls();
+    assert!(!calls.is_empty());
+    for call in calls {
+        let body = call.body.map(|b| b.to_string()).unwrap_or_default();
+        seen.push((
+            "a request to GitHub",
+            format!("{} {} {body}", call.method, call.path),
+        ));
+    }
+    for (what, text) in seen {
+        assert_no_secret(what, &text);
+    }
+    h.finish().await;
+}
+
+/// Opens the SSE stream of `job`.
+async fn open_stream(h: &Harness, job: &str) -> reqwest::Response {
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/jobs/{job}/logs/stream", h.base))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("the stream opens");
+    assert_eq!(resp.status(), 200);
+    resp
+}
+
+/// Reads an SSE stream until its `end` event (deadline [`WAIT`]); returns the raw text.
+async fn read_until_end(mut resp: reqwest::Response) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !text.contains("event: end") {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("the stream ends with the job")
+            .expect("the stream reads");
+        let Some(chunk) = chunk else { break };
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    text
+}
+
+/// Reads the SSE stream of `job` until its `end` event.
+async fn read_stream(h: &Harness, job: &str) -> String {
+    read_until_end(open_stream(h, job).await).await
+}
+
+/// While `build` is held in its first step, the stream already carries that step's line; after the release it
+/// carries the second step's line and ends with `end` and the conclusion. Then the API answers the last line
+/// of a step with its number and a link to its anchor, matching lines with their context, and 401 without token.
+#[tokio::test]
+async fn follow_tail_and_grep_one_job() {
+    let h = Harness::start().await;
+    h.hold_build();
+    h.comment("alice", "/run build").await;
+    h.wait_check_run("`boomerang/build` in progress", |c| {
+        c.name == "boomerang/build" && c.status == "in_progress"
+    })
+    .await;
+    let job = h.jobs()[0].id.as_str().to_string();
+    // The stream is opened while the step is held and has printed nothing: what it carries is live.
+    let stream = open_stream(&h, &job).await;
+    h.release_build();
+    let text = read_until_end(stream).await;
+    assert!(text.contains("event: line"), "{text}");
+    assert!(text.contains("compiled app at"), "{text}");
+    assert!(text.contains("42 tests passed"), "{text}");
+    assert!(
+        text.contains(r#"event: end"#) && text.contains(r#""conclusion":"success""#),
+        "{text}"
+    );
+
+    let tail = api(&h, &format!("/api/v1/jobs/{job}/logs?step=test&tail=1")).await;
+    let line = &tail["lines"][0];
+    assert_eq!(texts(&tail["lines"]), ["42 tests passed"]);
+    assert_eq!(line["step"], "test");
+    assert_eq!(line["number"], 1);
+    assert_eq!(line["stream"], "stdout");
+    assert!(line["time"].is_string());
+    let link = line["link"].as_str().expect("a link");
+    assert!(link.ends_with("#a1-test-L1"), "{link}");
+    let page = h.get(link, None).await;
+    assert_eq!(page.status, 200, "the link opens the page");
+    assert!(page.body.contains("id=\"a1-test-L1\""), "the anchor exists");
+
+    let grep = api(
+        &h,
+        &format!("/api/v1/jobs/{job}/logs?q=tests?%20passed&context=2"),
+    )
+    .await;
+    let matches = grep["matches"].as_array().expect("matches");
+    assert_eq!(matches.len(), 1, "{grep}");
+    assert_eq!(matches[0]["text"], "42 tests passed");
+    let bad = h
+        .get(
+            &format!("/api/v1/jobs/{job}/logs?q=(unclosed"),
+            Some(API_TOKEN),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+
+    for path in [
+        format!("/api/v1/jobs/{job}/logs"),
+        format!("/api/v1/jobs/{job}/logs/stream"),
+        "/api/v1/search?q=x".to_string(),
+        "/api/v1/stats".to_string(),
+    ] {
+        assert_eq!(h.get(&path, None).await.status, 401, "{path}");
+        assert_eq!(
+            h.get(&path, Some("wrong-token-wrong-token")).await.status,
+            401,
+            "{path}"
+        );
+    }
+    h.finish().await;
+}
+
+/// Three jobs of two kinds: a search finds lines in all of them, newest job first, each hit naming its job,
+/// repository, step and line with a link to it; `job=` narrows to one kind, `repo=` to a repository, and the
+/// answer carries the store's size, as does `/api/v1/stats`.
+#[tokio::test]
+async fn search_across_jobs() {
+    let h = Harness::start().await;
+    for who in ["Ada", "Grace"] {
+        h.comment("alice", &format!("/run greet who={who}")).await;
+        h.wait_check_runs_completed("boomerang/greet", if who == "Ada" { 1 } else { 2 })
+            .await;
+    }
+    h.comment("alice", "/run build").await;
+    h.wait_check_run_completed("boomerang/build").await;
+
+    let all = api(&h, "/api/v1/search?q=param=|passed").await;
+    let hits = all["hits"].as_array().expect("hits");
+    let got: Vec<(&str, &str)> = hits
+        .iter()
+        .map(|x| {
+            (
+                x["job"].as_str().unwrap_or(""),
+                x["text"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("build", "42 tests passed"),
+            ("greet", "param=[Grace] hello"),
+            ("greet", "param=[Ada] hello")
+        ],
+        "newest first"
+    );
+    for hit in hits {
+        assert_eq!(hit["repository"], REPO);
+        let link = hit["link"].as_str().expect("a link");
+        let anchor = format!(
+            "#a{}-{}-L{}",
+            hit["attempt"],
+            hit["step"].as_str().unwrap_or(""),
+            hit["number"]
+        );
+        assert!(
+            link.contains(hit["job_id"].as_str().unwrap_or("?")) && link.ends_with(&anchor),
+            "{link}"
+        );
+    }
+    assert!(all["store_bytes"].as_u64().unwrap_or(0) > 0);
+
+    let greet = api(&h, "/api/v1/search?q=param=|passed&job=greet").await;
+    assert_eq!(greet["hits"].as_array().map(Vec::len), Some(2));
+    let other = api(&h, "/api/v1/search?q=passed&repo=octo/other").await;
+    assert_eq!(other["hits"].as_array().map(Vec::len), Some(0));
+    let stats = api(&h, "/api/v1/stats").await;
+    assert!(
+        stats["log_store_bytes"].as_u64().unwrap_or(0) > 0,
+        "{stats}"
+    );
+    h.finish().await;
+}
