@@ -348,6 +348,7 @@ pub async fn burst(jobs: usize, store: BackendKind) -> anyhow::Result<()> {
         settings(&sim.base_url(), dir.path(), addr, store),
         Clock::System,
     )?;
+    let outbox = app.store.clone();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.serve(listener, shutdown.clone()));
     sim.set_webhook_url(&format!("http://{addr}{WEBHOOK_PATH}"));
@@ -373,6 +374,11 @@ pub async fn burst(jobs: usize, store: BackendKind) -> anyhow::Result<()> {
         })
         .await
         .map_err(|_| anyhow::anyhow!("the check runs did not all complete"))?;
+    // The dispatches go after the check runs: count the calls once the outbox is empty.
+    while outbox.outbox_len()? > 0 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let drained_after = started.elapsed();
     shutdown.cancel();
     let _ = server.await;
     let calls = sim.calls();
@@ -393,11 +399,12 @@ pub async fn burst(jobs: usize, store: BackendKind) -> anyhow::Result<()> {
         most = most.max(hi - lo + 1);
     }
     println!(
-        "burst jobs={jobs} store={store}: accepted in {:.1} s; every check run final after {:.1} s; \
+        "burst jobs={jobs} store={store}: accepted in {:.1} s; every check run final after {:.1} s, outbox empty after {:.1} s; \
          most content-creating requests in a 60 s window: {most}; calls per job: {:.2} in all, {:.2} writes; \
          violations: {}",
         accepted.as_secs_f64(),
         final_after.as_secs_f64(),
+        drained_after.as_secs_f64(),
         calls.len() as f64 / jobs as f64,
         writes.len() as f64 / jobs as f64,
         sim.violations().len()
