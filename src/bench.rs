@@ -406,3 +406,166 @@ pub fn config(jobs: usize, n: usize) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Parses a size such as `1G`, `200M`, `64K` or `1000` (bytes; powers of 1024).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (examples: 1G, 200M)"))?;
+    let mult = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return Err(format!("`{text}`: unknown unit (use K, M or G)")),
+    };
+    Ok(n.saturating_mul(mult))
+}
+
+/// `bench store`: writes `bytes` of job events (4 kB values, 256 per commit, as a busy server's group commits
+/// look), then prints the write throughput, the size on disk against the live bytes, and the time to reopen the
+/// store and read from it.
+pub async fn store(bytes: u64, kind: BackendKind) -> anyhow::Result<()> {
+    use crate::store::{Batch, Store};
+    const VALUE: usize = 4096;
+    const PER_COMMIT: usize = 256;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("store");
+    let store = Store::open(&path, kind)?;
+    let filler = "e".repeat(VALUE);
+    let mut live: u64 = 0;
+    let mut n: u64 = 0;
+    let started = Instant::now();
+    while live < bytes {
+        let mut b = Batch::new();
+        for _ in 0..PER_COMMIT {
+            let job = format!("{:016x}", n / 16);
+            b.append_event(&job, n % 16, &filler);
+            // The JSON string's quotes, plus the key `e/<job>/<seq>`.
+            live += (VALUE + 2 + 2 + job.len() + 1 + 10) as u64;
+            n += 1;
+        }
+        store.commit(b).await?;
+    }
+    let write = started.elapsed();
+    let disk = store.size_on_disk();
+    drop(store);
+    // The committer thread lets go of the files shortly after the last handle is dropped.
+    let reopen_started = Instant::now();
+    let reopened = loop {
+        match Store::open(&path, kind) {
+            Ok(s) => break s,
+            Err(e) if reopen_started.elapsed() < Duration::from_secs(30) => {
+                tracing::debug!(error = %e, "store still held; retrying");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let last = format!("{:016x}", (n - 1) / 16);
+    let events: Vec<String> = reopened.job_events(&last)?;
+    let reopen = reopen_started.elapsed();
+    anyhow::ensure!(
+        !events.is_empty(),
+        "the last job's events are missing after reopen"
+    );
+    let mb = |b: u64| b as f64 / (1 << 20) as f64;
+    println!(
+        "store={kind}: wrote {:.0} MiB ({n} values of {VALUE} B, {PER_COMMIT} per commit) in {:.1} s = {:.1} MiB/s; \
+         on disk {:.0} MiB = {:.2}x live; reopen + first read {:.0} ms",
+        mb(live),
+        write.as_secs_f64(),
+        mb(live) / write.as_secs_f64(),
+        mb(disk),
+        disk as f64 / live as f64,
+        reopen.as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+/// `bench burst`: `jobs` job requests (`repository_dispatch` webhooks) on ONE installation against the simulator,
+/// with GitHub's real pacing (80 content-creating requests a minute): prints the time until every check run is
+/// final, the most content-creating requests the simulator saw in any 60-second window, and the calls per job.
+pub async fn burst(jobs: usize, store: BackendKind) -> anyhow::Result<()> {
+    const INSTALLATION: u64 = 100;
+    let sim = Simulator::start(SimConfig::with_test_key(1, "bench", SECRET)).await?;
+    sim.add_installation(INSTALLATION, "bench-org");
+    sim.add_repo(INSTALLATION, REPO, "main", SHA);
+    sim.set_file(
+        REPO,
+        "main",
+        ".github/boomerang.yml",
+        "jobs:\n  noop:\n    on:\n      repository_dispatch: {types: [go]}\n    steps:\n      - run: 'true'\n",
+    );
+    let dir = tempfile::tempdir()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = App::build(
+        settings(&sim.base_url(), dir.path(), addr, store),
+        Clock::System,
+    )?;
+    let outbox = app.store.clone();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.serve(listener, shutdown.clone()));
+    sim.set_webhook_url(&format!("http://{addr}{WEBHOOK_PATH}"));
+    let started = Instant::now();
+    for i in 0..jobs {
+        let body = payloads::repository_dispatch(
+            REPO,
+            INSTALLATION,
+            "go",
+            "main",
+            serde_json::json!({ "n": i }),
+            "octocat",
+            "User",
+        );
+        sim.send_webhook("repository_dispatch", &body).await?;
+    }
+    let accepted = started.elapsed();
+    let final_after = sim
+        .wait_until(Duration::from_secs(24 * 3600), |s| {
+            let runs = s.check_runs(REPO);
+            (runs.len() >= jobs && runs.iter().all(|c| c.status == "completed"))
+                .then(|| started.elapsed())
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("the check runs did not all complete"))?;
+    // The dispatches go after the check runs: count the calls once the outbox is empty.
+    while outbox.outbox_len()? > 0 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let drained_after = started.elapsed();
+    shutdown.cancel();
+    let _ = server.await;
+    let calls = sim.calls();
+    let writes: Vec<std::time::Instant> = calls
+        .iter()
+        .filter(|c| {
+            matches!(c.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE")
+                && c.path.starts_with("/repos/")
+        })
+        .map(|c| c.at)
+        .collect();
+    let mut most = 0;
+    let mut lo = 0;
+    for hi in 0..writes.len() {
+        while writes[hi].duration_since(writes[lo]) >= Duration::from_secs(60) {
+            lo += 1;
+        }
+        most = most.max(hi - lo + 1);
+    }
+    println!(
+        "burst jobs={jobs} store={store}: accepted in {:.1} s; every check run final after {:.1} s, outbox empty after {:.1} s; \
+         most content-creating requests in a 60 s window: {most}; calls per job: {:.2} in all, {:.2} writes; \
+         violations: {}",
+        accepted.as_secs_f64(),
+        final_after.as_secs_f64(),
+        drained_after.as_secs_f64(),
+        calls.len() as f64 / jobs as f64,
+        writes.len() as f64 / jobs as f64,
+        sim.violations().len()
+    );
+    Ok(())
+}

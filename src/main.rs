@@ -166,6 +166,24 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Store write throughput, size on disk against live data, and reopen time with `--bytes` stored.
+    Store {
+        /// How much to write (1G, 200M, …).
+        #[arg(long, default_value = "1G", value_parser = boomerang::bench::parse_bytes)]
+        bytes: u64,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
+    },
+    /// A burst of job requests on one installation under GitHub's real pacing: time to final, peak writes/minute.
+    Burst {
+        /// Job requests to send.
+        #[arg(long, default_value_t = 1000)]
+        jobs: usize,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
+    },
 }
 
 fn init_tracing(default: &str) {
@@ -247,6 +265,12 @@ fn main() -> ExitCode {
                         dir,
                     })
                 }),
+                BenchCommand::Store { bytes, store } => {
+                    run_async(boomerang::bench::store(bytes, store))
+                }
+                BenchCommand::Burst { jobs, store } => {
+                    run_async(boomerang::bench::burst(jobs, store))
+                }
             }
         }
         Command::Logs {
