@@ -153,8 +153,13 @@ async fn kill_during_slow_step(on_interrupt: &str) -> (Harness, support::Server,
 /// Waits until the loop has closed for the repository's only job: check run completed, dispatch sent, and the
 /// final reaction (🚀 or 😕) added, which the outbox sends after the dispatch.
 async fn wait_closed(h: &Harness, repo: &str, reaction: &str) {
+    wait_closed_within(h, repo, reaction, PATIENCE).await;
+}
+
+/// [`wait_closed`] with a chosen deadline.
+async fn wait_closed_within(h: &Harness, repo: &str, reaction: &str, patience: Duration) {
     h.sim
-        .wait_until(PATIENCE, |sim| {
+        .wait_until(patience, |sim| {
             let completed = sim
                 .check_runs(repo)
                 .iter()
@@ -317,18 +322,29 @@ struct ChaosFigures {
     resent_duplicates: usize,
     /// Dispatches sent twice for one attempt, each explained by a kill between the two sends.
     duplicate_dispatches: usize,
+    /// What the simulator says real GitHub would have punished (asserted empty when `strict` is set).
+    violations: Vec<String>,
 }
 
-/// `jobs` PR comments `/run quick` (one repository and installation each, so GitHub's per-installation pacing does
-/// not serialise them), sent at random moments while boomerang is killed with -9 `kills` times at random moments and
+/// `jobs` PR comments `/run quick` (one repository each, spread over `installations`, since boomerang paces its
+/// calls per installation as GitHub asks), sent at random moments while boomerang is killed with -9 `kills` times at random moments and
 /// restarted. A delivery cut by a kill is sent again with the same GUID until it is acknowledged, as GitHub's
 /// redelivery does. Then: every delivery produced exactly one job, every check run is completed (success: the jobs
 /// use `on_interrupt: retry`), and every attempt has one dispatch, except duplicates that a kill between GitHub's
 /// 2xx and the outbox's commit explains (the documented at-least-once window); those are counted.
-async fn chaos(jobs: usize, kills: usize, seed: u64) -> ChaosFigures {
+async fn chaos(
+    jobs: usize,
+    installations: usize,
+    kills: usize,
+    seed: u64,
+    strict: bool,
+) -> ChaosFigures {
     let h = Harness::new("redb").await;
     let repos: Vec<(String, u64)> = (0..jobs)
-        .map(|i| (format!("chaos-{i}/app"), 1000 + i as u64))
+        .map(|i| {
+            let inst = 1000 + (i % installations) as u64;
+            (format!("chaos-{inst}/app-{i}"), inst)
+        })
         .collect();
     for (i, (repo, inst)) in repos.iter().enumerate() {
         h.add_repo(*inst, repo, QUICK_CONFIG, &sha(0x1000 + i as u64));
@@ -390,7 +406,7 @@ async fn chaos(jobs: usize, kills: usize, seed: u64) -> ChaosFigures {
 
     // Every acknowledged delivery closes its loop: check run completed, dispatch sent, final reaction added.
     for (repo, _) in &acked {
-        wait_closed(&h, repo, "rocket").await;
+        wait_closed_within(&h, repo, "rocket", PATIENCE * 4).await;
     }
     let kills_at = kill_times.into_inner().expect("kill times");
     let mut problems = Vec::new();
@@ -461,12 +477,24 @@ async fn chaos(jobs: usize, kills: usize, seed: u64) -> ChaosFigures {
         problems.len(),
         problems.join("\n")
     );
-    assert_eq!(h.sim.violations(), Vec::<String>::new());
+    figures.violations = h.sim.violations();
+    if strict {
+        assert_eq!(figures.violations, Vec::<String>::new());
+    }
     let f = &figures;
     println!(
-        "chaos: {} jobs, {} kills: {} deliveries resent after a kill ({} already stored), {} duplicate dispatches",
-        f.jobs, f.kills, f.resent, f.resent_duplicates, f.duplicate_dispatches
+        "chaos: {} jobs, {} kills: {} deliveries resent after a kill ({} already stored), {} duplicate dispatches, \
+         {} GitHub violations",
+        f.jobs,
+        f.kills,
+        f.resent,
+        f.resent_duplicates,
+        f.duplicate_dispatches,
+        f.violations.len()
     );
+    for v in &f.violations {
+        println!("  violation: {v}");
+    }
     figures
 }
 
@@ -474,7 +502,7 @@ async fn chaos(jobs: usize, kills: usize, seed: u64) -> ChaosFigures {
 /// is lost, no job starts twice, every check run ends, one dispatch per attempt (duplicates only across a kill).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_kill_9_several_times_while_jobs_run() {
-    chaos(24, 4, seed(0xc4a05)).await;
+    chaos(24, 24, 4, seed(0xc4a05), true).await;
 }
 
 /// The random seed: `CHAOS_SEED` when set (to replay or vary a run), else `default`.
@@ -485,12 +513,20 @@ fn seed(default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The long chaos run: 100 jobs and 12 kills. Run it with
+/// The long chaos run: 100 jobs on 10 installations and 12 kills. It asserts the same invariants as the CI run but
+/// only prints what the simulator says GitHub would punish: boomerang's pacing counts (content requests per
+/// installation and minute) and its token cache live in memory, so a fast crash loop starts each process with a
+/// fresh budget, exceeds GitHub's 80 content requests a minute per installation, and gets (and honours) a
+/// secondary-limit pause; with one installation per job the token mints alone exceed the app's budget (see the
+/// report on issue 5). At the time of writing it does not pass: after the kills every installation re-mints its token
+/// with the app JWT, those mints are retried across installations inside the `retry-after` the app got, the app's
+/// hourly budget runs out, and the remaining effects stall (check run completed, dispatch not sent within 6 min).
+/// Run it with
 /// `cargo test --test crash chaos_long -- --ignored --nocapture`; it prints its figures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long: 100 jobs, 12 kills; run by hand"]
 async fn chaos_long_100_jobs_many_kills() {
-    chaos(100, 12, seed(0x100c4a05)).await;
+    chaos(100, 10, 12, seed(0x100c4a05), false).await;
 }
 
 /// The kinds of delivery the durability loop sends: each is acknowledged only after the store made it durable.

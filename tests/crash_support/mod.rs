@@ -74,6 +74,10 @@ impl Drop for Harness {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!("{}", self.logs_tail(60));
+            if std::env::var_os("CRASH_KEEP_DATA").is_some() {
+                self.dir.disable_cleanup(true);
+                eprintln!("kept the data and logs in {}", self.dir.path().display());
+            }
         }
     }
 }
