@@ -445,6 +445,11 @@ impl Engine {
                 continue;
             }
             let now = self.inner.clock.now();
+            // A step whose start was never recorded (killed between spawn and event) is found by its environment.
+            let stray = crate::executor::kill_orphans_with(("BOOMERANG_JOB_ID", job.as_str()));
+            if stray > 0 {
+                tracing::warn!(%job, groups = stray, "killed orphaned step processes of an interrupted job");
+            }
             let mut events = Vec::new();
             for step in attempt
                 .steps

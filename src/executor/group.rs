@@ -92,6 +92,39 @@ pub fn kill_orphaned_group(pgid: u32, marker: (&str, &str)) -> bool {
     }
 }
 
+/// Kills every process group holding a live process whose environment has `NAME=VALUE` of `marker`, and returns
+/// how many groups it killed. Start-up recovery uses it for steps whose start (and so whose group) was never
+/// recorded because boomerang died between spawning the process and writing the event.
+pub fn kill_orphans_with(marker: (&str, &str)) -> usize {
+    if marker.0.is_empty() || marker.0.contains('=') || marker.1.is_empty() {
+        return 0;
+    }
+    let wanted = format!("{}={}", marker.0, marker.1).into_bytes();
+    let own_group = nix::unistd::getpgrp().as_raw() as u32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut groups: Vec<u32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == wanted))
+        })
+        .filter_map(|p| match stat(p) {
+            Some((state, pgrp)) if !matches!(state, 'Z' | 'X' | 'x') && pgrp != own_group => {
+                Some(pgrp)
+            }
+            _ => None,
+        })
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups
+        .into_iter()
+        .filter(|&g| kill_orphaned_group(g, marker))
+        .count()
+}
+
 /// A positive pid, or `None` for values `kill(2)` would read as "many processes".
 fn pid(raw: u32) -> Option<Pid> {
     i32::try_from(raw)

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use group::kill_orphaned_group;
+pub use group::{kill_orphaned_group, kill_orphans_with};
 
 /// What to run for one step. Built by the engine from the repo config (read from the default branch,
 /// hence trusted shell text) and the job's parameters.

@@ -355,3 +355,32 @@ fn shell_is_bash_when_present() {
     assert!(shell.ends_with("bash"), "{}", shell.display());
     assert_eq!(args, ["--noprofile", "--norc", "-eo", "pipefail", "-c"]);
 }
+
+/// An orphan whose group was never recorded is still found by the job marker in its environment, and only it.
+#[test]
+fn kill_orphans_with_finds_groups_by_environment() {
+    use std::os::unix::process::CommandExt;
+    let spawn = |marker: &str| {
+        std::process::Command::new("sleep")
+            .arg("30")
+            .env("BOOMERANG_JOB_ID", marker)
+            .process_group(0)
+            .spawn()
+            .expect("spawn sleep")
+    };
+    let mut ours = spawn("orphan-marker-1");
+    let mut other = spawn("orphan-marker-2");
+    assert_eq!(
+        kill_orphans_with(("BOOMERANG_JOB_ID", "orphan-marker-1")),
+        1
+    );
+    let status = ours.wait().expect("wait");
+    assert!(!status.success(), "the marked orphan was killed");
+    assert!(
+        other.try_wait().expect("poll").is_none(),
+        "another job's process is left alone"
+    );
+    assert_eq!(kill_orphans_with(("BOOMERANG_JOB_ID", "")), 0);
+    let _ = other.kill();
+    let _ = other.wait();
+}
