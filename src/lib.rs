@@ -11,6 +11,7 @@
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
 //! all together and owns the background loops; `main.rs` is only the CLI.
 
+pub mod annotations;
 pub mod api;
 pub mod app;
 pub mod bench;

@@ -245,6 +245,14 @@ pub enum JobEvent {
         /// Its place in the group's line, 1 being the job that runs now.
         position: usize,
     },
+    /// GitHub accepted a check run request that carried annotations: the first `total` of the attempt's stored
+    /// annotations are on the check run (GitHub appends them, so each is sent once).
+    AnnotationsSent {
+        /// Attempt.
+        attempt: u32,
+        /// How many have been sent in all.
+        total: u64,
+    },
     /// The consumer dispatch of an attempt was accepted by GitHub.
     DispatchSent {
         /// Attempt.
@@ -347,6 +355,9 @@ pub struct AttemptState {
     pub steps: Vec<StepState>,
     /// Whether the consumer dispatch was accepted.
     pub dispatched: bool,
+    /// How many of the attempt's annotations GitHub has received.
+    #[serde(default)]
+    pub annotations_sent: u64,
 }
 
 impl AttemptState {
@@ -473,6 +484,7 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                 check_run: None,
                 steps,
                 dispatched: false,
+                annotations_sent: 0,
             });
         }
         JobEvent::AttemptStarted { attempt, at } => {
@@ -596,6 +608,11 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                 s.status = StepStatus::Pending;
                 s.pgid = None;
                 s.note = Some("interrupted by a restart of boomerang; run again".to_string());
+            }
+        }
+        JobEvent::AnnotationsSent { attempt, total } => {
+            if let Some(a) = attempt_mut(state, *attempt) {
+                a.annotations_sent = a.annotations_sent.max(*total);
             }
         }
         JobEvent::DispatchSent { attempt, .. } => {

@@ -6,6 +6,7 @@ use super::model::{
     AttemptStatus, JobConclusion, JobEvent, JobRecord, JobState, StepStatus, apply,
 };
 use super::{Engine, EngineError};
+use crate::annotations::{Annotation, Detector};
 use crate::executor::{OutputLine, StepCommand, StepConclusion, StepOutcome, run_step};
 use crate::ids::JobId;
 use crate::outbox::{Effect, enqueue};
@@ -669,6 +670,7 @@ fn launch(
         try_number,
         delay,
         cancel: cancel.child_token(),
+        matchers: run.record.spec.problem_matchers.clone(),
     };
     running.spawn(task.run());
 }
@@ -686,6 +688,16 @@ struct StepTask {
     try_number: u32,
     delay: Duration,
     cancel: CancellationToken,
+    /// The job's problem matchers, run on every output line.
+    matchers: Vec<crate::spec::ProblemMatcher>,
+}
+
+/// Masks secrets in the parts of an annotation GitHub shows (detection ran on the unredacted line).
+fn redact_annotation(redactor: &crate::redact::Redactor, mut a: Annotation) -> Annotation {
+    a.message = redactor.redact(&a.message).into_owned();
+    a.path = redactor.redact(&a.path).into_owned();
+    a.title = a.title.map(|t| redactor.redact(&t).into_owned());
+    a
 }
 
 impl StepTask {
@@ -731,13 +743,32 @@ impl StepTask {
                 text: format!("[boomerang] try {} of this step", self.try_number),
             });
         }
+        let mut detector = Detector::new(&self.step, &self.matchers);
+        let (job_id, attempt) = (self.job.to_string(), self.attempt);
         let log_task = tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            let mut append = |writer: &mut crate::logs::StepLogWriter,
+                              line: &OutputLine,
+                              found: &mut Vec<Annotation>| {
+                if let Ok(Some(number)) = writer.append(line)
+                    && let Some(a) = detector.detect(&line.text, Some(number))
+                {
+                    found.push(redact_annotation(logs.redactor(), a));
+                }
+            };
             while let Some(line) = rx.blocking_recv() {
-                let _ = writer.append(&line);
+                append(&mut writer, &line, &mut found);
                 while let Ok(more) = rx.try_recv() {
-                    let _ = writer.append(&more);
+                    append(&mut writer, &more, &mut found);
                 }
                 let _ = writer.flush();
+                // After the lines are readable, so the excerpt around an annotation finds them.
+                if !found.is_empty() {
+                    if let Err(e) = logs.append_annotations(&job_id, attempt, &found) {
+                        tracing::warn!(job = %job_id, error = %e, "cannot store annotations");
+                    }
+                    found.clear();
+                }
             }
             let _ = writer.sync();
         });
@@ -830,6 +861,7 @@ async fn run_compensations(
             try_number: 1,
             delay: Duration::ZERO,
             cancel: CancellationToken::new(),
+            matchers: spec.problem_matchers.clone(),
         };
         let result = task.run().await;
         let now = run.engine.clock().now();

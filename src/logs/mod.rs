@@ -50,6 +50,9 @@ const TAIL_BLOCK: usize = 64 * 1024;
 /// Below this many bytes, finding a line number scans forward instead of bisecting.
 const SCAN_SPAN: u64 = 64 * 1024;
 
+/// The file beside an attempt's step logs holding the annotations found in their output.
+const ANNOTATIONS_FILE: &str = "annotations.jsonl";
+
 /// Start of the marker line written when a job's log reaches its cap.
 const TRUNCATED_PREFIX: &str = "[boomerang] log truncated: ";
 
@@ -127,6 +130,9 @@ impl Inner {
             return u.clone();
         }
         let bytes = dir_bytes(dir, &|path, len| {
+            if path.file_name().is_some_and(|n| n == ANNOTATIONS_FILE) {
+                return Ok(0);
+            }
             File::open(path).and_then(|f| complete_len(&f, len, TAIL_BLOCK))
         });
         let u = Arc::new(AtomicU64::new(bytes.unwrap_or_else(|e| {
@@ -355,6 +361,70 @@ impl LogStore {
     /// Bytes all logs take on disk, read from the file system.
     pub fn total_bytes(&self) -> io::Result<u64> {
         dir_bytes(&self.inner.root, &|_, len| Ok(len))
+    }
+
+    fn annotations_path(&self, job_id: &str, attempt: u32) -> io::Result<PathBuf> {
+        Ok(self
+            .inner
+            .job_dir(job_id)?
+            .join(attempt.to_string())
+            .join(ANNOTATIONS_FILE))
+    }
+
+    /// Appends annotations found in an attempt's output to its `annotations.jsonl` (one JSON object a line) and
+    /// syncs the file. Steps of one attempt share the file; the store's lock keeps their lines whole.
+    pub fn append_annotations(
+        &self,
+        job_id: &str,
+        attempt: u32,
+        found: &[crate::annotations::Annotation],
+    ) -> io::Result<()> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let path = self.annotations_path(job_id, attempt)?;
+        let mut text = String::new();
+        for a in found {
+            text.push_str(&serde_json::to_string(a).map_err(io::Error::other)?);
+            text.push('\n');
+        }
+        let _state = self.inner.state();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)?;
+        let len = file.metadata()?.len();
+        if len > 0 {
+            // A crash may have left half a line: end it so the new lines stay readable.
+            let mut last = [0u8; 1];
+            file.read_exact_at(&mut last, len - 1)?;
+            if last[0] != b'\n' {
+                text.insert(0, '\n');
+            }
+        }
+        file.write_all(text.as_bytes())?;
+        file.sync_data()
+    }
+
+    /// An attempt's annotations in the order they were found, each once (a line that does not parse, such as
+    /// one torn by a crash, is skipped). `NotFound` when the attempt has none.
+    pub fn annotations(
+        &self,
+        job_id: &str,
+        attempt: u32,
+    ) -> io::Result<Vec<crate::annotations::Annotation>> {
+        let file = File::open(self.annotations_path(job_id, attempt)?)?;
+        let mut all = Vec::new();
+        for line in BufReader::new(file).lines() {
+            if let Ok(a) = serde_json::from_str(&line?) {
+                all.push(a);
+            }
+        }
+        Ok(crate::annotations::dedup(all))
     }
 }
 

@@ -11,6 +11,7 @@ mod pacer;
 
 pub use effect::{Effect, OutboxEntry, enqueue};
 
+use crate::annotations::{self, Pending};
 use crate::clock::Clock;
 use crate::config::Pacing;
 use crate::engine::{AttemptStatus, Engine, JobEvent, JobRecord, JobState};
@@ -346,6 +347,20 @@ impl Outbox {
         out
     }
 
+    /// The attempt's annotations not yet on its check run (the next batch) and the excerpt around its first error.
+    fn annotations(&self, job: &JobId, attempt: &crate::engine::AttemptState) -> Pending {
+        let logs = self.inner.engine.logs();
+        annotations::pending(logs, job.as_str(), attempt.number, attempt.annotations_sent)
+    }
+
+    /// The event recording that GitHub accepted a request carrying `notes.batch`.
+    fn annotations_sent(attempt: u32, notes: &Pending) -> Option<JobEvent> {
+        (!notes.batch.is_empty()).then(|| JobEvent::AnnotationsSent {
+            attempt,
+            total: notes.sent + notes.batch.len() as u64,
+        })
+    }
+
     fn load(&self, job: &JobId, attempt: u32) -> Result<(JobRecord, JobState), SendError> {
         match self.inner.engine.load(job) {
             Ok(Some((record, state))) if state.attempt(attempt).is_some() => Ok((record, state)),
@@ -382,11 +397,13 @@ impl Outbox {
                 }
                 let details = inner.links.job_url(job.as_str(), now);
                 let tail = self.view_parts(&record, *attempt);
+                let notes = self.annotations(job, a);
                 let view = CheckRunView {
                     record: &record,
                     attempt: a,
                     details_url: &details,
                     tail: &tail,
+                    annotations: &notes,
                 };
                 let body = report::check_run_create(&view);
                 // A previous try may have reached GitHub without us learning the id (a timeout, or a crash between
@@ -422,20 +439,25 @@ impl Outbox {
                     None => client.create_check_run(inst, &record.repo, &body).await?,
                 };
                 last_sync.insert((job.clone(), *attempt), tokio::time::Instant::now());
-                let event = JobEvent::CheckRunCreated {
+                let mut events = vec![JobEvent::CheckRunCreated {
                     attempt: *attempt,
                     check_run_id: created.id,
                     html_url: created.html_url,
-                };
+                }];
+                // An adopted run's annotations are unknown: they are sent (again) by the sync that follows.
+                let more_notes = notes.more || (adopted_run && !notes.batch.is_empty());
+                if !adopted_run {
+                    events.extend(Self::annotations_sent(*attempt, &notes));
+                }
                 let index_value = (job.clone(), *attempt);
                 let ended = a.status == AttemptStatus::Completed;
-                self.commit(job, &[event], |b| {
+                self.commit(job, &events, |b| {
                     remove(b);
                     b.put_index("check_run", &created.id.to_string(), &index_value);
                     if ended && !adopted_run {
                         b.put_index(FINAL_SENT_INDEX, &final_sent_key(job, *attempt), &true);
                     }
-                    if !ended || adopted_run {
+                    if !ended || adopted_run || more_notes {
                         // The attempt may have moved on while the create was in flight.
                         enqueue(
                             b,
@@ -462,21 +484,35 @@ impl Outbox {
                 };
                 let details = inner.links.job_url(job.as_str(), now);
                 let tail = self.view_parts(&record, *attempt);
+                let notes = self.annotations(job, a);
                 let view = CheckRunView {
                     record: &record,
                     attempt: a,
                     details_url: &details,
                     tail: &tail,
+                    annotations: &notes,
                 };
                 client
                     .update_check_run(inst, &record.repo, id, &report::check_run_update(&view))
                     .await?;
                 last_sync.insert((job.clone(), *attempt), tokio::time::Instant::now());
                 let ended = a.status == AttemptStatus::Completed;
-                self.commit(job, &[], |b| {
+                let events: Vec<JobEvent> = Self::annotations_sent(*attempt, &notes)
+                    .into_iter()
+                    .collect();
+                self.commit(job, &events, |b| {
                     remove(b);
                     if ended {
                         b.put_index(FINAL_SENT_INDEX, &final_sent_key(job, *attempt), &true);
+                    }
+                    if notes.more {
+                        // GitHub takes 50 annotations a request: another update carries the next ones.
+                        let more = Effect::SyncCheckRun {
+                            job: job.clone(),
+                            attempt: *attempt,
+                            final_state: ended,
+                        };
+                        enqueue(b, record.installation, more, now);
                     }
                 })
                 .await

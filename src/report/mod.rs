@@ -2,6 +2,7 @@
 //! step table, text with the output tail, all within GitHub's 65,535-character limits) and the consumer
 //! `repository_dispatch` payload (at most 10 top-level keys, under 64 KB). No I/O here; tested with tables.
 
+use crate::annotations::{Excerpt, Pending};
 use crate::engine::{AttemptState, AttemptStatus, JobConclusion, JobRecord, StepState, StepStatus};
 use crate::executor::StepConclusion;
 use serde_json::{Map, Value, json};
@@ -23,6 +24,8 @@ pub struct CheckRunView<'a> {
     pub details_url: &'a str,
     /// The last lines of output per step, in step order (already redacted).
     pub tail: &'a [(String, Vec<String>)],
+    /// The next annotations to send and the excerpt around the first error.
+    pub annotations: &'a Pending,
 }
 
 /// Cuts `text` to at most `max` characters, keeping the start and saying what was cut.
@@ -185,26 +188,67 @@ pub fn summary(view: &CheckRunView<'_>) -> String {
     truncate_chars(&out, MAX_OUTPUT_CHARS - 100)
 }
 
-/// The check run text: the tail of each step's output, newest at the end, within the limit.
+/// Characters of one excerpt line kept in the check run text.
+const EXCERPT_LINE_CHARS: usize = 500;
+
+/// A fence longer than any run of backticks in `body`.
+fn fence_for(body: &str) -> String {
+    let longest_ticks = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest_ticks.max(2) + 1)
+}
+
+/// The lines around the first error, the error's line marked, with a link to that line on the job page.
+pub fn excerpt(excerpt: &Excerpt, attempt: u32, details_url: &str) -> String {
+    let width = excerpt.lines.last().map_or(1, |(n, _)| n.to_string().len());
+    let body: Vec<String> = excerpt
+        .lines
+        .iter()
+        .map(|(n, text)| {
+            let mark = if *n == excerpt.line { '>' } else { ' ' };
+            let text = truncate_chars(text, EXCERPT_LINE_CHARS);
+            format!("{mark} {n:>width$} | {text}")
+        })
+        .collect();
+    let body = body.join("\n");
+    let fence = fence_for(&body);
+    format!(
+        "**First error** in `{}`, line {}: {}\n\n{fence}\n{body}\n{fence}\n[Open this line in the full log]({details_url}#a{attempt}-{}-L{})\n\n",
+        cell(&excerpt.step),
+        excerpt.line,
+        cell(&truncate_chars(&excerpt.message, EXCERPT_LINE_CHARS)),
+        excerpt.step,
+        excerpt.line,
+    )
+}
+
+/// The check run text: the excerpt around the first error (if any) at the top, then the tail of each step's
+/// output, newest at the end, within the limit.
 pub fn text(view: &CheckRunView<'_>) -> Option<String> {
-    if view.tail.iter().all(|(_, lines)| lines.is_empty()) {
+    let top = view
+        .annotations
+        .excerpt
+        .as_ref()
+        .map(|e| excerpt(e, view.attempt.number, view.details_url))
+        .unwrap_or_default();
+    if top.is_empty() && view.tail.iter().all(|(_, lines)| lines.is_empty()) {
         return None;
     }
+    let top = truncate_chars(&top, (MAX_OUTPUT_CHARS - 100) / 2);
     let mut out = String::new();
     for (step, lines) in view.tail {
         if lines.is_empty() {
             continue;
         }
         let body = lines.join("\n");
-        let longest_ticks = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-        let fence = "`".repeat(longest_ticks.max(2) + 1);
+        let fence = fence_for(&body);
         out.push_str(&format!(
             "**{}**\n\n{fence}\n{body}\n{fence}\n\n",
             cell(step)
         ));
     }
     out.push_str(&format!("[Full log]({})\n", view.details_url));
-    Some(keep_end(&out, MAX_OUTPUT_CHARS - 100))
+    let room = MAX_OUTPUT_CHARS - 100 - top.chars().count();
+    Some(top + &keep_end(&out, room))
 }
 
 fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -216,6 +260,16 @@ fn output(view: &CheckRunView<'_>) -> Value {
     let mut o = json!({ "title": title(view.attempt), "summary": summary(view) });
     if let Some(t) = text(view) {
         o["text"] = Value::String(t);
+    }
+    let batch = &view.annotations.batch;
+    if !batch.is_empty() {
+        o["annotations"] = Value::Array(
+            batch
+                .iter()
+                .take(crate::annotations::MAX_PER_REQUEST)
+                .map(|a| a.to_github())
+                .collect(),
+        );
     }
     o
 }

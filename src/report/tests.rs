@@ -1,4 +1,5 @@
 use super::*;
+use crate::annotations::{Annotation, parse_workflow_command};
 use crate::engine::{JobEvent, Trigger, TriggerKind, fold};
 use crate::ids::{CheckRunId, CommitSha, InstallationId, JobId, RepoName};
 use chrono::{TimeZone, Utc};
@@ -118,6 +119,7 @@ fn conclusions_map_to_github() {
             attempt: a,
             details_url: "http://x/jobs/1",
             tail: &tail,
+            annotations: &Pending::default(),
         };
         let body = check_run_update(&view);
         assert_eq!(body["status"], "completed");
@@ -137,6 +139,7 @@ fn create_body_fields_and_secret_redaction() {
         attempt: a,
         details_url: "http://x/jobs/1",
         tail: &[],
+        annotations: &Pending::default(),
     };
     let body = check_run_create(&view);
     assert_eq!(body["name"], "boomerang/deploy");
@@ -163,6 +166,7 @@ fn outputs_stay_within_githubs_limit() {
         attempt: a,
         details_url: "http://x",
         tail: &tail,
+        annotations: &Pending::default(),
     };
     let body = check_run_update(&view);
     let text = body["output"]["text"].as_str().expect("text");
@@ -222,4 +226,94 @@ fn dispatch_payload_limits() {
     let mut off = r;
     off.spec.dispatch = None;
     assert!(dispatch_payload(&off, a, "http://x").is_none());
+}
+
+fn warning(line: u64) -> Annotation {
+    parse_workflow_command(
+        &format!("::warning file=a.rs,line={line}::w"),
+        "build",
+        Some(line),
+    )
+    .expect("a warning command")
+}
+
+/// The batch of annotations goes into `output.annotations` in GitHub's shape, never more than 50; an empty batch
+/// leaves the key out.
+#[test]
+fn annotations_are_rendered_in_batches() {
+    let r = record();
+    let state = fold(&r, &events_done(JobConclusion::Success));
+    let a = state.current().expect("attempt");
+    let pending = Pending {
+        batch: (1..=60).map(warning).collect(),
+        sent: 0,
+        more: true,
+        excerpt: None,
+    };
+    let view = CheckRunView {
+        record: &r,
+        attempt: a,
+        details_url: "http://x",
+        tail: &[],
+        annotations: &pending,
+    };
+    let body = check_run_update(&view);
+    let sent = body["output"]["annotations"]
+        .as_array()
+        .expect("annotations");
+    assert_eq!(sent.len(), 50);
+    assert_eq!(sent[0]["annotation_level"], "warning");
+    assert_eq!(sent[0]["path"], "a.rs");
+    let none = CheckRunView {
+        annotations: &Pending::default(),
+        ..view
+    };
+    assert!(
+        check_run_update(&none)["output"]
+            .get("annotations")
+            .is_none()
+    );
+}
+
+/// The excerpt around the first error opens the text, marks the error's line and links to it on the job page,
+/// and the tail still follows within the limit.
+#[test]
+fn excerpt_opens_the_text_with_a_link_to_the_line() {
+    let r = record();
+    let state = fold(&r, &events_done(JobConclusion::Failure));
+    let a = state.current().expect("attempt");
+    let pending = Pending {
+        excerpt: Some(Excerpt {
+            step: "build".into(),
+            line: 7,
+            message: "boom".into(),
+            lines: (2..=12).map(|n| (n, format!("line {n}"))).collect(),
+        }),
+        ..Pending::default()
+    };
+    let huge: Vec<String> = (0..20_000)
+        .map(|i| format!("tail {i} {}", "é".repeat(20)))
+        .collect();
+    let tail = vec![("build".to_string(), huge)];
+    let view = CheckRunView {
+        record: &r,
+        attempt: a,
+        details_url: "http://x/jobs/1?token=t",
+        tail: &tail,
+        annotations: &pending,
+    };
+    let text = text(&view).expect("text");
+    assert!(
+        text.starts_with("**First error** in `build`, line 7: boom"),
+        "{}",
+        &text[..200]
+    );
+    assert!(text.contains(">  7 | line 7"), "{}", &text[..400]);
+    assert!(text.contains("   2 | line 2") || text.contains("  2 | line 2"));
+    assert!(text.contains("(http://x/jobs/1?token=t#a1-build-L7)"));
+    assert!(text.contains("tail 19999"));
+    assert!(text.chars().count() <= MAX_OUTPUT_CHARS);
+    // Without any output, the excerpt alone still makes a text.
+    let alone = CheckRunView { tail: &[], ..view };
+    assert!(super::text(&alone).is_some_and(|t| t.contains("line 12")));
 }

@@ -288,6 +288,20 @@ pub struct JobSpec {
     pub steps: Vec<StepSpec>,
     /// The consumer `repository_dispatch` sent when the job ends; `None` when disabled.
     pub dispatch: Option<DispatchSpec>,
+    /// Regexes turning output lines into check run annotations (see [`crate::annotations`]).
+    #[serde(default)]
+    pub problem_matchers: Vec<ProblemMatcher>,
+}
+
+/// A problem matcher: a regex whose named groups (`file`, `line`, `col`, `severity`, `message`) make an annotation
+/// of each matching output line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProblemMatcher {
+    /// The regex (Rust `regex` syntax), checked when the config is read.
+    pub regex: String,
+    /// The level when the regex has no `severity` group or it says something else: `error` (the default),
+    /// `warning` or `notice`.
+    pub severity: Option<String>,
 }
 
 impl JobSpec {

@@ -18,9 +18,9 @@ use super::params::env_var_name;
 use super::validate::{self, DagStep, TemplatePart};
 use super::{
     BranchTrigger, CommandTrigger, Concurrency, ConfigError, ConfigErrors, DispatchSpec, JobSpec,
-    MAX_CONFIG_BYTES, OnFailure, OnInterrupt, ParamKind, ParamSpec, Permission, RepoConfig,
-    RepositoryDispatchTrigger, RetryPolicy, StepSpec, Triggers, When, WorkflowDispatchTrigger,
-    WorkflowRunTrigger,
+    MAX_CONFIG_BYTES, OnFailure, OnInterrupt, ParamKind, ParamSpec, Permission, ProblemMatcher,
+    RepoConfig, RepositoryDispatchTrigger, RetryPolicy, StepSpec, Triggers, When,
+    WorkflowDispatchTrigger, WorkflowRunTrigger,
 };
 
 type Node<'i> = MarkedYaml<'i>;
@@ -55,6 +55,7 @@ const JOB_KEYS: &[&str] = &[
     "concurrency",
     "steps",
     "on_complete",
+    "problem_matchers",
 ];
 const ON_KEYS: &[&str] = &[
     "command",
@@ -624,6 +625,7 @@ fn job(cx: &mut Cx, name: &str, node: &Node<'_>) -> JobSpec {
         concurrency: None,
         steps: Vec::new(),
         dispatch: Some(DispatchSpec::default()),
+        problem_matchers: Vec::new(),
     };
     let Some(f) = fields(cx, node, &ctx, JOB_KEYS) else {
         return job;
@@ -667,7 +669,78 @@ fn job(cx: &mut Cx, name: &str, node: &Node<'_>) -> JobSpec {
     if let Some(n) = f.get("on_complete") {
         job.dispatch = on_complete(cx, n, &ctx, &job.params);
     }
+    if let Some(n) = f.get("problem_matchers") {
+        job.problem_matchers = problem_matchers(cx, n, &ctx);
+    }
     job
+}
+
+/// `problem_matchers: [{regex: "...", severity: warning}]`: each regex must compile and use only the known groups.
+fn problem_matchers(cx: &mut Cx, node: &Node<'_>, ctx: &str) -> Vec<ProblemMatcher> {
+    let what = format!("`problem_matchers` of {ctx}");
+    let Shape::Seq(items) = shape(node) else {
+        cx.at(
+            node,
+            format!("{what} must be a list, not {}", type_word(node)),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let what = format!("problem matcher {} of {ctx}", i + 1);
+        let Some(f) = fields(cx, item, &what, &["regex", "severity"]) else {
+            continue;
+        };
+        let severity = f.get("severity").and_then(|n| {
+            let word = text(cx, n, &format!("`severity` of {what}"))?;
+            if crate::annotations::Level::from_word(&word).is_none() {
+                cx.at(
+                    n,
+                    format!(
+                        "`severity` of {what} must be `error`, `warning` or `notice`, not `{word}`"
+                    ),
+                );
+                return None;
+            }
+            Some(word)
+        });
+        let Some(n) = f.get("regex") else {
+            cx.at(item, format!("missing key `regex` in {what}"));
+            continue;
+        };
+        let Some(source) = text(cx, n, &format!("`regex` of {what}")) else {
+            continue;
+        };
+        match regex::Regex::new(&source) {
+            Err(e) => cx.at(
+                n,
+                format!(
+                    "`regex` of {what} is not a valid regex: {}",
+                    e.to_string().replace('\n', " ")
+                ),
+            ),
+            Ok(re) => {
+                let allowed = crate::annotations::MATCHER_GROUPS;
+                let unknown: Vec<&str> = re
+                    .capture_names()
+                    .flatten()
+                    .filter(|g| !allowed.contains(g))
+                    .collect();
+                if let Some(g) = unknown.first() {
+                    let hint = validate::suggest(g, allowed.iter().copied())
+                        .map(|h| format!("; did you mean `{h}`?"))
+                        .unwrap_or_else(|| format!("; expected one of: {}", allowed.join(", ")));
+                    cx.at(n, format!("unknown group `{g}` in `regex` of {what}{hint}"));
+                } else {
+                    out.push(ProblemMatcher {
+                        regex: source,
+                        severity,
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 fn triggers(cx: &mut Cx, node: &Node<'_>, ctx: &str) -> Triggers {

@@ -249,6 +249,7 @@ fn minimal_job_gets_every_default() {
                     event_type: "boomerang-completed".into(),
                     payload: serde_json::Map::new(),
                 }),
+                problem_matchers: vec![],
             }],
         }
     );
@@ -1176,4 +1177,60 @@ fn documented_example_is_valid() {
         job.concurrency_group(&r).as_deref(),
         Some("deploy-production")
     );
+}
+
+/// `problem_matchers` parses into the job, and bad regexes, unknown groups and severities are reported at their
+/// line and column.
+#[test]
+fn problem_matchers_are_parsed_and_validated() {
+    let config = ok(concat!(
+        "jobs:\n  build:\n    steps: [{run: make}]\n    problem_matchers:\n",
+        "      - regex: '^(?P<file>[^:]+):(?P<line>\\d+):(?P<col>\\d+): (?P<severity>error|warning): (?P<message>.*)$'\n",
+        "      - {regex: 'FAILED (?P<message>.*)', severity: warning}\n",
+    ));
+    let m = &config.jobs[0].problem_matchers;
+    assert_eq!(m.len(), 2);
+    assert!(m[0].regex.starts_with("^(?P<file>"));
+    assert_eq!(m[1].severity.as_deref(), Some("warning"));
+
+    let cases: &[(&str, usize, usize, &str)] = &[
+        (
+            "jobs:\n  b:\n    steps: [{run: x}]\n    problem_matchers:\n      - regex: '(unclosed'\n",
+            5,
+            16,
+            "`regex` of problem matcher 1 of job `b` is not a valid regex",
+        ),
+        (
+            "jobs:\n  b:\n    steps: [{run: x}]\n    problem_matchers:\n      - regex: '(?P<fiel>x)'\n",
+            5,
+            16,
+            "unknown group `fiel` in `regex` of problem matcher 1 of job `b`; did you mean `file`?",
+        ),
+        (
+            "jobs:\n  b:\n    steps: [{run: x}]\n    problem_matchers:\n      - {regex: x, severity: fatalish}\n",
+            5,
+            30,
+            "`severity` of problem matcher 1 of job `b` must be `error`, `warning` or `notice`",
+        ),
+        (
+            "jobs:\n  b:\n    steps: [{run: x}]\n    problem_matchers:\n      - {regx: x}\n",
+            5,
+            10,
+            "unknown key `regx` in problem matcher 1 of job `b`; did you mean `regex`?",
+        ),
+        (
+            "jobs:\n  b:\n    steps: [{run: x}]\n    problem_matchers: x\n",
+            4,
+            23,
+            "`problem_matchers` of job `b` must be a list",
+        ),
+    ];
+    for (text, line, column, message) in cases {
+        let errs = errors(text);
+        let e = errs
+            .iter()
+            .find(|e| e.message.contains(message))
+            .unwrap_or_else(|| panic!("no error containing {message:?} in {errs:?}"));
+        assert_eq!((e.line, e.column), (*line, *column), "{message}");
+    }
 }
