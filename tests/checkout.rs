@@ -1,11 +1,16 @@
 //! `checkout: true` as a user meets it: the steps of a job start in a directory holding the repository at the
 //! job's commit (fetched from GitHub's tarball with the installation token), and that directory is gone when the
 //! job ends. A download GitHub refuses fails the job with "checkout failed: …" in its check run, and runs no step.
+//!
+//! Also here (it guards the same promise, that what a job sees never leaks): a secret parameter whose value is
+//! shorter than the redaction minimum (`REDACT_MIN_LENGTH`, 8 by default) could not be masked, so a request
+//! carrying one is refused where it came from: a 422 on the API, a failing check run for a webhook trigger.
 
 mod support;
 
-use boomerang::github::sim::{AuthKind, Fault, FaultKind};
-use support::{HEAD_SHA, Harness, INSTALLATION, MAIN_SHA, REPO};
+use boomerang::github::sim::{AuthKind, Fault, FaultKind, payloads};
+use serde_json::{Value, json};
+use support::{API_TOKEN, HEAD_SHA, Harness, INSTALLATION, MAIN_SHA, REPO};
 
 /// Jobs that read the checkout. `@SCRATCH@` is the test's scratch directory: each step records its working
 /// directory there, so the test can check it is removed afterwards.
@@ -206,5 +211,101 @@ async fn a_transient_failure_is_retried() {
     let text = run.output.text.clone().unwrap_or_default();
     assert_eq!(run.conclusion.as_deref(), Some("success"), "{text}");
     assert!(text.contains("# octo/app at the PR head"), "{text}");
+    h.finish().await;
+}
+
+// ---- secret parameters too short to redact ----
+
+/// A job taking a secret from the API or a dispatch (a comment cannot carry a secret, and a secret cannot have a
+/// default in the file, so those are the ways a short one can arrive).
+const SECRETS_CONFIG: &str = r#"jobs:
+  deploy:
+    on:
+      api: true
+      repository_dispatch: {types: [deploy-requested]}
+    params:
+      token: {type: string, required: true, secret: true}
+    steps:
+      - id: use
+        run: echo "deploying with $BOOMERANG_PARAM_TOKEN"
+"#;
+
+async fn post_job(h: &Harness, body: Value) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/jobs", h.base))
+        .bearer_auth(API_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("boomerang answers");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// `POST /api/v1/jobs` with a 5-character secret answers 422 on `params`, naming the parameter and
+/// `REDACT_MIN_LENGTH` (and never echoing the value); nothing runs. A secret of 8 characters is accepted.
+#[tokio::test]
+async fn the_api_refuses_a_secret_too_short_to_redact() {
+    let h = Harness::builder().config(SECRETS_CONFIG).start().await;
+    let (status, body) = post_job(
+        &h,
+        json!({"repository": REPO, "job": "deploy", "params": {"token": "hunt2"}}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let error = &body["errors"][0];
+    assert_eq!(error["field"], "params", "{body}");
+    let reason = error["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("`token`"), "{reason}");
+    assert!(reason.contains("REDACT_MIN_LENGTH"), "{reason}");
+    assert!(
+        !body.to_string().contains("hunt2"),
+        "the value is not echoed: {body}"
+    );
+    h.assert_nothing_ran();
+
+    let (status, body) = post_job(
+        &h,
+        json!({"repository": REPO, "job": "deploy", "params": {"token": "hunter22"}}),
+    )
+    .await;
+    assert_eq!(status, 202, "8 characters are enough: {body}");
+    let run = h.wait_check_run_completed("boomerang/deploy").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    let text = run.output.text.clone().unwrap_or_default();
+    assert!(text.contains("deploying with ***"), "masked: {text}");
+    h.finish().await;
+}
+
+/// A `repository_dispatch` whose payload carries a too-short secret starts nothing: GitHub gets a failing
+/// `boomerang/deploy` check run saying which parameter and why, without the value.
+#[tokio::test]
+async fn a_dispatch_with_a_short_secret_gets_a_failing_check_run() {
+    let h = Harness::builder().config(SECRETS_CONFIG).start().await;
+    let payload = payloads::repository_dispatch(
+        REPO,
+        INSTALLATION,
+        "deploy-requested",
+        "main",
+        json!({ "params": { "token": "abc" } }),
+        "alice",
+        "User",
+    );
+    h.send("repository_dispatch", &payload).await;
+    let run = h.wait_check_run_completed("boomerang/deploy").await;
+    assert_eq!(run.conclusion.as_deref(), Some("failure"));
+    let title = run.output.title.clone().unwrap_or_default();
+    let summary = run.output.summary.clone().unwrap_or_default();
+    assert!(title.contains("invalid parameters"), "{title}");
+    assert!(
+        summary.contains("`token` is a secret parameter"),
+        "{summary}"
+    );
+    assert!(summary.contains("REDACT_MIN_LENGTH"), "{summary}");
+    assert!(h.jobs().is_empty(), "no job was started");
     h.finish().await;
 }
