@@ -86,6 +86,9 @@ impl App {
                 .chain(settings.logs.secrets.iter().cloned())
                 .collect(),
             progress_interval: settings.pacing.check_run_update_interval,
+            checkout: Some(Arc::new(crate::checkout::GithubCheckout::new(
+                client.clone(),
+            ))),
         };
         let engine = Engine::new(
             store.clone(),

@@ -16,6 +16,7 @@ pub mod api;
 pub mod app;
 pub mod bench;
 pub mod bench_logs;
+pub mod checkout;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -80,6 +80,11 @@ impl Redactor {
         true
     }
 
+    /// The shortest secret it redacts (`REDACT_MIN_LENGTH`).
+    pub fn min_length(&self) -> usize {
+        self.min_length
+    }
+
     /// How many secrets it redacts.
     pub fn len(&self) -> usize {
         self.inner

@@ -35,6 +35,8 @@ pub struct EngineSettings {
     pub base_env: Vec<(String, String)>,
     /// How often a running attempt asks for a check run refresh (the outbox throttles and coalesces).
     pub progress_interval: Duration,
+    /// Fetches the repository into the working directory of jobs with `checkout: true` (`None`: such jobs fail).
+    pub checkout: Option<Arc<dyn crate::checkout::Checkout>>,
 }
 
 impl EngineSettings {

@@ -140,8 +140,16 @@ pub(super) async fn run_attempt(
         .workspace_root
         .join(run.record.id.as_str())
         .join(run.attempt.to_string());
+    let checkout = if run.record.spec.checkout && !workdir.exists() {
+        checkout(&run, &workdir, deadline, &cancel).await
+    } else {
+        Ok(())
+    };
     if let Err(e) = std::fs::create_dir_all(&workdir) {
         tracing::error!(job = %run.record.id, error = %e, "cannot create the workspace");
+    }
+    if let Err(reason) = checkout {
+        return fail_before_steps(&mut run, &workdir, reason).await;
     }
 
     let spec = run.record.spec.clone();
@@ -171,6 +179,13 @@ pub(super) async fn run_attempt(
     if let Some(by) = run.state.cancel_requested.clone() {
         cancel.cancel();
         stop = Some(Stop::Cancelled(by));
+    }
+    if cancel.is_cancelled() && stop.is_none() {
+        // Cancelled while the checkout was downloading.
+        let by = engine
+            .load(&run.record.id)?
+            .and_then(|(_, s)| s.cancel_requested);
+        stop = Some(Stop::Cancelled(by.unwrap_or_else(|| "someone".into())));
     }
 
     let mut running: JoinSet<StepResult> = JoinSet::new();
@@ -330,6 +345,84 @@ pub(super) async fn run_attempt(
     }
     finish_attempt(&mut run, conclusion, reason).await?;
     if let Err(e) = std::fs::remove_dir_all(&workdir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(job = %run.record.id, error = %e, "cannot remove the workspace");
+    }
+    Ok(())
+}
+
+/// `checkout: true`: fills the attempt's working directory with the repository at the job's commit, before any
+/// step runs. It is unpacked into a sibling directory and renamed into place, so a crash half-way leaves no
+/// half-filled workdir (a resumed attempt whose workdir exists does not fetch again). A cancel or the job's
+/// deadline stops the download. `Err` carries the reason the attempt fails with.
+async fn checkout(
+    run: &Run<'_>,
+    workdir: &std::path::Path,
+    deadline: DateTime<Utc>,
+    cancel: &CancellationToken,
+) -> Result<(), String> {
+    let record = &run.record;
+    let failed = |why: String| format!("checkout failed: {why}");
+    let Some(checkout) = run.engine.inner.settings.checkout.clone() else {
+        return Err(failed(
+            crate::checkout::CheckoutError::Unavailable.to_string(),
+        ));
+    };
+    let staging = workdir.with_extension("checkout");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)
+        .map_err(|e| failed(format!("cannot create {}: {e}", staging.display())))?;
+    let remaining = (deadline - run.engine.clock().now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    let fetch = checkout.checkout(record.installation, &record.repo, &record.sha, &staging);
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(remaining, fetch) => match r {
+            Ok(Ok(())) => std::fs::rename(&staging, workdir)
+                .map_err(|e| failed(format!("cannot move the checkout into place: {e}"))),
+            Ok(Err(e)) => Err(failed(e.to_string())),
+            Err(_) => Err(failed("the job reached its timeout during the download".into())),
+        },
+        // The runner's main loop sees the cancel and skips every step.
+        _ = cancel.cancelled() => Ok(()),
+    };
+    if outcome.is_err() || cancel.is_cancelled() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    if let Err(reason) = &outcome {
+        tracing::warn!(job = %record.id, %reason, "checkout failed");
+    }
+    outcome
+}
+
+/// Ends an attempt that could not start its steps (a failed checkout): every step is skipped with the reason, the
+/// attempt fails, and the working directory is removed.
+async fn fail_before_steps(
+    run: &mut Run<'_>,
+    workdir: &std::path::Path,
+    reason: String,
+) -> Result<(), EngineError> {
+    let skips = run
+        .record
+        .spec
+        .steps
+        .iter()
+        .filter(|s| {
+            run.step_state(&s.id)
+                .is_some_and(|st| matches!(st.status, StepStatus::Pending | StepStatus::Retrying))
+        })
+        .map(|s| JobEvent::StepSkipped {
+            attempt: run.attempt,
+            step: s.id.clone(),
+            reason: format!("not run: {reason}"),
+        })
+        .collect::<Vec<_>>();
+    if !skips.is_empty() {
+        run.record_visible(skips).await?;
+    }
+    finish_attempt(run, JobConclusion::Failure, reason).await?;
+    if let Err(e) = std::fs::remove_dir_all(workdir)
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(job = %run.record.id, error = %e, "cannot remove the workspace");

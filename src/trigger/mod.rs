@@ -411,9 +411,9 @@ impl Processor {
             .iter()
             .map(|(k, v)| (k.clone(), value_text(v)))
             .collect();
-        let params = spec
-            .resolve_params(&given)
-            .map_err(|e| field("params", e.to_string()))?;
+        let params = self
+            .resolve_params(spec, &given)
+            .map_err(|e| field("params", e))?;
         let (sha, git_ref) = match (&req.sha, &req.git_ref) {
             (Some(sha), git_ref) => (sha.clone(), git_ref.clone()),
             (None, git_ref) => {
@@ -540,6 +540,28 @@ impl Processor {
         )
     }
 
+    /// Checks `given` against the job's parameters, then refuses a secret value too short for the redactor
+    /// (`REDACT_MIN_LENGTH`): it would show in logs and check runs unmasked. `Err` is the text the user reads.
+    fn resolve_params(
+        &self,
+        spec: &JobSpec,
+        given: &[(String, String)],
+    ) -> Result<spec::ResolvedParams, String> {
+        let params = spec.resolve_params(given).map_err(|e| e.to_string())?;
+        let min = self.inner.engine.logs().redactor().min_length();
+        let short = params.0.iter().find(|(_, p)| {
+            let len = p.value.to_string().len();
+            p.secret && len > 0 && len < min
+        });
+        if let Some((name, _)) = short {
+            return Err(format!(
+                "`{name}` is a secret parameter, and its value is shorter than the {min} characters this server \
+                 needs to redact a secret (`REDACT_MIN_LENGTH`): it would show unmasked in logs, so use a longer value"
+            ));
+        }
+        Ok(params)
+    }
+
     /// Jobs for an event that carries no commenter: resolves params from the trigger's data (declared ones only) and
     /// reports problems as failing check runs.
     #[allow(clippy::too_many_arguments)]
@@ -562,7 +584,7 @@ impl Processor {
                 .filter(|(k, _)| spec.param(k).is_some())
                 .map(|(k, v)| (k.clone(), value_text(v)))
                 .collect();
-            match spec.resolve_params(&given) {
+            match self.resolve_params(spec, &given) {
                 Ok(params) => {
                     let trigger = Trigger {
                         kind: kind.clone(),
@@ -1240,7 +1262,7 @@ impl Processor {
                         refused = true;
                         continue;
                     }
-                    let params = match spec.resolve_params(&args) {
+                    let params = match self.resolve_params(spec, &args) {
                         Ok(p) => p,
                         Err(e) => {
                             replies_out.push(format!("`{}`: {e}", spec.name));

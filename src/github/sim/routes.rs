@@ -16,6 +16,9 @@ use super::{
     WorkflowDispatchRecord,
 };
 
+/// The first path segment under which the sim serves what GitHub serves from `codeload.github.com`.
+const CODELOAD: &str = "_codeload";
+
 const PULL_TEMPLATE: &str = include_str!("../../../tests/fixtures/api-examples/pulls/get.json");
 
 /// An endpoint the sim implements, with its path parameters.
@@ -40,6 +43,8 @@ pub(crate) enum Route {
     GetPull { repo: String, number: u64 },
     GetRepo { repo: String },
     ListPullsForCommit { repo: String, sha: String },
+    GetTarball { repo: String, git_ref: String },
+    Codeload { repo: String, git_ref: String },
 }
 
 /// Decodes `%XX` escapes in a path segment.
@@ -142,6 +147,14 @@ pub(crate) fn parse(method: &str, path: &str) -> Option<Route> {
             repo: repo(o, r),
             number: num(n)?,
         },
+        ("GET", ["repos", o, r, "tarball", rest @ ..]) => Route::GetTarball {
+            repo: repo(o, r),
+            git_ref: rest.join("/"),
+        },
+        ("GET", [CODELOAD, o, r, "legacy.tar.gz", rest @ ..]) => Route::Codeload {
+            repo: repo(o, r),
+            git_ref: rest.join("/"),
+        },
         _ => return None,
     })
 }
@@ -180,8 +193,15 @@ impl Route {
             | Route::GetContent { repo, .. }
             | Route::GetPull { repo, .. }
             | Route::GetRepo { repo }
-            | Route::ListPullsForCommit { repo, .. } => Some(repo),
+            | Route::ListPullsForCommit { repo, .. }
+            | Route::GetTarball { repo, .. }
+            | Route::Codeload { repo, .. } => Some(repo),
         }
+    }
+
+    /// Whether the route answers without credentials (codeload's links carry their own short-lived token).
+    pub(crate) fn is_public(&self) -> bool {
+        matches!(self, Route::Codeload { .. })
     }
 
     /// The OpenAPI (method, path template) whose request schema validates the body.
@@ -397,6 +417,97 @@ pub(crate) fn handle(
                 .collect();
             Reply::json(200, Value::Array(pulls))
         }),
+        Route::GetTarball { repo, git_ref } => with_repo(world, &repo, |world, r| {
+            let git_ref = if git_ref.is_empty() {
+                r.default_branch.clone()
+            } else {
+                git_ref
+            };
+            match r.resolve(&git_ref) {
+                Some(sha) => Reply::empty(302).header(
+                    "location",
+                    &format!(
+                        "{}/{CODELOAD}/{}/legacy.tar.gz/{sha}",
+                        world.base_url, r.full_name
+                    ),
+                ),
+                None => Reply::not_found(),
+            }
+        }),
+        Route::Codeload { repo, git_ref } => {
+            with_repo(world, &repo, |_, r| match r.resolve(&git_ref) {
+                Some(sha) => tarball(r, &sha),
+                None => Reply::not_found(),
+            })
+        }
+    }
+}
+
+/// The repository at `sha` as GitHub's tarball: a pax global header carrying the commit, then every file under
+/// one top-level directory `owner-repo-<short sha>/` (with an entry for each directory), gzipped.
+fn tarball(repo: &Repo, sha: &str) -> Reply {
+    let short: String = sha.chars().take(7).collect();
+    let top = format!("{}-{}-{short}", repo.owner(), repo.name());
+    let files = repo.files_under(sha, "");
+    let build = || -> std::io::Result<Vec<u8>> {
+        let mut builder = tar::Builder::new(Vec::new());
+        let record = |body: &str| {
+            // A pax record is "<length> <body>\n", the length counting itself.
+            let mut len = body.len() + 3;
+            while format!("{len} {body}\n").len() != len {
+                len += 1;
+            }
+            format!("{len} {body}\n")
+        };
+        let comment = record(&format!("comment={sha}"));
+        let mut header = tar::Header::new_ustar();
+        header.set_path("pax_global_header")?;
+        header.set_entry_type(tar::EntryType::XGlobalHeader);
+        header.set_size(comment.len() as u64);
+        header.set_mode(0o666);
+        header.set_cksum();
+        builder.append(&header, comment.as_bytes())?;
+        let mut dirs = std::collections::BTreeSet::new();
+        dirs.insert(String::new());
+        for path in files.keys() {
+            let mut parts: Vec<&str> = path.split('/').collect();
+            parts.pop();
+            for i in 1..=parts.len() {
+                dirs.insert(parts[..i].join("/"));
+            }
+        }
+        for dir in &dirs {
+            let mut header = tar::Header::new_ustar();
+            header.set_path(format!("{top}/{dir}"))?;
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o775);
+            header.set_size(0);
+            header.set_cksum();
+            builder.append(&header, std::io::empty())?;
+        }
+        for (path, content) in &files {
+            let mut header = tar::Header::new_ustar();
+            header.set_path(format!("{top}/{path}"))?;
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(0o664);
+            header.set_size(content.len() as u64);
+            header.set_cksum();
+            builder.append(&header, content.as_bytes())?;
+        }
+        let tar = builder.into_inner()?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar)?;
+        gz.finish()
+    };
+    match build() {
+        Ok(bytes) => Reply::raw(200, "application/x-gzip", bytes).header(
+            "content-disposition",
+            &format!("attachment; filename={top}.tar.gz"),
+        ),
+        Err(e) => Reply::error(
+            500,
+            &format!("the simulator could not build the tarball: {e}"),
+        ),
     }
 }
 

@@ -259,6 +259,7 @@ fn process(world: &mut World, req: &Incoming<'_>) -> Outcome {
         // Authentication the route needs.
         let jwt_route = route.needs_jwt();
         match (&auth, jwt_route) {
+            _ if route.is_public() => {}
             (Auth::None, _) => break 'reply Reply::error(401, "Requires authentication"),
             (Auth::Token { .. }, true) => {
                 break 'reply Reply::error(
