@@ -168,6 +168,7 @@ pub struct RateLimitSnapshot {
     pub reset: Option<DateTime<Utc>>,
 }
 
+#[derive(Clone, Copy)]
 enum Auth {
     App,
     Installation(InstallationId),
@@ -188,6 +189,13 @@ pub struct GithubClient {
     rate: Arc<std::sync::Mutex<std::collections::HashMap<InstallationId, RateLimitSnapshot>>>,
     /// Until when GitHub told a budget (an installation, or the app itself: `None`) to send nothing, shared by
     /// every caller so a limit one of them hit holds the others too (GITHUB-FACTS §7.3).
+    /// One request at a time per installation (and for the app's JWT calls), as GitHub asks ("make requests
+    /// serially"): no request can be on its way while another one's answer says to stop.
+    turns: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<Option<InstallationId>, Arc<tokio::sync::Mutex<()>>>,
+        >,
+    >,
     blocked: Arc<
         std::sync::Mutex<std::collections::HashMap<Option<InstallationId>, tokio::time::Instant>>,
     >,
@@ -218,6 +226,7 @@ impl GithubClient {
             auth: Arc::new(auth),
             rate: Arc::default(),
             blocked: Arc::default(),
+            turns: Arc::default(),
             redactor: crate::redact::Redactor::default(),
         })
     }
@@ -262,6 +271,11 @@ impl GithubClient {
         key: Option<InstallationId>,
         request: impl std::future::Future<Output = Result<T, GithubError>>,
     ) -> Result<T, GithubError> {
+        let turn = {
+            let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+            turns.entry(key).or_default().clone()
+        };
+        let _turn = turn.lock().await;
         let wait = self.block_left(key);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
@@ -363,7 +377,38 @@ impl GithubClient {
         })
     }
 
+    /// Sends a request; a read (`GET`, idempotent) that fails transiently (5xx, timeout) is tried twice more after
+    /// short jittered pauses before the caller sees the error. Writes are never retried here: the outbox decides.
     async fn call(
+        &self,
+        auth: Auth,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        accept: Option<&str>,
+    ) -> Result<Answer, GithubError> {
+        let mut tries = 0u32;
+        loop {
+            let result = self
+                .call_once(auth, method.clone(), path, body, accept)
+                .await;
+            match &result {
+                Err(e)
+                    if method == Method::GET
+                        && tries < 2
+                        && e.retry(Utc::now()) == Retry::Later =>
+                {
+                    tries += 1;
+                    let pause = Duration::from_millis(100 * 3u64.pow(tries))
+                        .mul_f64(0.5 + rand::random::<f64>() * 0.5);
+                    tokio::time::sleep(pause).await;
+                }
+                _ => return result,
+            }
+        }
+    }
+
+    async fn call_once(
         &self,
         auth: Auth,
         method: Method,

@@ -201,8 +201,8 @@ impl Processor {
             ProcessError::Transient(e) => match e.retry(self.inner.clock.now()) {
                 Retry::RateLimited(Some(w)) => w,
                 Retry::RateLimited(None) => Duration::from_secs(60),
-                _ => Duration::from_secs(1u64 << record.attempts.min(9))
-                    .min(Duration::from_secs(600)),
+                _ => Duration::from_millis(500u64 << record.attempts.min(10))
+                    .min(Duration::from_secs(300)),
             },
             ProcessError::Store(_) => Duration::from_secs(5),
         };
