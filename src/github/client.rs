@@ -180,6 +180,9 @@ struct Answer {
     body: bytes::Bytes,
 }
 
+/// The lock that makes one budget's requests take turns.
+type Turn = Arc<tokio::sync::Mutex<()>>;
+
 /// The GitHub REST client. Cheap to clone.
 #[derive(Clone)]
 pub struct GithubClient {
@@ -191,9 +194,7 @@ pub struct GithubClient {
     /// every caller so a limit one of them hit holds the others too (GITHUB-FACTS §7.3).
     /// One request at a time per installation (and for the app's JWT calls), as GitHub asks ("make requests
     /// serially"): no request can be on its way while another one's answer says to stop.
-    turns: Arc<
-        std::sync::Mutex<
-            std::collections::HashMap<Option<InstallationId>, Arc<tokio::sync::Mutex<()>>>,
+    turns: Arc<std::sync::Mutex<std::collections::HashMap<Option<InstallationId>, Turn>>>,
         >,
     >,
     blocked: Arc<
