@@ -190,13 +190,11 @@ pub struct GithubClient {
     api: Arc<str>,
     auth: Arc<AppAuth>,
     rate: Arc<std::sync::Mutex<std::collections::HashMap<InstallationId, RateLimitSnapshot>>>,
-    /// Until when GitHub told a budget (an installation, or the app itself: `None`) to send nothing, shared by
-    /// every caller so a limit one of them hit holds the others too (GITHUB-FACTS §7.3).
     /// One request at a time per installation (and for the app's JWT calls), as GitHub asks ("make requests
     /// serially"): no request can be on its way while another one's answer says to stop.
     turns: Arc<std::sync::Mutex<std::collections::HashMap<Option<InstallationId>, Turn>>>,
-        >,
-    >,
+    /// Until when GitHub told a budget (an installation, or the app itself: `None`) to send nothing, shared by
+    /// every caller so a limit one of them hit holds the others too (GITHUB-FACTS §7.3).
     blocked: Arc<
         std::sync::Mutex<std::collections::HashMap<Option<InstallationId>, tokio::time::Instant>>,
     >,
