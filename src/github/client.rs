@@ -723,6 +723,24 @@ impl GithubClient {
             .unwrap_or_default())
     }
 
+    /// A `POST` with the installation's token whose answer body is not needed.
+    async fn post(
+        &self,
+        inst: InstallationId,
+        path: &str,
+        body: &Value,
+    ) -> Result<(), GithubError> {
+        self.call(
+            Auth::Installation(inst),
+            Method::POST,
+            path,
+            Some(body),
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// `POST /repos/{o}/{r}/issues/comments/{id}/reactions` (idempotent on GitHub's side: 200 when already there).
     pub async fn react(
         &self,
@@ -732,16 +750,7 @@ impl GithubClient {
         content: &str,
     ) -> Result<(), GithubError> {
         let path = format!("/repos/{repo}/issues/comments/{comment_id}/reactions");
-        let body = json!({ "content": content });
-        self.call(
-            Auth::Installation(inst),
-            Method::POST,
-            &path,
-            Some(&body),
-            None,
-        )
-        .await?;
-        Ok(())
+        self.post(inst, &path, &json!({ "content": content })).await
     }
 
     /// `POST /repos/{o}/{r}/issues/{n}/comments`: a reply on a PR or issue.
@@ -753,16 +762,7 @@ impl GithubClient {
         body: &str,
     ) -> Result<(), GithubError> {
         let path = format!("/repos/{repo}/issues/{issue_number}/comments");
-        let body = json!({ "body": body });
-        self.call(
-            Auth::Installation(inst),
-            Method::POST,
-            &path,
-            Some(&body),
-            None,
-        )
-        .await?;
-        Ok(())
+        self.post(inst, &path, &json!({ "body": body })).await
     }
 
     /// `POST /repos/{o}/{r}/dispatches`: starts the consumer workflows (204 on success).
@@ -775,15 +775,7 @@ impl GithubClient {
     ) -> Result<(), GithubError> {
         let path = format!("/repos/{repo}/dispatches");
         let body = json!({ "event_type": event_type, "client_payload": client_payload });
-        self.call(
-            Auth::Installation(inst),
-            Method::POST,
-            &path,
-            Some(&body),
-            None,
-        )
-        .await?;
-        Ok(())
+        self.post(inst, &path, &body).await
     }
 
     /// `GET /app/hook/deliveries`: one page of the App's recent deliveries, newest first, and the next cursor.

@@ -348,6 +348,28 @@ impl Outbox {
     }
 
     /// The attempt's annotations not yet on its check run (the next batch) and the excerpt around its first error.
+    /// Renders a check run body (`render` is the create or the update shape) from the attempt's current state, its
+    /// output tail and its next unsent annotations.
+    fn check_run_body(
+        &self,
+        record: &JobRecord,
+        attempt: &crate::engine::AttemptState,
+        now: DateTime<Utc>,
+        render: fn(&CheckRunView<'_>) -> serde_json::Value,
+    ) -> (serde_json::Value, Pending) {
+        let details = self.inner.links.job_url(record.id.as_str(), now);
+        let tail = self.view_parts(record, attempt.number);
+        let notes = self.annotations(&record.id, attempt);
+        let view = CheckRunView {
+            record,
+            attempt,
+            details_url: &details,
+            tail: &tail,
+            annotations: &notes,
+        };
+        (render(&view), notes)
+    }
+
     fn annotations(&self, job: &JobId, attempt: &crate::engine::AttemptState) -> Pending {
         let logs = self.inner.engine.logs();
         annotations::pending(logs, job.as_str(), attempt.number, attempt.annotations_sent)
@@ -395,17 +417,7 @@ impl Outbox {
                 if a.check_run.is_some() {
                     return self.commit(job, &[], remove).await;
                 }
-                let details = inner.links.job_url(job.as_str(), now);
-                let tail = self.view_parts(&record, *attempt);
-                let notes = self.annotations(job, a);
-                let view = CheckRunView {
-                    record: &record,
-                    attempt: a,
-                    details_url: &details,
-                    tail: &tail,
-                    annotations: &notes,
-                };
-                let body = report::check_run_create(&view);
+                let (body, notes) = self.check_run_body(&record, a, now, report::check_run_create);
                 // A previous try may have reached GitHub without us learning the id (a timeout, or a crash between
                 // GitHub's 201 and our commit): adopt that run instead of creating a second one.
                 let possibly_sent = entry.tries > 0 || entry.enqueued_at < inner.started_at;
@@ -482,18 +494,9 @@ impl Outbox {
                     // Not created yet (the create renders the latest state) or refused: nothing to update.
                     return self.commit(job, &[], remove).await;
                 };
-                let details = inner.links.job_url(job.as_str(), now);
-                let tail = self.view_parts(&record, *attempt);
-                let notes = self.annotations(job, a);
-                let view = CheckRunView {
-                    record: &record,
-                    attempt: a,
-                    details_url: &details,
-                    tail: &tail,
-                    annotations: &notes,
-                };
+                let (body, notes) = self.check_run_body(&record, a, now, report::check_run_update);
                 client
-                    .update_check_run(inst, &record.repo, id, &report::check_run_update(&view))
+                    .update_check_run(inst, &record.repo, id, &body)
                     .await?;
                 last_sync.insert((job.clone(), *attempt), tokio::time::Instant::now());
                 let ended = a.status == AttemptStatus::Completed;

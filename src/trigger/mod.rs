@@ -476,6 +476,30 @@ impl Processor {
         })
     }
 
+    /// The repo config, or the plan to answer with when there is none (nothing to do) or it is invalid (a failing
+    /// `boomerang/config` check run on the commit `git_ref` points at, since these triggers have no PR to reply on).
+    async fn config_or_failure(
+        &self,
+        ctx: &RepoContext,
+        git_ref: &str,
+    ) -> Result<Result<RepoConfig, Plan>, ProcessError> {
+        match self.load_config(ctx).await? {
+            ConfigLoad::Valid(c) => Ok(Ok(c)),
+            ConfigLoad::Missing => Ok(Err(Plan::note("no repo config"))),
+            ConfigLoad::Invalid(errors) => {
+                let sha = self
+                    .inner
+                    .client
+                    .commit_sha(ctx.installation, &ctx.repo, git_ref)
+                    .await
+                    .map_err(transient)?;
+                let mut plan = Plan::note("invalid repo config");
+                plan.effects.push(config_failure(ctx, &sha, &errors));
+                Ok(Err(plan))
+            }
+        }
+    }
+
     fn new_job(
         &self,
         ctx: &RepoContext,
@@ -654,19 +678,9 @@ impl Processor {
                 inputs,
                 sender,
             } => {
-                let config = match self.load_config(&ctx).await? {
-                    ConfigLoad::Valid(c) => c,
-                    ConfigLoad::Missing => return Ok(Plan::note("no repo config")),
-                    ConfigLoad::Invalid(errors) => {
-                        let sha = inner
-                            .client
-                            .commit_sha(ctx.installation, &ctx.repo, &git_ref)
-                            .await
-                            .map_err(transient)?;
-                        let mut plan = Plan::note("invalid repo config");
-                        plan.effects.push(config_failure(&ctx, &sha, &errors));
-                        return Ok(plan);
-                    }
+                let config = match self.config_or_failure(&ctx, &git_ref).await? {
+                    Ok(c) => c,
+                    Err(plan) => return Ok(plan),
                 };
                 let specs = config.jobs_for_workflow_dispatch(&workflow);
                 if specs.is_empty() {
@@ -713,20 +727,10 @@ impl Processor {
                         "the echo of a boomerang dispatch: ignored (no loops)",
                     ));
                 }
-                let config = match self.load_config(&ctx).await? {
-                    ConfigLoad::Valid(c) => c,
-                    ConfigLoad::Missing => return Ok(Plan::note("no repo config")),
-                    ConfigLoad::Invalid(errors) => {
-                        let git_ref = branch.clone().unwrap_or_else(|| ctx.default_branch.clone());
-                        let sha = inner
-                            .client
-                            .commit_sha(ctx.installation, &ctx.repo, &git_ref)
-                            .await
-                            .map_err(transient)?;
-                        let mut plan = Plan::note("invalid repo config");
-                        plan.effects.push(config_failure(&ctx, &sha, &errors));
-                        return Ok(plan);
-                    }
+                let fallback_ref = branch.clone().unwrap_or_else(|| ctx.default_branch.clone());
+                let config = match self.config_or_failure(&ctx, &fallback_ref).await? {
+                    Ok(c) => c,
+                    Err(plan) => return Ok(plan),
                 };
                 let specs = config.jobs_for_repository_dispatch(&event_type);
                 if specs.is_empty() {
