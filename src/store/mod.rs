@@ -39,6 +39,9 @@ pub enum StoreError {
     Closed,
 }
 
+/// The meta key holding the next outbox sequence number.
+const OUTBOX_SEQ: &str = "outbox_seq";
+
 /// The schema version written at creation; an upgrade step must exist for every older version.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -334,15 +337,26 @@ impl Store {
                 )));
             }
         }
-        let next_outbox = match backend.last_key(keys::OUTBOX.as_bytes())? {
-            Some(k) => String::from_utf8_lossy(&k)
-                .rsplit('/')
-                .next()
-                .and_then(|s| s.parse::<u64>().ok())
-                .unwrap_or(0)
-                .saturating_add(1),
-            None => 1,
+        // Outbox keys are `o/<installation>/<seq>`, ordered by installation first: the next sequence number is the
+        // largest over every installation's entries and the persisted counter (entries may all have been sent), so a
+        // restart never reuses a number still queued or orders a new entry before an older one.
+        let counter: u64 = match backend.get(keys::meta(OUTBOX_SEQ).as_bytes())? {
+            Some(bytes) => decode(OUTBOX_SEQ, &bytes)?,
+            None => 0,
         };
+        let highest = backend
+            .scan(keys::OUTBOX.as_bytes(), None, usize::MAX)?
+            .into_iter()
+            .filter_map(|(k, _)| {
+                String::from_utf8_lossy(&k)
+                    .rsplit('/')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .max()
+            .unwrap_or(0);
+        let next_outbox = counter.max(highest.saturating_add(1)).max(1);
         let (tx, rx) = mpsc::sync_channel::<Commit>(4096);
         let inner = Arc::new(Inner {
             backend: backend.clone(),
@@ -597,6 +611,12 @@ fn committer(
                 }
             }
             outcomes.push(outcome);
+        }
+        if next_outbox != saved_next {
+            writes.push((
+                keys::meta(OUTBOX_SEQ).into_bytes(),
+                Some(encode(&next_outbox)),
+            ));
         }
         let result = match failed {
             Some(e) => Err(e),

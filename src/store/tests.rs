@@ -164,3 +164,36 @@ async fn concurrent_commits_share_transactions() {
     let (txns, batches) = store.commit_stats();
     assert!(batches >= 200 && txns <= batches);
 }
+
+/// After a restart a new outbox entry never reuses a queued sequence number of another installation nor sorts before
+/// an older entry (keys are ordered by installation first, so the last key is not the largest number).
+#[tokio::test]
+async fn outbox_sequence_survives_reopen_across_installations() {
+    for kind in [BackendKind::Redb, BackendKind::Sled] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path(), kind).expect("open");
+            let mut b = Batch::new();
+            b.enqueue(9, None, &"nine")
+                .enqueue(1, None, &"one-a")
+                .enqueue(1, None, &"one-b");
+            store.commit(b).await.expect("commit");
+        }
+        let store = loop {
+            match Store::open(dir.path(), kind) {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        };
+        let mut b = Batch::new();
+        b.enqueue(1, None, &"one-c");
+        store.commit(b).await.expect("commit");
+        let items: Vec<String> = store
+            .outbox::<String>(1, 10)
+            .expect("outbox")
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(items, vec!["one-a", "one-b", "one-c"], "{kind}");
+    }
+}
