@@ -51,9 +51,6 @@ pub(super) trait Backend: Send + Sync {
     ) -> Result<Vec<Row>, StoreError>;
     /// Rows whose key starts with `prefix`, in reverse key order.
     fn scan_rev(&self, prefix: &[u8], limit: usize) -> Result<Vec<Row>, StoreError>;
-    fn last_key(&self, prefix: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.scan_rev(prefix, 1)?.into_iter().next().map(|(k, _)| k))
-    }
     /// Applies puts (`Some`) and deletes (`None`) atomically and durably.
     fn write(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError>;
     fn size_on_disk(&self) -> u64;
