@@ -92,6 +92,42 @@ fn settings(
     }
 }
 
+/// A boomerang server running against the simulator, on a loopback port and a temporary data directory.
+struct Running {
+    app: App,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _data: tempfile::TempDir,
+}
+
+/// Starts boomerang (with GitHub's real pacing) against `sim` and points the simulator's webhooks at it.
+async fn serve_against(sim: &Simulator, store: BackendKind) -> anyhow::Result<Running> {
+    let data = tempfile::tempdir()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = App::build(
+        settings(&sim.base_url(), data.path(), addr, store),
+        Clock::System,
+    )?;
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.clone().serve(listener, shutdown.clone()));
+    sim.set_webhook_url(&format!("http://{addr}{WEBHOOK_PATH}"));
+    Ok(Running {
+        app,
+        shutdown,
+        server,
+        _data: data,
+    })
+}
+
+impl Running {
+    /// Shuts the server down and waits for it.
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}
+
 fn load_fixtures(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     for event in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -209,16 +245,7 @@ pub async fn comment_latency(n: usize, store: BackendKind) -> anyhow::Result<()>
         sim.add_pull(&repo, 1, SHA, "topic", &repo);
         sim.set_permission(&repo, "octocat", "write");
     }
-    let dir = tempfile::tempdir()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let app = App::build(
-        settings(&sim.base_url(), dir.path(), addr, store),
-        Clock::System,
-    )?;
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(app.serve(listener, shutdown.clone()));
-    sim.set_webhook_url(&format!("http://{addr}{WEBHOOK_PATH}"));
+    let running = serve_against(&sim, store).await?;
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
         let (repo, inst) = (repo_of(i as u64), 100 + i as u64 % INSTALLATIONS);
@@ -241,8 +268,7 @@ pub async fn comment_latency(n: usize, store: BackendKind) -> anyhow::Result<()>
         .map_err(|_| anyhow::anyhow!("no check run created for comment {i}"))?;
         samples.push(t.elapsed());
     }
-    shutdown.cancel();
-    let _ = server.await;
+    running.stop().await;
     println!(
         "comment store={store}: PR comment delivery → check run created: {}",
         Stats::of(samples)
@@ -288,16 +314,8 @@ pub async fn dag(n: usize, store: BackendKind) -> anyhow::Result<()> {
     sim.set_file(REPO, "main", ".github/boomerang.yml", &dag_config(10, 10));
     sim.add_pull(REPO, 1, SHA, "topic", REPO);
     sim.set_permission(REPO, "octocat", "write");
-    let dir = tempfile::tempdir()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let app = App::build(
-        settings(&sim.base_url(), dir.path(), addr, store),
-        Clock::System,
-    )?;
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(app.clone().serve(listener, shutdown.clone()));
-    sim.set_webhook_url(&format!("http://{addr}{WEBHOOK_PATH}"));
+    let running = serve_against(&sim, store).await?;
+    let app = running.app.clone();
     let (mut overheads, mut walls) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut steps = 0;
     for i in 0..n {
@@ -349,8 +367,7 @@ pub async fn dag(n: usize, store: BackendKind) -> anyhow::Result<()> {
         walls.push(wall);
         overheads.push(wall.saturating_sub(critical));
     }
-    shutdown.cancel();
-    let _ = server.await;
+    running.stop().await;
     let per_step: Vec<Duration> = overheads.iter().map(|o| *o / steps.max(1) as u32).collect();
     println!("dag store={store}: {steps} no-op steps (10 lanes × 10, fan-out and join), {n} jobs");
     println!("  accepted → all steps done:          {}", Stats::of(walls));
@@ -499,17 +516,8 @@ pub async fn burst(jobs: usize, store: BackendKind) -> anyhow::Result<()> {
         ".github/boomerang.yml",
         "jobs:\n  noop:\n    on:\n      repository_dispatch: {types: [go]}\n    steps:\n      - run: 'true'\n",
     );
-    let dir = tempfile::tempdir()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let app = App::build(
-        settings(&sim.base_url(), dir.path(), addr, store),
-        Clock::System,
-    )?;
-    let outbox = app.store.clone();
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(app.serve(listener, shutdown.clone()));
-    sim.set_webhook_url(&format!("http://{addr}{WEBHOOK_PATH}"));
+    let running = serve_against(&sim, store).await?;
+    let outbox = running.app.store.clone();
     let started = Instant::now();
     for i in 0..jobs {
         let body = payloads::repository_dispatch(
@@ -537,8 +545,7 @@ pub async fn burst(jobs: usize, store: BackendKind) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let drained_after = started.elapsed();
-    shutdown.cancel();
-    let _ = server.await;
+    running.stop().await;
     let calls = sim.calls();
     let writes: Vec<std::time::Instant> = calls
         .iter()

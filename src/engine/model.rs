@@ -305,6 +305,25 @@ pub struct StepState {
     pub note: Option<String>,
 }
 
+impl StepState {
+    /// A step that has not run yet.
+    pub fn pending(id: &str, name: &str) -> StepState {
+        StepState {
+            id: id.to_string(),
+            name: name.to_string(),
+            status: StepStatus::Pending,
+            tries: 0,
+            conclusion: None,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+            duration_ms: 0,
+            pgid: None,
+            note: None,
+        }
+    }
+}
+
 /// Where an attempt is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -380,8 +399,6 @@ pub struct JobState {
     pub cancel_requested: Option<String>,
     /// Side effects GitHub refused for good.
     pub github_errors: Vec<String>,
-    /// Number of events folded (the next event's sequence number).
-    pub events: u64,
 }
 
 impl JobState {
@@ -405,19 +422,7 @@ impl JobState {
 fn fresh_steps(spec: &JobSpec) -> Vec<StepState> {
     spec.steps
         .iter()
-        .map(|s| StepState {
-            id: s.id.clone(),
-            name: s.name.clone(),
-            status: StepStatus::Pending,
-            tries: 0,
-            conclusion: None,
-            exit_code: None,
-            started_at: None,
-            finished_at: None,
-            duration_ms: 0,
-            pgid: None,
-            note: None,
-        })
+        .map(|s| StepState::pending(&s.id, &s.name))
         .collect()
 }
 
@@ -436,10 +441,8 @@ pub fn fold(record: &JobRecord, events: &[JobEvent]) -> JobState {
         attempts: Vec::new(),
         cancel_requested: None,
         github_errors: Vec::new(),
-        events: 0,
     };
     for event in events {
-        state.events += 1;
         apply(&mut state, record, event);
     }
     state
@@ -504,19 +507,7 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
             if let Some(a) = attempt_mut(state, *attempt) {
                 if a.step(step).is_none() {
                     // Compensation steps are not in the config's step list; they appear when they start.
-                    a.steps.push(StepState {
-                        id: step.clone(),
-                        name: step.clone(),
-                        status: StepStatus::Pending,
-                        tries: 0,
-                        conclusion: None,
-                        exit_code: None,
-                        started_at: None,
-                        finished_at: None,
-                        duration_ms: 0,
-                        pgid: None,
-                        note: None,
-                    });
+                    a.steps.push(StepState::pending(step, step));
                 }
                 if let Some(s) = a.step_mut(step) {
                     s.status = StepStatus::Running;

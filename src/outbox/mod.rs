@@ -324,30 +324,32 @@ impl Outbox {
         Ok(())
     }
 
-    fn view_parts(&self, record: &JobRecord, attempt: u32) -> Vec<(String, Vec<String>)> {
+    /// The last lines of each step that ran, in step order, for the check run text.
+    fn view_parts(
+        &self,
+        record: &JobRecord,
+        attempt: &crate::engine::AttemptState,
+    ) -> Vec<(String, Vec<String>)> {
         let logs = self.inner.engine.logs();
         let mut out = Vec::new();
-        let steps = match self.inner.engine.load(&record.id) {
-            Ok(Some((_, state))) => state
-                .attempt(attempt)
-                .map(|a| a.steps.clone())
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        for s in steps {
+        for s in &attempt.steps {
             if s.tries == 0 {
                 continue;
             }
             let lines = logs
-                .tail(record.id.as_str(), attempt, &s.id, TAIL_LINES_PER_STEP)
+                .tail(
+                    record.id.as_str(),
+                    attempt.number,
+                    &s.id,
+                    TAIL_LINES_PER_STEP,
+                )
                 .map(|ls| ls.into_iter().map(|l| l.text).collect())
                 .unwrap_or_default();
-            out.push((s.id, lines));
+            out.push((s.id.clone(), lines));
         }
         out
     }
 
-    /// The attempt's annotations not yet on its check run (the next batch) and the excerpt around its first error.
     /// Renders a check run body (`render` is the create or the update shape) from the attempt's current state, its
     /// output tail and its next unsent annotations.
     fn check_run_body(
@@ -358,7 +360,7 @@ impl Outbox {
         render: fn(&CheckRunView<'_>) -> serde_json::Value,
     ) -> (serde_json::Value, Pending) {
         let details = self.inner.links.job_url(record.id.as_str(), now);
-        let tail = self.view_parts(record, attempt.number);
+        let tail = self.view_parts(record, attempt);
         let notes = self.annotations(&record.id, attempt);
         let view = CheckRunView {
             record,
@@ -370,6 +372,7 @@ impl Outbox {
         (render(&view), notes)
     }
 
+    /// The attempt's annotations not yet on its check run (the next batch) and the excerpt around its first error.
     fn annotations(&self, job: &JobId, attempt: &crate::engine::AttemptState) -> Pending {
         let logs = self.inner.engine.logs();
         annotations::pending(logs, job.as_str(), attempt.number, attempt.annotations_sent)

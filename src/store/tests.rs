@@ -1,5 +1,15 @@
 use super::*;
 
+/// Opens the store again once the previous handle's committer thread has let go of the files.
+async fn reopen(dir: &std::path::Path, kind: BackendKind) -> Store {
+    loop {
+        match Store::open(dir, kind) {
+            Ok(s) => return s,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+}
+
 fn both() -> Vec<(tempfile::TempDir, Store)> {
     [BackendKind::Redb, BackendKind::Sled]
         .into_iter()
@@ -121,12 +131,7 @@ async fn survives_reopen_and_keeps_outbox_sequence() {
             store.commit(b).await.expect("commit");
         }
         // The committer thread holds the backend; give it a moment to drop after the last handle goes.
-        let store = loop {
-            match Store::open(dir.path(), kind) {
-                Ok(s) => break s,
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-            }
-        };
+        let store = reopen(dir.path(), kind).await;
         let mut b = Batch::new();
         b.enqueue(1, None, &"b");
         store.commit(b).await.expect("commit");
@@ -179,12 +184,7 @@ async fn outbox_sequence_survives_reopen_across_installations() {
                 .enqueue(1, None, &"one-b");
             store.commit(b).await.expect("commit");
         }
-        let store = loop {
-            match Store::open(dir.path(), kind) {
-                Ok(s) => break s,
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-            }
-        };
+        let store = reopen(dir.path(), kind).await;
         let mut b = Batch::new();
         b.enqueue(1, None, &"one-c");
         store.commit(b).await.expect("commit");
