@@ -6,7 +6,7 @@ mod support;
 
 use boomerang::github::sim::payloads;
 use serde_json::json;
-use support::{APP_ID, HEAD_SHA, Harness, INSTALLATION, MAIN_SHA, REPO};
+use support::{APP_ID, HEAD_SHA, Harness, INSTALLATION, MAIN_SHA, PR, REPO};
 
 /// `/run greet who="Ada Lovelace" greeting=hi`: a quoted value and a plain one reach the step as
 /// `BOOMERANG_PARAM_WHO` and `BOOMERANG_PARAM_GREETING`; the step's output shows them in the check run text.
@@ -360,5 +360,298 @@ async fn fork_pull_request_needs_approval() {
     assert_eq!(run.head_sha, fork_sha);
     assert_eq!(run.conclusion.as_deref(), Some("success"));
     h.wait_reactions(run_it, &["eyes", "rocket"]).await;
+    h.finish().await;
+}
+
+const FORK_FOLLOW: &str = r#"jobs:
+  after-ci:
+    on:
+      workflow_run: {workflows: [CI], conclusions: [success]}
+      check_suite: {branches: ["*"]}
+    steps:
+      - id: report
+        run: echo "fork code ran at $BOOMERANG_SHA"
+"#;
+
+/// The head repository of a `workflow_run` payload, as GitHub names a fork's.
+fn with_head_repository(mut payload: serde_json::Value, full_name: &str) -> serde_json::Value {
+    payload["workflow_run"]["head_repository"] = json!({
+        "id": 990_001, "name": "widgets", "full_name": full_name,
+        "owner": {"login": full_name.split('/').next().unwrap_or_default(), "type": "User"},
+    });
+    payload
+}
+
+/// Finding: a `workflow_run` of a fork's commit ran the fork's code with the server's secrets, no approval asked.
+/// Now nothing runs: the job's check run asks for approval (`action_required`), and once a writer `/approve`s that
+/// exact commit on its pull request, the held job starts by itself.
+#[tokio::test]
+async fn fork_workflow_run_waits_for_approval_of_its_commit() {
+    let h = Harness::builder().config(FORK_FOLLOW).start().await;
+    let fork_sha = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
+    h.sim
+        .add_pull(REPO, 12, fork_sha, "patch-1", "stranger/widgets");
+    let payload = with_head_repository(
+        payloads::workflow_run_completed(
+            REPO,
+            INSTALLATION,
+            "CI",
+            "success",
+            fork_sha,
+            "patch-1",
+            &[],
+        ),
+        "stranger/widgets",
+    );
+    let sent = h.send("workflow_run", &payload).await;
+    let record = h.wait_settled(&sent.guid).await;
+    assert!(
+        record.note.clone().unwrap_or_default().contains("held"),
+        "{:?} {:?}",
+        record.status,
+        record.note
+    );
+    let held = h.wait_check_run_completed("boomerang/after-ci").await;
+    assert_eq!(held.conclusion.as_deref(), Some("action_required"));
+    assert_eq!(held.head_sha, fork_sha);
+    let summary = held.output.summary.clone().unwrap_or_default();
+    assert!(
+        summary.contains("stranger/widgets")
+            && summary.contains("/approve")
+            && summary.contains("#12"),
+        "says why and how to approve: {summary}"
+    );
+    assert!(h.jobs().is_empty(), "nothing ran");
+
+    // A reader cannot approve; a writer can, and the held job starts on the fork's commit.
+    h.comment_on(12, "rick", "/approve").await;
+    h.wait_replies(1).await;
+    assert!(h.jobs().is_empty(), "nothing ran");
+    h.comment_on(12, "alice", "/approve").await;
+    let replies = h.wait_replies(2).await;
+    assert!(
+        replies[1].contains("after-ci"),
+        "the approval names the job it starts: {}",
+        replies[1]
+    );
+    let runs = h.wait_check_runs_completed("boomerang/after-ci", 2).await;
+    assert_eq!(runs[1].conclusion.as_deref(), Some("success"));
+    assert!(
+        runs[1]
+            .output
+            .text
+            .clone()
+            .unwrap_or_default()
+            .contains("fork code ran"),
+        "{:?}",
+        runs[1].output.text
+    );
+    let jobs = h.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].trigger.pull_request, Some(12));
+    h.finish().await;
+}
+
+/// A fork's commit with no pull request cannot be approved by a comment: nothing runs, and the check run says so.
+#[tokio::test]
+async fn fork_workflow_run_without_a_pull_request_runs_nothing() {
+    let h = Harness::builder().config(FORK_FOLLOW).start().await;
+    let fork_sha = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e00000000";
+    // GitHub knows a fork's commits in the base repository too (one object store per fork network).
+    h.sim.set_branch("octo/app", "refs/pull/99/head", fork_sha);
+    let payload = with_head_repository(
+        payloads::workflow_run_completed(
+            REPO,
+            INSTALLATION,
+            "CI",
+            "success",
+            fork_sha,
+            "main",
+            &[],
+        ),
+        "stranger/widgets",
+    );
+    let sent = h.send("workflow_run", &payload).await;
+    let record = h.wait_settled(&sent.guid).await;
+    assert!(
+        record.note.clone().unwrap_or_default().contains("held"),
+        "{:?} {:?}",
+        record.status,
+        record.note
+    );
+    let held = h.wait_check_run_completed("boomerang/after-ci").await;
+    assert_eq!(held.conclusion.as_deref(), Some("action_required"));
+    assert!(h.jobs().is_empty(), "nothing ran");
+    h.finish().await;
+}
+
+/// A check suite whose pull request's head lives in a fork is held for approval like a fork's workflow run.
+#[tokio::test]
+async fn fork_check_suite_waits_for_approval() {
+    let h = Harness::builder().config(FORK_FOLLOW).start().await;
+    let fork_sha = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e11111111";
+    h.sim.set_branch("octo/app", "refs/pull/99/head", fork_sha);
+    let mut payload = payloads::check_suite_requested(REPO, INSTALLATION, fork_sha, "patch-1");
+    payload["check_suite"]["pull_requests"] = json!([{
+        "number": 12, "head": {"ref": "patch-1", "sha": fork_sha,
+            "repo": {"id": 990_001, "name": "widgets", "url": "https://api.github.com/repos/stranger/widgets"}},
+        "base": {"ref": "main", "sha": fork_sha,
+            "repo": payload["repository"].clone()},
+    }]);
+    let sent = h.send("check_suite", &payload).await;
+    let record = h.wait_settled(&sent.guid).await;
+    assert!(
+        record.note.clone().unwrap_or_default().contains("held"),
+        "{:?} {:?}",
+        record.status,
+        record.note
+    );
+    let held = h.wait_check_run_completed("boomerang/after-ci").await;
+    assert_eq!(held.conclusion.as_deref(), Some("action_required"));
+    assert!(h.jobs().is_empty(), "nothing ran");
+    h.finish().await;
+}
+
+/// The `issue_comment.edited` payload: `editor` (of `editor_type`) changed `author`'s comment `id` to `to`.
+fn edited(
+    id: u64,
+    author: &str,
+    editor: &str,
+    editor_type: &str,
+    from: &str,
+    to: &str,
+) -> serde_json::Value {
+    let mut p = payloads::issue_comment_created(REPO, INSTALLATION, PR, id, author, "User", to);
+    p["action"] = json!("edited");
+    p["changes"] = json!({"body": {"from": from}});
+    p["sender"]["login"] = json!(editor);
+    p["sender"]["type"] = json!(editor_type);
+    p
+}
+
+/// Finding: an editor borrowed the author's permission. A writer who edits an admin's comment to add
+/// `/run deploy` (maintainers only) is refused as themself; nothing runs.
+#[tokio::test]
+async fn an_editor_is_judged_by_their_own_permission() {
+    let h = Harness::start().await;
+    let sent = h
+        .send(
+            "issue_comment",
+            &edited(9001, "adam", "alice", "User", "LGTM", "LGTM\n/run deploy"),
+        )
+        .await;
+    h.wait_settled(&sent.guid).await;
+    let reply = h.wait_reply().await;
+    assert!(
+        reply.contains("@alice") && reply.contains("**maintain**") && reply.contains("**write**"),
+        "the editor is refused by name: {reply}"
+    );
+    h.assert_nothing_ran();
+    h.finish().await;
+}
+
+/// A bot's edit of a person's comment triggers nothing, and gets no reply.
+#[tokio::test]
+async fn a_bot_edit_triggers_nothing() {
+    let h = Harness::start().await;
+    let sent = h
+        .send(
+            "issue_comment",
+            &edited(
+                9002,
+                "adam",
+                "helper[bot]",
+                "Bot",
+                "LGTM",
+                "LGTM\n/run build",
+            ),
+        )
+        .await;
+    let record = h.wait_settled(&sent.guid).await;
+    h.assert_nothing_ran();
+    assert!(h.replies().is_empty(), "{:?}", h.replies());
+    assert!(
+        record.note.unwrap_or_default().contains("bot"),
+        "the delivery says why it was ignored"
+    );
+    h.finish().await;
+}
+
+/// Finding: `check_run.rerequested` re-ran a job named by a delivery for another repository. The job's repository
+/// and installation must match the delivery's: otherwise nothing happens.
+#[tokio::test]
+async fn rerequest_from_another_repository_changes_nothing() {
+    let h = Harness::start().await;
+    h.comment("alice", "/run build").await;
+    let first = h.wait_check_run_completed("boomerang/build").await;
+    h.wait_dispatches(1).await;
+    let job_id = first.external_id.clone().expect("an external_id");
+    for (repo, installation) in [("mallory/other", INSTALLATION), (REPO, 999)] {
+        let payload = payloads::check_run_rerequested(
+            repo,
+            installation,
+            first.id,
+            &job_id,
+            APP_ID,
+            HEAD_SHA,
+        );
+        let sent = h.send("check_run", &payload).await;
+        let record = h.wait_settled(&sent.guid).await;
+        assert!(
+            record.note.clone().unwrap_or_default().contains("another"),
+            "{:?}",
+            record.note
+        );
+    }
+    assert_eq!(
+        h.check_runs().len(),
+        1,
+        "no new attempt: {:?}",
+        h.check_runs()
+    );
+    assert_eq!(h.dispatches().len(), 1);
+    h.finish().await;
+}
+
+/// Finding: 300 identical `/run` lines started 300 jobs. Identical commands in one comment run once.
+#[tokio::test]
+async fn identical_commands_in_one_comment_run_once() {
+    let h = Harness::start().await;
+    let body = "/run build\n".repeat(300);
+    h.comment("alice", &body).await;
+    h.wait_check_run_completed("boomerang/build").await;
+    h.wait_dispatches(1).await;
+    assert_eq!(h.jobs().len(), 1, "one job for 300 identical lines");
+    h.finish().await;
+}
+
+/// Finding: a 1 MB comment of unknown commands got a 6.5 MB reply. At most 10 commands of a comment are read, and
+/// the one reply stays within GitHub's 65,536-character comment limit.
+#[tokio::test]
+async fn many_commands_get_one_bounded_reply() {
+    let h = Harness::start().await;
+    let mut body = String::new();
+    let mut n = 0;
+    while body.len() < 1_000_000 {
+        body.push_str(&format!("/run nope{n}-{}\n", "x".repeat(40)));
+        n += 1;
+    }
+    h.comment("alice", &body).await;
+    let reply = h.wait_reply().await;
+    assert!(
+        reply.chars().count() <= 65_536,
+        "{} characters",
+        reply.chars().count()
+    );
+    assert!(
+        reply.contains("10 commands"),
+        "says what was read: {}",
+        &reply[..reply.len().min(2000)]
+    );
+    assert!(
+        reply.contains("nope0-") && !reply.contains("nope10-"),
+        "only the first ten"
+    );
+    h.assert_nothing_ran();
     h.finish().await;
 }

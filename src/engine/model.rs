@@ -57,6 +57,10 @@ pub struct Trigger {
     pub comment_id: Option<u64>,
     /// A short human description ("`/run build` by @octocat", "workflow CI succeeded").
     pub description: String,
+    /// The fork the job's commit came from, when it did: such a job runs, and runs again, only while a writer's
+    /// approval of its exact commit is on record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fork: Option<String>,
 }
 
 /// A job as accepted: immutable after creation.

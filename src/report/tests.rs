@@ -42,6 +42,7 @@ fn record() -> JobRecord {
             pull_request: Some(5),
             comment_id: Some(9),
             description: "`/run deploy` by @octocat".into(),
+            fork: None,
         },
         correlation_id: "corr-1".into(),
         created_at: Utc

@@ -28,6 +28,19 @@ use tokio_util::sync::CancellationToken;
 /// A delivery that keeps failing for transient reasons (GitHub unreachable) is retried, with backoff up to ten
 /// minutes, until it is older than GitHub's own redelivery window; then it is marked failed.
 pub const MAX_PROCESSING_AGE: chrono::TimeDelta = chrono::TimeDelta::days(3);
+/// The index of approved commits: `owner/name/<sha>` → the approver's login.
+const APPROVAL_INDEX: &str = "approval";
+/// The index of jobs held until a fork's commit is approved: `owner/name/<sha>/<job id>` → the job record.
+const HELD_INDEX: &str = "held";
+
+fn approval_key(repo: &RepoName, sha: &CommitSha) -> String {
+    format!("{repo}/{sha}")
+}
+
+fn held_key(repo: &RepoName, sha: &CommitSha, job: &JobId) -> String {
+    format!("{repo}/{sha}/{job}")
+}
+
 /// Deliveries processed at once.
 pub const CONCURRENCY: usize = 8;
 
@@ -48,6 +61,8 @@ struct Plan {
     jobs: Vec<JobRecord>,
     effects: Vec<(InstallationId, Effect)>,
     indexes: Vec<(String, String, Value)>,
+    /// Index entries to delete in the same commit.
+    deletes: Vec<(String, String)>,
     /// Jobs to cancel after the commit (idempotent: a second cancel of an ended job is refused).
     cancels: Vec<(JobId, String)>,
     /// Jobs to run again: (job, by, reason, failed steps only).
@@ -294,6 +309,9 @@ impl Processor {
         for (index, k, v) in &plan.indexes {
             batch.put_index(index, k, v);
         }
+        for (index, k) in &plan.deletes {
+            batch.delete_index(index, k);
+        }
         batch.finish_delivery(key, &record);
         inner.store.commit(batch).await?;
         if !plan.effects.is_empty() {
@@ -445,6 +463,7 @@ impl Processor {
             pull_request: None,
             comment_id: None,
             description: format!("`POST /api/v1/jobs` by {}", req.actor),
+            fork: None,
         };
         let record = self.new_job(&ctx, spec, params, sha, git_ref, trigger);
         let mut batch = Batch::new();
@@ -617,6 +636,7 @@ impl Processor {
                         pull_request: None,
                         comment_id: None,
                         description: description.clone(),
+                        fork: None,
                     };
                     plan.jobs.push(self.new_job(
                         ctx,
@@ -656,8 +676,11 @@ impl Processor {
                 comment_id,
                 body,
                 previous_body,
-                author,
+                author: _,
+                sender,
             } => {
+                // Permission belongs to whoever caused the delivery (the editor of an edited comment), never to
+                // the comment's author.
                 self.on_comment(
                     guid,
                     &ctx,
@@ -667,7 +690,7 @@ impl Processor {
                     comment_id,
                     &body,
                     previous_body.as_deref(),
-                    &author,
+                    &sender,
                 )
                 .await
             }
@@ -779,7 +802,7 @@ impl Processor {
                 Ok(plan)
             }
             Event::CheckRun {
-                ctx: _,
+                ctx,
                 action,
                 check_run_id,
                 external_id,
@@ -800,17 +823,29 @@ impl Processor {
                         None => return Ok(Plan::note("a check run boomerang does not know")),
                     },
                 };
-                if inner.store.job::<Value>(job.as_str())?.is_none() {
+                let Some(record) = inner.store.job::<JobRecord>(job.as_str())? else {
                     return Ok(Plan::note(format!("check run of unknown job {job}")));
+                };
+                if record.repo != ctx.repo || record.installation != ctx.installation {
+                    return Ok(Plan::note(format!(
+                        "check_run.{action} names job {job} of another repository or installation: ignored"
+                    )));
                 }
                 let mut plan = Plan::default();
                 match action.as_str() {
-                    "rerequested" => plan.reruns.push((
-                        job,
-                        sender.login.clone(),
-                        format!("re-run requested on GitHub by @{}", sender.login),
-                        false,
-                    )),
+                    "rerequested" => {
+                        if let Err(why) = self.may_run_again(&record)? {
+                            plan.note
+                                .push(replies::rerun_refused(&record.spec.name, &why));
+                            return Ok(plan);
+                        }
+                        plan.reruns.push((
+                            job,
+                            sender.login.clone(),
+                            format!("re-run requested on GitHub by @{}", sender.login),
+                            false,
+                        ))
+                    }
                     _ => plan.note.push(format!("check_run.{action} is not used")),
                 }
                 Ok(plan)
@@ -822,6 +857,7 @@ impl Processor {
                 head_sha,
                 head_branch,
                 pull_requests,
+                fork,
                 sender,
             } => {
                 let ConfigLoad::Valid(config) = self.load_config(&ctx).await? else {
@@ -864,12 +900,16 @@ impl Processor {
                         job.trigger.pull_request = Some(pr);
                     }
                 }
+                if let Some(fork) = fork {
+                    self.hold_fork_jobs(&mut plan, &ctx, before, &fork, &config.command_prefix)?;
+                }
                 Ok(plan)
             }
             Event::CheckSuite {
                 ctx,
                 head_sha,
                 head_branch,
+                fork,
                 sender,
                 action,
             } => {
@@ -896,6 +936,9 @@ impl Processor {
                     guid,
                     description,
                 );
+                if let Some(fork) = fork {
+                    self.hold_fork_jobs(&mut plan, &ctx, 0, &fork, &config.command_prefix)?;
+                }
                 Ok(plan)
             }
             Event::Push {
@@ -1029,11 +1072,13 @@ impl Processor {
         comment_id: u64,
         body: &str,
         previous_body: Option<&str>,
-        author: &Actor,
+        sender: &Actor,
     ) -> Result<Plan, ProcessError> {
         let inner = &self.inner;
-        if author.is_bot {
-            return Ok(Plan::note("comment by a bot: bots never trigger anything"));
+        if sender.is_bot {
+            return Ok(Plan::note(
+                "comment created or edited by a bot: bots never trigger anything",
+            ));
         }
         if !body.lines().any(|l| {
             l.trim_start()
@@ -1094,6 +1139,18 @@ impl Processor {
                 .unwrap_or_default();
             commands.retain(|c| !before.contains(c));
         }
+        // Identical commands in one comment run once; at most MAX_COMMANDS_PER_COMMENT are read.
+        let mut distinct = HashSet::new();
+        commands.retain(|c| {
+            distinct.insert(match c {
+                Ok(cmd) => cmd.canonical(),
+                Err(e) => e.to_string(),
+            })
+        });
+        let ignored = commands
+            .len()
+            .saturating_sub(replies::MAX_COMMANDS_PER_COMMENT);
+        commands.truncate(replies::MAX_COMMANDS_PER_COMMENT);
         if commands.is_empty() {
             return Ok(Plan::note("no command in the comment"));
         }
@@ -1104,6 +1161,9 @@ impl Processor {
             return Ok(plan);
         }
         let mut replies_out: Vec<String> = Vec::new();
+        if ignored > 0 {
+            replies_out.push(replies::too_many_commands(ignored));
+        }
         let mut refused = false;
         let mut permission: Option<(Option<Permission>, String)> = None;
         let mut pull = None;
@@ -1132,7 +1192,7 @@ impl Processor {
             if permission.is_none() {
                 let p = inner
                     .client
-                    .permission(ctx.installation, &ctx.repo, &author.login)
+                    .permission(ctx.installation, &ctx.repo, &sender.login)
                     .await
                     .map_err(transient)?;
                 let role = p.role_name.clone().unwrap_or_else(|| p.permission.clone());
@@ -1149,7 +1209,7 @@ impl Processor {
                 Command::Approve => {
                     if !may(Permission::Write) {
                         replies_out.push(replies::not_allowed(
-                            &author.login,
+                            &sender.login,
                             "approve",
                             Permission::Write,
                             &role,
@@ -1168,17 +1228,21 @@ impl Processor {
                     }
                     if let Some(pr) = &pull {
                         plan.indexes.push((
-                            "approval".into(),
-                            format!("{}/{}", ctx.repo, pr.head_sha),
-                            Value::String(author.login.clone()),
+                            APPROVAL_INDEX.into(),
+                            approval_key(&ctx.repo, &pr.head_sha),
+                            Value::String(sender.login.clone()),
                         ));
-                        replies_out.push(replies::approved(&author.login, pr.head_sha.as_str()));
+                        replies_out.push(replies::approved(&sender.login, pr.head_sha.as_str()));
+                        let started = self.release_held(&mut plan, ctx, pr, &sender.login)?;
+                        if !started.is_empty() {
+                            replies_out.push(replies::started_held(&started));
+                        }
                     }
                 }
                 Command::Cancel { job } | Command::Retry { job } if !may(Permission::Write) => {
                     let name = job.unwrap_or_else(|| "this command".into());
                     replies_out.push(replies::not_allowed(
-                        &author.login,
+                        &sender.login,
                         &name,
                         Permission::Write,
                         &role,
@@ -1194,7 +1258,7 @@ impl Processor {
                         if let Ok(Some((_, state))) = inner.engine.load(&id)
                             && !state.is_terminal()
                         {
-                            plan.cancels.push((id, author.login.clone()));
+                            plan.cancels.push((id, sender.login.clone()));
                             n += 1;
                         }
                     }
@@ -1214,16 +1278,21 @@ impl Processor {
                         if job.as_ref().is_some_and(|j| j != &name) {
                             continue;
                         }
-                        if let Ok(Some((_, state))) = inner.engine.load(&id) {
+                        if let Ok(Some((record, state))) = inner.engine.load(&id) {
                             let failed = state.current().is_some_and(|a| {
                                 a.conclusion
                                     .is_some_and(|c| c != crate::engine::JobConclusion::Success)
                             });
                             if state.is_terminal() && failed {
+                                if let Err(why) = self.may_run_again(&record)? {
+                                    replies_out.push(replies::rerun_refused(&name, &why));
+                                    refused = true;
+                                    continue;
+                                }
                                 plan.reruns.push((
                                     id,
-                                    author.login.clone(),
-                                    format!("`{prefix}retry` by @{}", author.login),
+                                    sender.login.clone(),
+                                    format!("`{prefix}retry` by @{}", sender.login),
                                     true,
                                 ));
                                 n += 1;
@@ -1247,7 +1316,7 @@ impl Processor {
                     let needed = spec.min_permission();
                     if !may(needed) {
                         replies_out.push(replies::not_allowed(
-                            &author.login,
+                            &sender.login,
                             &spec.name,
                             needed,
                             &role,
@@ -1287,12 +1356,11 @@ impl Processor {
                     if pr.from_fork
                         && inner
                             .store
-                            .index::<Value>("approval", &format!("{}/{}", ctx.repo, pr.head_sha))?
+                            .index::<Value>(APPROVAL_INDEX, &approval_key(&ctx.repo, &pr.head_sha))?
                             .is_none()
-                        && !plan
-                            .indexes
-                            .iter()
-                            .any(|(i, k, _)| i == "approval" && k.ends_with(pr.head_sha.as_str()))
+                        && !plan.indexes.iter().any(|(i, k, _)| {
+                            i == APPROVAL_INDEX && *k == approval_key(&ctx.repo, &pr.head_sha)
+                        })
                     {
                         replies_out
                             .push(replies::fork_needs_approval(&prefix, pr.head_sha.as_str()));
@@ -1303,21 +1371,26 @@ impl Processor {
                         replies_out.push(dry_run_text(
                             spec,
                             &params,
-                            &author.login,
+                            &sender.login,
                             pr.head_sha.as_str(),
                         ));
                         continue;
                     }
                     let trigger = Trigger {
                         kind: TriggerKind::Command,
-                        actor: author.login.clone(),
+                        actor: sender.login.clone(),
                         delivery: Some(guid.to_string()),
                         pull_request: Some(issue_number),
                         comment_id: Some(comment_id),
                         description: format!(
                             "`{prefix}run {}` by @{} on #{issue_number}",
-                            spec.name, author.login
+                            spec.name, sender.login
                         ),
+                        fork: pr.from_fork.then(|| {
+                            pr.head_repo
+                                .clone()
+                                .unwrap_or_else(|| "a deleted fork".into())
+                        }),
                     };
                     let record = self.new_job(
                         ctx,
@@ -1335,11 +1408,116 @@ impl Processor {
             react(&mut plan, "confused");
         }
         if !replies_out.is_empty() {
-            reply(&mut plan, replies_out.join("\n\n---\n\n"));
+            reply(&mut plan, replies::bounded(replies_out.join("\n\n---\n\n")));
         }
         plan.note
             .push(format!("comment {comment_id} on #{issue_number}"));
         Ok(plan)
+    }
+
+    /// Whether `record` may run again (a re-run from GitHub or `/retry`): a job on a fork's commit only while a
+    /// writer's approval of that exact commit is on record. `Err` says why not.
+    fn may_run_again(&self, record: &JobRecord) -> Result<Result<(), String>, StoreError> {
+        if record.trigger.fork.is_none() || self.approved(&record.repo, &record.sha)? {
+            return Ok(Ok(()));
+        }
+        Ok(Err(format!(
+            "its commit `{}` comes from a fork and no one with write access has approved it",
+            replies::short(record.sha.as_str())
+        )))
+    }
+
+    /// Whether someone with write access approved commit `sha` of `repo` (`/approve`).
+    fn approved(&self, repo: &RepoName, sha: &CommitSha) -> Result<bool, StoreError> {
+        Ok(self
+            .inner
+            .store
+            .index::<Value>(APPROVAL_INDEX, &approval_key(repo, sha))?
+            .is_some())
+    }
+
+    /// The jobs `plan` starts from index `from` on run a commit of `fork`. Unless a writer already approved that
+    /// commit, they are held instead: stored durably under the commit (started by the `/approve` that approves
+    /// it) and shown as an `action_required` check run that says how to let them run.
+    fn hold_fork_jobs(
+        &self,
+        plan: &mut Plan,
+        ctx: &RepoContext,
+        from: usize,
+        fork: &str,
+        prefix: &str,
+    ) -> Result<(), StoreError> {
+        if plan.jobs.len() <= from {
+            return Ok(());
+        }
+        for job in plan.jobs.iter_mut().skip(from) {
+            job.trigger.fork = Some(fork.to_string());
+        }
+        let sha = plan.jobs[from].sha.clone();
+        if self.approved(&ctx.repo, &sha)? {
+            return Ok(());
+        }
+        for job in plan.jobs.split_off(from) {
+            let summary = replies::fork_held(
+                &job.spec.name,
+                &job.trigger.description,
+                fork,
+                sha.as_str(),
+                prefix,
+                job.trigger.pull_request,
+            );
+            plan.effects.push((
+                ctx.installation,
+                Effect::StandaloneCheckRun {
+                    repo: ctx.repo.clone(),
+                    sha: sha.to_string(),
+                    name: format!("boomerang/{}", job.spec.name),
+                    conclusion: "action_required".into(),
+                    title: replies::FORK_HELD_TITLE.into(),
+                    summary,
+                    annotations: Vec::new(),
+                },
+            ));
+            plan.note.push(format!(
+                "held `{}` ({}) for approval: commit from {fork}",
+                job.spec.name, job.id
+            ));
+            let key = held_key(&ctx.repo, &sha, &job.id);
+            let value = serde_json::to_value(&job).map_err(|e| StoreError::Decode {
+                key: key.clone(),
+                error: e.to_string(),
+            })?;
+            plan.indexes.push((HELD_INDEX.into(), key, value));
+        }
+        Ok(())
+    }
+
+    /// After `/approve` of `pr`'s head commit by `login`: the jobs held for that commit start now (they move into
+    /// `plan`, and leave the held index in the same commit). Returns their names.
+    fn release_held(
+        &self,
+        plan: &mut Plan,
+        ctx: &RepoContext,
+        pr: &crate::github::client::PullRequest,
+        login: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let prefix = format!("{}/{}/", ctx.repo, pr.head_sha);
+        let mut names = Vec::new();
+        for (key, mut job) in self
+            .inner
+            .store
+            .index_scan::<JobRecord>(HELD_INDEX, &prefix)?
+        {
+            if plan.jobs.iter().any(|j| j.id == job.id) {
+                continue;
+            }
+            plan.deletes.push((HELD_INDEX.into(), key));
+            job.trigger.pull_request.get_or_insert(pr.number);
+            job.trigger.description = format!("{}; approved by @{login}", job.trigger.description);
+            names.push(job.spec.name.clone());
+            plan.jobs.push(job);
+        }
+        Ok(names)
     }
 
     fn pr_jobs(&self, repo: &RepoName, number: u64) -> Result<Vec<(JobId, String)>, StoreError> {

@@ -70,6 +70,78 @@ pub fn approved(login: &str, sha: &str) -> String {
     )
 }
 
+/// The most commands read from one comment; the rest are named in the reply and ignored.
+pub const MAX_COMMANDS_PER_COMMENT: usize = 10;
+
+/// The longest reply boomerang posts (GitHub refuses comment bodies over 65,536 characters).
+pub const MAX_REPLY_CHARS: usize = 60_000;
+
+/// A comment held more commands than are read.
+pub fn too_many_commands(ignored: usize) -> String {
+    format!(
+        "Only the first {MAX_COMMANDS_PER_COMMENT} commands of a comment are read; {ignored} more were ignored. \
+         Split them over several comments."
+    )
+}
+
+/// The approval also started the jobs that were held for it.
+pub fn started_held(jobs: &[String]) -> String {
+    let names: Vec<String> = jobs.iter().map(|j| format!("`{j}`")).collect();
+    format!(
+        "Started the job{} held for this approval: {}.",
+        if jobs.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    )
+}
+
+/// The check run title of a job held because its commit comes from a fork.
+pub const FORK_HELD_TITLE: &str = "Waiting for approval: this commit comes from a fork";
+
+/// The check run summary of a job held because its commit comes from a fork: why, and how to let it run.
+pub fn fork_held(
+    job: &str,
+    description: &str,
+    fork: &str,
+    sha: &str,
+    prefix: &str,
+    pull_request: Option<u64>,
+) -> String {
+    let how = match pull_request {
+        Some(pr) => format!(
+            "Someone with write access can comment `{prefix}approve` on #{pr} to approve commit `{}`; the job \
+             then starts by itself.",
+            short(sha)
+        ),
+        None => "No open pull request has this commit as its head, so it cannot be approved by a comment; \
+                 nothing will run for it."
+            .to_string(),
+    };
+    format!(
+        "{description} asked for `{job}` on commit `{}` from **{fork}**, a fork. boomerang runs a fork's code only \
+         after someone with write access to this repository approved that exact commit.\n\n{how}",
+        short(sha)
+    )
+}
+
+/// A re-run or retry that was refused, and why.
+pub fn rerun_refused(job: &str, why: &str) -> String {
+    format!("`{job}` was not run again: {why}.")
+}
+
+/// `text` cut to [`MAX_REPLY_CHARS`], saying so.
+pub fn bounded(text: String) -> String {
+    if text.chars().count() <= MAX_REPLY_CHARS {
+        return text;
+    }
+    let marker = "\n\n… (this reply was cut to fit GitHub's comment limit)";
+    let mut out: String = text
+        .chars()
+        .take(MAX_REPLY_CHARS - marker.chars().count())
+        .collect();
+    out.push_str(marker);
+    out
+}
+
 /// The first 7 characters of a SHA.
 pub fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)

@@ -56,6 +56,8 @@ pub enum Event {
         previous_body: Option<String>,
         /// The comment's author.
         author: Actor,
+        /// Who caused this delivery: the author on `created`, the editor on `edited`. Permission is theirs.
+        sender: Actor,
     },
     /// Someone started a workflow by hand (UI or API).
     WorkflowDispatch {
@@ -116,6 +118,9 @@ pub enum Event {
         head_branch: Option<String>,
         /// PR numbers (empty for fork PRs: look them up by sha).
         pull_requests: Vec<u64>,
+        /// The repository the run's commit came from, when it is not this one (a fork): its code runs only after
+        /// a writer approves the commit.
+        fork: Option<String>,
         /// Who triggered it.
         sender: Actor,
     },
@@ -129,6 +134,8 @@ pub enum Event {
         head_sha: CommitSha,
         /// Its branch.
         head_branch: Option<String>,
+        /// The repository of a pull request head in this suite that is not this one (a fork), if any.
+        fork: Option<String>,
         /// Who pushed.
         sender: Actor,
     },
@@ -219,6 +226,46 @@ fn context(event: &str, body: &Value) -> Result<Option<RepoContext>, EventError>
     }))
 }
 
+/// The head repository of a `workflow_run` when it is not the repository the delivery is for. A run without a
+/// head repository is treated as a fork's: its code is not trusted until approved.
+fn workflow_run_fork(body: &Value, repo: &RepoName) -> Option<String> {
+    match str_at(body, &["workflow_run", "head_repository", "full_name"]) {
+        Some(head) if head.eq_ignore_ascii_case(&repo.to_string()) => None,
+        Some(head) => Some(repo_label(head)),
+        None => Some("an unnamed repository".to_string()),
+    }
+}
+
+/// The head repository of a pull request in a `check_suite` that is not the delivery's repository (GitHub lists
+/// a suite's pull requests with their head and base repositories; a fork's head has another id).
+fn check_suite_fork(body: &Value) -> Option<String> {
+    let base_id = u64_at(body, &["repository", "id"]);
+    let prs = body
+        .get("check_suite")
+        .and_then(|c| c.get("pull_requests"))
+        .and_then(Value::as_array)?;
+    prs.iter().find_map(|pr| {
+        let head = pr.get("head")?.get("repo")?;
+        let head_id = head.get("id").and_then(Value::as_u64);
+        if head_id.is_some() && head_id == base_id {
+            return None;
+        }
+        Some(repo_label(
+            head.get("url")
+                .and_then(Value::as_str)
+                .and_then(|u| u.rsplit("/repos/").next())
+                .unwrap_or(""),
+        ))
+    })
+}
+
+/// A repository's name from a payload, fit to show to people: a valid `owner/name`, or a neutral phrase.
+fn repo_label(text: &str) -> String {
+    RepoName::parse(text)
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "another repository".to_string())
+}
+
 /// Translates a delivery. Unknown events and actions become [`Event::Ignored`], so a new GitHub action never breaks
 /// ingestion.
 pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
@@ -262,6 +309,7 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
                 .to_string(),
             previous_body: str_at(body, &["changes", "body", "from"]).map(str::to_string),
             author: actor(body.get("comment").and_then(|c| c.get("user"))),
+            sender,
         },
         "workflow_dispatch" => Event::WorkflowDispatch {
             ctx,
@@ -296,6 +344,7 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
             sender,
         },
         "workflow_run" => Event::WorkflowRunCompleted {
+            fork: workflow_run_fork(body, &ctx.repo),
             ctx,
             workflow_name: str_at(body, &["workflow_run", "name"])
                 .or_else(|| str_at(body, &["workflow", "name"]))
@@ -323,6 +372,7 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
             action,
             head_sha: CommitSha(need_str(&["check_suite", "head_sha"])?),
             head_branch: str_at(body, &["check_suite", "head_branch"]).map(str::to_string),
+            fork: check_suite_fork(body),
             sender,
         },
         "push" => Event::Push {
