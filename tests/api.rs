@@ -266,3 +266,32 @@ async fn callback_url_receives_the_final_job() {
     assert_eq!(got["status"], "completed");
     h.finish().await;
 }
+
+/// A GitHub 403 while reading the repository (the installation lost access to it) is the caller's to fix, not
+/// an outage: `422` naming `repository` and what to do, never `503`. A real outage (502) stays `503`.
+#[tokio::test]
+async fn github_refusing_access_is_422_and_an_outage_is_503() {
+    use boomerang::github::sim::{Fault, FaultKind};
+    let h = Harness::builder().config(CONFIG).start().await;
+    let body = json!({"repository": REPO, "job": "report"}).to_string();
+    // A read that fails with a 5xx is tried three times in all; a 403 once.
+    for (status, times, expected) in [(403u16, 1, 422u16), (502, 3, 503)] {
+        h.sim.inject(Fault {
+            method: Some("GET".into()),
+            path_contains: Some("/contents/".into()),
+            kind: FaultKind::Status(status),
+            times,
+        });
+        let p = post(&h, Some(API_TOKEN), None, &body).await;
+        assert_eq!(p.status, expected, "GitHub {status}: {}", p.body);
+        if expected == 422 {
+            assert_eq!(p.body["errors"][0]["field"], "repository", "{}", p.body);
+            let reason = p.body["errors"][0]["reason"].as_str().unwrap_or_default();
+            assert!(
+                reason.contains("403") && reason.contains("access"),
+                "{reason}"
+            );
+        }
+    }
+    h.finish().await;
+}

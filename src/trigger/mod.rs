@@ -358,7 +358,8 @@ impl Processor {
         extra: impl FnOnce(&mut Batch, &JobRecord),
     ) -> Result<JobRecord, ApiRefusal> {
         let inner = &self.inner;
-        let unavailable = |e: GithubError| ApiRefusal::Unavailable(e.to_string());
+        let now = inner.clock.now();
+        let unavailable = |e: GithubError| ApiRefusal::from_github(e, &req.repo, now);
         let field = |field: &'static str, reason: String| ApiRefusal::Field { field, reason };
         let installation = inner
             .client
@@ -1591,6 +1592,44 @@ pub enum ApiRefusal {
     /// The store failed (HTTP 500).
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl ApiRefusal {
+    /// A GitHub error met while serving a request about `repo`: a refusal GitHub will repeat (404, 403 that is
+    /// not a rate limit, other 4xx) is the caller's to fix (`422` on `repository`, saying what to check); only an
+    /// outage (5xx, timeouts, rate limits) is `503`.
+    pub fn from_github(
+        e: GithubError,
+        repo: &RepoName,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> ApiRefusal {
+        if e.retry(now) != Retry::Never {
+            return ApiRefusal::Unavailable(e.to_string());
+        }
+        let reason = match &e {
+            GithubError::Status { status: 404, .. } => format!(
+                "GitHub answered 404 for {repo}: the app's installation cannot see it (is it among the \
+                 installation's selected repositories, and does it still exist?)"
+            ),
+            GithubError::Status {
+                status: 401 | 403,
+                message,
+                ..
+            } => format!(
+                "GitHub refused access to {repo} ({e}): check that the app is installed on it with the \
+                 permissions app-manifest.yml asks for",
+                e = match message.is_empty() {
+                    true => "403".to_string(),
+                    false => format!("403: {message}"),
+                }
+            ),
+            other => format!("GitHub refused the request for {repo}: {other}"),
+        };
+        ApiRefusal::Field {
+            field: "repository",
+            reason,
+        }
+    }
 }
 
 /// Adds a new job to a batch: its record, first attempt, queued check run, and the PR index `/status` reads.
