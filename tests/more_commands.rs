@@ -18,6 +18,15 @@ async fn help_and_dry_run_answer_without_running() {
         help.contains("build") && help.contains("greet") && help.contains("/run"),
         "{help}"
     );
+    for command in [
+        "`/cancel [<job>]`",
+        "`/retry [<job>]`",
+        "`/status`",
+        "`/approve`",
+        "--dry-run",
+    ] {
+        assert!(help.contains(command), "/help names {command}:\n{help}");
+    }
     h.comment("alice", r#"/run greet who="Mona Lisa" --dry-run"#)
         .await;
     let replies = h.wait_replies(2).await;

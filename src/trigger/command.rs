@@ -81,7 +81,76 @@ pub enum CommandError {
     },
 }
 
-const COMMANDS: [&str; 6] = ["run", "cancel", "retry", "status", "help", "approve"];
+/// One comment command as `/help` explains it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandDoc {
+    /// The command word (after the prefix).
+    pub name: &'static str,
+    /// Its arguments, as typed after the word.
+    pub usage: &'static str,
+    /// Who may use it.
+    pub who: &'static str,
+    /// What it does.
+    pub what: &'static str,
+}
+
+/// Every comment command: the one table the parser's names and `/help` are made from.
+pub const COMMANDS: [CommandDoc; 6] = [
+    CommandDoc {
+        name: "run",
+        usage: "<job> [key=value …] [--dry-run]",
+        who: "the job's permission (write by default)",
+        what: "Starts the job on this pull request's head commit; `--dry-run` shows the plan and starts nothing.",
+    },
+    CommandDoc {
+        name: "cancel",
+        usage: "[<job>]",
+        who: "write",
+        what: "Cancels this pull request's running jobs (or only those of `<job>`).",
+    },
+    CommandDoc {
+        name: "retry",
+        usage: "[<job>]",
+        who: "write",
+        what: "Runs again the steps that did not succeed in the latest ended job (or only `<job>`), as a new attempt.",
+    },
+    CommandDoc {
+        name: "status",
+        usage: "",
+        who: "anyone",
+        what: "Lists this pull request's jobs with their attempt, status and page.",
+    },
+    CommandDoc {
+        name: "help",
+        usage: "",
+        who: "anyone",
+        what: "This help.",
+    },
+    CommandDoc {
+        name: "approve",
+        usage: "",
+        who: "write",
+        what: "For a pull request from a fork: lets jobs run on its current head commit (a new push needs a new approval).",
+    },
+];
+
+/// The `/help` section on comment commands, made from [`COMMANDS`] with the repository's `prefix`.
+pub fn commands_markdown(prefix: &str) -> String {
+    let mut out = String::from("\n## Commands\n\n| command | who | what |\n| --- | --- | --- |\n");
+    for c in COMMANDS {
+        let usage = if c.usage.is_empty() {
+            format!("{prefix}{}", c.name)
+        } else {
+            format!("{prefix}{} {}", c.name, c.usage)
+        };
+        out.push_str(&format!("| `{usage}` | {} | {} |\n", c.who, c.what));
+    }
+    out.push_str(
+        "\nA comment may hold several commands, one per line (at most 10); commands in code, quotes or \
+         inline code are ignored.\n",
+    );
+    out
+}
 
 /// The visible text of a Markdown comment, without code blocks, inline code, block quotes or HTML.
 fn visible_lines(body: &str) -> Vec<String> {
@@ -249,7 +318,7 @@ fn parse_line(line: &str, prefix: &str) -> Option<Result<Command, CommandError>>
             // Other bots share the `/` prefix: only answer names that look like a typo of ours.
             let best = COMMANDS
                 .iter()
-                .map(|c| (strsim::levenshtein(c, &lower), *c))
+                .map(|c| (strsim::levenshtein(c.name, &lower), c.name))
                 .min()
                 .filter(|(d, _)| *d <= 2 && lower.len() >= 3);
             return best.map(|(_, suggestion)| {

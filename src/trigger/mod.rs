@@ -1205,7 +1205,11 @@ impl Processor {
             let (has, role) = permission.clone().unwrap_or((None, "none".into()));
             let may = |needed: Permission| has.is_some_and(|h| h >= needed);
             match cmd {
-                Command::Help => replies_out.push(config.help_markdown()),
+                Command::Help => replies_out.push(format!(
+                    "{}{}",
+                    config.help_markdown(),
+                    command::commands_markdown(&prefix)
+                )),
                 Command::Status => replies_out.push(self.status_text(&ctx.repo, issue_number)?),
                 Command::Approve => {
                     if !may(Permission::Write) {
