@@ -5,6 +5,7 @@
 
 pub mod model;
 mod runner;
+mod schedule;
 
 pub use model::{
     AttemptState, AttemptStatus, JobConclusion, JobEvent, JobRecord, JobState, StepState,

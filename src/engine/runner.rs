@@ -5,30 +5,19 @@
 use super::model::{
     AttemptStatus, JobConclusion, JobEvent, JobRecord, JobState, StepStatus, apply,
 };
+use super::schedule::{Stop, failed, next_moves};
 use super::{Engine, EngineError};
 use crate::annotations::{Annotation, Detector};
 use crate::executor::{OutputLine, StepCommand, StepConclusion, StepOutcome, run_step};
 use crate::ids::JobId;
 use crate::outbox::{Effect, enqueue};
-use crate::spec::{OnFailure, StepSpec, When};
+use crate::spec::{OnFailure, StepSpec};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-/// Why an attempt stops scheduling new `when: success` steps.
-#[derive(Clone, Debug, PartialEq)]
-enum Stop {
-    Failed {
-        conclusion: JobConclusion,
-        reason: String,
-    },
-    Escaped(String),
-    Cancelled(String),
-    JobTimedOut,
-}
 
 struct StepResult {
     step: String,
@@ -37,11 +26,6 @@ struct StepResult {
     started: Option<(JobEvent, bool)>,
     outcome: Result<StepOutcome, String>,
     limited_by_job: bool,
-}
-
-enum Decision {
-    Run,
-    Skip(String),
 }
 
 /// The attempt runner's working state: the job, its folded state kept current by applying each appended event.
@@ -89,10 +73,6 @@ impl Run<'_> {
     fn step_state(&self, id: &str) -> Option<&super::model::StepState> {
         self.state.attempt(self.attempt).and_then(|a| a.step(id))
     }
-}
-
-fn failed(c: Option<StepConclusion>) -> bool {
-    matches!(c, Some(StepConclusion::Failure | StepConclusion::TimedOut))
 }
 
 pub(super) async fn run_attempt(
@@ -198,65 +178,26 @@ pub(super) async fn run_attempt(
         if stop.is_none() && clock.now() >= deadline {
             stop = Some(Stop::JobTimedOut);
         }
-        let mut skips = Vec::new();
-        let mut launches = Vec::new();
-        for step in &spec.steps {
-            let Some(st) = run.step_state(&step.id) else {
-                continue;
-            };
-            if in_flight.contains(&step.id)
-                || !matches!(st.status, StepStatus::Pending | StepStatus::Retrying)
-            {
-                continue;
-            }
-            let deps: Vec<_> = step
-                .needs
-                .iter()
-                .filter_map(|d| run.step_state(d))
-                .collect();
-            if deps
-                .iter()
-                .any(|d| !matches!(d.status, StepStatus::Finished | StepStatus::Skipped))
-            {
-                continue;
-            }
-            let ok = |d: &&super::model::StepState| {
-                d.status == StepStatus::Finished
-                    && (matches!(d.conclusion, Some(StepConclusion::Success))
-                        || (failed(d.conclusion) && continued.contains(&d.id)))
-            };
-            let dep_failed = deps
-                .iter()
-                .any(|d| failed(d.conclusion) && !continued.contains(&d.id));
-            let all_ok = deps.iter().all(ok);
-            let decision = match (&stop, step.when) {
-                (Some(Stop::Cancelled(_)), _) => Decision::Skip("the job was cancelled".into()),
-                (Some(Stop::JobTimedOut), _) => Decision::Skip("the job ran out of time".into()),
-                (_, When::Always) => Decision::Run,
-                (Some(s), When::Success) => Decision::Skip(match s {
-                    Stop::Escaped(r) | Stop::Failed { reason: r, .. } => format!("not run: {r}"),
-                    _ => "the job is stopping".into(),
-                }),
-                (None, When::Success) if all_ok => Decision::Run,
-                (None, When::Success) => Decision::Skip("a step it needs did not succeed".into()),
-                (stop, When::Failure) => {
-                    let job_failed = matches!(stop, Some(Stop::Failed { .. }));
-                    if dep_failed || (job_failed && (deps.is_empty() || !all_ok)) {
-                        Decision::Run
-                    } else {
-                        Decision::Skip("runs only after a failure, and nothing failed".into())
-                    }
-                }
-            };
-            match decision {
-                Decision::Run => launches.push((step.clone(), st.tries + 1, Duration::ZERO)),
-                Decision::Skip(reason) => skips.push(JobEvent::StepSkipped {
-                    attempt: run.attempt,
-                    step: step.id.clone(),
-                    reason,
-                }),
-            }
-        }
+        let Some(current) = run.state.attempt(run.attempt) else {
+            break;
+        };
+        let moves = next_moves(&spec, current, &in_flight, stop.as_ref(), &continued);
+        let skips: Vec<JobEvent> = moves
+            .skip
+            .into_iter()
+            .map(|(step, reason)| JobEvent::StepSkipped {
+                attempt: run.attempt,
+                step,
+                reason,
+            })
+            .collect();
+        let launches: Vec<(StepSpec, u32, Duration)> = moves
+            .launch
+            .into_iter()
+            .filter_map(|(id, try_number)| {
+                Some((spec.step(&id)?.clone(), try_number, Duration::ZERO))
+            })
+            .collect();
         let skipped_any = !skips.is_empty();
         if skipped_any {
             run.record_visible(skips).await?;
