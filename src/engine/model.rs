@@ -628,3 +628,7 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;
