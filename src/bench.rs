@@ -5,7 +5,7 @@
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{Pacing, Settings};
-use crate::github::sim::{SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads};
+use boomerang_sim::{SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads};
 use crate::store::BackendKind;
 use crate::webhook::{WEBHOOK_PATH, signature};
 use anyhow::Context;

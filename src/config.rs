@@ -346,7 +346,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    const KEY: &str = include_str!("../tests/fixtures/test-app-key.pem");
+    const KEY: &str = include_str!("../sim/fixtures/test-app-key.pem");
 
     fn with(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
         let map: HashMap<String, String> = pairs

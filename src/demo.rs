@@ -5,7 +5,7 @@
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{Pacing, Settings};
-use crate::github::sim::{SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads};
+use boomerang_sim::{SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads};
 use crate::store::BackendKind;
 use anyhow::{Context, bail};
 use std::path::PathBuf;
@@ -211,7 +211,7 @@ async fn print_job_events(engine: crate::engine::Engine) {
     }
 }
 
-fn describe_call(call: &crate::github::sim::RecordedCall) {
+fn describe_call(call: &boomerang_sim::RecordedCall) {
     let body = call.body.as_ref();
     let field = |k: &str| {
         body.and_then(|b| b.get(k))

@@ -118,7 +118,7 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
         /// The folder of webhook payloads (one sub-folder per event).
-        #[arg(long, default_value = "tests/fixtures/webhooks")]
+        #[arg(long, default_value = "sim/fixtures/webhooks")]
         fixtures: PathBuf,
         /// Store backend.
         #[arg(long, default_value = "redb")]

@@ -271,7 +271,7 @@ async fn callback_url_receives_the_final_job() {
 /// an outage: `422` naming `repository` and what to do, never `503`. A real outage (502) stays `503`.
 #[tokio::test]
 async fn github_refusing_access_is_422_and_an_outage_is_503() {
-    use boomerang::github::sim::{Fault, FaultKind};
+    use boomerang_sim::{Fault, FaultKind};
     let h = Harness::builder().config(CONFIG).start().await;
     let body = json!({"repository": REPO, "job": "report"}).to_string();
     // A read that fails with a 5xx is tried three times in all; a 403 once.

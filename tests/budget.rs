@@ -4,7 +4,7 @@
 
 mod support;
 
-use boomerang::github::sim::RecordedCall;
+use boomerang_sim::RecordedCall;
 use std::time::Duration;
 use support::{Harness, REPO};
 

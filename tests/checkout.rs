@@ -8,7 +8,7 @@
 
 mod support;
 
-use boomerang::github::sim::{AuthKind, Fault, FaultKind, payloads};
+use boomerang_sim::{AuthKind, Fault, FaultKind, payloads};
 use serde_json::{Value, json};
 use support::{API_TOKEN, HEAD_SHA, Harness, INSTALLATION, MAIN_SHA, REPO};
 

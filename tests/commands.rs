@@ -5,7 +5,7 @@
 
 mod support;
 
-use boomerang::github::sim::payloads;
+use boomerang_sim::payloads;
 use serde_json::json;
 use support::{HEAD_SHA, Harness, INSTALLATION, PR, REPO};
 

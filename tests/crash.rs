@@ -271,10 +271,10 @@ async fn kill_9_before_processing_keeps_the_delivery() {
     for (i, repo) in repos.iter().enumerate() {
         h.add_repo(INSTALLATION, repo, QUICK_CONFIG, &sha(0x100 + i as u64));
     }
-    h.sim.inject(boomerang::github::sim::Fault {
+    h.sim.inject(boomerang_sim::Fault {
         method: Some("GET".into()),
         path_contains: Some("/collaborators/".into()),
-        kind: boomerang::github::sim::FaultKind::Delay(Duration::from_secs(5)),
+        kind: boomerang_sim::FaultKind::Delay(Duration::from_secs(5)),
         times: N as usize,
     });
     let server = h.start().await;

@@ -6,7 +6,7 @@
 
 mod support;
 
-use boomerang::github::sim::FaultKind;
+use boomerang_sim::FaultKind;
 use std::collections::HashMap;
 use std::time::Duration;
 use support::{Harness, REPO};
@@ -131,7 +131,7 @@ async fn every_job_ends_right_when_a_fifth_of_github_calls_fail() {
 }
 
 /// Distinct `(job_id, attempt)` pairs among the dispatches GitHub received.
-fn dispatched_attempts(sim: &boomerang::github::sim::Simulator) -> usize {
+fn dispatched_attempts(sim: &boomerang_sim::Simulator) -> usize {
     let mut seen = std::collections::HashSet::new();
     for d in sim.dispatches(REPO) {
         seen.insert((

@@ -5,7 +5,7 @@
 mod support;
 
 use base64::Engine as _;
-use boomerang::github::sim::signature_256;
+use boomerang_sim::signature_256;
 use boomerang::webhook::DeliveryStatus;
 use boomerang::webhook::events::is_actionable;
 use std::collections::BTreeMap;
@@ -205,7 +205,7 @@ async fn duplicate_delivery_is_processed_once() {
     h.finish().await;
 }
 
-/// All 62 example payloads under `tests/fixtures/webhooks/`, posted with their `file_vectors` signatures, are
+/// All 62 example payloads under `sim/fixtures/webhooks/`, posted with their `file_vectors` signatures, are
 /// accepted (2xx), and none ends as `failed` in the store: the ones boomerang acts on are routed and handled
 /// (their repositories are unknown to this GitHub, so nothing runs), the rest are recorded as ignored.
 #[tokio::test]

@@ -6,7 +6,7 @@
 mod support;
 
 use boomerang::config::LogSettings;
-use boomerang::github::sim::payloads;
+use boomerang_sim::payloads;
 use boomerang::redact::forms;
 use serde_json::Value;
 use support::{API_TOKEN, CONFIG, Harness, INSTALLATION, REPO, WAIT};

@@ -4,7 +4,7 @@
 
 mod support;
 
-use boomerang::github::sim::payloads;
+use boomerang_sim::payloads;
 use support::{Harness, INSTALLATION, MAIN_SHA, REPO};
 
 /// `/help` answers with the jobs of the config and how to run them; `/run greet --dry-run` shows the plan and

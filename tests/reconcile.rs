@@ -4,7 +4,7 @@
 
 mod support;
 
-use boomerang::github::sim::{Fault, FaultKind};
+use boomerang_sim::{Fault, FaultKind};
 use support::Harness;
 
 /// `/run build` ends while GitHub answers its final check run update with a 422: the refusal is recorded on the

@@ -4,7 +4,7 @@
 
 mod support;
 
-use boomerang::github::sim::payloads;
+use boomerang_sim::payloads;
 use serde_json::json;
 use support::{APP_ID, HEAD_SHA, Harness, INSTALLATION, MAIN_SHA, PR, REPO};
 

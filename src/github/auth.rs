@@ -100,11 +100,11 @@ mod tests {
     #[test]
     fn jwt_claims_follow_githubs_rules() {
         let auth =
-            AppAuth::new(4242, include_str!("../../tests/fixtures/test-app-key.pem")).expect("key");
+            AppAuth::new(4242, include_str!("../../sim/fixtures/test-app-key.pem")).expect("key");
         let now = Utc::now();
         let jwt = auth.jwt(now).expect("sign");
         let key =
-            DecodingKey::from_rsa_pem(include_bytes!("../../tests/fixtures/test-app-key.pub.pem"))
+            DecodingKey::from_rsa_pem(include_bytes!("../../sim/fixtures/test-app-key.pub.pem"))
                 .expect("pub");
         let mut v = Validation::new(Algorithm::RS256);
         v.set_required_spec_claims(&["exp", "iat", "iss"]);

@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn fixture_vectors() {
         let v: Vectors =
-            serde_json::from_str(include_str!("../../tests/fixtures/signature-vectors.json"))
+            serde_json::from_str(include_str!("../../sim/fixtures/signature-vectors.json"))
                 .expect("vectors json");
         assert_eq!(v.vectors.len(), 9);
         for vec in v.vectors {

@@ -19,7 +19,7 @@ use boomerang::app::App;
 use boomerang::clock::Clock;
 use boomerang::config::{LogSettings, Pacing, Settings};
 use boomerang::engine::JobRecord;
-use boomerang::github::sim::{
+use boomerang_sim::{
     CheckRunRecord, DispatchRecord, SentDelivery, SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM,
     payloads, signature_256,
 };
@@ -626,17 +626,17 @@ impl Drop for Harness {
     }
 }
 
-/// The signature vectors and per-file signatures of `tests/fixtures/signature-vectors.json`.
+/// The signature vectors and per-file signatures of `sim/fixtures/signature-vectors.json`.
 pub fn signature_vectors() -> Value {
     let text = std::fs::read_to_string(fixture("signature-vectors.json"))
-        .expect("tests/fixtures/signature-vectors.json is readable");
+        .expect("sim/fixtures/signature-vectors.json is readable");
     serde_json::from_str(&text).expect("signature-vectors.json is JSON")
 }
 
-/// The path of a file under `tests/fixtures/`.
+/// The path of a file under `sim/fixtures/`.
 pub fn fixture(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("sim/fixtures")
         .join(relative)
 }
 

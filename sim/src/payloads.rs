@@ -7,23 +7,23 @@
 use serde_json::{Value, json};
 
 const ISSUE_COMMENT_CREATED: &str = include_str!(
-    "../../../tests/fixtures/webhooks/issue_comment/created.with-installation.payload.json"
+    "../fixtures/webhooks/issue_comment/created.with-installation.payload.json"
 );
 const WORKFLOW_DISPATCH: &str =
-    include_str!("../../../tests/fixtures/webhooks/workflow_dispatch/payload.json");
+    include_str!("../fixtures/webhooks/workflow_dispatch/payload.json");
 const REPOSITORY_DISPATCH: &str =
-    include_str!("../../../tests/fixtures/webhooks/repository_dispatch/payload.json");
+    include_str!("../fixtures/webhooks/repository_dispatch/payload.json");
 const CHECK_RUN_REREQUESTED: &str =
-    include_str!("../../../tests/fixtures/webhooks/check_run/rerequested.payload.json");
+    include_str!("../fixtures/webhooks/check_run/rerequested.payload.json");
 const WORKFLOW_RUN_COMPLETED: &str = include_str!(
-    "../../../tests/fixtures/webhooks/workflow_run/completed.with-pull-requests.payload.json"
+    "../fixtures/webhooks/workflow_run/completed.with-pull-requests.payload.json"
 );
 const PUSH: &str =
-    include_str!("../../../tests/fixtures/webhooks/push/with-installation.payload.json");
+    include_str!("../fixtures/webhooks/push/with-installation.payload.json");
 const CHECK_SUITE_REQUESTED: &str =
-    include_str!("../../../tests/fixtures/webhooks/check_suite/requested.payload.json");
+    include_str!("../fixtures/webhooks/check_suite/requested.payload.json");
 const PULL_REQUEST_OPENED: &str =
-    include_str!("../../../tests/fixtures/webhooks/pull_request/opened.payload.json");
+    include_str!("../fixtures/webhooks/pull_request/opened.payload.json");
 
 /// The default branch the builders give a repository.
 pub const DEFAULT_BRANCH: &str = "main";

@@ -14,7 +14,7 @@ const SECRET: &str = "It's a Secret to Everybody";
 const REPO: &str = "octo-org/app";
 const OTHER_REPO: &str = "someone/else";
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
-const OTHER_KEY: &str = include_str!("../../../tests/fixtures/test-other-key.pem");
+const OTHER_KEY: &str = include_str!("../fixtures/test-other-key.pem");
 const WAIT: Duration = Duration::from_secs(5);
 
 fn now() -> i64 {
@@ -420,7 +420,7 @@ async fn documented_request_examples_are_accepted() {
     let client = Client::new(&sim);
     let token = client.token(1).await;
     let examples: Value = serde_json::from_str(include_str!(
-        "../../../tests/fixtures/api-examples/checks/create.json"
+        "../fixtures/api-examples/checks/create.json"
     ))
     .expect("json");
     let requests = examples["request"]["application/json"]

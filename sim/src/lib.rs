@@ -1,4 +1,4 @@
-//! The GitHub simulator: a small, stateful, in-memory fake of the parts of GitHub's REST API and webhook
+//! Purpose: the GitHub simulator: a small, stateful, in-memory fake of the parts of GitHub's REST API and webhook
 //! delivery that boomerang uses, served by axum on `127.0.0.1` (random port).
 //!
 //! It owns a "world" (installations, repositories, branches, files, pull requests, permissions), answers the REST
@@ -6,8 +6,9 @@
 //! app JWTs and installation tokens are verified, request bodies are validated against GitHub's OpenAPI schemas and
 //! documented limits, rate limits (primary and secondary) are counted, and every deviation that real GitHub would
 //! punish is recorded as a *violation*. Tests inspect what boomerang did (`calls`, `check_runs`, `dispatches`, …),
-//! inject faults, and send signed webhooks to the app. `boomerang demo` uses the same simulator, so it ships in the
-//! library rather than under `cfg(test)`.
+//! inject faults, and send signed webhooks to the app. `boomerang demo` and `boomerang bench` use the same
+//! simulator, so it is a crate of its own (`boomerang-sim`) that the product depends on; it shares no code with
+//! the product.
 
 mod auth;
 mod limits;
@@ -44,11 +45,11 @@ pub struct SimConfig {
     pub webhook_secret: String,
 }
 
-/// The committed, test-only app private key (PKCS#1 PEM, `tests/fixtures/test-app-key.pem`); protects nothing.
-pub const TEST_APP_PRIVATE_KEY_PEM: &str = include_str!("../../../tests/fixtures/test-app-key.pem");
+/// The committed, test-only app private key (PKCS#1 PEM, `sim/fixtures/test-app-key.pem`); protects nothing.
+pub const TEST_APP_PRIVATE_KEY_PEM: &str = include_str!("../fixtures/test-app-key.pem");
 /// The public half of `TEST_APP_PRIVATE_KEY_PEM`, for `SimConfig::app_public_key_pem`.
 pub const TEST_APP_PUBLIC_KEY_PEM: &str =
-    include_str!("../../../tests/fixtures/test-app-key.pub.pem");
+    include_str!("../fixtures/test-app-key.pub.pem");
 
 impl SimConfig {
     /// A configuration using the committed test key pair, for tests and `boomerang demo`.

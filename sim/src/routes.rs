@@ -19,7 +19,7 @@ use super::{
 /// The first path segment under which the sim serves what GitHub serves from `codeload.github.com`.
 const CODELOAD: &str = "_codeload";
 
-const PULL_TEMPLATE: &str = include_str!("../../../tests/fixtures/api-examples/pulls/get.json");
+const PULL_TEMPLATE: &str = include_str!("../fixtures/api-examples/pulls/get.json");
 
 /// An endpoint the sim implements, with its path parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -603,7 +603,7 @@ fn get_app(world: &World) -> Reply {
             "id": c.app_id, "slug": c.app_slug, "node_id": format!("A_sim{}", c.app_id),
             "client_id": format!("Iv1.sim{:010}", c.app_id), "name": c.app_slug,
             "owner": user_json("boomerang-sim", 1, "Organization"),
-            "description": "GitHub App simulated by boomerang's github::sim",
+            "description": "GitHub App simulated by boomerang-sim",
             "external_url": "https://example.invalid/boomerang", "html_url": format!("https://github.com/apps/{}", c.app_slug),
             "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
             "permissions": app_permissions(), "events": app_events(), "installations_count": world.installations.len(),

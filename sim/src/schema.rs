@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-const OPENAPI: &str = include_str!("../../../tests/fixtures/github-openapi-subset.json");
+const OPENAPI: &str = include_str!("../fixtures/github-openapi-subset.json");
 
 /// Longest `output.summary` / `output.text`.
 const MAX_OUTPUT_CHARS: usize = 65_535;
