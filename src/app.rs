@@ -89,6 +89,7 @@ impl App {
             checkout: Some(Arc::new(crate::checkout::GithubCheckout::new(
                 client.clone(),
             ))),
+            step_cgroup: crate::executor::CgroupRoot::detect(settings.step_cgroup),
         };
         let engine = Engine::new(
             store.clone(),
