@@ -154,9 +154,7 @@ impl App {
             self.deliveries.clone(),
             self.clock.clone(),
         );
-        ingress
-            .router()
-            .merge(crate::api::router(self.clone()))
+        crate::api::with_security_headers(ingress.router().merge(crate::api::router(self.clone())))
             .layer(tower_http::trace::TraceLayer::new_for_http())
     }
 
