@@ -1,7 +1,7 @@
 //! What a hostile step or parameter cannot do to the people who read its results: escape sequences in step output
 //! do not reach the operator's terminal through `boomerang logs` and `boomerang search` (unless `--raw`); every
 //! answer carries security headers (a strict Content-Security-Policy the job page lives with, nosniff, no framing,
-//! no referrer).
+//! no referrer); a parameter value full of Markdown renders literally in the check run summary.
 
 mod support;
 
@@ -21,6 +21,13 @@ const CONFIG: &str = r#"jobs:
       - id: wait
         run: |
           while [ -f "@SCRATCH@/hold" ]; do sleep 0.02; done
+  annotate:
+    params:
+      note: {type: string, required: true}
+    steps:
+      - id: say
+        name: Say *it* [now](http://x)
+        run: echo "noted"
 "#;
 
 /// Runs the `boomerang` binary with `args` against the harness's server and returns its stdout.
@@ -230,5 +237,38 @@ async fn every_answer_carries_the_security_headers() {
 
     h.release_build();
     h.wait_check_run_completed("boomerang/held").await;
+    h.finish().await;
+}
+
+/// A parameter value with backticks, HTML, a pipe and emphasis, given through the API: GitHub receives a summary
+/// whose parameter row holds it in one code span that no backtick in it can close (a longer fence, padded), with
+/// the pipe escaped for the table; the step's name is escaped text.
+#[tokio::test]
+async fn a_hostile_parameter_renders_literally_in_the_summary() {
+    let h = Harness::builder().config(CONFIG).start().await;
+    let value = "`` ` ``<img src=x>|**bold**";
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/jobs", h.base))
+        .bearer_auth(API_TOKEN)
+        .json(&serde_json::json!({"repository": support::REPO, "job": "annotate", "params": {"note": value}}))
+        .send()
+        .await
+        .expect("boomerang answers");
+    assert_eq!(res.status().as_u16(), 202);
+    let run = h.wait_check_run_completed("boomerang/annotate").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    let summary = run.output.summary.expect("a summary");
+    assert!(
+        summary.contains("| note | ``` `` ` ``<img src=x>\\|**bold** ``` |\n"),
+        "the parameter row is not literal: {summary}"
+    );
+    assert!(
+        summary.contains("| Say \\*it\\* \\[now\\]\\(http://x\\) (`say`) |"),
+        "the step name is not escaped: {summary}"
+    );
+    assert!(
+        summary.contains("| Trigger | \\`POST /api/v1/jobs\\` by api (`api`) |"),
+        "{summary}"
+    );
     h.finish().await;
 }
