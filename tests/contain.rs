@@ -1,9 +1,17 @@
 //! Steps are contained as a whole: a process a step starts in a new session (`setsid`), which leaves the step's
-//! process group, is killed when the step ends and when its job is cancelled, because every step runs in a cgroup
-//! v2 of its own. Where the machine has no writable cgroup v2 these tests say so and skip: boomerang then falls
+//! process group, is killed when the step ends, when its job is cancelled, and at start-up after boomerang was
+//! killed with -9 (even when it also dropped the job's marker from its environment), because every step runs in a
+//! cgroup v2 of its own. Where the machine has no writable cgroup v2 these tests say so and skip: boomerang then falls
 //! back to the process group, which such a process escapes (the documented limit).
 
 mod support;
+
+#[allow(
+    dead_code,
+    reason = "the crash harness is shared with tests/crash.rs, which uses more of it"
+)]
+#[path = "crash_support/mod.rs"]
+mod crash_support;
 
 use boomerang::executor::{CgroupRoot, StepCgroupMode};
 use std::path::Path;
@@ -122,4 +130,77 @@ async fn a_cancelled_jobs_setsid_child_is_killed() {
         "the cancelled step's setsid child {pid} survived"
     );
     h.finish().await;
+}
+
+/// kill -9 of the server while a step runs that left a setsid child with an emptied environment (so the
+/// `BOOMERANG_JOB_ID` marker cannot find it): after the restart, recovery kills it through the job's cgroup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setsid_child_without_the_marker_is_killed_at_recovery() {
+    if !cgroups_available("a_setsid_child_without_the_marker_is_killed_at_recovery") {
+        return;
+    }
+    use crash_support::{Harness, alive, comment, poll, read_pid, sha};
+    let h = Harness::new("redb").await;
+    let marks = h.marks();
+    let m = marks.display();
+    let config = format!(
+        r#"jobs:
+  detach:
+    on_interrupt: fail
+    steps:
+      - id: spawn
+        run: |
+          setsid env -i sh -c 'echo $$ > "{m}/child.tmp"; mv "{m}/child.tmp" "{m}/child.pid"; exec sleep 300' > /dev/null 2>&1 < /dev/null &
+          while [ ! -s "{m}/child.pid" ]; do sleep 0.01; done
+          echo "$$" > "{m}/step.tmp"; mv "{m}/step.tmp" "{m}/step.pid"
+          exec sleep 300
+"#
+    );
+    h.add_repo(7, "acme/detach", &config, &sha(0xd));
+    let server = h.start().await;
+    let (status, _) = h
+        .deliver(
+            "issue_comment",
+            &comment("acme/detach", 7, 77, "/run detach"),
+            &uuid::Uuid::new_v4().to_string(),
+        )
+        .await
+        .expect("deliver the PR comment");
+    assert_eq!(status, 202);
+    let child = read_pid(&marks.join("child.pid")).await;
+    let step = read_pid(&marks.join("step.pid")).await;
+    // The step's start (with its process group) is durable once GitHub shows it running.
+    h.sim
+        .wait_until(crash_support::PATIENCE, |sim| {
+            sim.check_runs("acme/detach")
+                .iter()
+                .any(|c| {
+                    c.output
+                        .title
+                        .as_deref()
+                        .is_some_and(|t| t.starts_with("Running"))
+                })
+                .then_some(())
+        })
+        .await
+        .expect("the check run shows the step running");
+    server.kill9();
+    assert!(
+        alive(child) && alive(step),
+        "both outlive the killed server"
+    );
+
+    let _server = h.start().await;
+    poll("the interrupted job's check run to complete", || {
+        h.sim
+            .check_runs("acme/detach")
+            .iter()
+            .any(|c| c.status == "completed")
+            .then_some(())
+    })
+    .await;
+    let child_gone = gone_within_wait(child).await;
+    let step_gone = gone_within_wait(step).await;
+    assert!(child_gone, "the setsid child {child} survived the restart");
+    assert!(step_gone, "the step {step} survived the restart");
 }
