@@ -408,6 +408,7 @@ mod tests {
             (("STORE", "postgres"), "STORE"),
             (("API_TOKENS", "short"), "API_TOKENS"),
             (("KILL_GRACE", "soon"), "KILL_GRACE"),
+            (("STEP_CGROUP", "on"), "STEP_CGROUP"),
         ] {
             let mut pairs = base.to_vec();
             pairs.push(extra);

@@ -77,6 +77,12 @@ impl CgroupRoot {
     }
 
     fn try_detect() -> Result<CgroupRoot, String> {
+        if !super::is_executable(Path::new(super::CGROUP_WRAPPER_SHELL)) {
+            return Err(format!(
+                "no {} to move steps into their cgroup with",
+                super::CGROUP_WRAPPER_SHELL
+            ));
+        }
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
             .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
         let (mount_root, mount_point) = cgroup2_mount(&mountinfo)
@@ -327,15 +333,27 @@ impl StepCgroup {
         self.remove();
     }
 
+    /// Removes the (empty) cgroup, and first any cgroups a step running as root made inside it.
     fn remove(&self) {
-        match std::fs::remove_dir(&self.dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove a step's cgroup")
+        if let Err(e) = remove_tree(&self.dir, 0)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove a step's cgroup");
+        }
+    }
+}
+
+/// `rmdir` of a cgroup and its descendants, deepest first (a cgroup's files cannot be, and need not be, deleted),
+/// at most 32 levels deep.
+fn remove_tree(dir: &Path, depth: usize) -> io::Result<()> {
+    if depth < 32 {
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = remove_tree(&entry.path(), depth + 1);
             }
         }
     }
+    std::fs::remove_dir(dir)
 }
 
 #[cfg(test)]
@@ -411,6 +429,8 @@ mod tests {
         };
         let (mine, mut mine_child) = spawn_in(&root.step_dir(&job, 1, 1, "s"));
         let (theirs, mut their_child) = spawn_in(&root.step_dir(&other, 1, 1, "s"));
+        // A step running as root may have made cgroups of its own inside its cgroup.
+        std::fs::create_dir(mine.dir.join("inner")).unwrap();
         assert_eq!(root.kill_leftovers(&job), 1);
         assert!(!mine.dir.exists());
         mine_child.wait().unwrap();

@@ -250,7 +250,7 @@ pub async fn run_step(
 }
 
 /// The shell that runs [`CGROUP_WRAPPER`].
-const CGROUP_WRAPPER_SHELL: &str = "/bin/sh";
+pub(crate) const CGROUP_WRAPPER_SHELL: &str = "/bin/sh";
 /// Joins the cgroup whose `cgroup.procs` is `$1`, then `exec`s the step's shell and its arguments (`$2…`). If
 /// joining fails the step still runs, contained by its process group only, and its log says so.
 const CGROUP_WRAPPER: &str = r#"{ echo $$ > "$1"; } 2>/dev/null || echo "boomerang: could not move this step into its cgroup; only its process group contains it" >&2; shift; exec "$@""#;
@@ -310,7 +310,7 @@ fn shell_invocation(env: &[(String, String)]) -> (PathBuf, &'static [&'static st
     (PathBuf::from("/bin/sh"), SH)
 }
 
-fn is_executable(path: &Path) -> bool {
+pub(crate) fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
