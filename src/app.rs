@@ -89,6 +89,7 @@ impl App {
             checkout: Some(Arc::new(crate::checkout::GithubCheckout::new(
                 client.clone(),
             ))),
+            step_cgroup: crate::executor::CgroupRoot::detect(settings.step_cgroup),
         };
         let engine = Engine::new(
             store.clone(),
@@ -153,9 +154,7 @@ impl App {
             self.deliveries.clone(),
             self.clock.clone(),
         );
-        ingress
-            .router()
-            .merge(crate::api::router(self.clone()))
+        crate::api::with_security_headers(ingress.router().merge(crate::api::router(self.clone())))
             .layer(tower_http::trace::TraceLayer::new_for_http())
     }
 

@@ -85,6 +85,7 @@ fn settings(
         store,
         api_tokens: Vec::new(),
         kill_grace: Duration::from_secs(5),
+        step_cgroup: Default::default(),
         max_log_bytes_per_job: 10 * 1024 * 1024,
         job_link_ttl: Duration::from_secs(3600),
         pacing: Pacing::default(),

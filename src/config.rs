@@ -75,6 +75,8 @@ pub struct Settings {
     pub api_tokens: Vec<String>,
     /// `KILL_GRACE`: time between SIGTERM and SIGKILL when a step is stopped (default 10s).
     pub kill_grace: Duration,
+    /// `STEP_CGROUP`: `auto` (default: a cgroup v2 per step where the machine allows) or `off` (process group only).
+    pub step_cgroup: crate::executor::StepCgroupMode,
     /// `MAX_LOG_BYTES_PER_JOB`: cap on a job's stored output (default 100 MiB).
     pub max_log_bytes_per_job: u64,
     /// `JOB_LINK_TTL`: how long a signed job-page link in a check run stays valid (default 90 days).
@@ -313,6 +315,10 @@ impl Settings {
             store,
             api_tokens,
             kill_grace: duration("KILL_GRACE", get("KILL_GRACE"), Duration::from_secs(10))?,
+            step_cgroup: match get("STEP_CGROUP") {
+                None => Default::default(),
+                Some(v) => v.parse().map_err(|e: String| bad("STEP_CGROUP", e))?,
+            },
             max_log_bytes_per_job,
             job_link_ttl: duration(
                 "JOB_LINK_TTL",
@@ -402,6 +408,7 @@ mod tests {
             (("STORE", "postgres"), "STORE"),
             (("API_TOKENS", "short"), "API_TOKENS"),
             (("KILL_GRACE", "soon"), "KILL_GRACE"),
+            (("STEP_CGROUP", "on"), "STEP_CGROUP"),
         ] {
             let mut pairs = base.to_vec();
             pairs.push(extra);

@@ -64,6 +64,8 @@ enum Command {
         #[arg(long)]
         follow: bool,
         #[command(flatten)]
+        escapes: EscapeArgs,
+        #[command(flatten)]
         remote: RemoteArgs,
     },
     /// Search every job's logs on a running server with a regex, newest first.
@@ -79,6 +81,8 @@ enum Command {
         /// Only lines since this time (RFC 3339) or this long ago (2h, 7d).
         #[arg(long)]
         since: Option<String>,
+        #[command(flatten)]
+        escapes: EscapeArgs,
         #[command(flatten)]
         remote: RemoteArgs,
     },
@@ -96,6 +100,24 @@ struct RemoteArgs {
     /// A token from the server's API_TOKENS.
     #[arg(long, env = "BOOMERANG_TOKEN", hide_env_values = true)]
     token: String,
+}
+
+/// How step output's terminal control characters are printed.
+#[derive(clap::Args)]
+struct EscapeArgs {
+    /// Print step output exactly as stored, escape sequences included (the default when stdout is not a terminal).
+    #[arg(long, conflicts_with = "sanitize")]
+    raw: bool,
+    /// Show control characters as `^[`, `<U+009B>`… even when stdout is not a terminal (the default on one).
+    #[arg(long)]
+    sanitize: bool,
+}
+
+impl EscapeArgs {
+    fn escapes(&self) -> boomerang::cli::Escapes {
+        use std::io::IsTerminal;
+        boomerang::cli::Escapes::choose(self.raw, self.sanitize, std::io::stdout().is_terminal())
+    }
 }
 
 impl RemoteArgs {
@@ -278,18 +300,36 @@ fn main() -> ExitCode {
             step,
             tail,
             follow,
+            escapes,
             remote,
         } => run_async(async move {
-            boomerang::cli::logs(&remote.remote(), &job, step, tail, follow).await
+            boomerang::cli::logs(
+                &remote.remote(),
+                &job,
+                step,
+                tail,
+                follow,
+                escapes.escapes(),
+            )
+            .await
         }),
         Command::Search {
             query,
             repo,
             job,
             since,
+            escapes,
             remote,
         } => run_async(async move {
-            boomerang::cli::search(&remote.remote(), &query, repo, job, since).await
+            boomerang::cli::search(
+                &remote.remote(),
+                &query,
+                repo,
+                job,
+                since,
+                escapes.escapes(),
+            )
+            .await
         }),
         Command::Demo {
             data_dir,

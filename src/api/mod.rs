@@ -1,6 +1,7 @@
 //! Purpose: boomerang's own HTTP surface besides the webhook: the job page (server-rendered HTML, opened by a
 //! signed link from the check run or an API token), the REST API under `/api/v1` (bearer tokens from
-//! `API_TOKENS`), and `/healthz`.
+//! `API_TOKENS`), `/healthz`, the page's static assets under `/assets/`, and the security headers every answer
+//! carries ([`with_security_headers`]).
 
 mod jobs;
 mod logs;
@@ -11,7 +12,7 @@ use crate::engine::{JobRecord, JobState};
 use crate::ids::JobId;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -22,10 +23,58 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/jobs/{id}", get(job_page))
+        .route("/assets/live.js", get(live_script))
+        .route("/assets/page.css", get(page_style))
         .route("/api/v1/jobs/{id}", get(job_json))
         .merge(logs::routes())
         .with_state(app.clone())
         .merge(jobs::router(app))
+}
+
+/// The Content-Security-Policy of every answer: the job page loads its script and style from `/assets/` (no
+/// inline code, so HTML injected through step output could not run even if escaping failed), talks only to its
+/// own origin (the log stream), and cannot be framed, re-based or made to post elsewhere.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Adds the security headers to every answer of `router` (pages, API, webhook, errors, unknown paths), unless a
+/// handler set its own: the CSP above, `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and
+/// `Referrer-Policy: no-referrer` (a signed job link carries its token in the URL: it must not leak through
+/// `Referer` to a site the page links to).
+pub fn with_security_headers(router: Router) -> Router {
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let set = |name, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    router
+        .layer(set(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+}
+
+/// `GET /assets/live.js`: the job page's live-log script.
+async fn live_script() -> Response {
+    asset("text/javascript; charset=utf-8", page::LIVE_SCRIPT)
+}
+
+/// `GET /assets/page.css`: the job page's style.
+async fn page_style() -> Response {
+    asset("text/css; charset=utf-8", page::STYLE)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

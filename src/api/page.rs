@@ -1,6 +1,7 @@
 //! Purpose: the server-rendered job page: status, attempts, the step table and each step's output with line
 //! anchors. While the job runs, a small script follows the log stream (Server-Sent Events); without
-//! JavaScript the page reloads itself every few seconds.
+//! JavaScript the page reloads itself every few seconds. The script and the style are served from `/assets/`
+//! (the page has no inline code, so its Content-Security-Policy can forbid inline script and style).
 
 use crate::engine::{AttemptStatus, JobRecord, JobState, StepStatus};
 use crate::logs::LogStore;
@@ -42,10 +43,7 @@ pub(crate) fn render(record: &JobRecord, state: &JobState, logs: &LogStore) -> S
         html.push_str("<noscript><meta http-equiv=\"refresh\" content=\"3\"></noscript>");
     }
     html.push_str(&format!(
-        "<title>{} {} · boomerang</title><style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}\
-         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}\
-         pre{{background:#111;color:#eee;padding:1em;overflow-x:auto}}.ln{{color:#888;user-select:none;text-decoration:none}}\
-         .err{{color:#f88}}.status{{font-weight:bold}}</style></head><body>",
+        "<title>{} {} · boomerang</title><link rel=\"stylesheet\" href=\"/assets/page.css\"></head><body>",
         esc(&record.spec.name),
         esc(status)
     ));
@@ -146,7 +144,7 @@ pub(crate) fn render(record: &JobRecord, state: &JobState, logs: &LogStore) -> S
     }
     if running {
         html.push_str(&format!(
-            "<script>const BOOMERANG_STREAM = \"/api/v1/jobs/{}/logs/stream\";{LIVE_SCRIPT}</script>",
+            "<script src=\"/assets/live.js\" data-stream=\"/api/v1/jobs/{}/logs/stream\"></script>",
             esc(record.id.as_str())
         ));
     }
@@ -154,13 +152,22 @@ pub(crate) fn render(record: &JobRecord, state: &JobState, logs: &LogStore) -> S
     html
 }
 
-/// Follows a running job on the page: appends each streamed line to its step's block (creating the block for
-/// a step that just started, with the same line anchors as the server renders) and reloads the page when
-/// the job ends, so the step table shows the final state. The page's `?token=` is reused for the stream.
-const LIVE_SCRIPT: &str = r##"
+/// The page's style, served as `/assets/page.css`.
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}\
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}\
+pre{background:#111;color:#eee;padding:1em;overflow-x:auto}.ln{color:#888;user-select:none;text-decoration:none}\
+.err{color:#f88}.status{font-weight:bold}\n";
+
+/// Follows a running job on the page (served as `/assets/live.js`; the stream's URL comes from the script tag's
+/// `data-stream`): appends each streamed line to its step's block (creating the block for a step that just
+/// started, with the same line anchors as the server renders) and reloads the page when the job ends, so the step
+/// table shows the final state. The page's `?token=` is reused for the stream.
+pub(crate) const LIVE_SCRIPT: &str = r##"
 (function () {
+  var me = document.currentScript, stream = me && me.getAttribute("data-stream");
+  if (!stream) return;
   if (!window.EventSource) { setTimeout(function () { location.reload(); }, 3000); return; }
-  var es = new EventSource(BOOMERANG_STREAM + location.search);
+  var es = new EventSource(stream + location.search);
   es.addEventListener("line", function (ev) {
     var l = JSON.parse(ev.data), id = "a" + l.attempt + "-" + l.step, anchor = id + "-L" + l.number;
     if (document.getElementById(anchor)) return;

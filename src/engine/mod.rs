@@ -38,6 +38,8 @@ pub struct EngineSettings {
     pub progress_interval: Duration,
     /// Fetches the repository into the working directory of jobs with `checkout: true` (`None`: such jobs fail).
     pub checkout: Option<Arc<dyn crate::checkout::Checkout>>,
+    /// The parent cgroup of the steps' cgroups (`None`: steps are contained by their process group only).
+    pub step_cgroup: Option<crate::executor::CgroupRoot>,
 }
 
 impl EngineSettings {
@@ -448,6 +450,13 @@ impl Engine {
                 continue;
             }
             let now = self.inner.clock.now();
+            // Everything in the job's step cgroups, including what left the process group (setsid).
+            if let Some(root) = &self.inner.settings.step_cgroup {
+                let left = root.kill_leftovers(job.as_str());
+                if left > 0 {
+                    tracing::warn!(%job, cgroups = left, "killed the processes left in an interrupted job's cgroups");
+                }
+            }
             // A step whose start was never recorded (killed between spawn and event) is found by its environment.
             let stray = crate::executor::kill_orphans_with(("BOOMERANG_JOB_ID", job.as_str()));
             if stray > 0 {

@@ -812,6 +812,9 @@ impl StepTask {
             workdir: self.workdir.clone(),
             timeout: Some(timeout),
             kill_grace: self.engine.inner.settings.kill_grace,
+            cgroup: self.engine.inner.settings.step_cgroup.as_ref().map(|root| {
+                root.step_dir(self.job.as_str(), self.attempt, self.try_number, &self.step)
+            }),
         };
         let (pid_tx, pid_rx) = tokio::sync::oneshot::channel::<u32>();
         let step_run = run_step(

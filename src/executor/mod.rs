@@ -3,6 +3,7 @@
 //! (SIGTERM to the group, a grace period, then SIGKILL), cleaning up what the step left behind, and
 //! mapping how it ended to a [`StepConclusion`]. It is the only module that spawns processes.
 
+mod cgroup;
 mod group;
 mod lines;
 
@@ -19,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use cgroup::{CgroupRoot, StepCgroupMode};
 pub use group::{kill_orphaned_group, kill_orphans_with};
 
 /// What to run for one step. Built by the engine from the repo config (read from the default branch,
@@ -36,6 +38,9 @@ pub struct StepCommand {
     pub timeout: Option<Duration>,
     /// Time between SIGTERM and SIGKILL when the step is stopped.
     pub kill_grace: Duration,
+    /// The cgroup v2 directory to create for this step and run it in (see [`CgroupRoot::step_dir`]), so that
+    /// processes that leave the process group are killed with it; `None`: the process group alone.
+    pub cgroup: Option<PathBuf>,
 }
 
 /// Which pipe a line of output came from.
@@ -146,7 +151,29 @@ pub async fn run_step(
     cancel: CancellationToken,
 ) -> Result<StepOutcome, ExecError> {
     let (shell, args) = shell_invocation(&cmd.env);
-    let mut child = Command::new(&shell)
+    let cgroup = cmd.cgroup.as_deref().and_then(|dir| {
+        cgroup::StepCgroup::create(dir)
+            .inspect_err(|e| {
+                tracing::warn!(dir = %dir.display(), error = %e,
+                    "cannot create the step's cgroup: only its process group contains it")
+            })
+            .ok()
+    });
+    let mut command = match &cgroup {
+        // The wrapper joins the cgroup with its own pid, then becomes the step's shell (same pid, same group), so
+        // the step runs no code of its own before it is contained.
+        Some(cg) => {
+            let mut c = Command::new(CGROUP_WRAPPER_SHELL);
+            c.arg("-c")
+                .arg(CGROUP_WRAPPER)
+                .arg("boomerang-step")
+                .arg(cg.procs_file())
+                .arg(&shell);
+            c
+        }
+        None => Command::new(&shell),
+    };
+    let spawned = command
         .args(args)
         .arg(&cmd.script)
         .env_clear()
@@ -156,15 +183,23 @@ pub async fn run_step(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| ExecError::Spawn {
-            shell: shell.clone(),
-            source,
-        })?;
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(source) => {
+            if let Some(cg) = &cgroup {
+                cg.kill_and_remove_blocking();
+            }
+            return Err(ExecError::Spawn { shell, source });
+        }
+    };
     let started = Instant::now();
     let pgid = child.id().ok_or(ExecError::Incomplete("a pid"))?;
     // From here on, leaving early (an error or a dropped future) kills the group.
-    let mut guard = GroupGuard { pgid: Some(pgid) };
+    let mut guard = GroupGuard {
+        pgid: Some(pgid),
+        cgroup,
+    };
     on_spawn(pgid);
 
     let exited = CancellationToken::new();
@@ -197,6 +232,10 @@ pub async fn run_step(
 
     // Whatever the step left in its group (background children) must not outlive it.
     group::terminate_group(pgid, cmd.kill_grace).await;
+    // And whatever left the group (setsid, a double fork) but not the cgroup.
+    if let Some(cg) = guard.cgroup.take() {
+        cg.terminate_and_remove(cmd.kill_grace).await;
+    }
     guard.pgid = None;
     exited.cancel();
     for reader in readers.0.iter_mut() {
@@ -209,6 +248,12 @@ pub async fn run_step(
 
     Ok(outcome(status, stop, duration))
 }
+
+/// The shell that runs [`CGROUP_WRAPPER`].
+pub(crate) const CGROUP_WRAPPER_SHELL: &str = "/bin/sh";
+/// Joins the cgroup whose `cgroup.procs` is `$1`, then `exec`s the step's shell and its arguments (`$2…`). If
+/// joining fails the step still runs, contained by its process group only, and its log says so.
+const CGROUP_WRAPPER: &str = r#"{ echo $$ > "$1"; } 2>/dev/null || echo "boomerang: could not move this step into its cgroup; only its process group contains it" >&2; shift; exec "$@""#;
 
 /// SIGTERM to the group, wait up to `grace` for the main process, then SIGKILL and reap it.
 async fn stop_main(
@@ -265,7 +310,7 @@ fn shell_invocation(env: &[(String, String)]) -> (PathBuf, &'static [&'static st
     (PathBuf::from("/bin/sh"), SH)
 }
 
-fn is_executable(path: &Path) -> bool {
+pub(crate) fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
@@ -274,12 +319,17 @@ fn is_executable(path: &Path) -> bool {
 /// of its future), so no step outlives the code that was watching it.
 struct GroupGuard {
     pgid: Option<u32>,
+    cgroup: Option<cgroup::StepCgroup>,
 }
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.pgid {
             group::signal_group(pgid, Signal::SIGKILL);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            // Emptying takes the kernel a moment; do not block the runtime thread dropping us.
+            std::thread::spawn(move || cg.kill_and_remove_blocking());
         }
     }
 }

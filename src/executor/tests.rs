@@ -20,6 +20,7 @@ fn step(script: &str) -> StepCommand {
         workdir: std::env::temp_dir(),
         timeout: Some(Duration::from_secs(20)),
         kill_grace: Duration::from_secs(2),
+        cgroup: None,
     }
 }
 

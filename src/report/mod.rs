@@ -2,9 +2,12 @@
 //! step table, text with the output tail, all within GitHub's 65,535-character limits) and the consumer
 //! `repository_dispatch` payload (at most 10 top-level keys, under 64 KB). No I/O here; tested with tables.
 
+pub mod markdown;
+
 use crate::annotations::{Excerpt, Pending};
 use crate::engine::{AttemptState, AttemptStatus, JobConclusion, JobRecord, StepState, StepStatus};
 use crate::executor::StepConclusion;
+use markdown::{code, code_in_cell, text as md};
 use serde_json::{Map, Value, json};
 
 /// GitHub's limit on `output.summary` and `output.text`, in characters.
@@ -80,11 +83,6 @@ fn step_status(s: &StepState) -> String {
     }
 }
 
-/// Escapes text for a Markdown table cell.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
-}
-
 /// The check run title: one line saying where the attempt is.
 pub fn title(attempt: &AttemptState) -> String {
     let done = attempt
@@ -131,18 +129,18 @@ pub fn summary(view: &CheckRunView<'_>) -> String {
     let r = view.record;
     let a = view.attempt;
     let mut out = String::new();
-    out.push_str(&format!("**{}** · {}\n\n", cell(&r.spec.name), title(a)));
+    out.push_str(&format!("**{}** · {}\n\n", md(&r.spec.name), md(&title(a))));
     out.push_str(&format!(
-        "| | |\n|---|---|\n| Trigger | {} (`{}`) |\n| Requested by | @{} |\n| Attempt | {}{} |\n| Commit | `{}` |\n",
-        cell(&r.trigger.description),
-        r.trigger.kind.as_str(),
-        cell(&a.requested_by),
+        "| | |\n|---|---|\n| Trigger | {} ({}) |\n| Requested by | @{} |\n| Attempt | {}{} |\n| Commit | {} |\n",
+        md(&r.trigger.description),
+        code_in_cell(r.trigger.kind.as_str()),
+        md(&a.requested_by),
         a.number,
-        if a.number > 1 { format!(" ({})", cell(&a.reason)) } else { String::new() },
-        r.sha,
+        if a.number > 1 { format!(" ({})", md(&a.reason)) } else { String::new() },
+        code_in_cell(r.sha.as_str()),
     ));
     if let Some(git_ref) = &r.git_ref {
-        out.push_str(&format!("| Ref | `{}` |\n", cell(git_ref)));
+        out.push_str(&format!("| Ref | {} |\n", code_in_cell(git_ref)));
     }
     out.push_str(&format!(
         "| Job page | [{}]({}) |\n",
@@ -154,9 +152,9 @@ pub fn summary(view: &CheckRunView<'_>) -> String {
             let value = if p.secret {
                 "`***`".to_string()
             } else {
-                format!("`{}`", cell(&p.value.to_string()))
+                code_in_cell(&p.value.to_string())
             };
-            out.push_str(&format!("| {} | {value} |\n", cell(name)));
+            out.push_str(&format!("| {} | {value} |\n", md(name)));
         }
     }
     out.push_str(
@@ -164,9 +162,9 @@ pub fn summary(view: &CheckRunView<'_>) -> String {
     );
     for s in &a.steps {
         let name = if s.name != s.id {
-            format!("{} (`{}`)", cell(&s.name), s.id)
+            format!("{} ({})", md(&s.name), code_in_cell(&s.id))
         } else {
-            format!("`{}`", s.id)
+            code_in_cell(&s.id)
         };
         let tries = if s.tries > 1 {
             format!(" after {} tries", s.tries)
@@ -182,7 +180,7 @@ pub fn summary(view: &CheckRunView<'_>) -> String {
                 String::new()
             },
             s.exit_code.map(|c| c.to_string()).unwrap_or_default(),
-            cell(s.note.as_deref().unwrap_or_default()),
+            md(s.note.as_deref().unwrap_or_default()),
         ));
     }
     truncate_chars(&out, MAX_OUTPUT_CHARS - 100)
@@ -212,10 +210,10 @@ pub fn excerpt(excerpt: &Excerpt, attempt: u32, details_url: &str) -> String {
     let body = body.join("\n");
     let fence = fence_for(&body);
     format!(
-        "**First error** in `{}`, line {}: {}\n\n{fence}\n{body}\n{fence}\n[Open this line in the full log]({details_url}#a{attempt}-{}-L{})\n\n",
-        cell(&excerpt.step),
+        "**First error** in {}, line {}: {}\n\n{fence}\n{body}\n{fence}\n[Open this line in the full log]({details_url}#a{attempt}-{}-L{})\n\n",
+        code(&excerpt.step),
         excerpt.line,
-        cell(&truncate_chars(&excerpt.message, EXCERPT_LINE_CHARS)),
+        md(&truncate_chars(&excerpt.message, EXCERPT_LINE_CHARS)),
         excerpt.step,
         excerpt.line,
     )
@@ -241,10 +239,7 @@ pub fn text(view: &CheckRunView<'_>) -> Option<String> {
         }
         let body = lines.join("\n");
         let fence = fence_for(&body);
-        out.push_str(&format!(
-            "**{}**\n\n{fence}\n{body}\n{fence}\n\n",
-            cell(step)
-        ));
+        out.push_str(&format!("**{}**\n\n{fence}\n{body}\n{fence}\n\n", md(step)));
     }
     out.push_str(&format!("[Full log]({})\n", view.details_url));
     let room = MAX_OUTPUT_CHARS - 100 - top.chars().count();

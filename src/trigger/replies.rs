@@ -1,6 +1,8 @@
 //! Purpose: every sentence boomerang writes in a PR comment, in one place, so the voice stays short and consistent
-//! and each text is tested.
+//! and each text is tested. Every value from outside (a job name typed in a comment, a branch, a config error that
+//! quotes the file) goes through [`crate::report::markdown`], so it renders literally.
 
+use crate::report::markdown::{code, text};
 use crate::spec::{ConfigErrors, Permission};
 
 /// The config file boomerang reads from the default branch.
@@ -9,41 +11,56 @@ pub const CONFIG_PATH: &str = ".github/boomerang.yml";
 /// A commenter lacks the permission a job needs.
 pub fn not_allowed(login: &str, job: &str, needed: Permission, role: &str) -> String {
     format!(
-        "@{login} `{job}` needs **{needed}** access to this repository; you have **{role}**. Nothing was run."
+        "@{} {} needs **{needed}** access to this repository; you have **{}**. Nothing was run.",
+        text(login),
+        code(job),
+        text(role)
     )
 }
 
 /// No config on the default branch.
 pub fn no_config(branch: &str) -> String {
     format!(
-        "There is no `{CONFIG_PATH}` on `{branch}`, so there are no jobs to run. See boomerang's README for an example."
+        "There is no `{CONFIG_PATH}` on {}, so there are no jobs to run. See boomerang's README for an example.",
+        code(branch)
     )
 }
 
 /// The config does not parse; quotes every error with its line.
 pub fn invalid_config(branch: &str, errors: &ConfigErrors) -> String {
-    let mut out = format!("`{CONFIG_PATH}` on `{branch}` is invalid, so nothing was run:\n\n```\n");
+    let mut body = String::new();
     for e in errors.0.iter().take(20) {
-        out.push_str(&format!(
-            "{CONFIG_PATH}:{}:{}: {}\n",
-            e.line, e.column, e.message
+        // One line per error, whatever the message quotes from the file.
+        let message = e.message.replace(['\r', '\n'], " ");
+        body.push_str(&format!(
+            "{CONFIG_PATH}:{}:{}: {message}\n",
+            e.line, e.column
         ));
     }
     if errors.0.len() > 20 {
-        out.push_str(&format!("… and {} more\n", errors.0.len() - 20));
+        body.push_str(&format!("… and {} more\n", errors.0.len() - 20));
     }
-    out.push_str("```");
-    out
+    // A fence longer than any run of backticks in the block, so no message can close it.
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!(
+        "`{CONFIG_PATH}` on {} is invalid, so nothing was run:\n\n{fence}\n{body}{fence}",
+        code(branch)
+    )
 }
 
 /// An unknown job, with a suggestion when one is close.
 pub fn unknown_job(prefix: &str, job: &str, suggestion: Option<&str>) -> String {
+    let help = code(&format!("{prefix}help"));
     match suggestion {
         Some(s) => format!(
-            "There is no job `{job}`; did you mean `{prefix}run {s}`? (`{prefix}help` lists the jobs.)"
+            "There is no job {}; did you mean {}? ({help} lists the jobs.)",
+            code(job),
+            code(&format!("{prefix}run {s}"))
         ),
         None => format!(
-            "There is no job `{job}` that can be run by a comment. `{prefix}help` lists the jobs."
+            "There is no job {} that can be run by a comment. {help} lists the jobs.",
+            code(job)
         ),
     }
 }
@@ -57,16 +74,18 @@ pub fn not_a_pull_request() -> String {
 pub fn fork_needs_approval(prefix: &str, sha: &str) -> String {
     format!(
         "This pull request comes from a fork, so its jobs run only after someone with write access approves \
-         commit `{}` with `{prefix}approve`.",
-        short(sha)
+         commit {} with {}.",
+        code(short(sha)),
+        code(&format!("{prefix}approve"))
     )
 }
 
 /// Approval recorded.
 pub fn approved(login: &str, sha: &str) -> String {
     format!(
-        "@{login} approved commit `{}`: jobs may now run on it. A new push needs a new approval.",
-        short(sha)
+        "@{} approved commit {}: jobs may now run on it. A new push needs a new approval.",
+        text(login),
+        code(short(sha))
     )
 }
 
@@ -173,5 +192,29 @@ mod tests {
             "{text}"
         );
         assert_eq!(short("0123456789abcdef"), "0123456");
+    }
+
+    #[test]
+    fn values_from_outside_render_literally() {
+        assert_eq!(
+            unknown_job("/", "x` <b>hi</b> `", None),
+            "There is no job `` x` <b>hi</b> ` `` that can be run by a comment. `/help` lists the jobs."
+        );
+        let errors = ConfigErrors(vec![ConfigError {
+            line: 1,
+            column: 1,
+            message: "unknown key `a````\n# heading".into(),
+        }]);
+        let text = invalid_config("ma`in", &errors);
+        assert!(
+            text.starts_with("`.github/boomerang.yml` on ``ma`in`` is invalid"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n`````\n.github/boomerang.yml:1:1: unknown key `a```` # heading\n`````"
+            ),
+            "{text}"
+        );
     }
 }

@@ -191,6 +191,7 @@ impl Builder {
             store: BackendKind::Redb,
             api_tokens: vec![API_TOKEN.to_string()],
             kill_grace: Duration::from_millis(500),
+            step_cgroup: Default::default(),
             max_log_bytes_per_job: 1024 * 1024,
             job_link_ttl: Duration::from_secs(3600),
             pacing: Pacing {
