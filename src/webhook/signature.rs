@@ -64,7 +64,7 @@ mod tests {
         signature_sha256: String,
     }
 
-    /// All 9 vectors of tests/fixtures/signature-vectors.json behave as labelled.
+    /// All 9 vectors of sim/fixtures/signature-vectors.json behave as labelled.
     #[test]
     fn fixture_vectors() {
         let v: Vectors =
