@@ -5,10 +5,10 @@
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{Pacing, Settings};
-use boomerang_sim::{SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads};
 use crate::store::BackendKind;
 use crate::webhook::{WEBHOOK_PATH, signature};
 use anyhow::Context;
+use boomerang_sim::{SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,9 +5,9 @@
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{Pacing, Settings};
-use boomerang_sim::{SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads};
 use crate::store::BackendKind;
 use anyhow::{Context, bail};
+use boomerang_sim::{SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

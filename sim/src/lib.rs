@@ -48,8 +48,7 @@ pub struct SimConfig {
 /// The committed, test-only app private key (PKCS#1 PEM, `sim/fixtures/test-app-key.pem`); protects nothing.
 pub const TEST_APP_PRIVATE_KEY_PEM: &str = include_str!("../fixtures/test-app-key.pem");
 /// The public half of `TEST_APP_PRIVATE_KEY_PEM`, for `SimConfig::app_public_key_pem`.
-pub const TEST_APP_PUBLIC_KEY_PEM: &str =
-    include_str!("../fixtures/test-app-key.pub.pem");
+pub const TEST_APP_PUBLIC_KEY_PEM: &str = include_str!("../fixtures/test-app-key.pub.pem");
 
 impl SimConfig {
     /// A configuration using the committed test key pair, for tests and `boomerang demo`.

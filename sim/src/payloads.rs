@@ -6,20 +6,16 @@
 
 use serde_json::{Value, json};
 
-const ISSUE_COMMENT_CREATED: &str = include_str!(
-    "../fixtures/webhooks/issue_comment/created.with-installation.payload.json"
-);
-const WORKFLOW_DISPATCH: &str =
-    include_str!("../fixtures/webhooks/workflow_dispatch/payload.json");
+const ISSUE_COMMENT_CREATED: &str =
+    include_str!("../fixtures/webhooks/issue_comment/created.with-installation.payload.json");
+const WORKFLOW_DISPATCH: &str = include_str!("../fixtures/webhooks/workflow_dispatch/payload.json");
 const REPOSITORY_DISPATCH: &str =
     include_str!("../fixtures/webhooks/repository_dispatch/payload.json");
 const CHECK_RUN_REREQUESTED: &str =
     include_str!("../fixtures/webhooks/check_run/rerequested.payload.json");
-const WORKFLOW_RUN_COMPLETED: &str = include_str!(
-    "../fixtures/webhooks/workflow_run/completed.with-pull-requests.payload.json"
-);
-const PUSH: &str =
-    include_str!("../fixtures/webhooks/push/with-installation.payload.json");
+const WORKFLOW_RUN_COMPLETED: &str =
+    include_str!("../fixtures/webhooks/workflow_run/completed.with-pull-requests.payload.json");
+const PUSH: &str = include_str!("../fixtures/webhooks/push/with-installation.payload.json");
 const CHECK_SUITE_REQUESTED: &str =
     include_str!("../fixtures/webhooks/check_suite/requested.payload.json");
 const PULL_REQUEST_OPENED: &str =

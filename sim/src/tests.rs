@@ -419,10 +419,9 @@ async fn documented_request_examples_are_accepted() {
     let sim = sim().await;
     let client = Client::new(&sim);
     let token = client.token(1).await;
-    let examples: Value = serde_json::from_str(include_str!(
-        "../fixtures/api-examples/checks/create.json"
-    ))
-    .expect("json");
+    let examples: Value =
+        serde_json::from_str(include_str!("../fixtures/api-examples/checks/create.json"))
+            .expect("json");
     let requests = examples["request"]["application/json"]
         .as_object()
         .expect("examples");

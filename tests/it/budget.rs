@@ -2,7 +2,7 @@
 //! one check run create (already `in_progress`), one final update and one dispatch, plus its reactions; a long job
 //! updates its check run no more often than `CHECK_RUN_UPDATE_INTERVAL`, and its end is always sent.
 
-mod support;
+use crate::support;
 
 use boomerang_sim::RecordedCall;
 use std::time::Duration;

@@ -3,11 +3,11 @@
 //! the store's size, and secrets that never leave boomerang in any form — not in the stored log, the check run,
 //! the dispatch, or any API answer.
 
-mod support;
+use crate::support;
 
 use boomerang::config::LogSettings;
-use boomerang_sim::payloads;
 use boomerang::redact::forms;
+use boomerang_sim::payloads;
 use serde_json::Value;
 use support::{API_TOKEN, CONFIG, Harness, INSTALLATION, REPO, WAIT};
 

@@ -3,9 +3,7 @@
 //! again on the same `DATA_DIR`. It sends signed webhooks with a chosen GUID (GitHub keeps the GUID on
 //! redelivery), waits on conditions with deadlines, and prints the server's logs when a test fails.
 
-use boomerang_sim::{
-    SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads, signature_256,
-};
+use boomerang_sim::{SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads, signature_256};
 use serde_json::Value;
 use std::fs::File;
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! check run's link opens the job page. Also: the REST API's token, and an installation token that expires
 //! between two jobs.
 
-mod support;
+use crate::support;
 
 use support::{API_TOKEN, HEAD_SHA, Harness, PR};
 

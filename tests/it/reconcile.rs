@@ -2,7 +2,7 @@
 //! in line. Here GitHub refuses the final update of a finished job, so its check run stays `in_progress` on
 //! GitHub although the job ended; the sweep notices and completes it. A sweep over settled jobs costs nothing.
 
-mod support;
+use crate::support;
 
 use boomerang_sim::{Fault, FaultKind};
 use support::Harness;

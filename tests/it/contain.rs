@@ -4,14 +4,13 @@
 //! cgroup v2 of its own. Where the machine has no writable cgroup v2 these tests say so and skip: boomerang then falls
 //! back to the process group, which such a process escapes (the documented limit).
 
-mod support;
+use crate::support;
 
 #[allow(
     dead_code,
     reason = "the crash harness is shared with tests/crash.rs, which uses more of it"
 )]
-#[path = "crash_support/mod.rs"]
-mod crash_support;
+use crate::crash_support;
 
 use boomerang::executor::{CgroupRoot, StepCgroupMode};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! next waits in line with its check run `queued` and its position in the title, and a reply on the pull request
 //! saying where it stands. `cancel_in_progress: true` cancels the running job instead of waiting behind it.
 
-mod support;
+use crate::support;
 
 use support::{Harness, WAIT};
 

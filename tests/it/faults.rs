@@ -4,7 +4,7 @@
 //! the first was lost, which the consumer dedupes on `job_id` + `trigger.attempt`), and nothing is sent to an
 //! installation before the `retry-after` GitHub gave it has passed.
 
-mod support;
+use crate::support;
 
 use boomerang_sim::FaultKind;
 use std::collections::HashMap;

@@ -19,12 +19,12 @@ use boomerang::app::App;
 use boomerang::clock::Clock;
 use boomerang::config::{LogSettings, Pacing, Settings};
 use boomerang::engine::JobRecord;
+use boomerang::store::BackendKind;
+use boomerang::webhook::{DeliveryRecord, DeliveryStatus, WEBHOOK_PATH};
 use boomerang_sim::{
     CheckRunRecord, DispatchRecord, SentDelivery, SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM,
     payloads, signature_256,
 };
-use boomerang::store::BackendKind;
-use boomerang::webhook::{DeliveryRecord, DeliveryStatus, WEBHOOK_PATH};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,12 +2,12 @@
 //! leaves behind (nothing), the size cap, non-JSON bodies, events boomerang does not act on, duplicate deliveries,
 //! and every vendored example payload.
 
-mod support;
+use crate::support;
 
 use base64::Engine as _;
-use boomerang_sim::signature_256;
 use boomerang::webhook::DeliveryStatus;
 use boomerang::webhook::events::is_actionable;
+use boomerang_sim::signature_256;
 use std::collections::BTreeMap;
 use support::{Harness, SECRET, fixture, guid, signature_vectors};
 

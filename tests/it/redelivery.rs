@@ -2,7 +2,7 @@
 //! GitHub's delivery list and redelivered, once; deliveries that arrived, or that boomerang stored although GitHub
 //! counted them failed, are left alone.
 
-mod support;
+use crate::support;
 
 use support::{Harness, REPO};
 

@@ -6,7 +6,7 @@
 //! shorter than the redaction minimum (`REDACT_MIN_LENGTH`, 8 by default) could not be masked, so a request
 //! carrying one is refused where it came from: a 422 on the API, a failing check run for a webhook trigger.
 
-mod support;
+use crate::support;
 
 use boomerang_sim::{AuthKind, Fault, FaultKind, payloads};
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 //! lines, or passing with a summary of the jobs); an edited comment runs only the commands it adds; a
 //! `workflow_run` of a fork's commit finds its pull request by head sha.
 
-mod support;
+use crate::support;
 
 use boomerang_sim::payloads;
 use serde_json::json;

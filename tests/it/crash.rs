@@ -6,8 +6,7 @@
 //! The long variants are `#[ignore]`d; run them with
 //! `cargo test --test crash -- --ignored --nocapture` (they print their figures).
 
-#[path = "crash_support/mod.rs"]
-mod support;
+use crate::crash_support as support;
 
 use rand::{Rng, SeedableRng};
 use serde_json::Value;

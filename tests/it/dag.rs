@@ -2,7 +2,7 @@
 //! (`on_failure: stop | continue | compensate`) and `retry` with backoff behaves as documented. Order and overlap
 //! are read from files the steps write, never from timing; backoff runs on a manual clock the test advances.
 
-mod support;
+use crate::support;
 
 use boomerang::clock::{Clock, ManualClock};
 use boomerang::engine::JobEvent;

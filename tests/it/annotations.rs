@@ -3,7 +3,7 @@
 //! annotation on the job's check run, each once, at most 50 per request to GitHub; and the check run's text opens
 //! with the lines around the first error and a link to that line on the job page.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{Harness, REPO, WAIT};

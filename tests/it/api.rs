@@ -3,7 +3,7 @@
 //! field and the reason of a bad body in a `422`, honours `Idempotency-Key`, and POSTs the final job to a
 //! `callback_url`.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{API_TOKEN, Harness, MAIN_SHA, REPO, WAIT};

@@ -2,7 +2,7 @@
 //! every way a request is refused (permission, bots, plain issues, forks, a broken config, an unknown job), and the
 //! conclusions a step's exit code maps to, each driven through the real ingress against the simulator.
 
-mod support;
+use crate::support;
 
 use boomerang_sim::payloads;
 use serde_json::json;

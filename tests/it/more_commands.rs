@@ -2,7 +2,7 @@
 //! comment, an unknown parameter, `/cancel` of a running job, `/retry` of a failed one, and jobs started by `push` and
 //! `check_suite` on the branches they declare.
 
-mod support;
+use crate::support;
 
 use boomerang_sim::payloads;
 use support::{Harness, INSTALLATION, MAIN_SHA, REPO};

@@ -3,7 +3,7 @@
 //! answer carries security headers (a strict Content-Security-Policy the job page lives with, nosniff, no framing,
 //! no referrer); a parameter value full of Markdown renders literally in the check run summary.
 
-mod support;
+use crate::support;
 
 use support::{API_TOKEN, Harness};
 

@@ -1,0 +1,26 @@
+//! The integration tests, as one test binary: each suite is a module (`cargo test --test it <suite>::`), so the
+//! product crate is linked once instead of once per suite. `support` is the in-process harness (the real server
+//! against the GitHub simulator); `crash_support` runs the real `boomerang serve` binary so tests can `kill -9` it.
+
+mod crash_support;
+mod support;
+
+mod annotations;
+mod api;
+mod budget;
+mod checkout;
+mod commands;
+mod concurrency;
+mod contain;
+mod crash;
+mod dag;
+mod faults;
+mod feedback_loop;
+mod hardening;
+mod ingress;
+mod logs;
+mod more_commands;
+mod reconcile;
+mod redelivery;
+mod store_durability;
+mod triggers;
