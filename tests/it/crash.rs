@@ -4,7 +4,7 @@
 //! interruption (or run the step again), orphaned step processes are killed, and no check run stays unfinished.
 //!
 //! The long variants are `#[ignore]`d; run them with
-//! `cargo test --test crash -- --ignored --nocapture` (they print their figures).
+//! `cargo test --test it crash:: -- --ignored --nocapture` (they print their figures).
 
 use crate::crash_support as support;
 
@@ -519,7 +519,7 @@ fn seed(default: u64) -> u64 {
 /// memory, so a crash loop re-mints every installation's token after each restart and may send a mint before an
 /// app-level `retry-after` the previous process was given (5 such lines in 12 kills).
 /// Run it with
-/// `cargo test --test crash chaos_long -- --ignored --nocapture`; it prints its figures.
+/// `cargo test --test it crash::chaos_long -- --ignored --nocapture`; it prints its figures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long: 100 jobs, 12 kills; run by hand"]
 async fn chaos_long_100_jobs_many_kills() {
@@ -701,7 +701,7 @@ async fn kill_9_loop_loses_no_acknowledged_delivery_sled() {
 }
 
 /// The long loop: 1,000 kills of a redb binary. Run it with
-/// `cargo test --test crash kill_9_loop_long -- --ignored --nocapture` (about half an hour on 2 cores); it prints
+/// `cargo test --test it crash::kill_9_loop_long -- --ignored --nocapture` (about half an hour on 2 cores); it prints
 /// its figures. `CHAOS_SEED` varies the kill moments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long: 1,000 kills; run by hand"]
