@@ -225,7 +225,7 @@ impl Builder {
 }
 
 fn init_tracing() {
-    // Quiet unless RUST_LOG asks (e.g. `RUST_LOG=boomerang=debug cargo test --test triggers`).
+    // Quiet unless RUST_LOG asks (e.g. `RUST_LOG=boomerang=debug cargo test --test it triggers::`).
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
