@@ -448,3 +448,19 @@ async fn reply_to_several_commands_in_one_comment() {
     h.wait_check_run_completed("boomerang/escape").await;
     h.finish().await;
 }
+
+/// Commands that do not parse, or name a job without what it needs: a typo of a command (with its suggestion), `/run`
+/// without a job, an argument that is not `key=value`, arguments to `/status`, a missing required parameter.
+#[tokio::test]
+async fn reply_to_malformed_commands() {
+    let h = Harness::start().await;
+    snapshot_reply_to(
+        &h,
+        "alice",
+        "/stauts\n/run\n/run greet Ada\n/status now\n/run greet",
+        "reply_malformed_commands",
+    )
+    .await;
+    h.assert_nothing_ran();
+    h.finish().await;
+}
