@@ -12,7 +12,7 @@ use crate::support;
 
 use boomerang_sim::{CheckRunRecord, payloads};
 use serde_json::{Value, json};
-use support::{CONFIG, Harness, INSTALLATION, REPO};
+use support::{CONFIG, HEAD_SHA, Harness, INSTALLATION, PR, REPO};
 
 /// The insta settings every snapshot here is taken with: the `.snap` files are named by the snapshot alone (no
 /// module prefix), and each value that differs between runs is replaced by a bracketed placeholder.
@@ -262,6 +262,110 @@ async fn check_run_of_a_fork_job_held_for_approval_and_the_approval_reply() {
     let reply = h.wait_reply().await;
     snapshot("reply_approved_and_held_jobs_started", &reply);
     h.wait_check_runs_completed("boomerang/after-ci", 2).await;
+    h.finish().await;
+}
+
+// ---- check runs that say why nothing ran ----
+
+/// The config file, as the config check on pull requests reads it.
+const CONFIG_PATH: &str = ".github/boomerang.yml";
+
+/// Pull request #7 is opened with `config` as its `.github/boomerang.yml`; returns once the delivery settled.
+async fn open_pull_request_with_config(h: &Harness, config: &str) {
+    h.sim.set_file(REPO, HEAD_SHA, CONFIG_PATH, config);
+    let payload = payloads::pull_request(
+        REPO,
+        INSTALLATION,
+        "opened",
+        PR,
+        HEAD_SHA,
+        "feature/faster",
+        REPO,
+    );
+    let sent = h.send("pull_request", &payload).await;
+    h.wait_settled(&sent.guid).await;
+}
+
+/// A pull request whose config has a type error on line 5: the failing `boomerang/config` check run and its
+/// annotation at the line.
+#[tokio::test]
+async fn check_run_of_the_config_check_on_an_invalid_config() {
+    let h = Harness::start().await;
+    open_pull_request_with_config(
+        &h,
+        "jobs:\n  build:\n    steps:\n      - id: compile\n        timeout: soon\n        run: make\n",
+    )
+    .await;
+    snapshot_completed_check_run(&h, "boomerang/config", "check_run_config_check_invalid").await;
+    h.finish().await;
+}
+
+/// A pull request with a valid new config: the passing `boomerang/config` check run summing up its jobs.
+#[tokio::test]
+async fn check_run_of_the_config_check_on_a_valid_config() {
+    let h = Harness::start().await;
+    open_pull_request_with_config(
+        &h,
+        "jobs:\n  lint:\n    description: Lint everything\n    params:\n      strict: {type: bool, default: false}\n    \
+         steps:\n      - id: l\n        run: echo ok\n",
+    )
+    .await;
+    snapshot_completed_check_run(&h, "boomerang/config", "check_run_config_check_valid").await;
+    h.finish().await;
+}
+
+/// A `repository_dispatch` that starts `publish` without its required `version`: a failing check run in place of
+/// the job, saying which parameter is wrong.
+#[tokio::test]
+async fn check_run_of_a_dispatch_with_invalid_parameters() {
+    let h = Harness::start().await;
+    let payload = payloads::repository_dispatch(
+        REPO,
+        INSTALLATION,
+        "publish-requested",
+        "main",
+        json!({ "params": {} }),
+        "alice",
+        "User",
+    );
+    let sent = h.send("repository_dispatch", &payload).await;
+    h.wait_settled(&sent.guid).await;
+    snapshot_completed_check_run(
+        &h,
+        "boomerang/publish",
+        "check_run_not_started_invalid_parameters",
+    )
+    .await;
+    assert!(h.jobs().is_empty(), "nothing ran");
+    h.finish().await;
+}
+
+/// A `repository_dispatch` while the default branch's config is broken: a failing `boomerang/config` check run on
+/// the default branch's commit, since there is no pull request to reply on.
+#[tokio::test]
+async fn check_run_of_a_dispatch_when_the_default_config_is_invalid() {
+    let h = Harness::builder()
+        .config("jobs:\n  build:\n    stpes:\n      - run: echo hi\n")
+        .start()
+        .await;
+    let payload = payloads::repository_dispatch(
+        REPO,
+        INSTALLATION,
+        "publish-requested",
+        "main",
+        json!({}),
+        "alice",
+        "User",
+    );
+    let sent = h.send("repository_dispatch", &payload).await;
+    h.wait_settled(&sent.guid).await;
+    snapshot_completed_check_run(
+        &h,
+        "boomerang/config",
+        "check_run_invalid_config_on_the_default_branch",
+    )
+    .await;
+    assert!(h.jobs().is_empty(), "nothing ran");
     h.finish().await;
 }
 
