@@ -22,5 +22,6 @@ mod logs;
 mod more_commands;
 mod reconcile;
 mod redelivery;
+mod snapshots;
 mod store_durability;
 mod triggers;
