@@ -29,6 +29,11 @@ type Node<'i> = MarkedYaml<'i>;
 const MAX_DEPTH: usize = 48;
 /// Budget of nodes that YAML aliases may produce.
 const ALIAS_LIMIT: usize = 10_000;
+/// Largest expanded size of a document, in bytes: every scalar's text plus one byte per node,
+/// counting each alias as a full copy of what its anchor holds. Without it one large anchored
+/// scalar referenced by a few thousand aliases (a valid file under [`MAX_CONFIG_BYTES`]) expands
+/// to gigabytes; with it, loading any input costs at most a few times this much memory.
+pub(crate) const MAX_EXPANDED_BYTES: usize = 8 * 1024 * 1024;
 /// Longest timeout or delay accepted anywhere.
 const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Conclusions a `workflow_run` can complete with (GitHub's list).
@@ -146,6 +151,7 @@ fn load(text: &str) -> Result<Vec<Node<'_>>, ConfigError> {
     loader.early_parse(false);
     loader.alias_limit(ALIAS_LIMIT);
     let mut depth = 0usize;
+    let mut size = Expansion::default();
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| ConfigError {
             line: e.marker().line().max(1),
@@ -169,6 +175,12 @@ fn load(text: &str) -> Result<Vec<Node<'_>>, ConfigError> {
             Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
             _ => {}
         }
+        // Measured before the loader sees the event, so an alias over the budget is never cloned.
+        size.on_event(&event).map_err(|message| ConfigError {
+            line: span.start.line().max(1),
+            column: span.start.col() + 1,
+            message,
+        })?;
         loader.on_event(event, span);
         if let Some(e) = loader.error() {
             let message = if e.info() == "duplicated key in mapping" {
@@ -187,6 +199,75 @@ fn load(text: &str) -> Result<Vec<Node<'_>>, ConfigError> {
         }
     }
     Ok(loader.into_documents())
+}
+
+/// The document's size as it would be once every alias is expanded, measured on the event
+/// stream: what each anchor holds is recorded when its node ends, and each alias adds that much
+/// again. Also counts the nodes aliases produce, mapping keys included (saphyr's own budget
+/// counts an aliased key as one node whatever it holds).
+#[derive(Default)]
+struct Expansion {
+    /// Bytes so far, expansions included.
+    bytes: usize,
+    /// Nodes produced by aliases so far.
+    alias_nodes: usize,
+    /// Nodes so far, expansions included.
+    nodes: usize,
+    /// (bytes, nodes) of each anchor, by saphyr's anchor id.
+    anchors: BTreeMap<usize, (usize, usize)>,
+    /// Open collections: their anchor id and the counters when they started.
+    open: Vec<(usize, usize, usize)>,
+}
+
+impl Expansion {
+    /// Accounts for one event; the error message says which bound it would break.
+    fn on_event(&mut self, event: &Event<'_>) -> Result<(), String> {
+        match event {
+            Event::Scalar(value, _, anchor, _) => {
+                let bytes = value.len().saturating_add(1);
+                self.add(bytes, 1);
+                if *anchor > 0 {
+                    self.anchors.insert(*anchor, (bytes, 1));
+                }
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                self.open.push((*anchor, self.bytes, self.nodes));
+                self.add(1, 1);
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((anchor, bytes, nodes)) = self.open.pop()
+                    && anchor > 0
+                {
+                    self.anchors
+                        .insert(anchor, (self.bytes - bytes, self.nodes - nodes));
+                }
+            }
+            Event::Alias(id) => {
+                let (bytes, nodes) = self.anchors.get(id).copied().unwrap_or((1, 1));
+                self.add(bytes, nodes);
+                self.alias_nodes = self.alias_nodes.saturating_add(nodes);
+                if self.alias_nodes > ALIAS_LIMIT {
+                    return Err(format!(
+                        "alias expansion exceeded the maximum node budget: aliases here would \
+                         produce more than {ALIAS_LIMIT} nodes"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if self.bytes > MAX_EXPANDED_BYTES {
+            return Err(format!(
+                "alias expansion makes the document larger than {MAX_EXPANDED_BYTES} bytes \
+                 (8 MiB) once every alias is expanded; use fewer or smaller aliases"
+            ));
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, bytes: usize, nodes: usize) {
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.nodes = self.nodes.saturating_add(nodes);
+    }
 }
 
 /// Error collector.

@@ -1156,6 +1156,44 @@ fn alias_bombs_are_refused() {
     assert!(errs[0].message.contains("alias expansion"), "{errs:?}");
 }
 
+/// One large anchored scalar referenced by thousands of aliases (a valid file under 1 MiB that expands to
+/// gigabytes) is refused at the alias that crosses the expanded-size bound, before it is expanded.
+#[test]
+fn alias_expansion_is_bounded_in_bytes() {
+    let mut text = format!(
+        "jobs:\n  build:\n    description: &b \"{}\"\n    env:\n",
+        "x".repeat(900_000)
+    );
+    for i in 0..3000 {
+        text.push_str(&format!("      E{i}: *b\n"));
+    }
+    text.push_str("    steps:\n      - id: s\n        run: echo hi\n");
+    assert!(text.len() < MAX_CONFIG_BYTES);
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    // The ninth alias (line 13) is the first to push the expansion past 8 MiB.
+    assert_eq!((errs[0].line, errs[0].column), (13, 11), "{errs:?}");
+    assert!(errs[0].message.contains("8 MiB"), "{errs:?}");
+}
+
+/// Aliases used as mapping keys are counted with all they hold (saphyr's own node budget counts such a key as one
+/// node), so nested fan-out through keys is refused too.
+#[test]
+fn aliased_keys_count_towards_the_alias_budget() {
+    // saphyr counts `*b` as 101 nodes; it clones about 5,100.
+    let mut text = format!("a: &a [{}]\nb: &b {{", "1,".repeat(99));
+    for i in 0..50 {
+        text.push_str(&format!("? [*a, {i}] : 1, "));
+    }
+    text.push_str("}\nc: {");
+    for i in 0..40 {
+        text.push_str(&format!("? [*b, {i}] : 1, "));
+    }
+    text.push_str("}\njobs: {}\n");
+    let errs = errors(&text);
+    assert!(errs[0].message.contains("alias expansion"), "{errs:?}");
+}
+
 /// The example in docs/config.md is valid and means what the page says.
 #[test]
 fn documented_example_is_valid() {

@@ -41,6 +41,11 @@ fn held_key(repo: &RepoName, sha: &CommitSha, job: &JobId) -> String {
     format!("{repo}/{sha}/{job}")
 }
 
+/// A delivery whose processing started this many times without finishing (each start is committed before the work
+/// begins, and an outcome, even a transient failure, clears it) is parked as failed instead of being processed
+/// again: whatever it makes boomerang do crashed or hung the process each time, and retrying it after every restart
+/// would be a crash loop that also starves every other delivery.
+pub const MAX_UNFINISHED_STARTS: u32 = 5;
 /// Deliveries processed at once.
 pub const CONCURRENCY: usize = 8;
 
@@ -210,6 +215,8 @@ impl Processor {
             return Ok(());
         };
         record.attempts += 1;
+        // This start reached an outcome: it does not count towards parking.
+        record.unfinished_starts = record.unfinished_starts.saturating_sub(1);
         record.note = Some(error.to_string());
         let mut batch = Batch::new();
         let wait = match error {
@@ -245,6 +252,19 @@ impl Processor {
             inner.store.commit(b).await?;
             return Ok(());
         };
+        if record.unfinished_starts >= MAX_UNFINISHED_STARTS {
+            let reason = format!(
+                "parked: processing started {} times without finishing (the process crashed or hung each time)",
+                record.unfinished_starts
+            );
+            tracing::error!(guid = %record.guid, event = %record.event, "{reason}");
+            record.status = DeliveryStatus::Failed;
+            record.note = Some(reason);
+            let mut b = Batch::new();
+            b.finish_delivery(key, &record);
+            inner.store.commit(b).await?;
+            return Ok(());
+        }
         let parsed = serde_json::from_str::<Value>(&record.body)
             .map_err(|e| e.to_string())
             .and_then(|v| events::parse(&record.event, &v).map_err(|e| e.to_string()));
@@ -271,6 +291,18 @@ impl Processor {
             Some(l) => Some(l.lock().await),
             None => None,
         };
+        // Counted on disk before the work (once the repository's lock is held, so a delivery merely queued behind a
+        // hung one is not blamed for it): a crash or hang from here on is counted too.
+        record.unfinished_starts = record.unfinished_starts.saturating_add(1);
+        let mut b = Batch::new();
+        b.update_delivery(&key.guid, &record);
+        inner.store.commit(b).await?;
+        tracing::info!(
+            guid = %record.guid,
+            event = %record.event,
+            "delivery processing started (start {} of at most {MAX_UNFINISHED_STARTS})",
+            record.unfinished_starts
+        );
         let plan = self.handle(&record, event).await?;
         let now = inner.clock.now();
         record.status = if plan.jobs.is_empty()
@@ -312,6 +344,7 @@ impl Processor {
         for (index, k) in &plan.deletes {
             batch.delete_index(index, k);
         }
+        record.unfinished_starts = record.unfinished_starts.saturating_sub(1);
         batch.finish_delivery(key, &record);
         inner.store.commit(batch).await?;
         if !plan.effects.is_empty() {

@@ -60,6 +60,10 @@ pub struct DeliveryRecord {
     pub note: Option<String>,
     /// Processing attempts so far (processing is retried while GitHub is unreachable).
     pub attempts: u32,
+    /// Times processing started (committed before it starts) and never reached an outcome: the process crashed,
+    /// was killed or hung. At [`crate::trigger::MAX_UNFINISHED_STARTS`] the delivery is parked as failed.
+    #[serde(default)]
+    pub unfinished_starts: u32,
 }
 
 /// The ingress's shared state.
@@ -158,6 +162,7 @@ async fn receive(State(ingress): State<Ingress>, headers: HeaderMap, body: Bytes
         },
         note: (!actionable).then(|| "not an event boomerang acts on".to_string()),
         attempts: 0,
+        unfinished_starts: 0,
     };
     let mut batch = Batch::new();
     batch.insert_delivery(guid, &record, 0);

@@ -310,6 +310,120 @@ async fn kill_9_before_processing_keeps_the_delivery() {
     }
 }
 
+/// The poison-message rule: a delivery whose processing the server never finishes (here it hangs on GitHub and the
+/// server is killed with -9 each time, as a crash or a hang with a restart would) is started again after each
+/// restart until it has started [`MAX_UNFINISHED_STARTS`] times; the next start parks it as failed with the reason,
+/// instead of a crash loop, and the server goes on serving other deliveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_that_never_finishes_is_parked_after_5_starts() {
+    use boomerang::trigger::MAX_UNFINISHED_STARTS;
+    use boomerang::webhook::DeliveryStatus;
+    const POISON: &str = "acme/poison";
+    const HEALTHY: &str = "acme/healthy";
+    let h = Harness::new("redb").await;
+    h.add_repo(INSTALLATION, POISON, QUICK_CONFIG, &sha(0x500));
+    h.add_repo(INSTALLATION, HEALTHY, QUICK_CONFIG, &sha(0x501));
+    h.sim.inject(boomerang_sim::Fault {
+        method: Some("GET".into()),
+        path_contains: Some(format!("/repos/{POISON}/")),
+        kind: boomerang_sim::FaultKind::Delay(Duration::from_secs(3600)),
+        times: 1000,
+    });
+    let mut server = h.start().await;
+    let guid = uuid::Uuid::new_v4().to_string();
+    let (status, _) = h
+        .deliver(
+            "issue_comment",
+            &comment(POISON, INSTALLATION, 900, "/run quick"),
+            &guid,
+        )
+        .await
+        .expect("boomerang answers");
+    assert_eq!(status, 202);
+    // Each start of the processing asks GitHub about the repository once, and that call hangs.
+    let poison_calls = || {
+        h.sim
+            .calls()
+            .iter()
+            .filter(|c| c.method == "GET" && c.path.starts_with(&format!("/repos/{POISON}/")))
+            .count()
+    };
+    for start in 1..=MAX_UNFINISHED_STARTS as usize {
+        poll(&format!("processing start {start}"), || {
+            (poison_calls() == start).then_some(())
+        })
+        .await;
+        server.kill9();
+        server = h.start().await;
+    }
+    poll("the delivery parked", || {
+        h.logs_tail(100)
+            .contains("parked: processing started 5 times without finishing")
+            .then_some(())
+    })
+    .await;
+
+    // Another delivery is served as usual by the same server.
+    let other = uuid::Uuid::new_v4().to_string();
+    let (status, _) = h
+        .deliver(
+            "issue_comment",
+            &comment(HEALTHY, INSTALLATION, 901, "/run quick"),
+            &other,
+        )
+        .await
+        .expect("boomerang answers");
+    assert_eq!(status, 202);
+    wait_closed(&h, HEALTHY, "rocket").await;
+    assert!(
+        h.sim.check_runs(POISON).is_empty(),
+        "the parked delivery ran nothing"
+    );
+    assert_eq!(poison_calls(), 5, "not started a sixth time");
+
+    // Parked for good: a restart does not start it again.
+    server.kill9();
+    let server = h.start().await;
+    let (status, _) = h
+        .deliver(
+            "issue_comment",
+            &comment(HEALTHY, INSTALLATION, 902, "/run quick"),
+            &uuid::Uuid::new_v4().to_string(),
+        )
+        .await
+        .expect("boomerang answers");
+    assert_eq!(status, 202);
+    h.sim
+        .wait_until(PATIENCE, |sim| {
+            (sim.check_runs(HEALTHY)
+                .iter()
+                .filter(|c| c.status == "completed")
+                .count()
+                == 2)
+                .then_some(())
+        })
+        .await
+        .expect("the second healthy job completes");
+    assert_eq!(
+        h.logs_tail(1000)
+            .matches("parked: processing started")
+            .count(),
+        1,
+        "parked once, never started again"
+    );
+    assert_eq!(poison_calls(), 5, "not started after the restart either");
+
+    // What is stored says why (read with the server stopped: the store is one process's at a time).
+    server.kill9();
+    let record = h.stored_delivery(&guid).expect("the delivery is kept");
+    assert_eq!(record.status, DeliveryStatus::Failed, "{record:?}");
+    let note = record.note.unwrap_or_default();
+    assert!(
+        note.contains("parked: processing started 5 times without finishing (the process crashed or hung each time)"),
+        "{note}"
+    );
+}
+
 /// What a chaos run saw, for its report.
 #[derive(Debug, Default)]
 struct ChaosFigures {

@@ -25,3 +25,4 @@ mod redelivery;
 mod snapshots;
 mod store_durability;
 mod triggers;
+mod yaml_bomb;

@@ -236,6 +236,23 @@ impl Harness {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// The stored record of delivery `guid`, read from `DATA_DIR` (call it while no server runs: the store is
+    /// opened, retrying while a killed server's files are let go).
+    pub(crate) fn stored_delivery(&self, guid: &str) -> Option<boomerang::webhook::DeliveryRecord> {
+        let kind: boomerang::store::BackendKind = self.store.parse().expect("a store kind");
+        let deadline = Instant::now() + PATIENCE;
+        let store = loop {
+            match boomerang::store::Store::open(&self.data_dir().join("store"), kind) {
+                Ok(s) => break s,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "the store does not reopen: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        };
+        store.delivery(guid).expect("read the delivery")
+    }
+
     /// The last `lines` lines of every server log, oldest start first.
     pub(crate) fn logs_tail(&self, lines: usize) -> String {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
