@@ -60,7 +60,8 @@ fn line_json(app: &App, job: &str, attempt: u32, step: &str, l: &LogLine) -> Val
         "number": l.number,
         "stream": l.stream,
         "time": l.at,
-        "text": app.engine.logs().redactor().redact(&l.text),
+        // The line's own job's redactor: a job's secret parameters mask that job's lines only.
+        "text": app.engine.redactor(job).redact(&l.text),
         "link": format!("{}#a{attempt}-{step}-L{}", app.links.job_url(job, app.clock.now()), l.number),
     })
 }

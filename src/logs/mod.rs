@@ -7,7 +7,12 @@
 //! number binary-searches the file, so neither costs the whole file. Each job has a byte cap: past it,
 //! each step's log gets one marker line and drops the rest.
 //!
-//! Every appended line is redacted first (see [`crate::redact`]), then published to the job's live
+//! Every appended line is redacted first with its job's redactor (see [`crate::redact`]), then published to the
+//! job's live subscribers. The stored line boundary is no boundary for redaction: a step's lines are scanned as one
+//! stream (a secret split across lines — by the step, by base64 wrapped at 76 columns, or by the split of lines
+//! longer than 16 KiB — is masked in each line holding part of it). To do so a writer holds back the lines of one
+//! batch until the bytes after them reach the longest secret form (or the batch ends: [`StepLogWriter::flush`]), and
+//! carries the last bytes of what it wrote into the scan of the next line. Lines are then published to the
 //! subscribers ([`LogStore::subscribe`], for Server-Sent Events). [`LogStore::purge_older_than`] is the
 //! retention sweep; [`search`] scans the files for the cross-job search.
 //!
@@ -16,7 +21,7 @@
 mod record;
 pub mod search;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -28,7 +33,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::executor::{OutputLine, Stream};
-use crate::redact::Redactor;
+use crate::redact::{Redactor, Redactors};
 
 /// Lines a live subscriber may fall behind before it misses some (it then re-reads the file).
 const LIVE_BUFFER: usize = 4096;
@@ -93,7 +98,7 @@ struct Inner {
     root: PathBuf,
     max_bytes_per_job: u64,
     state: Mutex<State>,
-    redactor: Redactor,
+    redactors: Redactors,
 }
 
 #[derive(Debug, Default)]
@@ -163,14 +168,19 @@ impl LogStore {
                 root: root.to_owned(),
                 max_bytes_per_job,
                 state: Mutex::new(State::default()),
-                redactor,
+                redactors: Redactors::new(redactor),
             }),
         })
     }
 
-    /// The redactor applied to appended lines (jobs register their secret parameters with it).
+    /// The server's redactor (server secrets only), applied to lines of jobs whose secrets are not known.
     pub fn redactor(&self) -> &Redactor {
-        &self.inner.redactor
+        self.inner.redactors.server()
+    }
+
+    /// The server's redactor and each job's (the engine records a job's secret parameters when it loads it).
+    pub fn redactors(&self) -> &Redactors {
+        &self.inner.redactors
     }
 
     /// The directory holding every log.
@@ -250,7 +260,17 @@ impl LogStore {
             .or_insert_with(|| tokio::sync::broadcast::channel(LIVE_BUFFER).0)
             .clone();
         drop(state);
+        let redactor = self
+            .inner
+            .redactors
+            .job(job_id)
+            .unwrap_or_else(|| self.inner.redactors.server().clone());
         Ok(StepLogWriter {
+            redactor,
+            held: VecDeque::new(),
+            held_bytes: 0,
+            carry: Vec::new(),
+            window: Vec::new(),
             live,
             attempt,
             step: step_id.to_owned(),
@@ -445,6 +465,45 @@ pub struct StepLogWriter {
     path: PathBuf,
     /// Scratch space for encoding, reused between lines.
     record: String,
+    /// The job's redactor.
+    redactor: Redactor,
+    /// Lines appended but not yet written: a secret form may continue in the next line.
+    held: VecDeque<Held>,
+    /// Text bytes of `held`.
+    held_bytes: usize,
+    /// The last bytes (unredacted) of the text written so far, scanned with the next line.
+    carry: Vec<u8>,
+    /// Scratch space for the scan across line joins.
+    window: Vec<u8>,
+}
+
+/// A line counted against the cap but not yet written.
+#[derive(Debug)]
+struct Held {
+    number: u64,
+    stream: Stream,
+    at: DateTime<Utc>,
+    text: String,
+    /// Its record, unredacted: what the cap counted (redaction never makes a record longer).
+    record: String,
+}
+
+/// Lines a writer holds back at most, whatever their size.
+const MAX_HELD: usize = 256;
+
+/// A batch's last line stays held past [`StepLogWriter::flush`] when it ends with at least this many bytes of a
+/// secret form (the next line may complete it); a split leaving fewer bytes of the form before the join shows them.
+const PARTIAL_MIN: usize = 3;
+
+/// Which held lines [`StepLogWriter::release`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// Those followed by enough bytes that no later line can extend a form into them.
+    Settled,
+    /// All but a last line ending with the start of a form (the end of a batch).
+    Batch,
+    /// All (the step ended, or the cap was reached).
+    All,
 }
 
 impl StepLogWriter {
@@ -454,10 +513,9 @@ impl StepLogWriter {
         if self.truncated {
             return Ok(None);
         }
-        self.record.clear();
-        let text = self.store.redactor.redact(&line.text);
-        record::encode(self.next, line.stream, line.at, &text, &mut self.record);
-        let len = self.record.len() as u64;
+        let mut record = String::with_capacity(line.text.len() + 48);
+        record::encode(self.next, line.stream, line.at, &line.text, &mut record);
+        let len = record.len() as u64;
         let cap = self.cap;
         let fits = self
             .usage
@@ -466,19 +524,20 @@ impl StepLogWriter {
             })
             .is_ok();
         if fits {
-            if let Err(e) = self.file.write_all(self.record.as_bytes()) {
-                self.usage.fetch_sub(len, Ordering::SeqCst);
-                return Err(e);
-            }
-            self.publish(LogLine {
-                number: self.next,
+            let number = self.next;
+            self.next += 1;
+            self.held_bytes += line.text.len();
+            self.held.push_back(Held {
+                number,
                 stream: line.stream,
                 at: line.at,
-                text: text.into_owned(),
+                text: line.text.clone(),
+                record,
             });
-            self.next += 1;
-            return Ok(Some(self.next - 1));
+            self.release(Release::Settled)?;
+            return Ok(Some(number));
         }
+        self.release(Release::All)?;
         // The marker may exceed the cap by its own size: the reader must learn why the log stops.
         self.record.clear();
         let marker = format!("{TRUNCATED_PREFIX}the job's log reached {} bytes", self.cap);
@@ -503,6 +562,120 @@ impl StepLogWriter {
         Ok(None)
     }
 
+    /// Writes the held lines, redacted across line joins: those no later line can change ([`Release::Settled`]),
+    /// all but a last line ending with the start of a secret form ([`Release::Batch`]), or all ([`Release::All`]).
+    fn release(&mut self, how: Release) -> io::Result<()> {
+        let horizon = self.redactor.longest_form().saturating_sub(1);
+        while let Some(front) = self.held.front() {
+            let after = self.held_bytes - front.text.len();
+            let keep = match how {
+                Release::Settled => after < horizon,
+                Release::Batch => {
+                    self.held.len() == 1
+                        && horizon > 0
+                        && self
+                            .redactor
+                            .ends_with_partial_form(front.text.as_bytes(), PARTIAL_MIN)
+                }
+                Release::All => false,
+            };
+            if keep && self.held.len() <= MAX_HELD {
+                break;
+            }
+            let Some(held) = self.held.pop_front() else {
+                break;
+            };
+            self.held_bytes -= held.text.len();
+            let masked = if horizon == 0 {
+                None
+            } else {
+                self.mask(&held.text, horizon)
+            };
+            self.keep_carry(&held.text, horizon);
+            let reserved = held.record.len() as u64;
+            let (record, text) = match masked {
+                None => (held.record, held.text),
+                Some(text) => {
+                    let mut record = String::with_capacity(text.len() + 48);
+                    record::encode(held.number, held.stream, held.at, &text, &mut record);
+                    (record, text)
+                }
+            };
+            let len = record.len() as u64;
+            if len < reserved {
+                self.usage.fetch_sub(reserved - len, Ordering::SeqCst);
+            }
+            if let Err(e) = self.file.write_all(record.as_bytes()) {
+                self.usage.fetch_sub(len, Ordering::SeqCst);
+                return Err(e);
+            }
+            self.publish(LogLine {
+                number: held.number,
+                stream: held.stream,
+                at: held.at,
+                text,
+            });
+        }
+        Ok(())
+    }
+
+    /// `text` with every secret form masked that lies in it or crosses its joins with the text written before it
+    /// and the lines held after it; `None` when nothing is masked.
+    fn mask(&mut self, text: &str, horizon: usize) -> Option<String> {
+        self.window.clear();
+        self.window.extend_from_slice(&self.carry);
+        let start = self.window.len();
+        self.window.extend_from_slice(text.as_bytes());
+        let end = self.window.len();
+        let mut need = horizon;
+        for next in &self.held {
+            if need == 0 {
+                break;
+            }
+            let bytes = next.text.as_bytes();
+            let take = need.min(bytes.len());
+            self.window.extend_from_slice(&bytes[..take]);
+            need -= take;
+        }
+        let mut out = String::new();
+        let mut pos = start;
+        for r in self.redactor.find_ranges(&self.window) {
+            let (s, e) = (r.start.max(start), r.end.min(end));
+            if s >= e {
+                continue;
+            }
+            // Forms are whole UTF-8 text, so a match starts and ends on character boundaries of `text`.
+            let Some(before) = text.get(pos - start..s - start) else {
+                return Some(crate::redact::MASK.to_string());
+            };
+            out.push_str(before);
+            out.push_str(crate::redact::MASK);
+            pos = e;
+        }
+        if pos == start {
+            return None;
+        }
+        out.push_str(text.get(pos - start..).unwrap_or_default());
+        Some(out)
+    }
+
+    /// Keeps the last `horizon` bytes of the text written so far.
+    fn keep_carry(&mut self, text: &str, horizon: usize) {
+        if horizon == 0 {
+            return;
+        }
+        let bytes = text.as_bytes();
+        if bytes.len() >= horizon {
+            self.carry.clear();
+            self.carry
+                .extend_from_slice(&bytes[bytes.len() - horizon..]);
+        } else {
+            self.carry.extend_from_slice(bytes);
+            let extra = self.carry.len().saturating_sub(horizon);
+            self.carry.drain(..extra);
+        }
+    }
+
     fn publish(&self, line: LogLine) {
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(LiveLine {
@@ -513,13 +686,16 @@ impl StepLogWriter {
         }
     }
 
-    /// Writes buffered lines to the file (no fsync), so readers see them.
+    /// Writes held and buffered lines to the file (no fsync), so readers see them; a last line ending with the
+    /// start of a secret form stays held until the next line (or [`StepLogWriter::sync`]).
     pub fn flush(&mut self) -> io::Result<()> {
+        self.release(Release::Batch)?;
         self.file.flush()
     }
 
     /// Flushes and fsyncs the file, so the lines survive a power loss.
     pub fn sync(&mut self) -> io::Result<()> {
+        self.release(Release::All)?;
         self.file.flush()?;
         self.file.get_ref().sync_data()
     }
@@ -527,7 +703,7 @@ impl StepLogWriter {
 
 impl Drop for StepLogWriter {
     fn drop(&mut self) {
-        if let Err(e) = self.file.flush() {
+        if let Err(e) = self.release(Release::All).and_then(|()| self.file.flush()) {
             tracing::warn!(path = %self.path.display(), error = %e, "flushing a step log failed");
         }
         let mut state = self.store.state();
