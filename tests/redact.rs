@@ -8,7 +8,7 @@ mod support;
 use boomerang::config::LogSettings;
 use boomerang::github::sim::payloads;
 use serde_json::Value;
-use support::{API_TOKEN, CONFIG, Harness, INSTALLATION, REPO, WAIT};
+use support::{API_TOKEN, CONFIG, Harness, INSTALLATION, MAIN_SHA, REPO, WAIT};
 
 async fn api(h: &Harness, path: &str) -> Value {
     let answer = h.get(path, Some(API_TOKEN)).await;
@@ -25,6 +25,7 @@ fn texts(lines: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Sends a `repository_dispatch` giving the secret parameter `token`.
 async fn dispatch(h: &Harness, event: &str, token: &str) {
     let payload = payloads::repository_dispatch(
         REPO,
@@ -61,8 +62,6 @@ async fn read_stream(h: &Harness, job: &str) -> String {
 }
 
 const WORDS_JOB: &str = r#"  words:
-    on:
-      repository_dispatch: {types: [words-requested]}
     params:
       token: {type: string, required: true, secret: true}
     steps:
@@ -70,9 +69,51 @@ const WORDS_JOB: &str = r#"  words:
         run: echo "token is $BOOMERANG_PARAM_TOKEN"
 "#;
 
-/// Secret parameters equal to words of GitHub's JSON (`completed`, `success`, `in_progress`): every job's check run
-/// (theirs and another job's) reaches GitHub intact and completes, GitHub objects to nothing, and the job's own
-/// output still masks its secret while another job's output is left alone.
+/// Another tenant: a repository with its own job.
+const OTHER_REPO: &str = "octo/other";
+const OTHER_CONFIG: &str = r#"jobs:
+  ship:
+    steps:
+      - id: go
+        run: echo "shipping completed with success, in_progress no more"
+"#;
+
+/// Waits for the other repository's check run to complete (deadline [`WAIT`]).
+async fn wait_other_completed(h: &Harness) -> boomerang::github::sim::CheckRunRecord {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let runs = h.sim.check_runs(OTHER_REPO);
+        if let Some(run) = runs.iter().find(|r| r.status == "completed") {
+            return run.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no completed check run in {OTHER_REPO} within {WAIT:?}: {runs:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Starts `job` in `repo` through `POST /api/v1/jobs`.
+async fn start(h: &Harness, repo: &str, job: &str, params: Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/jobs", h.base))
+        .bearer_auth(API_TOKEN)
+        .json(&serde_json::json!({ "repository": repo, "job": job, "params": params }))
+        .send()
+        .await
+        .expect("boomerang answers");
+    assert_eq!(
+        res.status(),
+        202,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+}
+
+/// Secret parameters equal to words of GitHub's JSON (`completed`, `success`, `in_progress`), given through the
+/// API: every check run (that job's, another job's, another repository's) reaches GitHub intact and completes,
+/// GitHub objects to nothing, and the job's own output still masks its secret while other output is left alone.
 #[tokio::test]
 async fn a_secret_equal_to_a_json_word_breaks_no_check_run() {
     let h = Harness::builder()
@@ -83,26 +124,40 @@ async fn a_secret_equal_to_a_json_word_breaks_no_check_run() {
         })
         .start()
         .await;
+    h.sim.add_repo(INSTALLATION, OTHER_REPO, "main", MAIN_SHA);
+    h.sim
+        .set_file(OTHER_REPO, "main", ".github/boomerang.yml", OTHER_CONFIG);
     let words = ["completed", "success", "in_progress"];
     for (i, word) in words.iter().enumerate() {
-        dispatch(&h, "words-requested", word).await;
+        start(&h, REPO, "words", serde_json::json!({ "token": word })).await;
         let runs = h.wait_check_runs_completed("boomerang/words", i + 1).await;
         assert!(
             runs.iter()
                 .all(|r| r.conclusion.as_deref() == Some("success"))
         );
     }
+    start(&h, OTHER_REPO, "ship", serde_json::json!({})).await;
+    let ship = wait_other_completed(&h).await;
     h.comment("alice", "/run build").await;
     let build = h.wait_check_run_completed("boomerang/build").await;
-    assert_eq!(build.conclusion.as_deref(), Some("success"));
-    let text = build.output.text.clone().unwrap_or_default();
-    assert!(
-        text.contains("42 tests passed"),
-        "another job's output is left alone:\n{text}"
-    );
-    for body in &build.bodies {
-        let raw = body.to_string();
-        assert!(!raw.contains("***"), "nothing of the build masked: {raw}");
+    for (run, line) in [
+        (
+            &ship,
+            "shipping completed with success, in_progress no more",
+        ),
+        (&build, "42 tests passed"),
+    ] {
+        assert_eq!(run.conclusion.as_deref(), Some("success"));
+        let text = run.output.text.clone().unwrap_or_default();
+        assert!(text.contains(line), "other output is left alone:\n{text}");
+        for body in &run.bodies {
+            let raw = body.to_string();
+            assert!(
+                !raw.contains("***"),
+                "nothing of {} masked: {raw}",
+                run.name
+            );
+        }
     }
     for job in h.jobs().iter().filter(|j| j.spec.name == "words") {
         let tail = api(&h, &format!("/api/v1/jobs/{}/logs?tail=10", job.id)).await;
