@@ -2,8 +2,9 @@
 //! context), `GET /api/v1/jobs/{id}/logs/stream` (Server-Sent Events following the job until it ends),
 //! `GET /api/v1/search` (a regex across every job's logs, newest first, with deep links) and
 //! `GET /api/v1/stats` (the log store's size). Bearer tokens from `API_TOKENS`; the stream also accepts the
-//! job page's signed link token, since a browser's `EventSource` cannot send headers. Every answer is passed
-//! through the redactor, so a secret added after a line was stored still does not leave.
+//! job page's signed link token, since a browser's `EventSource` cannot send headers. Every line in an answer is
+//! passed through its own job's redactor (server secrets and that job's secret parameters) and every answer's string
+//! values through the server's, so a secret added after a line was stored still does not leave.
 
 use super::{error, has_api_token, load};
 use crate::app::App;
