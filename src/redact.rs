@@ -84,11 +84,7 @@ impl Redactor {
         patterns.extend(forms(secret));
         inner.patterns = patterns.into_iter().collect();
         inner.longest = inner.patterns.iter().map(String::len).max().unwrap_or(0);
-        inner.matcher = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&inner.patterns)
-            .map_err(|e| tracing::error!(error = %e, "cannot build the redaction matcher"))
-            .ok();
+        inner.matcher = matcher(&inner.patterns);
         true
     }
 
@@ -120,11 +116,7 @@ impl Redactor {
         }
         inner.patterns = patterns.into_iter().collect();
         inner.longest = inner.patterns.iter().map(String::len).max().unwrap_or(0);
-        inner.matcher = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&inner.patterns)
-            .map_err(|e| tracing::error!(error = %e, "cannot build the redaction matcher"))
-            .ok();
+        inner.matcher = matcher(&inner.patterns);
         drop(inner);
         out
     }
@@ -339,6 +331,19 @@ impl Redactors {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(job);
     }
+}
+
+/// The matcher for `patterns`: a full DFA (every line of every step is scanned, and the forms of a few secrets are
+/// too many patterns for the automatic choice to pick one), or the default kind if the DFA is too large.
+fn matcher(patterns: &[String]) -> Option<AhoCorasick> {
+    let mut builder = AhoCorasickBuilder::new();
+    builder.match_kind(MatchKind::LeftmostLongest);
+    builder
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(patterns)
+        .or_else(|_| builder.kind(None).build(patterns))
+        .map_err(|e| tracing::error!(error = %e, "cannot build the redaction matcher"))
+        .ok()
 }
 
 /// Every form of `secret` the redactor looks for.

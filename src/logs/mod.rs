@@ -271,6 +271,7 @@ impl LogStore {
             held_bytes: 0,
             carry: Vec::new(),
             window: Vec::new(),
+            spare: Vec::new(),
             live,
             attempt,
             step: step_id.to_owned(),
@@ -475,6 +476,8 @@ pub struct StepLogWriter {
     carry: Vec<u8>,
     /// Scratch space for the scan across line joins.
     window: Vec<u8>,
+    /// Buffers of written lines, reused for held ones.
+    spare: Vec<String>,
 }
 
 /// A line counted against the cap but not yet written.
@@ -484,9 +487,12 @@ struct Held {
     stream: Stream,
     at: DateTime<Utc>,
     text: String,
-    /// Its record, unredacted: what the cap counted (redaction never makes a record longer).
-    record: String,
+    /// The size of its unredacted record, counted against the cap.
+    reserved: u64,
 }
+
+/// Line buffers a writer keeps for reuse.
+const SPARE_BUFFERS: usize = 64;
 
 /// Lines a writer holds back at most, whatever their size.
 const MAX_HELD: usize = 256;
@@ -513,9 +519,8 @@ impl StepLogWriter {
         if self.truncated {
             return Ok(None);
         }
-        let mut record = String::with_capacity(line.text.len() + 48);
-        record::encode(self.next, line.stream, line.at, &line.text, &mut record);
-        let len = record.len() as u64;
+        // Redaction never makes a record longer: reserve the unredacted one's size, give back the difference.
+        let len = record::encoded_len(self.next, &line.text);
         let cap = self.cap;
         let fits = self
             .usage
@@ -527,12 +532,14 @@ impl StepLogWriter {
             let number = self.next;
             self.next += 1;
             self.held_bytes += line.text.len();
+            let mut text = self.spare.pop().unwrap_or_default();
+            text.push_str(&line.text);
             self.held.push_back(Held {
                 number,
                 stream: line.stream,
                 at: line.at,
-                text: line.text.clone(),
-                record,
+                text,
+                reserved: len,
             });
             self.release(Release::Settled)?;
             return Ok(Some(number));
@@ -592,31 +599,45 @@ impl StepLogWriter {
                 self.mask(&held.text, horizon)
             };
             self.keep_carry(&held.text, horizon);
-            let reserved = held.record.len() as u64;
-            let (record, text) = match masked {
-                None => (held.record, held.text),
-                Some(text) => {
-                    let mut record = String::with_capacity(text.len() + 48);
-                    record::encode(held.number, held.stream, held.at, &text, &mut record);
-                    (record, text)
+            let text = match masked {
+                None => held.text,
+                Some(masked) => {
+                    self.recycle(held.text);
+                    masked
                 }
             };
-            let len = record.len() as u64;
-            if len < reserved {
-                self.usage.fetch_sub(reserved - len, Ordering::SeqCst);
+            self.record.clear();
+            record::encode(held.number, held.stream, held.at, &text, &mut self.record);
+            let len = self.record.len() as u64;
+            if len < held.reserved {
+                self.usage.fetch_sub(held.reserved - len, Ordering::SeqCst);
+            } else if len > held.reserved {
+                self.usage.fetch_add(len - held.reserved, Ordering::SeqCst);
             }
-            if let Err(e) = self.file.write_all(record.as_bytes()) {
+            if let Err(e) = self.file.write_all(self.record.as_bytes()) {
                 self.usage.fetch_sub(len, Ordering::SeqCst);
                 return Err(e);
             }
-            self.publish(LogLine {
-                number: held.number,
-                stream: held.stream,
-                at: held.at,
-                text,
-            });
+            if self.live.receiver_count() > 0 {
+                self.publish(LogLine {
+                    number: held.number,
+                    stream: held.stream,
+                    at: held.at,
+                    text,
+                });
+            } else {
+                self.recycle(text);
+            }
         }
         Ok(())
+    }
+
+    /// Keeps a line's buffer for a later line.
+    fn recycle(&mut self, mut text: String) {
+        if self.spare.len() < SPARE_BUFFERS {
+            text.clear();
+            self.spare.push(text);
+        }
     }
 
     /// `text` with every secret form masked that lies in it or crosses its joins with the text written before it
