@@ -489,10 +489,38 @@ struct Held {
     text: String,
     /// The size of its unredacted record, counted against the cap.
     reserved: u64,
+    /// Byte ranges of `text` holding (part of) a secret form, in the order found; they may overlap.
+    masks: Vec<std::ops::Range<usize>>,
 }
 
 /// Line buffers a writer keeps for reuse.
 const SPARE_BUFFERS: usize = 64;
+
+/// `text` with the byte ranges in `masks` (possibly overlapping, in any order) replaced by [`crate::redact::MASK`],
+/// one per run of overlapping or touching ranges.
+fn masked(text: &str, mut masks: Vec<std::ops::Range<usize>>) -> String {
+    masks.sort_by_key(|r| r.start);
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(masks.len());
+    for r in masks {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for r in merged {
+        // Forms are whole UTF-8 text, so a match starts and ends on character boundaries.
+        let Some(before) = text.get(pos..r.start) else {
+            return crate::redact::MASK.to_string();
+        };
+        out.push_str(before);
+        out.push_str(crate::redact::MASK);
+        pos = r.end.min(text.len());
+    }
+    out.push_str(text.get(pos..).unwrap_or_default());
+    out
+}
 
 /// Lines a writer holds back at most, whatever their size.
 const MAX_HELD: usize = 256;
@@ -531,15 +559,17 @@ impl StepLogWriter {
         if fits {
             let number = self.next;
             self.next += 1;
-            self.held_bytes += line.text.len();
             let mut text = self.spare.pop().unwrap_or_default();
             text.push_str(&line.text);
+            let masks = self.scan(&line.text);
+            self.held_bytes += line.text.len();
             self.held.push_back(Held {
                 number,
                 stream: line.stream,
                 at: line.at,
                 text,
                 reserved: len,
+                masks,
             });
             self.release(Release::Settled)?;
             return Ok(Some(number));
@@ -593,18 +623,12 @@ impl StepLogWriter {
                 break;
             };
             self.held_bytes -= held.text.len();
-            let masked = if horizon == 0 {
-                None
+            let text = if held.masks.is_empty() {
+                held.text
             } else {
-                self.mask(&held.text, horizon)
-            };
-            self.keep_carry(&held.text, horizon);
-            let text = match masked {
-                None => held.text,
-                Some(masked) => {
-                    self.recycle(held.text);
-                    masked
-                }
+                let masked = masked(&held.text, held.masks);
+                self.recycle(held.text);
+                masked
             };
             self.record.clear();
             record::encode(held.number, held.stream, held.at, &text, &mut self.record);
@@ -640,44 +664,42 @@ impl StepLogWriter {
         }
     }
 
-    /// `text` with every secret form masked that lies in it or crosses its joins with the text written before it
-    /// and the lines held after it; `None` when nothing is masked.
-    fn mask(&mut self, text: &str, horizon: usize) -> Option<String> {
+    /// Finds the secret forms in a new line's `text` and in its join with the text before it (the carry): returns
+    /// the ranges to mask in `text`, and adds the part of a form crossing the join to the held lines it lies in.
+    fn scan(&mut self, text: &str) -> Vec<std::ops::Range<usize>> {
+        let horizon = self.redactor.longest_form().saturating_sub(1);
+        if horizon == 0 {
+            return Vec::new();
+        }
         self.window.clear();
         self.window.extend_from_slice(&self.carry);
         let start = self.window.len();
         self.window.extend_from_slice(text.as_bytes());
-        let end = self.window.len();
-        let mut need = horizon;
-        for next in &self.held {
-            if need == 0 {
-                break;
-            }
-            let bytes = next.text.as_bytes();
-            let take = need.min(bytes.len());
-            self.window.extend_from_slice(&bytes[..take]);
-            need -= take;
-        }
-        let mut out = String::new();
-        let mut pos = start;
+        let mut masks = Vec::new();
         for r in self.redactor.find_ranges(&self.window) {
-            let (s, e) = (r.start.max(start), r.end.min(end));
-            if s >= e {
-                continue;
+            if r.end <= start {
+                continue; // inside the carry: found with the line it is in
             }
-            // Forms are whole UTF-8 text, so a match starts and ends on character boundaries of `text`.
-            let Some(before) = text.get(pos - start..s - start) else {
-                return Some(crate::redact::MASK.to_string());
-            };
-            out.push_str(before);
-            out.push_str(crate::redact::MASK);
-            pos = e;
+            masks.push(r.start.max(start) - start..r.end - start);
+            if r.start < start {
+                // The part before the join lies in the last held lines (ones already written show it).
+                let mut end = start as isize; // window offset where the held line walked back to ends
+                for held in self.held.iter_mut().rev() {
+                    let begin = end - held.text.len() as isize;
+                    let from = (r.start as isize).max(begin);
+                    if from < end {
+                        held.masks
+                            .push((from - begin) as usize..(end - begin) as usize);
+                    }
+                    end = begin;
+                    if end <= r.start as isize {
+                        break;
+                    }
+                }
+            }
         }
-        if pos == start {
-            return None;
-        }
-        out.push_str(text.get(pos - start..).unwrap_or_default());
-        Some(out)
+        self.keep_carry(text, horizon);
+        masks
     }
 
     /// Keeps the last `horizon` bytes of the text written so far.
