@@ -145,13 +145,14 @@ impl Redactor {
         })
     }
 
-    /// The byte ranges of `haystack` holding a secret form (leftmost-longest, not overlapping), in order.
-    pub fn find_ranges(&self, haystack: &[u8]) -> Vec<std::ops::Range<usize>> {
+    /// Puts into `out` (emptied first) the byte ranges of `haystack` holding a secret form (leftmost-longest, not
+    /// overlapping), in order.
+    pub fn find_ranges(&self, haystack: &[u8], out: &mut Vec<std::ops::Range<usize>>) {
+        out.clear();
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(matcher) = &inner.matcher else {
-            return Vec::new();
-        };
-        matcher.find_iter(haystack).map(|m| m.range()).collect()
+        if let Some(matcher) = &inner.matcher {
+            out.extend(matcher.find_iter(haystack).map(|m| m.range()));
+        }
     }
 
     /// The shortest secret it redacts (`REDACT_MIN_LENGTH`).

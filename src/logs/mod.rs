@@ -265,6 +265,7 @@ impl LogStore {
             .redactors
             .job(job_id)
             .unwrap_or_else(|| self.inner.redactors.server().clone());
+        let horizon = redactor.longest_form().saturating_sub(1);
         Ok(StepLogWriter {
             redactor,
             held: VecDeque::new(),
@@ -272,6 +273,8 @@ impl LogStore {
             carry: Vec::new(),
             window: Vec::new(),
             spare: Vec::new(),
+            found: Vec::new(),
+            horizon,
             live,
             attempt,
             step: step_id.to_owned(),
@@ -478,6 +481,11 @@ pub struct StepLogWriter {
     window: Vec<u8>,
     /// Buffers of written lines, reused for held ones.
     spare: Vec<String>,
+    /// Scratch space for the matches of one scan.
+    found: Vec<std::ops::Range<usize>>,
+    /// The longest secret form minus one byte: how far back a form crossing a join can start (the job's redactor
+    /// does not change while a step runs).
+    horizon: usize,
 }
 
 /// A line counted against the cap but not yet written.
@@ -499,6 +507,11 @@ const SPARE_BUFFERS: usize = 64;
 /// `text` with the byte ranges in `masks` (possibly overlapping, in any order) replaced by [`crate::redact::MASK`],
 /// one per run of overlapping or touching ranges.
 fn masked(text: &str, mut masks: Vec<std::ops::Range<usize>>) -> String {
+    if let [one] = masks.as_slice()
+        && let (Some(before), Some(after)) = (text.get(..one.start), text.get(one.end..))
+    {
+        return [before, crate::redact::MASK, after].concat();
+    }
     masks.sort_by_key(|r| r.start);
     let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(masks.len());
     for r in masks {
@@ -602,7 +615,7 @@ impl StepLogWriter {
     /// Writes the held lines, redacted across line joins: those no later line can change ([`Release::Settled`]),
     /// all but a last line ending with the start of a secret form ([`Release::Batch`]), or all ([`Release::All`]).
     fn release(&mut self, how: Release) -> io::Result<()> {
-        let horizon = self.redactor.longest_form().saturating_sub(1);
+        let horizon = self.horizon;
         while let Some(front) = self.held.front() {
             let after = self.held_bytes - front.text.len();
             let keep = match how {
@@ -667,7 +680,7 @@ impl StepLogWriter {
     /// Finds the secret forms in a new line's `text` and in its join with the text before it (the carry): returns
     /// the ranges to mask in `text`, and adds the part of a form crossing the join to the held lines it lies in.
     fn scan(&mut self, text: &str) -> Vec<std::ops::Range<usize>> {
-        let horizon = self.redactor.longest_form().saturating_sub(1);
+        let horizon = self.horizon;
         if horizon == 0 {
             return Vec::new();
         }
@@ -676,7 +689,9 @@ impl StepLogWriter {
         let start = self.window.len();
         self.window.extend_from_slice(text.as_bytes());
         let mut masks = Vec::new();
-        for r in self.redactor.find_ranges(&self.window) {
+        let mut found = std::mem::take(&mut self.found);
+        self.redactor.find_ranges(&self.window, &mut found);
+        for r in found.drain(..) {
             if r.end <= start {
                 continue; // inside the carry: found with the line it is in
             }
@@ -698,6 +713,7 @@ impl StepLogWriter {
                 }
             }
         }
+        self.found = found;
         self.keep_carry(text, horizon);
         masks
     }
