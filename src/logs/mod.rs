@@ -10,10 +10,11 @@
 //! Every appended line is redacted first with its job's redactor (see [`crate::redact`]), then published to the
 //! job's live subscribers. The stored line boundary is no boundary for redaction: a step's lines are scanned as one
 //! stream (a secret split across lines — by the step, by base64 wrapped at 76 columns, or by the split of lines
-//! longer than 16 KiB — is masked in each line holding part of it). To do so a writer holds back the lines of one
-//! batch until the bytes after them reach the longest secret form (or the batch ends: [`StepLogWriter::flush`]), and
-//! carries the last bytes of what it wrote into the scan of the next line. Lines are then published to the
-//! subscribers ([`LogStore::subscribe`], for Server-Sent Events). [`LogStore::purge_older_than`] is the
+//! longer than 16 KiB — is masked in each line holding part of it). To do so a writer scans each new line once
+//! together with the last bytes of the lines before it (the longest secret form minus one), and holds a line back
+//! until the bytes after it reach that length, so a form crossing a join is masked on both sides; at the end of a
+//! batch ([`StepLogWriter::flush`]) it writes them all, except a last line ending with the start of a form. Lines
+//! are published to the subscribers when written ([`LogStore::subscribe`], for Server-Sent Events). [`LogStore::purge_older_than`] is the
 //! retention sweep; [`search`] scans the files for the cross-job search.
 //!
 //! The API is synchronous (plain file I/O); async callers use `spawn_blocking` or accept short writes.
