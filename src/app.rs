@@ -48,21 +48,24 @@ impl App {
         let data = &settings.data_dir;
         let store = Store::open(&data.join("store"), settings.store)
             .with_context(|| format!("DATA_DIR: cannot open the store in {}", data.display()))?;
+        if !crate::spec::sealed::install(
+            settings.logs.secrets_key.as_deref(),
+            &settings.private_key_pem,
+        ) {
+            anyhow::bail!("cannot derive the key for secret parameters (SECRETS_KEY)");
+        }
         let redactor = crate::redact::Redactor::new(settings.logs.redact_min_length);
         for (_, secret) in &settings.logs.secrets {
             redactor.add(secret);
         }
-        let logs = LogStore::open_redacted(
-            &data.join("logs"),
-            settings.max_log_bytes_per_job,
-            redactor.clone(),
-        )
-        .with_context(|| {
-            format!(
-                "DATA_DIR: cannot open the log directory in {}",
-                data.display()
-            )
-        })?;
+        let logs =
+            LogStore::open_redacted(&data.join("logs"), settings.max_log_bytes_per_job, redactor)
+                .with_context(|| {
+                format!(
+                    "DATA_DIR: cannot open the log directory in {}",
+                    data.display()
+                )
+            })?;
         let auth =
             AppAuth::new(settings.app_id, &settings.private_key_pem).context("PRIVATE_KEY")?;
         let client = GithubClient::new(
@@ -70,8 +73,7 @@ impl App {
             auth,
             settings.pacing.request_timeout,
         )
-        .context("cannot build the HTTP client")?
-        .with_redactor(redactor);
+        .context("cannot build the HTTP client")?;
         let links = Links::new(
             &settings.public_url,
             &settings.webhook_secret,

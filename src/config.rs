@@ -97,6 +97,9 @@ pub struct LogSettings {
     pub redact_min_length: usize,
     /// `LOG_RETENTION`: logs not written for this long are deleted (default 30 days).
     pub retention: Duration,
+    /// `SECRETS_KEY`: the key material secret parameter values are encrypted with in the store (unset: a key
+    /// derived from the App's private key).
+    pub secrets_key: Option<String>,
 }
 
 impl Default for LogSettings {
@@ -105,6 +108,7 @@ impl Default for LogSettings {
             secrets: Vec::new(),
             redact_min_length: crate::redact::DEFAULT_MIN_LENGTH,
             retention: Duration::from_secs(30 * 24 * 3600),
+            secrets_key: None,
         }
     }
 }
@@ -122,6 +126,15 @@ impl LogSettings {
             })?;
         }
         s.retention = duration("LOG_RETENTION", get("LOG_RETENTION"), s.retention)?;
+        if let Some(key) = get("SECRETS_KEY") {
+            if key.trim().len() < 32 {
+                return Err(bad(
+                    "SECRETS_KEY",
+                    "must be at least 32 characters (e.g. `openssl rand -hex 32`)".to_string(),
+                ));
+            }
+            s.secrets_key = Some(key.trim().to_string());
+        }
         for name in get("SECRETS").unwrap_or_default().split(',').map(str::trim) {
             if name.is_empty() {
                 continue;

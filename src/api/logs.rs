@@ -2,8 +2,9 @@
 //! context), `GET /api/v1/jobs/{id}/logs/stream` (Server-Sent Events following the job until it ends),
 //! `GET /api/v1/search` (a regex across every job's logs, newest first, with deep links) and
 //! `GET /api/v1/stats` (the log store's size). Bearer tokens from `API_TOKENS`; the stream also accepts the
-//! job page's signed link token, since a browser's `EventSource` cannot send headers. Every answer is passed
-//! through the redactor, so a secret added after a line was stored still does not leave.
+//! job page's signed link token, since a browser's `EventSource` cannot send headers. Every line in an answer is
+//! passed through its own job's redactor (server secrets and that job's secret parameters) and every answer's string
+//! values through the server's, so a secret added after a line was stored still does not leave.
 
 use super::{error, has_api_token, load};
 use crate::app::App;
@@ -60,7 +61,8 @@ fn line_json(app: &App, job: &str, attempt: u32, step: &str, l: &LogLine) -> Val
         "number": l.number,
         "stream": l.stream,
         "time": l.at,
-        "text": app.engine.logs().redactor().redact(&l.text),
+        // The line's own job's redactor: a job's secret parameters mask that job's lines only.
+        "text": app.engine.redactor(job).redact(&l.text),
         "link": format!("{}#a{attempt}-{step}-L{}", app.links.job_url(job, app.clock.now()), l.number),
     })
 }

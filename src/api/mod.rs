@@ -179,7 +179,7 @@ pub fn job_view(app: &App, record: &JobRecord, state: &JobState) -> serde_json::
         })
         .collect();
     let current = state.current();
-    json!({
+    let mut view = json!({
         "id": record.id,
         "job": record.spec.name,
         "repository": record.repo.to_string(),
@@ -194,5 +194,14 @@ pub fn job_view(app: &App, record: &JobRecord, state: &JobState) -> serde_json::
         "details_url": app.links.job_url(record.id.as_str(), app.clock.now()),
         "attempts": state.attempts,
         "github_errors": state.github_errors,
-    })
+    });
+    // The free text a user gave (parameter values, the trigger's description), with this job's secrets masked;
+    // the answer's structure, ids and enums are left alone. Also the body of the `callback_url` POST.
+    app.engine
+        .redactor(record.id.as_str())
+        .redact_fields(&mut view, VIEW_FIELDS);
+    view
 }
+
+/// The free-text fields of [`job_view`].
+const VIEW_FIELDS: &[&str] = &["params.*", "trigger.description"];

@@ -225,12 +225,26 @@ impl Engine {
         let Some(record) = self.inner.store.job::<JobRecord>(job.as_str())? else {
             return Ok(None);
         };
-        for secret in record.params.secret_values() {
-            self.inner.logs.redactor().add(&secret);
-        }
+        self.inner
+            .logs
+            .redactors()
+            .set_job(job.as_str(), &record.params.secret_values());
         let events: Vec<JobEvent> = self.inner.store.job_events(job.as_str())?;
         let state = fold(&record, &events);
         Ok(Some((record, state)))
+    }
+
+    /// The redactor of `job`'s output and requests: the server's secrets and the job's secret parameters (loaded
+    /// from the store when the job is not cached; the server's alone when it does not exist).
+    pub fn redactor(&self, job: &str) -> crate::redact::Redactor {
+        let redactors = self.inner.logs.redactors();
+        if let Some(r) = redactors.job(job) {
+            return r;
+        }
+        match self.inner.store.job::<JobRecord>(job) {
+            Ok(Some(record)) => redactors.set_job(job, &record.params.secret_values()),
+            _ => redactors.server().clone(),
+        }
     }
 
     /// Appends events to a job's log, together with whatever else `extra` adds to the same atomic batch.

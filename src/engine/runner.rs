@@ -761,6 +761,8 @@ impl StepTask {
             _ => (remaining, true),
         };
         result.limited_by_job = limited;
+        // Loads the job's secret parameters into the redactor the writer takes.
+        let redactor = self.engine.redactor(self.job.as_str());
         let logs = self.engine.logs().clone();
         let mut writer = match logs.writer(self.job.as_str(), self.attempt, &self.step) {
             Ok(w) => w,
@@ -787,7 +789,14 @@ impl StepTask {
                 if let Ok(Some(number)) = writer.append(line)
                     && let Some(a) = detector.detect(&line.text, Some(number))
                 {
-                    found.push(redact_annotation(logs.redactor(), a));
+                    // The detector decodes what it reads (`%25` → `%`…), which can turn a masked form into one
+                    // the redactor does not know: when the line holds a secret, read the redacted line instead.
+                    // (`None` there: the masked annotation was already found.)
+                    let a = match redactor.redact(&line.text) {
+                        std::borrow::Cow::Owned(masked) => detector.detect(&masked, Some(number)),
+                        std::borrow::Cow::Borrowed(_) => Some(a),
+                    };
+                    found.extend(a.map(|a| redact_annotation(&redactor, a)));
                 }
             };
             while let Some(line) = rx.blocking_recv() {

@@ -198,8 +198,6 @@ pub struct GithubClient {
     blocked: Arc<
         std::sync::Mutex<std::collections::HashMap<Option<InstallationId>, tokio::time::Instant>>,
     >,
-    /// Applied to every request body: nothing sent to GitHub carries a secret.
-    redactor: crate::redact::Redactor,
 }
 
 fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
@@ -226,14 +224,7 @@ impl GithubClient {
             rate: Arc::default(),
             blocked: Arc::default(),
             turns: Arc::default(),
-            redactor: crate::redact::Redactor::default(),
         })
-    }
-
-    /// This client, redacting every request body with `redactor`.
-    pub fn with_redactor(mut self, redactor: crate::redact::Redactor) -> GithubClient {
-        self.redactor = redactor;
-        self
     }
 
     /// The App id this client authenticates as (to recognise our own check runs in webhooks).
@@ -343,7 +334,8 @@ impl GithubClient {
             .header("accept", accept.unwrap_or("application/vnd.github+json"))
             .header("x-github-api-version", API_VERSION);
         if let Some(b) = body {
-            req = req.json(&self.redactor.redact_json(b));
+            // Bodies arrive redacted where they are built (their free-text fields only, with the job's secrets).
+            req = req.json(b);
         }
         let resp = req
             .send()

@@ -7,8 +7,14 @@
 //! number binary-searches the file, so neither costs the whole file. Each job has a byte cap: past it,
 //! each step's log gets one marker line and drops the rest.
 //!
-//! Every appended line is redacted first (see [`crate::redact`]), then published to the job's live
-//! subscribers ([`LogStore::subscribe`], for Server-Sent Events). [`LogStore::purge_older_than`] is the
+//! Every appended line is redacted first with its job's redactor (see [`crate::redact`]), then published to the
+//! job's live subscribers. The stored line boundary is no boundary for redaction: a step's lines are scanned as one
+//! stream (a secret split across lines — by the step, by base64 wrapped at 76 columns, or by the split of lines
+//! longer than 16 KiB — is masked in each line holding part of it). To do so a writer scans each new line once
+//! together with the last bytes of the lines before it (the longest secret form minus one), and holds a line back
+//! until the bytes after it reach that length, so a form crossing a join is masked on both sides; at the end of a
+//! batch ([`StepLogWriter::flush`]) it writes them all, except a last line ending with the start of a form. Lines
+//! are published to the subscribers when written ([`LogStore::subscribe`], for Server-Sent Events). [`LogStore::purge_older_than`] is the
 //! retention sweep; [`search`] scans the files for the cross-job search.
 //!
 //! The API is synchronous (plain file I/O); async callers use `spawn_blocking` or accept short writes.
@@ -16,7 +22,7 @@
 mod record;
 pub mod search;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -28,7 +34,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::executor::{OutputLine, Stream};
-use crate::redact::Redactor;
+use crate::redact::{Redactor, Redactors};
 
 /// Lines a live subscriber may fall behind before it misses some (it then re-reads the file).
 const LIVE_BUFFER: usize = 4096;
@@ -93,7 +99,7 @@ struct Inner {
     root: PathBuf,
     max_bytes_per_job: u64,
     state: Mutex<State>,
-    redactor: Redactor,
+    redactors: Redactors,
 }
 
 #[derive(Debug, Default)]
@@ -163,14 +169,19 @@ impl LogStore {
                 root: root.to_owned(),
                 max_bytes_per_job,
                 state: Mutex::new(State::default()),
-                redactor,
+                redactors: Redactors::new(redactor),
             }),
         })
     }
 
-    /// The redactor applied to appended lines (jobs register their secret parameters with it).
+    /// The server's redactor (server secrets only), applied to lines of jobs whose secrets are not known.
     pub fn redactor(&self) -> &Redactor {
-        &self.inner.redactor
+        self.inner.redactors.server()
+    }
+
+    /// The server's redactor and each job's (the engine records a job's secret parameters when it loads it).
+    pub fn redactors(&self) -> &Redactors {
+        &self.inner.redactors
     }
 
     /// The directory holding every log.
@@ -250,7 +261,21 @@ impl LogStore {
             .or_insert_with(|| tokio::sync::broadcast::channel(LIVE_BUFFER).0)
             .clone();
         drop(state);
+        let redactor = self
+            .inner
+            .redactors
+            .job(job_id)
+            .unwrap_or_else(|| self.inner.redactors.server().clone());
+        let horizon = redactor.longest_form().saturating_sub(1);
         Ok(StepLogWriter {
+            redactor,
+            held: VecDeque::new(),
+            held_bytes: 0,
+            carry: Vec::new(),
+            window: Vec::new(),
+            spare: Vec::new(),
+            found: Vec::new(),
+            horizon,
             live,
             attempt,
             step: step_id.to_owned(),
@@ -445,6 +470,88 @@ pub struct StepLogWriter {
     path: PathBuf,
     /// Scratch space for encoding, reused between lines.
     record: String,
+    /// The job's redactor.
+    redactor: Redactor,
+    /// Lines appended but not yet written: a secret form may continue in the next line.
+    held: VecDeque<Held>,
+    /// Text bytes of `held`.
+    held_bytes: usize,
+    /// The last bytes (unredacted) of the text written so far, scanned with the next line.
+    carry: Vec<u8>,
+    /// Scratch space for the scan across line joins.
+    window: Vec<u8>,
+    /// Buffers of written lines, reused for held ones.
+    spare: Vec<String>,
+    /// Scratch space for the matches of one scan.
+    found: Vec<std::ops::Range<usize>>,
+    /// The longest secret form minus one byte: how far back a form crossing a join can start (the job's redactor
+    /// does not change while a step runs).
+    horizon: usize,
+}
+
+/// A line counted against the cap but not yet written.
+#[derive(Debug)]
+struct Held {
+    number: u64,
+    stream: Stream,
+    at: DateTime<Utc>,
+    text: String,
+    /// The size of its unredacted record, counted against the cap.
+    reserved: u64,
+    /// Byte ranges of `text` holding (part of) a secret form, in the order found; they may overlap.
+    masks: Vec<std::ops::Range<usize>>,
+}
+
+/// Line buffers a writer keeps for reuse.
+const SPARE_BUFFERS: usize = 64;
+
+/// `text` with the byte ranges in `masks` (possibly overlapping, in any order) replaced by [`crate::redact::MASK`],
+/// one per run of overlapping or touching ranges.
+fn masked(text: &str, mut masks: Vec<std::ops::Range<usize>>) -> String {
+    if let [one] = masks.as_slice()
+        && let (Some(before), Some(after)) = (text.get(..one.start), text.get(one.end..))
+    {
+        return [before, crate::redact::MASK, after].concat();
+    }
+    masks.sort_by_key(|r| r.start);
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(masks.len());
+    for r in masks {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for r in merged {
+        // Forms are whole UTF-8 text, so a match starts and ends on character boundaries.
+        let Some(before) = text.get(pos..r.start) else {
+            return crate::redact::MASK.to_string();
+        };
+        out.push_str(before);
+        out.push_str(crate::redact::MASK);
+        pos = r.end.min(text.len());
+    }
+    out.push_str(text.get(pos..).unwrap_or_default());
+    out
+}
+
+/// Lines a writer holds back at most, whatever their size.
+const MAX_HELD: usize = 256;
+
+/// A batch's last line stays held past [`StepLogWriter::flush`] when it ends with at least this many bytes of a
+/// secret form (the next line may complete it); a split leaving fewer bytes of the form before the join shows them.
+const PARTIAL_MIN: usize = 3;
+
+/// Which held lines [`StepLogWriter::release`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// Those followed by enough bytes that no later line can extend a form into them.
+    Settled,
+    /// All but a last line ending with the start of a form (the end of a batch).
+    Batch,
+    /// All (the step ended, or the cap was reached).
+    All,
 }
 
 impl StepLogWriter {
@@ -454,10 +561,8 @@ impl StepLogWriter {
         if self.truncated {
             return Ok(None);
         }
-        self.record.clear();
-        let text = self.store.redactor.redact(&line.text);
-        record::encode(self.next, line.stream, line.at, &text, &mut self.record);
-        let len = self.record.len() as u64;
+        // Redaction never makes a record longer: reserve the unredacted one's size, give back the difference.
+        let len = record::encoded_len(self.next, &line.text);
         let cap = self.cap;
         let fits = self
             .usage
@@ -466,19 +571,24 @@ impl StepLogWriter {
             })
             .is_ok();
         if fits {
-            if let Err(e) = self.file.write_all(self.record.as_bytes()) {
-                self.usage.fetch_sub(len, Ordering::SeqCst);
-                return Err(e);
-            }
-            self.publish(LogLine {
-                number: self.next,
+            let number = self.next;
+            self.next += 1;
+            let mut text = self.spare.pop().unwrap_or_default();
+            text.push_str(&line.text);
+            let masks = self.scan(&line.text);
+            self.held_bytes += line.text.len();
+            self.held.push_back(Held {
+                number,
                 stream: line.stream,
                 at: line.at,
-                text: text.into_owned(),
+                text,
+                reserved: len,
+                masks,
             });
-            self.next += 1;
-            return Ok(Some(self.next - 1));
+            self.release(Release::Settled)?;
+            return Ok(Some(number));
         }
+        self.release(Release::All)?;
         // The marker may exceed the cap by its own size: the reader must learn why the log stops.
         self.record.clear();
         let marker = format!("{TRUNCATED_PREFIX}the job's log reached {} bytes", self.cap);
@@ -503,6 +613,129 @@ impl StepLogWriter {
         Ok(None)
     }
 
+    /// Writes the held lines, redacted across line joins: those no later line can change ([`Release::Settled`]),
+    /// all but a last line ending with the start of a secret form ([`Release::Batch`]), or all ([`Release::All`]).
+    fn release(&mut self, how: Release) -> io::Result<()> {
+        let horizon = self.horizon;
+        while let Some(front) = self.held.front() {
+            let after = self.held_bytes - front.text.len();
+            let keep = match how {
+                Release::Settled => after < horizon,
+                Release::Batch => {
+                    self.held.len() == 1
+                        && horizon > 0
+                        && self
+                            .redactor
+                            .ends_with_partial_form(front.text.as_bytes(), PARTIAL_MIN)
+                }
+                Release::All => false,
+            };
+            if keep && self.held.len() <= MAX_HELD {
+                break;
+            }
+            let Some(held) = self.held.pop_front() else {
+                break;
+            };
+            self.held_bytes -= held.text.len();
+            let text = if held.masks.is_empty() {
+                held.text
+            } else {
+                let masked = masked(&held.text, held.masks);
+                self.recycle(held.text);
+                masked
+            };
+            self.record.clear();
+            record::encode(held.number, held.stream, held.at, &text, &mut self.record);
+            let len = self.record.len() as u64;
+            if len < held.reserved {
+                self.usage.fetch_sub(held.reserved - len, Ordering::SeqCst);
+            } else if len > held.reserved {
+                self.usage.fetch_add(len - held.reserved, Ordering::SeqCst);
+            }
+            if let Err(e) = self.file.write_all(self.record.as_bytes()) {
+                self.usage.fetch_sub(len, Ordering::SeqCst);
+                return Err(e);
+            }
+            if self.live.receiver_count() > 0 {
+                self.publish(LogLine {
+                    number: held.number,
+                    stream: held.stream,
+                    at: held.at,
+                    text,
+                });
+            } else {
+                self.recycle(text);
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps a line's buffer for a later line.
+    fn recycle(&mut self, mut text: String) {
+        if self.spare.len() < SPARE_BUFFERS {
+            text.clear();
+            self.spare.push(text);
+        }
+    }
+
+    /// Finds the secret forms in a new line's `text` and in its join with the text before it (the carry): returns
+    /// the ranges to mask in `text`, and adds the part of a form crossing the join to the held lines it lies in.
+    fn scan(&mut self, text: &str) -> Vec<std::ops::Range<usize>> {
+        let horizon = self.horizon;
+        if horizon == 0 {
+            return Vec::new();
+        }
+        self.window.clear();
+        self.window.extend_from_slice(&self.carry);
+        let start = self.window.len();
+        self.window.extend_from_slice(text.as_bytes());
+        let mut masks = Vec::new();
+        let mut found = std::mem::take(&mut self.found);
+        self.redactor.find_ranges(&self.window, &mut found);
+        for r in found.drain(..) {
+            if r.end <= start {
+                continue; // inside the carry: found with the line it is in
+            }
+            masks.push(r.start.max(start) - start..r.end - start);
+            if r.start < start {
+                // The part before the join lies in the last held lines (ones already written show it).
+                let mut end = start as isize; // window offset where the held line walked back to ends
+                for held in self.held.iter_mut().rev() {
+                    let begin = end - held.text.len() as isize;
+                    let from = (r.start as isize).max(begin);
+                    if from < end {
+                        held.masks
+                            .push((from - begin) as usize..(end - begin) as usize);
+                    }
+                    end = begin;
+                    if end <= r.start as isize {
+                        break;
+                    }
+                }
+            }
+        }
+        self.found = found;
+        self.keep_carry(text, horizon);
+        masks
+    }
+
+    /// Keeps the last `horizon` bytes of the text written so far.
+    fn keep_carry(&mut self, text: &str, horizon: usize) {
+        if horizon == 0 {
+            return;
+        }
+        let bytes = text.as_bytes();
+        if bytes.len() >= horizon {
+            self.carry.clear();
+            self.carry
+                .extend_from_slice(&bytes[bytes.len() - horizon..]);
+        } else {
+            self.carry.extend_from_slice(bytes);
+            let extra = self.carry.len().saturating_sub(horizon);
+            self.carry.drain(..extra);
+        }
+    }
+
     fn publish(&self, line: LogLine) {
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(LiveLine {
@@ -513,13 +746,16 @@ impl StepLogWriter {
         }
     }
 
-    /// Writes buffered lines to the file (no fsync), so readers see them.
+    /// Writes held and buffered lines to the file (no fsync), so readers see them; a last line ending with the
+    /// start of a secret form stays held until the next line (or [`StepLogWriter::sync`]).
     pub fn flush(&mut self) -> io::Result<()> {
+        self.release(Release::Batch)?;
         self.file.flush()
     }
 
     /// Flushes and fsyncs the file, so the lines survive a power loss.
     pub fn sync(&mut self) -> io::Result<()> {
+        self.release(Release::All)?;
         self.file.flush()?;
         self.file.get_ref().sync_data()
     }
@@ -527,7 +763,7 @@ impl StepLogWriter {
 
 impl Drop for StepLogWriter {
     fn drop(&mut self) {
-        if let Err(e) = self.file.flush() {
+        if let Err(e) = self.release(Release::All).and_then(|()| self.file.flush()) {
             tracing::warn!(path = %self.path.display(), error = %e, "flushing a step log failed");
         }
         let mut state = self.store.state();

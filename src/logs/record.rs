@@ -24,6 +24,18 @@ pub(crate) fn encode(number: u64, stream: Stream, at: DateTime<Utc>, text: &str,
     out.push('\n');
 }
 
+/// The length of the record [`encode`] writes for a line numbered `number` with `text` (a time in years 0 to 9999).
+pub(crate) fn encoded_len(number: u64, text: &str) -> u64 {
+    let digits = number.checked_ilog10().unwrap_or(0) as u64 + 1;
+    // Non-short-circuit `|` so the count vectorizes: this runs for every line.
+    let escapes = text
+        .bytes()
+        .filter(|&b| (b == b'\\') | (b == b'\n') | (b == b'\t') | (b == b'\r'))
+        .count() as u64;
+    // number, tab, `YYYY-MM-DDTHH:MM:SS.mmmZ`, tab, stream, tab, text, newline.
+    digits + 1 + 24 + 1 + 1 + 1 + text.len() as u64 + escapes + 1
+}
+
 /// Parses one record (without its trailing newline); `None` when it is malformed.
 pub(crate) fn decode(record: &[u8]) -> Option<LogLine> {
     let record = std::str::from_utf8(record).ok()?;
@@ -104,6 +116,11 @@ mod tests {
             let mut out = String::new();
             escape(text, &mut out);
             assert_eq!(out, escaped, "escape {text:?}");
+            for number in [1, 9, 10, 99_999, u64::MAX] {
+                let mut record = String::new();
+                encode(number, Stream::Stdout, Utc::now(), text, &mut record);
+                assert_eq!(encoded_len(number, text), record.len() as u64, "{text:?}");
+            }
             assert_eq!(
                 unescape(escaped).as_deref(),
                 Some(text),

@@ -369,14 +369,67 @@ fn subscribers_receive_redacted_lines() {
     let mut w = logs.writer("job-1", 2, "deploy").unwrap();
     w.append(&out(Stream::Stdout, 0, "key=very-secret-value"))
         .unwrap();
+    // A line is published when it is written: at the end of its batch at the latest.
+    w.flush().unwrap();
     let got = rx.try_recv().unwrap();
     assert_eq!((got.attempt, got.step.as_str()), (2, "deploy"));
     assert_eq!(got.line.number, 1);
     assert_eq!(got.line.text, "key=***");
-    w.flush().unwrap();
     assert_eq!(
         texts(&logs.tail("job-1", 2, "deploy", 1).unwrap()),
         ["key=***"]
+    );
+}
+
+/// A secret split across two lines (as the 16 KiB cut or base64 wrapping leaves it) is masked in both lines,
+/// whether both lines arrive in one batch or the first one ends a batch; a job's secret masks that job's lines
+/// only; the cap still counts what is stored.
+#[test]
+fn secrets_across_line_joins_and_per_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let redactor = Redactor::new(8);
+    redactor.add("server-secret-1");
+    let logs = LogStore::open_redacted(&dir.path().join("logs"), u64::MAX, redactor).unwrap();
+    logs.redactors()
+        .set_job("job-1", &["completed-token".to_string()]);
+    let mut w = logs.writer("job-1", 1, "s").unwrap();
+    w.append(&out(Stream::Stdout, 0, "xxxx completed-t"))
+        .unwrap();
+    w.append(&out(Stream::Stdout, 1, "oken yyyy")).unwrap();
+    w.append(&out(Stream::Stdout, 2, "aaa server-se")).unwrap();
+    w.flush().unwrap();
+    w.append(&out(Stream::Stdout, 3, "cret-1 bbb")).unwrap();
+    // base64 of the job's secret wrapped at 8 columns.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode("completed-token");
+    for chunk in b64.as_bytes().chunks(8) {
+        w.append(&out(Stream::Stdout, 4, std::str::from_utf8(chunk).unwrap()))
+            .unwrap();
+    }
+    w.sync().unwrap();
+    drop(w);
+    let stored = logs.tail("job-1", 1, "s", 100).unwrap();
+    let lines = texts(&stored);
+    assert_eq!(lines[..4], ["xxxx ***", "*** yyyy", "aaa ***", "*** bbb"]);
+    assert!(lines[4..].iter().all(|l| *l == "***"), "{lines:?}");
+    assert_eq!(
+        logs.job_bytes("job-1"),
+        logs.total_bytes().unwrap(),
+        "the cap counts the stored records"
+    );
+    // Another job: the first job's secret is nobody else's.
+    let mut w = logs.writer("job-2", 1, "s").unwrap();
+    w.append(&out(
+        Stream::Stdout,
+        0,
+        "status completed-token server-secret-1",
+    ))
+    .unwrap();
+    w.sync().unwrap();
+    drop(w);
+    assert_eq!(
+        texts(&logs.tail("job-2", 1, "s", 1).unwrap()),
+        ["status completed-token ***"]
     );
 }
 

@@ -369,7 +369,12 @@ impl Outbox {
             tail: &tail,
             annotations: &notes,
         };
-        (render(&view), notes)
+        let mut body = render(&view);
+        self.inner
+            .engine
+            .redactor(record.id.as_str())
+            .redact_fields(&mut body, crate::redact::CHECK_RUN_FIELDS);
+        (body, notes)
     }
 
     /// The attempt's annotations not yet on its check run (the next batch) and the excerpt around its first error.
@@ -529,10 +534,16 @@ impl Outbox {
                     .attempt(*attempt)
                     .ok_or_else(|| SendError::Gone("attempt".into()))?;
                 let details = inner.links.job_url(job.as_str(), now);
-                let Some((event_type, payload)) = report::dispatch_payload(&record, a, &details)
+                let Some((event_type, mut payload)) =
+                    report::dispatch_payload(&record, a, &details)
                 else {
                     return self.commit(job, &[], remove).await;
                 };
+                // `payload` is the `client_payload`: its parameters' string values are the free text.
+                inner
+                    .engine
+                    .redactor(job.as_str())
+                    .redact_fields(&mut payload, crate::redact::DISPATCH_FIELDS);
                 client
                     .dispatch(inst, &record.repo, &event_type, &payload)
                     .await?;
@@ -564,7 +575,7 @@ impl Outbox {
                 summary,
                 annotations,
             } => {
-                let body = serde_json::json!({
+                let mut body = serde_json::json!({
                     "name": name,
                     "head_sha": sha,
                     "status": "completed",
@@ -576,6 +587,11 @@ impl Outbox {
                         "annotations": annotations.iter().take(50).collect::<Vec<_>>(),
                     },
                 });
+                inner
+                    .engine
+                    .logs()
+                    .redactor()
+                    .redact_fields(&mut body, crate::redact::CHECK_RUN_FIELDS);
                 client.create_check_run(inst, repo, &body).await?;
                 self.commit_opt(None, remove).await
             }
@@ -585,7 +601,12 @@ impl Outbox {
                 body,
                 job,
             } => {
-                client.comment(inst, repo, *issue_number, body).await?;
+                let redactor = match job {
+                    Some(j) => inner.engine.redactor(j.as_str()),
+                    None => inner.engine.logs().redactor().clone(),
+                };
+                let body = redactor.redact(body);
+                client.comment(inst, repo, *issue_number, &body).await?;
                 self.commit_opt(job.as_ref(), remove).await
             }
         }

@@ -14,6 +14,7 @@
 mod help;
 mod params;
 mod parse;
+pub mod sealed;
 mod validate;
 
 #[cfg(test)]

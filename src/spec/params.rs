@@ -44,13 +44,65 @@ impl ParamValue {
     }
 }
 
-/// One resolved parameter: its value and whether it must be redacted.
+/// One resolved parameter: its value and whether it must be redacted. Stored with a secret value sealed (see
+/// [`super::sealed`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "StoredParam", from = "StoredParam")]
 pub struct ResolvedParam {
     /// The typed value.
     pub value: ParamValue,
     /// Whether the parameter was declared `secret: true`.
     pub secret: bool,
+}
+
+/// How a [`ResolvedParam`] is serialized: a secret value as `sealed` (encrypted), others as `value`. A record
+/// stored before sealing existed has a plain `value` for a secret too, and still loads.
+#[derive(Serialize, Deserialize)]
+struct StoredParam {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<ParamValue>,
+    secret: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<String>,
+}
+
+impl From<ResolvedParam> for StoredParam {
+    fn from(p: ResolvedParam) -> StoredParam {
+        let sealed = if p.secret {
+            super::sealed::seal(&p.value)
+        } else {
+            None
+        };
+        match sealed {
+            Some(sealed) => StoredParam {
+                value: None,
+                secret: true,
+                sealed: Some(sealed),
+            },
+            None => StoredParam {
+                value: Some(p.value),
+                secret: p.secret,
+                sealed: None,
+            },
+        }
+    }
+}
+
+impl From<StoredParam> for ResolvedParam {
+    fn from(p: StoredParam) -> ResolvedParam {
+        let value = match (p.value, p.sealed) {
+            (Some(v), _) => v,
+            (None, Some(sealed)) => super::sealed::open(&sealed).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a secret parameter is unreadable; a re-run gets it empty");
+                ParamValue::String(String::new())
+            }),
+            (None, None) => ParamValue::String(String::new()),
+        };
+        ResolvedParam {
+            value,
+            secret: p.secret,
+        }
+    }
 }
 
 /// The parameters of one job request, checked and with defaults applied.
