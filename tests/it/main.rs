@@ -21,6 +21,7 @@ mod ingress;
 mod logs;
 mod more_commands;
 mod reconcile;
+mod redact;
 mod redelivery;
 mod snapshots;
 mod store_durability;

@@ -3,10 +3,10 @@
 //! secret printed in any common encoding, or split across stored lines, leaves in no sink (check run text and
 //! annotations, log API, SSE stream, search API, job page).
 
-mod support;
+use crate::support;
 
 use boomerang::config::LogSettings;
-use boomerang::github::sim::payloads;
+use boomerang_sim::payloads;
 use serde_json::Value;
 use support::{API_TOKEN, CONFIG, Harness, INSTALLATION, MAIN_SHA, REPO, WAIT};
 
@@ -79,7 +79,7 @@ const OTHER_CONFIG: &str = r#"jobs:
 "#;
 
 /// Waits for the other repository's check run to complete (deadline [`WAIT`]).
-async fn wait_other_completed(h: &Harness) -> boomerang::github::sim::CheckRunRecord {
+async fn wait_other_completed(h: &Harness) -> boomerang_sim::CheckRunRecord {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let runs = h.sim.check_runs(OTHER_REPO);
