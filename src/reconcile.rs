@@ -4,13 +4,14 @@
 //! nothing queued to create one gets one; a job that is not terminal but has no runner in this process is resumed.
 //!
 //! It costs GitHub nothing in the normal case: the outbox marks every attempt whose end GitHub accepted
-//! ([`crate::outbox::FINAL_SENT_INDEX`]), and only ended attempts without that mark are looked up (`GET` check run).
+//! ([`crate::store::indexes::FINAL_SENT`]), and only ended attempts without that mark are looked up (`GET` check run).
 
 use crate::clock::Clock;
 use crate::engine::{AttemptStatus, Engine};
 use crate::github::GithubClient;
 use crate::ids::JobId;
-use crate::outbox::{Effect, FINAL_SENT_INDEX, OutboxEntry, enqueue, final_sent_key};
+use crate::outbox::{Effect, OutboxEntry, enqueue, final_sent_key};
+use crate::store::indexes;
 use crate::store::{Batch, Store, StoreError};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -22,8 +23,6 @@ pub const JOBS_PER_SWEEP: usize = 500;
 pub const LOOKUPS_PER_SWEEP: usize = 50;
 /// Repairs of one attempt before the reconciler gives up on it (a repair GitHub keeps refusing is not retried forever).
 pub const MAX_REPAIRS: u32 = 3;
-
-const REPAIRS_INDEX: &str = "reconcile_repairs";
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -111,10 +110,12 @@ impl Reconciler {
             for a in &state.attempts {
                 let mark = final_sent_key(&record.id, a.number);
                 let ended = a.status == AttemptStatus::Completed;
-                if ended && self.store.index::<bool>(FINAL_SENT_INDEX, &mark)?.is_some() {
+                if ended && indexes::FINAL_SENT.get(&self.store, &mark)?.is_some() {
                     continue;
                 }
-                let repairs = self.store.index::<u32>(REPAIRS_INDEX, &mark)?.unwrap_or(0);
+                let repairs = indexes::RECONCILE_REPAIRS
+                    .get(&self.store, &mark)?
+                    .unwrap_or(0);
                 if repairs >= MAX_REPAIRS {
                     continue;
                 }
@@ -146,7 +147,7 @@ impl Reconciler {
                         };
                         if status == "completed" {
                             let mut b = Batch::new();
-                            b.put_index(FINAL_SENT_INDEX, &mark, &true);
+                            indexes::FINAL_SENT.put(&mut b, &mark, &true);
                             self.store.commit(b).await?;
                             continue;
                         }
@@ -159,7 +160,7 @@ impl Reconciler {
                         }
                     }
                 };
-                batch.put_index(REPAIRS_INDEX, &mark, &(repairs + 1));
+                indexes::RECONCILE_REPAIRS.put(&mut batch, &mark, &(repairs + 1));
                 enqueue(&mut batch, record.installation, effect, now);
                 wake = true;
             }

@@ -9,21 +9,19 @@ use super::{error, has_api_token, job_view};
 use crate::app::App;
 use crate::engine::JobRecord;
 use crate::ids::{CommitSha, JobId, RepoName};
+use crate::store::indexes::{self, IdempotencyKey, RememberedRequest};
 use crate::trigger::{ApiJobRequest, ApiRefusal};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
 /// How long an `Idempotency-Key` keeps answering with the job it created.
 pub(super) const IDEMPOTENCY_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
-/// The store index of idempotency keys.
-const IDEMPOTENCY_INDEX: &str = "api-idempotency";
 /// Tries of a callback POST before giving up.
 const CALLBACK_TRIES: u32 = 5;
 /// The longest accepted `Idempotency-Key`.
@@ -34,15 +32,6 @@ pub(super) fn router(app: App) -> Router {
     Router::new()
         .route("/api/v1/jobs", post(create_job))
         .with_state(app)
-}
-
-/// What an idempotency key remembers.
-#[derive(Serialize, Deserialize)]
-struct Remembered {
-    job: JobId,
-    at: DateTime<Utc>,
-    /// The request body, so a key reused for a different request is refused rather than silently answered.
-    body: Value,
 }
 
 fn unprocessable(field: &str, reason: &str) -> Response {
@@ -175,7 +164,9 @@ async fn create_job(
     };
     let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => None,
-        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= MAX_KEY_LEN => Some(k.trim().to_string()),
+        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= MAX_KEY_LEN => {
+            Some(IdempotencyKey(k.trim().to_string()))
+        }
         Some(_) => {
             return unprocessable(
                 "Idempotency-Key",
@@ -191,7 +182,7 @@ async fn create_job(
     let now = app.clock.now();
     let mut expired = false;
     if let Some(k) = &key {
-        match app.store.index::<Remembered>(IDEMPOTENCY_INDEX, k) {
+        match indexes::API_IDEMPOTENCY.get(&app.store, k) {
             Ok(Some(seen)) if now - seen.at < IDEMPOTENCY_TTL => {
                 if seen.body != body_value {
                     return unprocessable(
@@ -211,15 +202,15 @@ async fn create_job(
     }
     let remember = |batch: &mut crate::store::Batch, record: &JobRecord| {
         if let Some(k) = &key {
-            let value = Remembered {
+            let value = RememberedRequest {
                 job: record.id.clone(),
                 at: now,
                 body: body_value.clone(),
             };
             if expired {
-                batch.put_index(IDEMPOTENCY_INDEX, k, &value);
+                indexes::API_IDEMPOTENCY.put(batch, k, &value);
             } else {
-                batch.put_index_if_absent(IDEMPOTENCY_INDEX, k, &value, 1);
+                indexes::API_IDEMPOTENCY.put_if_absent(batch, k, &value, 1);
             }
         }
     };

@@ -17,6 +17,7 @@ use crate::ids::JobId;
 use crate::logs::LogStore;
 use crate::outbox::{Effect, enqueue};
 use crate::spec::OnInterrupt;
+use crate::store::indexes::{self, GroupLine, GroupSlot};
 use crate::store::{Batch, Store, StoreError};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -77,30 +78,22 @@ pub enum EngineError {
     Refused(String),
 }
 
-/// The store index that holds each concurrency group's line: one entry per queued or running attempt, ordered by
-/// the time the attempt was queued. It is written with the attempt's `AttemptQueued` event and removed with its
-/// `AttemptCompleted`, so the line survives a restart.
-pub const GROUP_INDEX: &str = "concurrency";
-
-/// The prefix of a group's entries in [`GROUP_INDEX`].
-pub(crate) fn group_prefix(repo: &crate::ids::RepoName, group: &str) -> String {
-    let escaped = group.replace('%', "%25").replace('/', "%2F");
-    format!("{}/{escaped}/", repo.to_string().to_ascii_lowercase())
-}
-
-/// An attempt's entry in its group's line.
+/// An attempt's place in its concurrency group's line ([`indexes::CONCURRENCY`]).
 pub(crate) fn group_key(
     record: &JobRecord,
     group: &str,
     queued_at: chrono::DateTime<chrono::Utc>,
     attempt: u32,
-) -> String {
-    format!(
-        "{}{:020}/{}/{attempt:06}",
-        group_prefix(&record.repo, group),
-        queued_at.timestamp_nanos_opt().unwrap_or_default().max(0),
-        record.id
-    )
+) -> GroupSlot {
+    GroupSlot {
+        line: GroupLine {
+            repo: record.repo.clone(),
+            group: group.to_string(),
+        },
+        queued_at,
+        job: record.id.clone(),
+        attempt,
+    }
 }
 
 /// The job engine. Cheap to clone.
@@ -173,7 +166,7 @@ impl Engine {
             .mark_active(record.id.as_str());
         if let Some(group) = record.spec.concurrency_group(&record.params) {
             let key = group_key(record, &group, now, 1);
-            batch.put_index(GROUP_INDEX, &key, &(record.id.clone(), 1u32));
+            indexes::CONCURRENCY.put(batch, &key, &(record.id.clone(), 1u32));
         }
         batch.append_event(
             record.id.as_str(),
@@ -417,7 +410,7 @@ impl Engine {
             b.mark_active(job.as_str());
             if let Some(group) = group {
                 let key = group_key(&record, &group, now, attempt);
-                b.put_index(GROUP_INDEX, &key, &(job.clone(), attempt));
+                indexes::CONCURRENCY.put(b, &key, &(job.clone(), attempt));
             }
             enqueue(
                 b,
@@ -457,7 +450,7 @@ impl Engine {
                 self.append(&job, &[], |b| {
                     b.mark_inactive(job_id.as_str());
                     if let Some(key) = group {
-                        b.delete_index(GROUP_INDEX, &key);
+                        indexes::CONCURRENCY.delete(b, &key);
                     }
                 })
                 .await?;

@@ -372,7 +372,7 @@ async fn fail_before_steps(
 }
 
 /// Holds a queued attempt until every earlier attempt of its concurrency group has ended. The line is the store's
-/// [`super::GROUP_INDEX`] (durable), so a restart resumes the wait in the same order. While it waits, its check run
+/// [`crate::store::indexes::CONCURRENCY`] (durable), so a restart resumes the wait in the same order. While it waits, its check run
 /// stays `queued` with its position in the title, and the PR it came from gets one reply saying where it is. With
 /// `cancel_in_progress`, it cancels the earlier attempts instead of waiting behind them.
 async fn wait_for_group(run: &mut Run<'_>, cancel: &CancellationToken) -> Result<(), EngineError> {
@@ -388,8 +388,9 @@ async fn wait_for_group(run: &mut Run<'_>, cancel: &CancellationToken) -> Result
         .concurrency
         .as_ref()
         .is_some_and(|c| c.cancel_in_progress);
-    let mine = super::group_key(&record, &group, queued_at, run.attempt);
-    let prefix = super::group_prefix(&record.repo, &group);
+    let slot = super::group_key(&record, &group, queued_at, run.attempt);
+    let mine = crate::store::IndexKey::path(&slot);
+    let prefix = slot.line;
     let mut changes = run.engine.subscribe();
     let mut shown: Option<usize> = None;
     let mut cancelled: HashSet<JobId> = HashSet::new();
@@ -399,7 +400,7 @@ async fn wait_for_group(run: &mut Run<'_>, cancel: &CancellationToken) -> Result
             break;
         }
         let line: Vec<(String, (JobId, u32))> =
-            run.engine.store().index_scan(super::GROUP_INDEX, &prefix)?;
+            crate::store::indexes::CONCURRENCY.scan(run.engine.store(), &prefix)?;
         let mut ahead = Vec::new();
         for (key, (job, attempt)) in line {
             if key.as_str() >= mine.as_str() {
@@ -495,7 +496,7 @@ async fn finish_attempt(
     run.record(vec![event], |b| {
         b.mark_inactive(record.id.as_str());
         if let Some(key) = group_key {
-            b.delete_index(super::GROUP_INDEX, &key);
+            crate::store::indexes::CONCURRENCY.delete(b, &key);
         }
         Engine::sync_effect(&record, attempt, true, b, now);
         if record.spec.dispatch.is_some() {

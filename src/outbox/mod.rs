@@ -19,6 +19,7 @@ use crate::github::{GithubClient, GithubError, Retry};
 use crate::ids::{InstallationId, JobId};
 use crate::links::Links;
 use crate::report::{self, CheckRunView};
+use crate::store::indexes::{self, AttemptKey};
 use crate::store::{Batch, OutboxKey, Store};
 use chrono::{DateTime, Utc};
 use pacer::Pacer;
@@ -30,13 +31,12 @@ use tokio_util::sync::CancellationToken;
 
 /// Lines of each step's output shown in a check run's text.
 pub const TAIL_LINES_PER_STEP: usize = 40;
-/// The index whose entries (`{job}/{attempt}`) say GitHub accepted a check run body showing the attempt's end;
-/// the reconciler checks only ended attempts without one.
-pub const FINAL_SENT_INDEX: &str = "check_run_final";
-
-/// The [`FINAL_SENT_INDEX`] key of an attempt.
-pub fn final_sent_key(job: &JobId, attempt: u32) -> String {
-    format!("{job}/{attempt}")
+/// The [`indexes::FINAL_SENT`] key of an attempt: GitHub accepted a check run body showing the attempt's end.
+pub fn final_sent_key(job: &JobId, attempt: u32) -> AttemptKey {
+    AttemptKey {
+        job: job.clone(),
+        attempt,
+    }
 }
 
 /// After this many failed tries an effect is recorded as failed and dropped (backoff grows to 10 minutes: about 5 hours).
@@ -473,9 +473,9 @@ impl Outbox {
                 let ended = a.status == AttemptStatus::Completed;
                 self.commit(job, &events, |b| {
                     remove(b);
-                    b.put_index("check_run", &created.id.to_string(), &index_value);
+                    indexes::CHECK_RUNS.put(b, &created.id, &index_value);
                     if ended && !adopted_run {
-                        b.put_index(FINAL_SENT_INDEX, &final_sent_key(job, *attempt), &true);
+                        indexes::FINAL_SENT.put(b, &final_sent_key(job, *attempt), &true);
                     }
                     if !ended || adopted_run || more_notes {
                         // The attempt may have moved on while the create was in flight.
@@ -514,7 +514,7 @@ impl Outbox {
                 self.commit(job, &events, |b| {
                     remove(b);
                     if ended {
-                        b.put_index(FINAL_SENT_INDEX, &final_sent_key(job, *attempt), &true);
+                        indexes::FINAL_SENT.put(b, &final_sent_key(job, *attempt), &true);
                     }
                     if notes.more {
                         // GitHub takes 50 annotations a request: another update carries the next ones.

@@ -4,11 +4,19 @@
 //! and [`Store::commit`] it; a commit is atomic and durable (on disk, fsynced) when it returns. One committer thread
 //! owns all writes and folds every batch that is waiting into one backend transaction (group commit), so many
 //! concurrent acknowledgements share one fsync. Two backends implement the same small [`Backend`] trait: redb (the
-//! default) and sled. Values are serde JSON; keys are ASCII paths whose layout is private to this module.
+//! default) and sled. Values are serde JSON; keys are ASCII paths whose layout is private to this module. Secondary
+//! indexes are typed handles declared once in [`indexes`], so a writer and its reader agree through the compiler.
 
 mod backend;
+mod batch;
+mod index;
+pub mod indexes;
+mod keys;
 
 pub use backend::BackendKind;
+pub use batch::Batch;
+use batch::Op;
+pub use index::{Index, IndexKey, IndexPrefix};
 
 use backend::Backend;
 use serde::Serialize;
@@ -52,32 +60,6 @@ pub struct CommitOutcome {
     pub conflicts: Vec<u32>,
 }
 
-/// A set of writes that commit together or not at all.
-#[derive(Default)]
-pub struct Batch {
-    ops: Vec<Op>,
-}
-
-enum Op {
-    Put(String, Vec<u8>),
-    Delete(String),
-    PutIfAbsent {
-        key: String,
-        value: Vec<u8>,
-        tag: u32,
-    },
-    Enqueue {
-        installation: u64,
-        coalesce: Option<String>,
-        value: Vec<u8>,
-    },
-    RemoveIfUnchanged {
-        key: String,
-        mark: Option<String>,
-        expected: Vec<u8>,
-    },
-}
-
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serialising our own types to JSON cannot fail (no maps with non-string keys, no failing Serialize impls).
     serde_json::to_vec(value).unwrap_or_default()
@@ -90,210 +72,17 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError>
     })
 }
 
-mod keys {
-    pub(super) fn delivery(guid: &str) -> String {
-        format!("d/{guid}")
-    }
-    pub(super) const PENDING: &str = "dp/";
-    pub(super) fn pending(seq: u64, guid: &str) -> String {
-        format!("dp/{seq:020}/{guid}")
-    }
-    pub(super) fn job(id: &str) -> String {
-        format!("j/{id}")
-    }
-    pub(super) const JOBS: &str = "j/";
-    pub(super) fn events(id: &str) -> String {
-        format!("e/{id}/")
-    }
-    pub(super) fn event(id: &str, seq: u64) -> String {
-        format!("e/{id}/{seq:010}")
-    }
-    pub(super) const ACTIVE: &str = "a/";
-    pub(super) fn active(id: &str) -> String {
-        format!("a/{id}")
-    }
-    pub(super) fn outbox_prefix(installation: u64) -> String {
-        format!("o/{installation:020}/")
-    }
-    pub(super) const OUTBOX: &str = "o/";
-    pub(super) fn outbox(installation: u64, seq: u64) -> String {
-        format!("o/{installation:020}/{seq:020}")
-    }
-    pub(super) fn coalesce(k: &str) -> String {
-        format!("oc/{k}")
-    }
-    pub(super) fn index(name: &str, k: &str) -> String {
-        format!("x/{name}/{k}")
-    }
-    pub(super) fn meta(name: &str) -> String {
-        format!("m/{name}")
-    }
-}
-
-impl Batch {
-    /// An empty batch.
-    pub fn new() -> Batch {
-        Batch::default()
-    }
-
-    /// Whether nothing has been added.
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
-
-    /// Records a webhook delivery unless one with this GUID exists; the conflict is reported under `tag`.
-    pub fn insert_delivery<T: Serialize>(&mut self, guid: &str, record: &T, tag: u32) -> &mut Self {
-        self.ops.push(Op::PutIfAbsent {
-            key: keys::delivery(guid),
-            value: encode(record),
-            tag,
-        });
-        self
-    }
-
-    /// Adds a delivery to the processing queue (`seq` orders the queue; use the receive time in nanoseconds).
-    pub fn queue_delivery(&mut self, seq: u64, guid: &str) -> &mut Self {
-        self.ops.push(Op::Put(keys::pending(seq, guid), Vec::new()));
-        self
-    }
-
-    /// Replaces a delivery's record (its processing outcome) and takes it off the queue.
-    pub fn finish_delivery<T: Serialize>(
-        &mut self,
-        queue_key: &PendingKey,
-        record: &T,
-    ) -> &mut Self {
-        self.ops
-            .push(Op::Put(keys::delivery(&queue_key.guid), encode(record)));
-        self.ops.push(Op::Delete(queue_key.key.clone()));
-        self
-    }
-
-    /// Rewrites a delivery's record without taking it off the queue (processing attempts, last error).
-    pub fn update_delivery<T: Serialize>(&mut self, guid: &str, record: &T) -> &mut Self {
-        self.ops.push(Op::Put(keys::delivery(guid), encode(record)));
-        self
-    }
-
-    /// Writes a job's record (created once; rewritten only for its mutable header fields).
-    pub fn put_job<T: Serialize>(&mut self, job_id: &str, record: &T) -> &mut Self {
-        self.ops.push(Op::Put(keys::job(job_id), encode(record)));
-        self
-    }
-
-    /// Appends event number `seq` (0-based, dense) to a job's event log.
-    pub fn append_event<T: Serialize>(&mut self, job_id: &str, seq: u64, event: &T) -> &mut Self {
-        self.ops
-            .push(Op::Put(keys::event(job_id, seq), encode(event)));
-        self
-    }
-
-    /// Marks a job as not terminal, so start-up recovery finds it.
-    pub fn mark_active(&mut self, job_id: &str) -> &mut Self {
-        self.ops.push(Op::Put(keys::active(job_id), Vec::new()));
-        self
-    }
-
-    /// Marks a job as terminal.
-    pub fn mark_inactive(&mut self, job_id: &str) -> &mut Self {
-        self.ops.push(Op::Delete(keys::active(job_id)));
-        self
-    }
-
-    /// Queues a GitHub side effect for `installation`. With a `coalesce` key, an entry still queued under the same
-    /// key is replaced in place (keeping its position) instead of adding another.
-    pub fn enqueue<T: Serialize>(
-        &mut self,
-        installation: u64,
-        coalesce: Option<String>,
-        entry: &T,
-    ) -> &mut Self {
-        self.ops.push(Op::Enqueue {
-            installation,
-            coalesce,
-            value: encode(entry),
-        });
-        self
-    }
-
-    /// Removes a sent outbox entry (and its coalescing mark).
-    pub fn remove_outbox(&mut self, key: &OutboxKey, coalesce: Option<&str>) -> &mut Self {
-        self.ops.push(Op::Delete(key.0.clone()));
-        if let Some(c) = coalesce {
-            self.ops.push(Op::Delete(keys::coalesce(c)));
-        }
-        self
-    }
-
-    /// Removes a sent outbox entry (and its coalescing mark) only if it still holds `sent`: an entry coalesced with
-    /// a newer state while it was being sent stays queued, so that newer state (a check run's end) is sent too.
-    pub fn remove_outbox_if_unchanged<T: Serialize>(
-        &mut self,
-        key: &OutboxKey,
-        coalesce: Option<&str>,
-        sent: &T,
-    ) -> &mut Self {
-        self.ops.push(Op::RemoveIfUnchanged {
-            key: key.0.clone(),
-            mark: coalesce.map(keys::coalesce),
-            expected: encode(sent),
-        });
-        self
-    }
-
-    /// Rewrites an outbox entry in place (after a failed attempt, with its new schedule).
-    pub fn update_outbox<T: Serialize>(&mut self, key: &OutboxKey, entry: &T) -> &mut Self {
-        self.ops.push(Op::Put(key.0.clone(), encode(entry)));
-        self
-    }
-
-    /// Sets `index/key` → value, for secondary look-ups (check run → job, idempotency key → job, delivery → jobs).
-    pub fn put_index<T: Serialize>(&mut self, index: &str, key: &str, value: &T) -> &mut Self {
-        self.ops
-            .push(Op::Put(keys::index(index, key), encode(value)));
-        self
-    }
-
-    /// Sets `index/key` unless it exists; the conflict is reported under `tag`.
-    pub fn put_index_if_absent<T: Serialize>(
-        &mut self,
-        index: &str,
-        key: &str,
-        value: &T,
-        tag: u32,
-    ) -> &mut Self {
-        self.ops.push(Op::PutIfAbsent {
-            key: keys::index(index, key),
-            value: encode(value),
-            tag,
-        });
-        self
-    }
-
-    /// Deletes `index/key`.
-    pub fn delete_index(&mut self, index: &str, key: &str) -> &mut Self {
-        self.ops.push(Op::Delete(keys::index(index, key)));
-        self
-    }
-
-    /// Sets a named piece of server state (cursors, rate-limit blocks).
-    pub fn put_meta<T: Serialize>(&mut self, name: &str, value: &T) -> &mut Self {
-        self.ops.push(Op::Put(keys::meta(name), encode(value)));
-        self
-    }
-}
-
 /// The queue position of a pending delivery.
 #[derive(Clone, Debug)]
 pub struct PendingKey {
-    key: String,
+    pub(super) key: String,
     /// The delivery's GUID.
     pub guid: String,
 }
 
 /// The position of an outbox entry.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct OutboxKey(String);
+pub struct OutboxKey(pub(super) String);
 
 struct Commit {
     batch: Batch,
@@ -411,14 +200,14 @@ impl Store {
         )
     }
 
-    fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+    pub(super) fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         match self.inner.backend.get(key.as_bytes())? {
             Some(bytes) => Ok(Some(decode(key, &bytes)?)),
             None => Ok(None),
         }
     }
 
-    fn scan<T: DeserializeOwned>(
+    pub(super) fn scan<T: DeserializeOwned>(
         &self,
         prefix: &str,
         limit: usize,
@@ -536,30 +325,6 @@ impl Store {
             .backend
             .scan(keys::OUTBOX.as_bytes(), None, usize::MAX)?
             .len())
-    }
-
-    /// A secondary index entry.
-    pub fn index<T: DeserializeOwned>(
-        &self,
-        index: &str,
-        key: &str,
-    ) -> Result<Option<T>, StoreError> {
-        self.get(&keys::index(index, key))
-    }
-
-    /// All entries of an index whose key starts with `prefix`.
-    pub fn index_scan<T: DeserializeOwned>(
-        &self,
-        index: &str,
-        prefix: &str,
-    ) -> Result<Vec<(String, T)>, StoreError> {
-        let full = keys::index(index, prefix);
-        let strip = keys::index(index, "");
-        Ok(self
-            .scan(&full, usize::MAX)?
-            .into_iter()
-            .map(|(k, v)| (k.strip_prefix(&strip).unwrap_or(&k).to_string(), v))
-            .collect())
     }
 
     /// A named piece of server state.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::ids::RepoName;
 
 /// Opens the store again once the previous handle's committer thread has let go of the files.
 async fn reopen(dir: &std::path::Path, kind: BackendKind) -> Store {
@@ -127,7 +128,8 @@ async fn survives_reopen_and_keeps_outbox_sequence() {
         {
             let store = Store::open(dir.path(), kind).expect("open");
             let mut b = Batch::new();
-            b.enqueue(1, None, &"a").put_index("cr", "42", &"job");
+            b.enqueue(1, None, &"a");
+            indexes::PR_JOBS.put(&mut b, &pr_job(), &"job".to_string());
             store.commit(b).await.expect("commit");
         }
         // The committer thread holds the backend; give it a moment to drop after the last handle goes.
@@ -143,7 +145,7 @@ async fn survives_reopen_and_keeps_outbox_sequence() {
             .collect();
         assert_eq!(items, vec!["a", "b"]);
         assert_eq!(
-            store.index::<String>("cr", "42").expect("index"),
+            indexes::PR_JOBS.get(&store, &pr_job()).expect("index"),
             Some("job".into())
         );
     }
@@ -195,5 +197,79 @@ async fn outbox_sequence_survives_reopen_across_installations() {
             .map(|(_, v)| v)
             .collect();
         assert_eq!(items, vec!["one-a", "one-b", "one-c"], "{kind}");
+    }
+}
+
+fn pr_job() -> indexes::PrJobKey {
+    indexes::PrJobKey {
+        pr: indexes::PrKey {
+            repo: RepoName::parse("octo/widgets").expect("repo"),
+            number: 7,
+        },
+        job: crate::ids::JobId("j1".into()),
+    }
+}
+
+#[tokio::test]
+async fn an_index_scan_reads_one_prefix_in_key_order_and_delete_removes_an_entry() {
+    for (_dir, store) in both() {
+        let key = |number: u64, job: &str| indexes::PrJobKey {
+            pr: indexes::PrKey {
+                repo: RepoName::parse("octo/widgets").expect("repo"),
+                number,
+            },
+            job: crate::ids::JobId(job.into()),
+        };
+        let mut b = Batch::new();
+        for (n, job) in [(7, "b"), (7, "a"), (70, "c"), (8, "d")] {
+            indexes::PR_JOBS.put(&mut b, &key(n, job), &format!("name-{job}"));
+        }
+        store.commit(b).await.expect("commit");
+        let seven = indexes::PrKey {
+            repo: RepoName::parse("octo/widgets").expect("repo"),
+            number: 7,
+        };
+        let found = indexes::PR_JOBS.scan(&store, &seven).expect("scan");
+        let jobs: Vec<_> = found
+            .iter()
+            .filter_map(|(k, _)| indexes::PrJobKey::job_of(k))
+            .map(|j| j.0)
+            .collect();
+        assert_eq!(
+            jobs,
+            vec!["a", "b"],
+            "PR 70 shares the digits, not the prefix"
+        );
+        let mut b = Batch::new();
+        indexes::PR_JOBS.delete(&mut b, &key(7, "a"));
+        store.commit(b).await.expect("commit");
+        assert_eq!(
+            indexes::PR_JOBS.get(&store, &key(7, "a")).expect("get"),
+            None
+        );
+        assert_eq!(
+            indexes::PR_JOBS.get(&store, &key(7, "b")).expect("get"),
+            Some("name-b".into())
+        );
+    }
+}
+
+#[tokio::test]
+async fn put_if_absent_on_an_index_reports_the_taken_key_under_its_tag() {
+    for (_dir, store) in both() {
+        let key = indexes::IdempotencyKey("k1".into());
+        let remembered = |job: &str| indexes::RememberedRequest {
+            job: crate::ids::JobId(job.into()),
+            at: chrono::Utc::now(),
+            body: serde_json::Value::Null,
+        };
+        let mut b = Batch::new();
+        indexes::API_IDEMPOTENCY.put_if_absent(&mut b, &key, &remembered("first"), 1);
+        assert!(store.commit(b).await.expect("commit").conflicts.is_empty());
+        let mut b = Batch::new();
+        indexes::API_IDEMPOTENCY.put_if_absent(&mut b, &key, &remembered("second"), 9);
+        assert_eq!(store.commit(b).await.expect("commit").conflicts, vec![9]);
+        let kept = indexes::API_IDEMPOTENCY.get(&store, &key).expect("get");
+        assert_eq!(kept.map(|r| r.job.0), Some("first".to_string()));
     }
 }

@@ -14,6 +14,9 @@ use crate::ids::{CommitSha, InstallationId, JobId, RepoName};
 use crate::links::Links;
 use crate::outbox::{Effect, enqueue};
 use crate::spec::{self, ConfigErrors, JobSpec, Permission, RepoConfig};
+use crate::store::indexes::{
+    self, CommentCommandKey, CommitKey, DeliveryJobKey, HeldKey, PrJobKey, PrKey,
+};
 use crate::store::{Batch, PendingKey, Store, StoreError};
 use crate::webhook::events::{self, Actor, Event, RepoContext};
 use crate::webhook::{DeliveryRecord, DeliveryStatus};
@@ -28,17 +31,11 @@ use tokio_util::sync::CancellationToken;
 /// A delivery that keeps failing for transient reasons (GitHub unreachable) is retried, with backoff up to ten
 /// minutes, until it is older than GitHub's own redelivery window; then it is marked failed.
 pub const MAX_PROCESSING_AGE: chrono::TimeDelta = chrono::TimeDelta::days(3);
-/// The index of approved commits: `owner/name/<sha>` → the approver's login.
-const APPROVAL_INDEX: &str = "approval";
-/// The index of jobs held until a fork's commit is approved: `owner/name/<sha>/<job id>` → the job record.
-const HELD_INDEX: &str = "held";
-
-fn approval_key(repo: &RepoName, sha: &CommitSha) -> String {
-    format!("{repo}/{sha}")
-}
-
-fn held_key(repo: &RepoName, sha: &CommitSha, job: &JobId) -> String {
-    format!("{repo}/{sha}/{job}")
+fn commit_key(repo: &RepoName, sha: &CommitSha) -> CommitKey {
+    CommitKey {
+        repo: repo.clone(),
+        sha: sha.clone(),
+    }
 }
 
 /// A delivery whose processing started this many times without finishing (each start is committed before the work
@@ -65,9 +62,14 @@ pub enum ProcessError {
 struct Plan {
     jobs: Vec<JobRecord>,
     effects: Vec<(InstallationId, Effect)>,
-    indexes: Vec<(String, String, Value)>,
-    /// Index entries to delete in the same commit.
-    deletes: Vec<(String, String)>,
+    /// Comment commands recorded as run (an edited comment runs only what is new): key → the delivery's GUID.
+    seen_commands: Vec<(CommentCommandKey, String)>,
+    /// Commits approved by `/approve`: commit → the approver's login.
+    approvals: Vec<(CommitKey, String)>,
+    /// Fork jobs held until their commit is approved.
+    held: Vec<(HeldKey, JobRecord)>,
+    /// Held jobs released (they start in this plan).
+    released: Vec<HeldKey>,
     /// Jobs to cancel after the commit (idempotent: a second cancel of an ended job is refused).
     cancels: Vec<(JobId, String)>,
     /// Jobs to run again: (job, by, reason, failed steps only).
@@ -329,20 +331,26 @@ impl Processor {
         let mut batch = Batch::new();
         for job in &plan.jobs {
             add_job(&mut batch, job);
-            batch.put_index(
-                "delivery-jobs",
-                &format!("{}/{}", record.guid, job.id),
-                &job.id,
-            );
+            let key = DeliveryJobKey {
+                guid: record.guid.clone(),
+                job: job.id.clone(),
+            };
+            indexes::DELIVERY_JOBS.put(&mut batch, &key, &job.id);
         }
         for (inst, effect) in &plan.effects {
             enqueue(&mut batch, *inst, effect.clone(), now);
         }
-        for (index, k, v) in &plan.indexes {
-            batch.put_index(index, k, v);
+        for (key, guid) in &plan.seen_commands {
+            indexes::COMMENT_COMMANDS.put(&mut batch, key, guid);
         }
-        for (index, k) in &plan.deletes {
-            batch.delete_index(index, k);
+        for (key, login) in &plan.approvals {
+            indexes::APPROVALS.put(&mut batch, key, login);
+        }
+        for (key, job) in &plan.held {
+            indexes::HELD_JOBS.put(&mut batch, key, job);
+        }
+        for key in &plan.released {
+            indexes::HELD_JOBS.delete(&mut batch, key);
         }
         record.unfinished_starts = record.unfinished_starts.saturating_sub(1);
         batch.finish_delivery(key, &record);
@@ -359,14 +367,20 @@ impl Processor {
             }
         }
         for (job, by, reason, failed_only) in &plan.reruns {
-            let marker = format!("{}/{job}", record.guid);
-            if inner.store.index::<u32>("rerun", &marker)?.is_some() {
+            let marker = DeliveryJobKey {
+                guid: record.guid.clone(),
+                job: job.clone(),
+            };
+            if indexes::DELIVERY_RERUNS
+                .get(&inner.store, &marker)?
+                .is_some()
+            {
                 continue;
             }
             match inner.engine.rerun(job, by, reason, *failed_only).await {
                 Ok(attempt) => {
                     let mut b = Batch::new();
-                    b.put_index("rerun", &marker, &attempt);
+                    indexes::DELIVERY_RERUNS.put(&mut b, &marker, &attempt);
                     inner.store.commit(b).await?;
                 }
                 Err(e) => tracing::info!(%job, error = %e, "re-run not applied"),
@@ -849,10 +863,7 @@ impl Processor {
                 }
                 let job = match external_id.filter(|id| JobId::is_valid(id)) {
                     Some(id) => JobId(id),
-                    None => match inner
-                        .store
-                        .index::<(JobId, u32)>("check_run", &check_run_id.to_string())?
-                    {
+                    None => match indexes::CHECK_RUNS.get(&inner.store, &check_run_id)? {
                         Some((id, _)) => id,
                         None => return Ok(Plan::note("a check run boomerang does not know")),
                     },
@@ -1210,19 +1221,18 @@ impl Processor {
                     continue;
                 }
             };
-            let seen_key = format!("{}/{comment_id}/{}", ctx.repo, cmd.canonical());
-            if inner
-                .store
-                .index::<Value>("comment-commands", &seen_key)?
+            let seen_key = CommentCommandKey {
+                repo: ctx.repo.clone(),
+                comment_id,
+                command: cmd.canonical(),
+            };
+            if indexes::COMMENT_COMMANDS
+                .get(&inner.store, &seen_key)?
                 .is_some()
             {
                 continue;
             }
-            plan.indexes.push((
-                "comment-commands".into(),
-                seen_key,
-                Value::String(guid.to_string()),
-            ));
+            plan.seen_commands.push((seen_key, guid.to_string()));
             if permission.is_none() {
                 let p = inner
                     .client
@@ -1265,11 +1275,8 @@ impl Processor {
                         );
                     }
                     if let Some(pr) = &pull {
-                        plan.indexes.push((
-                            APPROVAL_INDEX.into(),
-                            approval_key(&ctx.repo, &pr.head_sha),
-                            Value::String(sender.login.clone()),
-                        ));
+                        plan.approvals
+                            .push((commit_key(&ctx.repo, &pr.head_sha), sender.login.clone()));
                         replies_out.push(replies::approved(&sender.login, pr.head_sha.as_str()));
                         let started = self.release_held(&mut plan, ctx, pr, &sender.login)?;
                         if !started.is_empty() {
@@ -1391,14 +1398,10 @@ impl Processor {
                         );
                     }
                     let Some(pr) = pull.clone() else { continue };
+                    let commit = commit_key(&ctx.repo, &pr.head_sha);
                     if pr.from_fork
-                        && inner
-                            .store
-                            .index::<Value>(APPROVAL_INDEX, &approval_key(&ctx.repo, &pr.head_sha))?
-                            .is_none()
-                        && !plan.indexes.iter().any(|(i, k, _)| {
-                            i == APPROVAL_INDEX && *k == approval_key(&ctx.repo, &pr.head_sha)
-                        })
+                        && indexes::APPROVALS.get(&inner.store, &commit)?.is_none()
+                        && !plan.approvals.iter().any(|(k, _)| *k == commit)
                     {
                         replies_out
                             .push(replies::fork_needs_approval(&prefix, pr.head_sha.as_str()));
@@ -1467,10 +1470,8 @@ impl Processor {
 
     /// Whether someone with write access approved commit `sha` of `repo` (`/approve`).
     fn approved(&self, repo: &RepoName, sha: &CommitSha) -> Result<bool, StoreError> {
-        Ok(self
-            .inner
-            .store
-            .index::<Value>(APPROVAL_INDEX, &approval_key(repo, sha))?
+        Ok(indexes::APPROVALS
+            .get(&self.inner.store, &commit_key(repo, sha))?
             .is_some())
     }
 
@@ -1520,12 +1521,11 @@ impl Processor {
                 "held `{}` ({}) for approval: commit from {fork}",
                 job.spec.name, job.id
             ));
-            let key = held_key(&ctx.repo, &sha, &job.id);
-            let value = serde_json::to_value(&job).map_err(|e| StoreError::Decode {
-                key: key.clone(),
-                error: e.to_string(),
-            })?;
-            plan.indexes.push((HELD_INDEX.into(), key, value));
+            let key = HeldKey {
+                commit: commit_key(&ctx.repo, &sha),
+                job: job.id.clone(),
+            };
+            plan.held.push((key, job));
         }
         Ok(())
     }
@@ -1539,17 +1539,16 @@ impl Processor {
         pr: &crate::github::client::PullRequest,
         login: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let prefix = format!("{}/{}/", ctx.repo, pr.head_sha);
+        let commit = commit_key(&ctx.repo, &pr.head_sha);
         let mut names = Vec::new();
-        for (key, mut job) in self
-            .inner
-            .store
-            .index_scan::<JobRecord>(HELD_INDEX, &prefix)?
-        {
+        for (_, mut job) in indexes::HELD_JOBS.scan(&self.inner.store, &commit)? {
             if plan.jobs.iter().any(|j| j.id == job.id) {
                 continue;
             }
-            plan.deletes.push((HELD_INDEX.into(), key));
+            plan.released.push(HeldKey {
+                commit: commit.clone(),
+                job: job.id.clone(),
+            });
             job.trigger.pull_request.get_or_insert(pr.number);
             job.trigger.description = format!("{}; approved by @{login}", job.trigger.description);
             names.push(job.spec.name.clone());
@@ -1559,12 +1558,14 @@ impl Processor {
     }
 
     fn pr_jobs(&self, repo: &RepoName, number: u64) -> Result<Vec<(JobId, String)>, StoreError> {
-        Ok(self
-            .inner
-            .store
-            .index_scan::<String>("pr", &format!("{repo}/{number}/"))?
+        let pr = PrKey {
+            repo: repo.clone(),
+            number,
+        };
+        Ok(indexes::PR_JOBS
+            .scan(&self.inner.store, &pr)?
             .into_iter()
-            .filter_map(|(k, name)| Some((JobId(k.rsplit('/').next()?.to_string()), name)))
+            .filter_map(|(k, name)| Some((PrJobKey::job_of(&k)?, name)))
             .collect())
     }
 
@@ -1673,11 +1674,14 @@ impl ApiRefusal {
 fn add_job(batch: &mut Batch, job: &JobRecord) {
     Engine::add_new_job(batch, job, &job.trigger.actor);
     if let Some(pr) = job.trigger.pull_request {
-        batch.put_index(
-            "pr",
-            &format!("{}/{pr}/{}", job.repo, job.id),
-            &job.spec.name,
-        );
+        let key = PrJobKey {
+            pr: PrKey {
+                repo: job.repo.clone(),
+                number: pr,
+            },
+            job: job.id.clone(),
+        };
+        indexes::PR_JOBS.put(batch, &key, &job.spec.name);
     }
 }
 

@@ -1,0 +1,175 @@
+//! Purpose: a [`Batch`], the set of domain writes that [`super::Store::commit`] applies atomically.
+
+use super::{OutboxKey, PendingKey, encode, keys};
+use serde::Serialize;
+
+/// A set of writes that commit together or not at all.
+#[derive(Default)]
+pub struct Batch {
+    pub(super) ops: Vec<Op>,
+}
+
+pub(super) enum Op {
+    Put(String, Vec<u8>),
+    Delete(String),
+    PutIfAbsent {
+        key: String,
+        value: Vec<u8>,
+        tag: u32,
+    },
+    Enqueue {
+        installation: u64,
+        coalesce: Option<String>,
+        value: Vec<u8>,
+    },
+    RemoveIfUnchanged {
+        key: String,
+        mark: Option<String>,
+        expected: Vec<u8>,
+    },
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Whether nothing has been added.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Records a webhook delivery unless one with this GUID exists; the conflict is reported under `tag`.
+    pub fn insert_delivery<T: Serialize>(&mut self, guid: &str, record: &T, tag: u32) -> &mut Self {
+        self.ops.push(Op::PutIfAbsent {
+            key: keys::delivery(guid),
+            value: encode(record),
+            tag,
+        });
+        self
+    }
+
+    /// Adds a delivery to the processing queue (`seq` orders the queue; use the receive time in nanoseconds).
+    pub fn queue_delivery(&mut self, seq: u64, guid: &str) -> &mut Self {
+        self.ops.push(Op::Put(keys::pending(seq, guid), Vec::new()));
+        self
+    }
+
+    /// Replaces a delivery's record (its processing outcome) and takes it off the queue.
+    pub fn finish_delivery<T: Serialize>(
+        &mut self,
+        queue_key: &PendingKey,
+        record: &T,
+    ) -> &mut Self {
+        self.ops
+            .push(Op::Put(keys::delivery(&queue_key.guid), encode(record)));
+        self.ops.push(Op::Delete(queue_key.key.clone()));
+        self
+    }
+
+    /// Rewrites a delivery's record without taking it off the queue (processing attempts, last error).
+    pub fn update_delivery<T: Serialize>(&mut self, guid: &str, record: &T) -> &mut Self {
+        self.ops.push(Op::Put(keys::delivery(guid), encode(record)));
+        self
+    }
+
+    /// Writes a job's record (created once; rewritten only for its mutable header fields).
+    pub fn put_job<T: Serialize>(&mut self, job_id: &str, record: &T) -> &mut Self {
+        self.ops.push(Op::Put(keys::job(job_id), encode(record)));
+        self
+    }
+
+    /// Appends event number `seq` (0-based, dense) to a job's event log.
+    pub fn append_event<T: Serialize>(&mut self, job_id: &str, seq: u64, event: &T) -> &mut Self {
+        self.ops
+            .push(Op::Put(keys::event(job_id, seq), encode(event)));
+        self
+    }
+
+    /// Marks a job as not terminal, so start-up recovery finds it.
+    pub fn mark_active(&mut self, job_id: &str) -> &mut Self {
+        self.ops.push(Op::Put(keys::active(job_id), Vec::new()));
+        self
+    }
+
+    /// Marks a job as terminal.
+    pub fn mark_inactive(&mut self, job_id: &str) -> &mut Self {
+        self.ops.push(Op::Delete(keys::active(job_id)));
+        self
+    }
+
+    /// Queues a GitHub side effect for `installation`. With a `coalesce` key, an entry still queued under the same
+    /// key is replaced in place (keeping its position) instead of adding another.
+    pub fn enqueue<T: Serialize>(
+        &mut self,
+        installation: u64,
+        coalesce: Option<String>,
+        entry: &T,
+    ) -> &mut Self {
+        self.ops.push(Op::Enqueue {
+            installation,
+            coalesce,
+            value: encode(entry),
+        });
+        self
+    }
+
+    /// Removes a sent outbox entry (and its coalescing mark).
+    pub fn remove_outbox(&mut self, key: &OutboxKey, coalesce: Option<&str>) -> &mut Self {
+        self.ops.push(Op::Delete(key.0.clone()));
+        if let Some(c) = coalesce {
+            self.ops.push(Op::Delete(keys::coalesce(c)));
+        }
+        self
+    }
+
+    /// Removes a sent outbox entry (and its coalescing mark) only if it still holds `sent`: an entry coalesced with
+    /// a newer state while it was being sent stays queued, so that newer state (a check run's end) is sent too.
+    pub fn remove_outbox_if_unchanged<T: Serialize>(
+        &mut self,
+        key: &OutboxKey,
+        coalesce: Option<&str>,
+        sent: &T,
+    ) -> &mut Self {
+        self.ops.push(Op::RemoveIfUnchanged {
+            key: key.0.clone(),
+            mark: coalesce.map(keys::coalesce),
+            expected: encode(sent),
+        });
+        self
+    }
+
+    /// Rewrites an outbox entry in place (after a failed attempt, with its new schedule).
+    pub fn update_outbox<T: Serialize>(&mut self, key: &OutboxKey, entry: &T) -> &mut Self {
+        self.ops.push(Op::Put(key.0.clone(), encode(entry)));
+        self
+    }
+
+    /// Sets `key` → `value` (an index entry, through [`super::Index`]).
+    pub(super) fn put_raw(&mut self, key: String, value: Vec<u8>) {
+        self.ops.push(Op::Put(key, value));
+    }
+
+    /// Sets `key` → `value` unless it exists; the conflict is reported under `tag`.
+    pub(super) fn put_raw_if_absent(&mut self, key: String, value: Vec<u8>, tag: u32) {
+        self.ops.push(Op::PutIfAbsent { key, value, tag });
+    }
+
+    /// Deletes `key`.
+    pub(super) fn delete_raw(&mut self, key: String) {
+        self.ops.push(Op::Delete(key));
+    }
+
+    /// Adds every write of `other` after this batch's own, so both commit together.
+    pub fn extend(&mut self, other: Batch) -> &mut Self {
+        self.ops.extend(other.ops);
+        self
+    }
+
+    /// Sets a named piece of server state (cursors, rate-limit blocks).
+    pub fn put_meta<T: Serialize>(&mut self, name: &str, value: &T) -> &mut Self {
+        self.ops.push(Op::Put(keys::meta(name), encode(value)));
+        self
+    }
+}

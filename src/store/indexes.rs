@@ -1,0 +1,237 @@
+//! Purpose: every secondary index boomerang keeps, declared once with its key and value types.
+//!
+//! A writer and its reader name the same constant, so they cannot disagree on a name, a key layout or a value type.
+//! Key paths are the on-disk layout: changing one needs an upgrade step (see [`super::SCHEMA_VERSION`]).
+
+use super::index::{Index, IndexKey, IndexPrefix};
+use crate::engine::JobRecord;
+use crate::ids::{CheckRunId, CommitSha, JobId, RepoName};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A check run boomerang created → its (job, attempt): a re-run request names only the check run.
+pub const CHECK_RUNS: Index<CheckRunId, (JobId, u32)> = Index::new("check_run");
+
+/// Attempts whose check run GitHub accepted in its final state → `true`; the reconciler checks only the others.
+pub const FINAL_SENT: Index<AttemptKey, bool> = Index::new("check_run_final");
+
+/// How many times the reconciler re-sent an attempt's check run (it gives up after a bound).
+pub const RECONCILE_REPAIRS: Index<AttemptKey, u32> = Index::new("reconcile_repairs");
+
+/// Each concurrency group's line: one entry per queued or running attempt, ordered by the time it was queued.
+/// Written with the attempt's `AttemptQueued` event and removed with its `AttemptCompleted`, so the line survives a
+/// restart.
+pub const CONCURRENCY: Index<GroupSlot, (JobId, u32)> = Index::new("concurrency");
+
+/// Commits approved with `/approve` → the approver's login.
+pub const APPROVALS: Index<CommitKey, String> = Index::new("approval");
+
+/// Jobs held until a fork's commit is approved → the job as it will start.
+pub const HELD_JOBS: Index<HeldKey, JobRecord> = Index::new("held");
+
+/// A pull request's jobs → the job's name (what `/status` lists).
+pub const PR_JOBS: Index<PrJobKey, String> = Index::new("pr");
+
+/// The jobs a delivery started → the job.
+pub const DELIVERY_JOBS: Index<DeliveryJobKey, JobId> = Index::new("delivery-jobs");
+
+/// Re-runs a delivery already applied → the attempt it queued (a delivery processed again does not re-run twice).
+pub const DELIVERY_RERUNS: Index<DeliveryJobKey, u32> = Index::new("rerun");
+
+/// Commands of a comment that already ran → the delivery that ran them (an edit runs only what is new).
+pub const COMMENT_COMMANDS: Index<CommentCommandKey, String> = Index::new("comment-commands");
+
+/// `Idempotency-Key`s of `POST /api/v1/jobs` → the job the first request started.
+pub const API_IDEMPOTENCY: Index<IdempotencyKey, RememberedRequest> = Index::new("api-idempotency");
+
+/// An attempt of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptKey {
+    /// The job.
+    pub job: JobId,
+    /// The attempt's number.
+    pub attempt: u32,
+}
+
+impl IndexKey for AttemptKey {
+    fn path(&self) -> String {
+        format!("{}/{}", self.job, self.attempt)
+    }
+}
+
+impl IndexKey for CheckRunId {
+    fn path(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A commit of a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitKey {
+    /// The repository.
+    pub repo: RepoName,
+    /// The commit.
+    pub sha: CommitSha,
+}
+
+impl IndexKey for CommitKey {
+    fn path(&self) -> String {
+        format!("{}/{}", self.repo, self.sha)
+    }
+}
+
+/// A job held for approval of its commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldKey {
+    /// The commit the job runs.
+    pub commit: CommitKey,
+    /// The held job.
+    pub job: JobId,
+}
+
+impl IndexKey for HeldKey {
+    fn path(&self) -> String {
+        format!("{}/{}", IndexKey::path(&self.commit), self.job)
+    }
+}
+
+/// Every job held for one commit.
+impl IndexPrefix<HeldKey> for CommitKey {
+    fn path(&self) -> String {
+        format!("{}/", IndexKey::path(self))
+    }
+}
+
+/// A job of a pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrJobKey {
+    /// The pull request.
+    pub pr: PrKey,
+    /// The job.
+    pub job: JobId,
+}
+
+impl IndexKey for PrJobKey {
+    fn path(&self) -> String {
+        format!("{}{}", self.pr.path(), self.job)
+    }
+}
+
+/// A pull request: the prefix of its jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrKey {
+    /// The repository.
+    pub repo: RepoName,
+    /// The pull request's number.
+    pub number: u64,
+}
+
+impl IndexPrefix<PrJobKey> for PrKey {
+    fn path(&self) -> String {
+        format!("{}/{}/", self.repo, self.number)
+    }
+}
+
+impl PrJobKey {
+    /// The job named by an entry's path from [`Index::scan`] of [`PR_JOBS`].
+    pub fn job_of(path: &str) -> Option<JobId> {
+        path.rsplit('/').next().map(|id| JobId(id.to_string()))
+    }
+}
+
+/// A job a delivery touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryJobKey {
+    /// The delivery's GUID.
+    pub guid: String,
+    /// The job.
+    pub job: JobId,
+}
+
+impl IndexKey for DeliveryJobKey {
+    fn path(&self) -> String {
+        format!("{}/{}", self.guid, self.job)
+    }
+}
+
+/// One command of one comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentCommandKey {
+    /// The repository.
+    pub repo: RepoName,
+    /// The comment's id.
+    pub comment_id: u64,
+    /// The command in its canonical spelling.
+    pub command: String,
+}
+
+impl IndexKey for CommentCommandKey {
+    fn path(&self) -> String {
+        format!("{}/{}/{}", self.repo, self.comment_id, self.command)
+    }
+}
+
+/// An API caller's `Idempotency-Key` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(pub String);
+
+impl IndexKey for IdempotencyKey {
+    fn path(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// What an `Idempotency-Key` remembers of the request that first used it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RememberedRequest {
+    /// The job the request started.
+    pub job: JobId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The request body, so a key reused for a different request is refused rather than silently answered.
+    pub body: serde_json::Value,
+}
+
+/// An attempt's place in its concurrency group's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSlot {
+    /// The group's line.
+    pub line: GroupLine,
+    /// When the attempt was queued (nanoseconds since the epoch): the order of the line.
+    pub queued_at: DateTime<Utc>,
+    /// The job.
+    pub job: JobId,
+    /// The attempt.
+    pub attempt: u32,
+}
+
+impl IndexKey for GroupSlot {
+    fn path(&self) -> String {
+        format!(
+            "{}{:020}/{}/{:06}",
+            self.line.path(),
+            self.queued_at
+                .timestamp_nanos_opt()
+                .unwrap_or_default()
+                .max(0),
+            self.job,
+            self.attempt
+        )
+    }
+}
+
+/// A concurrency group of a repository: the prefix of its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupLine {
+    /// The repository (groups are per repository, case-insensitively).
+    pub repo: RepoName,
+    /// The group's name after expansion.
+    pub group: String,
+}
+
+impl IndexPrefix<GroupSlot> for GroupLine {
+    fn path(&self) -> String {
+        let escaped = self.group.replace('%', "%25").replace('/', "%2F");
+        format!("{}/{escaped}/", self.repo.to_string().to_ascii_lowercase())
+    }
+}
