@@ -218,6 +218,9 @@ fn init_tracing(default: &str) {
 }
 
 fn main() -> ExitCode {
+    // Test builds only: arms the failpoints named in `FAILPOINTS` (see Cargo.toml's `failpoints` feature).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => {

@@ -355,6 +355,11 @@ impl Processor {
         record.unfinished_starts = record.unfinished_starts.saturating_sub(1);
         batch.finish_delivery(key, &record);
         inner.store.commit(batch).await?;
+        if !plan.cancels.is_empty() || !plan.reruns.is_empty() {
+            // A crash here (the delivery committed as processed) must not lose its commands.
+            fail::fail_point!("delivery-committed-with-commands", |_| std::process::abort(
+            ));
+        }
         if !plan.effects.is_empty() {
             inner.engine.wake_outbox();
         }

@@ -7,6 +7,7 @@ mod support;
 
 mod annotations;
 mod api;
+mod atomic_plans;
 mod budget;
 mod checkout;
 mod commands;

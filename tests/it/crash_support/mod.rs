@@ -49,6 +49,22 @@ pub(crate) struct Server {
 }
 
 impl Server {
+    /// Waits until the process exits on its own (a failpoint crashed it), failing after [`PATIENCE`].
+    pub(crate) async fn wait_crashed(mut self) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the server") {
+                assert!(!status.success(), "the server crashed: {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not crash at its failpoint within {PATIENCE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// `kill -9`: SIGKILL (what `Child::kill` sends on Unix), then reap it.
     pub(crate) fn kill9(mut self) {
         self.child.kill().expect("SIGKILL the server");
@@ -142,8 +158,21 @@ impl Harness {
         server
     }
 
+    /// Spawns `boomerang serve` with failpoints armed (`FAILPOINTS`, e.g. `name=return`; the test build compiles
+    /// them in) and waits until `/healthz` answers.
+    pub(crate) async fn start_with_failpoints(&self, failpoints: &str) -> Server {
+        let mut server = self.spawn_with(&[("FAILPOINTS", failpoints)]);
+        self.wait_healthy(&mut server).await;
+        server
+    }
+
     /// Spawns `boomerang serve` without waiting for it.
     pub(crate) fn spawn(&self) -> Server {
+        self.spawn_with(&[])
+    }
+
+    /// Spawns `boomerang serve` with extra environment variables, without waiting for it.
+    pub(crate) fn spawn_with(&self, extra_env: &[(&str, &str)]) -> Server {
         let start = self.starts.fetch_add(1, Ordering::SeqCst) + 1;
         let log_path = self.dir.path().join(format!("boomerang-{start:04}.log"));
         let log = File::create(&log_path).expect("create the server log");
@@ -168,6 +197,7 @@ impl Harness {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
             .stderr(log);
+        command.envs(extra_env.iter().copied());
         let child = command.spawn().expect("spawn boomerang serve");
         Server { child }
     }
