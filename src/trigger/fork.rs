@@ -31,10 +31,7 @@ impl Processor {
         if record.trigger.fork.is_none() || self.approved(&record.repo, &record.sha)? {
             return Ok(Ok(()));
         }
-        Ok(Err(format!(
-            "its commit `{}` comes from a fork and no one with write access has approved it",
-            replies::short(record.sha.as_str())
-        )))
+        Ok(Err(replies::fork_not_approved(record.sha.as_str())))
     }
 
     /// Whether someone with write access approved commit `sha` of `repo` (`/approve`).

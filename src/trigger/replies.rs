@@ -143,6 +143,14 @@ pub fn fork_held(
     )
 }
 
+/// Why a fork's job may not run again.
+pub fn fork_not_approved(sha: &str) -> String {
+    format!(
+        "its commit `{}` comes from a fork and no one with write access has approved it",
+        short(sha)
+    )
+}
+
 /// A re-run or retry that was refused, and why.
 pub fn rerun_refused(job: &str, why: &str) -> String {
     format!("`{job}` was not run again: {why}.")
