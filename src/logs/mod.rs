@@ -318,7 +318,8 @@ impl LogStore {
         read_file(&file, from_line, limit)
     }
 
-    /// The (attempt, step id) pairs of a job that have a log, sorted.
+    /// The (attempt, step id) pairs of a job that have a log, sorted by attempt, then step id. The store does not
+    /// know the order the steps ran in: a reader showing a job orders these by the job's state.
     pub fn steps(&self, job_id: &str) -> io::Result<Vec<(u32, String)>> {
         let dir = self.inner.job_dir(job_id)?;
         let attempts = match std::fs::read_dir(&dir) {

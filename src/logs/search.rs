@@ -155,7 +155,7 @@ fn scan_all(
 }
 
 impl LogStore {
-    /// The lines of one job matching `pattern`, in (attempt, step, line) order: the first `limit` with
+    /// The lines of one job matching `pattern`, in (attempt, step id, line) order: the first `limit` with
     /// [`Keep::First`], or at most `limit` per step log, the newest, with [`Keep::Last`].
     pub fn grep_job(
         &self,
@@ -165,8 +165,23 @@ impl LogStore {
         limit: usize,
         which: Keep,
     ) -> io::Result<Vec<Hit>> {
+        self.grep_steps(job_id, &self.steps(job_id)?, pattern, since, limit, which)
+    }
+
+    /// Like [`LogStore::grep_job`] over the given (attempt, step id) logs of a job, in the given order (the
+    /// caller knows the order the steps ran in; the store does not). A log that does not exist is skipped.
+    pub fn grep_steps(
+        &self,
+        job_id: &str,
+        steps: &[(u32, String)],
+        pattern: &Pattern,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+        which: Keep,
+    ) -> io::Result<Vec<Hit>> {
         let mut hits = Vec::new();
-        for (attempt, step) in self.steps(job_id)? {
+        for (attempt, step) in steps {
+            let attempt = *attempt;
             if which == Keep::First && hits.len() >= limit {
                 break;
             }
@@ -174,7 +189,7 @@ impl LogStore {
                 Keep::First => limit - hits.len(),
                 Keep::Last => limit,
             };
-            let path = self.inner.step_path(job_id, attempt, &step)?;
+            let path = self.inner.step_path(job_id, attempt, step)?;
             let file = match File::open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
