@@ -6,7 +6,7 @@
 use super::plan::Plan;
 use super::{Processor, replies};
 use crate::engine::JobRecord;
-use crate::github::client::PullRequest;
+use crate::github::PullRequest;
 use crate::ids::{CommitSha, RepoName};
 use crate::outbox::Effect;
 use crate::store::StoreError;

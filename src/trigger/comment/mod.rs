@@ -14,7 +14,7 @@ use super::command::{self, Command};
 use super::config::ConfigLoad;
 use super::plan::Plan;
 use super::{ProcessError, Processor, replies, transient};
-use crate::github::client::PullRequest;
+use crate::github::PullRequest;
 use crate::outbox::Effect;
 use crate::spec::{Permission, RepoConfig};
 use crate::store::indexes::{self, CommentCommandKey};
