@@ -12,7 +12,8 @@
 //! by line instead. Text is matched as stored: a tab, newline or backslash inside a line is stored escaped, so
 //! a pattern for a literal tab does not find it.
 
-use super::{LogLine, LogStore, TAIL_BLOCK, complete_len, decode_logged};
+use super::reader::{TAIL_BLOCK, complete_len, decode_logged};
+use super::{LogLine, LogStore};
 use chrono::{DateTime, Utc};
 use std::fs::File;
 use std::io;

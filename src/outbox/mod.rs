@@ -11,7 +11,7 @@ mod pacer;
 
 pub use effect::{Effect, OutboxEntry, enqueue};
 
-use crate::annotations::{self, Pending};
+use crate::annotations::Pending;
 use crate::clock::Clock;
 use crate::config::Pacing;
 use crate::engine::{AttemptStatus, Engine, JobEvent, JobRecord, JobState};
@@ -380,7 +380,7 @@ impl Outbox {
     /// The attempt's annotations not yet on its check run (the next batch) and the excerpt around its first error.
     fn annotations(&self, job: &JobId, attempt: &crate::engine::AttemptState) -> Pending {
         let logs = self.inner.engine.logs();
-        annotations::pending(logs, job.as_str(), attempt.number, attempt.annotations_sent)
+        logs.pending_annotations(job.as_str(), attempt.number, attempt.annotations_sent)
     }
 
     /// The event recording that GitHub accepted a request carrying `notes.batch`.

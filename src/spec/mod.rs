@@ -27,6 +27,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// A job's problem matcher: defined with the annotations it makes (the config only reads and checks it).
+pub use crate::annotations::ProblemMatcher;
 pub use params::{ParamError, ParamValue, ResolvedParam, ResolvedParams};
 
 /// Largest config file accepted, in bytes. Anything larger is rejected before YAML parsing.
@@ -292,17 +294,6 @@ pub struct JobSpec {
     /// Regexes turning output lines into check run annotations (see [`crate::annotations`]).
     #[serde(default)]
     pub problem_matchers: Vec<ProblemMatcher>,
-}
-
-/// A problem matcher: a regex whose named groups (`file`, `line`, `col`, `severity`, `message`) make an annotation
-/// of each matching output line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProblemMatcher {
-    /// The regex (Rust `regex` syntax), checked when the config is read.
-    pub regex: String,
-    /// The level when the regex has no `severity` group or it says something else: `error` (the default),
-    /// `warning` or `notice`.
-    pub severity: Option<String>,
 }
 
 impl JobSpec {
