@@ -1,4 +1,4 @@
-//! The simulator's world: everything GitHub would know (installations, repositories, branches, files, pull
+//! Purpose: the simulator's world: everything GitHub would know (installations, repositories, branches, files, pull
 //! requests, roles, issued tokens, check runs, deliveries) plus what the sim recorded (calls, violations) and the
 //! fault and rate-limit bookkeeping. Plain data behind one mutex; no I/O here.
 
@@ -9,11 +9,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
 
-use super::limits::RateState;
-use super::webhooks::NewDelivery;
-use super::{
-    CheckRunRecord, CommentRecord, DeliveryRecord, DispatchRecord, Fault, FaultKind,
-    ReactionRecord, RecordedCall, SimConfig, WorkflowDispatchRecord,
+use crate::config::SimConfig;
+use crate::fault::{Fault, FaultKind};
+use crate::rate::{RateKey, RateState};
+use crate::records::{
+    CheckRunRecord, CommentRecord, DeliveryRecord, DispatchRecord, ReactionRecord, RecordedCall,
+    WorkflowDispatchRecord,
 };
 
 /// An installation of the app on an account.
@@ -155,9 +156,29 @@ pub(crate) struct World {
     pub(crate) violations: Vec<String>,
     pub(crate) faults: Vec<Fault>,
     pub(crate) random: Option<RandomFaults>,
-    pub(crate) limits: HashMap<super::limits::RateKey, RateState>,
+    pub(crate) limits: HashMap<RateKey, RateState>,
     pub(crate) webhook_url: Option<String>,
     pub(crate) deliveries: Vec<DeliveryRecord>,
+}
+
+/// A delivery to record.
+pub(crate) struct NewDelivery {
+    /// `X-GitHub-Delivery`.
+    pub(crate) guid: String,
+    /// `X-GitHub-Event`.
+    pub(crate) event: String,
+    /// The payload, parsed (for the ids and `action` the deliveries API shows).
+    pub(crate) payload: Value,
+    /// The exact bytes sent.
+    pub(crate) body: Vec<u8>,
+    /// The app's HTTP status (0 when it could not be reached).
+    pub(crate) status_code: u16,
+    /// `OK`, or what went wrong.
+    pub(crate) status: String,
+    /// Whether it is a redelivery.
+    pub(crate) redelivery: bool,
+    /// Seconds the app took.
+    pub(crate) duration: f64,
 }
 
 /// Whether a ref looks like a commit sha (7 to 40 hex digits).

@@ -7,16 +7,16 @@
 //! number binary-searches the file, so neither costs the whole file. Each job has a byte cap: past it,
 //! each step's log gets one marker line and drops the rest.
 //!
-//! Every appended line is redacted first with its job's redactor (see [`crate::redact`]), then published to the
-//! job's live subscribers. The stored line boundary is no boundary for redaction: a step's lines are scanned as one
-//! stream (a secret split across lines — by the step, by base64 wrapped at 76 columns, or by the split of lines
-//! longer than 16 KiB — is masked in each line holding part of it). To do so a writer scans each new line once
-//! together with the last bytes of the lines before it (the longest secret form minus one), and holds a line back
-//! until the bytes after it reach that length, so a form crossing a join is masked on both sides; at the end of a
-//! batch ([`StepLogWriter::flush`]) it writes them all, except a last line ending with the start of a form. Lines
-//! are published to the subscribers when written ([`LogStore::subscribe`], for Server-Sent Events). [`LogStore::purge_older_than`] is the
-//! retention sweep; [`search`] scans the files for the cross-job search. The annotations found in an attempt's output
-//! are stored beside its step logs ([`LogStore::append_annotations`]).
+//! Every appended line is redacted first with its job's redactor (see [`crate::redact`]), then published to the job's
+//! live subscribers. The stored line boundary is no boundary for redaction: a step's lines are scanned as one stream (a
+//! secret split across lines — by the step, by base64 wrapped at 76 columns, or by the split of lines longer than 16
+//! KiB — is masked in each line holding part of it). To do so a writer scans each new line once together with the last
+//! bytes of the lines before it (the longest secret form minus one), and holds a line back until the bytes after it
+//! reach that length, so a form crossing a join is masked on both sides; at the end of a batch
+//! ([`StepLogWriter::flush`]) it writes them all, except a last line ending with the start of a form. Lines are
+//! published to the subscribers when written ([`LogStore::subscribe`], for Server-Sent Events).
+//! [`LogStore::purge_older_than`] is the retention sweep; [`search`] scans the files for the cross-job search. The
+//! annotations found in an attempt's output are stored beside its step logs ([`LogStore::append_annotations`]).
 //!
 //! The parts: `store` (the directory layout, ids, byte counters, listing, reading and deleting), `writer` (the append
 //! path with its held lines and the scan across line joins), `reader` (the file reads under tail and read, on the

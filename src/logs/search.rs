@@ -1,4 +1,4 @@
-//! Searching step logs with a regular expression: one job's logs (with context lines) or many jobs'
+//! Purpose: searching step logs with a regular expression: one job's logs (with context lines) or many jobs'
 //! (newest first), by a parallel scan of the files.
 //!
 //! Why a scan and not an index: measured with `boomerang bench logs` (see the figures in the note), a
