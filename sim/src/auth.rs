@@ -30,6 +30,7 @@ pub(crate) enum Auth {
 }
 
 impl Auth {
+    /// The kind of credential, as a recorded call shows it.
     pub(crate) fn kind(&self) -> AuthKind {
         match self {
             Auth::None => AuthKind::None,

@@ -77,12 +77,19 @@ async fn handle(State(inner): State<Weak<Inner>>, request: Request) -> Response 
 
 /// A request as the pipeline sees it.
 pub(crate) struct Incoming<'a> {
+    /// The method, upper case.
     pub(crate) method: String,
+    /// The path, without the query.
     pub(crate) path: String,
+    /// The raw query string, if any.
     pub(crate) query: Option<String>,
+    /// The request headers.
     pub(crate) headers: &'a HeaderMap,
+    /// The body as received.
     pub(crate) body: &'a [u8],
+    /// When it arrived (monotonic, for the limits).
     pub(crate) at: Instant,
+    /// When it arrived (wall clock, for JWT times and records).
     pub(crate) wall: chrono::DateTime<chrono::Utc>,
 }
 

@@ -23,6 +23,7 @@ pub(super) const ANNOTATIONS_FILE: &str = "annotations.jsonl";
 /// The log store. Cheap to clone; clones share the per-job byte counters and the set of open writers.
 #[derive(Debug, Clone)]
 pub struct LogStore {
+    /// What the clones share.
     pub(super) inner: Arc<Inner>,
 }
 
