@@ -7,15 +7,18 @@
 //! the user-facing `/help` and summary text. It does no I/O except [`check_file`], which backs
 //! `boomerang check-config`.
 //!
-//! Layout: `mod.rs` holds the data types and their small methods, `parse.rs` converts the YAML
-//! tree into them, `validate.rs` holds the cross-field rules (step DAG, templates, globs,
-//! names), `params.rs` resolves request parameters and `help.rs` renders Markdown.
+//! Layout: `mod.rs` holds the data types and their small methods; `yaml/` is the bounded YAML
+//! reader (nothing boomerang-specific) and `grammar/` converts its tree into the data types;
+//! `validate.rs` holds the cross-field rules (step DAG, templates, globs, names), `suggest.rs`
+//! "did you mean", `params.rs` resolves request parameters and `help.rs` renders Markdown.
 
+mod grammar;
 mod help;
 mod params;
-mod parse;
 pub mod sealed;
+mod suggest;
 mod validate;
+mod yaml;
 
 #[cfg(test)]
 mod tests;
@@ -37,7 +40,7 @@ pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 /// Every problem found is reported, each with a 1-based line and column, sorted by position.
 /// No input can make this panic.
 pub fn parse(text: &str) -> Result<RepoConfig, ConfigErrors> {
-    parse::parse_config(text)
+    grammar::parse_config(text)
 }
 
 /// Checks a config file on disk for `boomerang check-config <file>`.
@@ -170,7 +173,7 @@ impl RepoConfig {
 
     /// The job name closest to a mistyped `name`, for "did you mean" replies.
     pub fn suggest_job(&self, name: &str) -> Option<&str> {
-        validate::suggest(name, self.jobs.iter().map(|j| j.name.as_str()))
+        suggest::suggest(name, self.jobs.iter().map(|j| j.name.as_str()))
     }
 
     /// The job a PR comment command `name` (job name or command alias) starts, if that job
