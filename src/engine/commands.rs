@@ -107,9 +107,12 @@ impl Engine {
             }
         }
         drop(guards);
-        self.inner.outbox_wake.notify_one();
-        for job in &jobs {
-            let _ = self.inner.changes.send(job.clone());
+        // The caller's own writes wake nothing here (it knows what it queued); applied commands changed jobs.
+        if !outcome.applied.is_empty() {
+            self.inner.outbox_wake.notify_one();
+            for job in &jobs {
+                let _ = self.inner.changes.send(job.clone());
+            }
         }
         Ok(outcome)
     }
