@@ -15,10 +15,15 @@ pub(crate) fn pos(node: &Node<'_>) -> (usize, usize) {
 /// A scalar's resolved value (YAML 1.2 core schema).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Sc {
+    /// `null`, `~` or nothing.
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A number that is not an integer (also `.inf` and `.nan`).
     Float(f64),
+    /// Anything else, or a quoted scalar; its text is in [`Shape::Scalar`].
     Str,
 }
 
@@ -26,7 +31,9 @@ pub(crate) enum Sc {
 pub(crate) enum Shape<'a, 'i> {
     /// A scalar: its value and its text as written (unquoted).
     Scalar(Sc, &'a str),
+    /// A list.
     Seq(&'a [Node<'i>]),
+    /// A mapping.
     Map(&'a saphyr::AnnotatedMapping<'i, Node<'i>>),
     /// An empty document, an unresolved alias or a value its tag rejects.
     Bad,
@@ -50,6 +57,7 @@ pub(crate) fn shape<'a, 'i>(node: &'a Node<'i>) -> Shape<'a, 'i> {
     }
 }
 
+/// The [`Sc`] of a resolved scalar.
 fn classify(s: &Scalar<'_>, _style: ScalarStyle) -> Sc {
     match s {
         Scalar::Null => Sc::Null,
