@@ -8,11 +8,11 @@ pub mod command;
 pub mod replies;
 
 use crate::clock::Clock;
+use crate::effect::{Effect, enqueue};
 use crate::engine::{Engine, JobRecord, Trigger, TriggerKind};
 use crate::github::{GithubClient, GithubError, Retry};
 use crate::ids::{CommitSha, InstallationId, JobId, RepoName};
 use crate::links::Links;
-use crate::outbox::{Effect, enqueue};
 use crate::spec::{self, ConfigErrors, JobSpec, Permission, RepoConfig};
 use crate::store::indexes::{
     self, CommentCommandKey, CommitKey, DeliveryJobKey, HeldKey, PrJobKey, PrKey,
