@@ -3,10 +3,12 @@
 //! cancellation, compensation), and start-up recovery of jobs a crash interrupted. Every state change is an
 //! appended [`JobEvent`] committed together with the GitHub side effects it causes, before anything acts on it.
 
+mod commands;
 pub mod model;
 mod runner;
 mod schedule;
 
+pub use commands::{CommittedCommands, JobCommand};
 pub use model::{
     AttemptState, AttemptStatus, JobConclusion, JobEvent, JobRecord, JobState, StepState,
     StepStatus, Trigger, TriggerKind, fold,
@@ -247,14 +249,7 @@ impl Engine {
         events: &[JobEvent],
         extra: impl FnOnce(&mut Batch),
     ) -> Result<(), EngineError> {
-        let slot = {
-            let mut map = self
-                .inner
-                .journals
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            map.entry(job.clone()).or_default().clone()
-        };
+        let slot = self.journal_slot(job);
         let mut next = slot.lock().await;
         let seq = match *next {
             Some(n) => n,
@@ -275,6 +270,16 @@ impl Engine {
         self.inner.outbox_wake.notify_one();
         let _ = self.inner.changes.send(job.clone());
         Ok(())
+    }
+
+    /// The lock that orders a job's appends, holding its next event sequence number once known.
+    fn journal_slot(&self, job: &JobId) -> Arc<tokio::sync::Mutex<Option<u64>>> {
+        let mut map = self
+            .inner
+            .journals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.entry(job.clone()).or_default().clone()
     }
 
     /// Queues a check run refresh for an attempt.
@@ -334,97 +339,15 @@ impl Engine {
 
     /// Asks a job to stop: running steps get SIGTERM, then SIGKILL after the grace; the attempt ends `cancelled`.
     pub async fn cancel(&self, job: &JobId, by: &str) -> Result<(), EngineError> {
-        let (_, state) = self
-            .load(job)?
-            .ok_or_else(|| EngineError::UnknownJob(job.to_string()))?;
-        if state.is_terminal() {
-            return Err(EngineError::Refused("the job has already ended".into()));
+        let command = JobCommand::Cancel { by: by.to_string() };
+        let committed = self
+            .commit_commands(Batch::new(), vec![(job.clone(), command)])
+            .await?;
+        if let Some((_, _, why)) = committed.refused.first() {
+            return Err(EngineError::Refused(why.clone()));
         }
-        let now = self.inner.clock.now();
-        self.append(
-            job,
-            &[JobEvent::CancelRequested {
-                by: by.to_string(),
-                at: now,
-            }],
-            |_| {},
-        )
-        .await?;
-        let token = self
-            .inner
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(job)
-            .cloned();
-        match token {
-            Some(t) => t.cancel(),
-            // Not running here (queued behind something, or between restarts): the runner sees the event.
-            None => self.start(job),
-        }
+        self.act_on(&committed);
         Ok(())
-    }
-
-    /// Queues a new attempt of an ended job (a re-run from GitHub, `/retry`, the API), with a new check run.
-    /// With `failed_only`, the steps that succeeded keep their results and only the others run again.
-    pub async fn rerun(
-        &self,
-        job: &JobId,
-        by: &str,
-        reason: &str,
-        failed_only: bool,
-    ) -> Result<u32, EngineError> {
-        let (record, state) = self
-            .load(job)?
-            .ok_or_else(|| EngineError::UnknownJob(job.to_string()))?;
-        let Some(current) = state.current() else {
-            return Err(EngineError::UnknownJob(job.to_string()));
-        };
-        if current.status != AttemptStatus::Completed {
-            return Err(EngineError::Refused(format!(
-                "attempt {} is still {}",
-                current.number,
-                current.status.as_str()
-            )));
-        }
-        let only_steps = failed_only.then(|| {
-            current
-                .steps
-                .iter()
-                .filter(|s| record.spec.step(&s.id).is_some())
-                .filter(|s| s.conclusion != Some(crate::executor::StepConclusion::Success))
-                .map(|s| s.id.clone())
-                .collect::<Vec<_>>()
-        });
-        let attempt = current.number + 1;
-        let now = self.inner.clock.now();
-        let event = JobEvent::AttemptQueued {
-            attempt,
-            at: now,
-            by: by.to_string(),
-            reason: reason.to_string(),
-            only_steps,
-        };
-        let group = record.spec.concurrency_group(&record.params);
-        self.append(job, &[event], |b| {
-            b.mark_active(job.as_str());
-            if let Some(group) = group {
-                let key = group_key(&record, &group, now, attempt);
-                indexes::CONCURRENCY.put(b, &key, &(job.clone(), attempt));
-            }
-            enqueue(
-                b,
-                record.installation,
-                Effect::CreateCheckRun {
-                    job: job.clone(),
-                    attempt,
-                },
-                now,
-            );
-        })
-        .await?;
-        self.start(job);
-        Ok(attempt)
     }
 
     /// Brings every job a crash left unfinished back to a consistent state and resumes it. Steps that were running

@@ -35,9 +35,6 @@ pub const PR_JOBS: Index<PrJobKey, String> = Index::new("pr");
 /// The jobs a delivery started → the job.
 pub const DELIVERY_JOBS: Index<DeliveryJobKey, JobId> = Index::new("delivery-jobs");
 
-/// Re-runs a delivery already applied → the attempt it queued (a delivery processed again does not re-run twice).
-pub const DELIVERY_RERUNS: Index<DeliveryJobKey, u32> = Index::new("rerun");
-
 /// Commands of a comment that already ran → the delivery that ran them (an edit runs only what is new).
 pub const COMMENT_COMMANDS: Index<CommentCommandKey, String> = Index::new("comment-commands");
 

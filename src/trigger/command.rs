@@ -56,6 +56,19 @@ impl Command {
             Command::Approve => "approve".into(),
         }
     }
+
+    /// This command's entry in [`COMMANDS`] (what `/help` says of it). The match is exhaustive, so a new command
+    /// does not compile until its help exists.
+    pub fn doc(&self) -> &'static CommandDoc {
+        match self {
+            Command::Run { .. } => &COMMANDS[0],
+            Command::Cancel { .. } => &COMMANDS[1],
+            Command::Retry { .. } => &COMMANDS[2],
+            Command::Status => &COMMANDS[3],
+            Command::Help => &COMMANDS[4],
+            Command::Approve => &COMMANDS[5],
+        }
+    }
 }
 
 /// A command line that could not be understood; `Display` is the reply.
@@ -347,6 +360,25 @@ pub fn parse_comment(body: &str, prefix: &str) -> Vec<Result<Command, CommandErr
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_command_has_its_own_help_entry() {
+        for doc in &COMMANDS {
+            let typed = match doc.name {
+                "run" => "/run deploy".to_string(),
+                other => format!("/{other}"),
+            };
+            let parsed = parse_comment(&typed, "/");
+            let Some(Ok(cmd)) = parsed.first() else {
+                panic!("`{typed}` parses: {parsed:?}");
+            };
+            assert_eq!(
+                cmd.doc().name,
+                doc.name,
+                "`{typed}` is documented by its own entry"
+            );
+        }
+    }
+
     use super::*;
 
     fn run(job: &str, args: &[(&str, &str)], dry_run: bool) -> Result<Command, CommandError> {

@@ -1,4 +1,5 @@
-//! Purpose: every sentence boomerang writes in a PR comment, in one place, so the voice stays short and consistent
+//! Purpose: every sentence the trigger writes for people (PR comments, the check runs that say why nothing ran,
+//! the API's refusals), in one place, so the voice stays short and consistent
 //! and each text is tested. Every value from outside (a job name typed in a comment, a branch, a config error that
 //! quotes the file) goes through [`crate::report::markdown`], so it renders literally.
 
@@ -142,6 +143,14 @@ pub fn fork_held(
     )
 }
 
+/// Why a fork's job may not run again.
+pub fn fork_not_approved(sha: &str) -> String {
+    format!(
+        "its commit `{}` comes from a fork and no one with write access has approved it",
+        short(sha)
+    )
+}
+
 /// A re-run or retry that was refused, and why.
 pub fn rerun_refused(job: &str, why: &str) -> String {
     format!("`{job}` was not run again: {why}.")
@@ -165,6 +174,213 @@ pub fn bounded(text: String) -> String {
 pub fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
+
+/// `/cancel` found no running job of the pull request.
+pub const NOTHING_TO_CANCEL: &str = "Nothing to cancel: no job of this pull request is running.";
+
+/// `/retry` found no ended, unsuccessful job of the pull request.
+pub const NOTHING_TO_RETRY: &str =
+    "Nothing to retry: no ended, unsuccessful job of this pull request matches.";
+
+/// `/status` on a pull request without jobs.
+pub const NO_JOBS_YET: &str = "No boomerang job has run on this pull request yet.";
+
+/// A secret parameter given in a comment.
+pub fn secret_in_comment(param: &str, job: &str) -> String {
+    format!(
+        "`{param}` is a secret parameter of `{job}`: it cannot be given in a comment, which everyone can read."
+    )
+}
+
+/// A job's parameters did not check out.
+pub fn invalid_params(job: &str, why: &str) -> String {
+    format!("`{job}`: {why}")
+}
+
+/// A secret parameter's value is too short for the redactor to find it.
+pub fn secret_too_short(param: &str, min: usize) -> String {
+    format!(
+        "`{param}` is a secret parameter, and its value is shorter than the {min} characters this server \
+         needs to redact a secret (`REDACT_MIN_LENGTH`): it would show unmasked in logs, so use a longer value"
+    )
+}
+
+/// The title of the check run of a job an event asked for with invalid parameters.
+pub const INVALID_PARAMETERS_TITLE: &str = "Not started: invalid parameters";
+
+/// The summary of that check run.
+pub fn invalid_parameters_summary(description: &str, job: &str, why: &str) -> String {
+    format!("{description} asked for `{job}`, but its parameters are invalid: {why}")
+}
+
+/// The title of a failing `boomerang/config` check run.
+pub const INVALID_CONFIG_TITLE: &str = "Invalid boomerang config";
+
+/// Each config error as a Markdown list item (at most 100).
+fn error_list(errors: &ConfigErrors) -> String {
+    let mut out = String::new();
+    for e in errors.0.iter().take(100) {
+        out.push_str(&format!(
+            "- line {}, column {}: {}\n",
+            e.line, e.column, e.message
+        ));
+    }
+    out
+}
+
+/// The summary of the failing `boomerang/config` check run for an invalid config on the default branch.
+pub fn invalid_default_config_summary(branch: &str, errors: &ConfigErrors) -> String {
+    format!(
+        "`{CONFIG_PATH}` on `{branch}` is invalid, so nothing was run:\n\n{}",
+        error_list(errors)
+    )
+}
+
+/// The summary of the failing `boomerang/config` check run on a pull request that changes the config.
+pub fn invalid_proposed_config_summary(errors: &ConfigErrors) -> String {
+    format!(
+        "`{CONFIG_PATH}` in this pull request is invalid ({} error{}); merged as it is, no job would run:\n\n{}",
+        errors.0.len(),
+        if errors.0.len() == 1 { "" } else { "s" },
+        error_list(errors)
+    )
+}
+
+/// The title of the passing `boomerang/config` check run.
+pub fn valid_config_title(jobs: usize) -> String {
+    format!(
+        "Valid boomerang config: {jobs} job{}",
+        if jobs == 1 { "" } else { "s" }
+    )
+}
+
+/// The summary of the passing `boomerang/config` check run.
+pub fn valid_config_summary(branch: &str, jobs_markdown: &str) -> String {
+    format!(
+        "`{CONFIG_PATH}` in this pull request is valid. Once merged into `{branch}`:\n\n{jobs_markdown}"
+    )
+}
+
+/// `/run --dry-run`: what would run, started nothing.
+pub fn dry_run(
+    spec: &crate::spec::JobSpec,
+    params: &crate::spec::ResolvedParams,
+    login: &str,
+    sha: &str,
+) -> String {
+    let mut out = format!(
+        "**Dry run** of `{}` for @{login} on `{}` (nothing was started)\n\n",
+        spec.name,
+        short(sha)
+    );
+    if !params.0.is_empty() {
+        out.push_str("Parameters: ");
+        let shown: Vec<String> = params
+            .0
+            .iter()
+            .map(|(k, p)| {
+                if p.secret {
+                    format!("`{k}=***`")
+                } else {
+                    format!("`{k}={}`", p.value)
+                }
+            })
+            .collect();
+        out.push_str(&shown.join(", "));
+        out.push_str("\n\n");
+    }
+    if let Some(group) = spec.concurrency_group(params) {
+        out.push_str(&format!("Concurrency group: `{group}`\n\n"));
+    }
+    out.push_str(&format!(
+        "Timeout: {}\n\n| step | needs | when | on failure | retry |\n|---|---|---|---|---|\n",
+        humantime::format_duration(spec.timeout)
+    ));
+    for s in &spec.steps {
+        out.push_str(&format!(
+            "| `{}` | {} | {:?} | {:?} | {} |\n",
+            s.id,
+            if s.needs.is_empty() {
+                "—".to_string()
+            } else {
+                s.needs.join(", ")
+            },
+            s.when,
+            s.on_failure,
+            s.retry
+                .as_ref()
+                .map(|r| format!("{} tries", r.attempts))
+                .unwrap_or_else(|| "—".into())
+        ));
+    }
+    out
+}
+
+/// The header of `/status`'s table.
+pub const STATUS_HEADER: &str = "| job | attempt | status | page |\n|---|---|---|---|\n";
+
+/// One job's row in `/status`.
+pub fn status_row(job: &str, attempt: u32, status: &str, id: &str, url: &str) -> String {
+    format!(
+        "| `{job}` | {attempt} | {status} | [{}]({url}) |\n",
+        &id[..8.min(id.len())]
+    )
+}
+
+/// Why an API request names a repository without a config.
+pub fn api_no_config(branch: &str) -> String {
+    format!("it has no `{CONFIG_PATH}` on `{branch}`")
+}
+
+/// Why an API request names a repository whose config is invalid (its first error).
+pub fn api_invalid_config(branch: &str, errors: &ConfigErrors) -> String {
+    let first = errors.0.first().map_or(String::new(), |e| {
+        format!(": line {}, column {}: {}", e.line, e.column, e.message)
+    });
+    format!("its `{CONFIG_PATH}` on `{branch}` is invalid{first}")
+}
+
+/// Why an API request names a job the config lacks.
+pub fn api_unknown_job(job: &str, suggestion: Option<&str>) -> String {
+    let hint = suggestion
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    format!("no job `{job}` in the config{hint}")
+}
+
+/// Why an API request names a job that is not started by the API.
+pub fn api_not_declared(job: &str, started_by: &str) -> String {
+    format!("`{job}` does not declare `on: api` (it is started by: {started_by})")
+}
+
+/// Why an API request names a ref the repository lacks.
+pub fn api_unknown_ref(git_ref: &str, repo: &str) -> String {
+    format!("no branch, tag or commit `{git_ref}` in {repo}")
+}
+
+/// GitHub answered 404 about the API request's repository.
+pub fn api_repo_not_visible(repo: &str) -> String {
+    format!(
+        "GitHub answered 404 for {repo}: the app's installation cannot see it (is it among the \
+         installation's selected repositories, and does it still exist?)"
+    )
+}
+
+/// GitHub answered 401/403 about the API request's repository (`detail` is `403` or `403: message`).
+pub fn api_repo_refused(repo: &str, detail: &str) -> String {
+    format!(
+        "GitHub refused access to {repo} ({detail}): check that the app is installed on it with the \
+         permissions app-manifest.yml asks for"
+    )
+}
+
+/// Another GitHub refusal about the API request's repository.
+pub fn api_repo_other(repo: &str, error: &str) -> String {
+    format!("GitHub refused the request for {repo}: {error}")
+}
+
+/// The API request's repository does not have the app installed.
+pub const API_NOT_INSTALLED: &str = "boomerang is not installed on it";
 
 #[cfg(test)]
 mod tests {

@@ -39,134 +39,166 @@ pub enum Event {
     /// GitHub checking the hook.
     Ping,
     /// A comment on an issue or pull request was created or edited.
-    IssueComment {
-        /// Where.
-        ctx: RepoContext,
-        /// `created` or `edited`.
-        action: String,
-        /// The issue or PR number.
-        issue_number: u64,
-        /// Whether the issue is a pull request (commands only work there).
-        is_pull_request: bool,
-        /// The comment's id (for reactions).
-        comment_id: u64,
-        /// The comment's text now.
-        body: String,
-        /// For `edited`: the text before the edit.
-        previous_body: Option<String>,
-        /// The comment's author.
-        author: Actor,
-        /// Who caused this delivery: the author on `created`, the editor on `edited`. Permission is theirs.
-        sender: Actor,
-    },
+    IssueComment(IssueComment),
     /// Someone started a workflow by hand (UI or API).
-    WorkflowDispatch {
-        /// Where.
-        ctx: RepoContext,
-        /// The workflow file path, e.g. `.github/workflows/release.yml`.
-        workflow: String,
-        /// The ref the workflow was dispatched on.
-        git_ref: String,
-        /// The workflow's inputs.
-        inputs: Map<String, Value>,
-        /// Who dispatched it.
-        sender: Actor,
-    },
+    WorkflowDispatch(WorkflowDispatch),
     /// A `POST /dispatches` on the repository (an Actions producer publishing work).
-    RepositoryDispatch {
-        /// Where.
-        ctx: RepoContext,
-        /// The dispatch's `event_type` (the payload's `action`).
-        event_type: String,
-        /// The branch GitHub reports (the default branch).
-        branch: Option<String>,
-        /// The producer's data.
-        client_payload: Map<String, Value>,
-        /// Who sent it.
-        sender: Actor,
-    },
+    RepositoryDispatch(RepositoryDispatch),
     /// A check run event (`rerequested` or `requested_action` on one of ours; others are ignored).
-    CheckRun {
-        /// Where.
-        ctx: RepoContext,
-        /// The action.
-        action: String,
-        /// The check run.
-        check_run_id: CheckRunId,
-        /// Its `external_id` (our job id, when it is ours).
-        external_id: Option<String>,
-        /// The app that owns the check run.
-        app_id: Option<u64>,
-        /// The commit.
-        head_sha: CommitSha,
-        /// For `requested_action`: the button's identifier.
-        requested_action: Option<String>,
-        /// Who asked.
-        sender: Actor,
-    },
+    CheckRun(CheckRun),
     /// An Actions workflow run finished.
-    WorkflowRunCompleted {
-        /// Where.
-        ctx: RepoContext,
-        /// The workflow's name.
-        workflow_name: String,
-        /// The run's conclusion.
-        conclusion: String,
-        /// The commit it ran on.
-        head_sha: CommitSha,
-        /// Its branch (None for some fork runs).
-        head_branch: Option<String>,
-        /// PR numbers (empty for fork PRs: look them up by sha).
-        pull_requests: Vec<u64>,
-        /// The repository the run's commit came from, when it is not this one (a fork): its code runs only after
-        /// a writer approves the commit.
-        fork: Option<String>,
-        /// Who triggered it.
-        sender: Actor,
-    },
+    WorkflowRunCompleted(WorkflowRunCompleted),
     /// A check suite was requested (new code pushed) or re-requested.
-    CheckSuite {
-        /// Where.
-        ctx: RepoContext,
-        /// The action.
-        action: String,
-        /// The commit.
-        head_sha: CommitSha,
-        /// Its branch.
-        head_branch: Option<String>,
-        /// The repository of a pull request head in this suite that is not this one (a fork), if any.
-        fork: Option<String>,
-        /// Who pushed.
-        sender: Actor,
-    },
+    CheckSuite(CheckSuite),
     /// A push to a branch or tag.
-    Push {
-        /// Where.
-        ctx: RepoContext,
-        /// The full ref (`refs/heads/main`).
-        git_ref: String,
-        /// The new head commit.
-        after: CommitSha,
-        /// Whether the ref was deleted.
-        deleted: bool,
-        /// Who pushed.
-        sender: Actor,
-    },
+    Push(Push),
     /// A pull request was opened, synchronised or reopened.
-    PullRequest {
-        /// Where.
-        ctx: RepoContext,
-        /// The action.
-        action: String,
-        /// The PR number.
-        number: u64,
-        /// Its head commit.
-        head_sha: CommitSha,
-        /// Whether the head lives in a fork.
-        from_fork: bool,
-    },
+    PullRequest(PullRequest),
     /// An event or action boomerang does not act on (recorded and ignored), with the reason.
     Ignored(String),
+}
+
+/// A comment on an issue or pull request was created or edited.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IssueComment {
+    /// Where.
+    pub ctx: RepoContext,
+    /// `created` or `edited`.
+    pub action: String,
+    /// The issue or PR number.
+    pub issue_number: u64,
+    /// Whether the issue is a pull request (commands only work there).
+    pub is_pull_request: bool,
+    /// The comment's id (for reactions).
+    pub comment_id: u64,
+    /// The comment's text now.
+    pub body: String,
+    /// For `edited`: the text before the edit.
+    pub previous_body: Option<String>,
+    /// The comment's author.
+    pub author: Actor,
+    /// Who caused this delivery: the author on `created`, the editor on `edited`. Permission is theirs.
+    pub sender: Actor,
+}
+
+/// Someone started a workflow by hand (UI or API).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkflowDispatch {
+    /// Where.
+    pub ctx: RepoContext,
+    /// The workflow file path, e.g. `.github/workflows/release.yml`.
+    pub workflow: String,
+    /// The ref the workflow was dispatched on.
+    pub git_ref: String,
+    /// The workflow's inputs.
+    pub inputs: Map<String, Value>,
+    /// Who dispatched it.
+    pub sender: Actor,
+}
+
+/// A `POST /dispatches` on the repository (an Actions producer publishing work).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RepositoryDispatch {
+    /// Where.
+    pub ctx: RepoContext,
+    /// The dispatch's `event_type` (the payload's `action`).
+    pub event_type: String,
+    /// The branch GitHub reports (the default branch).
+    pub branch: Option<String>,
+    /// The producer's data.
+    pub client_payload: Map<String, Value>,
+    /// Who sent it.
+    pub sender: Actor,
+}
+
+/// A check run event (`rerequested` or `requested_action` on one of ours; others are ignored).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckRun {
+    /// Where.
+    pub ctx: RepoContext,
+    /// The action.
+    pub action: String,
+    /// The check run.
+    pub check_run_id: CheckRunId,
+    /// Its `external_id` (our job id, when it is ours).
+    pub external_id: Option<String>,
+    /// The app that owns the check run.
+    pub app_id: Option<u64>,
+    /// The commit.
+    pub head_sha: CommitSha,
+    /// For `requested_action`: the button's identifier.
+    pub requested_action: Option<String>,
+    /// Who asked.
+    pub sender: Actor,
+}
+
+/// An Actions workflow run finished.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkflowRunCompleted {
+    /// Where.
+    pub ctx: RepoContext,
+    /// The workflow's name.
+    pub workflow_name: String,
+    /// The run's conclusion.
+    pub conclusion: String,
+    /// The commit it ran on.
+    pub head_sha: CommitSha,
+    /// Its branch (None for some fork runs).
+    pub head_branch: Option<String>,
+    /// PR numbers (empty for fork PRs: look them up by sha).
+    pub pull_requests: Vec<u64>,
+    /// The repository the run's commit came from, when it is not this one (a fork): its code runs only after
+    /// a writer approves the commit.
+    pub fork: Option<String>,
+    /// Who triggered it.
+    pub sender: Actor,
+}
+
+/// A check suite was requested (new code pushed) or re-requested.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckSuite {
+    /// Where.
+    pub ctx: RepoContext,
+    /// The action.
+    pub action: String,
+    /// The commit.
+    pub head_sha: CommitSha,
+    /// Its branch.
+    pub head_branch: Option<String>,
+    /// The repository of a pull request head in this suite that is not this one (a fork), if any.
+    pub fork: Option<String>,
+    /// Who pushed.
+    pub sender: Actor,
+}
+
+/// A push to a branch or tag.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Push {
+    /// Where.
+    pub ctx: RepoContext,
+    /// The full ref (`refs/heads/main`).
+    pub git_ref: String,
+    /// The new head commit.
+    pub after: CommitSha,
+    /// Whether the ref was deleted.
+    pub deleted: bool,
+    /// Who pushed.
+    pub sender: Actor,
+}
+
+/// A pull request was opened, synchronised or reopened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PullRequest {
+    /// Where.
+    pub ctx: RepoContext,
+    /// The action.
+    pub action: String,
+    /// The PR number.
+    pub number: u64,
+    /// Its head commit.
+    pub head_sha: CommitSha,
+    /// Whether the head lives in a fork.
+    pub from_fork: bool,
 }
 
 /// Whether a delivery of this event/action can lead to work; everything else is recorded and ignored at once.
@@ -295,7 +327,7 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
     };
     let action = action.unwrap_or_default().to_string();
     Ok(match event {
-        "issue_comment" => Event::IssueComment {
+        "issue_comment" => Event::IssueComment(IssueComment {
             ctx,
             action,
             issue_number: need_u64(&["issue", "number"])?,
@@ -310,8 +342,8 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
             previous_body: str_at(body, &["changes", "body", "from"]).map(str::to_string),
             author: actor(body.get("comment").and_then(|c| c.get("user"))),
             sender,
-        },
-        "workflow_dispatch" => Event::WorkflowDispatch {
+        }),
+        "workflow_dispatch" => Event::WorkflowDispatch(WorkflowDispatch {
             ctx,
             workflow: need_str(&["workflow"])?,
             git_ref: need_str(&["ref"])?,
@@ -321,8 +353,8 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
                 .cloned()
                 .unwrap_or_default(),
             sender,
-        },
-        "repository_dispatch" => Event::RepositoryDispatch {
+        }),
+        "repository_dispatch" => Event::RepositoryDispatch(RepositoryDispatch {
             ctx,
             event_type: action,
             branch: str_at(body, &["branch"]).map(str::to_string),
@@ -332,8 +364,8 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
                 .cloned()
                 .unwrap_or_default(),
             sender,
-        },
-        "check_run" => Event::CheckRun {
+        }),
+        "check_run" => Event::CheckRun(CheckRun {
             ctx,
             action,
             check_run_id: CheckRunId(need_u64(&["check_run", "id"])?),
@@ -342,8 +374,8 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
             head_sha: CommitSha(need_str(&["check_run", "head_sha"])?),
             requested_action: str_at(body, &["requested_action", "identifier"]).map(str::to_string),
             sender,
-        },
-        "workflow_run" => Event::WorkflowRunCompleted {
+        }),
+        "workflow_run" => Event::WorkflowRunCompleted(WorkflowRunCompleted {
             fork: workflow_run_fork(body, &ctx.repo),
             ctx,
             workflow_name: str_at(body, &["workflow_run", "name"])
@@ -366,16 +398,16 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
                 })
                 .unwrap_or_default(),
             sender,
-        },
-        "check_suite" => Event::CheckSuite {
+        }),
+        "check_suite" => Event::CheckSuite(CheckSuite {
             ctx,
             action,
             head_sha: CommitSha(need_str(&["check_suite", "head_sha"])?),
             head_branch: str_at(body, &["check_suite", "head_branch"]).map(str::to_string),
             fork: check_suite_fork(body),
             sender,
-        },
-        "push" => Event::Push {
+        }),
+        "push" => Event::Push(Push {
             ctx,
             git_ref: need_str(&["ref"])?,
             after: CommitSha(need_str(&["after"])?),
@@ -384,17 +416,17 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             sender,
-        },
+        }),
         "pull_request" => {
             let head_repo = str_at(body, &["pull_request", "head", "repo", "full_name"]);
             let base_repo = str_at(body, &["pull_request", "base", "repo", "full_name"]);
-            Event::PullRequest {
+            Event::PullRequest(PullRequest {
                 ctx,
                 action,
                 number: need_u64(&["number"]).or_else(|_| need_u64(&["pull_request", "number"]))?,
                 head_sha: CommitSha(need_str(&["pull_request", "head", "sha"])?),
                 from_fork: head_repo.is_none() || head_repo != base_repo,
-            }
+            })
         }
         other => Event::Ignored(format!("boomerang does not act on `{other}`")),
     })

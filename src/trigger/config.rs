@@ -1,0 +1,170 @@
+//! Purpose: the repo config as the trigger reads it (always from the default branch), and the `boomerang/config`
+//! check runs that say why nothing ran: an invalid config on the default branch, or a pull request that changes the
+//! config (checked, never used until merged).
+
+use super::plan::Plan;
+use super::{ProcessError, Processor, replies, transient};
+use crate::effect::Effect;
+use crate::ids::{CommitSha, InstallationId};
+use crate::spec::{self, ConfigErrors, RepoConfig};
+use crate::webhook::events::RepoContext;
+
+/// The repo config on the default branch, as found.
+pub(super) enum ConfigLoad {
+    /// There is no config file.
+    Missing,
+    /// The file does not parse or check; the errors name lines.
+    Invalid(ConfigErrors),
+    /// A config to act on.
+    Valid(RepoConfig),
+}
+
+impl Processor {
+    /// Reads and parses the repo config from the default branch.
+    pub(super) async fn load_config(&self, ctx: &RepoContext) -> Result<ConfigLoad, ProcessError> {
+        let text = self
+            .inner
+            .client
+            .file(
+                ctx.installation,
+                &ctx.repo,
+                replies::CONFIG_PATH,
+                Some(&ctx.default_branch),
+            )
+            .await
+            .map_err(transient)?;
+        Ok(match text {
+            None => ConfigLoad::Missing,
+            Some(t) => match spec::parse(&t) {
+                Ok(c) => ConfigLoad::Valid(c),
+                Err(e) => ConfigLoad::Invalid(e),
+            },
+        })
+    }
+
+    /// The repo config, or the plan to answer with when there is none (nothing to do) or it is invalid (a failing
+    /// `boomerang/config` check run on the commit `git_ref` points at, since these triggers have no PR to reply on).
+    pub(super) async fn config_or_failure(
+        &self,
+        ctx: &RepoContext,
+        git_ref: &str,
+    ) -> Result<Result<RepoConfig, Plan>, ProcessError> {
+        match self.load_config(ctx).await? {
+            ConfigLoad::Valid(c) => Ok(Ok(c)),
+            ConfigLoad::Missing => Ok(Err(Plan::note("no repo config"))),
+            ConfigLoad::Invalid(errors) => {
+                let sha = self
+                    .inner
+                    .client
+                    .commit_sha(ctx.installation, &ctx.repo, git_ref)
+                    .await
+                    .map_err(transient)?;
+                let mut plan = Plan::note("invalid repo config");
+                plan.effects.push(failure_check_run(
+                    ctx,
+                    &sha,
+                    "boomerang/config",
+                    replies::INVALID_CONFIG_TITLE,
+                    replies::invalid_default_config_summary(&ctx.default_branch, &errors),
+                    Some(&errors),
+                ));
+                Ok(Err(plan))
+            }
+        }
+    }
+
+    /// A pull request that changes `.github/boomerang.yml` gets a `boomerang/config` check run on its head commit:
+    /// failing with an annotation at each error's line when the new file is invalid, passing with a short summary
+    /// of its jobs when it is valid. (What runs is still read from the default branch, never from the PR.)
+    pub(super) async fn check_config_change(
+        &self,
+        ctx: &RepoContext,
+        number: u64,
+        head_sha: &CommitSha,
+    ) -> Result<Plan, ProcessError> {
+        let client = &self.inner.client;
+        let path = replies::CONFIG_PATH;
+        let proposed = client
+            .file(ctx.installation, &ctx.repo, path, Some(head_sha.as_str()))
+            .await
+            .map_err(transient)?;
+        let Some(proposed) = proposed else {
+            return Ok(Plan::note(format!("#{number}: no `{path}` at its head")));
+        };
+        let current = client
+            .file(ctx.installation, &ctx.repo, path, Some(&ctx.default_branch))
+            .await
+            .map_err(transient)?;
+        if current.as_deref() == Some(proposed.as_str()) {
+            return Ok(Plan::note(format!("#{number} does not change `{path}`")));
+        }
+        let mut plan = Plan::note(format!("#{number} changes `{path}`: checked"));
+        match spec::parse(&proposed) {
+            Ok(config) => plan.effects.push((
+                ctx.installation,
+                Effect::StandaloneCheckRun {
+                    repo: ctx.repo.clone(),
+                    sha: head_sha.to_string(),
+                    name: "boomerang/config".into(),
+                    conclusion: "success".into(),
+                    title: replies::valid_config_title(config.jobs.len()),
+                    summary: replies::valid_config_summary(
+                        &ctx.default_branch,
+                        &config.summary_markdown(),
+                    ),
+                    annotations: Vec::new(),
+                },
+            )),
+            Err(errors) => plan.effects.push(failure_check_run(
+                ctx,
+                head_sha,
+                "boomerang/config",
+                replies::INVALID_CONFIG_TITLE,
+                replies::invalid_proposed_config_summary(&errors),
+                Some(&errors),
+            )),
+        }
+        Ok(plan)
+    }
+}
+
+/// A finished `boomerang/config` (or job) check run explaining why nothing ran, for triggers with no PR to
+/// reply on; config errors become annotations on the config file's lines.
+pub(super) fn failure_check_run(
+    ctx: &RepoContext,
+    sha: &CommitSha,
+    name: &str,
+    title: &str,
+    summary: String,
+    errors: Option<&ConfigErrors>,
+) -> (InstallationId, Effect) {
+    let annotations = errors
+        .map(|errs| {
+            errs.0
+                .iter()
+                .take(50)
+                .map(|e| {
+                    serde_json::json!({
+                        "path": replies::CONFIG_PATH,
+                        "start_line": e.line.max(1),
+                        "end_line": e.line.max(1),
+                        "annotation_level": "failure",
+                        "message": crate::report::truncate_chars(&e.message, 60_000),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        ctx.installation,
+        Effect::StandaloneCheckRun {
+            repo: ctx.repo.clone(),
+            sha: sha.to_string(),
+            name: name.to_string(),
+            conclusion: "failure".into(),
+            title: title.to_string(),
+            summary,
+            annotations,
+        },
+    )
+}

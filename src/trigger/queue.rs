@@ -1,0 +1,180 @@
+//! Purpose: the delivery processor and its loop: it takes pending deliveries from the store (at most
+//! [`CONCURRENCY`] at once), processes each ([`super::plan`]), and backs off a delivery that failed for a transient
+//! reason until GitHub's own redelivery window has passed.
+
+use super::ProcessError;
+use crate::clock::Clock;
+use crate::engine::Engine;
+use crate::github::{GithubClient, Retry};
+use crate::ids::RepoName;
+use crate::links::Links;
+use crate::store::{Batch, PendingKey, Store, StoreError};
+use crate::webhook::{DeliveryRecord, DeliveryStatus};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// A delivery that keeps failing for transient reasons (GitHub unreachable) is retried, with backoff up to ten
+/// minutes, until it is older than GitHub's own redelivery window; then it is marked failed.
+pub const MAX_PROCESSING_AGE: chrono::TimeDelta = chrono::TimeDelta::days(3);
+/// A delivery whose processing started this many times without finishing (each start is committed before the work
+/// begins, and an outcome, even a transient failure, clears it) is parked as failed instead of being processed
+/// again: whatever it makes boomerang do crashed or hung the process each time, and retrying it after every restart
+/// would be a crash loop that also starves every other delivery.
+pub const MAX_UNFINISHED_STARTS: u32 = 5;
+/// Deliveries processed at once.
+pub const CONCURRENCY: usize = 8;
+
+/// The delivery processor. Cheap to clone.
+#[derive(Clone)]
+pub struct Processor {
+    pub(super) inner: Arc<Inner>,
+}
+
+/// What every part of the trigger reads: the store, GitHub, the engine, links, the clock.
+pub(super) struct Inner {
+    pub(super) store: Store,
+    pub(super) client: GithubClient,
+    pub(super) engine: Engine,
+    pub(super) links: Links,
+    pub(super) clock: Clock,
+    in_progress: Mutex<HashSet<String>>,
+    retry_at: Mutex<HashMap<String, tokio::time::Instant>>,
+    /// One delivery per repository at a time, so "has this comment's command already run?" is race-free.
+    pub(super) repo_locks: Mutex<HashMap<RepoName, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Processor {
+    /// Builds the processor.
+    pub fn new(
+        store: Store,
+        client: GithubClient,
+        engine: Engine,
+        links: Links,
+        clock: Clock,
+    ) -> Processor {
+        Processor {
+            inner: Arc::new(Inner {
+                store,
+                client,
+                engine,
+                links,
+                clock,
+                in_progress: Mutex::new(HashSet::new()),
+                retry_at: Mutex::new(HashMap::new()),
+                repo_locks: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Processes pending deliveries until `shutdown`; `wake` is notified by the ingress for each new one.
+    pub async fn run(self, wake: Arc<Notify>, shutdown: CancellationToken) {
+        let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        loop {
+            let mut next_retry = Duration::from_secs(5);
+            match self.inner.store.pending_deliveries(256) {
+                Ok(pending) => {
+                    for key in pending {
+                        let now = tokio::time::Instant::now();
+                        if let Some(at) = self
+                            .inner
+                            .retry_at
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(&key.guid)
+                            && *at > now
+                        {
+                            next_retry = next_retry.min(*at - now);
+                            continue;
+                        }
+                        if !self
+                            .inner
+                            .in_progress
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(key.guid.clone())
+                        {
+                            continue;
+                        }
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let me = self.clone();
+                        let wake = wake.clone();
+                        tokio::spawn(async move {
+                            let guid = key.guid.clone();
+                            me.process_logged(key).await;
+                            me.inner
+                                .in_progress
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .remove(&guid);
+                            drop(permit);
+                            wake.notify_one();
+                        });
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot list pending deliveries"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(next_retry) => {}
+            }
+        }
+    }
+
+    async fn process_logged(&self, key: PendingKey) {
+        let guid = key.guid.clone();
+        match self.process(&key).await {
+            Ok(()) => {
+                self.inner
+                    .retry_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&guid);
+            }
+            Err(e) => {
+                tracing::warn!(%guid, error = %e, "delivery processing failed; will retry");
+                if let Err(e) = self.note_failure(&key, &e).await {
+                    tracing::error!(%guid, error = %e, "cannot record the failure");
+                }
+            }
+        }
+    }
+
+    async fn note_failure(&self, key: &PendingKey, error: &ProcessError) -> Result<(), StoreError> {
+        let Some(mut record) = self.inner.store.delivery::<DeliveryRecord>(&key.guid)? else {
+            return Ok(());
+        };
+        record.attempts += 1;
+        // This start reached an outcome: it does not count towards parking.
+        record.unfinished_starts = record.unfinished_starts.saturating_sub(1);
+        record.note = Some(error.to_string());
+        let mut batch = Batch::new();
+        let wait = match error {
+            ProcessError::Transient(e) => match e.retry(self.inner.clock.now()) {
+                Retry::RateLimited(Some(w)) => w,
+                Retry::RateLimited(None) => Duration::from_secs(60),
+                _ => Duration::from_millis(500u64 << record.attempts.min(10))
+                    .min(Duration::from_secs(300)),
+            },
+            ProcessError::Store(_) => Duration::from_secs(5),
+        };
+        if self.inner.clock.now() - record.received_at > MAX_PROCESSING_AGE {
+            record.status = DeliveryStatus::Failed;
+            batch.finish_delivery(key, &record);
+        } else {
+            batch.update_delivery(&key.guid, &record);
+            self.inner
+                .retry_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.guid.clone(), tokio::time::Instant::now() + wait);
+        }
+        self.inner.store.commit(batch).await?;
+        Ok(())
+    }
+}
