@@ -7,10 +7,11 @@
 //! ([`crate::store::indexes::FINAL_SENT`]), and only ended attempts without that mark are looked up (`GET` check run).
 
 use crate::clock::Clock;
+use crate::effect::{Effect, OutboxEntry, enqueue};
 use crate::engine::{AttemptStatus, Engine};
 use crate::github::GithubClient;
 use crate::ids::JobId;
-use crate::outbox::{Effect, OutboxEntry, enqueue, final_sent_key};
+use crate::outbox::final_sent_key;
 use crate::store::indexes;
 use crate::store::{Batch, Store, StoreError};
 use std::collections::HashSet;

@@ -9,9 +9,9 @@
 
 use super::AttemptStatus;
 use super::{Engine, JobEvent, JobRecord, JobState, fold, group_key};
+use crate::effect::{Effect, enqueue};
 use crate::executor::StepConclusion;
 use crate::ids::JobId;
-use crate::outbox::{Effect, enqueue};
 use crate::store::{Batch, StoreError, indexes};
 
 /// What someone asked of an existing job.

@@ -6,14 +6,12 @@
 //! burst); retries 5xx and timeouts with jittered backoff; records a refusal retrying cannot fix on the job.
 //! An entry leaves the queue only after GitHub answered 2xx (ARCHITECTURE.md, checkpoint 4).
 
-mod effect;
 mod pacer;
-
-pub use effect::{Effect, OutboxEntry, enqueue};
 
 use crate::annotations::{self, Pending};
 use crate::clock::Clock;
 use crate::config::Pacing;
+use crate::effect::{Effect, OutboxEntry, enqueue};
 use crate::engine::{AttemptStatus, Engine, JobEvent, JobRecord, JobState};
 use crate::github::{GithubClient, GithubError, Retry};
 use crate::ids::{InstallationId, JobId};

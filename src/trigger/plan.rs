@@ -5,9 +5,9 @@
 
 use super::queue::MAX_UNFINISHED_STARTS;
 use super::{ProcessError, Processor};
+use crate::effect::{Effect, enqueue};
 use crate::engine::{Engine, JobCommand, JobRecord};
 use crate::ids::{InstallationId, JobId, RepoName};
-use crate::outbox::{Effect, enqueue};
 use crate::store::indexes::{
     self, CommentCommandKey, CommitKey, DeliveryJobKey, HeldKey, PrJobKey, PrKey,
 };
