@@ -4,7 +4,7 @@
 //! appended [`JobEvent`] committed together with the GitHub side effects it causes, before anything acts on it.
 
 mod commands;
-pub mod model;
+pub use crate::job as model;
 mod runner;
 mod schedule;
 
