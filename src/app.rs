@@ -1,6 +1,7 @@
 //! Purpose: wires the modules into one running server and owns its background loops (delivery processor, outbox,
 //! start-up recovery, check run reconciliation, webhook redelivery) and their shutdown. Tests, `serve` and `demo` all build the server through [`App::build`].
 
+use crate::api::ApiState;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::engine::{Engine, EngineSettings};
@@ -156,8 +157,24 @@ impl App {
             self.deliveries.clone(),
             self.clock.clone(),
         );
-        crate::api::with_security_headers(ingress.router().merge(crate::api::router(self.clone())))
-            .layer(tower_http::trace::TraceLayer::new_for_http())
+        crate::api::with_security_headers(
+            ingress.router().merge(crate::api::router(self.api_state())),
+        )
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+    }
+
+    /// What the API and page handlers may reach (not the GitHub client or the settings).
+    fn api_state(&self) -> ApiState {
+        ApiState {
+            engine: self.engine.clone(),
+            logs: self.engine.logs().clone(),
+            store: self.store.clone(),
+            links: self.links.clone(),
+            clock: self.clock.clone(),
+            processor: self.processor.clone(),
+            api_tokens: self.settings.api_tokens.clone().into(),
+            log_retention: self.settings.logs.retention,
+        }
     }
 
     /// Recovers interrupted jobs, starts the background loops and serves HTTP on `listener` until `shutdown`.

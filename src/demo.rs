@@ -167,7 +167,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
 
 /// Prints boomerang's side of the loop: each job event as the engine records it.
 async fn print_job_events(engine: crate::engine::Engine) {
-    use crate::engine::JobEvent;
+    use crate::job::JobEvent;
     let mut changes = engine.subscribe();
     let mut printed: std::collections::HashMap<crate::ids::JobId, usize> =
         std::collections::HashMap::new();

@@ -8,6 +8,7 @@
 //!        ─▶ report (state → check run / dispatch bodies) ─▶ outbox (durable side effects, pacing) ─▶ github
 //! ```
 //!
+//! `effect` names the GitHub side effects that any module queues (into a store batch) and only the outbox sends.
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
 //! all together and owns the background loops; `main.rs` is only the CLI.
 
@@ -21,10 +22,12 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod effect;
 pub mod engine;
 pub mod executor;
 pub mod github;
 pub mod ids;
+pub mod job;
 pub mod links;
 pub mod logs;
 pub mod outbox;

@@ -7,10 +7,12 @@
 //! ([`crate::store::indexes::FINAL_SENT`]), and only ended attempts without that mark are looked up (`GET` check run).
 
 use crate::clock::Clock;
-use crate::engine::{AttemptStatus, Engine};
+use crate::effect::{Effect, OutboxEntry, enqueue};
+use crate::engine::Engine;
 use crate::github::GithubClient;
 use crate::ids::JobId;
-use crate::outbox::{Effect, OutboxEntry, enqueue, final_sent_key};
+use crate::job::AttemptStatus;
+use crate::outbox::final_sent_key;
 use crate::store::indexes;
 use crate::store::{Batch, Store, StoreError};
 use std::collections::HashSet;
@@ -97,7 +99,7 @@ impl Reconciler {
             }
         }
         let queued = self.queued_jobs()?;
-        let records: Vec<crate::engine::JobRecord> = self.store.recent_jobs(JOBS_PER_SWEEP)?;
+        let records: Vec<crate::job::JobRecord> = self.store.recent_jobs(JOBS_PER_SWEEP)?;
         let mut batch = Batch::new();
         let mut wake = false;
         for record in records {

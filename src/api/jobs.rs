@@ -5,10 +5,10 @@
 //! safe: a repeat within [`IDEMPOTENCY_TTL`] answers with the same job. A `callback_url` receives the final job JSON
 //! (POST) when the job ends.
 
+use super::ApiState;
 use super::{error, has_api_token, job_view};
-use crate::app::App;
-use crate::engine::JobRecord;
 use crate::ids::{CommitSha, JobId, RepoName};
+use crate::job::JobRecord;
 use crate::store::indexes::{self, IdempotencyKey, RememberedRequest};
 use crate::trigger::{ApiJobRequest, ApiRefusal};
 use axum::Router;
@@ -28,7 +28,7 @@ const CALLBACK_TRIES: u32 = 5;
 const MAX_KEY_LEN: usize = 255;
 
 /// The `POST /api/v1/jobs` route.
-pub(super) fn router(app: App) -> Router {
+pub(super) fn router(app: ApiState) -> Router {
     Router::new()
         .route("/api/v1/jobs", post(create_job))
         .with_state(app)
@@ -123,7 +123,7 @@ fn parse(body: &[u8]) -> Result<Parsed, Box<Response>> {
     })
 }
 
-fn accepted(app: &App, job: &JobId, replayed: bool) -> Response {
+fn accepted(app: &ApiState, job: &JobId, replayed: bool) -> Response {
     let location = format!("/api/v1/jobs/{job}");
     let mut body = match app.engine.load(job) {
         Ok(Some((record, state))) => job_view(app, &record, &state),
@@ -148,7 +148,7 @@ fn keyed_lock() -> &'static tokio::sync::Mutex<()> {
 }
 
 async fn create_job(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -239,7 +239,7 @@ async fn create_job(
 /// Waits for the job's attempt to end, then POSTs the job's JSON (what `GET /api/v1/jobs/{id}` shows) to `url`,
 /// retrying with backoff on errors and non-2xx answers. At least once while this process runs; a restart before the
 /// job ends loses the callback (documented).
-async fn callback_when_done(app: App, job: JobId, url: url::Url) {
+async fn callback_when_done(app: ApiState, job: JobId, url: url::Url) {
     let mut changes = app.engine.subscribe();
     let view = loop {
         match app.engine.load(&job) {

@@ -6,9 +6,9 @@
 //! passed through its own job's redactor (server secrets and that job's secret parameters) and every answer's string
 //! values through the server's, so a secret added after a line was stored still does not leave.
 
+use super::ApiState;
 use super::{error, has_api_token, load};
-use crate::app::App;
-use crate::engine::{AttemptState, JobRecord, JobState, StepState};
+use crate::job::{AttemptState, JobRecord, JobState, StepState};
 use crate::logs::search::{Hit, Keep, Pattern};
 use crate::logs::{LogLine, LogStore};
 use axum::Router;
@@ -35,7 +35,7 @@ const MAX_CONTEXT: u64 = 20;
 const SEARCH_JOBS: usize = 100_000;
 
 /// The log routes (merged into the API router).
-pub(super) fn routes() -> Router<App> {
+pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/jobs/{id}/logs", get(job_logs))
         .route("/api/v1/jobs/{id}/logs/stream", get(stream))
@@ -50,11 +50,11 @@ fn unauthorized() -> Response {
     )
 }
 
-fn redacted(app: &App, value: Value) -> Response {
-    axum::Json(app.engine.logs().redactor().redact_json(&value)).into_response()
+fn redacted(app: &ApiState, value: Value) -> Response {
+    axum::Json(app.logs.redactor().redact_json(&value)).into_response()
 }
 
-fn line_json(app: &App, job: &str, attempt: u32, step: &str, l: &LogLine) -> Value {
+fn line_json(app: &ApiState, job: &str, attempt: u32, step: &str, l: &LogLine) -> Value {
     json!({
         "attempt": attempt,
         "step": step,
@@ -129,7 +129,7 @@ fn selected(
 }
 
 async fn job_logs(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Path(id): Path<String>,
     Query(q): Query<LogsQuery>,
     headers: HeaderMap,
@@ -150,7 +150,7 @@ async fn job_logs(
             );
         }
     };
-    let logs = app.engine.logs().clone();
+    let logs = app.logs.clone();
     let job = record.id.as_str().to_string();
     let steps = match selected(&logs, &record, &state, q.attempt, q.step.as_deref()) {
         Ok(s) => s,
@@ -246,7 +246,7 @@ struct SearchQuery {
 }
 
 async fn search(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Query(q): Query<SearchQuery>,
     headers: HeaderMap,
 ) -> Response {
@@ -292,7 +292,7 @@ async fn search(
         rb.created_at.cmp(&ra.created_at).then(b.cmp(a))
     });
     let limit = q.limit.unwrap_or(DEFAULT_MATCHES).clamp(1, MAX_MATCHES);
-    let logs = app.engine.logs().clone();
+    let logs = app.logs.clone();
     let scanned = ids.len();
     let started = std::time::Instant::now();
     let hits: Vec<Hit> = match blocking(move || logs.search(&ids, &pattern, since, limit)).await {
@@ -311,7 +311,7 @@ async fn search(
             Some(v)
         })
         .collect();
-    let store_bytes = app.engine.logs().total_bytes().unwrap_or(0);
+    let store_bytes = app.logs.total_bytes().unwrap_or(0);
     redacted(
         &app,
         json!({ "hits": hits, "jobs_searched": scanned, "took_ms": took_ms, "store_bytes": store_bytes }),
@@ -332,15 +332,15 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
         })
 }
 
-async fn stats(State(app): State<App>, headers: HeaderMap) -> Response {
+async fn stats(State(app): State<ApiState>, headers: HeaderMap) -> Response {
     if !has_api_token(&app, &headers) {
         return unauthorized();
     }
-    let logs = app.engine.logs().clone();
+    let logs = app.logs.clone();
     match blocking(move || logs.total_bytes()).await {
         Ok(bytes) => redacted(
             &app,
-            json!({ "log_store_bytes": bytes, "log_retention_secs": app.settings.logs.retention.as_secs() }),
+            json!({ "log_store_bytes": bytes, "log_retention_secs": app.log_retention.as_secs() }),
         ),
         Err(r) => r,
     }
@@ -353,7 +353,7 @@ struct StreamQuery {
 }
 
 async fn stream(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Path(id): Path<String>,
     Query(q): Query<StreamQuery>,
     headers: HeaderMap,
@@ -385,8 +385,8 @@ async fn stream(
 
 /// Sends the job's stored lines (the last `tail` of each step), then each new line, then an `end` event
 /// when the job has ended. Stops early when the client goes away.
-async fn follow(app: App, id: String, tail: usize, tx: tokio::sync::mpsc::Sender<Event>) {
-    let logs = app.engine.logs().clone();
+async fn follow(app: ApiState, id: String, tail: usize, tx: tokio::sync::mpsc::Sender<Event>) {
+    let logs = app.logs.clone();
     let mut live = logs.subscribe(&id);
     let mut changes = app.engine.subscribe();
     let mut last: HashMap<(u32, String), u64> = HashMap::new();

@@ -6,10 +6,12 @@
 mod jobs;
 mod logs;
 mod page;
+mod state;
 
-use crate::app::App;
-use crate::engine::{JobRecord, JobState};
+pub use state::ApiState;
+
 use crate::ids::JobId;
+use crate::job::{JobRecord, JobState};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,7 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// The API and page routes.
-pub fn router(app: App) -> Router {
+pub fn router(app: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/jobs/{id}", get(job_page))
@@ -86,21 +88,11 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// Whether the request carries one of the configured API tokens.
-fn has_api_token(app: &App, headers: &HeaderMap) -> bool {
-    let Some(given) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    app.settings
-        .api_tokens
-        .iter()
-        .any(|t| subtle::ConstantTimeEq::ct_eq(t.as_bytes(), given.trim().as_bytes()).into())
+fn has_api_token(app: &ApiState, headers: &HeaderMap) -> bool {
+    app.has_api_token(headers)
 }
 
-fn load(app: &App, id: &str) -> Result<(JobRecord, JobState), Box<Response>> {
+fn load(app: &ApiState, id: &str) -> Result<(JobRecord, JobState), Box<Response>> {
     if !JobId::is_valid(id) {
         return Err(Box::new(error(StatusCode::NOT_FOUND, "no such job")));
     }
@@ -123,7 +115,7 @@ struct PageQuery {
 }
 
 async fn job_page(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
     headers: HeaderMap,
@@ -141,14 +133,16 @@ async fn job_page(
             .into_response();
     }
     match load(&app, &id) {
-        Ok((record, state)) => {
-            Html(page::render(&record, &state, app.engine.logs())).into_response()
-        }
+        Ok((record, state)) => Html(page::render(&record, &state, &app.logs)).into_response(),
         Err(r) => *r,
     }
 }
 
-async fn job_json(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn job_json(
+    State(app): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if !has_api_token(&app, &headers) {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -162,7 +156,7 @@ async fn job_json(State(app): State<App>, Path(id): Path<String>, headers: Heade
 }
 
 /// The JSON view of a job: what `GET /api/v1/jobs/{id}` answers (secret parameters shown as `***`).
-pub fn job_view(app: &App, record: &JobRecord, state: &JobState) -> serde_json::Value {
+pub fn job_view(app: &ApiState, record: &JobRecord, state: &JobState) -> serde_json::Value {
     let params: serde_json::Map<String, serde_json::Value> = record
         .params
         .0

@@ -9,9 +9,9 @@
 
 use super::AttemptStatus;
 use super::{Engine, JobEvent, JobRecord, JobState, fold, group_key};
+use crate::effect::{Effect, enqueue};
 use crate::executor::StepConclusion;
 use crate::ids::JobId;
-use crate::outbox::{Effect, enqueue};
 use crate::store::{Batch, StoreError, indexes};
 
 /// What someone asked of an existing job.
@@ -107,9 +107,12 @@ impl Engine {
             }
         }
         drop(guards);
-        self.inner.outbox_wake.notify_one();
-        for job in &jobs {
-            let _ = self.inner.changes.send(job.clone());
+        // The caller's own writes wake nothing here (it knows what it queued); applied commands changed jobs.
+        if !outcome.applied.is_empty() {
+            self.inner.outbox_wake.notify_one();
+            for job in &jobs {
+                let _ = self.inner.changes.send(job.clone());
+            }
         }
         Ok(outcome)
     }

@@ -4,7 +4,7 @@
 //! appended [`JobEvent`] committed together with the GitHub side effects it causes, before anything acts on it.
 
 mod commands;
-pub mod model;
+pub use crate::job as model;
 mod runner;
 mod schedule;
 
@@ -15,9 +15,9 @@ pub use model::{
 };
 
 use crate::clock::Clock;
+use crate::effect::{Effect, enqueue};
 use crate::ids::JobId;
 use crate::logs::LogStore;
-use crate::outbox::{Effect, enqueue};
 use crate::spec::OnInterrupt;
 use crate::store::indexes::{self, GroupLine, GroupSlot};
 use crate::store::{Batch, Store, StoreError};

@@ -8,9 +8,9 @@ use super::model::{
 use super::schedule::{Stop, failed, next_moves};
 use super::{Engine, EngineError};
 use crate::annotations::{Annotation, Detector};
+use crate::effect::{Effect, enqueue};
 use crate::executor::{OutputLine, StepCommand, StepConclusion, StepOutcome, run_step};
 use crate::ids::JobId;
-use crate::outbox::{Effect, enqueue};
 use crate::spec::{OnFailure, StepSpec};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;

@@ -6,17 +6,16 @@
 //! burst); retries 5xx and timeouts with jittered backoff; records a refusal retrying cannot fix on the job.
 //! An entry leaves the queue only after GitHub answered 2xx (ARCHITECTURE.md, checkpoint 4).
 
-mod effect;
 mod pacer;
-
-pub use effect::{Effect, OutboxEntry, enqueue};
 
 use crate::annotations::Pending;
 use crate::clock::Clock;
 use crate::config::Pacing;
-use crate::engine::{AttemptStatus, Engine, JobEvent, JobRecord, JobState};
+use crate::effect::{Effect, OutboxEntry, enqueue};
+use crate::engine::Engine;
 use crate::github::{GithubClient, GithubError, Retry};
 use crate::ids::{InstallationId, JobId};
+use crate::job::{AttemptStatus, JobEvent, JobRecord, JobState};
 use crate::links::Links;
 use crate::report::{self, CheckRunView};
 use crate::store::indexes::{self, AttemptKey};
@@ -328,7 +327,7 @@ impl Outbox {
     fn view_parts(
         &self,
         record: &JobRecord,
-        attempt: &crate::engine::AttemptState,
+        attempt: &crate::job::AttemptState,
     ) -> Vec<(String, Vec<String>)> {
         let logs = self.inner.engine.logs();
         let mut out = Vec::new();
@@ -355,7 +354,7 @@ impl Outbox {
     fn check_run_body(
         &self,
         record: &JobRecord,
-        attempt: &crate::engine::AttemptState,
+        attempt: &crate::job::AttemptState,
         now: DateTime<Utc>,
         render: fn(&CheckRunView<'_>) -> serde_json::Value,
     ) -> (serde_json::Value, Pending) {
@@ -378,7 +377,7 @@ impl Outbox {
     }
 
     /// The attempt's annotations not yet on its check run (the next batch) and the excerpt around its first error.
-    fn annotations(&self, job: &JobId, attempt: &crate::engine::AttemptState) -> Pending {
+    fn annotations(&self, job: &JobId, attempt: &crate::job::AttemptState) -> Pending {
         let logs = self.inner.engine.logs();
         logs.pending_annotations(job.as_str(), attempt.number, attempt.annotations_sent)
     }

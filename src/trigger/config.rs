@@ -4,8 +4,8 @@
 
 use super::plan::Plan;
 use super::{ProcessError, Processor, replies, transient};
+use crate::effect::Effect;
 use crate::ids::{CommitSha, InstallationId};
-use crate::outbox::Effect;
 use crate::spec::{self, ConfigErrors, RepoConfig};
 use crate::webhook::events::RepoContext;
 

@@ -5,10 +5,10 @@
 
 use super::plan::Plan;
 use super::{Processor, replies};
-use crate::engine::JobRecord;
+use crate::effect::Effect;
 use crate::github::PullRequest;
 use crate::ids::{CommitSha, RepoName};
-use crate::outbox::Effect;
+use crate::job::JobRecord;
 use crate::store::StoreError;
 use crate::store::indexes::{self, CommitKey, HeldKey};
 use crate::webhook::events::RepoContext;

@@ -5,9 +5,10 @@
 
 use super::queue::MAX_UNFINISHED_STARTS;
 use super::{ProcessError, Processor};
-use crate::engine::{Engine, JobCommand, JobRecord};
+use crate::effect::{Effect, enqueue};
+use crate::engine::{Engine, JobCommand};
 use crate::ids::{InstallationId, JobId, RepoName};
-use crate::outbox::{Effect, enqueue};
+use crate::job::JobRecord;
 use crate::store::indexes::{
     self, CommentCommandKey, CommitKey, DeliveryJobKey, HeldKey, PrJobKey, PrKey,
 };

@@ -1,6 +1,9 @@
 //! Purpose: the durable description of a GitHub side effect waiting to be sent. Entries name *what* to do (sync the
 //! check run of job J attempt N), not the request body: the body is rendered from the job's state when the entry
 //! is sent, so a queued update always carries the latest state and updates to one check run coalesce into one.
+//!
+//! It sits at the bottom of the crate (it uses only `ids`, the store's [`Batch`] and serde), so the engine, the
+//! trigger and the reconciler queue effects without depending on the outbox that sends them.
 
 use crate::ids::{InstallationId, JobId, RepoName};
 use crate::store::Batch;

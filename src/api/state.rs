@@ -1,0 +1,50 @@
+//! Purpose: what the HTTP handlers may reach, and nothing more: the jobs and their logs, the link signer, the clock,
+//! the API's own tokens and the trigger's API start. `App` builds it. It holds no settings and no GitHub client:
+//! `POST /api/v1/jobs` reaches GitHub only through [`Processor::start_api_job`], so a handler cannot leak the App's
+//! private key or any other setting it cannot reach.
+use crate::clock::Clock;
+use crate::engine::Engine;
+use crate::links::Links;
+use crate::logs::LogStore;
+use crate::store::Store;
+use crate::trigger::Processor;
+use axum::http::{HeaderMap, header};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The axum state of the API and page routes.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Loads jobs and follows their changes.
+    pub engine: Engine,
+    /// The step logs (tails, searches, the live stream, sizes).
+    pub logs: LogStore,
+    /// The store, for what the API keeps itself (idempotency keys) and the list of jobs a search covers.
+    pub store: Store,
+    /// Verifies the job page's signed links and signs the links in answers.
+    pub links: Links,
+    /// The clock everything uses.
+    pub clock: Clock,
+    /// Starts the jobs `POST /api/v1/jobs` asks for, through the trigger's path.
+    pub processor: Processor,
+    /// `API_TOKENS`: the bearer tokens the API accepts.
+    pub api_tokens: Arc<[String]>,
+    /// `LOG_RETENTION`, shown by `GET /api/v1/stats`.
+    pub log_retention: Duration,
+}
+
+impl ApiState {
+    /// Whether the request carries one of the configured API tokens (compared in constant time).
+    pub fn has_api_token(&self, headers: &HeaderMap) -> bool {
+        let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        self.api_tokens
+            .iter()
+            .any(|t| subtle::ConstantTimeEq::ct_eq(t.as_bytes(), given.trim().as_bytes()).into())
+    }
+}
