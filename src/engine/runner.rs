@@ -42,7 +42,11 @@ impl Run<'_> {
         events: Vec<JobEvent>,
         extra: impl FnOnce(&mut crate::store::Batch),
     ) -> Result<(), EngineError> {
-        self.engine.append(&self.record.id, &events, extra).await?;
+        self.engine
+            .inner
+            .journal
+            .append(&self.record.id, &events, extra)
+            .await?;
         for e in &events {
             apply(&mut self.state, &self.record, e);
         }
@@ -51,7 +55,11 @@ impl Run<'_> {
 
     /// Appends events and asks for a (throttled, coalesced) check run refresh.
     async fn record_visible(&mut self, events: Vec<JobEvent>) -> Result<(), EngineError> {
-        let (record, attempt, now) = (self.record.clone(), self.attempt, self.engine.clock().now());
+        let (record, attempt, now) = (
+            self.record.clone(),
+            self.attempt,
+            self.engine.inner.clock.now(),
+        );
         self.record(events, |b| {
             Engine::sync_effect(&record, attempt, false, b, now)
         })
@@ -81,6 +89,8 @@ pub(super) async fn run_attempt(
     cancel: CancellationToken,
 ) -> Result<(), EngineError> {
     let (record, state) = engine
+        .inner
+        .journal
         .load(job)?
         .ok_or_else(|| EngineError::UnknownJob(job.to_string()))?;
     let Some(current) = state.current().cloned() else {
@@ -95,7 +105,7 @@ pub(super) async fn run_attempt(
         state,
         attempt: current.number,
     };
-    let clock = engine.clock().clone();
+    let clock = engine.inner.clock.clone();
     if current.status == AttemptStatus::Queued {
         wait_for_group(&mut run, &cancel).await?;
     }
@@ -163,6 +173,8 @@ pub(super) async fn run_attempt(
     if cancel.is_cancelled() && stop.is_none() {
         // Cancelled while the checkout was downloading.
         let by = engine
+            .inner
+            .journal
             .load(&run.record.id)?
             .and_then(|(_, s)| s.cancel_requested);
         stop = Some(Stop::Cancelled(by.unwrap_or_else(|| "someone".into())));
@@ -240,7 +252,7 @@ pub(super) async fn run_attempt(
             }
             _ = cancel.cancelled(), if !cancel_seen => {
                 cancel_seen = true;
-                let by = run.engine.load(&run.record.id)?.and_then(|(_, s)| s.cancel_requested).unwrap_or_else(|| "someone".into());
+                let by = run.engine.inner.journal.load(&run.record.id)?.and_then(|(_, s)| s.cancel_requested).unwrap_or_else(|| "someone".into());
                 stop = Some(Stop::Cancelled(by));
             }
             _ = ticker.tick() => {
@@ -314,7 +326,7 @@ async fn checkout(
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
         .map_err(|e| failed(format!("cannot create {}: {e}", staging.display())))?;
-    let remaining = (deadline - run.engine.clock().now())
+    let remaining = (deadline - run.engine.inner.clock.now())
         .to_std()
         .unwrap_or(Duration::ZERO);
     let fetch = checkout.checkout(record.installation, &record.repo, &record.sha, &staging);
@@ -391,7 +403,7 @@ async fn wait_for_group(run: &mut Run<'_>, cancel: &CancellationToken) -> Result
     let slot = super::group_key(&record, &group, queued_at, run.attempt);
     let mine = crate::store::IndexKey::path(&slot);
     let prefix = slot.line;
-    let mut changes = run.engine.subscribe();
+    let mut changes = run.engine.inner.journal.subscribe();
     let mut shown: Option<usize> = None;
     let mut cancelled: HashSet<JobId> = HashSet::new();
     let mut replied = false;
@@ -400,7 +412,7 @@ async fn wait_for_group(run: &mut Run<'_>, cancel: &CancellationToken) -> Result
             break;
         }
         let line: Vec<(String, (JobId, u32))> =
-            crate::store::indexes::CONCURRENCY.scan(run.engine.store(), &prefix)?;
+            crate::store::indexes::CONCURRENCY.scan(&run.engine.inner.store, &prefix)?;
         let mut ahead = Vec::new();
         for (key, (job, attempt)) in line {
             if key.as_str() >= mine.as_str() {
@@ -409,6 +421,8 @@ async fn wait_for_group(run: &mut Run<'_>, cancel: &CancellationToken) -> Result
             // An entry whose attempt already ended (left behind by a crash) holds no place in line.
             let live = run
                 .engine
+                .inner
+                .journal
                 .load(&job)?
                 .and_then(|(_, st)| st.attempt(attempt).map(|a| a.status))
                 .is_some_and(|s| s != AttemptStatus::Completed);
@@ -436,7 +450,7 @@ async fn wait_for_group(run: &mut Run<'_>, cancel: &CancellationToken) -> Result
                 group: group.clone(),
                 position,
             };
-            let (attempt, now) = (run.attempt, run.engine.clock().now());
+            let (attempt, now) = (run.attempt, run.engine.inner.clock.now());
             let reply = (!replied)
                 .then_some(record.trigger.pull_request)
                 .flatten()
@@ -468,7 +482,7 @@ async fn wait_for_group(run: &mut Run<'_>, cancel: &CancellationToken) -> Result
         }
     }
     // Whatever happened while waiting (a cancel) is in the journal: continue from the stored state.
-    if let Some((_, state)) = run.engine.load(&record.id)? {
+    if let Some((_, state)) = run.engine.inner.journal.load(&record.id)? {
         run.state = state;
     }
     Ok(())
@@ -480,7 +494,7 @@ async fn finish_attempt(
     conclusion: JobConclusion,
     reason: String,
 ) -> Result<(), EngineError> {
-    let now = run.engine.clock().now();
+    let now = run.engine.inner.clock.now();
     let record = run.record.clone();
     let attempt = run.attempt;
     let event = JobEvent::AttemptCompleted {
@@ -540,7 +554,7 @@ async fn finish_step(
     cancelled: bool,
     deadline: DateTime<Utc>,
 ) -> Result<Option<(u32, Duration)>, EngineError> {
-    let now = run.engine.clock().now();
+    let now = run.engine.inner.clock.now();
     let (exit_code, mut conclusion, duration_ms, mut note) = match &result.outcome {
         Ok(o) => (
             o.exit_code,
@@ -737,7 +751,7 @@ fn redact_annotation(redactor: &crate::redact::Redactor, mut a: Annotation) -> A
 
 impl StepTask {
     async fn run(self) -> StepResult {
-        let clock = self.engine.clock().clone();
+        let clock = self.engine.inner.clock.clone();
         let mut result = StepResult {
             step: self.step.clone(),
             try_number: self.try_number,
@@ -763,8 +777,8 @@ impl StepTask {
         };
         result.limited_by_job = limited;
         // Loads the job's secret parameters into the redactor the writer takes.
-        let redactor = self.engine.redactor(self.job.as_str());
-        let logs = self.engine.logs().clone();
+        let redactor = self.engine.inner.journal.redactor(self.job.as_str());
+        let logs = self.engine.inner.logs.clone();
         let mut writer = match logs.writer(self.job.as_str(), self.attempt, &self.step) {
             Ok(w) => w,
             Err(e) => {
@@ -846,7 +860,7 @@ impl StepTask {
                     at: clock.now(),
                     pgid: pid.ok(),
                 };
-                if let Err(e) = self.engine.append(&self.job, std::slice::from_ref(&event), |_| {}).await {
+                if let Err(e) = self.engine.inner.journal.append(&self.job, std::slice::from_ref(&event), |_| {}).await {
                     tracing::error!(job = %self.job, error = %e, "cannot record a step start");
                 }
                 result.started = Some((event, true));
@@ -903,7 +917,7 @@ async fn run_compensations(
             script,
             env: step_env(run, &id, &step.env),
             step_timeout: step.timeout.or(Some(Duration::from_secs(600))),
-            deadline: run.engine.clock().now() + chrono::Duration::hours(1),
+            deadline: run.engine.inner.clock.now() + chrono::Duration::hours(1),
             workdir: workdir.to_path_buf(),
             try_number: 1,
             delay: Duration::ZERO,
@@ -911,7 +925,7 @@ async fn run_compensations(
             matchers: spec.problem_matchers.clone(),
         };
         let result = task.run().await;
-        let now = run.engine.clock().now();
+        let now = run.engine.inner.clock.now();
         let (exit_code, conclusion, duration_ms) = match &result.outcome {
             Ok(o) => (o.exit_code, o.conclusion, o.duration.as_millis() as u64),
             Err(_) => (None, StepConclusion::Failure, 0),

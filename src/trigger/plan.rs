@@ -196,7 +196,7 @@ impl Processor {
             ));
         }
         if !plan.effects.is_empty() {
-            inner.engine.wake_outbox();
+            inner.journal.wake_outbox();
         }
         for job in &plan.jobs {
             self.started(job);
@@ -210,7 +210,7 @@ impl Processor {
 
     /// Tells the engine about a job committed with [`add_job`] and starts it.
     pub(super) fn started(&self, job: &JobRecord) {
-        self.inner.engine.notify_changed(&job.id);
+        self.inner.journal.notify_changed(&job.id);
         self.inner.engine.start(&job.id);
     }
 }
