@@ -15,7 +15,7 @@ printf '/\n/run deploy version=1.4.2 env=production --dry-run\n' > "$corpus/comm
 printf '!\n> quoted /run x\n```\n!run y\n```\n!retry\n!cancel build\n!help\n' > "$corpus/command/bang"
 printf '/\n/approve\n/status\n/rerun failed\n/run greet who="a b"\n' > "$corpus/command/misc"
 
-for dir in "$root"/tests/fixtures/webhooks/*/; do
+for dir in "$root"/sim/fixtures/webhooks/*/; do
   event="$(basename "$dir")"
   for file in "$dir"*.json; do
     [ -e "$file" ] || continue

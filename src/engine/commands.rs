@@ -81,8 +81,13 @@ impl Engine {
                     Err(why) => outcome.refused.push((job.clone(), command.clone(), why)),
                 }
             }
-            appends.push((job.clone(), events.split_off(first_new)));
+            let new = events.split_off(first_new);
+            if !new.is_empty() {
+                appends.push((job.clone(), new));
+            }
         }
+        // Only the jobs commands changed are announced: a delivery's own writes wake nothing (its caller knows what
+        // it queued).
         locked.commit(batch, appends).await?;
         Ok(outcome)
     }

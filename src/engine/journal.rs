@@ -113,6 +113,8 @@ impl Journal {
 
     /// Appends each job's events at its next sequence numbers into `batch` (after the caller's own writes) and
     /// commits it once: all of it is stored, or none. Cached sequences move on only after the commit succeeded.
+    /// The outbox and the subscribers of each job in `appends` (even with no events) are told; with no appends,
+    /// nobody is (the caller knows what its own writes queued).
     pub async fn commit(
         &self,
         batch: Batch,
@@ -176,7 +178,8 @@ impl LockedJobs {
     }
 
     /// Appends each job's events at its next sequence numbers into `batch` and commits it once, then tells the
-    /// outbox and every locked job's subscribers. Every job in `appends` must be locked here.
+    /// outbox and the subscribers of each job in `appends` (nobody when it is empty). Every job in `appends` must be
+    /// locked here.
     pub async fn commit(
         self,
         batch: Batch,
@@ -218,10 +221,11 @@ impl LockedJobs {
             self.advance(job, *n);
         }
         let journal = self.journal.clone();
-        let jobs: Vec<JobId> = self.jobs().cloned().collect();
         drop(self);
-        journal.inner.outbox_wake.notify_one();
-        for job in jobs {
+        if !next.is_empty() {
+            journal.inner.outbox_wake.notify_one();
+        }
+        for (job, _) in next {
             let _ = journal.inner.changes.send(job);
         }
         Ok(outcome)

@@ -3,6 +3,7 @@
 
 use super::*;
 use chrono::{TimeZone, Utc};
+use futures_util::FutureExt;
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -202,4 +203,36 @@ async fn overlapping_commits_in_opposite_orders_all_land() {
     assert_eq!(stored(&store, &a).len(), 20);
     assert_eq!(stored(&store, &b).len(), 20);
     assert_eq!(cached_next(&journal, &a), Some(20));
+}
+
+/// A commit of the caller's own writes alone appends nothing and tells nobody: its caller knows what it queued.
+#[tokio::test]
+async fn a_commit_without_appends_tells_nobody() {
+    let (_dir, store) = store();
+    let wake = Arc::new(Notify::new());
+    let journal = Journal::new(
+        store.clone(),
+        Redactors::new(Redactor::new(8)),
+        wake.clone(),
+    );
+    let mut changes = journal.subscribe();
+    let mut batch = Batch::new();
+    batch.put_meta("caller", &3u32);
+    journal.commit(batch, Vec::new()).await.expect("commit");
+    assert_eq!(store.meta::<u32>("caller").expect("reads"), Some(3));
+    assert!(changes.try_recv().is_err(), "no job changed");
+    assert!(
+        wake.notified().now_or_never().is_none(),
+        "the outbox was not woken"
+    );
+    journal.append(&job(1), &[], |_| {}).await.expect("append");
+    assert_eq!(
+        changes.try_recv().ok(),
+        Some(job(1)),
+        "an append (even empty) is news"
+    );
+    assert!(
+        wake.notified().now_or_never().is_some(),
+        "the append woke the outbox"
+    );
 }

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::validate::suggest;
+use super::suggest::suggest;
 use super::{ParamKind, ParamSpec};
 
 /// A typed parameter value.

@@ -1,34 +1,12 @@
-//! Rules of the config language that are not about YAML shapes: name syntax, "did you mean"
-//! suggestions, branch globs, the concurrency group template, and the step DAG (`needs`
-//! resolution and cycle detection). Everything here is pure and position-free; `parse.rs`
-//! attaches line and column to what it reports.
+//! Rules of the config language that are not about YAML shapes: name syntax, branch globs, the
+//! concurrency group template, and the step DAG (`needs` resolution and cycle detection).
+//! Everything here is pure and position-free; the grammar (`grammar/`) attaches line and column
+//! to what it reports.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use super::ResolvedParams;
-
-/// The candidate closest to `input`, if it is close enough to be a plausible typo.
-pub(crate) fn suggest<'a>(
-    input: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
-    if input.len() > 128 {
-        return None;
-    }
-    let lowered = input.to_lowercase();
-    let limit = match input.chars().count() {
-        0..=2 => 1,
-        3..=5 => 2,
-        _ => 3,
-    };
-    let len = input.chars().count();
-    candidates
-        .filter(|c| *c != input && c.chars().count().abs_diff(len) <= limit)
-        .map(|c| (strsim::damerau_levenshtein(&lowered, &c.to_lowercase()), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
+use super::suggest::suggest;
 
 /// `[a-z0-9][a-z0-9_-]{0,63}`: job names and command aliases.
 pub(crate) fn is_job_name(s: &str) -> bool {

@@ -1,0 +1,226 @@
+//! Purpose: the grammar of a job's `steps:` list: each step's keys, unique ids, the step DAG (`needs`, resolved
+//! and checked for cycles by [`crate::spec::validate`]) and the rule that `on_failure: compensate` needs a step
+//! with `compensate`.
+
+use std::collections::BTreeMap;
+
+use super::duration::duration;
+use super::job::env;
+use super::retry::retry;
+use crate::spec::validate::{self, DagStep};
+use crate::spec::yaml::{
+    Cx, Node, Sc, Shape, child, fields, keyword, shape, text, text_list, type_word,
+};
+use crate::spec::{OnFailure, StepSpec, When};
+
+const STEP_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "run",
+    "timeout",
+    "env",
+    "needs",
+    "when",
+    "on_failure",
+    "retry",
+    "compensate",
+];
+
+/// Where a step's pieces are, for errors found after all steps are read.
+struct StepNodes<'a, 'i> {
+    node: &'a Node<'i>,
+    needs: Option<&'a Node<'i>>,
+    need_items: Vec<&'a Node<'i>>,
+    on_failure: Option<&'a Node<'i>>,
+    explicit_needs: Option<Vec<String>>,
+}
+
+/// `steps` of job `ctx`, with `needs` resolved.
+pub(super) fn steps(cx: &mut Cx, node: &Node<'_>, ctx: &str) -> Vec<StepSpec> {
+    let Shape::Seq(items) = shape(node) else {
+        cx.at(
+            node,
+            format!("`steps` of {ctx} must be a list, not {}", type_word(node)),
+        );
+        return Vec::new();
+    };
+    if items.is_empty() {
+        cx.at(
+            node,
+            format!("`steps` of {ctx} must have at least one step"),
+        );
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut nodes = Vec::new();
+    let mut ids: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let (step, where_) = step(cx, i + 1, item, ctx);
+        if let Some(first) = ids.get(&step.id) {
+            let at = child(item, "id").unwrap_or(item);
+            cx.at(
+                at,
+                format!(
+                    "duplicate step id `{}` in {ctx} (also step {})",
+                    step.id, first
+                ),
+            );
+        } else {
+            ids.insert(step.id.clone(), i + 1);
+        }
+        out.push(step);
+        nodes.push(where_);
+    }
+    // The DAG.
+    let dag: Vec<DagStep<'_>> = out
+        .iter()
+        .zip(&nodes)
+        .map(|(s, n)| DagStep {
+            id: s.id.as_str(),
+            needs: n
+                .explicit_needs
+                .as_ref()
+                .map(|v| v.iter().map(String::as_str).collect()),
+        })
+        .collect();
+    let (resolved, errors) = validate::resolve_needs(&dag);
+    for e in errors {
+        let Some(n) = nodes.get(e.step) else { continue };
+        let at = e
+            .need
+            .and_then(|k| n.need_items.get(k).copied())
+            .or(n.needs)
+            .unwrap_or(n.node);
+        cx.at(at, format!("{} (in {ctx})", e.message));
+    }
+    for (s, needs) in out.iter_mut().zip(resolved) {
+        s.needs = needs;
+    }
+    let any_compensate = out.iter().any(|s| s.compensate.is_some());
+    for (s, n) in out.iter().zip(&nodes) {
+        if s.on_failure == OnFailure::Compensate && !any_compensate {
+            let at = n.on_failure.unwrap_or(n.node);
+            cx.at(
+                at,
+                format!("step `{}` of {ctx} has `on_failure: compensate` but no step defines `compensate`", s.id),
+            );
+        }
+    }
+    out
+}
+
+/// Step number `n` (1-based), and where its pieces are for the checks made once every step is read.
+fn step<'a, 'i>(
+    cx: &mut Cx,
+    n: usize,
+    node: &'a Node<'i>,
+    ctx: &str,
+) -> (StepSpec, StepNodes<'a, 'i>) {
+    let mut spec = StepSpec {
+        id: format!("step-{n}"),
+        name: String::new(),
+        run: String::new(),
+        needs: Vec::new(),
+        timeout: None,
+        env: BTreeMap::new(),
+        when: When::Success,
+        on_failure: OnFailure::Stop,
+        retry: None,
+        compensate: None,
+    };
+    let mut where_ = StepNodes {
+        node,
+        needs: None,
+        need_items: Vec::new(),
+        on_failure: None,
+        explicit_needs: None,
+    };
+    let label = match child(node, "id").map(shape) {
+        Some(Shape::Scalar(Sc::Str | Sc::Int(_), t)) if !t.is_empty() => {
+            format!("step `{t}` of {ctx}")
+        }
+        _ => format!("step {n} of {ctx}"),
+    };
+    let Some(f) = fields(cx, node, &label, STEP_KEYS) else {
+        spec.name = spec.id.clone();
+        return (spec, where_);
+    };
+    if let Some(idn) = f.get("id")
+        && let Some(id) = text(cx, idn, &format!("`id` of {label}"))
+    {
+        if validate::is_step_id(&id) {
+            spec.id = id;
+        } else {
+            cx.at(
+                idn,
+                format!("invalid step id `{id}`: use 1 to 64 characters A-Z, a-z, 0-9, `_` or `-`"),
+            );
+        }
+    }
+    spec.name = f
+        .get("name")
+        .and_then(|x| text(cx, x, &format!("`name` of {label}")))
+        .unwrap_or_else(|| spec.id.clone());
+    match f.get("run") {
+        Some(r) => {
+            if let Some(run) = text(cx, r, &format!("`run` of {label}")) {
+                if run.trim().is_empty() {
+                    cx.at(r, format!("`run` of {label} must not be empty"));
+                }
+                spec.run = run;
+            }
+        }
+        None => cx.at(node, format!("missing key `run` in {label}")),
+    }
+    if let Some(t) = f.get("timeout") {
+        spec.timeout = duration(cx, t, &format!("`timeout` of {label}"));
+    }
+    if let Some(e) = f.get("env") {
+        spec.env = env(cx, e, &label);
+    }
+    if let Some(nd) = f.get("needs") {
+        where_.needs = Some(nd);
+        if let Shape::Seq(items) = shape(nd) {
+            where_.need_items = items.iter().collect();
+        }
+        where_.explicit_needs = Some(
+            text_list(cx, nd, &format!("`needs` of {label}"))
+                .map(|l| l.into_iter().map(|(s, _)| s).collect())
+                .unwrap_or_default(),
+        );
+    }
+    if let Some(w) = f.get("when") {
+        spec.when = keyword(
+            cx,
+            w,
+            &format!("`when` of {label}"),
+            &[
+                ("success", When::Success),
+                ("failure", When::Failure),
+                ("always", When::Always),
+            ],
+        )
+        .unwrap_or_default();
+    }
+    if let Some(o) = f.get("on_failure") {
+        where_.on_failure = Some(o);
+        spec.on_failure = keyword(
+            cx,
+            o,
+            &format!("`on_failure` of {label}"),
+            &[
+                ("stop", OnFailure::Stop),
+                ("continue", OnFailure::Continue),
+                ("compensate", OnFailure::Compensate),
+            ],
+        )
+        .unwrap_or_default();
+    }
+    if let Some(r) = f.get("retry") {
+        spec.retry = retry(cx, r, &label);
+    }
+    if let Some(c) = f.get("compensate") {
+        spec.compensate = text(cx, c, &format!("`compensate` of {label}"));
+    }
+    (spec, where_)
+}

@@ -1,0 +1,130 @@
+//! Purpose: one job of a repository's config ([`JobSpec`]) with the job-level settings: restart behaviour,
+//! concurrency group, the consumer dispatch sent when it ends, and its problem matchers.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::secs::duration_secs;
+use super::{ParamSpec, Permission, StepSpec, Triggers};
+use crate::spec::params::{self, ParamError, ResolvedParams};
+use crate::spec::validate;
+
+/// One job a repository defines: how it is triggered, its parameters and its step DAG.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Job name, `[a-z0-9][a-z0-9_-]{0,63}`.
+    pub name: String,
+    /// One-line description shown in `/help` and check runs.
+    pub description: Option<String>,
+    /// What may start the job.
+    pub triggers: Triggers,
+    /// Declared parameters, in file order.
+    pub params: Vec<ParamSpec>,
+    /// Whole-job timeout (default 1 hour).
+    #[serde(with = "duration_secs")]
+    pub timeout: Duration,
+    /// Environment variables for every step.
+    pub env: BTreeMap<String, String>,
+    /// Whether the repository is checked out at the job's commit before the first step.
+    pub checkout: bool,
+    /// What a restart of boomerang does with a step that was running.
+    pub on_interrupt: OnInterrupt,
+    /// Concurrency group, if the job declares one.
+    pub concurrency: Option<Concurrency>,
+    /// Steps in file order, with `needs` resolved.
+    pub steps: Vec<StepSpec>,
+    /// The consumer `repository_dispatch` sent when the job ends; `None` when disabled.
+    pub dispatch: Option<DispatchSpec>,
+    /// Regexes turning output lines into check run annotations (see [`crate::annotations`]).
+    #[serde(default)]
+    pub problem_matchers: Vec<ProblemMatcher>,
+}
+
+/// A problem matcher: a regex whose named groups (`file`, `line`, `col`, `severity`, `message`) make an annotation
+/// of each matching output line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProblemMatcher {
+    /// The regex (Rust `regex` syntax), checked when the config is read.
+    pub regex: String,
+    /// The level when the regex has no `severity` group or it says something else: `error` (the default),
+    /// `warning` or `notice`.
+    pub severity: Option<String>,
+}
+
+impl JobSpec {
+    /// Checks request parameters against the declared ones and applies defaults.
+    ///
+    /// The error's `Display` is the short message shown to the user.
+    pub fn resolve_params(&self, given: &[(String, String)]) -> Result<ResolvedParams, ParamError> {
+        params::resolve(&self.params, given)
+    }
+
+    /// The job's concurrency group with `${{ params.x }}` and `${{ job }}` filled in.
+    pub fn concurrency_group(&self, params: &ResolvedParams) -> Option<String> {
+        let c = self.concurrency.as_ref()?;
+        Some(validate::render_template(&c.group, &self.name, params))
+    }
+
+    /// The lowest repository permission that may start this job from a comment command.
+    ///
+    /// Jobs without a command trigger report the default, `write`.
+    pub fn min_permission(&self) -> Permission {
+        self.triggers
+            .command
+            .as_ref()
+            .map_or(Permission::Write, |c| c.permission)
+    }
+
+    /// The parameter declared as `name`, if any.
+    pub fn param(&self, name: &str) -> Option<&ParamSpec> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
+    /// The step with id `id`, if any.
+    pub fn step(&self, id: &str) -> Option<&StepSpec> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+}
+
+/// What a restart of boomerang does with a step that was running when it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInterrupt {
+    /// Mark the step failed (default).
+    #[default]
+    Fail,
+    /// Run the step again.
+    Retry,
+}
+
+/// A job's concurrency group: at most one job per group runs at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Concurrency {
+    /// Group template; may reference `${{ params.<name> }}` and `${{ job }}`.
+    pub group: String,
+    /// Whether a new job cancels the running one instead of queueing behind it.
+    pub cancel_in_progress: bool,
+}
+
+/// The consumer `repository_dispatch` sent when a job ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispatchSpec {
+    /// The dispatch's `event_type` (1–100 characters).
+    pub event_type: String,
+    /// Extra values merged into `client_payload.params`.
+    pub payload: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for DispatchSpec {
+    fn default() -> Self {
+        Self {
+            event_type: DEFAULT_DISPATCH_EVENT_TYPE.to_owned(),
+            payload: serde_json::Map::new(),
+        }
+    }
+}
+
+/// `event_type` of the consumer dispatch when the config does not choose one.
+pub const DEFAULT_DISPATCH_EVENT_TYPE: &str = "boomerang-completed";

@@ -1,0 +1,23 @@
+//! Purpose: the typed model of `.github/boomerang.yml`: the repository's config, its jobs, their triggers,
+//! parameters and steps. Plain data with small methods; the grammar in [`crate::spec`] builds it and the rest of
+//! boomerang reads it.
+
+mod config;
+mod job;
+mod param;
+mod permission;
+mod secs;
+mod step;
+mod triggers;
+
+pub use config::RepoConfig;
+pub use job::{
+    Concurrency, DEFAULT_DISPATCH_EVENT_TYPE, DispatchSpec, JobSpec, OnInterrupt, ProblemMatcher,
+};
+pub use param::{ParamKind, ParamSpec};
+pub use permission::Permission;
+pub use step::{OnFailure, RetryPolicy, StepSpec, When};
+pub use triggers::{
+    BranchTrigger, CommandTrigger, RepositoryDispatchTrigger, Triggers, WorkflowDispatchTrigger,
+    WorkflowRunTrigger,
+};
