@@ -8,7 +8,8 @@
 //! recovery resumes every active job, and a resumed job reads its `CancelRequested` from the log.
 
 use super::AttemptStatus;
-use super::{Engine, JobEvent, JobRecord, JobState, fold, group_key};
+use super::group::group_key;
+use super::{Engine, JobEvent, JobRecord, JobState, fold};
 use crate::effect::{Effect, enqueue};
 use crate::executor::StepConclusion;
 use crate::ids::JobId;

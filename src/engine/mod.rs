@@ -3,11 +3,15 @@
 //! cancellation, compensation), and start-up recovery of jobs a crash interrupted. Every state change is an
 //! appended [`JobEvent`] committed together with the GitHub side effects it causes, before anything acts on it.
 
+mod attempt;
 mod commands;
+mod group;
 mod journal;
 pub mod model;
 mod runner;
 mod schedule;
+mod step;
+mod workdir;
 
 pub use commands::{CommittedCommands, JobCommand};
 pub use journal::{Journal, LockedJobs};
@@ -21,8 +25,9 @@ use crate::effect::{Effect, enqueue};
 use crate::ids::JobId;
 use crate::logs::LogStore;
 use crate::spec::OnInterrupt;
-use crate::store::indexes::{self, GroupLine, GroupSlot};
+use crate::store::indexes;
 use crate::store::{Batch, Store, StoreError};
+use group::group_key;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -79,24 +84,6 @@ pub enum EngineError {
     /// The request does not fit the job's state.
     #[error("{0}")]
     Refused(String),
-}
-
-/// An attempt's place in its concurrency group's line ([`indexes::CONCURRENCY`]).
-pub(crate) fn group_key(
-    record: &JobRecord,
-    group: &str,
-    queued_at: chrono::DateTime<chrono::Utc>,
-    attempt: u32,
-) -> GroupSlot {
-    GroupSlot {
-        line: GroupLine {
-            repo: record.repo.clone(),
-            group: group.to_string(),
-        },
-        queued_at,
-        job: record.id.clone(),
-        attempt,
-    }
 }
 
 /// The job engine. Cheap to clone.
