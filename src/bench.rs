@@ -308,7 +308,7 @@ fn dag_config(lanes: usize, depth: usize) -> String {
 /// critical path of the steps' own process times (the longest chain of `needs`, each step counted with its measured
 /// duration). What remains is boomerang's: journal commits, scheduling, spawning bookkeeping.
 pub async fn dag(n: usize, store: BackendKind) -> anyhow::Result<()> {
-    use crate::engine::{AttemptStatus, JobRecord};
+    use crate::job::{AttemptStatus, JobRecord};
     let sim = Simulator::start(SimConfig::with_test_key(1, "bench", SECRET)).await?;
     sim.add_installation(100, "bench-org");
     sim.add_repo(100, REPO, "main", SHA);

@@ -167,7 +167,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
 
 /// Prints boomerang's side of the loop: each job event as the journal records it.
 async fn print_job_events(journal: crate::engine::Journal, store: crate::store::Store) {
-    use crate::engine::JobEvent;
+    use crate::job::JobEvent;
     let mut changes = journal.subscribe();
     let mut printed: std::collections::HashMap<crate::ids::JobId, usize> =
         std::collections::HashMap::new();

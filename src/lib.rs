@@ -27,6 +27,7 @@ pub mod engine;
 pub mod executor;
 pub mod github;
 pub mod ids;
+pub mod job;
 pub mod links;
 pub mod logs;
 pub mod outbox;

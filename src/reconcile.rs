@@ -8,9 +8,10 @@
 
 use crate::clock::Clock;
 use crate::effect::{Effect, OutboxEntry, enqueue};
-use crate::engine::{AttemptStatus, Engine, Journal};
+use crate::engine::{Engine, Journal};
 use crate::github::GithubClient;
 use crate::ids::JobId;
+use crate::job::AttemptStatus;
 use crate::outbox::final_sent_key;
 use crate::store::indexes;
 use crate::store::{Batch, Store, StoreError};
@@ -107,7 +108,7 @@ impl Reconciler {
             }
         }
         let queued = self.queued_jobs()?;
-        let records: Vec<crate::engine::JobRecord> = self.store.recent_jobs(JOBS_PER_SWEEP)?;
+        let records: Vec<crate::job::JobRecord> = self.store.recent_jobs(JOBS_PER_SWEEP)?;
         let mut batch = Batch::new();
         let mut wake = false;
         for record in records {

@@ -7,8 +7,8 @@
 
 use super::ApiState;
 use super::{error, has_api_token, job_view};
-use crate::engine::JobRecord;
 use crate::ids::{CommitSha, JobId, RepoName};
+use crate::job::JobRecord;
 use crate::store::indexes::{self, IdempotencyKey, RememberedRequest};
 use crate::trigger::{ApiJobRequest, ApiRefusal};
 use axum::Router;

@@ -8,7 +8,7 @@
 
 use super::ApiState;
 use super::{error, has_api_token, load};
-use crate::engine::{JobRecord, JobState};
+use crate::job::{JobRecord, JobState};
 use crate::logs::search::{Hit, Keep, Pattern};
 use crate::logs::{LogLine, LogStore};
 use axum::Router;

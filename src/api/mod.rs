@@ -10,8 +10,8 @@ mod state;
 
 pub use state::ApiState;
 
-use crate::engine::{JobRecord, JobState};
 use crate::ids::JobId;
+use crate::job::{JobRecord, JobState};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

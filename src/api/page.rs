@@ -3,7 +3,7 @@
 //! JavaScript the page reloads itself every few seconds. The script and the style are served from `/assets/`
 //! (the page has no inline code, so its Content-Security-Policy can forbid inline script and style).
 
-use crate::engine::{AttemptStatus, JobRecord, JobState, StepStatus};
+use crate::job::{AttemptStatus, JobRecord, JobState, StepStatus};
 use crate::logs::LogStore;
 
 /// Lines of each step shown on the page.

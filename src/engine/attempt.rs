@@ -3,10 +3,10 @@
 //! side effect that end causes).
 
 use super::group::group_key;
-use super::model::{JobConclusion, JobEvent, JobRecord, JobState, StepState, apply};
 use super::step::step_env;
 use super::{Engine, EngineError};
 use crate::effect::{Effect, enqueue};
+use crate::job::{JobConclusion, JobEvent, JobRecord, JobState, StepState, apply};
 
 /// The attempt runner's working state: the job, its folded state kept current by applying each appended event.
 pub(super) struct AttemptRun<'a> {

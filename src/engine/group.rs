@@ -3,10 +3,10 @@
 //! `cancel_in_progress`, once it has cancelled them).
 
 use super::attempt::AttemptRun;
-use super::model::{AttemptStatus, JobEvent, JobRecord, waiting_text};
 use super::{Engine, EngineError};
 use crate::effect::{Effect, enqueue};
 use crate::ids::JobId;
+use crate::job::{AttemptStatus, JobEvent, JobRecord, waiting_text};
 use crate::store::indexes::{self, GroupLine, GroupSlot};
 use std::collections::HashSet;
 use std::time::Duration;

@@ -6,8 +6,8 @@
 //! [`Journal::commit`] appends to several jobs in one caller's batch; [`Journal::lock`] holds the jobs while the caller
 //! reads them and decides what to append (a command checked against the state it changes).
 
-use super::model::{JobEvent, JobRecord, JobState, fold};
 use crate::ids::JobId;
+use crate::job::{JobEvent, JobRecord, JobState, fold};
 use crate::redact::{Redactor, Redactors};
 use crate::store::{Batch, CommitOutcome, Store, StoreError};
 use std::collections::HashMap;

@@ -1,24 +1,25 @@
 //! Purpose: the job state machine. Owns the per-job event journal ([`Journal`]: ordered, durable appends, shared
-//! with every module that reads or records a job), the runner that executes an attempt's step DAG (parallel branches, `when`, `on_failure`, retries with backoff, timeouts,
-//! cancellation, compensation), and start-up recovery of jobs a crash interrupted. Every state change is an
-//! appended [`JobEvent`] committed together with the GitHub side effects it causes, before anything acts on it.
+//! with every module that reads or records a job), the runner that executes an attempt's step DAG (parallel
+//! branches, `when`, `on_failure`, retries with backoff, timeouts, cancellation, compensation), commands on existing
+//! jobs, and start-up recovery of jobs a crash interrupted. Every state change is an appended [`JobEvent`] committed
+//! together with the GitHub side effects it causes, before anything acts on it. The job model itself (record,
+//! events, fold) is [`crate::job`]; its types are re-exported here for the engine's callers.
 
 mod attempt;
 mod commands;
 mod group;
 mod journal;
-pub mod model;
 mod runner;
 mod schedule;
 mod step;
 mod workdir;
 
-pub use commands::{CommittedCommands, JobCommand};
-pub use journal::{Journal, LockedJobs};
-pub use model::{
+pub use crate::job::{
     AttemptState, AttemptStatus, JobConclusion, JobEvent, JobRecord, JobState, StepState,
     StepStatus, Trigger, TriggerKind, fold,
 };
+pub use commands::{CommittedCommands, JobCommand};
+pub use journal::{Journal, LockedJobs};
 
 use crate::clock::Clock;
 use crate::effect::{Effect, enqueue};

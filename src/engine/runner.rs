@@ -4,12 +4,12 @@
 //! event before acting on it. The wait in a concurrency group is `group.rs`; the working directory `workdir.rs`.
 
 use super::attempt::AttemptRun;
-use super::model::{AttemptStatus, JobConclusion, JobEvent, StepStatus};
 use super::schedule::{Stop, failed, next_moves};
 use super::step::{Ending, StepResult, StepTask};
 use super::{Engine, EngineError, group, workdir};
 use crate::executor::StepConclusion;
 use crate::ids::JobId;
+use crate::job::{AttemptStatus, JobConclusion, JobEvent, StepStatus};
 use crate::spec::{OnFailure, StepSpec};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;

@@ -4,10 +4,10 @@
 //! The attempt runner (`runner.rs`) decides what a finished try means for the attempt.
 
 use super::Engine;
-use super::model::{JobEvent, JobRecord};
 use crate::annotations::{Annotation, Detector};
 use crate::executor::{OutputLine, StepCommand, StepConclusion, StepOutcome, run_step};
 use crate::ids::JobId;
+use crate::job::{JobEvent, JobRecord};
 use crate::logs::{LogStore, StepLogWriter};
 use crate::redact::Redactor;
 use crate::spec::StepSpec;

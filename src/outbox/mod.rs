@@ -12,9 +12,10 @@ use crate::annotations::{self, Pending};
 use crate::clock::Clock;
 use crate::config::Pacing;
 use crate::effect::{Effect, OutboxEntry, enqueue};
-use crate::engine::{AttemptStatus, JobEvent, JobRecord, JobState, Journal};
+use crate::engine::Journal;
 use crate::github::{GithubClient, GithubError, Retry};
 use crate::ids::{InstallationId, JobId};
+use crate::job::{AttemptStatus, JobEvent, JobRecord, JobState};
 use crate::links::Links;
 use crate::logs::LogStore;
 use crate::report::{self, CheckRunView};
@@ -330,7 +331,7 @@ impl Outbox {
     fn view_parts(
         &self,
         record: &JobRecord,
-        attempt: &crate::engine::AttemptState,
+        attempt: &crate::job::AttemptState,
     ) -> Vec<(String, Vec<String>)> {
         let logs = &self.inner.logs;
         let mut out = Vec::new();
@@ -357,7 +358,7 @@ impl Outbox {
     fn check_run_body(
         &self,
         record: &JobRecord,
-        attempt: &crate::engine::AttemptState,
+        attempt: &crate::job::AttemptState,
         now: DateTime<Utc>,
         render: fn(&CheckRunView<'_>) -> serde_json::Value,
     ) -> (serde_json::Value, Pending) {
@@ -380,7 +381,7 @@ impl Outbox {
     }
 
     /// The attempt's annotations not yet on its check run (the next batch) and the excerpt around its first error.
-    fn annotations(&self, job: &JobId, attempt: &crate::engine::AttemptState) -> Pending {
+    fn annotations(&self, job: &JobId, attempt: &crate::job::AttemptState) -> Pending {
         let logs = &self.inner.logs;
         annotations::pending(logs, job.as_str(), attempt.number, attempt.annotations_sent)
     }

@@ -5,8 +5,8 @@
 pub mod markdown;
 
 use crate::annotations::{Excerpt, Pending};
-use crate::engine::{AttemptState, AttemptStatus, JobConclusion, JobRecord, StepState, StepStatus};
 use crate::executor::StepConclusion;
+use crate::job::{AttemptState, AttemptStatus, JobConclusion, JobRecord, StepState, StepStatus};
 use markdown::{code, code_in_cell, text as md};
 use serde_json::{Map, Value, json};
 

@@ -1,7 +1,7 @@
 use super::*;
 use crate::annotations::{Annotation, parse_workflow_command};
-use crate::engine::{JobEvent, Trigger, TriggerKind, fold};
 use crate::ids::{CheckRunId, CommitSha, InstallationId, JobId, RepoName};
+use crate::job::{JobEvent, Trigger, TriggerKind, fold};
 use chrono::{TimeZone, Utc};
 
 const CONFIG: &str = r#"

@@ -4,8 +4,8 @@
 //! Key paths are the on-disk layout: changing one needs an upgrade step (see [`super::SCHEMA_VERSION`]).
 
 use super::index::{Index, IndexKey, IndexPrefix};
-use crate::engine::model::JobRecord;
 use crate::ids::{CheckRunId, CommitSha, JobId, RepoName};
+use crate::job::JobRecord;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

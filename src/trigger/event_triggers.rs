@@ -6,8 +6,9 @@ use super::config::ConfigLoad;
 use super::jobs::{EventJobs, is_sha};
 use super::plan::Plan;
 use super::{ProcessError, Processor, replies, transient};
-use crate::engine::{JobCommand, JobRecord, TriggerKind};
+use crate::engine::JobCommand;
 use crate::ids::{CommitSha, JobId};
+use crate::job::{JobRecord, TriggerKind};
 use crate::store::indexes;
 use crate::webhook::DeliveryRecord;
 use crate::webhook::events::{

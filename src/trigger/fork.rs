@@ -6,9 +6,9 @@
 use super::plan::Plan;
 use super::{Processor, replies};
 use crate::effect::Effect;
-use crate::engine::JobRecord;
 use crate::github::client::PullRequest;
 use crate::ids::{CommitSha, RepoName};
+use crate::job::JobRecord;
 use crate::store::StoreError;
 use crate::store::indexes::{self, CommitKey, HeldKey};
 use crate::webhook::events::RepoContext;

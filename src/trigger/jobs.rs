@@ -4,8 +4,8 @@
 use super::config::failure_check_run;
 use super::plan::Plan;
 use super::{Processor, replies};
-use crate::engine::{JobRecord, Trigger, TriggerKind};
 use crate::ids::{CommitSha, JobId};
+use crate::job::{JobRecord, Trigger, TriggerKind};
 use crate::spec::{self, JobSpec};
 use crate::webhook::events::{Actor, RepoContext};
 use serde_json::{Map, Value};

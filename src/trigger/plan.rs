@@ -6,8 +6,9 @@
 use super::queue::MAX_UNFINISHED_STARTS;
 use super::{ProcessError, Processor};
 use crate::effect::{Effect, enqueue};
-use crate::engine::{Engine, JobCommand, JobRecord};
+use crate::engine::{Engine, JobCommand};
 use crate::ids::{InstallationId, JobId, RepoName};
+use crate::job::JobRecord;
 use crate::store::indexes::{
     self, CommentCommandKey, CommitKey, DeliveryJobKey, HeldKey, PrJobKey, PrKey,
 };

@@ -2,8 +2,9 @@
 //! unsuccessful jobs again (a fork's only while its commit is approved), committed with the comment's delivery.
 
 use super::CommandCtx;
-use crate::engine::{JobCommand, JobConclusion};
+use crate::engine::JobCommand;
 use crate::ids::JobId;
+use crate::job::JobConclusion;
 use crate::spec::Permission;
 use crate::store::StoreError;
 use crate::trigger::{Processor, replies};

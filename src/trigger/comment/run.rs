@@ -3,7 +3,7 @@
 //! parameters check, and a fork's commit is approved.
 
 use super::CommandCtx;
-use crate::engine::{Trigger, TriggerKind};
+use crate::job::{Trigger, TriggerKind};
 use crate::store::indexes;
 use crate::trigger::fork::commit_key;
 use crate::trigger::{ProcessError, Processor, replies};

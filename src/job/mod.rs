@@ -630,5 +630,4 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
 }
 
 #[cfg(test)]
-#[path = "model_tests.rs"]
 mod tests;
