@@ -4,7 +4,7 @@
 use crate::api::ApiState;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::engine::{Engine, EngineSettings};
+use crate::engine::{Engine, EngineSettings, Journal};
 use crate::github::GithubClient;
 use crate::github::auth::AppAuth;
 use crate::links::Links;
@@ -27,8 +27,12 @@ pub struct App {
     pub settings: Settings,
     /// The durable store.
     pub store: Store,
+    /// The job event log every component reads and appends through (one per server: it orders each job's appends).
+    pub journal: Journal,
     /// The job engine.
     pub engine: Engine,
+    /// The step logs.
+    pub logs: LogStore,
     /// The GitHub client.
     pub client: GithubClient,
     /// Job links.
@@ -94,17 +98,19 @@ impl App {
             ))),
             step_cgroup: crate::executor::CgroupRoot::detect(settings.step_cgroup),
         };
+        let journal = Journal::new(store.clone(), logs.redactors().clone(), effects.clone());
         let engine = Engine::new(
+            journal.clone(),
             store.clone(),
-            logs,
+            logs.clone(),
             clock.clone(),
             engine_settings,
-            effects.clone(),
         );
         let outbox = Outbox::new(
             store.clone(),
             client.clone(),
-            engine.clone(),
+            journal.clone(),
+            logs.clone(),
             links.clone(),
             settings.pacing.clone(),
             clock.clone(),
@@ -113,13 +119,16 @@ impl App {
             store.clone(),
             client.clone(),
             engine.clone(),
+            journal.clone(),
             links.clone(),
             clock.clone(),
         );
         Ok(App {
             settings,
             store,
+            journal,
             engine,
+            logs,
             client,
             links,
             outbox,
@@ -134,6 +143,7 @@ impl App {
     pub fn reconciler(&self) -> crate::reconcile::Reconciler {
         crate::reconcile::Reconciler::new(
             self.store.clone(),
+            self.journal.clone(),
             self.engine.clone(),
             self.client.clone(),
             self.clock.clone(),
@@ -166,8 +176,8 @@ impl App {
     /// What the API and page handlers may reach (not the GitHub client or the settings).
     fn api_state(&self) -> ApiState {
         ApiState {
-            engine: self.engine.clone(),
-            logs: self.engine.logs().clone(),
+            journal: self.journal.clone(),
+            logs: self.logs.clone(),
             store: self.store.clone(),
             links: self.links.clone(),
             clock: self.clock.clone(),
@@ -212,7 +222,7 @@ impl App {
                 .run(self.settings.pacing.redelivery_interval, shutdown.clone()),
         );
         loops.spawn(crate::logs::retention_sweep(
-            self.engine.logs().clone(),
+            self.logs.clone(),
             self.settings.logs.retention,
             shutdown.clone(),
         ));

@@ -334,7 +334,7 @@ pub async fn dag(n: usize, store: BackendKind) -> anyhow::Result<()> {
         let (record, state) = loop {
             let jobs: Vec<JobRecord> = app.store.recent_jobs(n + 1)?;
             let done = jobs.iter().find_map(|j| {
-                let (r, s) = app.engine.load(&j.id).ok()??;
+                let (r, s) = app.journal.load(&j.id).ok()??;
                 let completed = s.current()?.status == AttemptStatus::Completed;
                 (completed && r.trigger.comment_id == Some(20_000 + i as u64)).then_some((r, s))
             });

@@ -95,7 +95,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         logs: Default::default(),
     };
     let app = App::build(settings, Clock::System)?;
-    let printer = tokio::spawn(print_job_events(app.engine.clone()));
+    let printer = tokio::spawn(print_job_events(app.journal.clone(), app.store.clone()));
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.clone().serve(listener, shutdown.clone()));
     say(
@@ -165,14 +165,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints boomerang's side of the loop: each job event as the engine records it.
-async fn print_job_events(engine: crate::engine::Engine) {
+/// Prints boomerang's side of the loop: each job event as the journal records it.
+async fn print_job_events(journal: crate::engine::Journal, store: crate::store::Store) {
     use crate::job::JobEvent;
-    let mut changes = engine.subscribe();
+    let mut changes = journal.subscribe();
     let mut printed: std::collections::HashMap<crate::ids::JobId, usize> =
         std::collections::HashMap::new();
     while let Ok(job) = changes.recv().await {
-        let Ok(events) = engine.store().job_events::<JobEvent>(job.as_str()) else {
+        let Ok(events) = store.job_events::<JobEvent>(job.as_str()) else {
             continue;
         };
         let from = printed.get(&job).copied().unwrap_or(0);

@@ -8,7 +8,7 @@
 
 use crate::clock::Clock;
 use crate::effect::{Effect, OutboxEntry, enqueue};
-use crate::engine::Engine;
+use crate::engine::{Engine, Journal};
 use crate::github::GithubClient;
 use crate::ids::JobId;
 use crate::job::AttemptStatus;
@@ -54,16 +54,25 @@ pub enum ReconcileError {
 #[derive(Clone)]
 pub struct Reconciler {
     store: Store,
+    journal: Journal,
     engine: Engine,
     client: GithubClient,
     clock: Clock,
 }
 
 impl Reconciler {
-    /// Builds the reconciler.
-    pub fn new(store: Store, engine: Engine, client: GithubClient, clock: Clock) -> Reconciler {
+    /// Builds the reconciler: it reads jobs through `journal`, resumes them through `engine`, looks check runs up
+    /// through `client`, and queues repairs in `store`.
+    pub fn new(
+        store: Store,
+        journal: Journal,
+        engine: Engine,
+        client: GithubClient,
+        clock: Clock,
+    ) -> Reconciler {
         Reconciler {
             store,
+            journal,
             engine,
             client,
             clock,
@@ -106,7 +115,7 @@ impl Reconciler {
             if queued.contains(&record.id) {
                 continue;
             }
-            let Some((record, state)) = self.engine.load(&record.id)? else {
+            let Some((record, state)) = self.journal.load(&record.id)? else {
                 continue;
             };
             for a in &state.attempts {
@@ -169,7 +178,7 @@ impl Reconciler {
         }
         self.store.commit(batch).await?;
         if wake {
-            self.engine.wake_outbox();
+            self.journal.wake_outbox();
         }
         Ok(report)
     }

@@ -125,7 +125,7 @@ fn parse(body: &[u8]) -> Result<Parsed, Box<Response>> {
 
 fn accepted(app: &ApiState, job: &JobId, replayed: bool) -> Response {
     let location = format!("/api/v1/jobs/{job}");
-    let mut body = match app.engine.load(job) {
+    let mut body = match app.journal.load(job) {
         Ok(Some((record, state))) => job_view(app, &record, &state),
         _ => json!({ "id": job }),
     };
@@ -240,9 +240,9 @@ async fn create_job(
 /// retrying with backoff on errors and non-2xx answers. At least once while this process runs; a restart before the
 /// job ends loses the callback (documented).
 async fn callback_when_done(app: ApiState, job: JobId, url: url::Url) {
-    let mut changes = app.engine.subscribe();
+    let mut changes = app.journal.subscribe();
     let view = loop {
-        match app.engine.load(&job) {
+        match app.journal.load(&job) {
             Ok(Some((record, state))) if state.is_terminal() => {
                 break job_view(&app, &record, &state);
             }

@@ -62,7 +62,7 @@ fn line_json(app: &ApiState, job: &str, attempt: u32, step: &str, l: &LogLine) -
         "stream": l.stream,
         "time": l.at,
         // The line's own job's redactor: a job's secret parameters mask that job's lines only.
-        "text": app.engine.redactor(job).redact(&l.text),
+        "text": app.journal.redactor(job).redact(&l.text),
         "link": format!("{}#a{attempt}-{step}-L{}", app.links.job_url(job, app.clock.now()), l.number),
     })
 }
@@ -388,7 +388,7 @@ async fn stream(
 async fn follow(app: ApiState, id: String, tail: usize, tx: tokio::sync::mpsc::Sender<Event>) {
     let logs = app.logs.clone();
     let mut live = logs.subscribe(&id);
-    let mut changes = app.engine.subscribe();
+    let mut changes = app.journal.subscribe();
     let mut last: HashMap<(u32, String), u64> = HashMap::new();
     let line_event = |attempt: u32, step: &str, l: &LogLine| {
         let data = line_json(&app, &id, attempt, step, l);
@@ -397,7 +397,7 @@ async fn follow(app: ApiState, id: String, tail: usize, tx: tokio::sync::mpsc::S
     // What is stored already (and whatever a missed broadcast left out).
     let catch_up = |last: &mut HashMap<(u32, String), u64>, first: bool| -> Vec<Event> {
         let mut out = Vec::new();
-        let Ok(Some((record, state))) = app.engine.load(&crate::ids::JobId(id.clone())) else {
+        let Ok(Some((record, state))) = app.journal.load(&crate::ids::JobId(id.clone())) else {
             return out;
         };
         let Ok(steps) = selected(&logs, &record, &state, None, None) else {
@@ -421,7 +421,7 @@ async fn follow(app: ApiState, id: String, tail: usize, tx: tokio::sync::mpsc::S
     };
     let ended = || -> Option<Event> {
         let (_, state) = app
-            .engine
+            .journal
             .load(&crate::ids::JobId(id.clone()))
             .ok()
             .flatten()?;

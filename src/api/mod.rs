@@ -96,7 +96,7 @@ fn load(app: &ApiState, id: &str) -> Result<(JobRecord, JobState), Box<Response>
     if !JobId::is_valid(id) {
         return Err(Box::new(error(StatusCode::NOT_FOUND, "no such job")));
     }
-    match app.engine.load(&JobId(id.to_string())) {
+    match app.journal.load(&JobId(id.to_string())) {
         Ok(Some(found)) => Ok(found),
         Ok(None) => Err(Box::new(error(StatusCode::NOT_FOUND, "no such job"))),
         Err(e) => {
@@ -191,7 +191,7 @@ pub fn job_view(app: &ApiState, record: &JobRecord, state: &JobState) -> serde_j
     });
     // The free text a user gave (parameter values, the trigger's description), with this job's secrets masked;
     // the answer's structure, ids and enums are left alone. Also the body of the `callback_url` POST.
-    app.engine
+    app.journal
         .redactor(record.id.as_str())
         .redact_fields(&mut view, VIEW_FIELDS);
     view

@@ -3,7 +3,7 @@
 //! `POST /api/v1/jobs` reaches GitHub only through [`Processor::start_api_job`], so a handler cannot leak the App's
 //! private key or any other setting it cannot reach.
 use crate::clock::Clock;
-use crate::engine::Engine;
+use crate::engine::Journal;
 use crate::links::Links;
 use crate::logs::LogStore;
 use crate::store::Store;
@@ -15,8 +15,8 @@ use std::time::Duration;
 /// The axum state of the API and page routes.
 #[derive(Clone)]
 pub struct ApiState {
-    /// Loads jobs and follows their changes.
-    pub engine: Engine,
+    /// Loads jobs, follows their changes, and gives each job's redactor.
+    pub journal: Journal,
     /// The step logs (tails, searches, the live stream, sizes).
     pub logs: LogStore,
     /// The store, for what the API keeps itself (idempotency keys) and the list of jobs a search covers.

@@ -8,7 +8,8 @@
 //! recovery resumes every active job, and a resumed job reads its `CancelRequested` from the log.
 
 use super::AttemptStatus;
-use super::{Engine, JobEvent, JobRecord, JobState, fold, group_key};
+use super::group::group_key;
+use super::{Engine, JobEvent, JobRecord, JobState, fold};
 use crate::effect::{Effect, enqueue};
 use crate::executor::StepConclusion;
 use crate::ids::JobId;
@@ -51,24 +52,13 @@ impl Engine {
         mut batch: Batch,
         commands: Vec<(JobId, JobCommand)>,
     ) -> Result<CommittedCommands, StoreError> {
-        let mut jobs: Vec<JobId> = commands.iter().map(|(j, _)| j.clone()).collect();
-        jobs.sort();
-        jobs.dedup();
-        // Lock in one fixed order, so two callers with overlapping jobs cannot deadlock.
-        let slots: Vec<_> = jobs
-            .iter()
-            .map(|j| (j.clone(), self.journal_slot(j)))
-            .collect();
-        let mut guards = Vec::with_capacity(slots.len());
-        for (job, slot) in &slots {
-            guards.push((job.clone(), slot.lock().await));
-        }
+        let journal = &self.inner.journal;
+        let locked = journal.lock(commands.iter().map(|(j, _)| j.clone())).await;
         let now = self.inner.clock.now();
         let mut outcome = CommittedCommands::default();
-        let mut next_seqs = Vec::with_capacity(guards.len());
-        for (job, guard) in &guards {
-            let Some(record) = self.inner.store.job::<JobRecord>(job.as_str())? else {
-                next_seqs.push(None);
+        let mut appends = Vec::new();
+        for job in locked.jobs() {
+            let Some((record, mut events)) = locked.read(job)? else {
                 for (j, c) in commands.iter().filter(|(j, _)| j == job) {
                     outcome
                         .refused
@@ -76,8 +66,6 @@ impl Engine {
                 }
                 continue;
             };
-            let mut events: Vec<JobEvent> = self.inner.store.job_events(job.as_str())?;
-            let stored = guard.unwrap_or(events.len() as u64);
             let first_new = events.len();
             for (_, command) in commands.iter().filter(|(j, _)| j == job) {
                 let state = fold(&record, &events);
@@ -94,26 +82,14 @@ impl Engine {
                     Err(why) => outcome.refused.push((job.clone(), command.clone(), why)),
                 }
             }
-            for (i, event) in events[first_new..].iter().enumerate() {
-                batch.append_event(job.as_str(), stored + i as u64, event);
-            }
-            next_seqs.push(Some(stored + (events.len() - first_new) as u64));
-        }
-        self.inner.store.commit(batch).await?;
-        // Only once the commit succeeded do the cached sequences move on.
-        for ((_, guard), next) in guards.iter_mut().zip(next_seqs) {
-            if next.is_some() {
-                **guard = next;
+            let new = events.split_off(first_new);
+            if !new.is_empty() {
+                appends.push((job.clone(), new));
             }
         }
-        drop(guards);
-        // The caller's own writes wake nothing here (it knows what it queued); applied commands changed jobs.
-        if !outcome.applied.is_empty() {
-            self.inner.outbox_wake.notify_one();
-            for job in &jobs {
-                let _ = self.inner.changes.send(job.clone());
-            }
-        }
+        // Only the jobs commands changed are announced: a delivery's own writes wake nothing (its caller knows what
+        // it queued).
+        locked.commit(batch, appends).await?;
         Ok(outcome)
     }
 

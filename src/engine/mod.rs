@@ -1,31 +1,38 @@
-//! Purpose: the job state machine. Owns the per-job event journal (ordered, durable appends), the runner that
-//! executes an attempt's step DAG (parallel branches, `when`, `on_failure`, retries with backoff, timeouts,
-//! cancellation, compensation), and start-up recovery of jobs a crash interrupted. Every state change is an
-//! appended [`JobEvent`] committed together with the GitHub side effects it causes, before anything acts on it.
+//! Purpose: the job state machine. Owns the per-job event journal ([`Journal`]: ordered, durable appends, shared
+//! with every module that reads or records a job), the runner that executes an attempt's step DAG (parallel
+//! branches, `when`, `on_failure`, retries with backoff, timeouts, cancellation, compensation), commands on existing
+//! jobs, and start-up recovery of jobs a crash interrupted. Every state change is an appended [`JobEvent`] committed
+//! together with the GitHub side effects it causes, before anything acts on it. The job model itself (record,
+//! events, fold) is [`crate::job`]; its types are re-exported here for the engine's callers.
 
+mod attempt;
 mod commands;
-pub use crate::job as model;
+mod group;
+mod journal;
 mod runner;
 mod schedule;
+mod step;
+mod workdir;
 
-pub use commands::{CommittedCommands, JobCommand};
-pub use model::{
+pub use crate::job::{
     AttemptState, AttemptStatus, JobConclusion, JobEvent, JobRecord, JobState, StepState,
     StepStatus, Trigger, TriggerKind, fold,
 };
+pub use commands::{CommittedCommands, JobCommand};
+pub use journal::{Journal, LockedJobs};
 
 use crate::clock::Clock;
 use crate::effect::{Effect, enqueue};
 use crate::ids::JobId;
 use crate::logs::LogStore;
 use crate::spec::OnInterrupt;
-use crate::store::indexes::{self, GroupLine, GroupSlot};
+use crate::store::indexes;
 use crate::store::{Batch, Store, StoreError};
+use group::group_key;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// What the engine needs to know about its surroundings.
@@ -80,24 +87,6 @@ pub enum EngineError {
     Refused(String),
 }
 
-/// An attempt's place in its concurrency group's line ([`indexes::CONCURRENCY`]).
-pub(crate) fn group_key(
-    record: &JobRecord,
-    group: &str,
-    queued_at: chrono::DateTime<chrono::Utc>,
-    attempt: u32,
-) -> GroupSlot {
-    GroupSlot {
-        line: GroupLine {
-            repo: record.repo.clone(),
-            group: group.to_string(),
-        },
-        queued_at,
-        job: record.id.clone(),
-        attempt,
-    }
-}
-
 /// The job engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -105,58 +94,34 @@ pub struct Engine {
 }
 
 struct Inner {
+    journal: Journal,
     store: Store,
     logs: LogStore,
     clock: Clock,
     settings: EngineSettings,
-    journals: Mutex<HashMap<JobId, Arc<tokio::sync::Mutex<Option<u64>>>>>,
     running: Mutex<HashMap<JobId, CancellationToken>>,
-    outbox_wake: Arc<Notify>,
-    changes: tokio::sync::broadcast::Sender<JobId>,
 }
 
 impl Engine {
-    /// Builds the engine; `outbox_wake` is notified after every commit that may have queued a side effect.
+    /// Builds the engine. It appends through `journal` (the one every other module shares: one sequence lock per
+    /// job), reads concurrency lines and unfinished jobs from `store`, and writes step output to `logs`.
     pub fn new(
+        journal: Journal,
         store: Store,
         logs: LogStore,
         clock: Clock,
         settings: EngineSettings,
-        outbox_wake: Arc<Notify>,
     ) -> Engine {
-        let (changes, _) = tokio::sync::broadcast::channel(1024);
         Engine {
             inner: Arc::new(Inner {
+                journal,
                 store,
                 logs,
                 clock,
                 settings,
-                journals: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
-                outbox_wake,
-                changes,
             }),
         }
-    }
-
-    /// The store the engine writes to.
-    pub fn store(&self) -> &Store {
-        &self.inner.store
-    }
-
-    /// The step logs.
-    pub fn logs(&self) -> &LogStore {
-        &self.inner.logs
-    }
-
-    /// The engine's clock.
-    pub fn clock(&self) -> &Clock {
-        &self.inner.clock
-    }
-
-    /// A stream of job ids whose state changed (for live pages and tests).
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<JobId> {
-        self.inner.changes.subscribe()
     }
 
     /// Adds a new job to `batch`: its record, its first attempt, its queued check run and the 👀 reaction.
@@ -203,83 +168,6 @@ impl Engine {
                 now,
             );
         }
-    }
-
-    /// Tells the outbox that a commit outside the engine queued side effects (replies, reactions).
-    pub fn wake_outbox(&self) {
-        self.inner.outbox_wake.notify_one();
-    }
-
-    /// Tells subscribers that a job changed outside [`Engine::append`] (a job created in a delivery's batch).
-    pub fn notify_changed(&self, job: &JobId) {
-        let _ = self.inner.changes.send(job.clone());
-    }
-
-    /// A job's record and folded state.
-    pub fn load(&self, job: &JobId) -> Result<Option<(JobRecord, JobState)>, EngineError> {
-        let Some(record) = self.inner.store.job::<JobRecord>(job.as_str())? else {
-            return Ok(None);
-        };
-        self.inner
-            .logs
-            .redactors()
-            .set_job(job.as_str(), &record.params.secret_values());
-        let events: Vec<JobEvent> = self.inner.store.job_events(job.as_str())?;
-        let state = fold(&record, &events);
-        Ok(Some((record, state)))
-    }
-
-    /// The redactor of `job`'s output and requests: the server's secrets and the job's secret parameters (loaded
-    /// from the store when the job is not cached; the server's alone when it does not exist).
-    pub fn redactor(&self, job: &str) -> crate::redact::Redactor {
-        let redactors = self.inner.logs.redactors();
-        if let Some(r) = redactors.job(job) {
-            return r;
-        }
-        match self.inner.store.job::<JobRecord>(job) {
-            Ok(Some(record)) => redactors.set_job(job, &record.params.secret_values()),
-            _ => redactors.server().clone(),
-        }
-    }
-
-    /// Appends events to a job's log, together with whatever else `extra` adds to the same atomic batch.
-    pub async fn append(
-        &self,
-        job: &JobId,
-        events: &[JobEvent],
-        extra: impl FnOnce(&mut Batch),
-    ) -> Result<(), EngineError> {
-        let slot = self.journal_slot(job);
-        let mut next = slot.lock().await;
-        let seq = match *next {
-            Some(n) => n,
-            None => self
-                .inner
-                .store
-                .job_events::<serde_json::Value>(job.as_str())?
-                .len() as u64,
-        };
-        let mut batch = Batch::new();
-        for (i, e) in events.iter().enumerate() {
-            batch.append_event(job.as_str(), seq + i as u64, e);
-        }
-        extra(&mut batch);
-        self.inner.store.commit(batch).await?;
-        *next = Some(seq + events.len() as u64);
-        drop(next);
-        self.inner.outbox_wake.notify_one();
-        let _ = self.inner.changes.send(job.clone());
-        Ok(())
-    }
-
-    /// The lock that orders a job's appends, holding its next event sequence number once known.
-    fn journal_slot(&self, job: &JobId) -> Arc<tokio::sync::Mutex<Option<u64>>> {
-        let mut map = self
-            .inner
-            .journals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        map.entry(job.clone()).or_default().clone()
     }
 
     /// Queues a check run refresh for an attempt.
@@ -358,7 +246,7 @@ impl Engine {
         let mut resumed = 0;
         for id in active {
             let job = JobId(id);
-            let Some((record, state)) = self.load(&job)? else {
+            let Some((record, state)) = self.inner.journal.load(&job)? else {
                 continue;
             };
             let Some(attempt) = state.current() else {
@@ -370,13 +258,15 @@ impl Engine {
                     .spec
                     .concurrency_group(&record.params)
                     .map(|g| group_key(&record, &g, attempt.queued_at, attempt.number));
-                self.append(&job, &[], |b| {
-                    b.mark_inactive(job_id.as_str());
-                    if let Some(key) = group {
-                        indexes::CONCURRENCY.delete(b, &key);
-                    }
-                })
-                .await?;
+                self.inner
+                    .journal
+                    .append(&job, &[], |b| {
+                        b.mark_inactive(job_id.as_str());
+                        if let Some(key) = group {
+                            indexes::CONCURRENCY.delete(b, &key);
+                        }
+                    })
+                    .await?;
                 continue;
             }
             let now = self.inner.clock.now();
@@ -428,10 +318,12 @@ impl Engine {
                 });
             }
             let number = attempt.number;
-            self.append(&job, &events, |b| {
-                Engine::sync_effect(&record, number, false, b, now)
-            })
-            .await?;
+            self.inner
+                .journal
+                .append(&job, &events, |b| {
+                    Engine::sync_effect(&record, number, false, b, now)
+                })
+                .await?;
             tracing::info!(%job, attempt = number, interrupted = events.len(), "resuming job after restart");
             self.start(&job);
             resumed += 1;

@@ -2,8 +2,8 @@
 //! attempt's folded state and why the attempt is stopping (if it is), so the rules of `needs`, `when` and
 //! `on_failure: continue` are table-tested without processes, clocks or a store. The runner acts on the answer.
 
-use super::model::{AttemptState, JobConclusion, StepState, StepStatus};
 use crate::executor::StepConclusion;
+use crate::job::{AttemptState, JobConclusion, StepState, StepStatus};
 use crate::spec::{JobSpec, When};
 use std::collections::HashSet;
 
@@ -107,7 +107,7 @@ pub(super) fn next_moves(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::model::AttemptStatus;
+    use crate::job::AttemptStatus;
 
     /// A config of steps `(id, needs, when)`.
     fn spec(steps: &[(&str, &[&str], &str)]) -> JobSpec {

@@ -12,11 +12,12 @@ use crate::annotations::Pending;
 use crate::clock::Clock;
 use crate::config::Pacing;
 use crate::effect::{Effect, OutboxEntry, enqueue};
-use crate::engine::Engine;
+use crate::engine::Journal;
 use crate::github::{GithubClient, GithubError, Retry};
 use crate::ids::{InstallationId, JobId};
 use crate::job::{AttemptStatus, JobEvent, JobRecord, JobState};
 use crate::links::Links;
+use crate::logs::LogStore;
 use crate::report::{self, CheckRunView};
 use crate::store::indexes::{self, AttemptKey};
 use crate::store::{Batch, OutboxKey, Store};
@@ -50,7 +51,8 @@ pub struct Outbox {
 struct Inner {
     store: Store,
     client: GithubClient,
-    engine: Engine,
+    journal: Journal,
+    logs: LogStore,
     links: Links,
     pacing: Pacing,
     clock: Clock,
@@ -67,11 +69,13 @@ struct Block {
 }
 
 impl Outbox {
-    /// Builds the outbox.
+    /// Builds the outbox. It renders bodies from the jobs in `journal` and the step output in `logs`, and records
+    /// each result through `journal`.
     pub fn new(
         store: Store,
         client: GithubClient,
-        engine: Engine,
+        journal: Journal,
+        logs: LogStore,
         links: Links,
         pacing: Pacing,
         clock: Clock,
@@ -82,7 +86,8 @@ impl Outbox {
             inner: Arc::new(Inner {
                 store,
                 client,
-                engine,
+                journal,
+                logs,
                 links,
                 in_flight: Semaphore::new(pacing.max_in_flight.max(1)),
                 pacing,
@@ -241,7 +246,7 @@ impl Outbox {
     }
 
     fn attempt_ended(&self, job: &JobId, attempt: u32) -> bool {
-        matches!(self.inner.engine.load(job), Ok(Some((_, s))) if s.attempt(attempt).is_some_and(|a| a.status == AttemptStatus::Completed))
+        matches!(self.inner.journal.load(job), Ok(Some((_, s))) if s.attempt(attempt).is_some_and(|a| a.status == AttemptStatus::Completed))
     }
 
     /// Reacts to a failed send according to [`GithubError::retry`].
@@ -305,12 +310,11 @@ impl Outbox {
                         };
                         let key = key.clone();
                         inner
-                            .engine
+                            .journal
                             .append(job, &[event], |b| {
                                 b.remove_outbox(&key, coalesce.as_deref());
                             })
-                            .await
-                            .map_err(|e| crate::store::StoreError::Backend(e.to_string()))?;
+                            .await?;
                     }
                     None => {
                         let mut b = Batch::new();
@@ -329,7 +333,7 @@ impl Outbox {
         record: &JobRecord,
         attempt: &crate::job::AttemptState,
     ) -> Vec<(String, Vec<String>)> {
-        let logs = self.inner.engine.logs();
+        let logs = &self.inner.logs;
         let mut out = Vec::new();
         for s in &attempt.steps {
             if s.tries == 0 {
@@ -370,7 +374,7 @@ impl Outbox {
         };
         let mut body = render(&view);
         self.inner
-            .engine
+            .journal
             .redactor(record.id.as_str())
             .redact_fields(&mut body, crate::redact::CHECK_RUN_FIELDS);
         (body, notes)
@@ -378,7 +382,7 @@ impl Outbox {
 
     /// The attempt's annotations not yet on its check run (the next batch) and the excerpt around its first error.
     fn annotations(&self, job: &JobId, attempt: &crate::job::AttemptState) -> Pending {
-        let logs = self.inner.engine.logs();
+        let logs = &self.inner.logs;
         logs.pending_annotations(job.as_str(), attempt.number, attempt.annotations_sent)
     }
 
@@ -391,7 +395,7 @@ impl Outbox {
     }
 
     fn load(&self, job: &JobId, attempt: u32) -> Result<(JobRecord, JobState), SendError> {
-        match self.inner.engine.load(job) {
+        match self.inner.journal.load(job) {
             Ok(Some((record, state))) if state.attempt(attempt).is_some() => Ok((record, state)),
             Ok(_) => Err(SendError::Gone(format!(
                 "job {job} attempt {attempt} does not exist"
@@ -540,7 +544,7 @@ impl Outbox {
                 };
                 // `payload` is the `client_payload`: its parameters' string values are the free text.
                 inner
-                    .engine
+                    .journal
                     .redactor(job.as_str())
                     .redact_fields(&mut payload, crate::redact::DISPATCH_FIELDS);
                 client
@@ -587,9 +591,8 @@ impl Outbox {
                     },
                 });
                 inner
-                    .engine
-                    .logs()
-                    .redactor()
+                    .journal
+                    .server_redactor()
                     .redact_fields(&mut body, crate::redact::CHECK_RUN_FIELDS);
                 client.create_check_run(inst, repo, &body).await?;
                 self.commit_opt(None, remove).await
@@ -601,8 +604,8 @@ impl Outbox {
                 job,
             } => {
                 let redactor = match job {
-                    Some(j) => inner.engine.redactor(j.as_str()),
-                    None => inner.engine.logs().redactor().clone(),
+                    Some(j) => inner.journal.redactor(j.as_str()),
+                    None => inner.journal.server_redactor().clone(),
                 };
                 let body = redactor.redact(body);
                 client.comment(inst, repo, *issue_number, &body).await?;
@@ -618,7 +621,7 @@ impl Outbox {
         extra: impl FnOnce(&mut Batch),
     ) -> Result<(), SendError> {
         self.inner
-            .engine
+            .journal
             .append(job, events, extra)
             .await
             .map_err(|e| SendError::Gone(e.to_string()))

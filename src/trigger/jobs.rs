@@ -65,7 +65,7 @@ impl Processor {
         given: &[(String, String)],
     ) -> Result<spec::ResolvedParams, String> {
         let params = spec.resolve_params(given).map_err(|e| e.to_string())?;
-        let min = self.inner.engine.logs().redactor().min_length();
+        let min = self.inner.journal.server_redactor().min_length();
         let short = params.0.iter().find(|(_, p)| {
             let len = p.value.to_string().len();
             p.secret && len > 0 && len < min

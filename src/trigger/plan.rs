@@ -197,7 +197,7 @@ impl Processor {
             ));
         }
         if !plan.effects.is_empty() {
-            inner.engine.wake_outbox();
+            inner.journal.wake_outbox();
         }
         for job in &plan.jobs {
             self.started(job);
@@ -211,7 +211,7 @@ impl Processor {
 
     /// Tells the engine about a job committed with [`add_job`] and starts it.
     pub(super) fn started(&self, job: &JobRecord) {
-        self.inner.engine.notify_changed(&job.id);
+        self.inner.journal.notify_changed(&job.id);
         self.inner.engine.start(&job.id);
     }
 }

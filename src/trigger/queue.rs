@@ -4,7 +4,7 @@
 
 use super::ProcessError;
 use crate::clock::Clock;
-use crate::engine::Engine;
+use crate::engine::{Engine, Journal};
 use crate::github::{GithubClient, Retry};
 use crate::ids::RepoName;
 use crate::links::Links;
@@ -33,11 +33,12 @@ pub struct Processor {
     pub(super) inner: Arc<Inner>,
 }
 
-/// What every part of the trigger reads: the store, GitHub, the engine, links, the clock.
+/// What every part of the trigger reads: the store, GitHub, the engine, the job journal, links, the clock.
 pub(super) struct Inner {
     pub(super) store: Store,
     pub(super) client: GithubClient,
     pub(super) engine: Engine,
+    pub(super) journal: Journal,
     pub(super) links: Links,
     pub(super) clock: Clock,
     in_progress: Mutex<HashSet<String>>,
@@ -52,6 +53,7 @@ impl Processor {
         store: Store,
         client: GithubClient,
         engine: Engine,
+        journal: Journal,
         links: Links,
         clock: Clock,
     ) -> Processor {
@@ -60,6 +62,7 @@ impl Processor {
                 store,
                 client,
                 engine,
+                journal,
                 links,
                 clock,
                 in_progress: Mutex::new(HashSet::new()),

@@ -26,7 +26,7 @@ async fn a_check_run_left_in_progress_for_an_ended_job_is_completed_by_a_sweep()
     let job = h.jobs().remove(0);
     let (_, state) = h
         .app
-        .engine
+        .journal
         .load(&job.id)
         .expect("the store answers")
         .expect("the job exists");

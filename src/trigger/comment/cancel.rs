@@ -23,7 +23,7 @@ impl Processor {
             if job.as_ref().is_some_and(|j| j != &name) {
                 continue;
             }
-            if let Ok(Some((_, state))) = self.inner.engine.load(&id)
+            if let Ok(Some((_, state))) = self.inner.journal.load(&id)
                 && !state.is_terminal()
             {
                 let by = comment.sender.login.clone();

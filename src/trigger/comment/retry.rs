@@ -30,7 +30,7 @@ impl Processor {
             if job.as_ref().is_some_and(|j| j != &name) {
                 continue;
             }
-            let Ok(Some((record, state))) = self.inner.engine.load(&id) else {
+            let Ok(Some((record, state))) = self.inner.journal.load(&id) else {
                 continue;
             };
             let failed = state

@@ -28,7 +28,7 @@ impl Processor {
         let now = self.inner.clock.now();
         let mut out = String::from(replies::STATUS_HEADER);
         for (id, name) in jobs.iter().rev().take(20) {
-            if let Ok(Some((_, state))) = self.inner.engine.load(id)
+            if let Ok(Some((_, state))) = self.inner.journal.load(id)
                 && let Some(a) = state.current()
             {
                 let status = match a.conclusion {

@@ -1,0 +1,238 @@
+//! The journal's appends: several jobs in one batch, sequences that continue after it (cached or read back from
+//! the store), and a failed commit that leaves the cached sequences as they were.
+
+use super::*;
+use chrono::{TimeZone, Utc};
+use futures_util::FutureExt;
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), crate::store::BackendKind::Redb).expect("open");
+    (dir, store)
+}
+
+fn journal(store: &Store) -> Journal {
+    Journal::new(
+        store.clone(),
+        Redactors::new(Redactor::new(8)),
+        Arc::new(Notify::new()),
+    )
+}
+
+fn job(n: u8) -> JobId {
+    JobId(format!("{n:032x}"))
+}
+
+/// A distinct event per `n`, so the stored order can be read back.
+fn event(n: u32) -> JobEvent {
+    JobEvent::CancelRequested {
+        by: format!("e{n}"),
+        at: Utc
+            .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .unwrap_or_default(),
+    }
+}
+
+fn stored(store: &Store, job: &JobId) -> Vec<JobEvent> {
+    store.job_events(job.as_str()).expect("the events read")
+}
+
+/// The next sequence number the journal has cached for `job` (`None`: not known yet, read from the store).
+fn cached_next(journal: &Journal, job: &JobId) -> Option<u64> {
+    let slot = journal.slot(job);
+    let guard = slot.try_lock().expect("nobody holds the lock");
+    *guard
+}
+
+/// Two jobs' events and the caller's own write commit in one batch; each job's subscribers hear of it.
+#[tokio::test]
+async fn two_jobs_commit_in_one_batch() {
+    let (_dir, store) = store();
+    let journal = journal(&store);
+    let (a, b) = (job(1), job(2));
+    let mut changes = journal.subscribe();
+    let mut batch = Batch::new();
+    batch.put_meta("caller", &7u32);
+    journal
+        .commit(
+            batch,
+            vec![
+                (b.clone(), vec![event(3)]),
+                (a.clone(), vec![event(1), event(2)]),
+            ],
+        )
+        .await
+        .expect("the commit succeeds");
+    assert_eq!(stored(&store, &a), vec![event(1), event(2)]);
+    assert_eq!(stored(&store, &b), vec![event(3)]);
+    assert_eq!(store.meta::<u32>("caller").expect("reads"), Some(7));
+    let mut heard = vec![
+        changes.try_recv().expect("a change"),
+        changes.try_recv().expect("another change"),
+    ];
+    heard.sort();
+    assert_eq!(heard, vec![a, b]);
+}
+
+/// After a multi-job commit, appends continue at the next numbers, from the cache and from the store alike.
+#[tokio::test]
+async fn sequences_continue_after_a_commit() {
+    let (_dir, store) = store();
+    let journal = journal(&store);
+    let (a, b) = (job(1), job(2));
+    journal
+        .append(&a, &[event(1)], |_| {})
+        .await
+        .expect("append");
+    journal
+        .commit(
+            Batch::new(),
+            vec![
+                (a.clone(), vec![event(2)]),
+                (b.clone(), vec![event(3), event(4)]),
+                (a.clone(), vec![event(5)]),
+            ],
+        )
+        .await
+        .expect("commit");
+    assert_eq!(cached_next(&journal, &a), Some(3));
+    assert_eq!(cached_next(&journal, &b), Some(2));
+    journal
+        .append(&b, &[event(6)], |_| {})
+        .await
+        .expect("append");
+    assert_eq!(stored(&store, &a), vec![event(1), event(2), event(5)]);
+    assert_eq!(stored(&store, &b), vec![event(3), event(4), event(6)]);
+    // A journal that has cached nothing (a restart) reads the next number from the store.
+    let fresh = super::Journal::new(
+        store.clone(),
+        Redactors::new(Redactor::new(8)),
+        Arc::new(Notify::new()),
+    );
+    fresh.append(&a, &[event(7)], |_| {}).await.expect("append");
+    assert_eq!(cached_next(&fresh, &a), Some(4));
+    assert_eq!(
+        stored(&store, &a),
+        vec![event(1), event(2), event(5), event(7)]
+    );
+}
+
+/// A commit the store refuses leaves the cached sequences alone: the next append takes the numbers it would have.
+#[tokio::test]
+async fn a_failed_commit_leaves_the_cache_untouched() {
+    let (_dir, store) = store();
+    let journal = journal(&store);
+    let (a, b) = (job(1), job(2));
+    journal
+        .append(&a, &[event(1)], |_| {})
+        .await
+        .expect("append");
+    let locked = journal.lock([a.clone(), b.clone()]).await;
+    let failed = locked
+        .commit_with(
+            Batch::new(),
+            vec![
+                (a.clone(), vec![event(2), event(3)]),
+                (b.clone(), vec![event(4)]),
+            ],
+            |_| async { Err(StoreError::Closed) },
+        )
+        .await;
+    assert!(failed.is_err(), "the store's refusal is returned");
+    assert_eq!(cached_next(&journal, &a), Some(1), "a's cache did not move");
+    assert_eq!(cached_next(&journal, &b), None, "b's cache was not filled");
+    journal
+        .append(&a, &[event(5)], |_| {})
+        .await
+        .expect("append");
+    assert_eq!(cached_next(&journal, &a), Some(2));
+    assert_eq!(stored(&store, &a), vec![event(1), event(5)]);
+    assert!(stored(&store, &b).is_empty());
+}
+
+/// Appending to a job that was not locked is refused, and nothing of the batch is written.
+#[tokio::test]
+async fn appends_need_the_jobs_lock() {
+    let (_dir, store) = store();
+    let journal = journal(&store);
+    let (a, b) = (job(1), job(2));
+    let mut batch = Batch::new();
+    batch.put_meta("caller", &1u32);
+    let refused = journal
+        .lock([a.clone()])
+        .await
+        .commit(
+            batch,
+            vec![(a.clone(), vec![event(1)]), (b.clone(), vec![event(2)])],
+        )
+        .await;
+    assert!(refused.is_err());
+    assert!(stored(&store, &a).is_empty());
+    assert_eq!(store.meta::<u32>("caller").expect("reads"), None);
+}
+
+/// Commits over the same jobs, named in opposite orders, all complete (the locks are taken in one order), and
+/// every event lands once at its own number.
+#[tokio::test]
+async fn overlapping_commits_in_opposite_orders_all_land() {
+    let (_dir, store) = store();
+    let journal = journal(&store);
+    let (a, b) = (job(1), job(2));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..20u32 {
+        let journal = journal.clone();
+        let (first, second) = if n % 2 == 0 {
+            (a.clone(), b.clone())
+        } else {
+            (b.clone(), a.clone())
+        };
+        tasks.spawn(async move {
+            journal
+                .commit(
+                    Batch::new(),
+                    vec![(first, vec![event(n)]), (second, vec![event(n)])],
+                )
+                .await
+                .expect("commit");
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("the task ran");
+    }
+    assert_eq!(stored(&store, &a).len(), 20);
+    assert_eq!(stored(&store, &b).len(), 20);
+    assert_eq!(cached_next(&journal, &a), Some(20));
+}
+
+/// A commit of the caller's own writes alone appends nothing and tells nobody: its caller knows what it queued.
+#[tokio::test]
+async fn a_commit_without_appends_tells_nobody() {
+    let (_dir, store) = store();
+    let wake = Arc::new(Notify::new());
+    let journal = Journal::new(
+        store.clone(),
+        Redactors::new(Redactor::new(8)),
+        wake.clone(),
+    );
+    let mut changes = journal.subscribe();
+    let mut batch = Batch::new();
+    batch.put_meta("caller", &3u32);
+    journal.commit(batch, Vec::new()).await.expect("commit");
+    assert_eq!(store.meta::<u32>("caller").expect("reads"), Some(3));
+    assert!(changes.try_recv().is_err(), "no job changed");
+    assert!(
+        wake.notified().now_or_never().is_none(),
+        "the outbox was not woken"
+    );
+    journal.append(&job(1), &[], |_| {}).await.expect("append");
+    assert_eq!(
+        changes.try_recv().ok(),
+        Some(job(1)),
+        "an append (even empty) is news"
+    );
+    assert!(
+        wake.notified().now_or_never().is_some(),
+        "the append woke the outbox"
+    );
+}

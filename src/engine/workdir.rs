@@ -1,0 +1,71 @@
+//! Purpose: an attempt's working directory: where it is, filling it with the repository for `checkout: true`
+//! before any step runs, and removing it when the attempt ends.
+
+use super::attempt::AttemptRun;
+use chrono::{DateTime, Utc};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Where attempt `attempt` of `job` works: `<workspace root>/<job>/<attempt>`.
+pub(super) fn path(run: &AttemptRun<'_>) -> PathBuf {
+    run.engine
+        .inner
+        .settings
+        .workspace_root
+        .join(run.record.id.as_str())
+        .join(run.attempt.to_string())
+}
+
+/// Removes an ended attempt's working directory (gone already is fine; anything else is logged).
+pub(super) fn remove(run: &AttemptRun<'_>, workdir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(workdir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(job = %run.record.id, error = %e, "cannot remove the workspace");
+    }
+}
+
+/// `checkout: true`: fills the attempt's working directory with the repository at the job's commit, before any
+/// step runs. It is unpacked into a sibling directory and renamed into place, so a crash half-way leaves no
+/// half-filled workdir (a resumed attempt whose workdir exists does not fetch again). A cancel or the job's
+/// deadline stops the download. `Err` carries the reason the attempt fails with.
+pub(super) async fn checkout(
+    run: &AttemptRun<'_>,
+    workdir: &Path,
+    deadline: DateTime<Utc>,
+    cancel: &CancellationToken,
+) -> Result<(), String> {
+    let record = &run.record;
+    let failed = |why: String| format!("checkout failed: {why}");
+    let Some(checkout) = run.engine.inner.settings.checkout.clone() else {
+        return Err(failed(
+            crate::checkout::CheckoutError::Unavailable.to_string(),
+        ));
+    };
+    let staging = workdir.with_extension("checkout");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)
+        .map_err(|e| failed(format!("cannot create {}: {e}", staging.display())))?;
+    let remaining = (deadline - run.engine.inner.clock.now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    let fetch = checkout.checkout(record.installation, &record.repo, &record.sha, &staging);
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(remaining, fetch) => match r {
+            Ok(Ok(())) => std::fs::rename(&staging, workdir)
+                .map_err(|e| failed(format!("cannot move the checkout into place: {e}"))),
+            Ok(Err(e)) => Err(failed(e.to_string())),
+            Err(_) => Err(failed("the job reached its timeout during the download".into())),
+        },
+        // The runner's main loop sees the cancel and skips every step.
+        _ = cancel.cancelled() => Ok(()),
+    };
+    if outcome.is_err() || cancel.is_cancelled() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    if let Err(reason) = &outcome {
+        tracing::warn!(job = %record.id, %reason, "checkout failed");
+    }
+    outcome
+}
