@@ -3,6 +3,7 @@
 //! `API_TOKENS`), `/healthz`, the page's static assets under `/assets/`, and the security headers every answer
 //! carries ([`with_security_headers`]).
 
+mod events;
 mod jobs;
 mod logs;
 mod page;
@@ -30,6 +31,7 @@ pub fn router(app: ApiState) -> Router {
         .route("/api/v1/jobs/{id}", get(job_json))
         .merge(logs::routes())
         .with_state(app.clone())
+        .merge(events::router(app.clone()))
         .merge(jobs::router(app))
 }
 

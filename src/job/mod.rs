@@ -2,8 +2,10 @@
 //! is an appended [`JobEvent`], and its current [`JobState`] is the pure [`fold`] of those events.
 
 mod fold;
+pub mod wait;
 
 pub use fold::{apply, fold, waiting_text};
+pub use wait::{ArrivingEvent, EventFrom, EventRefusal, ReceivedEvent, WaitOutcome, WaitProgress};
 
 use crate::executor::StepConclusion;
 use crate::ids::{CheckRunId, CommitSha, InstallationId, JobId, RepoName};
@@ -268,6 +270,49 @@ pub enum JobEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// An awaited outside event arrived (before its wait started, or while it waits).
+    EventReceived {
+        /// The attempt that was current when it arrived.
+        attempt: u32,
+        /// The awaited event's name.
+        name: String,
+        /// Its id (a second event with this id counts not again).
+        event_id: String,
+        /// The kind of source it came through.
+        from: EventFrom,
+        /// Who or what sent it.
+        by: String,
+        /// Its data, for later steps.
+        payload: serde_json::Value,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A wait step started waiting.
+    WaitStarted {
+        /// Attempt.
+        attempt: u32,
+        /// Step id.
+        step: String,
+        /// When.
+        at: DateTime<Utc>,
+        /// When its own timeout passes (`None`: it lasts as long as the job's timeout allows).
+        deadline: Option<DateTime<Utc>>,
+    },
+    /// A wait step ended.
+    WaitEnded {
+        /// Attempt.
+        attempt: u32,
+        /// Step id.
+        step: String,
+        /// When.
+        at: DateTime<Utc>,
+        /// How.
+        outcome: WaitOutcome,
+        /// The step's conclusion (for a timeout, as its `on_timeout` says).
+        conclusion: StepConclusion,
+        /// What the check run says of it.
+        note: Option<String>,
+    },
 }
 
 /// Where a step is.
@@ -280,6 +325,8 @@ pub enum StepStatus {
     Running,
     /// Waiting out a retry backoff.
     Retrying,
+    /// A wait step, waiting for its events (no process runs).
+    Waiting,
     /// Finished (see the conclusion).
     Finished,
     /// Did not run.
@@ -385,6 +432,13 @@ pub struct AttemptState {
     /// How many of the attempt's annotations GitHub has received.
     #[serde(default)]
     pub annotations_sent: u64,
+    /// The awaited events received, in arrival order (a re-run of failed steps starts with the previous
+    /// attempt's).
+    #[serde(default)]
+    pub events: Vec<ReceivedEvent>,
+    /// Each wait step's progress, by step id.
+    #[serde(default)]
+    pub waits: std::collections::BTreeMap<String, WaitProgress>,
 }
 
 impl AttemptState {
@@ -429,3 +483,5 @@ impl JobState {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wait_tests;

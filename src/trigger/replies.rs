@@ -90,6 +90,17 @@ pub fn approved(login: &str, sha: &str) -> String {
     )
 }
 
+/// `/approve` delivered an approval to jobs waiting for one.
+pub fn approved_waits(login: &str, jobs: &[String]) -> String {
+    let names: Vec<String> = jobs.iter().map(|j| code(j)).collect();
+    format!(
+        "@{} approved {}: the approval counts for {} wait.",
+        text(login),
+        names.join(", "),
+        if jobs.len() == 1 { "its" } else { "their" }
+    )
+}
+
 /// The most commands read from one comment; the rest are named in the reply and ignored.
 pub const MAX_COMMANDS_PER_COMMENT: usize = 10;
 

@@ -27,4 +27,5 @@ mod redelivery;
 mod snapshots;
 mod store_durability;
 mod triggers;
+mod waits;
 mod yaml_bomb;
