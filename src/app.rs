@@ -100,7 +100,6 @@ impl App {
             links: Some(links.clone()),
         };
         let journal = Journal::new(store.clone(), logs.redactors().clone(), effects.clone());
-        journal.mask_events_tokens(links.clone());
         let engine = Engine::new(
             journal.clone(),
             store.clone(),

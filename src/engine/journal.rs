@@ -30,8 +30,6 @@ pub struct Journal {
 struct Inner {
     store: Store,
     redactors: Redactors,
-    /// Signs the events token of jobs with `wait` steps, which is one of their secrets (set once at build).
-    events_tokens: std::sync::OnceLock<crate::links::Links>,
     next_seqs: Mutex<HashMap<JobId, SeqSlot>>,
     changes: broadcast::Sender<JobId>,
     outbox_wake: Arc<Notify>,
@@ -46,29 +44,11 @@ impl Journal {
             inner: Arc::new(Inner {
                 store,
                 redactors,
-                events_tokens: std::sync::OnceLock::new(),
                 next_seqs: Mutex::new(HashMap::new()),
                 changes,
                 outbox_wake,
             }),
         }
-    }
-
-    /// Makes the events token of every job with `wait` steps one of its secrets, masked in its output like its
-    /// secret parameters (the token its steps get in `$BOOMERANG_EVENTS_TOKEN`). Only the first call counts.
-    pub fn mask_events_tokens(&self, links: crate::links::Links) {
-        let _ = self.inner.events_tokens.set(links);
-    }
-
-    /// A job's secrets: its secret parameters' values, and its events token when it has waits.
-    fn secrets(&self, record: &JobRecord) -> Vec<String> {
-        let mut secrets = record.params.secret_values();
-        if let Some(links) = self.inner.events_tokens.get()
-            && record.spec.waits().next().is_some()
-        {
-            secrets.push(links.events_token(record.id.as_str()));
-        }
-        secrets
     }
 
     /// A stream of job ids whose state changed (for live pages, waiting attempts and tests).
@@ -93,7 +73,7 @@ impl Journal {
         };
         self.inner
             .redactors
-            .set_job(job.as_str(), &self.secrets(&record));
+            .set_job(job.as_str(), &record.params.secret_values());
         let events: Vec<JobEvent> = self.inner.store.job_events(job.as_str())?;
         let state = fold(&record, &events);
         Ok(Some((record, state)))
@@ -107,7 +87,7 @@ impl Journal {
             return r;
         }
         match self.inner.store.job::<JobRecord>(job) {
-            Ok(Some(record)) => redactors.set_job(job, &self.secrets(&record)),
+            Ok(Some(record)) => redactors.set_job(job, &record.params.secret_values()),
             _ => redactors.server().clone(),
         }
     }
