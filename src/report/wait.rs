@@ -19,6 +19,19 @@ fn names(list: &[&str]) -> String {
     list.join(", ")
 }
 
+/// What a wait still lacks, in words: the missing events it needs (`any of …` when one of them will do).
+fn lacking(wait: &WaitSpec, attempt: &AttemptState) -> String {
+    let list = missing(wait, attempt);
+    let any = wait.strategy == WaitStrategy::Any
+        && list.len() > 1
+        && !wait.events.iter().any(|e| e.required);
+    if any {
+        format!("any of {}", names(&list))
+    } else {
+        names(&list)
+    }
+}
+
 /// The strategy in words.
 fn strategy(wait: &WaitSpec) -> String {
     let base = match &wait.strategy {
@@ -27,13 +40,19 @@ fn strategy(wait: &WaitSpec) -> String {
         WaitStrategy::RequiredOnly => "the required events".to_string(),
         WaitStrategy::Named(list) => list.iter().map(|n| code(n)).collect::<Vec<_>>().join(", "),
     };
+    // Required events the strategy does not already name.
     let required: Vec<String> = wait
         .events
         .iter()
         .filter(|e| e.required)
+        .filter(|e| match &wait.strategy {
+            WaitStrategy::Any => true,
+            WaitStrategy::Named(list) => !list.contains(&e.name),
+            WaitStrategy::All | WaitStrategy::RequiredOnly => false,
+        })
         .map(|e| code(&e.name))
         .collect();
-    if required.is_empty() || wait.strategy == WaitStrategy::RequiredOnly {
+    if required.is_empty() {
         base
     } else {
         format!("{base}, and {} (required)", required.join(", "))
@@ -153,14 +172,14 @@ pub fn waiting_title(
     total: usize,
 ) -> Option<String> {
     waiting(record, attempt).next()?;
-    let mut wanted: Vec<&str> = Vec::new();
-    for (_, wait) in waiting(record, attempt) {
-        wanted.extend(missing(wait, attempt));
-    }
+    let wanted: Vec<String> = waiting(record, attempt)
+        .map(|(_, wait)| lacking(wait, attempt))
+        .filter(|l| !l.is_empty())
+        .collect();
     let what = if wanted.is_empty() {
         "events".to_string()
     } else {
-        names(&wanted)
+        wanted.join("; ")
     };
     Some(format!("Waiting for {what} ({done}/{total} steps done)"))
 }
@@ -181,7 +200,7 @@ pub fn ended_note(
         .filter(|e| has_received(attempt, &e.name))
         .map(|e| e.name.as_str())
         .collect();
-    let lacking = missing(wait, attempt);
+    let lacking = lacking(wait, attempt);
     let after = wait
         .timeout
         .map(|t| humantime::format_duration(t).to_string())
@@ -195,14 +214,11 @@ pub fn ended_note(
                 StepConclusion::Neutral => "the job stopped early (on_timeout: neutral)",
                 _ => "the step failed (on_timeout: fail)",
             };
-            format!(
-                "timed out after {after} waiting for {}: {then}",
-                names(&lacking)
-            )
+            format!("timed out after {after} waiting for {lacking}: {then}")
         }
         WaitOutcome::Stopped => match stopping {
-            Some(why) => format!("stopped waiting for {}: {why}", names(&lacking)),
-            None => format!("stopped waiting for {}", names(&lacking)),
+            Some(why) => format!("stopped waiting for {lacking}: {why}"),
+            None => format!("stopped waiting for {lacking}"),
         },
     })
 }

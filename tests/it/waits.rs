@@ -103,6 +103,15 @@ const CONFIG: &str = r#"jobs:
           events: [{name: approval, from: approval}]
       - id: ship
         run: echo "shipping"
+  short:
+    timeout: 1s
+    steps:
+      - id: w
+        wait:
+          events: [{name: never, from: api}]
+      - id: cleanup
+        when: always
+        run: echo "cleaning up"
   early:
     env: {HOLD: "@SCRATCH@/hold"}
     steps:
@@ -653,6 +662,48 @@ async fn an_approval_comes_from_a_person_with_permission() {
         "{summary}"
     );
     assert!(summary.contains("from alice"), "{summary}");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_waiting_job_is_cancelled_at_once_and_runs_out_of_its_own_time() {
+    let h = harness().await;
+    let (_, correlation) = run(&h, "release").await;
+    wait_waiting(&h, "release", "⏳ waiting").await;
+    h.comment("alice", "/cancel release").await;
+    let done = completed(&h, "release").await;
+    assert_eq!(
+        done.conclusion.as_deref(),
+        Some("cancelled"),
+        "{:?}",
+        done.output
+    );
+    let summary = done.output.summary.unwrap_or_default();
+    assert!(
+        summary.contains("stopped waiting for approval: the job was cancelled by alice"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| `approval` | an approval (`/approve`) | ❌ missing |"),
+        "{summary}"
+    );
+    let late = event(&h, &correlation, "approval", None, json!(null)).await;
+    assert_eq!(late.status, 409, "{}", late.body);
+
+    // A wait without a timeout of its own lasts as long as the job's: then the job times out.
+    run(&h, "short").await;
+    let done = completed(&h, "short").await;
+    assert_eq!(
+        done.conclusion.as_deref(),
+        Some("timed_out"),
+        "{:?}",
+        done.output
+    );
+    let summary = done.output.summary.unwrap_or_default();
+    assert!(
+        summary.contains("stopped waiting for never: the job reached its timeout"),
+        "{summary}"
+    );
     h.finish().await;
 }
 
