@@ -3,9 +3,8 @@
 //! (regexes with the named groups `file`, `line`, `col`, `severity`, `message`). A [`Detector`] runs on every line a
 //! step prints; what it finds is stored beside the step logs (see [`crate::logs::LogStore::append_annotations`]) and
 //! sent with the check run updates, at most [`MAX_PER_REQUEST`] per request (GitHub appends them across updates).
+//! Pure: no files and no config parsing here; the log store and the config reader call it.
 
-use crate::logs::LogStore;
-use crate::spec::ProblemMatcher;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -197,6 +196,17 @@ pub fn parse_workflow_command(text: &str, step: &str, log_line: Option<u64>) -> 
     Some(a.fit())
 }
 
+/// A problem matcher: a regex whose named groups (`file`, `line`, `col`, `severity`, `message`) make an annotation
+/// of each matching output line. Part of a job's config ([`crate::spec`] reads it from the YAML and checks it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProblemMatcher {
+    /// The regex (Rust `regex` syntax), checked when the config is read.
+    pub regex: String,
+    /// The level when the regex has no `severity` group or it says something else: `error` (the default),
+    /// `warning` or `notice`.
+    pub severity: Option<String>,
+}
+
 /// The named groups a problem matcher may use.
 pub const MATCHER_GROUPS: &[&str] = &["file", "line", "col", "severity", "message"];
 
@@ -325,15 +335,14 @@ pub struct Pending {
     pub excerpt: Option<Excerpt>,
 }
 
-/// Reads an attempt's stored annotations: the next batch after the `sent` first ones, and the excerpt around the
-/// first failure. A missing or unreadable file means no annotations.
-pub fn pending(logs: &LogStore, job: &str, attempt: u32, sent: u64) -> Pending {
-    let all = logs.annotations(job, attempt).unwrap_or_else(|e| {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(job, attempt, error = %e, "cannot read annotations");
-        }
-        Vec::new()
-    });
+/// What the next check run request of an attempt carries, from its stored annotations `all` (in the order they were
+/// found): the next batch after the `sent` first ones, and the excerpt around the first failure, whose numbered log
+/// lines `read(step, from_line, count)` gives (`None` when they cannot be read).
+pub fn pending(
+    all: &[Annotation],
+    sent: u64,
+    read: impl FnOnce(&str, u64, usize) -> Option<Vec<(u64, String)>>,
+) -> Pending {
     let start = usize::try_from(sent).unwrap_or(usize::MAX).min(all.len());
     let batch: Vec<Annotation> = all[start..].iter().take(MAX_PER_REQUEST).cloned().collect();
     let more = start + batch.len() < all.len();
@@ -343,20 +352,12 @@ pub fn pending(logs: &LogStore, job: &str, attempt: u32, sent: u64) -> Pending {
         .and_then(|a| {
             let line = a.log_line?;
             let from = line.saturating_sub(EXCERPT_CONTEXT).max(1);
-            let lines = logs
-                .read(
-                    job,
-                    attempt,
-                    &a.step,
-                    from,
-                    (2 * EXCERPT_CONTEXT + 1) as usize,
-                )
-                .ok()?;
+            let lines = read(&a.step, from, (2 * EXCERPT_CONTEXT + 1) as usize)?;
             Some(Excerpt {
                 step: a.step.clone(),
                 line,
                 message: a.message.clone(),
-                lines: lines.into_iter().map(|l| (l.number, l.text)).collect(),
+                lines,
             })
         });
     Pending {
@@ -516,5 +517,34 @@ mod tests {
         let again =
             parse_workflow_command("::warning file=a.rs,line=1::w", "t", Some(9)).expect("cmd");
         assert_eq!(dedup(vec![one.clone(), two.clone(), again]), vec![one, two]);
+    }
+
+    /// The next batch starts after the ones sent; the excerpt is read around the first failure with a log line.
+    #[test]
+    fn pending_batch_and_excerpt() {
+        let note = |n: u64, level: &str| {
+            parse_workflow_command(&format!("::{level} file=a.rs,line={n}::m{n}"), "s", Some(n))
+                .expect("cmd")
+        };
+        let all: Vec<Annotation> = (1..=60)
+            .map(|n| note(n, if n == 7 { "error" } else { "warning" }))
+            .collect();
+        let mut asked = None;
+        let p = pending(&all, 5, |step, from, count| {
+            asked = Some((step.to_string(), from, count));
+            Some(vec![(from, "x".into())])
+        });
+        assert_eq!((p.sent, p.batch.len(), p.more), (5, MAX_PER_REQUEST, true));
+        assert_eq!(p.batch[0].message, "m6");
+        assert_eq!(asked, Some(("s".to_string(), 2, 11)));
+        let excerpt = p.excerpt.expect("an excerpt");
+        assert_eq!((excerpt.line, excerpt.message.as_str()), (7, "m7"));
+        let last = pending(&all, 55, |_, _, _| None);
+        assert_eq!(
+            (last.batch.len(), last.more, last.excerpt),
+            (5, false, None)
+        );
+        let past = pending(&all, 99, |_, _, _| None);
+        assert_eq!((past.batch.len(), past.more), (0, false));
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::clock::Clock;
 use crate::github::GithubClient;
-use crate::github::client::HookDelivery;
+use crate::github::HookDelivery;
 use crate::store::{Batch, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;

@@ -1,12 +1,12 @@
-//! Authentication as GitHub does it: RS256 app JWTs checked against the app's public key and GitHub's claim rules,
+//! Purpose: authentication as GitHub does it: RS256 app JWTs checked against the app's public key and GitHub's claim rules,
 //! and `ghs_` installation tokens issued by this sim, with their expiry and repository narrowing.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rand::Rng;
 use serde_json::Value;
 
-use super::AuthKind;
-use super::state::World;
+use crate::records::AuthKind;
+use crate::state::World;
 
 /// Clock skew GitHub tolerates on JWT times.
 const SKEW_SECS: i64 = 60;
@@ -30,6 +30,7 @@ pub(crate) enum Auth {
 }
 
 impl Auth {
+    /// The kind of credential, as a recorded call shows it.
     pub(crate) fn kind(&self) -> AuthKind {
         match self {
             Auth::None => AuthKind::None,

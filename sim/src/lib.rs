@@ -11,8 +11,15 @@
 //! the product.
 
 mod auth;
+mod config;
+mod error;
+mod fault;
+mod inner;
 mod limits;
 pub mod payloads;
+mod rate;
+mod records;
+mod reply;
 mod routes;
 mod schema;
 mod server;
@@ -22,287 +29,22 @@ mod webhooks;
 #[cfg(test)]
 mod tests;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::Notify;
 
+pub use self::config::{SimConfig, TEST_APP_PRIVATE_KEY_PEM, TEST_APP_PUBLIC_KEY_PEM};
+pub use self::error::{SimError, SimTimeout};
+pub use self::fault::{Fault, FaultKind};
+use self::inner::Inner;
+pub use self::records::{
+    AuthKind, CheckRunOutput, CheckRunRecord, CommentRecord, DeliveryRecord, DispatchRecord,
+    ReactionRecord, RecordedCall, SentDelivery, WorkflowDispatchRecord,
+};
 use self::state::World;
 pub use self::webhooks::signature_256;
-
-/// How the simulated GitHub App is registered: what the sim needs to verify JWTs and sign webhooks.
-#[derive(Debug, Clone)]
-pub struct SimConfig {
-    /// The app id; a JWT's `iss` must carry it (as a number or a string).
-    pub app_id: u64,
-    /// The app slug; the bot login is `<slug>[bot]`.
-    pub app_slug: String,
-    /// The app's public key (PEM, SPKI or PKCS#1) used to verify RS256 app JWTs.
-    pub app_public_key_pem: String,
-    /// The webhook secret used to sign `X-Hub-Signature-256` on deliveries.
-    pub webhook_secret: String,
-}
-
-/// The committed, test-only app private key (PKCS#1 PEM, `sim/fixtures/test-app-key.pem`); protects nothing.
-pub const TEST_APP_PRIVATE_KEY_PEM: &str = include_str!("../fixtures/test-app-key.pem");
-/// The public half of `TEST_APP_PRIVATE_KEY_PEM`, for `SimConfig::app_public_key_pem`.
-pub const TEST_APP_PUBLIC_KEY_PEM: &str = include_str!("../fixtures/test-app-key.pub.pem");
-
-impl SimConfig {
-    /// A configuration using the committed test key pair, for tests and `boomerang demo`.
-    pub fn with_test_key(app_id: u64, app_slug: &str, webhook_secret: &str) -> SimConfig {
-        SimConfig {
-            app_id,
-            app_slug: app_slug.to_owned(),
-            app_public_key_pem: TEST_APP_PUBLIC_KEY_PEM.to_owned(),
-            webhook_secret: webhook_secret.to_owned(),
-        }
-    }
-}
-
-/// Which credential a request carried, as the sim classified it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthKind {
-    /// `Authorization: Bearer <JWT>` (valid or not).
-    Jwt,
-    /// An installation token (`token ghs_…` or `Bearer ghs_…`), valid or not.
-    Token,
-    /// No `Authorization` header, or one the sim could not classify.
-    None,
-}
-
-/// One request the sim answered, kept so tests can assert on what boomerang sent.
-#[derive(Debug, Clone)]
-pub struct RecordedCall {
-    /// HTTP method, upper case.
-    pub method: String,
-    /// Request path, without the query.
-    pub path: String,
-    /// Raw query string, if any.
-    pub query: Option<String>,
-    /// Status code the sim answered with.
-    pub status: u16,
-    /// The JSON body, if the request had one that parsed.
-    pub body: Option<Value>,
-    /// The kind of credential presented.
-    pub auth: AuthKind,
-    /// The installation the (valid) token belongs to, or the one a JWT call addressed.
-    pub installation_id: Option<u64>,
-    /// Whether a fault (injected or random) decided the answer.
-    pub fault: Option<String>,
-    /// The `x-github-request-id` the sim answered with.
-    pub request_id: String,
-    /// When the request arrived (monotonic).
-    pub at: Instant,
-    /// When the request arrived (wall clock).
-    pub wall: chrono::DateTime<chrono::Utc>,
-}
-
-/// The `output` object of a check run, as last set.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CheckRunOutput {
-    /// `output.title`.
-    pub title: Option<String>,
-    /// `output.summary`.
-    pub summary: Option<String>,
-    /// `output.text`.
-    pub text: Option<String>,
-}
-
-/// A check run as the sim holds it: the current state plus every body that shaped it.
-#[derive(Debug, Clone)]
-pub struct CheckRunRecord {
-    /// The check run id (increasing across the sim).
-    pub id: u64,
-    /// Check name.
-    pub name: String,
-    /// Commit the run is attached to.
-    pub head_sha: String,
-    /// `queued`, `in_progress` or `completed`.
-    pub status: String,
-    /// Conclusion once completed.
-    pub conclusion: Option<String>,
-    /// The integrator's reference.
-    pub external_id: Option<String>,
-    /// Link to the integrator's page.
-    pub details_url: Option<String>,
-    /// RFC 3339 start time.
-    pub started_at: Option<String>,
-    /// RFC 3339 completion time.
-    pub completed_at: Option<String>,
-    /// The latest output (title, summary, text).
-    pub output: CheckRunOutput,
-    /// Every annotation received, accumulated over create and updates.
-    pub annotations: Vec<Value>,
-    /// The buttons (`actions`) as last set.
-    pub actions: Vec<Value>,
-    /// Every JSON body received for this run (create first, then each update), in order.
-    pub bodies: Vec<Value>,
-}
-
-/// A `repository_dispatch` the app sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DispatchRecord {
-    /// `event_type`.
-    pub event_type: String,
-    /// `client_payload` (`null` when absent).
-    pub client_payload: Value,
-}
-
-/// A `workflow_dispatch` the app sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkflowDispatchRecord {
-    /// The workflow id or file name from the path.
-    pub workflow_id: String,
-    /// The `ref` from the body.
-    pub git_ref: String,
-    /// The `inputs` (`null` when absent).
-    pub inputs: Value,
-}
-
-/// A reaction the app added to an issue comment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReactionRecord {
-    /// The reaction's id.
-    pub id: u64,
-    /// The comment reacted to.
-    pub comment_id: u64,
-    /// `+1`, `eyes`, `rocket`, …
-    pub content: String,
-}
-
-/// A comment the app posted on an issue or pull request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CommentRecord {
-    /// The issue or pull request number.
-    pub issue_number: u64,
-    /// The new comment's id.
-    pub id: u64,
-    /// Markdown body.
-    pub body: String,
-}
-
-/// A webhook delivery as GitHub's deliveries API reports it.
-#[derive(Debug, Clone)]
-pub struct DeliveryRecord {
-    /// Delivery id (the `{delivery_id}` of the redelivery endpoint).
-    pub id: u64,
-    /// `X-GitHub-Delivery`; shared by a delivery and its redeliveries.
-    pub guid: String,
-    /// `X-GitHub-Event`.
-    pub event: String,
-    /// The payload's `action`, if any.
-    pub action: Option<String>,
-    /// HTTP status the app answered with (0 when it could not be reached).
-    pub status_code: u16,
-    /// `"OK"` for 2xx, otherwise a description of the failure.
-    pub status: String,
-    /// `installation.id` from the payload.
-    pub installation_id: Option<u64>,
-    /// `repository.id` from the payload.
-    pub repository_id: Option<u64>,
-    /// Whether this is a redelivery.
-    pub redelivery: bool,
-    /// When it was delivered.
-    pub delivered_at: chrono::DateTime<chrono::Utc>,
-    /// Seconds the app took to answer.
-    pub duration: f64,
-    /// The exact bytes that were (or would have been) sent.
-    pub(crate) body: Vec<u8>,
-}
-
-/// What `send_webhook` got back from the app.
-#[derive(Debug, Clone)]
-pub struct SentDelivery {
-    /// The `X-GitHub-Delivery` GUID sent.
-    pub guid: String,
-    /// The app's HTTP status.
-    pub status: u16,
-    /// The app's response body.
-    pub body: String,
-}
-
-/// A fault to inject into the next `times` requests that match.
-#[derive(Debug, Clone)]
-pub struct Fault {
-    /// Only requests with this method (case-insensitive); `None` matches any.
-    pub method: Option<String>,
-    /// Only requests whose path contains this; `None` matches any.
-    pub path_contains: Option<String>,
-    /// What happens to a matching request.
-    pub kind: FaultKind,
-    /// How many matching requests get the fault.
-    pub times: usize,
-}
-
-/// The kinds of misbehaviour the sim can show, each with GitHub's real response shape.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FaultKind {
-    /// Answer with this status (5xx get a short JSON or HTML body, 429 a rate-limit body with `retry-after: 1`).
-    Status(u16),
-    /// 403 "secondary rate limit", with or without `retry-after`.
-    SecondaryRateLimit {
-        /// Seconds in `retry-after`; the installation must not call again before they pass.
-        retry_after_secs: Option<u64>,
-    },
-    /// 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset` this many seconds ahead.
-    PrimaryRateLimit {
-        /// Seconds until the reset; the installation must not call again before.
-        reset_in_secs: u64,
-    },
-    /// Process the request normally but answer only after this delay (lets the client's timeout fire).
-    Delay(Duration),
-}
-
-/// Errors from the sim's webhook-sending side.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    /// `send_webhook` was called before `set_webhook_url`.
-    #[error("no webhook URL set on the simulator")]
-    NoWebhookUrl,
-    /// The app could not be reached (the delivery is recorded as failed).
-    #[error("webhook delivery {guid} failed: {source}")]
-    Delivery {
-        /// The GUID of the failed delivery.
-        guid: String,
-        /// The transport error.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The payload could not be serialised.
-    #[error("payload could not be serialised: {0}")]
-    Payload(#[from] serde_json::Error),
-}
-
-/// `wait_until` gave up: the condition never held before the deadline.
-#[derive(Debug, thiserror::Error)]
-#[error("simulator condition not met within {0:?}")]
-pub struct SimTimeout(pub Duration);
-
-/// The shared inside of a `Simulator`.
-pub(crate) struct Inner {
-    world: Mutex<World>,
-    notify: Notify,
-    addr: SocketAddr,
-    http: reqwest::Client,
-    shutdown: tokio_util::sync::CancellationToken,
-}
-
-impl Inner {
-    fn world(&self) -> MutexGuard<'_, World> {
-        self.world
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
 
 /// A running GitHub simulator. Cheap to clone; the server stops when the last clone is dropped.
 #[derive(Clone)]
@@ -565,7 +307,7 @@ impl Simulator {
     pub fn record_failed_delivery(&self, event: &str, payload: &Value) -> String {
         let body = serde_json::to_vec(payload).unwrap_or_default();
         let guid = uuid::Uuid::new_v4().to_string();
-        self.inner.world().record_delivery(webhooks::NewDelivery {
+        self.inner.world().record_delivery(state::NewDelivery {
             guid: guid.clone(),
             event: event.to_owned(),
             payload: payload.clone(),

@@ -1,17 +1,17 @@
-//! Rate limits and faults. Primary limit: 5000 requests per hour per installation (and per app JWT), reported in
-//! `x-ratelimit-*` headers. Secondary limit on content creation: more than 80 mutating requests in 60 s or 500 in
-//! an hour gets a 403 with `retry-after: 60`. Any request that arrives before a `retry-after` or reset the sim
-//! gave that installation is a violation. Injected and random faults answer with GitHub's real shapes.
+//! Purpose: rate limits and faults. Primary limit: 5000 requests per hour per installation (and per app JWT), reported
+//! in `x-ratelimit-*` headers. Secondary limit on content creation: more than 80 mutating requests in 60 s or 500 in an
+//! hour gets a 403 with `retry-after: 60`. Any request that arrives before a `retry-after` or reset the sim gave that
+//! installation is a violation. Injected and random faults answer with GitHub's real shapes.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde_json::json;
 
-use super::FaultKind;
-use super::server::Reply;
-use super::state::World;
+use crate::fault::FaultKind;
+use crate::rate::{Block, RateKey, RateState};
+use crate::reply::Reply;
+use crate::state::World;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const MINUTE: Duration = Duration::from_secs(60);
@@ -22,63 +22,6 @@ const SECONDARY_PER_HOUR: usize = 500;
 const SECONDARY_MESSAGE: &str = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID";
 const SECONDARY_DOCS: &str = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits";
 const PRIMARY_DOCS: &str = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api";
-
-/// Whose budget a request spends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum RateKey {
-    /// Requests authenticated as the app (JWT).
-    App,
-    /// Requests made with an installation token.
-    Installation(u64),
-    /// Requests without valid credentials.
-    Anonymous,
-}
-
-impl RateKey {
-    fn limit(self) -> u32 {
-        match self {
-            RateKey::Anonymous => 60,
-            RateKey::App | RateKey::Installation(_) => 5000,
-        }
-    }
-
-    fn describe(self) -> String {
-        match self {
-            RateKey::App => "the app (JWT)".to_owned(),
-            RateKey::Installation(id) => format!("installation {id}"),
-            RateKey::Anonymous => "anonymous requests".to_owned(),
-        }
-    }
-}
-
-/// Why an installation must not call yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Block {
-    Secondary,
-    Primary,
-}
-
-/// The counters of one budget.
-#[derive(Debug, Clone)]
-pub(crate) struct RateState {
-    window_start: Instant,
-    reset_epoch: i64,
-    used: u32,
-    mutations: VecDeque<Instant>,
-    blocked_until: Option<(Instant, i64, Block)>,
-}
-
-impl RateState {
-    fn new(now: Instant, wall: chrono::DateTime<chrono::Utc>) -> RateState {
-        RateState {
-            window_start: now,
-            reset_epoch: wall.timestamp() + 3600,
-            used: 0,
-            mutations: VecDeque::new(),
-            blocked_until: None,
-        }
-    }
-}
 
 /// What the request pipeline learns from the limit check.
 pub(crate) enum Admission {

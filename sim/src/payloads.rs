@@ -1,7 +1,7 @@
-//! Realistic webhook payloads for tests and the demo, built from the vendored octokit examples with the fields that
-//! matter rewritten. Every builder keeps `repository.full_name`, `repository.owner.login`, `repository.name`,
-//! `repository.default_branch`, `installation.id`, `sender.login` and `sender.type` consistent with its arguments.
-//! The repository's default branch is `main` unless the builder takes a branch that is the default (see
+//! Purpose: realistic webhook payloads for tests and the demo, built from the vendored octokit examples with the fields
+//! that matter rewritten. Every builder keeps `repository.full_name`, `repository.owner.login`, `repository.name`,
+//! `repository.default_branch`, `installation.id`, `sender.login` and `sender.type` consistent with its arguments. The
+//! repository's default branch is `main` unless the builder takes a branch that is the default (see
 //! `repository_dispatch`); use `with_default_branch` to change it.
 
 use serde_json::{Value, json};

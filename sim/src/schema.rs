@@ -1,6 +1,6 @@
-//! Request-body validation: every body boomerang sends to an operation of the vendored OpenAPI subset is checked
-//! against that operation's JSON Schema (with the OpenAPI-only `nullable` and `discriminator` rewritten or dropped),
-//! and then against the documented limits the schema does not express (annotation counts, payload sizes, …).
+//! Purpose: request-body validation: every body boomerang sends to an operation of the vendored OpenAPI subset is
+//! checked against that operation's JSON Schema (with the OpenAPI-only `nullable` and `discriminator` rewritten or
+//! dropped), and then against the documented limits the schema does not express (annotation counts, payload sizes, …).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

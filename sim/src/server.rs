@@ -1,4 +1,4 @@
-//! The HTTP side of the simulator: one axum fallback handler that runs every request through the same pipeline
+//! Purpose: the HTTP side of the simulator: one axum fallback handler that runs every request through the same pipeline
 //! (parse, authenticate, rate limits, faults, route, validate the body, handle, add GitHub's headers, record,
 //! wake waiters), so no endpoint can skip a check.
 
@@ -6,134 +6,29 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::auth::{self, Auth};
-use super::limits::{Admission, RateKey};
-use super::routes::{self, Ctx, Route};
-use super::schema::{self, BodySchemas};
-use super::state::World;
-use super::{Inner, RecordedCall, webhooks};
+use crate::auth::{self, Auth};
+use crate::fault::FaultKind;
+use crate::inner::Inner;
+use crate::limits::Admission;
+use crate::rate::RateKey;
+use crate::records::RecordedCall;
+use crate::reply::{After, Reply, ReplyBody};
+use crate::routes::{self, Ctx, Route};
+use crate::schema::{self, BodySchemas};
+use crate::state::World;
+use crate::webhooks;
 
 /// Largest request body the sim reads.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
-/// An answer, before it becomes an HTTP response.
-#[derive(Debug, Clone)]
-pub(crate) struct Reply {
-    pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: ReplyBody,
-}
-
-/// The body of a `Reply`.
-#[derive(Debug, Clone)]
-pub(crate) enum ReplyBody {
-    Empty,
-    Json(Value),
-    Raw {
-        content_type: String,
-        bytes: Vec<u8>,
-    },
-}
-
-impl Reply {
-    pub(crate) fn json(status: u16, body: Value) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: ReplyBody::Json(body),
-        }
-    }
-
-    pub(crate) fn empty(status: u16) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: ReplyBody::Empty,
-        }
-    }
-
-    pub(crate) fn raw(status: u16, content_type: &str, bytes: Vec<u8>) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: ReplyBody::Raw {
-                content_type: content_type.to_owned(),
-                bytes,
-            },
-        }
-    }
-
-    /// GitHub's error shape: `{"message", "documentation_url", "status"}`.
-    pub(crate) fn error(status: u16, message: &str) -> Reply {
-        Reply::json(
-            status,
-            json!({ "message": message, "documentation_url": "https://docs.github.com/rest", "status": status.to_string() }),
-        )
-    }
-
-    pub(crate) fn not_found() -> Reply {
-        Reply::error(404, "Not Found")
-    }
-
-    pub(crate) fn header(mut self, name: &str, value: &str) -> Reply {
-        self.headers.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    fn has_header(&self, name: &str) -> bool {
-        self.headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
-    }
-}
-
-impl IntoResponse for Reply {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut headers = HeaderMap::new();
-        let body = match self.body {
-            ReplyBody::Empty => Body::empty(),
-            ReplyBody::Json(v) => {
-                headers.insert(
-                    "content-type",
-                    HeaderValue::from_static("application/json; charset=utf-8"),
-                );
-                Body::from(v.to_string())
-            }
-            ReplyBody::Raw {
-                content_type,
-                bytes,
-            } => {
-                if let Ok(v) = HeaderValue::from_str(&content_type) {
-                    headers.insert("content-type", v);
-                }
-                Body::from(bytes)
-            }
-        };
-        for (name, value) in self.headers {
-            if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(&value)) {
-                headers.append(n, v);
-            }
-        }
-        (status, headers, body).into_response()
-    }
-}
-
 /// The router: everything goes through `handle`.
 pub(crate) fn router(inner: Weak<Inner>) -> Router {
     Router::new().fallback(handle).with_state(inner)
-}
-
-/// What to do once the world lock is released.
-pub(crate) enum After {
-    /// Re-send a recorded delivery (same GUID) to the webhook URL.
-    Redeliver { delivery_id: u64 },
 }
 
 /// The full outcome of processing one request.
@@ -182,12 +77,19 @@ async fn handle(State(inner): State<Weak<Inner>>, request: Request) -> Response 
 
 /// A request as the pipeline sees it.
 pub(crate) struct Incoming<'a> {
+    /// The method, upper case.
     pub(crate) method: String,
+    /// The path, without the query.
     pub(crate) path: String,
+    /// The raw query string, if any.
     pub(crate) query: Option<String>,
+    /// The request headers.
     pub(crate) headers: &'a HeaderMap,
+    /// The body as received.
     pub(crate) body: &'a [u8],
+    /// When it arrived (monotonic, for the limits).
     pub(crate) at: Instant,
+    /// When it arrived (wall clock, for JWT times and records).
     pub(crate) wall: chrono::DateTime<chrono::Utc>,
 }
 
@@ -247,7 +149,7 @@ fn process(world: &mut World, req: &Incoming<'_>) -> Outcome {
             match world.fault_reply(&kind, key, req.at) {
                 Some(reply) => break 'reply reply,
                 None => {
-                    if let super::FaultKind::Delay(d) = kind {
+                    if let FaultKind::Delay(d) = kind {
                         delay = Some(d);
                     }
                 }

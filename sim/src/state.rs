@@ -1,4 +1,4 @@
-//! The simulator's world: everything GitHub would know (installations, repositories, branches, files, pull
+//! Purpose: the simulator's world: everything GitHub would know (installations, repositories, branches, files, pull
 //! requests, roles, issued tokens, check runs, deliveries) plus what the sim recorded (calls, violations) and the
 //! fault and rate-limit bookkeeping. Plain data behind one mutex; no I/O here.
 
@@ -9,55 +9,74 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
 
-use super::limits::RateState;
-use super::webhooks::NewDelivery;
-use super::{
-    CheckRunRecord, CommentRecord, DeliveryRecord, DispatchRecord, Fault, FaultKind,
-    ReactionRecord, RecordedCall, SimConfig, WorkflowDispatchRecord,
+use crate::config::SimConfig;
+use crate::fault::{Fault, FaultKind};
+use crate::rate::{RateKey, RateState};
+use crate::records::{
+    CheckRunRecord, CommentRecord, DeliveryRecord, DispatchRecord, ReactionRecord, RecordedCall,
+    WorkflowDispatchRecord,
 };
 
 /// An installation of the app on an account.
 #[derive(Debug, Clone)]
 pub(crate) struct Installation {
+    /// The account (organisation or user) it is installed on.
     pub(crate) account: String,
 }
 
 /// A pull request: only what boomerang reads.
 #[derive(Debug, Clone)]
 pub(crate) struct Pull {
+    /// The head commit.
     pub(crate) head_sha: String,
+    /// The head branch.
     pub(crate) head_ref: String,
+    /// `owner/name` of the head repository (another one for a fork).
     pub(crate) head_repo_full_name: String,
 }
 
 /// A repository and everything done to it.
 #[derive(Debug, Clone)]
 pub(crate) struct Repo {
+    /// The repository id.
     pub(crate) id: u64,
+    /// The installation that reaches it.
     pub(crate) installation_id: u64,
+    /// `owner/name` as given.
     pub(crate) full_name: String,
+    /// The default branch.
     pub(crate) default_branch: String,
+    /// Branch → commit sha.
     pub(crate) branches: BTreeMap<String, String>,
+    /// Every commit sha the repository has (lower case).
     pub(crate) known_shas: HashSet<String>,
     /// ref as given to `set_file` (branch or sha) → path → content.
     pub(crate) files: HashMap<String, BTreeMap<String, String>>,
+    /// Pull requests by number.
     pub(crate) pulls: BTreeMap<u64, Pull>,
     /// lower-case login → (login as given, role).
     pub(crate) roles: HashMap<String, (String, String)>,
+    /// Check runs the app created, oldest first.
     pub(crate) check_runs: Vec<CheckRunRecord>,
+    /// Repository dispatches the app sent.
     pub(crate) dispatches: Vec<DispatchRecord>,
+    /// Workflow dispatches the app sent.
     pub(crate) workflow_dispatches: Vec<WorkflowDispatchRecord>,
+    /// Reactions the app added.
     pub(crate) reactions: Vec<ReactionRecord>,
+    /// Comments the app posted.
     pub(crate) comments: Vec<CommentRecord>,
 }
 
 impl Repo {
+    /// The owner part of the full name.
     pub(crate) fn owner(&self) -> &str {
         self.full_name
             .split_once('/')
             .map_or(self.full_name.as_str(), |(o, _)| o)
     }
 
+    /// The name part of the full name.
     pub(crate) fn name(&self) -> &str {
         self.full_name
             .split_once('/')
@@ -127,7 +146,9 @@ impl Repo {
 /// An installation token the sim issued.
 #[derive(Debug, Clone)]
 pub(crate) struct IssuedToken {
+    /// The installation it acts for.
     pub(crate) installation_id: u64,
+    /// When it stops working.
     pub(crate) expires_at: chrono::DateTime<chrono::Utc>,
     /// Repository names (lower case) the token was narrowed to, if it was.
     pub(crate) repositories: Option<Vec<String>>,
@@ -135,29 +156,66 @@ pub(crate) struct IssuedToken {
 
 /// Seeded random faults for chaos tests.
 pub(crate) struct RandomFaults {
+    /// The share of requests that get a fault.
     pub(crate) rate: f64,
+    /// The faults to choose from.
     pub(crate) kinds: Vec<FaultKind>,
+    /// The seeded generator, so a run can be repeated.
     pub(crate) rng: StdRng,
 }
 
 /// Everything the simulator knows.
 pub(crate) struct World {
+    /// How the app is registered.
     pub(crate) config: SimConfig,
+    /// The sim's own URL (for the links in its answers).
     pub(crate) base_url: String,
+    /// The app's public key, to verify JWTs.
     pub(crate) decoding_key: DecodingKey,
+    /// Installations by id.
     pub(crate) installations: BTreeMap<u64, Installation>,
     /// lower-case full name → repo.
     pub(crate) repos: BTreeMap<String, Repo>,
+    /// Installation tokens issued, by token.
     pub(crate) tokens: HashMap<String, IssuedToken>,
+    /// The last id handed out.
     pub(crate) next_id: u64,
+    /// Requests answered so far (for request ids).
     pub(crate) request_seq: u64,
+    /// Every request answered, in order.
     pub(crate) calls: Vec<RecordedCall>,
+    /// What the app did that GitHub would punish.
     pub(crate) violations: Vec<String>,
+    /// Injected faults still to fire.
     pub(crate) faults: Vec<Fault>,
+    /// Random faults, when switched on.
     pub(crate) random: Option<RandomFaults>,
-    pub(crate) limits: HashMap<super::limits::RateKey, RateState>,
+    /// Each budget's rate-limit counters.
+    pub(crate) limits: HashMap<RateKey, RateState>,
+    /// Where webhooks go.
     pub(crate) webhook_url: Option<String>,
+    /// Every webhook delivery, oldest first.
     pub(crate) deliveries: Vec<DeliveryRecord>,
+}
+
+/// A delivery to record.
+pub(crate) struct NewDelivery {
+    /// `X-GitHub-Delivery`.
+    pub(crate) guid: String,
+    /// `X-GitHub-Event`.
+    pub(crate) event: String,
+    /// The payload, parsed (for the ids and `action` the deliveries API shows).
+    pub(crate) payload: Value,
+    /// The exact bytes sent.
+    pub(crate) body: Vec<u8>,
+    /// The app's HTTP status (0 when it could not be reached).
+    pub(crate) status_code: u16,
+    /// `OK`, or what went wrong.
+    pub(crate) status: String,
+    /// Whether it is a redelivery.
+    pub(crate) redelivery: bool,
+    /// Seconds the app took.
+    pub(crate) duration: f64,
 }
 
 /// Whether a ref looks like a commit sha (7 to 40 hex digits).
@@ -166,6 +224,7 @@ pub(crate) fn looks_like_sha(s: &str) -> bool {
 }
 
 impl World {
+    /// An empty world.
     pub(crate) fn new(config: SimConfig, base_url: String, decoding_key: DecodingKey) -> World {
         World {
             config,
@@ -192,15 +251,18 @@ impl World {
         self.next_id
     }
 
+    /// Records (and logs) something GitHub would punish.
     pub(crate) fn violation(&mut self, text: String) {
         tracing::warn!(violation = %text, "github simulator: violation");
         self.violations.push(text);
     }
 
+    /// The app's bot login, `<slug>[bot]`.
     pub(crate) fn bot_login(&self) -> String {
         format!("{}[bot]", self.config.app_slug)
     }
 
+    /// Installs the app on an account.
     pub(crate) fn add_installation(&mut self, installation_id: u64, account: &str) {
         self.installations.insert(
             installation_id,
@@ -210,6 +272,7 @@ impl World {
         );
     }
 
+    /// Adds a repository with one branch at one commit.
     pub(crate) fn add_repo(
         &mut self,
         installation_id: u64,
@@ -243,6 +306,7 @@ impl World {
         );
     }
 
+    /// Switches seeded random faults on (or off, with a zero rate or no kinds).
     pub(crate) fn set_random_faults(&mut self, rate: f64, kinds: Vec<FaultKind>, seed: u64) {
         self.random = if rate > 0.0 && !kinds.is_empty() {
             Some(RandomFaults {
@@ -255,6 +319,7 @@ impl World {
         };
     }
 
+    /// Records a webhook delivery; returns its id.
     pub(crate) fn record_delivery(&mut self, d: NewDelivery) -> u64 {
         let id = self.new_id();
         let installation_id = d

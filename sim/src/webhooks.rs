@@ -1,4 +1,4 @@
-//! Webhook delivery from the sim to the app, as GitHub does it: compact JSON, `X-Hub-Signature-256` over the exact
+//! Purpose: webhook delivery from the sim to the app, as GitHub does it: compact JSON, `X-Hub-Signature-256` over the exact
 //! bytes, a GUID per delivery (kept on redelivery), GitHub's headers, a 10 s deadline, and a record of every
 //! attempt for the deliveries API.
 
@@ -8,19 +8,10 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::{Inner, SentDelivery, SimError};
-
-/// A delivery to record.
-pub(crate) struct NewDelivery {
-    pub(crate) guid: String,
-    pub(crate) event: String,
-    pub(crate) payload: Value,
-    pub(crate) body: Vec<u8>,
-    pub(crate) status_code: u16,
-    pub(crate) status: String,
-    pub(crate) redelivery: bool,
-    pub(crate) duration: f64,
-}
+use crate::error::SimError;
+use crate::inner::Inner;
+use crate::records::SentDelivery;
+use crate::state::NewDelivery;
 
 /// `sha256=<hex HMAC-SHA256(secret, body)>`, the `X-Hub-Signature-256` value.
 pub fn signature_256(secret: &str, body: &[u8]) -> String {

@@ -8,7 +8,7 @@
 
 use super::ApiState;
 use super::{error, has_api_token, load};
-use crate::job::{JobRecord, JobState};
+use crate::job::{AttemptState, JobRecord, JobState, StepState};
 use crate::logs::search::{Hit, Keep, Pattern};
 use crate::logs::{LogLine, LogStore};
 use axum::Router;
@@ -20,7 +20,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
 
 /// Default and largest `tail`.
@@ -96,7 +96,16 @@ struct LogsQuery {
     limit: Option<usize>,
 }
 
-/// The (attempt, step) logs a query covers: the asked attempt (default: the current one) and step.
+/// An attempt's steps in run order: the order they are declared in (a step needs the one before it unless it
+/// says otherwise), then compensation steps in the order they started — the attempt's step list. The one order in
+/// which every reader shows a job's steps (the tail, the matches of a regex, the live stream and `boomerang logs
+/// --follow`, the job page), whatever the names of their log files sort to.
+pub(super) fn run_order(attempt: &AttemptState) -> impl Iterator<Item = &StepState> {
+    attempt.steps.iter()
+}
+
+/// The (attempt, step) logs a query covers, attempts oldest first and each attempt's steps in [`run_order`]: the
+/// asked attempt (default: the current one) and step. A log the job's state does not list comes last.
 fn selected(
     logs: &LogStore,
     record: &JobRecord,
@@ -105,11 +114,18 @@ fn selected(
     step: Option<&str>,
 ) -> std::io::Result<Vec<(u32, String)>> {
     let attempt = attempt.or(state.current().map(|a| a.number));
-    Ok(logs
-        .steps(record.id.as_str())?
-        .into_iter()
-        .filter(|(a, s)| attempt.is_none_or(|n| *a == n) && step.is_none_or(|w| w == s))
-        .collect())
+    let mut logged: BTreeSet<(u32, String)> = logs.steps(record.id.as_str())?.into_iter().collect();
+    let mut ordered = Vec::with_capacity(logged.len());
+    for a in &state.attempts {
+        for s in run_order(a) {
+            if let Some(found) = logged.take(&(a.number, s.id.clone())) {
+                ordered.push(found);
+            }
+        }
+    }
+    ordered.extend(logged);
+    ordered.retain(|(a, s)| attempt.is_none_or(|n| *a == n) && step.is_none_or(|w| w == s));
+    Ok(ordered)
 }
 
 async fn job_logs(
@@ -150,10 +166,7 @@ async fn job_logs(
         let job2 = job.clone();
         let found = blocking(move || {
             let mut out = Vec::new();
-            for hit in logs.grep_job(&job2, &pattern, None, usize::MAX, Keep::First)? {
-                if !steps.contains(&(hit.attempt, hit.step.clone())) {
-                    continue;
-                }
+            for hit in logs.grep_steps(&job2, &steps, &pattern, None, limit, Keep::First)? {
                 let from = hit.line.number.saturating_sub(context).max(1);
                 let around = logs.read(
                     &job2,

@@ -93,7 +93,7 @@ pub(crate) fn render(record: &JobRecord, state: &JobState, logs: &LogStore) -> S
                 .unwrap_or_default()
         ));
         html.push_str("<table><tr><th>step</th><th>status</th><th>tries</th><th>exit</th><th>duration</th><th>note</th></tr>");
-        for s in &attempt.steps {
+        for s in super::logs::run_order(attempt) {
             let st = match (s.status, s.conclusion) {
                 (StepStatus::Finished, Some(c)) => format!("{c:?}").to_lowercase(),
                 (other, _) => format!("{other:?}").to_lowercase(),
@@ -111,7 +111,7 @@ pub(crate) fn render(record: &JobRecord, state: &JobState, logs: &LogStore) -> S
             ));
         }
         html.push_str("</table>");
-        for s in &attempt.steps {
+        for s in super::logs::run_order(attempt) {
             let Ok(lines) = logs.tail(
                 record.id.as_str(),
                 attempt.number,

@@ -1,7 +1,23 @@
-//! Purpose: the only code that speaks HTTP to GitHub: app authentication ([`auth`]) and one typed method per REST
-//! call ([`client`]). The GitHub simulator the tests and `boomerang demo` talk to is its own crate, `boomerang-sim`.
+//! Purpose: the only code that speaks HTTP to GitHub: app authentication ([`auth`]), the transport every call goes
+//! through ([`GithubClient`]: credentials, one request at a time per rate-limit budget, retries of reads, the
+//! classification of failures into [`GithubError`] and [`Retry`]), and one documented method per REST call, grouped
+//! by API area: check runs, issue comments and reactions, repository reads, the repository dispatch, the App's own
+//! endpoints (installations, webhook deliveries), and the tarball download. The GitHub simulator the tests and
+//! `boomerang demo` talk to is its own crate, `boomerang-sim`.
 
+mod app;
 pub mod auth;
-pub mod client;
+mod checks;
+mod dispatch;
+mod error;
+mod issues;
+mod repos;
+mod tarball;
+mod transport;
 
-pub use client::{GithubClient, GithubError, Retry};
+pub use app::HookDelivery;
+pub use checks::CreatedCheckRun;
+pub use error::{GithubError, Retry};
+pub use repos::{PullRequest, RepoPermission};
+pub use tarball::TARBALL_TIMEOUT;
+pub use transport::{API_VERSION, GithubClient, RateLimitSnapshot};

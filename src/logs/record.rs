@@ -1,4 +1,4 @@
-//! The on-disk record format of a step log: one text line per output line,
+//! Purpose: the on-disk record format of a step log: one text line per output line,
 //! `<number>\t<rfc3339 millis>\t<o|e>\t<text>\n`, where the text has `\`, newline, tab and carriage
 //! return escaped so a record never contains a raw newline or a field separator.
 

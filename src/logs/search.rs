@@ -1,4 +1,4 @@
-//! Searching step logs with a regular expression: one job's logs (with context lines) or many jobs'
+//! Purpose: searching step logs with a regular expression: one job's logs (with context lines) or many jobs'
 //! (newest first), by a parallel scan of the files.
 //!
 //! Why a scan and not an index: measured with `boomerang bench logs` (see the figures in the note), a
@@ -12,7 +12,8 @@
 //! by line instead. Text is matched as stored: a tab, newline or backslash inside a line is stored escaped, so
 //! a pattern for a literal tab does not find it.
 
-use super::{LogLine, LogStore, TAIL_BLOCK, complete_len, decode_logged};
+use super::reader::{TAIL_BLOCK, complete_len, decode_logged};
+use super::{LogLine, LogStore};
 use chrono::{DateTime, Utc};
 use std::fs::File;
 use std::io;
@@ -155,7 +156,7 @@ fn scan_all(
 }
 
 impl LogStore {
-    /// The lines of one job matching `pattern`, in (attempt, step, line) order: the first `limit` with
+    /// The lines of one job matching `pattern`, in (attempt, step id, line) order: the first `limit` with
     /// [`Keep::First`], or at most `limit` per step log, the newest, with [`Keep::Last`].
     pub fn grep_job(
         &self,
@@ -165,8 +166,23 @@ impl LogStore {
         limit: usize,
         which: Keep,
     ) -> io::Result<Vec<Hit>> {
+        self.grep_steps(job_id, &self.steps(job_id)?, pattern, since, limit, which)
+    }
+
+    /// Like [`LogStore::grep_job`] over the given (attempt, step id) logs of a job, in the given order (the
+    /// caller knows the order the steps ran in; the store does not). A log that does not exist is skipped.
+    pub fn grep_steps(
+        &self,
+        job_id: &str,
+        steps: &[(u32, String)],
+        pattern: &Pattern,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+        which: Keep,
+    ) -> io::Result<Vec<Hit>> {
         let mut hits = Vec::new();
-        for (attempt, step) in self.steps(job_id)? {
+        for (attempt, step) in steps {
+            let attempt = *attempt;
             if which == Keep::First && hits.len() >= limit {
                 break;
             }
@@ -174,7 +190,7 @@ impl LogStore {
                 Keep::First => limit - hits.len(),
                 Keep::Last => limit,
             };
-            let path = self.inner.step_path(job_id, attempt, &step)?;
+            let path = self.inner.step_path(job_id, attempt, step)?;
             let file = match File::open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,

@@ -3,7 +3,15 @@
 
 use chrono::TimeZone;
 
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+
+use chrono::{DateTime, Utc};
+
+use super::reader::{TAIL_BLOCK, tail_file};
+use super::writer::TRUNCATED_PREFIX;
 use super::*;
+use crate::executor::{OutputLine, Stream};
 use crate::redact::Redactor;
 
 fn at(ms: i64) -> DateTime<Utc> {

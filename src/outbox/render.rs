@@ -3,7 +3,7 @@
 //! its free-text fields passed through the job's redactor.
 
 use super::{Outbox, TAIL_LINES_PER_STEP};
-use crate::annotations::{self, Pending};
+use crate::annotations::Pending;
 use crate::ids::JobId;
 use crate::job::{AttemptState, JobEvent, JobRecord};
 use crate::report::CheckRunView;
@@ -62,7 +62,7 @@ impl Outbox {
     /// The attempt's annotations not yet on its check run (the next batch) and the excerpt around its first error.
     fn annotations(&self, job: &JobId, attempt: &AttemptState) -> Pending {
         let logs = &self.inner.logs;
-        annotations::pending(logs, job.as_str(), attempt.number, attempt.annotations_sent)
+        logs.pending_annotations(job.as_str(), attempt.number, attempt.annotations_sent)
     }
 }
 

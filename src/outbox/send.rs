@@ -165,7 +165,7 @@ impl Outbox {
         let created = match adopted {
             Some((id, _, _)) => {
                 tracing::info!(%job, check_run = %id, "adopting a check run created before a lost answer");
-                crate::github::client::CreatedCheckRun { id, html_url: None }
+                crate::github::CreatedCheckRun { id, html_url: None }
             }
             None => client.create_check_run(inst, &record.repo, &body).await?,
         };

@@ -6,7 +6,7 @@
 use super::plan::Plan;
 use super::{Processor, replies};
 use crate::effect::Effect;
-use crate::github::client::PullRequest;
+use crate::github::PullRequest;
 use crate::ids::{CommitSha, RepoName};
 use crate::job::JobRecord;
 use crate::store::StoreError;

@@ -11,6 +11,20 @@ use boomerang_sim::payloads;
 use serde_json::Value;
 use support::{API_TOKEN, CONFIG, Harness, INSTALLATION, REPO, WAIT};
 
+/// A job whose steps run in an order (`prepare` → `compile` → `test`, each needing the one before) that is not
+/// the alphabetical order of their ids (`compile`, `prepare`, `test`).
+const PIPELINE: &str = r#"  pipeline:
+    steps:
+      - id: prepare
+        run: echo "step one"
+      - id: compile
+        needs: [prepare]
+        run: echo "step two"
+      - id: test
+        needs: [compile]
+        run: echo "step three"
+"#;
+
 /// A server secret with characters that change under every encoding.
 const SERVER_SECRET: &str = r#"srv"Secret\value/42+x y"#;
 /// A secret parameter given in a `/run` comment.
@@ -289,6 +303,98 @@ async fn search_across_jobs() {
     assert!(
         stats["log_store_bytes"].as_u64().unwrap_or(0) > 0,
         "{stats}"
+    );
+    h.finish().await;
+}
+
+/// The steps of the `line` events of an SSE answer, in the order they came.
+fn streamed_steps(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter(|event| event.lines().any(|l| l == "event: line"))
+        .filter_map(|event| {
+            let data = event.lines().find_map(|l| l.strip_prefix("data:"))?;
+            let line: Value = serde_json::from_str(data.trim_start()).ok()?;
+            line["step"].as_str().map(str::to_string)
+        })
+        .collect()
+}
+
+/// The step names at the start of each line `boomerang logs` printed (`<step> <number>  <text>`).
+fn printed_steps(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// Runs `boomerang logs <args>` against the harness's server and returns its stdout.
+async fn cli_logs(h: &Harness, args: &[&str]) -> Vec<u8> {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_boomerang"))
+        .arg("logs")
+        .args(args)
+        .args(["--raw", "--server", &h.base, "--token", API_TOKEN])
+        .env_remove("BOOMERANG_SERVER")
+        .env_remove("BOOMERANG_TOKEN")
+        .output()
+        .await
+        .expect("the boomerang binary runs");
+    assert!(
+        out.status.success(),
+        "boomerang logs {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A finished job whose steps ran `prepare`, `compile`, `test`: the live stream's replay, `boomerang logs
+/// --follow`, plain `boomerang logs`, the matches of a regex and the job page all show the steps in that order,
+/// the order they ran, not in the alphabetical order of their ids.
+#[tokio::test]
+async fn every_reader_shows_steps_in_run_order() {
+    let h = Harness::builder()
+        .config(&format!("{CONFIG}{PIPELINE}"))
+        .start()
+        .await;
+    h.comment("alice", "/run pipeline").await;
+    let run = h.wait_check_run_completed("boomerang/pipeline").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    let job = h.jobs()[0].id.as_str().to_string();
+    let ran = ["prepare", "compile", "test"];
+
+    let stream = read_stream(&h, &job).await;
+    assert_eq!(streamed_steps(&stream), ran, "the stream:\n{stream}");
+    let followed = cli_logs(&h, &[&job, "--follow"]).await;
+    assert_eq!(
+        printed_steps(&followed),
+        ran,
+        "logs --follow:\n{}",
+        String::from_utf8_lossy(&followed)
+    );
+    let plain = cli_logs(&h, &[&job]).await;
+    assert_eq!(
+        printed_steps(&plain),
+        ran,
+        "logs:\n{}",
+        String::from_utf8_lossy(&plain)
+    );
+    let grep = api(&h, &format!("/api/v1/jobs/{job}/logs?q=step")).await;
+    let matched: Vec<&str> = grep["matches"]
+        .as_array()
+        .expect("matches")
+        .iter()
+        .map(|m| m["step"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(matched, ran, "{grep}");
+    let page = h.get(&format!("/jobs/{job}"), Some(API_TOKEN)).await;
+    let at = |step: &str| {
+        page.body
+            .find(&format!("<h3 id=\"a1-{step}\">"))
+            .unwrap_or_else(|| panic!("the page shows {step}'s log:\n{}", page.body))
+    };
+    assert!(
+        at("prepare") < at("compile") && at("compile") < at("test"),
+        "the page:\n{}",
+        page.body
     );
     h.finish().await;
 }

@@ -11,6 +11,9 @@ use super::{ParamSpec, Permission, StepSpec, Triggers};
 use crate::spec::params::{self, ParamError, ResolvedParams};
 use crate::spec::validate;
 
+/// A job's problem matcher: defined with the annotations it makes (the config only reads and checks it).
+pub use crate::annotations::ProblemMatcher;
+
 /// One job a repository defines: how it is triggered, its parameters and its step DAG.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
@@ -40,17 +43,6 @@ pub struct JobSpec {
     /// Regexes turning output lines into check run annotations (see [`crate::annotations`]).
     #[serde(default)]
     pub problem_matchers: Vec<ProblemMatcher>,
-}
-
-/// A problem matcher: a regex whose named groups (`file`, `line`, `col`, `severity`, `message`) make an annotation
-/// of each matching output line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProblemMatcher {
-    /// The regex (Rust `regex` syntax), checked when the config is read.
-    pub regex: String,
-    /// The level when the regex has no `severity` group or it says something else: `error` (the default),
-    /// `warning` or `notice`.
-    pub severity: Option<String>,
 }
 
 impl JobSpec {

@@ -15,7 +15,7 @@ use super::config::ConfigLoad;
 use super::plan::Plan;
 use super::{ProcessError, Processor, replies, transient};
 use crate::effect::Effect;
-use crate::github::client::PullRequest;
+use crate::github::PullRequest;
 use crate::spec::{Permission, RepoConfig};
 use crate::store::indexes::{self, CommentCommandKey};
 use crate::webhook::events::IssueComment;
