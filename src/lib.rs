@@ -37,5 +37,6 @@ pub mod redelivery;
 pub mod report;
 pub mod spec;
 pub mod store;
+pub mod text;
 pub mod trigger;
 pub mod webhook;

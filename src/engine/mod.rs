@@ -28,6 +28,7 @@ use crate::logs::LogStore;
 use crate::spec::OnInterrupt;
 use crate::store::indexes;
 use crate::store::{Batch, Store, StoreError};
+use crate::text::notes;
 use group::group_key;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -297,7 +298,11 @@ impl Engine {
                     tracing::warn!(%job, step = %step.id, pgid, "killed an orphaned step process");
                 }
                 events.push(match record.spec.on_interrupt {
-                    OnInterrupt::Retry => JobEvent::StepInterrupted { attempt: attempt.number, step: step.id.clone(), at: now },
+                    OnInterrupt::Retry => JobEvent::StepInterrupted {
+                        attempt: attempt.number,
+                        step: step.id.clone(),
+                        at: now,
+                    },
                     OnInterrupt::Fail => JobEvent::StepFinished {
                         attempt: attempt.number,
                         step: step.id.clone(),
@@ -309,11 +314,7 @@ impl Engine {
                             .started_at
                             .map(|s| (now - s).num_milliseconds().max(0) as u64)
                             .unwrap_or(0),
-                        note: Some(
-                            "interrupted: boomerang restarted while this step was running, and the job's \
-                             on_interrupt is `fail` (re-run the job to try again)"
-                                .into(),
-                        ),
+                        note: Some(notes::INTERRUPTED_BY_RESTART.into()),
                     },
                 });
             }

@@ -11,6 +11,7 @@ use crate::executor::StepConclusion;
 use crate::ids::JobId;
 use crate::job::{AttemptStatus, JobConclusion, JobEvent, StepStatus};
 use crate::spec::{OnFailure, StepSpec};
+use crate::text::notes as say;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -201,7 +202,7 @@ async fn fail_before_steps(
         .map(|s| JobEvent::StepSkipped {
             attempt: run.attempt,
             step: s.id.clone(),
-            reason: format!("not run: {reason}"),
+            reason: say::not_run(&reason),
         })
         .collect::<Vec<_>>();
     if !skips.is_empty() {
@@ -273,21 +274,17 @@ async fn finish_step(
         }
     }
     if retry.is_none() {
-        let describe = |c: StepConclusion| match (c, exit_code) {
-            (StepConclusion::TimedOut, _) => format!("step `{}` timed out", step.id),
-            (_, Some(code)) => format!("step `{}` failed (exit {code})", step.id),
-            _ => format!("step `{}` failed", step.id),
+        let describe = |c: StepConclusion| match c {
+            StepConclusion::TimedOut => say::step_timed_out(&step.id),
+            _ => say::step_failed(&step.id, exit_code),
         };
         match conclusion {
             StepConclusion::Success => {}
             StepConclusion::Neutral => {
-                stop.get_or_insert(Stop::Escaped(format!(
-                    "step `{}` escaped (exit 42): the job stopped early",
-                    step.id
-                )));
+                stop.get_or_insert(Stop::Escaped(say::step_escaped(&step.id)));
             }
             StepConclusion::Cancelled => {
-                stop.get_or_insert(Stop::Cancelled(format!("step `{}` (exit 130)", step.id)));
+                stop.get_or_insert(Stop::Cancelled(say::cancelled_by_step(&step.id)));
             }
             StepConclusion::Failure | StepConclusion::TimedOut if stopped_by_job => {
                 *stop = Some(Stop::JobTimedOut);
@@ -378,7 +375,7 @@ impl Verdict {
                         verdict.compensate |= other == OnFailure::Compensate;
                         verdict.stop.get_or_insert(Stop::Failed {
                             conclusion: JobConclusion::Failure,
-                            reason: format!("step `{}` failed", s.id),
+                            reason: say::step_failed(&s.id, None),
                         });
                     }
                 }
@@ -402,21 +399,15 @@ impl Verdict {
         let (conclusion, mut reason) = match &self.stop {
             None => (
                 JobConclusion::Success,
-                format!("{succeeded} of {} steps succeeded", spec.steps.len()),
+                say::succeeded(succeeded, spec.steps.len()),
             ),
             Some(Stop::Failed { conclusion, reason }) => (*conclusion, reason.clone()),
             Some(Stop::Escaped(r)) => (JobConclusion::Neutral, r.clone()),
-            Some(Stop::Cancelled(by)) => (JobConclusion::Cancelled, format!("cancelled by {by}")),
-            Some(Stop::JobTimedOut) => (
-                JobConclusion::TimedOut,
-                format!(
-                    "the job reached its {} timeout",
-                    humantime::format_duration(spec.timeout)
-                ),
-            ),
+            Some(Stop::Cancelled(by)) => (JobConclusion::Cancelled, say::cancelled_by(by)),
+            Some(Stop::JobTimedOut) => (JobConclusion::TimedOut, say::job_timed_out(spec.timeout)),
         };
         if self.compensate {
-            reason.push_str("; compensations ran");
+            reason.push_str(say::COMPENSATIONS_RAN);
         }
         if !notes.is_empty() {
             reason.push_str(&format!(" ({})", notes.join("; ")));
@@ -471,7 +462,7 @@ async fn run_compensations(
             Err(_) => (None, StepConclusion::Failure, 0),
         };
         if conclusion != StepConclusion::Success {
-            notes.push(format!("compensation of `{}` failed", step.id));
+            notes.push(say::compensation_failed(&step.id));
         }
         let mut events = run.take_started(result.started);
         events.push(JobEvent::StepFinished {

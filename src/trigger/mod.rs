@@ -14,7 +14,7 @@
 //! - [`config`]: reading the repo config, and the `boomerang/config` check runs.
 //! - [`jobs`]: building a job record from a spec, its parameters and its trigger.
 //! - [`api_start`]: `POST /api/v1/jobs` through the same path.
-//! - [`command`]: the comment-command parser; [`replies`]: every sentence people read.
+//! - [`command`]: the comment-command parser. Every sentence people read is in [`crate::text::replies`].
 
 mod api_start;
 pub mod command;
@@ -25,7 +25,6 @@ mod fork;
 mod jobs;
 mod plan;
 mod queue;
-pub mod replies;
 
 pub use api_start::{ApiJobRequest, ApiRefusal};
 pub use queue::{CONCURRENCY, MAX_PROCESSING_AGE, MAX_UNFINISHED_STARTS, Processor};

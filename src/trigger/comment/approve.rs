@@ -3,8 +3,9 @@
 
 use super::CommandCtx;
 use crate::spec::Permission;
+use crate::text::replies;
 use crate::trigger::fork::commit_key;
-use crate::trigger::{ProcessError, Processor, replies};
+use crate::trigger::{ProcessError, Processor};
 
 impl Processor {
     /// `/approve`.
