@@ -8,6 +8,7 @@ use crate::effect::{Effect, enqueue};
 use crate::ids::JobId;
 use crate::job::{AttemptStatus, JobEvent, JobRecord, waiting_text};
 use crate::store::indexes::{self, GroupLine, GroupSlot};
+use crate::text::notes;
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -86,7 +87,7 @@ pub(super) async fn wait_for_group(
         if cancel_in_progress {
             for job in ahead {
                 if cancelled.insert(job.clone()) {
-                    let by = format!("a newer job of concurrency group `{group}` ({})", record.id);
+                    let by = notes::superseded_in_group(&group, record.id.as_str());
                     if let Err(e) = run.engine.cancel(&job, &by).await {
                         tracing::info!(%job, error = %e, "cancel for the concurrency group not applied");
                     }
@@ -107,10 +108,9 @@ pub(super) async fn wait_for_group(
                 .map(|pr| Effect::Comment {
                     repo: record.repo.clone(),
                     issue_number: pr,
-                    body: format!(
-                        "`{}` is queued: {}. It starts when the jobs ahead of it end.",
-                        record.spec.name,
-                        waiting_text(&group, position)
+                    body: notes::queued_in_group(
+                        &record.spec.name,
+                        &waiting_text(&group, position),
                     ),
                     job: Some(record.id.clone()),
                 });

@@ -6,13 +6,16 @@
 //! concurrency group is `group.rs`; the working directory `workdir.rs`.
 
 use super::attempt::AttemptRun;
+use super::group::{self, group_key};
 use super::schedule::{Stop, failed, next_moves};
 use super::step::{Ending, StepResult, StepTask};
-use super::{Engine, EngineError, Runner, group, waits, workdir};
+use super::{Engine, EngineError, Runner, waits, workdir};
+use crate::effect::{Effect, enqueue};
 use crate::executor::StepConclusion;
 use crate::ids::JobId;
 use crate::job::{AttemptStatus, JobConclusion, JobEvent, StepStatus};
 use crate::spec::{OnFailure, StepSpec};
+use crate::text::notes as say;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -211,7 +214,7 @@ pub(super) async fn run_attempt(
         notes.extend(run_compensations(&mut run, &workdir).await?);
     }
     let (conclusion, reason) = verdict.conclusion(&run, &notes);
-    run.finish(conclusion, reason).await?;
+    finish_attempt(&mut run, conclusion, reason).await?;
     workdir::remove(&run, &workdir);
     Ok(())
 }
@@ -235,15 +238,71 @@ async fn fail_before_steps(
         .map(|s| JobEvent::StepSkipped {
             attempt: run.attempt,
             step: s.id.clone(),
-            reason: format!("not run: {reason}"),
+            reason: say::not_run(&reason),
         })
         .collect::<Vec<_>>();
     if !skips.is_empty() {
         run.record_visible(skips).await?;
     }
-    run.finish(JobConclusion::Failure, reason).await?;
+    finish_attempt(run, JobConclusion::Failure, reason).await?;
     workdir::remove(run, workdir);
     Ok(())
+}
+
+/// Records the end of the attempt with every side effect it causes, in one commit.
+async fn finish_attempt(
+    run: &mut AttemptRun<'_>,
+    conclusion: JobConclusion,
+    reason: String,
+) -> Result<(), EngineError> {
+    let now = run.engine.inner.clock.now();
+    let record = run.record.clone();
+    let attempt = run.attempt;
+    let event = JobEvent::AttemptCompleted {
+        attempt,
+        at: now,
+        conclusion,
+        reason,
+    };
+    let slot = record.spec.concurrency_group(&record.params).and_then(|g| {
+        let queued_at = run.state.attempt(attempt)?.queued_at;
+        Some(group_key(&record, &g, queued_at, attempt))
+    });
+    run.engine.inner.deadlines.set(&record.id, None);
+    run.record(vec![event], |b| {
+        b.mark_inactive(record.id.as_str());
+        waits::index_check_waits(b, &record, false);
+        if let Some(key) = slot {
+            crate::store::indexes::CONCURRENCY.delete(b, &key);
+        }
+        Engine::sync_effect(&record, attempt, true, b, now);
+        if record.spec.dispatch.is_some() {
+            enqueue(
+                b,
+                record.installation,
+                Effect::Dispatch {
+                    job: record.id.clone(),
+                    attempt,
+                },
+                now,
+            );
+        }
+        let reaction = match conclusion {
+            JobConclusion::Success => Some("rocket"),
+            JobConclusion::Failure | JobConclusion::TimedOut => Some("confused"),
+            JobConclusion::Neutral | JobConclusion::Cancelled => None,
+        };
+        if let (Some(content), Some(comment_id)) = (reaction, record.trigger.comment_id) {
+            let effect = Effect::React {
+                repo: record.repo.clone(),
+                comment_id,
+                content: content.into(),
+                job: Some(record.id.clone()),
+            };
+            enqueue(b, record.installation, effect, now);
+        }
+    })
+    .await
 }
 
 /// Handles a finished try: records it, and decides retry, stop, continue or compensate.
@@ -307,21 +366,17 @@ async fn finish_step(
         }
     }
     if retry.is_none() {
-        let describe = |c: StepConclusion| match (c, exit_code) {
-            (StepConclusion::TimedOut, _) => format!("step `{}` timed out", step.id),
-            (_, Some(code)) => format!("step `{}` failed (exit {code})", step.id),
-            _ => format!("step `{}` failed", step.id),
+        let describe = |c: StepConclusion| match c {
+            StepConclusion::TimedOut => say::step_timed_out(&step.id),
+            _ => say::step_failed(&step.id, exit_code),
         };
         match conclusion {
             StepConclusion::Success => {}
             StepConclusion::Neutral => {
-                stop.get_or_insert(Stop::Escaped(format!(
-                    "step `{}` escaped (exit 42): the job stopped early",
-                    step.id
-                )));
+                stop.get_or_insert(Stop::Escaped(say::step_escaped(&step.id)));
             }
             StepConclusion::Cancelled => {
-                stop.get_or_insert(Stop::Cancelled(format!("step `{}` (exit 130)", step.id)));
+                stop.get_or_insert(Stop::Cancelled(say::cancelled_by_step(&step.id)));
             }
             StepConclusion::Failure | StepConclusion::TimedOut if stopped_by_job => {
                 *stop = Some(Stop::JobTimedOut);
@@ -414,7 +469,7 @@ impl Verdict {
                         verdict.compensate |= other == OnFailure::Compensate;
                         verdict.stop.get_or_insert(Stop::Failed {
                             conclusion: JobConclusion::Failure,
-                            reason: format!("step `{}` failed", s.id),
+                            reason: say::step_failed(&s.id, None),
                         });
                     }
                 }
@@ -438,21 +493,15 @@ impl Verdict {
         let (conclusion, mut reason) = match &self.stop {
             None => (
                 JobConclusion::Success,
-                format!("{succeeded} of {} steps succeeded", spec.steps.len()),
+                say::succeeded(succeeded, spec.steps.len()),
             ),
             Some(Stop::Failed { conclusion, reason }) => (*conclusion, reason.clone()),
             Some(Stop::Escaped(r)) => (JobConclusion::Neutral, r.clone()),
-            Some(Stop::Cancelled(by)) => (JobConclusion::Cancelled, format!("cancelled by {by}")),
-            Some(Stop::JobTimedOut) => (
-                JobConclusion::TimedOut,
-                format!(
-                    "the job reached its {} timeout",
-                    humantime::format_duration(spec.timeout)
-                ),
-            ),
+            Some(Stop::Cancelled(by)) => (JobConclusion::Cancelled, say::cancelled_by(by)),
+            Some(Stop::JobTimedOut) => (JobConclusion::TimedOut, say::job_timed_out(spec.timeout)),
         };
         if self.compensate {
-            reason.push_str("; compensations ran");
+            reason.push_str(say::COMPENSATIONS_RAN);
         }
         if !notes.is_empty() {
             reason.push_str(&format!(" ({})", notes.join("; ")));
@@ -507,7 +556,7 @@ async fn run_compensations(
             Err(_) => (None, StepConclusion::Failure, 0),
         };
         if conclusion != StepConclusion::Success {
-            notes.push(format!("compensation of `{}` failed", step.id));
+            notes.push(say::compensation_failed(&step.id));
         }
         let mut events = run.take_started(result.started);
         events.push(JobEvent::StepFinished {

@@ -5,6 +5,7 @@
 use crate::executor::StepConclusion;
 use crate::job::{AttemptState, JobConclusion, StepState, StepStatus};
 use crate::spec::{JobSpec, When};
+use crate::text::notes;
 use std::collections::HashSet;
 
 /// Why an attempt stops scheduling new `when: success` steps.
@@ -78,21 +79,21 @@ pub(super) fn next_moves(
         let all_ok = deps.iter().all(ok);
         let skip = |reason: &str| Some(reason.to_string());
         let decision: Option<String> = match (stop, step.when) {
-            (Some(Stop::Cancelled(_)), _) => skip("the job was cancelled"),
-            (Some(Stop::JobTimedOut), _) => skip("the job ran out of time"),
+            (Some(Stop::Cancelled(_)), _) => skip(notes::SKIPPED_CANCELLED),
+            (Some(Stop::JobTimedOut), _) => skip(notes::SKIPPED_OUT_OF_TIME),
             (_, When::Always) => None,
             (Some(s), When::Success) => Some(match s {
-                Stop::Escaped(r) | Stop::Failed { reason: r, .. } => format!("not run: {r}"),
-                _ => "the job is stopping".into(),
+                Stop::Escaped(r) | Stop::Failed { reason: r, .. } => notes::not_run(r),
+                _ => notes::SKIPPED_STOPPING.into(),
             }),
             (None, When::Success) if all_ok => None,
-            (None, When::Success) => skip("a step it needs did not succeed"),
+            (None, When::Success) => skip(notes::SKIPPED_NEED_FAILED),
             (stop, When::Failure) => {
                 let job_failed = matches!(stop, Some(Stop::Failed { .. }));
                 if dep_failed || (job_failed && (deps.is_empty() || !all_ok)) {
                     None
                 } else {
-                    skip("runs only after a failure, and nothing failed")
+                    skip(notes::SKIPPED_NOTHING_FAILED)
                 }
             }
         };

@@ -11,6 +11,7 @@ use crate::job::{JobEvent, JobRecord};
 use crate::logs::{LogStore, StepLogWriter};
 use crate::redact::Redactor;
 use crate::spec::StepSpec;
+use crate::text::notes;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,11 +60,9 @@ impl StepResult {
         // The job's deadline stopped the step only if it timed out; a step that failed on its own did not.
         let stopped_by_job = self.limited_by_job && conclusion == StepConclusion::TimedOut;
         if stopped_by_job {
-            note = Some("stopped at the job's timeout".into());
+            note = Some(notes::STOPPED_AT_JOB_TIMEOUT.into());
         } else if conclusion == StepConclusion::TimedOut {
-            note = step
-                .timeout
-                .map(|t| format!("timed out after {}", humantime::format_duration(t)));
+            note = step.timeout.map(notes::step_timeout);
         }
         if cancelled && conclusion != StepConclusion::Success {
             conclusion = StepConclusion::Cancelled;
@@ -195,7 +194,7 @@ impl StepTask {
             let _ = writer.append(&OutputLine {
                 stream: crate::executor::Stream::Stderr,
                 at: clock.now(),
-                text: format!("[boomerang] try {} of this step", self.try_number),
+                text: notes::retry_marker(self.try_number),
             });
         }
         let detector = Detector::new(&self.step, &self.matchers);

@@ -16,14 +16,15 @@ use crate::executor::StepConclusion;
 use crate::ids::JobId;
 use crate::job::wait::{self, Arrival};
 use crate::job::{
-    ArrivingEvent, AttemptState, AttemptStatus, JobEvent, JobRecord, JobState, StepStatus, apply,
-    fold,
+    ArrivingEvent, AttemptState, AttemptStatus, JobEvent, JobRecord, JobState, StepStatus,
+    WaitOutcome, apply, fold,
 };
 use crate::redact::Redactor;
-use crate::report::wait::{StopCause, ended_note, ended_reason, refusal, stop_cause};
 use crate::spec::{EventSource, OnFailure};
 use crate::store::Batch;
 use crate::store::indexes::{self, CorrelationKey, WaitCheckKey};
+use crate::text::notes::{self, TimeoutEffect};
+use crate::text::replies::refusal;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
@@ -80,6 +81,40 @@ pub(super) fn settle(
         out.push(event);
     }
     out
+}
+
+/// The note a wait step's row shows once it ended (`stopping`: why the job stopped, for a wait it ended).
+fn ended_note(
+    record: &JobRecord,
+    attempt: &AttemptState,
+    step: &str,
+    outcome: WaitOutcome,
+    conclusion: StepConclusion,
+    stopping: Option<&str>,
+) -> Option<String> {
+    let wait = record.spec.step(step)?.wait.as_ref()?;
+    let (list, any_one) = wait::lacking(wait, attempt);
+    let lacking = notes::lacking_events(&list, any_one);
+    Some(match outcome {
+        WaitOutcome::Satisfied => {
+            let got: Vec<&str> = wait
+                .events
+                .iter()
+                .filter(|e| wait::has_received(attempt, &e.name))
+                .map(|e| e.name.as_str())
+                .collect();
+            notes::wait_over(&got)
+        }
+        WaitOutcome::TimedOut => {
+            let effect = match conclusion {
+                StepConclusion::Success => TimeoutEffect::WentOn,
+                StepConclusion::Neutral => TimeoutEffect::Stopped,
+                _ => TimeoutEffect::Failed,
+            };
+            notes::wait_timed_out(wait.timeout.unwrap_or_default(), &lacking, effect)
+        }
+        WaitOutcome::Stopped => notes::wait_stopped(&lacking, stopping.unwrap_or_default()),
+    })
 }
 
 /// What an awaited event a delivery carries appends to the job (into the delivery's `batch`, with a check run
@@ -225,12 +260,11 @@ pub(super) async fn start_waits(
 /// Ends the runner's attempt's open waits because the job stops (`stop`).
 pub(super) async fn stop_waits(run: &mut AttemptRun<'_>, stop: &Stop) -> Result<(), EngineError> {
     let out_of_time = matches!(stop, Stop::JobTimedOut);
-    let cause = match stop {
-        Stop::Cancelled(by) => StopCause::Cancelled(by),
-        Stop::JobTimedOut => StopCause::OutOfTime,
-        Stop::Failed { reason, .. } | Stop::Escaped(reason) => StopCause::Other(reason),
+    let why = match stop {
+        Stop::Cancelled(by) => notes::wait_cancelled_by(by),
+        Stop::JobTimedOut => notes::WAIT_OUT_OF_TIME.to_string(),
+        Stop::Failed { reason, .. } | Stop::Escaped(reason) => notes::stopped_because(reason),
     };
-    let why = stop_cause(&cause);
     commit_locked(run, |record, state, now| {
         let ends = wait::stop(record, state, now, out_of_time);
         settle(record, state, ends, Some(&why))
@@ -284,7 +318,7 @@ pub(super) fn absorb(
         if st.status != StepStatus::Finished || !absorbed.insert(step.id.clone()) {
             continue;
         }
-        let reason = || ended_reason(&step.id, st.note.as_deref());
+        let reason = || notes::wait_ended_job(&step.id, st.note.as_deref());
         match st.conclusion {
             Some(StepConclusion::Failure) => {
                 stop.get_or_insert(Stop::Failed {

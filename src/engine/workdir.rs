@@ -4,6 +4,7 @@
 //! each step starts.
 
 use super::attempt::AttemptRun;
+use crate::text::notes;
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -72,7 +73,7 @@ pub(super) async fn checkout(
     cancel: &CancellationToken,
 ) -> Result<(), String> {
     let record = &run.record;
-    let failed = |why: String| format!("checkout failed: {why}");
+    let failed = |why: String| notes::checkout_failed(&why);
     let Some(checkout) = run.engine.inner.settings.checkout.clone() else {
         return Err(failed(
             crate::checkout::CheckoutError::Unavailable.to_string(),
@@ -91,7 +92,7 @@ pub(super) async fn checkout(
             Ok(Ok(())) => std::fs::rename(&staging, workdir)
                 .map_err(|e| failed(format!("cannot move the checkout into place: {e}"))),
             Ok(Err(e)) => Err(failed(e.to_string())),
-            Err(_) => Err(failed("the job reached its timeout during the download".into())),
+            Err(_) => Err(failed(notes::CHECKOUT_OUT_OF_TIME.into())),
         },
         // The runner's main loop sees the cancel and skips every step.
         _ = cancel.cancelled() => Ok(()),

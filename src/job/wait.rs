@@ -351,6 +351,14 @@ pub fn next_deadline(record: &JobRecord, attempt: &AttemptState) -> Option<DateT
         .min()
 }
 
+/// The awaited events wait `wait` still needs in `attempt`, and whether any one of them will do (strategy `any`
+/// without a required event).
+pub fn lacking<'a>(wait: &'a WaitSpec, attempt: &AttemptState) -> (Vec<&'a str>, bool) {
+    let any_one =
+        wait.strategy == crate::spec::WaitStrategy::Any && !wait.events.iter().any(|e| e.required);
+    (missing(wait, attempt), any_one)
+}
+
 /// The awaited events of wait `wait` that the strategy still needs in `attempt`.
 pub fn missing<'a>(wait: &'a WaitSpec, attempt: &AttemptState) -> Vec<&'a str> {
     wait.events

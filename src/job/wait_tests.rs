@@ -3,7 +3,9 @@
 
 use super::wait::*;
 use super::*;
-use chrono::TimeZone;
+use crate::executor::StepConclusion;
+use crate::ids::{CommitSha, InstallationId, JobId, RepoName};
+use chrono::{DateTime, TimeZone, Utc};
 
 fn config(strategy: &str, on_timeout: &str) -> String {
     format!(

@@ -4,9 +4,8 @@
 //! wait ended it. Pure, like the rest of the report.
 
 use super::markdown::{code, code_in_cell, text as md};
-use crate::executor::StepConclusion;
-use crate::job::wait::{has_received, missing, waiting};
-use crate::job::{AttemptState, EventRefusal, JobRecord, StepStatus, WaitOutcome};
+use crate::job::wait::{lacking, waiting};
+use crate::job::{AttemptState, JobRecord, StepStatus, WaitOutcome};
 use crate::spec::{EventSource, OnTimeout, WaitSpec, WaitStrategy};
 use chrono::{DateTime, Utc};
 
@@ -15,20 +14,13 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-fn names(list: &[&str]) -> String {
-    list.join(", ")
-}
-
-/// What a wait still lacks, in words: the missing events it needs (`any of …` when one of them will do).
-fn lacking(wait: &WaitSpec, attempt: &AttemptState) -> String {
-    let list = missing(wait, attempt);
-    let any = wait.strategy == WaitStrategy::Any
-        && list.len() > 1
-        && !wait.events.iter().any(|e| e.required);
-    if any {
-        format!("any of {}", names(&list))
+/// What a wait still lacks, for the title: the missing events it needs (`any of …` when one of them will do).
+fn still_wanted(wait: &WaitSpec, attempt: &AttemptState) -> String {
+    let (list, any_one) = lacking(wait, attempt);
+    if any_one && list.len() > 1 {
+        format!("any of {}", list.join(", "))
     } else {
-        names(&list)
+        list.join(", ")
     }
 }
 
@@ -173,7 +165,7 @@ pub fn waiting_title(
 ) -> Option<String> {
     waiting(record, attempt).next()?;
     let wanted: Vec<String> = waiting(record, attempt)
-        .map(|(_, wait)| lacking(wait, attempt))
+        .map(|(_, wait)| still_wanted(wait, attempt))
         .filter(|l| !l.is_empty())
         .collect();
     let what = if wanted.is_empty() {
@@ -182,127 +174,4 @@ pub fn waiting_title(
         wanted.join("; ")
     };
     Some(format!("Waiting for {what} ({done}/{total} steps done)"))
-}
-
-/// The note a wait step's row shows once it ended (`stopping`: why the job stopped, for a wait it ended).
-pub fn ended_note(
-    record: &JobRecord,
-    attempt: &AttemptState,
-    step: &str,
-    outcome: WaitOutcome,
-    conclusion: StepConclusion,
-    stopping: Option<&str>,
-) -> Option<String> {
-    let wait = record.spec.step(step)?.wait.as_ref()?;
-    let got: Vec<&str> = wait
-        .events
-        .iter()
-        .filter(|e| has_received(attempt, &e.name))
-        .map(|e| e.name.as_str())
-        .collect();
-    let lacking = lacking(wait, attempt);
-    let after = wait
-        .timeout
-        .map(|t| humantime::format_duration(t).to_string())
-        .unwrap_or_default();
-    Some(match outcome {
-        WaitOutcome::Satisfied if got.is_empty() => "over".to_string(),
-        WaitOutcome::Satisfied => format!("received {}", names(&got)),
-        WaitOutcome::TimedOut => {
-            let then = match conclusion {
-                StepConclusion::Success => "the job went on without them",
-                StepConclusion::Neutral => "the job stopped early (on_timeout: neutral)",
-                _ => "the step failed (on_timeout: fail)",
-            };
-            format!("timed out after {after} waiting for {lacking}: {then}")
-        }
-        WaitOutcome::Stopped => match stopping {
-            Some(why) => format!("stopped waiting for {lacking}: {why}"),
-            None => format!("stopped waiting for {lacking}"),
-        },
-    })
-}
-
-/// The reason an attempt ends with when wait `step` ended it (failed, or stopped the job early).
-pub fn ended_reason(step: &str, note: Option<&str>) -> String {
-    match note {
-        Some(note) => format!("wait `{step}` {note}"),
-        None => format!("wait `{step}` ended the job"),
-    }
-}
-
-/// Why a job stopped before its waits were over, for their notes.
-pub enum StopCause<'a> {
-    /// Someone cancelled it (who).
-    Cancelled(&'a str),
-    /// It ran out of time.
-    OutOfTime,
-    /// Another step ended it (the attempt's reason).
-    Other(&'a str),
-}
-
-/// The words of a [`StopCause`].
-pub fn stop_cause(cause: &StopCause<'_>) -> String {
-    match cause {
-        StopCause::Cancelled(by) => format!("the job was cancelled by {by}"),
-        StopCause::OutOfTime => "the job reached its timeout".to_string(),
-        StopCause::Other(reason) => format!("the job stopped: {reason}"),
-    }
-}
-
-/// Why an arriving event changed nothing: the API's answer and a delivery's note.
-pub fn refusal(why: &EventRefusal) -> String {
-    match why {
-        EventRefusal::UnknownName { name, known } if known.is_empty() => {
-            format!("the job waits for no event; `{name}` is not one of its events")
-        }
-        EventRefusal::UnknownName { name, known } => format!(
-            "the job has no awaited event `{name}`; its events are: {}",
-            known.join(", ")
-        ),
-        EventRefusal::Finished => {
-            "the job has ended: nothing waits for events any more".to_string()
-        }
-        EventRefusal::WaitOver { name, step } => format!(
-            "the wait `{step}` that event `{name}` belongs to is already over in this attempt"
-        ),
-        EventRefusal::WrongSource {
-            name,
-            declared,
-            came,
-        } => format!(
-            "event `{name}` comes from `{declared}`, not from `{}`",
-            came.as_str()
-        ),
-    }
-}
-
-/// Why an approval cannot be posted through the API.
-pub const APPROVAL_NOT_BY_API: &str = "an approval must come from a person with permission to run the job: \
-     `/approve` on the pull request (an API or events token names no person)";
-
-/// `POST /api/v1/events` without a usable token.
-pub const EVENTS_TOKEN_REQUIRED: &str = "a bearer token from API_TOKENS, or the job's events token ($BOOMERANG_EVENTS_TOKEN), is required";
-
-/// `POST /api/v1/events` with one job's events token for another job.
-pub const EVENTS_TOKEN_OTHER_JOB: &str =
-    "this events token belongs to another job: it posts events to its own job only";
-
-/// No job has the correlation id an event names.
-pub fn no_job_with_correlation(correlation_id: &str) -> String {
-    format!("no job has correlation id `{correlation_id}`")
-}
-
-/// An event counted (`wait_over`: it completed its wait).
-pub fn counted(name: &str, wait_over: bool) -> String {
-    if wait_over {
-        format!("event `{name}` counted; its wait is over and the job goes on")
-    } else {
-        format!("event `{name}` counted")
-    }
-}
-
-/// An event already counted.
-pub fn duplicate(name: &str, first: &str) -> String {
-    format!("event `{name}` was already counted (event id `{first}`); this one changes nothing")
 }

@@ -39,11 +39,11 @@ pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     BranchTrigger, CommandTrigger, Concurrency, DEFAULT_DISPATCH_EVENT_TYPE, DispatchSpec,
     EventSource, EventSpec, JobSpec, MAX_EVENTS_PER_WAIT, OnFailure, OnInterrupt, OnTimeout,
-    ParamKind, ParamSpec, Permission, ProblemMatcher, RepoConfig, RepositoryDispatchTrigger,
-    RetryPolicy, StepSpec, Triggers, WaitSpec, WaitStrategy, When, WorkflowDispatchTrigger,
-    WorkflowRunTrigger,
+    ParamKind, ParamSpec, ParamValue, Permission, ProblemMatcher, RepoConfig,
+    RepositoryDispatchTrigger, RetryPolicy, StepSpec, Triggers, WaitSpec, WaitStrategy, When,
+    WorkflowDispatchTrigger, WorkflowRunTrigger,
 };
-pub use params::{ParamError, ParamValue, ResolvedParam, ResolvedParams};
+pub use params::{ParamError, ResolvedParam, ResolvedParams};
 
 /// Largest config file accepted, in bytes. Anything larger is rejected before YAML parsing.
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;

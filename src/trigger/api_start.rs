@@ -6,11 +6,12 @@
 use super::config::ConfigLoad;
 use super::jobs::value_text;
 use super::plan::add_job;
-use super::{ProcessError, Processor, replies};
+use super::{ProcessError, Processor};
 use crate::github::{GithubError, Retry};
 use crate::ids::{CommitSha, RepoName};
 use crate::job::{JobRecord, Trigger, TriggerKind};
 use crate::store::{Batch, StoreError};
+use crate::text::replies;
 use crate::webhook::events::RepoContext;
 use serde_json::{Map, Value};
 

@@ -3,10 +3,11 @@
 //! config (checked, never used until merged).
 
 use super::plan::Plan;
-use super::{ProcessError, Processor, replies, transient};
+use super::{ProcessError, Processor, transient};
 use crate::effect::Effect;
 use crate::ids::{CommitSha, InstallationId};
 use crate::spec::{self, ConfigErrors, RepoConfig};
+use crate::text::replies;
 use crate::webhook::events::RepoContext;
 
 /// The repo config on the default branch, as found.

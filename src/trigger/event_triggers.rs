@@ -6,11 +6,12 @@
 use super::config::ConfigLoad;
 use super::jobs::{EventJobs, is_sha};
 use super::plan::Plan;
-use super::{ProcessError, Processor, replies, transient};
+use super::{ProcessError, Processor, transient};
 use crate::engine::JobCommand;
 use crate::ids::{CommitSha, JobId};
 use crate::job::{JobRecord, TriggerKind};
 use crate::store::indexes;
+use crate::text::replies;
 use crate::webhook::DeliveryRecord;
 use crate::webhook::events::{
     CheckRun, CheckSuite, Event, Push, RepositoryDispatch, WorkflowDispatch, WorkflowRunCompleted,

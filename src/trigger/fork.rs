@@ -3,14 +3,15 @@
 //! durably, under the commit, and an `action_required` check run says how to let them run; the approval starts them.
 //! Re-runs and `/retry` of a fork's job need the approval too. (An API caller holds a server token: trusted.)
 
+use super::Processor;
 use super::plan::Plan;
-use super::{Processor, replies};
 use crate::effect::Effect;
 use crate::github::PullRequest;
 use crate::ids::{CommitSha, RepoName};
 use crate::job::JobRecord;
 use crate::store::StoreError;
 use crate::store::indexes::{self, CommitKey, HeldKey};
+use crate::text::replies;
 use crate::webhook::events::RepoContext;
 
 /// The index key of a repository's commit.

@@ -1,12 +1,13 @@
 //! Purpose: building job records: a spec, its checked parameters, the commit and the trigger that asked. Every
 //! way a job starts (a comment, an event, the API, an approval) ends here, so a job looks the same whoever asked.
 
+use super::Processor;
 use super::config::failure_check_run;
 use super::plan::Plan;
-use super::{Processor, replies};
 use crate::ids::{CommitSha, JobId};
 use crate::job::{JobRecord, Trigger, TriggerKind};
 use crate::spec::{self, JobSpec};
+use crate::text::replies;
 use crate::webhook::events::{Actor, RepoContext};
 use serde_json::{Map, Value};
 

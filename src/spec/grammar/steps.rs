@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::duration::duration;
-use super::job::env;
+use super::env::env;
 use super::retry::retry;
 use super::wait::{WaitNodes, wait};
 use crate::spec::validate::{self, DagStep};

@@ -6,8 +6,9 @@ use super::CommandCtx;
 use crate::engine::JobCommand;
 use crate::job::{ArrivingEvent, EventFrom};
 use crate::spec::{EventSource, Permission};
+use crate::text::replies;
 use crate::trigger::fork::commit_key;
-use crate::trigger::{ProcessError, Processor, replies};
+use crate::trigger::{ProcessError, Processor};
 use serde_json::json;
 
 impl Processor {

@@ -5,7 +5,8 @@ use super::CommandCtx;
 use crate::engine::JobCommand;
 use crate::spec::Permission;
 use crate::store::StoreError;
-use crate::trigger::{Processor, replies};
+use crate::text::replies;
+use crate::trigger::Processor;
 
 impl Processor {
     /// `/cancel`.

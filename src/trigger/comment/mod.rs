@@ -13,11 +13,12 @@ mod status;
 use super::command::{self, Command};
 use super::config::ConfigLoad;
 use super::plan::Plan;
-use super::{ProcessError, Processor, replies, transient};
+use super::{ProcessError, Processor, transient};
 use crate::effect::Effect;
 use crate::github::PullRequest;
 use crate::spec::{Permission, RepoConfig};
 use crate::store::indexes::{self, CommentCommandKey};
+use crate::text::replies;
 use crate::webhook::events::IssueComment;
 use std::collections::HashSet;
 

@@ -7,7 +7,8 @@ use crate::ids::JobId;
 use crate::job::JobConclusion;
 use crate::spec::Permission;
 use crate::store::StoreError;
-use crate::trigger::{Processor, replies};
+use crate::text::replies;
+use crate::trigger::Processor;
 use std::collections::HashMap;
 
 impl Processor {

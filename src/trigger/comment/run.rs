@@ -5,8 +5,9 @@
 use super::CommandCtx;
 use crate::job::{Trigger, TriggerKind};
 use crate::store::indexes;
+use crate::text::replies;
 use crate::trigger::fork::commit_key;
-use crate::trigger::{ProcessError, Processor, replies};
+use crate::trigger::{ProcessError, Processor};
 
 impl Processor {
     /// `/run`.

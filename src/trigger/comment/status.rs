@@ -4,7 +4,8 @@ use super::CommandCtx;
 use crate::ids::{JobId, RepoName};
 use crate::store::StoreError;
 use crate::store::indexes::{self, PrJobKey, PrKey};
-use crate::trigger::{Processor, command, replies};
+use crate::text::replies;
+use crate::trigger::{Processor, command};
 
 /// `/help`: the config's jobs and the one table of commands.
 pub(super) fn command_help(cx: &mut CommandCtx<'_>) {

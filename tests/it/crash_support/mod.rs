@@ -23,6 +23,21 @@ pub(crate) const USER: &str = "octocat";
 /// How long a test waits for something that should happen, before failing. Generous: CI machines are slow.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(90);
 
+/// A free loopback address below the kernel's ephemeral range (32768 and up), for a server that restarts on it: an
+/// ephemeral port, free when probed, may be taken meanwhile by any outgoing connection of the test process (the
+/// server then fails to bind after a restart); ports below the range are only ever taken by an explicit bind.
+fn stable_port() -> SocketAddr {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() % 1_000) * 10;
+    for _ in 0..12_000 {
+        let port = 20_000 + (base - 20_000 + NEXT.fetch_add(1, Ordering::SeqCst) * 7) % 12_000;
+        if let Ok(probe) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+            return probe.local_addr().expect("the probe's address");
+        }
+    }
+    panic!("no free loopback port in 20000..32000");
+}
+
 /// A commit sha made from a number (40 lowercase hex digits).
 pub(crate) fn sha(n: u64) -> String {
     format!("{n:040x}")
@@ -103,10 +118,7 @@ impl Harness {
             .await
             .expect("start the GitHub simulator");
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let addr = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-            probe.local_addr().expect("the probe's address")
-        };
+        let addr = stable_port();
         sim.set_webhook_url(&format!("http://{addr}/api/github/webhooks"));
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(0)

@@ -1,10 +1,181 @@
-//! Purpose: the fold of a job's events into its state: [`apply`] is the one place that says what each [`JobEvent`]
-//! does to a [`JobState`]; [`fold`] applies a whole log. Pure, and table-tested in `tests.rs`.
+//! Purpose: a job's current state, the pure [`fold`] of its events: each attempt with its steps, its check run and
+//! what was sent of it. Readers (the runner, the check run, the job page, the API) see only this.
 
 use super::wait::{ReceivedEvent, WaitProgress};
-use super::{AttemptState, AttemptStatus, JobEvent, JobRecord, JobState, StepState, StepStatus};
+use super::{JobConclusion, JobEvent, JobRecord};
+use crate::executor::StepConclusion;
+use crate::ids::CheckRunId;
 use crate::spec::JobSpec;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
+/// Where a step is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Not started.
+    Pending,
+    /// Its process runs.
+    Running,
+    /// Waiting out a retry backoff.
+    Retrying,
+    /// A wait step, waiting for its events (no process runs).
+    Waiting,
+    /// Finished (see the conclusion).
+    Finished,
+    /// Did not run.
+    Skipped,
+}
+
+/// A step within one attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepState {
+    /// Step id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Where it is.
+    pub status: StepStatus,
+    /// Tries so far.
+    pub tries: u32,
+    /// The last try's conclusion.
+    pub conclusion: Option<StepConclusion>,
+    /// The last try's exit code.
+    pub exit_code: Option<i32>,
+    /// First start.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Last end.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Sum of the tries' wall time.
+    pub duration_ms: u64,
+    /// The running process group.
+    pub pgid: Option<u32>,
+    /// Why it was skipped, or what happened.
+    pub note: Option<String>,
+}
+
+impl StepState {
+    /// A step that has not run yet.
+    pub fn pending(id: &str, name: &str) -> StepState {
+        StepState {
+            id: id.to_string(),
+            name: name.to_string(),
+            status: StepStatus::Pending,
+            tries: 0,
+            conclusion: None,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+            duration_ms: 0,
+            pgid: None,
+            note: None,
+        }
+    }
+}
+
+/// Where an attempt is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    /// Accepted, not started.
+    Queued,
+    /// Running.
+    InProgress,
+    /// Ended.
+    Completed,
+}
+
+impl AttemptStatus {
+    /// GitHub's check run status string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptStatus::Queued => "queued",
+            AttemptStatus::InProgress => "in_progress",
+            AttemptStatus::Completed => "completed",
+        }
+    }
+}
+
+/// One attempt of a job, with its own check run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptState {
+    /// 1-based.
+    pub number: u32,
+    /// Where it is.
+    pub status: AttemptStatus,
+    /// Who asked for it.
+    pub requested_by: String,
+    /// Why it exists.
+    pub reason: String,
+    /// When it was queued.
+    pub queued_at: DateTime<Utc>,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// How it ended.
+    pub conclusion: Option<JobConclusion>,
+    /// The one-line explanation of the end.
+    pub outcome: Option<String>,
+    /// Its check run, once GitHub created it.
+    pub check_run: Option<(CheckRunId, Option<String>)>,
+    /// Its steps in config order.
+    pub steps: Vec<StepState>,
+    /// Whether the consumer dispatch was accepted.
+    pub dispatched: bool,
+    /// How many of the attempt's annotations GitHub has received.
+    #[serde(default)]
+    pub annotations_sent: u64,
+    /// The awaited events received, in arrival order (a re-run of failed steps starts with the previous
+    /// attempt's).
+    #[serde(default)]
+    pub events: Vec<ReceivedEvent>,
+    /// Each wait step's progress, by step id.
+    #[serde(default)]
+    pub waits: std::collections::BTreeMap<String, WaitProgress>,
+}
+
+impl AttemptState {
+    /// A step by id.
+    pub fn step(&self, id: &str) -> Option<&StepState> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    fn step_mut(&mut self, id: &str) -> Option<&mut StepState> {
+        self.steps.iter_mut().find(|s| s.id == id)
+    }
+}
+
+/// A job's current state: the fold of its events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobState {
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptState>,
+    /// Whether a cancel was asked for (and by whom).
+    pub cancel_requested: Option<String>,
+    /// Side effects GitHub refused for good.
+    pub github_errors: Vec<String>,
+}
+
+impl JobState {
+    /// The newest attempt.
+    pub fn current(&self) -> Option<&AttemptState> {
+        self.attempts.last()
+    }
+
+    /// An attempt by number.
+    pub fn attempt(&self, number: u32) -> Option<&AttemptState> {
+        self.attempts.iter().find(|a| a.number == number)
+    }
+
+    /// Whether nothing more will happen to the job unless someone asks for a new attempt.
+    pub fn is_terminal(&self) -> bool {
+        self.current()
+            .is_none_or(|a| a.status == AttemptStatus::Completed)
+    }
+}
+
+/// The steps of a new attempt, all pending.
 fn fresh_steps(spec: &JobSpec) -> Vec<StepState> {
     spec.steps
         .iter()
@@ -34,6 +205,7 @@ pub fn fold(record: &JobRecord, events: &[JobEvent]) -> JobState {
     state
 }
 
+/// Attempt `n` of the state, to change it.
 fn attempt_mut(state: &mut JobState, n: u32) -> Option<&mut AttemptState> {
     state.attempts.iter_mut().find(|a| a.number == n)
 }
