@@ -19,6 +19,7 @@ pub mod api;
 pub mod app;
 pub mod bench;
 pub mod bench_logs;
+pub mod bench_waits;
 pub mod checkout;
 pub mod cli;
 pub mod clock;
