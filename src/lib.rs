@@ -9,6 +9,7 @@
 //! ```
 //!
 //! `effect` names the GitHub side effects that any module queues (into a store batch) and only the outbox sends.
+//! `callbacks` POSTs a job's JSON to its `callback_url` when an attempt ends (durable, signed, retried, SSRF-guarded).
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
 //! all together and owns the background loops; `main.rs` is only the CLI.
 
@@ -17,6 +18,7 @@ pub mod api;
 pub mod app;
 pub mod bench;
 pub mod bench_logs;
+pub mod callbacks;
 pub mod checkout;
 pub mod cli;
 pub mod clock;

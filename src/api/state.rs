@@ -2,6 +2,7 @@
 //! the API's own tokens and the trigger's API start. `App` builds it. It holds no settings and no GitHub client:
 //! `POST /api/v1/jobs` reaches GitHub only through [`Processor::start_api_job`], so a handler cannot leak the App's
 //! private key or any other setting it cannot reach.
+use crate::callbacks::Callbacks;
 use crate::clock::Clock;
 use crate::engine::Journal;
 use crate::links::Links;
@@ -31,6 +32,8 @@ pub struct ApiState {
     pub api_tokens: Arc<[String]>,
     /// `LOG_RETENTION`, shown by `GET /api/v1/stats`.
     pub log_retention: Duration,
+    /// Admits a job's `callback_url`, records it with the job, and shows its delivery log.
+    pub callbacks: Callbacks,
 }
 
 impl ApiState {

@@ -96,6 +96,8 @@ impl AttemptRun<'_> {
             conclusion,
             reason,
         };
+        let callback =
+            crate::callbacks::arm_on_end(&self.engine.inner.store, &record.id, attempt, now)?;
         let slot = record.spec.concurrency_group(&record.params).and_then(|g| {
             let queued_at = self.state.attempt(attempt)?.queued_at;
             Some(group_key(&record, &g, queued_at, attempt))
@@ -106,6 +108,9 @@ impl AttemptRun<'_> {
                 crate::store::indexes::CONCURRENCY.delete(b, &key);
             }
             Engine::sync_effect(&record, attempt, true, b, now);
+            if let Some(callback) = &callback {
+                callback.write(b);
+            }
             if record.spec.dispatch.is_some() {
                 enqueue(
                     b,

@@ -9,6 +9,7 @@ mod annotations;
 mod api;
 mod atomic_plans;
 mod budget;
+mod callbacks;
 mod checkout;
 mod commands;
 mod concurrency;
