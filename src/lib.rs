@@ -4,10 +4,12 @@
 //!
 //! ```text
 //! GitHub ─▶ webhook (verify, dedupe, persist, 202) ─▶ trigger (delivery → job request; config, authz)
-//!        ─▶ engine (events, fold, DAG, retries, timeouts) ─▶ executor (one step: a process group) ─▶ logs
+//!        ─▶ engine (journal, DAG, retries, timeouts) ─▶ executor (one step: a process group) ─▶ logs
 //!        ─▶ report (state → check run / dispatch bodies) ─▶ outbox (durable side effects, pacing) ─▶ github
 //! ```
 //!
+//! `job` is the job model (record, events, the fold into its state); the engine's `Journal` is the one way events
+//! are appended and jobs are read, shared by the engine, the trigger, the outbox, the reconciler and the API.
 //! `effect` names the GitHub side effects that any module queues (into a store batch) and only the outbox sends.
 //! `callbacks` POSTs a job's JSON to its `callback_url` when an attempt ends (durable, signed, retried, SSRF-guarded).
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it

@@ -45,9 +45,6 @@ pub enum ReconcileError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The engine failed.
-    #[error(transparent)]
-    Engine(#[from] crate::engine::EngineError),
 }
 
 /// The reconciler. Cheap to clone.

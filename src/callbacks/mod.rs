@@ -3,7 +3,7 @@
 //! the engine arms a delivery in the batch of the `AttemptCompleted` event ([`arm_on_end`]). The [`Sender`] loop
 //! POSTs each armed delivery: the job's JSON as `GET /api/v1/jobs/{id}` showed it when the attempt ended, fixed
 //! before the first try; signed with `CALLBACK_SECRET` ([`signature`]); with a delivery id that stays the same on
-//! every try; retried with backoff and jitter for a day ([`schedule`]); only to addresses the SSRF policy allows,
+//! every try; retried with backoff and jitter for a day ([`delay`], [`record_try`]); only to addresses the SSRF policy allows,
 //! checked again after DNS at every try ([`address`]). Every try is committed with its result, so
 //! `GET /api/v1/jobs/{id}/callbacks` shows the delivery log and a `kill -9` loses no delivery: at worst the try that
 //! was in flight is sent again, with the same id.

@@ -9,6 +9,7 @@ mod attempt;
 mod commands;
 mod group;
 mod journal;
+mod recovery;
 mod runner;
 mod schedule;
 mod step;
@@ -25,10 +26,8 @@ use crate::clock::Clock;
 use crate::effect::{Effect, enqueue};
 use crate::ids::JobId;
 use crate::logs::LogStore;
-use crate::spec::OnInterrupt;
 use crate::store::indexes;
 use crate::store::{Batch, Store, StoreError};
-use crate::text::notes;
 use group::group_key;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -237,98 +236,5 @@ impl Engine {
         }
         self.act_on(&committed);
         Ok(())
-    }
-
-    /// Brings every job a crash left unfinished back to a consistent state and resumes it. Steps that were running
-    /// had their process stopped (it may still run as an orphan: it is killed); depending on the job's
-    /// `on_interrupt` they run again or count as failed, with the reason in the check run.
-    pub async fn recover(&self) -> Result<usize, EngineError> {
-        let active = self.inner.store.active_jobs()?;
-        let mut resumed = 0;
-        for id in active {
-            let job = JobId(id);
-            let Some((record, state)) = self.inner.journal.load(&job)? else {
-                continue;
-            };
-            let Some(attempt) = state.current() else {
-                continue;
-            };
-            if attempt.status == AttemptStatus::Completed {
-                let job_id = job.clone();
-                let group = record
-                    .spec
-                    .concurrency_group(&record.params)
-                    .map(|g| group_key(&record, &g, attempt.queued_at, attempt.number));
-                self.inner
-                    .journal
-                    .append(&job, &[], |b| {
-                        b.mark_inactive(job_id.as_str());
-                        if let Some(key) = group {
-                            indexes::CONCURRENCY.delete(b, &key);
-                        }
-                    })
-                    .await?;
-                continue;
-            }
-            let now = self.inner.clock.now();
-            // Everything in the job's step cgroups, including what left the process group (setsid).
-            if let Some(root) = &self.inner.settings.step_cgroup {
-                let left = root.kill_leftovers(job.as_str());
-                if left > 0 {
-                    tracing::warn!(%job, cgroups = left, "killed the processes left in an interrupted job's cgroups");
-                }
-            }
-            // A step whose start was never recorded (killed between spawn and event) is found by its environment.
-            let stray = crate::executor::kill_orphans_with(("BOOMERANG_JOB_ID", job.as_str()));
-            if stray > 0 {
-                tracing::warn!(%job, groups = stray, "killed orphaned step processes of an interrupted job");
-            }
-            let mut events = Vec::new();
-            for step in attempt
-                .steps
-                .iter()
-                .filter(|s| s.status == StepStatus::Running)
-            {
-                if let Some(pgid) = step.pgid
-                    && crate::executor::kill_orphaned_group(
-                        pgid,
-                        ("BOOMERANG_JOB_ID", job.as_str()),
-                    )
-                {
-                    tracing::warn!(%job, step = %step.id, pgid, "killed an orphaned step process");
-                }
-                events.push(match record.spec.on_interrupt {
-                    OnInterrupt::Retry => JobEvent::StepInterrupted {
-                        attempt: attempt.number,
-                        step: step.id.clone(),
-                        at: now,
-                    },
-                    OnInterrupt::Fail => JobEvent::StepFinished {
-                        attempt: attempt.number,
-                        step: step.id.clone(),
-                        try_number: step.tries,
-                        at: now,
-                        exit_code: None,
-                        conclusion: crate::executor::StepConclusion::Failure,
-                        duration_ms: step
-                            .started_at
-                            .map(|s| (now - s).num_milliseconds().max(0) as u64)
-                            .unwrap_or(0),
-                        note: Some(notes::INTERRUPTED_BY_RESTART.into()),
-                    },
-                });
-            }
-            let number = attempt.number;
-            self.inner
-                .journal
-                .append(&job, &events, |b| {
-                    Engine::sync_effect(&record, number, false, b, now)
-                })
-                .await?;
-            tracing::info!(%job, attempt = number, interrupted = events.len(), "resuming job after restart");
-            self.start(&job);
-            resumed += 1;
-        }
-        Ok(resumed)
     }
 }

@@ -4,9 +4,11 @@
 //! event before acting on it. The wait in a concurrency group is `group.rs`; the working directory `workdir.rs`.
 
 use super::attempt::AttemptRun;
+use super::group::{self, group_key};
 use super::schedule::{Stop, failed, next_moves};
 use super::step::{Ending, StepResult, StepTask};
-use super::{Engine, EngineError, group, workdir};
+use super::{Engine, EngineError, workdir};
+use crate::effect::{Effect, enqueue};
 use crate::executor::StepConclusion;
 use crate::ids::JobId;
 use crate::job::{AttemptStatus, JobConclusion, JobEvent, StepStatus};
@@ -178,7 +180,7 @@ pub(super) async fn run_attempt(
         notes.extend(run_compensations(&mut run, &workdir).await?);
     }
     let (conclusion, reason) = verdict.conclusion(&run, &notes);
-    run.finish(conclusion, reason).await?;
+    finish_attempt(&mut run, conclusion, reason).await?;
     workdir::remove(&run, &workdir);
     Ok(())
 }
@@ -208,9 +210,67 @@ async fn fail_before_steps(
     if !skips.is_empty() {
         run.record_visible(skips).await?;
     }
-    run.finish(JobConclusion::Failure, reason).await?;
+    finish_attempt(run, JobConclusion::Failure, reason).await?;
     workdir::remove(run, workdir);
     Ok(())
+}
+
+/// Records the end of the attempt with every side effect it causes, in one commit.
+async fn finish_attempt(
+    run: &mut AttemptRun<'_>,
+    conclusion: JobConclusion,
+    reason: String,
+) -> Result<(), EngineError> {
+    let now = run.engine.inner.clock.now();
+    let record = run.record.clone();
+    let attempt = run.attempt;
+    let event = JobEvent::AttemptCompleted {
+        attempt,
+        at: now,
+        conclusion,
+        reason,
+    };
+    let callback = crate::callbacks::arm_on_end(&run.engine.inner.store, &record.id, attempt, now)?;
+    let slot = record.spec.concurrency_group(&record.params).and_then(|g| {
+        let queued_at = run.state.attempt(attempt)?.queued_at;
+        Some(group_key(&record, &g, queued_at, attempt))
+    });
+    run.record(vec![event], |b| {
+        b.mark_inactive(record.id.as_str());
+        if let Some(key) = slot {
+            crate::store::indexes::CONCURRENCY.delete(b, &key);
+        }
+        Engine::sync_effect(&record, attempt, true, b, now);
+        if let Some(callback) = &callback {
+            callback.write(b);
+        }
+        if record.spec.dispatch.is_some() {
+            enqueue(
+                b,
+                record.installation,
+                Effect::Dispatch {
+                    job: record.id.clone(),
+                    attempt,
+                },
+                now,
+            );
+        }
+        let reaction = match conclusion {
+            JobConclusion::Success => Some("rocket"),
+            JobConclusion::Failure | JobConclusion::TimedOut => Some("confused"),
+            JobConclusion::Neutral | JobConclusion::Cancelled => None,
+        };
+        if let (Some(content), Some(comment_id)) = (reaction, record.trigger.comment_id) {
+            let effect = Effect::React {
+                repo: record.repo.clone(),
+                comment_id,
+                content: content.into(),
+                job: Some(record.id.clone()),
+            };
+            enqueue(b, record.installation, effect, now);
+        }
+    })
+    .await
 }
 
 /// Handles a finished try: records it, and decides retry, stop, continue or compensate.

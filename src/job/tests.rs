@@ -2,7 +2,9 @@
 //! (the check run, the job page, the API) must see after them.
 
 use super::*;
-use chrono::TimeZone;
+use crate::executor::StepConclusion;
+use crate::ids::{CheckRunId, CommitSha, InstallationId, JobId, RepoName};
+use chrono::{DateTime, TimeZone, Utc};
 
 const CONFIG: &str = r#"jobs:
   j:

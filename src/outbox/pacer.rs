@@ -15,6 +15,7 @@ pub(super) struct Pacer {
 }
 
 impl Pacer {
+    /// A pacer that has sent nothing yet.
     pub(super) fn new(pacing: Pacing) -> Pacer {
         Pacer {
             pacing,

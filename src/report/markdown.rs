@@ -20,8 +20,8 @@ fn one_line(value: &str) -> String {
         .collect()
 }
 
-/// `value` as plain Markdown text: every character of [`SPECIAL`] backslash-escaped (so `**x**` shows its
-/// asterisks, `<img>` is text, and `|` cannot end a table cell), on one line.
+/// `value` as plain Markdown text: every character that could start Markdown syntax (the private `SPECIAL` list)
+/// backslash-escaped (so `**x**` shows its asterisks, `<img>` is text, and `|` cannot end a table cell), on one line.
 pub fn text(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 8);
     for c in one_line(value).chars() {

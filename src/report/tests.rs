@@ -1,3 +1,5 @@
+//! Tests of the check run and dispatch bodies: what GitHub receives for each job state, within its limits.
+
 use super::*;
 use crate::annotations::{Annotation, parse_workflow_command};
 use crate::ids::{CheckRunId, CommitSha, InstallationId, JobId, RepoName};

@@ -26,7 +26,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Every problem found in a config file, sorted by position; never empty when returned by [`parse`].
+/// Every problem found in a config file, sorted by position; never empty when returned by [`crate::spec::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 

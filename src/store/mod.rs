@@ -3,7 +3,7 @@
 //! The API is narrow on purpose (see ARCHITECTURE.md, "Storage notes"): callers build a [`Batch`] of domain writes
 //! and [`Store::commit`] it; a commit is atomic and durable (on disk, fsynced) when it returns. One committer thread
 //! owns all writes and folds every batch that is waiting into one backend transaction (group commit), so many
-//! concurrent acknowledgements share one fsync. Two backends implement the same small [`Backend`] trait: redb (the
+//! concurrent acknowledgements share one fsync. Two backends implement the same small `Backend` trait: redb (the
 //! default) and sled. Values are serde JSON; keys are ASCII paths whose layout is private to this module. Secondary
 //! indexes are typed handles declared once in [`indexes`], so a writer and its reader agree through the compiler.
 

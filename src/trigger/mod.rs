@@ -6,15 +6,15 @@
 //! again: no job starts twice for one delivery, and no command is lost.
 //!
 //! One file per concern:
-//! - [`queue`]: the processor and its loop over pending deliveries (concurrency, retries, back-off).
-//! - [`plan`]: what a delivery decided ([`plan::Plan`]) and its one atomic commit.
-//! - [`event_triggers`]: one handler per webhook event that names jobs (dispatches, workflow runs, pushes, re-runs).
-//! - [`comment`]: PR-comment commands, one handler per command around a small context.
-//! - [`fork`]: the approval rule for code from forks.
-//! - [`config`]: reading the repo config, and the `boomerang/config` check runs.
-//! - [`jobs`]: building a job record from a spec, its parameters and its trigger.
-//! - [`api_start`]: `POST /api/v1/jobs` through the same path.
-//! - [`command`]: the comment-command parser. Every sentence people read is in [`crate::text::replies`].
+//! - `queue`: the processor and its loop over pending deliveries (concurrency, retries, back-off).
+//! - `plan`: what a delivery decided (`plan::Plan`) and its one atomic commit.
+//! - `event_triggers`: one handler per webhook event that names jobs (dispatches, workflow runs, pushes, re-runs).
+//! - `comment`: PR-comment commands, one handler per command around a small context.
+//! - `fork`: the approval rule for code from forks.
+//! - `config`: reading the repo config, and the `boomerang/config` check runs.
+//! - `jobs`: building a job record from a spec, its parameters and its trigger.
+//! - `api_start`: `POST /api/v1/jobs` through the same path.
+//! - `command`: the comment-command parser. Every sentence people read is in [`crate::text::replies`].
 
 mod api_start;
 pub mod command;
