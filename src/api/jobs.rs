@@ -23,6 +23,8 @@ use serde_json::{Map, Value, json};
 
 /// How long an `Idempotency-Key` keeps answering with the job it created.
 pub(super) const IDEMPOTENCY_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+/// The longest accepted `callback_url`.
+const MAX_CALLBACK_URL_LEN: usize = 2048;
 /// The longest accepted `Idempotency-Key`.
 const MAX_KEY_LEN: usize = 255;
 
@@ -103,6 +105,12 @@ fn parse(body: &[u8]) -> Result<Parsed, Box<Response>> {
     };
     let callback = match text("callback_url")? {
         None => None,
+        Some(u) if u.len() > MAX_CALLBACK_URL_LEN => {
+            return Err(bad(
+                "callback_url",
+                &crate::text::callbacks::url_too_long(MAX_CALLBACK_URL_LEN),
+            ));
+        }
         Some(u) => match url::Url::parse(&u) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
                 Some((u, url))

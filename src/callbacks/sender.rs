@@ -33,8 +33,6 @@ pub(super) const MAX_IN_FLIGHT: usize = 8;
 pub(super) const RESPONSE_CAP: usize = 1024;
 /// Bytes of that answer kept in the delivery log.
 const RESPONSE_KEPT: usize = 256;
-/// Due entries read per look at the queue.
-const SCAN: usize = 256;
 /// The longest sleep between two looks at the queue.
 const IDLE: Duration = Duration::from_secs(60);
 
@@ -108,6 +106,8 @@ impl Sender {
                     if let Err(broadcast::error::RecvError::Closed) = changed {
                         listening = false;
                     }
+                    // One look at the queue answers every change that came meanwhile.
+                    while changes.try_recv().is_ok() {}
                 }
                 _ = tokio::time::sleep(wait) => {}
             }
@@ -124,7 +124,10 @@ impl Sender {
     ) -> Result<Duration, StoreError> {
         let inner = &self.inner;
         let now = inner.clock.now();
-        let due = indexes::CALLBACKS_DUE.scan_first(&inner.store, &AllDue, SCAN)?;
+        // The queue is ordered by due time and only entries in flight are skipped, so this many cover every try
+        // that can start now.
+        let enough = in_flight.len() + MAX_IN_FLIGHT + 1;
+        let due = indexes::CALLBACKS_DUE.scan_first(&inner.store, &AllDue, enough)?;
         for (_, entry) in due {
             if entry.at > now {
                 let wait = (entry.at - now).to_std().unwrap_or(Duration::ZERO);

@@ -83,6 +83,11 @@ fn with_article(words: &str) -> String {
     }
 }
 
+/// A `callback_url` longer than the server keeps.
+pub fn url_too_long(max: usize) -> String {
+    format!("must be at most {max} characters")
+}
+
 /// A host name that does not resolve.
 pub fn unresolvable(host: &str, error: &str) -> String {
     format!("cannot resolve `{}`: {}", quoted(host), quoted(error))

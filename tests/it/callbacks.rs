@@ -299,8 +299,9 @@ async fn a_receiver_failing_three_times_gets_one_delivery_in_four_tries() {
 }
 
 /// Without `CALLBACK_ALLOW_PRIVATE`, a callback URL whose host is, or resolves to, a loopback, private,
-/// link-local, CGNAT or unspecified address (also in IPv6 disguise) is refused with `422` on `callback_url`, and no
-/// job starts; a public address passes that check. Without `CALLBACK_SECRET` any callback URL is refused.
+/// link-local, CGNAT or unspecified address (also in IPv6 disguise) is refused with `422` on `callback_url`, and so
+/// is a host that does not resolve and an overlong URL; no job starts. Without `CALLBACK_SECRET` any callback URL is
+/// refused.
 #[tokio::test]
 async fn callback_urls_to_private_addresses_are_refused_without_the_setting() {
     let h = Harness::builder()
@@ -325,6 +326,14 @@ async fn callback_urls_to_private_addresses_are_refused_without_the_setting() {
         ("http://[fd00::1]/hook".to_string(), "unique local"),
         ("http://100.64.0.1/hook".to_string(), "CGNAT"),
         ("http://0.0.0.0/hook".to_string(), "unspecified"),
+        (
+            "http://nonexistent.invalid/hook".to_string(),
+            "cannot resolve",
+        ),
+        (
+            format!("https://example.com/{}", "a".repeat(3000)),
+            "at most 2048 characters",
+        ),
     ];
     for (url, words) in &cases {
         let (status, answer) = start_job(
