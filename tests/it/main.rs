@@ -10,6 +10,7 @@ mod api;
 mod atomic_plans;
 mod budget;
 mod callbacks;
+mod callbacks_soak;
 mod checkout;
 mod commands;
 mod concurrency;
