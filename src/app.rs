@@ -126,7 +126,7 @@ impl App {
             links.clone(),
             clock.clone(),
         );
-        let callbacks = Callbacks::new(store.clone(), settings.callbacks.clone());
+        let callbacks = Callbacks::new(store.clone(), &settings.callbacks);
         Ok(App {
             settings,
             store,
@@ -198,9 +198,13 @@ impl App {
         let api = self.api_state();
         let render: crate::callbacks::RenderJob =
             Arc::new(move |record, state| crate::api::job_view(&api, record, state));
-        self.callbacks
-            .sender(render, self.clock.clone())
-            .context("cannot build the HTTP client of callbacks")
+        crate::callbacks::Sender::new(
+            self.store.clone(),
+            self.settings.callbacks.clone(),
+            render,
+            self.clock.clone(),
+        )
+        .context("cannot build the HTTP client of callbacks")
     }
 
     /// Recovers interrupted jobs, starts the background loops and serves HTTP on `listener` until `shutdown`.

@@ -1,5 +1,6 @@
 //! Purpose: what the HTTP handlers may reach, and nothing more: the jobs and their logs, the link signer, the clock,
-//! the API's own tokens and the trigger's API start. `App` builds it. It holds no settings and no GitHub client:
+//! the API's own tokens, the trigger's API start and the callbacks' admission and log (which hold no secret). `App`
+//! builds it. It holds no settings and no GitHub client:
 //! `POST /api/v1/jobs` reaches GitHub only through [`Processor::start_api_job`], so a handler cannot leak the App's
 //! private key or any other setting it cannot reach.
 use crate::callbacks::Callbacks;

@@ -19,20 +19,20 @@ pub use schedule::{MAX_DELAY, Outcome, Retry, delay, record_try};
 pub use sender::{RenderJob, Sender};
 pub use settings::CallbackSettings;
 
-use crate::clock::Clock;
 use crate::ids::{CallbackDeliveryId, JobId};
 use crate::store::callbacks::{CallbackDelivery, CallbackState, CallbackTarget, DeliveriesOf};
 use crate::store::indexes::{self, AttemptKey};
 use crate::store::{Batch, Store, StoreError};
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
 
 /// The callbacks of the server: what the API asks of them (admit a URL, subscribe a new job, show the log) and
 /// the sender loop `serve` runs. Cheap to clone.
+/// It holds no secret: only whether the server signs callbacks, and the address policy.
 #[derive(Clone)]
 pub struct Callbacks {
     store: Store,
-    settings: Arc<CallbackSettings>,
+    policy: AddressPolicy,
+    signs: bool,
 }
 
 /// A job's callback target and every delivery made for it, oldest attempt first.
@@ -46,24 +46,25 @@ pub struct CallbackLog {
 
 impl Callbacks {
     /// The callbacks over `store`, configured by the `CALLBACK_*` settings.
-    pub fn new(store: Store, settings: CallbackSettings) -> Callbacks {
+    pub fn new(store: Store, settings: &CallbackSettings) -> Callbacks {
         Callbacks {
             store,
-            settings: Arc::new(settings),
+            policy: AddressPolicy {
+                allow_private: settings.allow_private,
+            },
+            signs: settings.secret.is_some(),
         }
     }
 
     /// The addresses callbacks may reach.
     pub fn policy(&self) -> AddressPolicy {
-        AddressPolicy {
-            allow_private: self.settings.allow_private,
-        }
+        self.policy
     }
 
     /// Whether a job may be started with `url` as its callback: the server signs callbacks (`CALLBACK_SECRET`) and
     /// the URL's host resolves only to addresses callbacks may reach. The error is the `422`'s reason.
     pub async fn admit(&self, url: &url::Url) -> Result<(), String> {
-        if self.settings.secret.is_none() {
+        if !self.signs {
             return Err(crate::text::callbacks::NO_SECRET.to_string());
         }
         self.policy().check_url(url).await
@@ -88,12 +89,6 @@ impl Callbacks {
             .collect();
         deliveries.sort_by_key(|d| d.attempt);
         Ok(CallbackLog { target, deliveries })
-    }
-
-    /// The sender loop: it renders each delivery's body with `render` (the API's job JSON) and reads the clock.
-    /// Fails only when the HTTP client cannot be built (no TLS roots).
-    pub fn sender(&self, render: RenderJob, clock: Clock) -> Result<Sender, reqwest::Error> {
-        Sender::new(self.store.clone(), self.settings.clone(), render, clock)
     }
 }
 

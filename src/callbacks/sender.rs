@@ -51,10 +51,12 @@ struct Inner {
 }
 
 impl Sender {
-    /// Builds the sender and its HTTP client (which only connects to addresses the policy allows).
-    pub(super) fn new(
+    /// Builds the sender over `store` with the `CALLBACK_*` settings (the secret included); it renders each
+    /// delivery's body with `render` (the API's job JSON). Its HTTP client only connects to addresses the policy
+    /// allows; building it fails only when TLS cannot be set up.
+    pub fn new(
         store: Store,
-        settings: Arc<CallbackSettings>,
+        settings: CallbackSettings,
         render: RenderJob,
         clock: Clock,
     ) -> Result<Sender, reqwest::Error> {
@@ -71,7 +73,7 @@ impl Sender {
         Ok(Sender {
             inner: Arc::new(Inner {
                 store,
-                settings,
+                settings: Arc::new(settings),
                 render,
                 clock,
                 http,

@@ -204,3 +204,15 @@ pub(super) fn summary_markdown(config: &RepoConfig) -> String {
     }
     out
 }
+
+impl RepoConfig {
+    /// The `/help` reply: every job, its parameters, who may run it, and examples.
+    pub fn help_markdown(&self) -> String {
+        help_markdown(self)
+    }
+
+    /// A short Markdown summary of the jobs, for the passing `boomerang/config` check run.
+    pub fn summary_markdown(&self) -> String {
+        summary_markdown(self)
+    }
+}

@@ -36,11 +36,11 @@ pub use check::check_file;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     BranchTrigger, CommandTrigger, Concurrency, DEFAULT_DISPATCH_EVENT_TYPE, DispatchSpec, JobSpec,
-    OnFailure, OnInterrupt, ParamKind, ParamSpec, Permission, ProblemMatcher, RepoConfig,
-    RepositoryDispatchTrigger, RetryPolicy, StepSpec, Triggers, When, WorkflowDispatchTrigger,
-    WorkflowRunTrigger,
+    OnFailure, OnInterrupt, ParamKind, ParamSpec, ParamValue, Permission, ProblemMatcher,
+    RepoConfig, RepositoryDispatchTrigger, RetryPolicy, StepSpec, Triggers, When,
+    WorkflowDispatchTrigger, WorkflowRunTrigger,
 };
-pub use params::{ParamError, ParamValue, ResolvedParam, ResolvedParams};
+pub use params::{ParamError, ResolvedParam, ResolvedParams};
 
 /// Largest config file accepted, in bytes. Anything larger is rejected before YAML parsing.
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;

@@ -4,45 +4,11 @@
 //! variables) and [`ParamError`], whose `Display` is the short message shown to the user.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::suggest::suggest;
-use super::{ParamKind, ParamSpec};
-
-/// A typed parameter value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ParamValue {
-    /// `true`/`false`.
-    Bool(bool),
-    /// An integer.
-    Int(i64),
-    /// Text (also the value of an `enum` parameter).
-    String(String),
-}
-
-impl fmt::Display for ParamValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParamValue::String(s) => f.write_str(s),
-            ParamValue::Bool(b) => write!(f, "{b}"),
-            ParamValue::Int(i) => write!(f, "{i}"),
-        }
-    }
-}
-
-impl ParamValue {
-    /// The value as JSON, for the dispatch payload and the API.
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            ParamValue::String(s) => serde_json::Value::String(s.clone()),
-            ParamValue::Bool(b) => serde_json::Value::Bool(*b),
-            ParamValue::Int(i) => serde_json::Value::from(*i),
-        }
-    }
-}
+use super::{JobSpec, ParamKind, ParamSpec, ParamValue};
 
 /// One resolved parameter: its value and whether it must be redacted. Stored with a secret value sealed (see
 /// [`super::sealed`]).
@@ -346,5 +312,14 @@ pub(crate) fn resolve(
         0 => Ok(ResolvedParams(out)),
         1 => Err(errors.remove(0)),
         _ => Err(ParamError::Several(errors)),
+    }
+}
+
+impl JobSpec {
+    /// Checks request parameters against the declared ones and applies defaults.
+    ///
+    /// The error's `Display` is the short message shown to the user.
+    pub fn resolve_params(&self, given: &[(String, String)]) -> Result<ResolvedParams, ParamError> {
+        resolve(&self.params, given)
     }
 }

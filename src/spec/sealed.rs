@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::params::ParamValue;
+use super::ParamValue;
 
 /// HKDF salt: names this use of the key material, so the same material used elsewhere yields another key.
 const SALT: &[u8] = b"boomerang secret parameters at rest v1";
@@ -107,7 +107,7 @@ fn open_with(key: &LessSafeKey, sealed: &str) -> Result<ParamValue, SealError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::params::{ParamValue, ResolvedParam, ResolvedParams};
+    use super::super::{ParamValue, ResolvedParam, ResolvedParams};
     use crate::store::{BackendKind, Batch, Store};
 
     const PLAIN: &str = "plain-secret-value-4711";

@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::ResolvedParams;
 use super::suggest::suggest;
+use super::{BranchTrigger, JobSpec, ResolvedParams};
 
 /// `[a-z0-9][a-z0-9_-]{0,63}`: job names and command aliases.
 pub(crate) fn is_job_name(s: &str) -> bool {
@@ -396,4 +396,19 @@ fn strongly_connected(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
         }
     }
     out
+}
+
+impl JobSpec {
+    /// The job's concurrency group with `${{ params.x }}` and `${{ job }}` filled in.
+    pub fn concurrency_group(&self, params: &ResolvedParams) -> Option<String> {
+        let c = self.concurrency.as_ref()?;
+        Some(render_template(&c.group, &self.name, params))
+    }
+}
+
+impl BranchTrigger {
+    /// Whether `branch` passes the filter; later patterns override earlier ones.
+    pub fn matches(&self, branch: &str) -> bool {
+        branch_filter_matches(&self.branches, branch)
+    }
 }

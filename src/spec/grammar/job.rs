@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use super::dispatch::on_complete;
 use super::duration::duration;
+use super::env::env;
 use super::matchers::problem_matchers;
 use super::params::params;
 use super::steps::steps;
 use super::triggers::triggers;
 use crate::spec::suggest::suggest;
 use crate::spec::validate::{self, TemplatePart};
-use crate::spec::yaml::{Cx, Node, Shape, boolean, entries, fields, keyword, shape, text};
+use crate::spec::yaml::{Cx, Node, Shape, boolean, fields, keyword, shape, text};
 use crate::spec::{Concurrency, DispatchSpec, JobSpec, OnInterrupt, ParamSpec, Triggers};
 
 const JOB_KEYS: &[&str] = &[
@@ -92,29 +93,6 @@ pub(super) fn job(cx: &mut Cx, name: &str, node: &Node<'_>) -> JobSpec {
         job.problem_matchers = problem_matchers(cx, n, &ctx);
     }
     job
-}
-
-/// An `env` mapping of a job or step (`ctx` names it in messages).
-pub(super) fn env(cx: &mut Cx, node: &Node<'_>, ctx: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let what = format!("`env` of {ctx}");
-    let Some(e) = entries(cx, node, &what) else {
-        return out;
-    };
-    for (name, k, v) in &e.items {
-        if !validate::is_env_name(name) {
-            cx.at(k, format!("invalid environment variable name `{name}` in {what}: use letters, digits and `_`, not starting with a digit"));
-        } else if name.to_ascii_uppercase().starts_with("BOOMERANG_") {
-            cx.at(
-                k,
-                format!("`{name}` in {what}: names starting with BOOMERANG_ are reserved"),
-            );
-        }
-        if let Some(value) = text(cx, v, &format!("`{name}` in {what}")) {
-            out.insert(name.clone(), value);
-        }
-    }
-    out
 }
 
 /// `concurrency`: a group template (which may use only declared parameters), or a mapping with the group and

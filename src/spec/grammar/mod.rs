@@ -4,11 +4,12 @@
 //! Each mapping is checked for unknown keys (with "did you mean"), each value for its type, and each rule of
 //! the language (see `docs/config.md`) is checked where the node that breaks it is at hand, so the error points
 //! at it. This file reads the document and its top level; the parts of a job each have a file: `job.rs` (the
-//! job mapping, `env`, `concurrency`), `triggers.rs` (`on:`), `params.rs`, `steps.rs` and `retry.rs`,
+//! job mapping, `concurrency`), `env.rs`, `triggers.rs` (`on:`), `params.rs`, `steps.rs` and `retry.rs`,
 //! `duration.rs`, `dispatch.rs` (`on_complete`) and `matchers.rs` (`problem_matchers`).
 
 mod dispatch;
 mod duration;
+mod env;
 mod job;
 mod matchers;
 mod params;

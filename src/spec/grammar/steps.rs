@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::duration::duration;
-use super::job::env;
+use super::env::env;
 use super::retry::retry;
 use crate::spec::validate::{self, DagStep};
 use crate::spec::yaml::{

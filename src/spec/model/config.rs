@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::JobSpec;
-use crate::spec::help;
 use crate::spec::suggest::suggest;
 
 /// A repository's parsed `.github/boomerang.yml`: what jobs exist and how they may be started.
@@ -100,16 +99,6 @@ impl RepoConfig {
                     .is_some_and(|t| t.matches(branch))
             })
             .collect()
-    }
-
-    /// The `/help` reply: every job, its parameters, who may run it, and examples.
-    pub fn help_markdown(&self) -> String {
-        help::help_markdown(self)
-    }
-
-    /// A short Markdown summary of the jobs, for the passing `boomerang/config` check run.
-    pub fn summary_markdown(&self) -> String {
-        help::summary_markdown(self)
     }
 }
 

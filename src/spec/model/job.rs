@@ -8,8 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::secs::duration_secs;
 use super::{ParamSpec, Permission, StepSpec, Triggers};
-use crate::spec::params::{self, ParamError, ResolvedParams};
-use crate::spec::validate;
 
 /// A job's problem matcher: defined with the annotations it makes (the config only reads and checks it).
 pub use crate::annotations::ProblemMatcher;
@@ -46,19 +44,6 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// Checks request parameters against the declared ones and applies defaults.
-    ///
-    /// The error's `Display` is the short message shown to the user.
-    pub fn resolve_params(&self, given: &[(String, String)]) -> Result<ResolvedParams, ParamError> {
-        params::resolve(&self.params, given)
-    }
-
-    /// The job's concurrency group with `${{ params.x }}` and `${{ job }}` filled in.
-    pub fn concurrency_group(&self, params: &ResolvedParams) -> Option<String> {
-        let c = self.concurrency.as_ref()?;
-        Some(validate::render_template(&c.group, &self.name, params))
-    }
-
     /// The lowest repository permission that may start this job from a comment command.
     ///
     /// Jobs without a command trigger report the default, `write`.

@@ -14,7 +14,7 @@ pub use config::RepoConfig;
 pub use job::{
     Concurrency, DEFAULT_DISPATCH_EVENT_TYPE, DispatchSpec, JobSpec, OnInterrupt, ProblemMatcher,
 };
-pub use param::{ParamKind, ParamSpec};
+pub use param::{ParamKind, ParamSpec, ParamValue};
 pub use permission::Permission;
 pub use step::{OnFailure, RetryPolicy, StepSpec, When};
 pub use triggers::{

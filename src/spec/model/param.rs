@@ -2,8 +2,7 @@
 //! secret. Checking a request's values against it is [`crate::spec::JobSpec::resolve_params`].
 
 use serde::{Deserialize, Serialize};
-
-use crate::spec::ParamValue;
+use std::fmt;
 
 /// One declared job parameter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,4 +71,37 @@ pub enum ParamKind {
         /// Default value (one of `values`).
         default: Option<String>,
     },
+}
+
+/// A typed parameter value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    /// `true`/`false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// Text (also the value of an `enum` parameter).
+    String(String),
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::String(s) => f.write_str(s),
+            ParamValue::Bool(b) => write!(f, "{b}"),
+            ParamValue::Int(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+impl ParamValue {
+    /// The value as JSON, for the dispatch payload and the API.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            ParamValue::String(s) => serde_json::Value::String(s.clone()),
+            ParamValue::Bool(b) => serde_json::Value::Bool(*b),
+            ParamValue::Int(i) => serde_json::Value::from(*i),
+        }
+    }
 }

@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::Permission;
-use crate::spec::validate;
 
 /// The ways a job may be started. `on:` absent means `command` (write) and `api`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -107,11 +106,4 @@ pub struct RepositoryDispatchTrigger {
 pub struct BranchTrigger {
     /// Glob patterns (`*`, `**`, `?`, leading `!` to exclude); empty means every branch.
     pub branches: Vec<String>,
-}
-
-impl BranchTrigger {
-    /// Whether `branch` passes the filter; later patterns override earlier ones.
-    pub fn matches(&self, branch: &str) -> bool {
-        validate::branch_filter_matches(&self.branches, branch)
-    }
 }
