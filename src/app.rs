@@ -100,6 +100,7 @@ impl App {
                 client.clone(),
             ))),
             step_cgroup: crate::executor::CgroupRoot::detect(settings.step_cgroup),
+            links: Some(links.clone()),
         };
         let journal = Journal::new(store.clone(), logs.redactors().clone(), effects.clone());
         let engine = Engine::new(
@@ -187,6 +188,7 @@ impl App {
             links: self.links.clone(),
             clock: self.clock.clone(),
             processor: self.processor.clone(),
+            engine: self.engine.clone(),
             api_tokens: self.settings.api_tokens.clone().into(),
             log_retention: self.settings.logs.retention,
             callbacks: self.callbacks.clone(),
@@ -233,6 +235,8 @@ impl App {
                 .clone()
                 .run(shutdown.clone(), self.effects.clone()),
         );
+        // The one timer of every waiting job (`recover` put the parked ones on it).
+        loops.spawn(self.engine.clone().run_deadlines(shutdown.clone()));
         // After `recover`, so the reconciler finds every unfinished job running.
         loops.spawn(
             self.reconciler()

@@ -1,33 +1,51 @@
-//! Purpose: signed, expiring links to job pages. A check run's `details_url` must open the job page for anyone
-//! who can see the check run, without handing out an API token; the link carries an HMAC over the job id and an
-//! expiry, keyed with a secret derived from the webhook secret.
+//! Purpose: signed, expiring links to job pages, and the per-job events tokens. A check run's `details_url` must
+//! open the job page for anyone who can see the check run, without handing out an API token; the link carries an
+//! HMAC over the job id and an expiry, keyed with a secret derived from the webhook secret. A job's events token
+//! (`$BOOMERANG_EVENTS_TOKEN` in its steps) is the same kind of signature under a key of its own: it lets whoever
+//! holds it post events to that job, and to no other, without a server-wide token.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::time::Duration;
 
-/// Makes and checks job links.
+/// Makes and checks job links and events tokens.
 #[derive(Clone)]
 pub struct Links {
     public_url: String,
     key: Vec<u8>,
+    events_key: Vec<u8>,
     ttl: Duration,
+}
+
+impl std::fmt::Debug for Links {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys stay out of logs.
+        f.debug_struct("Links")
+            .field("public_url", &self.public_url)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key derived from `secret` for one purpose (`label`), so a signature made for one cannot pass for another.
+fn derive(secret: &str, label: &[u8]) -> Vec<u8> {
+    // HMAC takes keys of any length, so the fallback never runs.
+    match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(label);
+            mac.finalize().into_bytes().to_vec()
+        }
+        Err(_) => secret.as_bytes().to_vec(),
+    }
 }
 
 impl Links {
     /// `public_url` is how browsers reach this server; `secret` is the webhook secret (domain-separated here).
     pub fn new(public_url: &str, secret: &str, ttl: Duration) -> Links {
-        // HMAC takes keys of any length, so the fallback never runs.
-        let key = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-            Ok(mut mac) => {
-                mac.update(b"boomerang job links v1");
-                mac.finalize().into_bytes().to_vec()
-            }
-            Err(_) => secret.as_bytes().to_vec(),
-        };
         Links {
             public_url: public_url.trim_end_matches('/').to_string(),
-            key,
+            key: derive(secret, b"boomerang job links v1"),
+            events_key: derive(secret, b"boomerang events tokens v1"),
             ttl,
         }
     }
@@ -38,12 +56,24 @@ impl Links {
     }
 
     fn signature(&self, job_id: &str, expires: i64) -> String {
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.key) {
-            Ok(m) => m,
-            Err(_) => return String::new(),
-        };
-        mac.update(format!("{job_id}:{expires}").as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        sign(&self.key, job_id, expires)
+    }
+
+    /// A job's events token: `<job id>.<signature>`. It does not expire (an event for a job that has ended is
+    /// refused anyway) and is the same for every step of the job, so its steps' output can be masked for it.
+    pub fn events_token(&self, job_id: &str) -> String {
+        format!("{job_id}.{}", sign(&self.events_key, job_id, 0))
+    }
+
+    /// The job an events token lets its holder post events to, when it is genuine.
+    pub fn events_token_job(&self, token: &str) -> Option<String> {
+        let (job, sig) = token.split_once('.')?;
+        if job.is_empty() || job.len() > 64 {
+            return None;
+        }
+        let expected = sign(&self.events_key, job, 0);
+        let ok: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), sig.as_bytes()).into();
+        ok.then(|| job.to_string())
     }
 
     /// A link to a job's page valid for the configured time from `now`.
@@ -72,6 +102,16 @@ impl Links {
     }
 }
 
+/// The hex HMAC of `job_id:expires` under `key`.
+fn sign(key: &[u8], job_id: &str, expires: i64) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(format!("{job_id}:{expires}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +129,25 @@ mod tests {
         assert!(!links.verify("abc", "garbage", now));
         let other = Links::new("https://ci.example.com", "t", Duration::from_secs(60));
         assert!(!other.verify("abc", token, now));
+    }
+
+    #[test]
+    fn events_tokens_name_their_job_and_nothing_else() {
+        let links = Links::new("https://ci.example.com", "s", Duration::from_secs(60));
+        let now = chrono::Utc::now();
+        let token = links.events_token("abc");
+        assert_eq!(links.events_token_job(&token).as_deref(), Some("abc"));
+        // Another job's id under the same signature, another server's token, a page link's token.
+        let forged = token.replacen("abc", "abd", 1);
+        assert_eq!(links.events_token_job(&forged), None);
+        let other = Links::new("https://ci.example.com", "t", Duration::from_secs(60));
+        assert_eq!(other.events_token_job(&token), None);
+        let page = links.job_url("abc", now);
+        let page_token = page.split("token=").nth(1).unwrap_or_default();
+        let (_, page_sig) = page_token.split_once('.').unwrap_or_default();
+        assert_eq!(links.events_token_job(&format!("abc.{page_sig}")), None);
+        for garbage in ["", "abc", "abc.", ".x", "abc.x.y", ".."] {
+            assert_eq!(links.events_token_job(garbage), None, "{garbage}");
+        }
     }
 }

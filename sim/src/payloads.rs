@@ -13,6 +13,8 @@ const REPOSITORY_DISPATCH: &str =
     include_str!("../fixtures/webhooks/repository_dispatch/payload.json");
 const CHECK_RUN_REREQUESTED: &str =
     include_str!("../fixtures/webhooks/check_run/rerequested.payload.json");
+const CHECK_RUN_COMPLETED: &str =
+    include_str!("../fixtures/webhooks/check_run/completed.payload.json");
 const WORKFLOW_RUN_COMPLETED: &str =
     include_str!("../fixtures/webhooks/workflow_run/completed.with-pull-requests.payload.json");
 const PUSH: &str = include_str!("../fixtures/webhooks/push/with-installation.payload.json");
@@ -270,6 +272,45 @@ pub fn check_run_rerequested(
     v
 }
 
+/// `check_run` / `completed` of a run named `name` that app `app_id` (another app, e.g. a CI) created on
+/// `head_sha`, concluded `conclusion`.
+pub fn check_run_completed(
+    repo_full_name: &str,
+    installation_id: u64,
+    check_run_id: u64,
+    name: &str,
+    conclusion: &str,
+    app_id: u64,
+    head_sha: &str,
+) -> Value {
+    let mut v = base(CHECK_RUN_COMPLETED, repo_full_name, installation_id);
+    set(&mut v, "/action", json!("completed"));
+    set(&mut v, "/check_run/id", json!(check_run_id));
+    set(&mut v, "/check_run/name", json!(name));
+    set(&mut v, "/check_run/status", json!("completed"));
+    set(&mut v, "/check_run/conclusion", json!(conclusion));
+    set(&mut v, "/check_run/external_id", json!(""));
+    set(&mut v, "/check_run/head_sha", json!(head_sha));
+    set(
+        &mut v,
+        "/check_run/url",
+        json!(format!(
+            "https://api.github.com/repos/{repo_full_name}/check-runs/{check_run_id}"
+        )),
+    );
+    set(
+        &mut v,
+        "/check_run/html_url",
+        json!(format!(
+            "https://github.com/{repo_full_name}/runs/{check_run_id}"
+        )),
+    );
+    set(&mut v, "/check_run/app/id", json!(app_id));
+    set(&mut v, "/check_run/check_suite/head_sha", json!(head_sha));
+    set(&mut v, "/check_run/check_suite/app/id", json!(app_id));
+    v
+}
+
 /// `workflow_run` / `completed` of `workflow_name` with `conclusion`, linked to the given pull request numbers.
 pub fn workflow_run_completed(
     repo_full_name: &str,
@@ -418,11 +459,12 @@ pub fn pull_request(
 }
 
 #[cfg(test)]
-pub(crate) const ALL_FIXTURES: [&str; 8] = [
+pub(crate) const ALL_FIXTURES: [&str; 9] = [
     ISSUE_COMMENT_CREATED,
     WORKFLOW_DISPATCH,
     REPOSITORY_DISPATCH,
     CHECK_RUN_REREQUESTED,
+    CHECK_RUN_COMPLETED,
     WORKFLOW_RUN_COMPLETED,
     PUSH,
     CHECK_SUITE_REQUESTED,

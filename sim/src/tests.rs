@@ -1315,6 +1315,12 @@ fn payload_builders_are_consistent() {
         ),
         (
             "check_run",
+            payloads::check_run_completed(repo, 9, 6, "ci/build", "success", 29310, SHA),
+            "acme",
+            "User",
+        ),
+        (
+            "check_run",
             payloads::check_run_rerequested(repo, 9, 5, "job-5", APP_ID, SHA),
             "acme",
             "User",

@@ -4,6 +4,7 @@
 //! carries ([`with_security_headers`]).
 
 mod callbacks;
+mod events;
 mod jobs;
 mod logs;
 mod page;
@@ -32,6 +33,7 @@ pub fn router(app: ApiState) -> Router {
         .merge(logs::routes())
         .merge(callbacks::routes())
         .with_state(app.clone())
+        .merge(events::router(app.clone()))
         .merge(jobs::router(app))
 }
 

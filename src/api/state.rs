@@ -1,11 +1,11 @@
 //! Purpose: what the HTTP handlers may reach, and nothing more: the jobs and their logs, the link signer, the clock,
-//! the API's own tokens, the trigger's API start and the callbacks' admission and log (which hold no secret). `App`
-//! builds it. It holds no settings and no GitHub client:
+//! the API's own tokens, the trigger's API start, the engine's event delivery and the callbacks' admission and log
+//! (which hold no secret). `App` builds it. It holds no settings and no GitHub client:
 //! `POST /api/v1/jobs` reaches GitHub only through [`Processor::start_api_job`], so a handler cannot leak the App's
 //! private key or any other setting it cannot reach.
 use crate::callbacks::Callbacks;
 use crate::clock::Clock;
-use crate::engine::Journal;
+use crate::engine::{Engine, Journal};
 use crate::links::Links;
 use crate::logs::LogStore;
 use crate::store::Store;
@@ -29,6 +29,8 @@ pub struct ApiState {
     pub clock: Clock,
     /// Starts the jobs `POST /api/v1/jobs` asks for, through the trigger's path.
     pub processor: Processor,
+    /// Delivers the events `POST /api/v1/events` carries to waiting jobs.
+    pub engine: Engine,
     /// `API_TOKENS`: the bearer tokens the API accepts.
     pub api_tokens: Arc<[String]>,
     /// `LOG_RETENTION`, shown by `GET /api/v1/stats`.

@@ -68,13 +68,34 @@ impl AttemptRun<'_> {
         self.state.attempt(self.attempt).and_then(|a| a.step(id))
     }
 
-    /// The environment of a step of this attempt (see [`step_env`]).
+    /// The environment of a step of this attempt (see [`step_env`]); a job with waits also gets
+    /// `BOOMERANG_EVENTS_DIR` (the events received so far), and `BOOMERANG_EVENTS_TOKEN` and `BOOMERANG_EVENTS_URL`
+    /// (to hand to an outside system that posts events for this job).
     pub(super) fn step_env(
         &self,
         step_id: &str,
         extra: &std::collections::BTreeMap<String, String>,
     ) -> Vec<(String, String)> {
-        let base = &self.engine.inner.settings.base_env;
-        step_env(base, &self.record, self.attempt, step_id, extra)
+        let settings = &self.engine.inner.settings;
+        let mut env = step_env(
+            &settings.base_env,
+            &self.record,
+            self.attempt,
+            step_id,
+            extra,
+        );
+        if self.record.spec.waits().next().is_some() {
+            let dir = super::workdir::events_dir(self);
+            env.push(("BOOMERANG_EVENTS_DIR".into(), dir.display().to_string()));
+            if let Some(links) = &settings.links {
+                let job = self.record.id.as_str();
+                env.push(("BOOMERANG_EVENTS_TOKEN".into(), links.events_token(job)));
+                env.push((
+                    "BOOMERANG_EVENTS_URL".into(),
+                    format!("{}/api/v1/events", links.public_url()),
+                ));
+            }
+        }
+        env
     }
 }

@@ -1,5 +1,6 @@
-//! Purpose: changes to existing jobs that someone asked for (`/cancel`, `/retry`, a re-run from GitHub), written
-//! into the caller's batch so they commit atomically with whatever decided them (a delivery's end), then acted on.
+//! Purpose: changes to existing jobs that someone asked for (`/cancel`, `/retry`, a re-run from GitHub, an awaited
+//! event a webhook or a comment carries), written into the caller's batch so they commit atomically with whatever
+//! decided them (a delivery's end), then acted on.
 //!
 //! A command is two halves: [`Engine::commit_commands`] checks each command against the job's state, appends its
 //! events (and the writes they imply: the job marked active, its place in a concurrency group, a queued check run)
@@ -13,10 +14,11 @@ use super::{Engine, JobEvent, JobRecord, JobState, fold};
 use crate::effect::{Effect, enqueue};
 use crate::executor::StepConclusion;
 use crate::ids::JobId;
+use crate::job::ArrivingEvent;
 use crate::store::{Batch, StoreError, indexes};
 
 /// What someone asked of an existing job.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum JobCommand {
     /// Stop it: running steps get SIGTERM, then SIGKILL after the grace; the attempt ends `cancelled`.
     Cancel {
@@ -31,6 +33,14 @@ pub enum JobCommand {
         reason: String,
         /// Only the steps that did not succeed run again; the others keep their results.
         failed_only: bool,
+    },
+    /// An awaited event arrived for the job (a dispatch, a check run, a workflow run, an approval): it counts for
+    /// the wait of its name, or is refused as [`crate::job::wait::receive`] says.
+    Deliver {
+        /// The awaited event's name.
+        name: String,
+        /// The event.
+        event: ArrivingEvent,
     },
 }
 
@@ -67,9 +77,16 @@ impl Engine {
                 continue;
             };
             let first_new = events.len();
+            let redactor = journal.redactor(job.as_str());
             for (_, command) in commands.iter().filter(|(j, _)| j == job) {
                 let state = fold(&record, &events);
-                match plan(&record, &state, command, now) {
+                let planned = match command {
+                    JobCommand::Deliver { name, event } => super::waits::plan_delivery(
+                        &record, &state, name, event, &redactor, &mut batch, now,
+                    ),
+                    other => plan(&record, &state, other, now),
+                };
+                match planned {
                     Ok(new) => {
                         for event in &new {
                             if let JobEvent::AttemptQueued { attempt, .. } = event {
@@ -107,12 +124,15 @@ impl Engine {
                         .get(job)
                         .cloned();
                     match token {
-                        Some(t) => t.cancel(),
+                        Some(t) => t.cancel.cancel(),
                         // Not running here (queued behind something, or between restarts): the runner sees the event.
                         None => self.start(job),
                     }
                 }
                 JobCommand::Rerun { .. } => self.start(job),
+                // An event that ended a wait lets the job go on; one that did not, changes nothing the runner acts on
+                // (a parked runner wakes, sees its waits still open, and parks again).
+                JobCommand::Deliver { .. } => self.wake(job),
             }
         }
     }
@@ -135,6 +155,7 @@ fn plan(
                 at: now,
             }])
         }
+        JobCommand::Deliver { .. } => Err("an event is delivered by `commit_commands`".into()),
         JobCommand::Rerun {
             by,
             reason,
@@ -179,6 +200,7 @@ fn queue_attempt(
     now: chrono::DateTime<chrono::Utc>,
 ) {
     batch.mark_active(record.id.as_str());
+    super::waits::index_check_waits(batch, record, true);
     if let Some(group) = record.spec.concurrency_group(&record.params) {
         let key = group_key(record, &group, now, attempt);
         indexes::CONCURRENCY.put(batch, &key, &(record.id.clone(), attempt));

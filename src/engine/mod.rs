@@ -1,18 +1,24 @@
 //! Purpose: the job state machine. Owns the per-job event journal ([`Journal`]: ordered, durable appends, shared
 //! with every module that reads or records a job), the runner that executes an attempt's step DAG (parallel
 //! branches, `when`, `on_failure`, retries with backoff, timeouts, cancellation, compensation), commands on existing
-//! jobs, and start-up recovery of jobs a crash interrupted. Every state change is an appended [`JobEvent`] committed
-//! together with the GitHub side effects it causes, before anything acts on it. The job model itself (record,
-//! events, fold) is [`crate::job`]; its types are re-exported here for the engine's callers.
+//! jobs, `wait` steps (`waits.rs`: events delivered to jobs, waits started, ended at their deadline on one shared
+//! timer, `deadlines.rs`), and start-up recovery of jobs a crash interrupted. Every state change is an appended
+//! [`JobEvent`] committed together with the GitHub side effects it causes, before anything acts on it. The job model
+//! itself (record, events, fold) is [`crate::job`]; its types are re-exported here for the engine's callers.
+//!
+//! A job whose steps only wait holds no task: its runner returns ("parks") and the job keeps an entry on the
+//! shared timer; an event that ends a wait, a deadline, a cancel or a restart wakes it ([`Engine::wake`]).
 
 mod attempt;
 mod commands;
+mod deadlines;
 mod group;
 mod journal;
 mod recovery;
 mod runner;
 mod schedule;
 mod step;
+mod waits;
 mod workdir;
 
 pub use crate::job::{
@@ -31,6 +37,7 @@ use crate::store::{Batch, Store, StoreError};
 use group::group_key;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -50,6 +57,9 @@ pub struct EngineSettings {
     pub checkout: Option<Arc<dyn crate::checkout::Checkout>>,
     /// The parent cgroup of the steps' cgroups (`None`: steps are contained by their process group only).
     pub step_cgroup: Option<crate::executor::CgroupRoot>,
+    /// Signs the events token (`$BOOMERANG_EVENTS_TOKEN`) and names the events URL of jobs with `wait` steps
+    /// (`None`: their steps get neither).
+    pub links: Option<crate::links::Links>,
 }
 
 impl EngineSettings {
@@ -99,7 +109,29 @@ struct Inner {
     logs: LogStore,
     clock: Clock,
     settings: EngineSettings,
-    running: Mutex<HashMap<JobId, CancellationToken>>,
+    running: Mutex<HashMap<JobId, Runner>>,
+    deadlines: deadlines::Deadlines,
+}
+
+/// A job's runner while it is active in this process: how to stop it and how to make it look at its state again.
+#[derive(Clone)]
+pub(crate) struct Runner {
+    /// Stops the attempt (running steps get SIGTERM, then SIGKILL).
+    pub(crate) cancel: CancellationToken,
+    /// Tells the runner that its job changed outside it (a wait ended).
+    pub(crate) wake: Arc<tokio::sync::Notify>,
+    /// Set with every wake, cleared by the runner when it reloads: a runner that returns with it set runs again.
+    pub(crate) woken: Arc<AtomicBool>,
+}
+
+impl Runner {
+    fn new() -> Runner {
+        Runner {
+            cancel: CancellationToken::new(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            woken: Arc::new(AtomicBool::new(false)),
+        }
+    }
 }
 
 impl Engine {
@@ -120,6 +152,7 @@ impl Engine {
                 clock,
                 settings,
                 running: Mutex::new(HashMap::new()),
+                deadlines: deadlines::Deadlines::default(),
             }),
         }
     }
@@ -131,6 +164,7 @@ impl Engine {
         batch
             .put_job(record.id.as_str(), record)
             .mark_active(record.id.as_str());
+        waits::index_new_job(batch, record);
         if let Some(group) = record.spec.concurrency_group(&record.params) {
             let key = group_key(record, &group, now, 1);
             indexes::CONCURRENCY.put(batch, &key, &(record.id.clone(), 1u32));
@@ -190,39 +224,69 @@ impl Engine {
         );
     }
 
-    /// Starts (or resumes) the newest attempt of a job in the background, unless it already runs here.
+    /// Starts (or resumes) the newest attempt of a job in the background, unless it already runs here (then it is
+    /// woken: see [`Engine::wake`]).
     pub fn start(&self, job: &JobId) {
-        let token = {
+        self.wake(job);
+    }
+
+    /// Makes the job's runner look at its state again: a running one reloads it, and a job without one (parked on
+    /// its waits, or not started) gets a runner. A wake while the runner is about to return is not lost: the
+    /// runner then runs again.
+    pub fn wake(&self, job: &JobId) {
+        let runner = {
             let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
-            if running.contains_key(job) {
+            if let Some(r) = running.get(job) {
+                r.woken.store(true, Ordering::SeqCst);
+                r.wake.notify_one();
                 return;
             }
-            let token = CancellationToken::new();
-            running.insert(job.clone(), token.clone());
-            token
+            let runner = Runner::new();
+            running.insert(job.clone(), runner.clone());
+            runner
         };
         let engine = self.clone();
         let job = job.clone();
         tokio::spawn(async move {
-            if let Err(e) = runner::run_attempt(&engine, &job, token).await {
-                tracing::error!(%job, error = %e, "job runner failed");
+            let mut runner = runner;
+            loop {
+                if let Err(e) = runner::run_attempt(&engine, &job, &runner).await {
+                    tracing::error!(%job, error = %e, "job runner failed");
+                }
+                let mut running = engine
+                    .inner
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if runner.woken.swap(false, Ordering::SeqCst) {
+                    if runner.cancel.is_cancelled() {
+                        // A new attempt after a cancelled one must not start cancelled.
+                        runner = Runner::new();
+                        running.insert(job.clone(), runner.clone());
+                    }
+                    continue;
+                }
+                running.remove(&job);
+                break;
             }
-            engine
+        });
+    }
+
+    /// Whether a job is in this process's hands: its runner is active, or it is parked on its waits with an entry
+    /// on the shared deadline timer.
+    pub fn is_running(&self, job: &JobId) -> bool {
+        self.inner.deadlines.contains(job)
+            || self
                 .inner
                 .running
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .remove(&job);
-        });
+                .contains_key(job)
     }
 
-    /// Whether a job's runner is active in this process.
-    pub fn is_running(&self, job: &JobId) -> bool {
-        self.inner
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(job)
+    /// How many jobs are parked on their waits or wait beside running steps (the shared timer's entries).
+    pub fn waiting_jobs(&self) -> usize {
+        self.inner.deadlines.len()
     }
 
     /// Asks a job to stop: running steps get SIGTERM, then SIGKILL after the grace; the attempt ends `cancelled`.

@@ -1,9 +1,10 @@
 //! Purpose: start-up recovery. Every job a crash left unfinished is brought back to a consistent state and resumed:
 //! what its steps left running is killed, each interrupted step runs again or counts as failed (the job's
-//! `on_interrupt`), and an attempt that had ended but was still marked active is settled.
+//! `on_interrupt`), and an attempt that had ended but was still marked active is settled. A job whose steps only
+//! wait is left parked: its deadline goes back on the shared timer, and no runner starts for it.
 
 use super::group::group_key;
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, waits};
 use crate::ids::JobId;
 use crate::job::{AttemptStatus, JobEvent, StepStatus};
 use crate::spec::OnInterrupt;
@@ -25,6 +26,12 @@ impl Engine {
             let Some(attempt) = state.current() else {
                 continue;
             };
+            if waits::parked_at_recovery(&record, &state, self.inner.clock.now()) {
+                // Only waits: no process to find, nothing to run; the shared timer holds its deadline.
+                self.refresh_deadline(&record, &state);
+                resumed += 1;
+                continue;
+            }
             if attempt.status == AttemptStatus::Completed {
                 let job_id = job.clone();
                 let group = record
@@ -35,6 +42,7 @@ impl Engine {
                     .journal
                     .append(&job, &[], |b| {
                         b.mark_inactive(job_id.as_str());
+                        waits::index_check_waits(b, &record, false);
                         if let Some(key) = group {
                             indexes::CONCURRENCY.delete(b, &key);
                         }

@@ -1,13 +1,15 @@
 //! Purpose: runs one attempt of a job: schedules its step DAG (the pure [`next_moves`] says what starts or is
-//! skipped), runs ready steps in parallel (each try a [`StepTask`], `step.rs`), applies `on_failure` (stop,
-//! continue, compensate), retries with backoff, the job timeout and cancellation, and records every change as an
-//! event before acting on it. The wait in a concurrency group is `group.rs`; the working directory `workdir.rs`.
+//! skipped), runs ready steps in parallel (each try a [`StepTask`], `step.rs`), starts wait steps (`waits.rs`),
+//! applies `on_failure` (stop, continue, compensate), retries with backoff, the job timeout and cancellation, and
+//! records every change as an event before acting on it. When nothing runs but waits, the runner returns without
+//! ending the attempt (the job is parked on the shared timer) and is started again when woken. The wait in a
+//! concurrency group is `group.rs`; the working directory `workdir.rs`.
 
 use super::attempt::AttemptRun;
 use super::group::{self, group_key};
 use super::schedule::{Stop, failed, next_moves};
 use super::step::{Ending, StepResult, StepTask};
-use super::{Engine, EngineError, workdir};
+use super::{Engine, EngineError, Runner, waits, workdir};
 use crate::effect::{Effect, enqueue};
 use crate::executor::StepConclusion;
 use crate::ids::JobId;
@@ -17,16 +19,19 @@ use crate::text::notes as say;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Runs the newest attempt of `job` to its end (resuming it where its events left it), unless it has ended.
+/// Runs the newest attempt of `job` to its end (resuming it where its events left it), unless it has ended, or
+/// until nothing but its waits is left (it is then parked: `runner` is woken when that changes).
 pub(super) async fn run_attempt(
     engine: &Engine,
     job: &JobId,
-    cancel: CancellationToken,
+    runner: &Runner,
 ) -> Result<(), EngineError> {
+    let cancel = runner.cancel.clone();
     let (record, state) = engine
         .inner
         .journal
@@ -102,10 +107,19 @@ pub(super) async fn run_attempt(
     let mut ticker = tokio::time::interval(engine.inner.settings.progress_interval);
     ticker.tick().await;
     let mut cancel_seen = cancel.is_cancelled();
+    let mut absorbed = HashSet::new();
+    waits::absorb(&run, &mut verdict.stop, &mut absorbed);
 
     loop {
         if verdict.stop.is_none() && clock.now() >= deadline {
             verdict.stop = Some(Stop::JobTimedOut);
+        }
+        if let Some(stop) = verdict.stop.clone()
+            && waits::waiting(&run)
+        {
+            // A stopping job waits for nothing.
+            waits::stop_waits(&mut run, &stop).await?;
+            continue;
         }
         let Some(current) = run.state.attempt(run.attempt) else {
             break;
@@ -126,24 +140,36 @@ pub(super) async fn run_attempt(
                 reason,
             })
             .collect();
-        let launches: Vec<(StepSpec, u32, Duration)> = moves
+        let (wait_starts, launches): (Vec<_>, Vec<_>) = moves
             .launch
             .into_iter()
             .filter_map(|(id, try_number)| {
                 Some((spec.step(&id)?.clone(), try_number, Duration::ZERO))
             })
-            .collect();
+            .partition(|(step, _, _)| step.wait.is_some());
         let skipped_any = !skips.is_empty();
         if skipped_any {
             run.record_visible(skips).await?;
         }
+        let started_waits = !wait_starts.is_empty();
+        if started_waits {
+            let ids = wait_starts.into_iter().map(|(s, _, _)| s.id).collect();
+            waits::start_waits(&mut run, ids).await?;
+            waits::absorb(&run, &mut verdict.stop, &mut absorbed);
+        }
         for (step, try_number, delay) in launches {
             steps.launch(&run, &step, try_number, delay);
         }
-        if skipped_any {
+        if skipped_any || started_waits {
             continue;
         }
         if steps.running.is_empty() {
+            if waits::waiting(&run) {
+                // Only waits are left: no task stays for them. The shared timer holds the job's deadline, and an
+                // event, a deadline or a cancel wakes it.
+                engine.refresh_deadline(&run.record, &run.state);
+                return Ok(());
+            }
             break;
         }
         tokio::select! {
@@ -171,6 +197,14 @@ pub(super) async fn run_attempt(
             _ = ticker.tick() => {
                 let (record, attempt, now) = (run.record.clone(), run.attempt, clock.now());
                 run.record(vec![], |b| Engine::sync_effect(&record, attempt, false, b, now)).await?;
+            }
+            // A wait ended outside the runner (an event, its deadline): continue from the stored state.
+            _ = runner.wake.notified() => {
+                runner.woken.store(false, Ordering::SeqCst);
+                if let Some((_, state)) = run.engine.inner.journal.load(&run.record.id)? {
+                    run.state = state;
+                }
+                waits::absorb(&run, &mut verdict.stop, &mut absorbed);
             }
         }
     }
@@ -235,8 +269,10 @@ async fn finish_attempt(
         let queued_at = run.state.attempt(attempt)?.queued_at;
         Some(group_key(&record, &g, queued_at, attempt))
     });
+    run.engine.inner.deadlines.set(&record.id, None);
     run.record(vec![event], |b| {
         b.mark_inactive(record.id.as_str());
+        waits::index_check_waits(b, &record, false);
         if let Some(key) = slot {
             crate::store::indexes::CONCURRENCY.delete(b, &key);
         }
@@ -390,6 +426,7 @@ impl Steps {
     /// Starts try `try_number` of `step` after `delay`, in a task of its own.
     fn launch(&mut self, run: &AttemptRun<'_>, step: &StepSpec, try_number: u32, delay: Duration) {
         self.in_flight.insert(step.id.clone());
+        workdir::write_events(run);
         let task = StepTask {
             engine: run.engine.clone(),
             job: run.record.id.clone(),
@@ -422,7 +459,8 @@ impl Verdict {
     /// Steps that already ended (a resumed attempt, or a re-run of failed steps) count toward the outcome.
     fn from_ended_steps(run: &AttemptRun<'_>) -> Verdict {
         let mut verdict = Verdict::default();
-        for s in &run.record.spec.steps {
+        // Wait steps are taken in by `waits::absorb`, with their own reasons.
+        for s in run.record.spec.steps.iter().filter(|s| s.wait.is_none()) {
             if let Some(st) = run.step_state(&s.id)
                 && st.status == StepStatus::Finished
                 && failed(st.conclusion)

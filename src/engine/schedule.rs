@@ -161,6 +161,8 @@ mod tests {
             steps,
             dispatched: false,
             annotations_sent: 0,
+            events: Vec::new(),
+            waits: Default::default(),
         }
     }
 

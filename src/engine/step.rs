@@ -198,9 +198,18 @@ impl StepTask {
             });
         }
         let detector = Detector::new(&self.step, &self.matchers);
+        // The job's events token (a job with waits has one) is masked where the output prints it as it is.
+        let token = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "BOOMERANG_EVENTS_TOKEN")
+            .map(|(_, v)| v.clone());
         let log_task = tokio::task::spawn_blocking({
             let (job_id, attempt) = (self.job.to_string(), self.attempt);
-            move || write_log(writer, rx, detector, &redactor, &logs, &job_id, attempt)
+            move || {
+                let place = (logs, job_id, attempt);
+                write_log(writer, rx, detector, &redactor, token.as_deref(), &place)
+            }
         });
         let command = StepCommand {
             script: self.script.clone(),
@@ -258,19 +267,31 @@ impl StepTask {
 }
 
 /// A try's log writer, run in a blocking task: stores each output line as it comes (flushed after each burst,
-/// synced at the end) and the annotations found in the lines, with the secrets in them masked.
+/// synced at the end) and the annotations found in the lines, with the secrets in them masked, and `token` (the
+/// job's events token) where a line holds it as it is. `place`: the log store, the job and the attempt.
 fn write_log(
     mut writer: StepLogWriter,
     mut rx: tokio::sync::mpsc::Receiver<OutputLine>,
     mut detector: Detector,
     redactor: &Redactor,
-    logs: &LogStore,
-    job_id: &str,
-    attempt: u32,
+    token: Option<&str>,
+    place: &(LogStore, String, u32),
 ) {
+    let (logs, job_id, attempt) = (&place.0, place.1.as_str(), place.2);
     let mut found = Vec::new();
     let mut append =
         |writer: &mut StepLogWriter, line: &OutputLine, found: &mut Vec<Annotation>| {
+            let masked;
+            let line = match token.filter(|t| line.text.contains(*t)) {
+                Some(t) => {
+                    masked = OutputLine {
+                        text: line.text.replace(t, crate::redact::MASK),
+                        ..line.clone()
+                    };
+                    &masked
+                }
+                None => line,
+            };
             if let Ok(Some(number)) = writer.append(line)
                 && let Some(a) = detector.detect(&line.text, Some(number))
             {

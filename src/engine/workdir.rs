@@ -1,5 +1,7 @@
 //! Purpose: an attempt's working directory: where it is, filling it with the repository for `checkout: true`
-//! before any step runs, and removing it when the attempt ends.
+//! before any step runs, and removing it when the attempt ends; and, beside it, the directory of the events the
+//! attempt's waits received (`$BOOMERANG_EVENTS_DIR/<name>.json`, each the event's payload), written before
+//! each step starts.
 
 use super::attempt::AttemptRun;
 use crate::text::notes;
@@ -18,12 +20,45 @@ pub(super) fn path(run: &AttemptRun<'_>) -> PathBuf {
         .join(run.attempt.to_string())
 }
 
-/// Removes an ended attempt's working directory (gone already is fine; anything else is logged).
+/// Where the events attempt `attempt` of `job` received are: `<workspace root>/<job>/<attempt>.events`.
+pub(super) fn events_dir(run: &AttemptRun<'_>) -> PathBuf {
+    path(run).with_extension("events")
+}
+
+/// Writes each event the attempt received as `<name>.json` (its payload) into [`events_dir`], for the steps
+/// that follow; a job without waits has none. Failures are logged: the step then misses the file.
+pub(super) fn write_events(run: &AttemptRun<'_>) {
+    let Some(attempt) = run.state.attempt(run.attempt) else {
+        return;
+    };
+    if run.record.spec.waits().next().is_none() {
+        return;
+    }
+    let dir = events_dir(run);
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        for event in &attempt.events {
+            // Names are `[a-z0-9][a-z0-9_-]*` (checked by the config), so they are safe file names.
+            let file = dir.join(format!("{}.json", event.name));
+            let bytes = serde_json::to_vec(&event.payload).unwrap_or_default();
+            let staging = file.with_extension("json.tmp");
+            std::fs::write(&staging, bytes)?;
+            std::fs::rename(&staging, &file)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = written {
+        tracing::warn!(job = %run.record.id, error = %e, "cannot write the received events for the steps");
+    }
+}
+
+/// Removes an ended attempt's working directory and its events (gone already is fine; anything else is logged).
 pub(super) fn remove(run: &AttemptRun<'_>, workdir: &Path) {
-    if let Err(e) = std::fs::remove_dir_all(workdir)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(job = %run.record.id, error = %e, "cannot remove the workspace");
+    for dir in [workdir.to_path_buf(), events_dir(run)] {
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(job = %run.record.id, error = %e, "cannot remove the workspace");
+        }
     }
 }
 

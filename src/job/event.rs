@@ -1,6 +1,7 @@
 //! Purpose: everything that can happen to a job, as the events appended to its log (the only way its state
 //! changes), and how an attempt ends.
 
+use super::wait::{EventFrom, WaitOutcome};
 use crate::executor::StepConclusion;
 use crate::ids::CheckRunId;
 use chrono::{DateTime, Utc};
@@ -181,5 +182,48 @@ pub enum JobEvent {
         attempt: u32,
         /// When.
         at: DateTime<Utc>,
+    },
+    /// An awaited outside event arrived (before its wait started, or while it waits).
+    EventReceived {
+        /// The attempt that was current when it arrived.
+        attempt: u32,
+        /// The awaited event's name.
+        name: String,
+        /// Its id (a second event with this id counts not again).
+        event_id: String,
+        /// The kind of source it came through.
+        from: EventFrom,
+        /// Who or what sent it.
+        by: String,
+        /// Its data, for later steps.
+        payload: serde_json::Value,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A wait step started waiting.
+    WaitStarted {
+        /// Attempt.
+        attempt: u32,
+        /// Step id.
+        step: String,
+        /// When.
+        at: DateTime<Utc>,
+        /// When its own timeout passes (`None`: it lasts as long as the job's timeout allows).
+        deadline: Option<DateTime<Utc>>,
+    },
+    /// A wait step ended.
+    WaitEnded {
+        /// Attempt.
+        attempt: u32,
+        /// Step id.
+        step: String,
+        /// When.
+        at: DateTime<Utc>,
+        /// How.
+        outcome: WaitOutcome,
+        /// The step's conclusion (for a timeout, as its `on_timeout` says).
+        conclusion: StepConclusion,
+        /// What the check run says of it.
+        note: Option<String>,
     },
 }

@@ -1,11 +1,13 @@
 //! Purpose: the job model. A job's record is written once when it is accepted; everything that happens to it after
 //! is an appended [`JobEvent`], and its current [`JobState`] is the pure [`fold`] of those events.
 //!
-//! `record.rs` holds the record, `event.rs` the events, `state.rs` the folded state and the fold itself.
+//! `record.rs` holds the record, `event.rs` the events, `state.rs` the folded state and the fold itself, `wait.rs`
+//! the model of `wait` steps (received events, a wait's progress, and the pure decisions over them).
 
 mod event;
 mod record;
 mod state;
+pub mod wait;
 
 pub use event::{JobConclusion, JobEvent};
 pub use record::{JobRecord, Trigger, TriggerKind};
@@ -13,5 +15,9 @@ pub use state::{
     AttemptState, AttemptStatus, JobState, StepState, StepStatus, apply, fold, waiting_text,
 };
 
+pub use wait::{ArrivingEvent, EventFrom, EventRefusal, ReceivedEvent, WaitOutcome, WaitProgress};
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wait_tests;

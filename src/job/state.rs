@@ -1,6 +1,7 @@
 //! Purpose: a job's current state, the pure [`fold`] of its events: each attempt with its steps, its check run and
 //! what was sent of it. Readers (the runner, the check run, the job page, the API) see only this.
 
+use super::wait::{ReceivedEvent, WaitProgress};
 use super::{JobConclusion, JobEvent, JobRecord};
 use crate::executor::StepConclusion;
 use crate::ids::CheckRunId;
@@ -18,6 +19,8 @@ pub enum StepStatus {
     Running,
     /// Waiting out a retry backoff.
     Retrying,
+    /// A wait step, waiting for its events (no process runs).
+    Waiting,
     /// Finished (see the conclusion).
     Finished,
     /// Did not run.
@@ -123,6 +126,13 @@ pub struct AttemptState {
     /// How many of the attempt's annotations GitHub has received.
     #[serde(default)]
     pub annotations_sent: u64,
+    /// The awaited events received, in arrival order (a re-run of failed steps starts with the previous
+    /// attempt's).
+    #[serde(default)]
+    pub events: Vec<ReceivedEvent>,
+    /// Each wait step's progress, by step id.
+    #[serde(default)]
+    pub waits: std::collections::BTreeMap<String, WaitProgress>,
 }
 
 impl AttemptState {
@@ -211,15 +221,21 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
             only_steps,
         } => {
             let mut steps = fresh_steps(&record.spec);
+            let mut events = Vec::new();
+            let mut waits = std::collections::BTreeMap::new();
             if let (Some(only), Some(prev)) = (only_steps, state.attempts.last()) {
-                // A re-run of failed steps keeps the results of the others.
+                // A re-run of failed steps keeps the results of the others, and what the job received.
                 for s in steps.iter_mut() {
                     if !only.contains(&s.id)
                         && let Some(p) = prev.step(&s.id)
                     {
                         *s = p.clone();
+                        if let Some(w) = prev.waits.get(&s.id) {
+                            waits.insert(s.id.clone(), w.clone());
+                        }
                     }
                 }
+                events = prev.events.clone();
             }
             state.cancel_requested = None;
             state.attempts.push(AttemptState {
@@ -236,6 +252,8 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                 steps,
                 dispatched: false,
                 annotations_sent: 0,
+                events,
+                waits,
             });
         }
         JobEvent::AttemptStarted { attempt, at } => {
@@ -323,7 +341,10 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                 for s in a.steps.iter_mut() {
                     if matches!(
                         s.status,
-                        StepStatus::Pending | StepStatus::Retrying | StepStatus::Running
+                        StepStatus::Pending
+                            | StepStatus::Retrying
+                            | StepStatus::Running
+                            | StepStatus::Waiting
                     ) {
                         s.status = StepStatus::Skipped;
                         s.note
@@ -357,6 +378,78 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
         JobEvent::DispatchSent { attempt, .. } => {
             if let Some(a) = attempt_mut(state, *attempt) {
                 a.dispatched = true;
+            }
+        }
+        JobEvent::EventReceived {
+            attempt,
+            name,
+            event_id,
+            from,
+            by,
+            payload,
+            at,
+        } => {
+            if let Some(a) = attempt_mut(state, *attempt)
+                && !a.events.iter().any(|e| &e.event_id == event_id)
+            {
+                a.events.push(ReceivedEvent {
+                    name: name.clone(),
+                    event_id: event_id.clone(),
+                    from: *from,
+                    by: by.clone(),
+                    at: *at,
+                    payload: payload.clone(),
+                });
+            }
+        }
+        JobEvent::WaitStarted {
+            attempt,
+            step,
+            at,
+            deadline,
+        } => {
+            if let Some(a) = attempt_mut(state, *attempt)
+                && let Some(s) = a.step_mut(step)
+                && s.status == StepStatus::Pending
+            {
+                s.status = StepStatus::Waiting;
+                s.tries = 1;
+                s.started_at.get_or_insert(*at);
+                a.waits.insert(
+                    step.clone(),
+                    WaitProgress {
+                        started_at: *at,
+                        deadline: *deadline,
+                        ended_at: None,
+                        outcome: None,
+                    },
+                );
+            }
+        }
+        JobEvent::WaitEnded {
+            attempt,
+            step,
+            at,
+            outcome,
+            conclusion,
+            note,
+        } => {
+            if let Some(a) = attempt_mut(state, *attempt)
+                && let Some(s) = a.step_mut(step)
+                && s.status == StepStatus::Waiting
+            {
+                s.status = StepStatus::Finished;
+                s.conclusion = Some(*conclusion);
+                s.finished_at = Some(*at);
+                s.duration_ms = s
+                    .started_at
+                    .map(|t| (*at - t).num_milliseconds().max(0) as u64)
+                    .unwrap_or(0);
+                s.note = note.clone();
+                if let Some(w) = a.waits.get_mut(step) {
+                    w.ended_at = Some(*at);
+                    w.outcome = Some(*outcome);
+                }
             }
         }
         JobEvent::WaitingInGroup {

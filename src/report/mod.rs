@@ -3,6 +3,7 @@
 //! `repository_dispatch` payload (at most 10 top-level keys, under 64 KB). No I/O here; tested with tables.
 
 pub mod markdown;
+pub mod wait;
 
 use crate::annotations::{Excerpt, Pending};
 use crate::executor::StepConclusion;
@@ -71,6 +72,7 @@ fn step_status(s: &StepState) -> String {
         (StepStatus::Pending, _) => "⏳ pending".into(),
         (StepStatus::Running, _) => "🏃 running".into(),
         (StepStatus::Retrying, _) => format!("🔁 retrying (try {})", s.tries + 1),
+        (StepStatus::Waiting, _) => "⏳ waiting for events".into(),
         (StepStatus::Skipped, _) => "⏭️ skipped".into(),
         (StepStatus::Finished, Some(c)) => match c {
             StepConclusion::Success => "✅ success".into(),
@@ -84,7 +86,7 @@ fn step_status(s: &StepState) -> String {
 }
 
 /// The check run title: one line saying where the attempt is.
-pub fn title(attempt: &AttemptState) -> String {
+pub fn title(record: &JobRecord, attempt: &AttemptState) -> String {
     let done = attempt
         .steps
         .iter()
@@ -104,7 +106,8 @@ pub fn title(attempt: &AttemptState) -> String {
                 .map(|s| s.id.as_str())
                 .collect();
             if running.is_empty() {
-                format!("Running ({done}/{total} steps done)")
+                wait::waiting_title(record, attempt, done, total)
+                    .unwrap_or_else(|| format!("Running ({done}/{total} steps done)"))
             } else {
                 format!("Running {} ({done}/{total} steps done)", running.join(", "))
             }
@@ -129,7 +132,11 @@ pub fn summary(view: &CheckRunView<'_>) -> String {
     let r = view.record;
     let a = view.attempt;
     let mut out = String::new();
-    out.push_str(&format!("**{}** · {}\n\n", md(&r.spec.name), md(&title(a))));
+    out.push_str(&format!(
+        "**{}** · {}\n\n",
+        md(&r.spec.name),
+        md(&title(r, a))
+    ));
     out.push_str(&format!(
         "| | |\n|---|---|\n| Trigger | {} ({}) |\n| Requested by | @{} |\n| Attempt | {}{} |\n| Commit | {} |\n",
         md(&r.trigger.description),
@@ -183,6 +190,7 @@ pub fn summary(view: &CheckRunView<'_>) -> String {
             md(s.note.as_deref().unwrap_or_default()),
         ));
     }
+    out.push_str(&wait::checklist(r, a));
     truncate_chars(&out, MAX_OUTPUT_CHARS - 100)
 }
 
@@ -252,7 +260,7 @@ fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
 
 /// The `output` object of a check run body.
 fn output(view: &CheckRunView<'_>) -> Value {
-    let mut o = json!({ "title": title(view.attempt), "summary": summary(view) });
+    let mut o = json!({ "title": title(view.record, view.attempt), "summary": summary(view) });
     if let Some(t) = text(view) {
         o["text"] = Value::String(t);
     }

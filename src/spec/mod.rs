@@ -31,13 +31,16 @@ mod yaml;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wait_tests;
 
 pub use check::check_file;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    BranchTrigger, CommandTrigger, Concurrency, DEFAULT_DISPATCH_EVENT_TYPE, DispatchSpec, JobSpec,
-    OnFailure, OnInterrupt, ParamKind, ParamSpec, ParamValue, Permission, ProblemMatcher,
-    RepoConfig, RepositoryDispatchTrigger, RetryPolicy, StepSpec, Triggers, When,
+    BranchTrigger, CommandTrigger, Concurrency, DEFAULT_DISPATCH_EVENT_TYPE, DispatchSpec,
+    EventSource, EventSpec, JobSpec, MAX_EVENTS_PER_WAIT, OnFailure, OnInterrupt, OnTimeout,
+    ParamKind, ParamSpec, ParamValue, Permission, ProblemMatcher, RepoConfig,
+    RepositoryDispatchTrigger, RetryPolicy, StepSpec, Triggers, WaitSpec, WaitStrategy, When,
     WorkflowDispatchTrigger, WorkflowRunTrigger,
 };
 pub use params::{ParamError, ResolvedParam, ResolvedParams};

@@ -184,6 +184,7 @@ fn full_example_parses_into_the_expected_job() {
             on_failure: OnFailure::Stop,
             retry: None,
             compensate: Some("./rollback.sh".into()),
+            wait: None,
         }
     );
     assert_eq!(
@@ -244,6 +245,7 @@ fn minimal_job_gets_every_default() {
                     on_failure: OnFailure::Stop,
                     retry: None,
                     compensate: None,
+                    wait: None,
                 }],
                 dispatch: Some(DispatchSpec {
                     event_type: "boomerang-completed".into(),

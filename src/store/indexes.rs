@@ -51,6 +51,80 @@ pub const CALLBACK_DELIVERIES: Index<AttemptKey, CallbackDelivery> =
 
 /// Pending callback deliveries, ordered by when their next try is due (rewritten with the delivery).
 pub const CALLBACKS_DUE: Index<CallbackDue, CallbackDue> = Index::new("callback-due");
+/// A job's correlation id → the job: how an awaited event (the API's, a dispatch's, a workflow run's) finds it.
+/// Written with the job.
+pub const CORRELATIONS: Index<CorrelationKey, JobId> = Index::new("correlation");
+
+/// The check runs an active job's waits await, on its commit → the awaited event's name. Written when an attempt
+/// is queued, deleted when it ends; the webhook ingress reads it to drop at once another app's check run that no
+/// job waits for.
+pub const WAIT_CHECKS: Index<WaitCheckKey, String> = Index::new("wait-check");
+
+/// A job's correlation id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrelationKey(pub String);
+
+impl IndexKey for CorrelationKey {
+    fn path(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// A check run name awaited on a commit of a repository: the prefix of the jobs awaiting it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOnCommit {
+    /// The repository (compared case-insensitively).
+    pub repo: RepoName,
+    /// The commit.
+    pub sha: CommitSha,
+    /// The check run's name.
+    pub check_name: String,
+}
+
+impl IndexPrefix<WaitCheckKey> for CheckOnCommit {
+    fn path(&self) -> String {
+        let escaped = self.check_name.replace('%', "%25").replace('/', "%2F");
+        format!(
+            "{}/{}/{escaped}/",
+            self.repo.to_string().to_ascii_lowercase(),
+            self.sha.as_str().to_ascii_lowercase()
+        )
+    }
+}
+
+/// A job awaiting a check run on its commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitCheckKey {
+    /// The check run name on the commit.
+    pub check: CheckOnCommit,
+    /// The awaiting job.
+    pub job: JobId,
+}
+
+impl WaitCheckKey {
+    /// The entry of `job` awaiting check run `check_name` on `sha` of `repo`.
+    pub fn new(repo: &RepoName, sha: &CommitSha, check_name: &str, job: &JobId) -> WaitCheckKey {
+        WaitCheckKey {
+            check: CheckOnCommit {
+                repo: repo.clone(),
+                sha: sha.clone(),
+                check_name: check_name.to_string(),
+            },
+            job: job.clone(),
+        }
+    }
+
+    /// The job named by an entry's path from [`Index::scan`] of [`WAIT_CHECKS`].
+    pub fn job_of(path: &str) -> Option<JobId> {
+        path.rsplit('/').next().map(|id| JobId(id.to_string()))
+    }
+}
+
+impl IndexKey for WaitCheckKey {
+    fn path(&self) -> String {
+        format!("{}{}", self.check.path(), self.job)
+    }
+}
 
 /// An attempt of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]

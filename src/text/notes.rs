@@ -102,3 +102,70 @@ pub fn checkout_failed(why: &str) -> String {
 
 /// The checkout's download outlived the job's timeout.
 pub const CHECKOUT_OUT_OF_TIME: &str = "the job reached its timeout during the download";
+
+/// The words for the awaited events a wait still lacks: `a, b`, or `any of a, b` when one of them will do.
+pub fn lacking_events(names: &[&str], any_one: bool) -> String {
+    if any_one && names.len() > 1 {
+        format!("any of {}", names.join(", "))
+    } else {
+        names.join(", ")
+    }
+}
+
+/// A wait's note when its strategy was met: the events it received.
+pub fn wait_over(received: &[&str]) -> String {
+    if received.is_empty() {
+        "over".to_string()
+    } else {
+        format!("received {}", received.join(", "))
+    }
+}
+
+/// What a wait's timeout did to its step (its `on_timeout`).
+pub enum TimeoutEffect {
+    /// `fail`: the step failed.
+    Failed,
+    /// `neutral`: the job stopped early.
+    Stopped,
+    /// `continue`: the job went on.
+    WentOn,
+}
+
+/// A wait's note when it timed out after `after` (the wait's timeout) lacking `lacking`.
+pub fn wait_timed_out(after: Duration, lacking: &str, effect: TimeoutEffect) -> String {
+    let then = match effect {
+        TimeoutEffect::WentOn => "the job went on without them",
+        TimeoutEffect::Stopped => "the job stopped early (on_timeout: neutral)",
+        TimeoutEffect::Failed => "the step failed (on_timeout: fail)",
+    };
+    format!(
+        "timed out after {} waiting for {lacking}: {then}",
+        humantime::format_duration(after)
+    )
+}
+
+/// A wait's note when the job stopped before it was over (`why`: the stop's cause).
+pub fn wait_stopped(lacking: &str, why: &str) -> String {
+    format!("stopped waiting for {lacking}: {why}")
+}
+
+/// The reason an attempt ends with when wait step `step` ended it (failed, or stopped the job early).
+pub fn wait_ended_job(step: &str, note: Option<&str>) -> String {
+    match note {
+        Some(note) => format!("wait `{step}` {note}"),
+        None => format!("wait `{step}` ended the job"),
+    }
+}
+
+/// Why a job stops before its waits are over: cancelled by `by`.
+pub fn wait_cancelled_by(by: &str) -> String {
+    format!("the job was cancelled by {by}")
+}
+
+/// Why a job stops before its waits are over: its own timeout.
+pub const WAIT_OUT_OF_TIME: &str = "the job reached its timeout";
+
+/// Why a job stops before its waits are over: another step's `reason`.
+pub fn stopped_because(reason: &str) -> String {
+    format!("the job stopped: {reason}")
+}

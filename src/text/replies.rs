@@ -3,6 +3,7 @@
 //! and each text is tested. Every value from outside (a job name typed in a comment, a branch, a config error that
 //! quotes the file) goes through [`crate::report::markdown`], so it renders literally.
 
+use crate::job::EventRefusal;
 use crate::report::markdown::{code, text};
 use crate::spec::{ConfigErrors, Permission};
 
@@ -87,6 +88,17 @@ pub fn approved(login: &str, sha: &str) -> String {
         "@{} approved commit {}: jobs may now run on it. A new push needs a new approval.",
         text(login),
         code(short(sha))
+    )
+}
+
+/// `/approve` delivered an approval to jobs waiting for one.
+pub fn approved_waits(login: &str, jobs: &[String]) -> String {
+    let names: Vec<String> = jobs.iter().map(|j| code(j)).collect();
+    format!(
+        "@{} approved {}: the approval counts for {} wait.",
+        text(login),
+        names.join(", "),
+        if jobs.len() == 1 { "its" } else { "their" }
     )
 }
 
@@ -381,6 +393,65 @@ pub fn api_repo_other(repo: &str, error: &str) -> String {
 
 /// The API request's repository does not have the app installed.
 pub const API_NOT_INSTALLED: &str = "boomerang is not installed on it";
+
+// ---- events for waiting jobs (`POST /api/v1/events`, webhook answers) ----
+
+/// Why an arriving event changed nothing: the API's answer and a delivery's note.
+pub fn refusal(why: &EventRefusal) -> String {
+    match why {
+        EventRefusal::UnknownName { name, known } if known.is_empty() => {
+            format!("the job waits for no event; `{name}` is not one of its events")
+        }
+        EventRefusal::UnknownName { name, known } => format!(
+            "the job has no awaited event `{name}`; its events are: {}",
+            known.join(", ")
+        ),
+        EventRefusal::Finished => {
+            "the job has ended: nothing waits for events any more".to_string()
+        }
+        EventRefusal::WaitOver { name, step } => format!(
+            "the wait `{step}` that event `{name}` belongs to is already over in this attempt"
+        ),
+        EventRefusal::WrongSource {
+            name,
+            declared,
+            came,
+        } => format!(
+            "event `{name}` comes from `{declared}`, not from `{}`",
+            came.as_str()
+        ),
+    }
+}
+
+/// Why an approval cannot be posted through the API.
+pub const APPROVAL_NOT_BY_API: &str = "an approval must come from a person with permission to run the job: \
+     `/approve` on the pull request (an API or events token names no person)";
+
+/// `POST /api/v1/events` without a usable token.
+pub const EVENTS_TOKEN_REQUIRED: &str = "a bearer token from API_TOKENS, or the job's events token ($BOOMERANG_EVENTS_TOKEN), is required";
+
+/// `POST /api/v1/events` with one job's events token for another job.
+pub const EVENTS_TOKEN_OTHER_JOB: &str =
+    "this events token belongs to another job: it posts events to its own job only";
+
+/// No job has the correlation id an event names.
+pub fn no_job_with_correlation(correlation_id: &str) -> String {
+    format!("no job has correlation id `{correlation_id}`")
+}
+
+/// An event counted (`wait_over`: it completed its wait).
+pub fn counted(name: &str, wait_over: bool) -> String {
+    if wait_over {
+        format!("event `{name}` counted; its wait is over and the job goes on")
+    } else {
+        format!("event `{name}` counted")
+    }
+}
+
+/// An event already counted.
+pub fn duplicate(name: &str, first: &str) -> String {
+    format!("event `{name}` was already counted (event id `{first}`); this one changes nothing")
+}
 
 #[cfg(test)]
 mod tests {

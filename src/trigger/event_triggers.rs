@@ -1,6 +1,7 @@
 //! Purpose: one handler per webhook event that can start or re-run jobs without a comment: `workflow_dispatch`,
 //! `repository_dispatch`, a re-run requested on a check run, a finished `workflow_run`, a `check_suite`, a `push`,
-//! and a pull request that changes the config. Each maps the event to the jobs the config declares for it.
+//! and a pull request that changes the config. Each maps the event to the jobs the config declares for it. Events
+//! that answer waiting jobs (`answers.rs`) are looked at first: a dispatch that answers a job is not a trigger.
 
 use super::config::ConfigLoad;
 use super::jobs::{EventJobs, is_sha};
@@ -33,6 +34,7 @@ impl Processor {
             Event::IssueComment(e) => self.on_comment(guid, &e).await,
             Event::WorkflowDispatch(e) => self.on_workflow_dispatch(guid, e).await,
             Event::RepositoryDispatch(e) => self.on_repository_dispatch(guid, e).await,
+            Event::CheckRun(e) if e.action == "completed" => Ok(self.check_run_answer(guid, &e)?),
             Event::CheckRun(e) => self.on_check_run(e),
             Event::WorkflowRunCompleted(e) => self.on_workflow_run(guid, e).await,
             Event::CheckSuite(e) => self.on_check_suite(guid, e).await,
@@ -99,6 +101,10 @@ impl Processor {
         guid: &str,
         e: RepositoryDispatch,
     ) -> Result<Plan, ProcessError> {
+        // An answer to a waiting job, before the echo filter: it may come from a bot.
+        if let Some(plan) = self.dispatch_answer(guid, &e)? {
+            return Ok(plan);
+        }
         if e.sender.is_bot
             && e.client_payload.contains_key("job_id")
             && e.client_payload.contains_key("correlation_id")
@@ -216,6 +222,20 @@ impl Processor {
     }
 
     async fn on_workflow_run(
+        &self,
+        guid: &str,
+        e: WorkflowRunCompleted,
+    ) -> Result<Plan, ProcessError> {
+        // A run named with a job's correlation id answers it; it may also start jobs that follow the workflow.
+        let answers = self.workflow_run_answer(guid, &e)?;
+        let mut plan = self.workflow_run_jobs(guid, e).await?;
+        plan.commands.extend(answers.commands);
+        plan.note.extend(answers.note);
+        Ok(plan)
+    }
+
+    /// The jobs a finished workflow run starts.
+    async fn workflow_run_jobs(
         &self,
         guid: &str,
         e: WorkflowRunCompleted,

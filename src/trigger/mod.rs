@@ -9,6 +9,8 @@
 //! - `queue`: the processor and its loop over pending deliveries (concurrency, retries, back-off).
 //! - `plan`: what a delivery decided (`plan::Plan`) and its one atomic commit.
 //! - `event_triggers`: one handler per webhook event that names jobs (dispatches, workflow runs, pushes, re-runs).
+//! - `answers`: webhook events that answer waiting jobs (a dispatch or workflow run carrying a correlation id,
+//!   another app's check run).
 //! - `comment`: PR-comment commands, one handler per command around a small context.
 //! - `fork`: the approval rule for code from forks.
 //! - `config`: reading the repo config, and the `boomerang/config` check runs.
@@ -16,6 +18,7 @@
 //! - `api_start`: `POST /api/v1/jobs` through the same path.
 //! - `command`: the comment-command parser. Every sentence people read is in [`crate::text::replies`].
 
+mod answers;
 mod api_start;
 pub mod command;
 mod comment;

@@ -181,6 +181,9 @@ impl Processor {
                     .map(|(job, c)| match c {
                         JobCommand::Cancel { .. } => format!("cancel {job}"),
                         JobCommand::Rerun { .. } => format!("run {job} again"),
+                        JobCommand::Deliver { name, event } => {
+                            format!("event `{name}` ({}) for {job}", event.from.as_str())
+                        }
                     })
                     .collect::<Vec<_>>()
                     .join(", ")

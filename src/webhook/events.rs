@@ -44,7 +44,8 @@ pub enum Event {
     WorkflowDispatch(WorkflowDispatch),
     /// A `POST /dispatches` on the repository (an Actions producer publishing work).
     RepositoryDispatch(RepositoryDispatch),
-    /// A check run event (`rerequested` or `requested_action` on one of ours; others are ignored).
+    /// A check run event: `rerequested` or `requested_action` on one of ours, or `completed` (any app's, which a
+    /// waiting job may await).
     CheckRun(CheckRun),
     /// An Actions workflow run finished.
     WorkflowRunCompleted(WorkflowRunCompleted),
@@ -111,7 +112,8 @@ pub struct RepositoryDispatch {
     pub sender: Actor,
 }
 
-/// A check run event (`rerequested` or `requested_action` on one of ours; others are ignored).
+/// A check run event: `rerequested` or `requested_action` on one of ours, or `completed` (any app's, which a
+/// waiting job may await).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckRun {
     /// Where.
@@ -120,6 +122,12 @@ pub struct CheckRun {
     pub action: String,
     /// The check run.
     pub check_run_id: CheckRunId,
+    /// Its name (`ci/build`).
+    pub name: String,
+    /// Its conclusion, once completed.
+    pub conclusion: Option<String>,
+    /// Its page on GitHub.
+    pub html_url: Option<String>,
     /// Its `external_id` (our job id, when it is ours).
     pub external_id: Option<String>,
     /// The app that owns the check run.
@@ -139,6 +147,13 @@ pub struct WorkflowRunCompleted {
     pub ctx: RepoContext,
     /// The workflow's name.
     pub workflow_name: String,
+    /// The run's name as shown (`run-name`, else the commit message): a workflow answering a job puts the job's
+    /// correlation id in it.
+    pub display_title: String,
+    /// The run's id.
+    pub run_id: Option<u64>,
+    /// The run's page on GitHub.
+    pub html_url: Option<String>,
     /// The run's conclusion.
     pub conclusion: String,
     /// The commit it ran on.
@@ -201,7 +216,8 @@ pub struct PullRequest {
     pub from_fork: bool,
 }
 
-/// Whether a delivery of this event/action can lead to work; everything else is recorded and ignored at once.
+/// Whether a delivery of this event/action can lead to work; everything else is recorded and ignored at once, except
+/// a `check_run.completed` that a waiting job awaits (see [`awaited_check_run`]).
 pub fn is_actionable(event: &str, action: Option<&str>) -> bool {
     matches!(
         (event, action),
@@ -214,6 +230,27 @@ pub fn is_actionable(event: &str, action: Option<&str>) -> bool {
             | ("push", _)
             | ("pull_request", Some("opened" | "synchronize" | "reopened"))
     )
+}
+
+/// For a `check_run.completed` delivery (other apps' check runs are frequent: the ingress queues one only when a
+/// waiting job awaits it): the repository, commit and name of the check run. `None` for any other delivery.
+pub fn awaited_check_run(
+    event: &str,
+    action: Option<&str>,
+    body: &Value,
+) -> Option<(RepoName, CommitSha, String)> {
+    if (event, action) != ("check_run", Some("completed")) {
+        return None;
+    }
+    let repo = RepoName::parse(str_at(body, &["repository", "full_name"])?).ok()?;
+    let sha = str_at(body, &["check_run", "head_sha"])?;
+    let name = str_at(body, &["check_run", "name"])?;
+    Some((repo, CommitSha(sha.to_string()), name.to_string()))
+}
+
+/// Text of a payload field kept for a waiting job, cut to `max` characters.
+fn bounded(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
 }
 
 fn err(event: &str, problem: impl Into<String>) -> EventError {
@@ -305,7 +342,8 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
     if event == "ping" {
         return Ok(Event::Ping);
     }
-    if !is_actionable(event, action) {
+    let answer = (event, action) == ("check_run", Some("completed"));
+    if !is_actionable(event, action) && !answer {
         return Ok(Event::Ignored(format!(
             "boomerang does not act on `{event}`{}",
             action.map(|a| format!(".{a}")).unwrap_or_default()
@@ -369,6 +407,12 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
             ctx,
             action,
             check_run_id: CheckRunId(need_u64(&["check_run", "id"])?),
+            name: bounded(
+                str_at(body, &["check_run", "name"]).unwrap_or_default(),
+                1_000,
+            ),
+            conclusion: str_at(body, &["check_run", "conclusion"]).map(|c| bounded(c, 100)),
+            html_url: str_at(body, &["check_run", "html_url"]).map(|u| bounded(u, 2_000)),
             external_id: str_at(body, &["check_run", "external_id"]).map(str::to_string),
             app_id: u64_at(body, &["check_run", "app", "id"]),
             head_sha: CommitSha(need_str(&["check_run", "head_sha"])?),
@@ -382,6 +426,12 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
                 .or_else(|| str_at(body, &["workflow", "name"]))
                 .unwrap_or_default()
                 .to_string(),
+            display_title: bounded(
+                str_at(body, &["workflow_run", "display_title"]).unwrap_or_default(),
+                1_000,
+            ),
+            run_id: u64_at(body, &["workflow_run", "id"]),
+            html_url: str_at(body, &["workflow_run", "html_url"]).map(|u| bounded(u, 2_000)),
             conclusion: str_at(body, &["workflow_run", "conclusion"])
                 .unwrap_or("")
                 .to_string(),

@@ -1,13 +1,14 @@
 //! Purpose: the HTTP ingress for GitHub webhooks. It verifies the signature on the raw bytes, enforces GitHub's
 //! 25 MB cap, dedupes on `X-GitHub-Delivery`, persists the delivery durably and answers; it does nothing else inside
-//! the request. Processing happens later, from the store ([`crate::trigger`]), so a crash loses nothing that was
+//! the request but one index read for another app's `check_run.completed` (queued only when a waiting job awaits
+//! it). Processing happens later, from the store ([`crate::trigger`]), so a crash loses nothing that was
 //! acknowledged.
 
 pub mod events;
 pub mod signature;
 
 use crate::clock::Clock;
-use crate::store::{Batch, Store};
+use crate::store::{Batch, Store, indexes};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -106,6 +107,32 @@ fn answer(status: StatusCode, text: &str) -> Response {
         .into_response()
 }
 
+/// Whether a job waits for the `check_run.completed` in `body`: its repository, commit and name are among the
+/// check runs active jobs await ([`indexes::WAIT_CHECKS`]).
+fn awaited(store: &Store, body: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    let Some((repo, sha, check_name)) =
+        events::awaited_check_run("check_run", Some("completed"), &value)
+    else {
+        return false;
+    };
+    let prefix = indexes::CheckOnCommit {
+        repo,
+        sha,
+        check_name,
+    };
+    match indexes::WAIT_CHECKS.scan(store, &prefix) {
+        Ok(entries) => !entries.is_empty(),
+        Err(e) => {
+            // Queued rather than lost: processing finds out whether anything waits.
+            tracing::warn!(error = %e, "cannot read the awaited check runs");
+            true
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Peek {
     action: Option<String>,
@@ -146,7 +173,12 @@ async fn receive(State(ingress): State<Ingress>, headers: HeaderMap, body: Bytes
     let Ok(text) = std::str::from_utf8(&body) else {
         return answer(StatusCode::BAD_REQUEST, "the body is not UTF-8");
     };
-    let actionable = events::is_actionable(event, peek.action.as_deref());
+    // Other apps' check runs are frequent: a completed one is queued only when a waiting job awaits it (an index
+    // read).
+    let actionable = events::is_actionable(event, peek.action.as_deref())
+        || (event == "check_run"
+            && peek.action.as_deref() == Some("completed")
+            && awaited(&ingress.store, &body));
     let now = ingress.clock.now();
     let record = DeliveryRecord {
         guid: guid.to_string(),

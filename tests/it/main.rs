@@ -29,4 +29,5 @@ mod redelivery;
 mod snapshots;
 mod store_durability;
 mod triggers;
+mod waits;
 mod yaml_bomb;

@@ -568,3 +568,102 @@ async fn reply_to_malformed_commands() {
     h.assert_nothing_ran();
     h.finish().await;
 }
+
+// ---- wait steps ----
+
+const WAITING: &str = r#"jobs:
+  gate:
+    timeout: 3h
+    steps:
+      - id: hand-off
+        run: echo "asked for a scan"
+      - id: results
+        wait:
+          strategy: [scan-report, pipeline-done]
+          timeout: 2h
+          on_timeout: fail
+          events:
+            - {name: scan-report, from: api, required: true}
+            - {name: pipeline-done, from: repository_dispatch, event_type: pipeline-finished}
+            - {name: ci-green, from: check_run, check_name: ci/build}
+            - {name: approval, from: approval}
+      - id: deploy
+        run: echo deploying
+  late:
+    steps:
+      - id: w
+        wait:
+          strategy: any
+          timeout: 1s
+          events: [{name: scan-report, from: api}, {name: e2e, from: workflow_run, workflow: E2E}]
+      - id: deploy
+        run: echo deploying
+"#;
+
+/// A job waiting on a custom subset of four events, one received: the title says what it waits for, and the summary
+/// shows the wait's checklist (✅ received, ⏳ waiting, ➖ not needed) with its deadline.
+#[tokio::test]
+async fn check_run_of_a_job_waiting_for_events() {
+    let h = Harness::builder().config(WAITING).start().await;
+    h.comment("alice", "/run gate").await;
+    let job = h
+        .wait_store("the job exists", |app| {
+            app.store
+                .recent_jobs::<boomerang::engine::JobRecord>(10)
+                .ok()?
+                .into_iter()
+                .next()
+        })
+        .await;
+    h.wait_check_run("`gate` waiting", |c| {
+        c.output
+            .title
+            .as_deref()
+            .is_some_and(|t| t.starts_with("Waiting for"))
+    })
+    .await;
+    let answer = h
+        .post_json(
+            "/api/v1/events",
+            Some(support::API_TOKEN),
+            &json!({"correlation_id": job.correlation_id, "name": "scan-report", "payload": {"findings": 0}}),
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let run = h
+        .wait_check_run("`gate` showing the received event", |c| {
+            c.output
+                .summary
+                .as_deref()
+                .is_some_and(|s| s.contains("✅ received"))
+        })
+        .await;
+    snapshot("check_run_waiting_for_events", &render_check_run(&run));
+    h.finish().await;
+}
+
+/// A wait that timed out before any of its events came (`on_timeout: fail`, the default).
+#[tokio::test]
+async fn check_run_of_a_wait_that_timed_out() {
+    let h = Harness::builder().config(WAITING).start().await;
+    h.comment("alice", "/run late").await;
+    snapshot_completed_check_run(&h, "boomerang/late", "check_run_wait_timed_out").await;
+    h.wait_dispatches(1).await;
+    h.finish().await;
+}
+
+/// `/approve` on a pull request whose job waits for an approval.
+#[tokio::test]
+async fn reply_to_an_approval_of_a_waiting_job() {
+    let h = Harness::builder().config(WAITING).start().await;
+    h.comment("alice", "/run gate").await;
+    h.wait_check_run("`gate` waiting", |c| {
+        c.output
+            .title
+            .as_deref()
+            .is_some_and(|t| t.starts_with("Waiting for"))
+    })
+    .await;
+    snapshot_reply_to(&h, "adam", "/approve", "reply_approved_waiting_job").await;
+    h.finish().await;
+}

@@ -4,8 +4,8 @@
 //! Each mapping is checked for unknown keys (with "did you mean"), each value for its type, and each rule of
 //! the language (see `docs/config.md`) is checked where the node that breaks it is at hand, so the error points
 //! at it. This file reads the document and its top level; the parts of a job each have a file: `job.rs` (the
-//! job mapping, `concurrency`), `env.rs`, `triggers.rs` (`on:`), `params.rs`, `steps.rs` and `retry.rs`,
-//! `duration.rs`, `dispatch.rs` (`on_complete`) and `matchers.rs` (`problem_matchers`).
+//! job mapping, `concurrency`), `env.rs`, `triggers.rs` (`on:`), `params.rs`, `steps.rs`, `wait.rs` (a `wait`
+//! step) and `retry.rs`, `duration.rs`, `dispatch.rs` (`on_complete`) and `matchers.rs` (`problem_matchers`).
 
 mod dispatch;
 mod duration;
@@ -16,6 +16,7 @@ mod params;
 mod retry;
 mod steps;
 mod triggers;
+mod wait;
 
 use std::collections::{BTreeMap, BTreeSet};
 

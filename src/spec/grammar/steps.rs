@@ -1,12 +1,15 @@
-//! Purpose: the grammar of a job's `steps:` list: each step's keys, unique ids, the step DAG (`needs`, resolved
-//! and checked for cycles by [`crate::spec::validate`]) and the rule that `on_failure: compensate` needs a step
-//! with `compensate`.
+//! Purpose: the grammar of a job's `steps:` list: each step's keys (a `run` command or a `wait`, read by
+//! `wait.rs`), unique ids, the step DAG (`needs`, resolved and checked for cycles by [`crate::spec::validate`]),
+//! the rule that `on_failure: compensate` needs a step with `compensate`, and the rules over a job's waits:
+//! event names unique within the job, and no wait longer than the job's own timeout.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::duration::duration;
 use super::env::env;
 use super::retry::retry;
+use super::wait::{WaitNodes, wait};
 use crate::spec::validate::{self, DagStep};
 use crate::spec::yaml::{
     Cx, Node, Sc, Shape, child, fields, keyword, shape, text, text_list, type_word,
@@ -17,6 +20,7 @@ const STEP_KEYS: &[&str] = &[
     "id",
     "name",
     "run",
+    "wait",
     "timeout",
     "env",
     "needs",
@@ -33,10 +37,19 @@ struct StepNodes<'a, 'i> {
     need_items: Vec<&'a Node<'i>>,
     on_failure: Option<&'a Node<'i>>,
     explicit_needs: Option<Vec<String>>,
+    wait: Option<WaitNodes<'a, 'i>>,
 }
 
-/// `steps` of job `ctx`, with `needs` resolved.
-pub(super) fn steps(cx: &mut Cx, node: &Node<'_>, ctx: &str) -> Vec<StepSpec> {
+/// Keys a `wait` step does not take: it runs no command, so nothing of a command applies.
+const NOT_FOR_WAIT: &[&str] = &["timeout", "env", "on_failure", "retry", "compensate"];
+
+/// `steps` of job `ctx`, with `needs` resolved; `job_timeout` bounds its waits.
+pub(super) fn steps(
+    cx: &mut Cx,
+    node: &Node<'_>,
+    ctx: &str,
+    job_timeout: Duration,
+) -> Vec<StepSpec> {
     let Shape::Seq(items) = shape(node) else {
         cx.at(
             node,
@@ -96,6 +109,7 @@ pub(super) fn steps(cx: &mut Cx, node: &Node<'_>, ctx: &str) -> Vec<StepSpec> {
     for (s, needs) in out.iter_mut().zip(resolved) {
         s.needs = needs;
     }
+    check_waits(cx, &out, &nodes, ctx, job_timeout);
     let any_compensate = out.iter().any(|s| s.compensate.is_some());
     for (s, n) in out.iter().zip(&nodes) {
         if s.on_failure == OnFailure::Compensate && !any_compensate {
@@ -120,6 +134,7 @@ fn step<'a, 'i>(
         id: format!("step-{n}"),
         name: String::new(),
         run: String::new(),
+        wait: None,
         needs: Vec::new(),
         timeout: None,
         env: BTreeMap::new(),
@@ -134,6 +149,7 @@ fn step<'a, 'i>(
         need_items: Vec::new(),
         on_failure: None,
         explicit_needs: None,
+        wait: None,
     };
     let label = match child(node, "id").map(shape) {
         Some(Shape::Scalar(Sc::Str | Sc::Int(_), t)) if !t.is_empty() => {
@@ -161,8 +177,16 @@ fn step<'a, 'i>(
         .get("name")
         .and_then(|x| text(cx, x, &format!("`name` of {label}")))
         .unwrap_or_else(|| spec.id.clone());
-    match f.get("run") {
-        Some(r) => {
+    match (f.get("run"), f.get("wait")) {
+        (Some(r), w) => {
+            if let Some(w) = w {
+                cx.at(
+                    w,
+                    format!(
+                        "{label} has both `run` and `wait`; a step either runs a command or waits"
+                    ),
+                );
+            }
             if let Some(run) = text(cx, r, &format!("`run` of {label}")) {
                 if run.trim().is_empty() {
                     cx.at(r, format!("`run` of {label} must not be empty"));
@@ -170,7 +194,25 @@ fn step<'a, 'i>(
                 spec.run = run;
             }
         }
-        None => cx.at(node, format!("missing key `run` in {label}")),
+        (None, Some(w)) => {
+            let (wait_spec, wait_nodes) = wait(cx, w, &label);
+            spec.wait = wait_spec;
+            where_.wait = Some(wait_nodes);
+            for (key, k, _) in &f.items {
+                if NOT_FOR_WAIT.contains(&key.as_str()) {
+                    let hint = if key == "timeout" {
+                        "; put a wait's timeout under `wait:`"
+                    } else {
+                        ""
+                    };
+                    cx.at(
+                        k,
+                        format!("`{key}` does not apply to a `wait` step ({label}){hint}"),
+                    );
+                }
+            }
+        }
+        (None, None) => cx.at(node, format!("missing key `run` in {label}")),
     }
     if let Some(t) = f.get("timeout") {
         spec.timeout = duration(cx, t, &format!("`timeout` of {label}"));
@@ -223,4 +265,45 @@ fn step<'a, 'i>(
         spec.compensate = text(cx, c, &format!("`compensate` of {label}"));
     }
     (spec, where_)
+}
+
+/// The rules over a job's waits: each event name is unique within the job (an event names the wait it counts
+/// for), and a wait's `timeout` is within the job's own (the job's timeout covers its waits).
+fn check_waits(
+    cx: &mut Cx,
+    steps: &[StepSpec],
+    nodes: &[StepNodes<'_, '_>],
+    ctx: &str,
+    job_timeout: Duration,
+) {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (step, n) in steps.iter().zip(nodes) {
+        let Some(w) = &n.wait else { continue };
+        for (name, at) in &w.names {
+            match seen.get(name.as_str()) {
+                Some(first) => cx.at(
+                    at,
+                    format!(
+                        "event name `{name}` is used twice in {ctx} (also in step `{first}`); event names are unique within a job"
+                    ),
+                ),
+                None => {
+                    seen.insert(name, &step.id);
+                }
+            }
+        }
+        if let (Some(t), Some(at)) = (step.wait.as_ref().and_then(|w| w.timeout), w.timeout)
+            && t > job_timeout
+        {
+            cx.at(
+                at,
+                format!(
+                    "the `timeout` of wait step `{}` ({}) is longer than the timeout of {ctx} ({}), which covers its waits; raise the job's `timeout`",
+                    step.id,
+                    humantime::format_duration(t),
+                    humantime::format_duration(job_timeout)
+                ),
+            );
+        }
+    }
 }

@@ -9,7 +9,7 @@ use crate::spec::{
     WorkflowDispatchTrigger, WorkflowRunTrigger,
 };
 
-/// Conclusions a `workflow_run` can complete with (GitHub's list).
+/// Conclusions a workflow run or check run can complete with (GitHub's list).
 const CONCLUSIONS: &[&str] = &[
     "success",
     "failure",
@@ -70,26 +70,7 @@ pub(super) fn triggers(cx: &mut Cx, node: &Node<'_>, ctx: &str) -> Triggers {
             };
             let conclusions = match g.get("conclusions") {
                 None => Some(vec!["success".to_owned()]),
-                Some(c) => nonempty_list(cx, c, &format!("`conclusions` in {what}")).map(|list| {
-                    let mut out = Vec::new();
-                    for (s, n) in list {
-                        if CONCLUSIONS.contains(&s.as_str()) {
-                            out.push(s);
-                        } else {
-                            let hint = suggest(&s, CONCLUSIONS.iter().copied())
-                                .map(|h| format!("; did you mean `{h}`?"))
-                                .unwrap_or_default();
-                            cx.at(
-                                n,
-                                format!(
-                                    "unknown conclusion `{s}`; expected one of {}{hint}",
-                                    CONCLUSIONS.join(", ")
-                                ),
-                            );
-                        }
-                    }
-                    out
-                }),
+                Some(c) => conclusions(cx, c, &format!("`conclusions` in {what}")),
             };
             if let (Some(w), Some(c)) = (workflows, conclusions) {
                 t.workflow_run = Some(WorkflowRunTrigger {
@@ -203,5 +184,29 @@ fn branch_trigger(cx: &mut Cx, node: &Node<'_>, what: &str) -> Option<BranchTrig
     }
     Some(BranchTrigger {
         branches: list.into_iter().map(|(s, _)| s).collect(),
+    })
+}
+
+/// A non-empty list of GitHub's run conclusions (a `workflow_run` trigger's, an awaited check run's or run's).
+pub(super) fn conclusions(cx: &mut Cx, node: &Node<'_>, what: &str) -> Option<Vec<String>> {
+    nonempty_list(cx, node, what).map(|list| {
+        let mut out = Vec::new();
+        for (s, n) in list {
+            if CONCLUSIONS.contains(&s.as_str()) {
+                out.push(s);
+            } else {
+                let hint = suggest(&s, CONCLUSIONS.iter().copied())
+                    .map(|h| format!("; did you mean `{h}`?"))
+                    .unwrap_or_default();
+                cx.at(
+                    n,
+                    format!(
+                        "unknown conclusion `{s}`; expected one of {}{hint}",
+                        CONCLUSIONS.join(", ")
+                    ),
+                );
+            }
+        }
+        out
     })
 }

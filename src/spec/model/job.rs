@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::secs::duration_secs;
-use super::{ParamSpec, Permission, StepSpec, Triggers};
+use super::{EventSpec, ParamSpec, Permission, StepSpec, Triggers, WaitSpec};
 
 /// A job's problem matcher: defined with the annotations it makes (the config only reads and checks it).
 pub use crate::annotations::ProblemMatcher;
@@ -62,6 +62,25 @@ impl JobSpec {
     /// The step with id `id`, if any.
     pub fn step(&self, id: &str) -> Option<&StepSpec> {
         self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The job's wait steps, in file order.
+    pub fn waits(&self) -> impl Iterator<Item = (&StepSpec, &WaitSpec)> {
+        self.steps
+            .iter()
+            .filter_map(|s| s.wait.as_ref().map(|w| (s, w)))
+    }
+
+    /// The awaited event `name` and the wait step that declares it (names are unique within a job).
+    pub fn awaited(&self, name: &str) -> Option<(&StepSpec, &EventSpec)> {
+        self.waits()
+            .find_map(|(s, w)| w.event(name).map(|e| (s, e)))
+    }
+
+    /// Every event the job's waits declare, with its wait step.
+    pub fn awaited_events(&self) -> impl Iterator<Item = (&StepSpec, &EventSpec)> {
+        self.waits()
+            .flat_map(|(s, w)| w.events.iter().map(move |e| (s, e)))
     }
 }
 

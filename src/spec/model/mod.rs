@@ -9,6 +9,7 @@ mod permission;
 mod secs;
 mod step;
 mod triggers;
+mod wait;
 
 pub use config::RepoConfig;
 pub use job::{
@@ -21,3 +22,4 @@ pub use triggers::{
     BranchTrigger, CommandTrigger, RepositoryDispatchTrigger, Triggers, WorkflowDispatchTrigger,
     WorkflowRunTrigger,
 };
+pub use wait::{EventSource, EventSpec, MAX_EVENTS_PER_WAIT, OnTimeout, WaitSpec, WaitStrategy};

@@ -1,11 +1,12 @@
-//! Purpose: one step of a job ([`StepSpec`]): its command, dependencies, timeout and environment, when it runs,
-//! what its failure does, and its retry policy with the delay computation.
+//! Purpose: one step of a job ([`StepSpec`]): its command (or the events it waits for, [`WaitSpec`]), dependencies,
+//! timeout and environment, when it runs, what its failure does, and its retry policy with the delay computation.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::WaitSpec;
 use super::secs::{duration_secs, opt_duration_secs};
 
 /// One step of a job.
@@ -15,8 +16,11 @@ pub struct StepSpec {
     pub id: String,
     /// Display name; default the id.
     pub name: String,
-    /// Shell command.
+    /// Shell command (empty for a wait step).
     pub run: String,
+    /// For a `wait` step: the events it waits for (it runs no command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<WaitSpec>,
     /// Steps this one waits for, resolved (the implicit previous-step dependency is filled in).
     pub needs: Vec<String>,
     /// Step timeout, if set.

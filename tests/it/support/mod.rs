@@ -593,6 +593,20 @@ impl Harness {
         }
     }
 
+    /// POSTs `body` as JSON to `path` on boomerang, with a bearer token when given.
+    pub async fn post_json(&self, path: &str, bearer: Option<&str>, body: &Value) -> Answer {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("boomerang answers");
+        let status = res.status().as_u16();
+        Answer {
+            status,
+            body: res.text().await.unwrap_or_default(),
+        }
+    }
+
     // ---- holding a job ----
 
     fn hold_file(&self) -> PathBuf {
