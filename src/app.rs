@@ -1,7 +1,8 @@
 //! Purpose: wires the modules into one running server and owns its background loops (delivery processor, outbox,
-//! start-up recovery, check run reconciliation, webhook redelivery) and their shutdown. Tests, `serve` and `demo` all build the server through [`App::build`].
+//! start-up recovery, check run reconciliation, webhook redelivery, callbacks) and their shutdown. Tests, `serve` and `demo` all build the server through [`App::build`].
 
 use crate::api::ApiState;
+use crate::callbacks::Callbacks;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::engine::{Engine, EngineSettings, Journal};
@@ -43,6 +44,8 @@ pub struct App {
     pub processor: Processor,
     /// The clock everything uses.
     pub clock: Clock,
+    /// The `callback_url` callbacks: admitted by the API, armed by the engine, sent by their own loop.
+    pub callbacks: Callbacks,
     deliveries: Arc<Notify>,
     effects: Arc<Notify>,
 }
@@ -124,6 +127,7 @@ impl App {
             links.clone(),
             clock.clone(),
         );
+        let callbacks = Callbacks::new(store.clone(), &settings.callbacks);
         Ok(App {
             settings,
             store,
@@ -135,6 +139,7 @@ impl App {
             outbox,
             processor,
             clock,
+            callbacks,
             deliveries: Arc::new(Notify::new()),
             effects,
         })
@@ -186,7 +191,22 @@ impl App {
             engine: self.engine.clone(),
             api_tokens: self.settings.api_tokens.clone().into(),
             log_retention: self.settings.logs.retention,
+            callbacks: self.callbacks.clone(),
         }
+    }
+
+    /// The sender of `callback_url` callbacks; each body is the job as `GET /api/v1/jobs/{id}` shows it.
+    pub fn callback_sender(&self) -> anyhow::Result<crate::callbacks::Sender> {
+        let api = self.api_state();
+        let render: crate::callbacks::RenderJob =
+            Arc::new(move |record, state| crate::api::job_view(&api, record, state));
+        crate::callbacks::Sender::new(
+            self.store.clone(),
+            self.settings.callbacks.clone(),
+            render,
+            self.clock.clone(),
+        )
+        .context("cannot build the HTTP client of callbacks")
     }
 
     /// Recovers interrupted jobs, starts the background loops and serves HTTP on `listener` until `shutdown`.
@@ -203,6 +223,7 @@ impl App {
         if recovered > 0 {
             tracing::info!(recovered, "resumed jobs interrupted by the last stop");
         }
+        let callback_sender = self.callback_sender()?;
         let mut loops = tokio::task::JoinSet::new();
         loops.spawn(
             self.processor
@@ -225,6 +246,7 @@ impl App {
             self.redeliverer()
                 .run(self.settings.pacing.redelivery_interval, shutdown.clone()),
         );
+        loops.spawn(callback_sender.run(self.journal.subscribe(), shutdown.clone()));
         loops.spawn(crate::logs::retention_sweep(
             self.logs.clone(),
             self.settings.logs.retention,

@@ -90,6 +90,7 @@ fn settings(
         job_link_ttl: Duration::from_secs(3600),
         pacing: Pacing::default(),
         logs: Default::default(),
+        callbacks: Default::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Purpose: the server's settings, read once from the environment (Probot's names where they exist). Every missing
 //! or invalid setting is reported as one line naming it; nothing else in the crate reads the environment.
 
+pub use crate::callbacks::CallbackSettings;
 use crate::store::BackendKind;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -85,6 +86,53 @@ pub struct Settings {
     pub pacing: Pacing,
     /// `SECRETS`, `BOOMERANG_SECRET_<NAME>`, `REDACT_MIN_LENGTH`, `LOG_RETENTION`: secrets and log keeping.
     pub logs: LogSettings,
+    /// `CALLBACK_*`: how a job's `callback_url` is signed, guarded and retried.
+    pub callbacks: CallbackSettings,
+}
+
+/// Reads the `CALLBACK_*` settings.
+fn callback_settings(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<CallbackSettings, SettingsError> {
+    let d = CallbackSettings::default();
+    let secret = get("CALLBACK_SECRET").map(|v| v.trim().to_string());
+    if secret.as_ref().is_some_and(|v| v.len() < 16) {
+        return Err(bad(
+            "CALLBACK_SECRET",
+            "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
+        ));
+    }
+    let allow_private = match get("CALLBACK_ALLOW_PRIVATE").map(|v| v.trim().to_ascii_lowercase()) {
+        None => false,
+        Some(v) if v == "true" => true,
+        Some(v) if v == "false" => false,
+        Some(v) => {
+            return Err(bad(
+                "CALLBACK_ALLOW_PRIVATE",
+                format!("`{v}` is not `true` or `false`"),
+            ));
+        }
+    };
+    let s = CallbackSettings {
+        secret,
+        allow_private,
+        retry_initial: duration(
+            "CALLBACK_RETRY_INITIAL",
+            get("CALLBACK_RETRY_INITIAL"),
+            d.retry_initial,
+        )?,
+        retry_for: duration("CALLBACK_RETRY_FOR", get("CALLBACK_RETRY_FOR"), d.retry_for)?,
+        timeout: duration("CALLBACK_TIMEOUT", get("CALLBACK_TIMEOUT"), d.timeout)?,
+    };
+    for (name, value) in [
+        ("CALLBACK_RETRY_INITIAL", s.retry_initial),
+        ("CALLBACK_TIMEOUT", s.timeout),
+    ] {
+        if value.is_zero() {
+            return Err(bad(name, "must be more than 0s"));
+        }
+    }
+    Ok(s)
 }
 
 /// Secrets for steps, their redaction, and how long logs are kept.
@@ -340,6 +388,7 @@ impl Settings {
             )?,
             pacing,
             logs: LogSettings::from_lookup(get)?,
+            callbacks: callback_settings(get)?,
         })
     }
 
@@ -422,6 +471,11 @@ mod tests {
             (("API_TOKENS", "short"), "API_TOKENS"),
             (("KILL_GRACE", "soon"), "KILL_GRACE"),
             (("STEP_CGROUP", "on"), "STEP_CGROUP"),
+            (("CALLBACK_SECRET", "short"), "CALLBACK_SECRET"),
+            (("CALLBACK_ALLOW_PRIVATE", "yes"), "CALLBACK_ALLOW_PRIVATE"),
+            (("CALLBACK_RETRY_INITIAL", "0s"), "CALLBACK_RETRY_INITIAL"),
+            (("CALLBACK_RETRY_FOR", "a day"), "CALLBACK_RETRY_FOR"),
+            (("CALLBACK_TIMEOUT", "0"), "CALLBACK_TIMEOUT"),
         ] {
             let mut pairs = base.to_vec();
             pairs.push(extra);
@@ -445,6 +499,8 @@ mod tests {
         assert!(s.logs.secrets.is_empty());
         assert_eq!(s.logs.redact_min_length, 8);
         assert_eq!(s.logs.retention, Duration::from_secs(30 * 24 * 3600));
+        assert!(s.callbacks.secret.is_none() && !s.callbacks.allow_private);
+        assert_eq!(s.callbacks.retry_for, Duration::from_secs(24 * 3600));
     }
 
     /// Secrets are read by name; a short or missing one is refused with one line naming the variable.

@@ -53,6 +53,11 @@ string_id!(
     /// A commit SHA (40 hex characters).
     CommitSha
 );
+string_id!(
+    /// One callback delivery (a job's attempt end POSTed to its `callback_url`): the `X-Boomerang-Delivery` header,
+    /// the same on every try of that delivery, so the receiver can dedupe.
+    CallbackDeliveryId
+);
 number_id!(
     /// A GitHub App installation; tokens, rate limits and the outbox are per installation.
     InstallationId
@@ -61,6 +66,13 @@ number_id!(
     /// A check run on GitHub.
     CheckRunId
 );
+
+impl CallbackDeliveryId {
+    /// A new, random delivery id (a UUIDv4).
+    pub fn generate() -> CallbackDeliveryId {
+        CallbackDeliveryId(uuid::Uuid::new_v4().to_string())
+    }
+}
 
 impl JobId {
     /// A new, time-ordered job id (UUIDv7), so that listing jobs by key lists them by age.

@@ -11,6 +11,7 @@
 //! `job` is the job model (record, events, the fold into its state); the engine's `Journal` is the one way events
 //! are appended and jobs are read, shared by the engine, the trigger, the outbox, the reconciler and the API.
 //! `effect` names the GitHub side effects that any module queues (into a store batch) and only the outbox sends.
+//! `callbacks` POSTs a job's JSON to its `callback_url` when an attempt ends (durable, signed, retried, SSRF-guarded).
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
 //! all together and owns the background loops; `main.rs` is only the CLI.
 
@@ -20,6 +21,7 @@ pub mod app;
 pub mod bench;
 pub mod bench_logs;
 pub mod bench_waits;
+pub mod callbacks;
 pub mod checkout;
 pub mod cli;
 pub mod clock;

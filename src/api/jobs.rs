@@ -2,11 +2,13 @@
 //! job's id and a `Location` to `GET /api/v1/jobs/{id}`; the job is created through the same path as every webhook
 //! trigger ([`crate::trigger::Processor::start_api_job`]). Requests need a bearer token from `API_TOKENS`; a body
 //! that cannot start a job gets `422` naming the field and the reason. An `Idempotency-Key` header makes retries
-//! safe: a repeat within [`IDEMPOTENCY_TTL`] answers with the same job. A `callback_url` receives the final job JSON
-//! (POST) when the job ends.
+//! safe: a repeat within [`IDEMPOTENCY_TTL`] answers with the same job. A `callback_url` is admitted here (the server
+//! signs callbacks, the host resolves to addresses callbacks may reach) and recorded in the batch that creates the
+//! job; [`crate::callbacks`] POSTs the job's JSON to it each time an attempt ends.
 
 use super::ApiState;
 use super::{error, has_api_token, job_view};
+use crate::callbacks::Callbacks;
 use crate::ids::{CommitSha, JobId, RepoName};
 use crate::job::JobRecord;
 use crate::store::indexes::{self, IdempotencyKey, RememberedRequest};
@@ -18,12 +20,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
 use serde_json::{Map, Value, json};
-use std::time::Duration;
 
 /// How long an `Idempotency-Key` keeps answering with the job it created.
 pub(super) const IDEMPOTENCY_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
-/// Tries of a callback POST before giving up.
-const CALLBACK_TRIES: u32 = 5;
+/// The longest accepted `callback_url`.
+const MAX_CALLBACK_URL_LEN: usize = 2048;
 /// The longest accepted `Idempotency-Key`.
 const MAX_KEY_LEN: usize = 255;
 
@@ -49,7 +50,8 @@ fn unprocessable(field: &str, reason: &str) -> Response {
 /// The request body, checked for shape (the job's own rules are checked against the repo config later).
 struct Parsed {
     request: ApiJobRequest,
-    callback: Option<url::Url>,
+    /// The `callback_url` as given, and parsed.
+    callback: Option<(String, url::Url)>,
 }
 
 fn parse(body: &[u8]) -> Result<Parsed, Box<Response>> {
@@ -103,9 +105,15 @@ fn parse(body: &[u8]) -> Result<Parsed, Box<Response>> {
     };
     let callback = match text("callback_url")? {
         None => None,
+        Some(u) if u.len() > MAX_CALLBACK_URL_LEN => {
+            return Err(bad(
+                "callback_url",
+                &crate::text::callbacks::url_too_long(MAX_CALLBACK_URL_LEN),
+            ));
+        }
         Some(u) => match url::Url::parse(&u) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                Some(url)
+                Some((u, url))
             }
             _ => return Err(bad("callback_url", "must be an absolute http(s) URL")),
         },
@@ -162,6 +170,11 @@ async fn create_job(
         Ok(p) => p,
         Err(r) => return *r,
     };
+    if let Some((_, url)) = &parsed.callback
+        && let Err(reason) = app.callbacks.admit(url).await
+    {
+        return unprocessable("callback_url", &reason);
+    }
     let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => None,
         Some(Ok(k)) if !k.trim().is_empty() && k.len() <= MAX_KEY_LEN => {
@@ -200,7 +213,11 @@ async fn create_job(
             }
         }
     }
+    let callback = parsed.callback.as_ref().map(|(given, _)| given.as_str());
     let remember = |batch: &mut crate::store::Batch, record: &JobRecord| {
+        if let Some(url) = callback {
+            Callbacks::subscribe(batch, &record.id, url, now);
+        }
         if let Some(k) = &key {
             let value = RememberedRequest {
                 job: record.id.clone(),
@@ -215,12 +232,7 @@ async fn create_job(
         }
     };
     match app.processor.start_api_job(&parsed.request, remember).await {
-        Ok(record) => {
-            if let Some(url) = parsed.callback {
-                tokio::spawn(callback_when_done(app.clone(), record.id.clone(), url));
-            }
-            accepted(&app, &record.id, false)
-        }
+        Ok(record) => accepted(&app, &record.id, false),
         Err(ApiRefusal::Field { field, reason }) => unprocessable(field, &reason),
         Err(ApiRefusal::Unavailable(e)) => {
             tracing::warn!(error = %e, "API job request: GitHub unavailable");
@@ -233,37 +245,5 @@ async fn create_job(
             tracing::error!(error = %e, "API job request: the store failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, "the store failed")
         }
-    }
-}
-
-/// Waits for the job's attempt to end, then POSTs the job's JSON (what `GET /api/v1/jobs/{id}` shows) to `url`,
-/// retrying with backoff on errors and non-2xx answers. At least once while this process runs; a restart before the
-/// job ends loses the callback (documented).
-async fn callback_when_done(app: ApiState, job: JobId, url: url::Url) {
-    let mut changes = app.journal.subscribe();
-    let view = loop {
-        match app.journal.load(&job) {
-            Ok(Some((record, state))) if state.is_terminal() => {
-                break job_view(&app, &record, &state);
-            }
-            Ok(Some(_)) => {}
-            _ => return,
-        }
-        tokio::select! {
-            _ = changes.recv() => {}
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-        }
-    };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
-    for attempt in 1..=CALLBACK_TRIES {
-        match http.post(url.clone()).json(&view).send().await {
-            Ok(r) if r.status().is_success() => return,
-            Ok(r) => tracing::warn!(%job, status = %r.status(), attempt, "callback refused"),
-            Err(e) => tracing::warn!(%job, error = %e, attempt, "callback failed"),
-        }
-        tokio::time::sleep(Duration::from_millis(500) * 2u32.pow(attempt - 1)).await;
     }
 }

@@ -3,6 +3,7 @@
 //! `API_TOKENS`), `/healthz`, the page's static assets under `/assets/`, and the security headers every answer
 //! carries ([`with_security_headers`]).
 
+mod callbacks;
 mod events;
 mod jobs;
 mod logs;
@@ -30,6 +31,7 @@ pub fn router(app: ApiState) -> Router {
         .route("/assets/page.css", get(page_style))
         .route("/api/v1/jobs/{id}", get(job_json))
         .merge(logs::routes())
+        .merge(callbacks::routes())
         .with_state(app.clone())
         .merge(events::router(app.clone()))
         .merge(jobs::router(app))
@@ -192,7 +194,8 @@ pub fn job_view(app: &ApiState, record: &JobRecord, state: &JobState) -> serde_j
         "github_errors": state.github_errors,
     });
     // The free text a user gave (parameter values, the trigger's description), with this job's secrets masked;
-    // the answer's structure, ids and enums are left alone. Also the body of the `callback_url` POST.
+    // the answer's structure, ids and enums are left alone. Also the body of the `callback_url` POST
+    // ([`crate::callbacks`] renders it with this function).
     app.journal
         .redactor(record.id.as_str())
         .redact_fields(&mut view, VIEW_FIELDS);

@@ -1,7 +1,9 @@
 //! Purpose: what the HTTP handlers may reach, and nothing more: the jobs and their logs, the link signer, the clock,
-//! the API's own tokens, the trigger's API start and the engine's event delivery. `App` builds it. It holds no settings and no GitHub client:
+//! the API's own tokens, the trigger's API start, the engine's event delivery and the callbacks' admission and log
+//! (which hold no secret). `App` builds it. It holds no settings and no GitHub client:
 //! `POST /api/v1/jobs` reaches GitHub only through [`Processor::start_api_job`], so a handler cannot leak the App's
 //! private key or any other setting it cannot reach.
+use crate::callbacks::Callbacks;
 use crate::clock::Clock;
 use crate::engine::{Engine, Journal};
 use crate::links::Links;
@@ -33,6 +35,8 @@ pub struct ApiState {
     pub api_tokens: Arc<[String]>,
     /// `LOG_RETENTION`, shown by `GET /api/v1/stats`.
     pub log_retention: Duration,
+    /// Admits a job's `callback_url`, records it with the job, and shows its delivery log.
+    pub callbacks: Callbacks,
 }
 
 impl ApiState {

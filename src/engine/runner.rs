@@ -264,6 +264,7 @@ async fn finish_attempt(
         conclusion,
         reason,
     };
+    let callback = crate::callbacks::arm_on_end(&run.engine.inner.store, &record.id, attempt, now)?;
     let slot = record.spec.concurrency_group(&record.params).and_then(|g| {
         let queued_at = run.state.attempt(attempt)?.queued_at;
         Some(group_key(&record, &g, queued_at, attempt))
@@ -276,6 +277,9 @@ async fn finish_attempt(
             crate::store::indexes::CONCURRENCY.delete(b, &key);
         }
         Engine::sync_effect(&record, attempt, true, b, now);
+        if let Some(callback) = &callback {
+            callback.write(b);
+        }
         if record.spec.dispatch.is_some() {
             enqueue(
                 b,

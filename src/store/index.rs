@@ -73,9 +73,19 @@ impl<K: IndexKey, V: Serialize + DeserializeOwned> Index<K, V> {
         store: &Store,
         prefix: &impl IndexPrefix<K>,
     ) -> Result<Vec<(String, V)>, StoreError> {
+        self.scan_first(store, prefix, usize::MAX)
+    }
+
+    /// The first `limit` entries under `prefix`, in key order, as (the key's path inside the index, value).
+    pub fn scan_first(
+        &self,
+        store: &Store,
+        prefix: &impl IndexPrefix<K>,
+        limit: usize,
+    ) -> Result<Vec<(String, V)>, StoreError> {
         let strip = self.full("");
         Ok(store
-            .scan(&self.full(&prefix.path()), usize::MAX)?
+            .scan(&self.full(&prefix.path()), limit)?
             .into_iter()
             .map(|(k, v)| (k.strip_prefix(&strip).unwrap_or(&k).to_string(), v))
             .collect())

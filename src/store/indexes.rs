@@ -3,6 +3,7 @@
 //! A writer and its reader name the same constant, so they cannot disagree on a name, a key layout or a value type.
 //! Key paths are the on-disk layout: changing one needs an upgrade step (see [`super::SCHEMA_VERSION`]).
 
+use super::callbacks::{CallbackDelivery, CallbackDue, CallbackTarget};
 use super::index::{Index, IndexKey, IndexPrefix};
 use crate::ids::{CheckRunId, CommitSha, JobId, RepoName};
 use crate::job::JobRecord;
@@ -41,6 +42,15 @@ pub const COMMENT_COMMANDS: Index<CommentCommandKey, String> = Index::new("comme
 /// `Idempotency-Key`s of `POST /api/v1/jobs` → the job the first request started.
 pub const API_IDEMPOTENCY: Index<IdempotencyKey, RememberedRequest> = Index::new("api-idempotency");
 
+/// Jobs started with a `callback_url` → where to call back (written in the batch that creates the job).
+pub const CALLBACKS: Index<JobId, CallbackTarget> = Index::new("callback");
+
+/// Each callback delivery, one per ended attempt of a job with a callback → its state and log of tries.
+pub const CALLBACK_DELIVERIES: Index<AttemptKey, CallbackDelivery> =
+    Index::new("callback-delivery");
+
+/// Pending callback deliveries, ordered by when their next try is due (rewritten with the delivery).
+pub const CALLBACKS_DUE: Index<CallbackDue, CallbackDue> = Index::new("callback-due");
 /// A job's correlation id → the job: how an awaited event (the API's, a dispatch's, a workflow run's) finds it.
 /// Written with the job.
 pub const CORRELATIONS: Index<CorrelationKey, JobId> = Index::new("correlation");
@@ -128,6 +138,12 @@ pub struct AttemptKey {
 impl IndexKey for AttemptKey {
     fn path(&self) -> String {
         format!("{}/{}", self.job, self.attempt)
+    }
+}
+
+impl IndexKey for JobId {
+    fn path(&self) -> String {
+        self.to_string()
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod backend;
 mod batch;
+pub mod callbacks;
 mod index;
 pub mod indexes;
 mod keys;

@@ -1,12 +1,12 @@
 //! The REST API that starts jobs: `POST /api/v1/jobs` answers `202 Accepted` with the job's id and a `Location`,
 //! runs the job like any trigger (a check run on the commit), needs a bearer token from `API_TOKENS`, names the
-//! field and the reason of a bad body in a `422`, honours `Idempotency-Key`, and POSTs the final job to a
-//! `callback_url`.
+//! field and the reason of a bad body in a `422`, and honours `Idempotency-Key`. Callbacks (`callback_url`) have
+//! their own suite, `callbacks`.
 
 use crate::support;
 
 use serde_json::{Value, json};
-use support::{API_TOKEN, Harness, MAIN_SHA, REPO, WAIT};
+use support::{API_TOKEN, Harness, MAIN_SHA, REPO};
 
 const CONFIG: &str = r#"jobs:
   report:
@@ -228,42 +228,6 @@ async fn idempotency_key_returns_the_same_job() {
     assert_ne!(fresh.body["id"], first.body["id"]);
     h.wait_check_runs_completed("boomerang/report", 2).await;
     assert_eq!(h.jobs().len(), 2);
-    h.finish().await;
-}
-
-/// A `callback_url` receives the final job JSON (conclusion and steps) once the job ends.
-#[tokio::test]
-async fn callback_url_receives_the_final_job() {
-    let h = Harness::builder().config(CONFIG).start().await;
-    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
-    let sink = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().expect("lock").push(v);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let body =
-        json!({"repository": REPO, "job": "report", "callback_url": format!("http://{addr}/hook")});
-    let p = post(&h, Some(API_TOKEN), None, &body.to_string()).await;
-    assert_eq!(p.status, 202, "{:?}", p.body);
-    let got = h
-        .sim
-        .wait_until(WAIT, |_| received.lock().expect("lock").first().cloned())
-        .await
-        .expect("the callback arrives");
-    assert_eq!(got["id"], p.body["id"]);
-    assert_eq!(got["conclusion"], "success");
-    assert_eq!(got["status"], "completed");
     h.finish().await;
 }
 

@@ -9,6 +9,8 @@ mod annotations;
 mod api;
 mod atomic_plans;
 mod budget;
+mod callbacks;
+mod callbacks_soak;
 mod checkout;
 mod commands;
 mod concurrency;

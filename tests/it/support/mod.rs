@@ -17,7 +17,7 @@
 
 use boomerang::app::App;
 use boomerang::clock::Clock;
-use boomerang::config::{LogSettings, Pacing, Settings};
+use boomerang::config::{CallbackSettings, LogSettings, Pacing, Settings};
 use boomerang::engine::JobRecord;
 use boomerang::store::BackendKind;
 use boomerang::webhook::{DeliveryRecord, DeliveryStatus, WEBHOOK_PATH};
@@ -47,6 +47,8 @@ pub const HEAD_SHA: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 pub const MAIN_SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 /// A token from `API_TOKENS`.
 pub const API_TOKEN: &str = "itest-api-token";
+/// The server's `CALLBACK_SECRET`.
+pub const CALLBACK_SECRET: &str = "itest-callback-secret";
 /// How long any one condition may take to become true.
 pub const WAIT: Duration = Duration::from_secs(8);
 
@@ -201,6 +203,14 @@ impl Builder {
                 ..Pacing::default()
             },
             logs: self.logs,
+            callbacks: CallbackSettings {
+                secret: Some(CALLBACK_SECRET.to_string()),
+                // The tests' receivers listen on loopback.
+                allow_private: true,
+                retry_initial: Duration::from_millis(100),
+                timeout: Duration::from_secs(2),
+                ..CallbackSettings::default()
+            },
         };
         let mut settings = settings;
         tweak(&mut settings);
