@@ -469,6 +469,11 @@ pub fn button_retry_reason(login: &str) -> String {
     format!("Retry failed clicked on GitHub by @{login}")
 }
 
+/// Why an attempt runs: GitHub's "Re-run all checks" on the check suite.
+pub fn suite_rerun_reason(login: &str) -> String {
+    format!("Re-run all checks on GitHub by @{login}")
+}
+
 /// Why an attempt runs: the **Re-run** button.
 pub fn button_rerun_reason(login: &str) -> String {
     format!("Re-run clicked on GitHub by @{login}")

@@ -3,6 +3,7 @@
 //! collaborator-permission API, as for `/retry`); a fork's job needs its commit approved. The new attempt is a
 //! command of the delivery's plan, so it is committed with the delivery. A refused click changes nothing and is
 //! told: a reply on the job's pull request, or, without one, a finished neutral check run on the job's commit.
+//! GitHub's "Re-run all checks" (`check_suite.rerequested`) re-runs our unsuccessful jobs on the suite's commit.
 
 use super::plan::Plan;
 use super::{ProcessError, Processor, transient};
@@ -13,8 +14,9 @@ use crate::job::{JobConclusion, JobRecord};
 use crate::report::actions::{RERUN, RETRY_FAILED};
 use crate::report::check_run_name;
 use crate::spec::Permission;
+use crate::store::indexes::{self, CommitKey};
 use crate::text::replies;
-use crate::webhook::events::CheckRun;
+use crate::webhook::events::{CheckRun, CheckSuite};
 
 impl Processor {
     /// `check_run.requested_action` on the check run of `record` (already checked to be ours, of this repository
@@ -101,4 +103,51 @@ fn refused(record: &JobRecord, text: String) -> Plan {
     };
     plan.effects.push((record.installation, effect));
     plan
+}
+
+impl Processor {
+    /// `check_suite.rerequested` ("Re-run all checks"): a new attempt, all steps, of each of our jobs on the suite's
+    /// commit (of the delivery's repository and installation) whose newest attempt ended unsuccessful. Committed
+    /// with the delivery, so one request re-runs each job once; it starts no job of its own.
+    pub(super) fn rerun_suite(&self, e: &CheckSuite) -> Result<Plan, ProcessError> {
+        let commit = CommitKey {
+            repo: e.ctx.repo.clone(),
+            sha: e.head_sha.clone(),
+        };
+        let mut plan = Plan::default();
+        for (path, name) in indexes::COMMIT_JOBS.scan(&self.inner.store, &commit)? {
+            let Some(id) = path.rsplit('/').next().map(|id| JobId(id.to_string())) else {
+                continue;
+            };
+            let Some((record, state)) = self.inner.journal.load(&id)? else {
+                continue;
+            };
+            if record.installation != e.ctx.installation {
+                continue;
+            }
+            let unsuccessful = state
+                .current()
+                .is_some_and(|a| a.conclusion.is_some_and(|c| c != JobConclusion::Success));
+            if !(state.is_terminal() && unsuccessful) {
+                continue;
+            }
+            if let Err(why) = self.may_run_again(&record)? {
+                plan.note.push(replies::rerun_refused(&name, &why));
+                continue;
+            }
+            plan.commands.push((
+                id,
+                JobCommand::Rerun {
+                    by: e.sender.login.clone(),
+                    reason: replies::suite_rerun_reason(&e.sender.login),
+                    failed_only: false,
+                },
+            ));
+        }
+        if plan.commands.is_empty() {
+            plan.note
+                .push("check_suite.rerequested: no unsuccessful job of ours on this commit".into());
+        }
+        Ok(plan)
+    }
 }

@@ -294,6 +294,9 @@ impl Processor {
     }
 
     async fn on_check_suite(&self, guid: &str, e: CheckSuite) -> Result<Plan, ProcessError> {
+        if e.action == "rerequested" {
+            return self.rerun_suite(&e);
+        }
         let Some(branch) = e.head_branch.clone() else {
             return Ok(Plan::note(
                 "check suite without a branch (a fork): nothing declared for it",

@@ -1,6 +1,7 @@
 //! The Checks UI's buttons: a failed attempt's final check run carries **Retry failed** and **Re-run**, a click
 //! (`check_run.requested_action`) by a writer starts a new attempt (only the failed steps, or all), a reader's click
-//! is refused visibly and runs nothing, and a click naming a job of another repository is ignored.
+//! is refused visibly and runs nothing, and a click naming a job of another repository is ignored. GitHub's "Re-run
+//! all checks" re-runs only our unsuccessful jobs on that commit.
 
 use crate::support::{APP_ID, HEAD_SHA, Harness, INSTALLATION, REPO};
 use boomerang_sim::{CheckRunRecord, payloads};
@@ -170,5 +171,37 @@ async fn a_click_naming_a_job_of_another_repository_is_ignored() {
     assert_eq!(h.check_runs().len(), 1, "no new attempt");
     assert_eq!((runs_of(&h, "ok"), runs_of(&h, "broken")), (1, 1));
     assert!(h.replies().is_empty(), "{:?}", h.replies());
+    h.finish().await;
+}
+
+/// GitHub's "Re-run all checks" (`check_suite.rerequested`) re-runs, once, only our unsuccessful job on that commit:
+/// the failed `flaky` gets one attempt 2 running every step, the successful `build` does not run again, and no job
+/// is started.
+#[tokio::test]
+async fn check_suite_rerequested_reruns_only_our_unsuccessful_jobs_once() {
+    let h = Harness::builder().config(CONFIG).start().await;
+    h.comment("alice", "/run flaky").await;
+    h.wait_check_run_completed("boomerang/flaky").await;
+    h.comment("alice", "/run build").await;
+    h.wait_check_run_completed("boomerang/build").await;
+
+    let mut suite = payloads::check_suite_requested(REPO, INSTALLATION, HEAD_SHA, "patch-1");
+    suite["action"] = json!("rerequested");
+    let sent = h.send("check_suite", &suite).await;
+    h.wait_settled(&sent.guid).await;
+    let flaky = h.wait_check_runs_completed("boomerang/flaky", 2).await;
+    assert_eq!(flaky.len(), 2, "the failed job ran once more");
+    assert_eq!(
+        (runs_of(&h, "ok"), runs_of(&h, "broken")),
+        (2, 2),
+        "all its steps"
+    );
+    let build: Vec<_> = h
+        .check_runs()
+        .into_iter()
+        .filter(|r| r.name == "boomerang/build")
+        .collect();
+    assert_eq!(build.len(), 1, "the successful job did not run again");
+    assert_eq!(h.jobs().len(), 2, "no new job");
     h.finish().await;
 }
