@@ -197,6 +197,18 @@ enum BenchCommand {
         #[arg(long, default_value = "redb")]
         store: BackendKind,
     },
+    /// Jobs waiting at once: the server's RSS while they wait, and `POST /api/v1/events` → next step latency.
+    Waits {
+        /// Jobs that wait at once.
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        /// Installations (and repositories) they are spread over; 0: one per 20 jobs, at most 500.
+        #[arg(long, default_value_t = 0)]
+        installations: usize,
+        /// Events (and reference jobs) in flight at once; 1 times each alone while every other job waits.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+    },
     /// A burst of job requests on one installation under GitHub's real pacing: time to final, peak writes/minute.
     Burst {
         /// Job requests to send.
@@ -293,6 +305,15 @@ fn main() -> ExitCode {
                 BenchCommand::Store { bytes, store } => {
                     run_async(boomerang::bench::store(bytes, store))
                 }
+                BenchCommand::Waits {
+                    jobs,
+                    installations,
+                    concurrency,
+                } => run_async(boomerang::bench_waits::waits(
+                    jobs,
+                    installations,
+                    concurrency,
+                )),
                 BenchCommand::Burst { jobs, store } => {
                     run_async(boomerang::bench::burst(jobs, store))
                 }

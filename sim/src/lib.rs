@@ -280,6 +280,14 @@ impl Simulator {
         self.inner.world().faults.push(fault);
     }
 
+    /// Bench only: stops enforcing GitHub's rate limits (5,000 requests an hour per budget, 80 content-creating
+    /// requests a minute and 500 an hour per installation). `boomerang bench waits` creates 10,000 jobs through the
+    /// API, each looking up its repository's installation as the App: under GitHub's real limits that alone takes
+    /// two hours. Tests never call it: they check that boomerang keeps to the limits.
+    pub fn lift_rate_limits(&self) {
+        self.inner.world().unlimited = true;
+    }
+
     /// Gives every request a `rate` chance of one of `kinds` (seeded, so runs repeat); `rate` 0 disables.
     pub fn set_random_faults(&self, rate: f64, kinds: Vec<FaultKind>, seed: u64) {
         self.inner.world().set_random_faults(rate, kinds, seed);

@@ -63,8 +63,12 @@ impl World {
         now: Instant,
         wall: chrono::DateTime<chrono::Utc>,
     ) -> Admission {
+        let unlimited = self.unlimited;
         let state = self.rate_state(key, now, wall);
         state.used += 1;
+        if unlimited {
+            return Admission::Admitted;
+        }
         let used = state.used;
         let reset_epoch = state.reset_epoch;
         let blocked = state.blocked_until.filter(|(until, _, _)| *until > now);

@@ -192,6 +192,8 @@ pub(crate) struct World {
     pub(crate) random: Option<RandomFaults>,
     /// Each budget's rate-limit counters.
     pub(crate) limits: HashMap<RateKey, RateState>,
+    /// Bench only: no rate limit is enforced (see [`crate::Simulator::lift_rate_limits`]).
+    pub(crate) unlimited: bool,
     /// Where webhooks go.
     pub(crate) webhook_url: Option<String>,
     /// Every webhook delivery, oldest first.
@@ -241,6 +243,7 @@ impl World {
             random: None,
             limits: HashMap::new(),
             webhook_url: None,
+            unlimited: false,
             deliveries: Vec::new(),
         }
     }

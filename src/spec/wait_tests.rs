@@ -288,3 +288,26 @@ fn wait_errors_name_line_and_column() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }
+
+/// The wait example of docs/config.md is valid and waits for the two events the page says.
+#[test]
+fn documented_wait_example_is_valid() {
+    let page = include_str!("../../docs/config.md");
+    let section = page
+        .find("## Wait steps (`wait`)")
+        .map(|i| &page[i..])
+        .expect("docs/config.md has the wait section");
+    let start = section.find("```yaml\n").map(|i| i + "```yaml\n".len());
+    let block = start.and_then(|s| section[s..].find("```").map(|e| &section[s..s + e]));
+    let config = match parse(block.expect("the section has a yaml block")) {
+        Ok(c) => c,
+        Err(e) => panic!("the documented wait example must parse:\n{e}"),
+    };
+    let job = config.job("deploy").expect("the deploy job");
+    let waits: Vec<&WaitSpec> = job.waits().map(|(_, w)| w).collect();
+    assert_eq!(waits.len(), 1);
+    let names: Vec<&str> = waits[0].events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["scan-report", "pipeline-done"]);
+    assert_eq!(waits[0].timeout, Some(Duration::from_secs(7200)));
+    assert_eq!(job.steps[2].needs, vec!["wait-for-results".to_string()]);
+}

@@ -439,6 +439,12 @@ async fn duplicate_events_count_once_and_unknown_ones_are_refused() {
         )
         .await;
     assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    // A payload over 64 KiB is refused; a body far larger is cut off at the door.
+    let big = event(&h, &correlation, "c", None, json!("x".repeat(66 * 1024))).await;
+    assert_eq!(big.status, 422, "{}", big.body);
+    assert!(big.body.contains("the limit is 65536"), "{}", big.body);
+    let huge = event(&h, &correlation, "c", None, json!("x".repeat(1024 * 1024))).await;
+    assert_eq!(huge.status, 413, "{}", huge.body);
     // The last one ends the wait at once.
     let last = event(&h, &correlation, "c", None, json!(null)).await;
     assert_eq!(last.status, 202, "{}", last.body);
