@@ -6,7 +6,8 @@
 //!
 //! Each figure is printed beside a reference measured in the same run: the server's RSS with every job waiting
 //! against its RSS when idle, and the event → next step latency against the step → next step latency of plain
-//! jobs (a step ends, the next starts), the engine's own scheduling cost.
+//! jobs (a step ends, the next starts: the engine's own scheduling cost), run between the events, under the same
+//! load.
 
 use crate::bench::Stats;
 use anyhow::Context;
@@ -232,6 +233,56 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// One measurement of the last phase.
+enum Probe {
+    /// Post the event of waiting job `id`; time until the step after its wait starts.
+    Event {
+        /// The job.
+        id: String,
+        /// Its correlation id.
+        correlation: String,
+    },
+    /// Run a plain job on this repository; the gap between its first step's end and its second's start.
+    Plain(String),
+}
+
+/// `POST /api/v1/events` for job `id` → the step after its wait started.
+async fn event_latency(s: &Arc<Server>, id: String, correlation: &str) -> anyhow::Result<Duration> {
+    let at = Utc::now();
+    let answer = s
+        .http
+        .post(format!("{}/api/v1/events", s.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "correlation_id": correlation, "name": "go" }))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        answer.status().as_u16() == 202,
+        "posting an event: {}",
+        answer.status()
+    );
+    let started = until(s, vec![id], "the step after the wait started", |v| {
+        time(&step(v, "after")?["started_at"])
+    })
+    .await?;
+    Ok(started
+        .first()
+        .and_then(|(_, start)| (*start - at).to_std().ok())
+        .unwrap_or_default())
+}
+
+/// A plain job on `repo`: the gap between its first step's end and its second step's start.
+async fn step_gap(s: &Arc<Server>, repo: &str) -> anyhow::Result<Duration> {
+    let (id, _) = s.start_job(repo, "plain").await?;
+    let gap = until(s, vec![id], "the plain job ended", |v| {
+        let ended = time(&step(v, "a")?["finished_at"])?;
+        let next = time(&step(v, "b")?["started_at"])?;
+        Some((next - ended).to_std().unwrap_or_default())
+    })
+    .await?;
+    Ok(gap.into_iter().map(|(_, g)| g).sum())
+}
+
 /// `bench waits`: `jobs` jobs waiting at once (spread over `installations` installations, 0: one per 20 jobs); the
 /// events are posted `concurrency` at a time (1: each one's latency alone, while every other job still waits), and
 /// the reference jobs run the same way.
@@ -255,26 +306,6 @@ pub async fn waits(jobs: usize, installations: usize, concurrency: usize) -> any
     let server = Arc::new(Server::start(&sim).await?);
     let idle = server.rss()?;
 
-    // The reference: plain jobs, the gap between one step's end and the next one's start.
-    let plain: Vec<String> = (0..references)
-        .map(|i| repos[i % repos.len()].clone())
-        .collect();
-    let s = server.clone();
-    let gaps = each(plain, concurrency, move |repo| {
-        let s = s.clone();
-        async move {
-            let (id, _) = s.start_job(&repo, "plain").await?;
-            let gap = until(&s, vec![id], "the plain job ended", |v| {
-                let ended = time(&step(v, "a")?["finished_at"])?;
-                let next = time(&step(v, "b")?["started_at"])?;
-                Some((next - ended).to_std().unwrap_or_default())
-            })
-            .await?;
-            Ok(gap.into_iter().map(|(_, g)| g).sum::<Duration>())
-        }
-    })
-    .await?;
-
     // `jobs` jobs that wait.
     let t = Instant::now();
     let gates: Vec<String> = (0..jobs).map(|i| repos[i % repos.len()].clone()).collect();
@@ -292,7 +323,7 @@ pub async fn waits(jobs: usize, installations: usize, concurrency: usize) -> any
     .await?;
     let all_waiting = t.elapsed();
     // Let the outbox create the check runs (their bodies are not the waits' cost), then measure.
-    let check_runs = jobs + references;
+    let check_runs = jobs;
     sim.wait_until(Duration::from_secs(3600), |s| {
         (repos.iter().map(|r| s.check_runs(r).len()).sum::<usize>() >= check_runs).then_some(())
     })
@@ -301,35 +332,39 @@ pub async fn waits(jobs: usize, installations: usize, concurrency: usize) -> any
     tokio::time::sleep(Duration::from_secs(2)).await;
     let waiting = server.rss()?;
 
-    // Each job's event, and the time until the step after its wait starts.
+    // Each job's event, and the time until the step after its wait starts; between them, the reference: plain
+    // jobs (the gap between one step's end and the next one's start), run under the same load.
+    let every = (jobs / references).max(1);
+    let mut probes = Vec::with_capacity(jobs + references);
+    for (i, (id, correlation)) in created.into_iter().enumerate() {
+        if i % every == 0 && probes.len() < jobs + references {
+            probes.push(Probe::Plain(repos[i % repos.len()].clone()));
+        }
+        probes.push(Probe::Event { id, correlation });
+    }
     let s = server.clone();
-    let latencies = each(created, concurrency, move |(id, correlation)| {
+    let measured = each(probes, concurrency, move |probe| {
         let s = s.clone();
         async move {
-            let at = Utc::now();
-            let answer = s
-                .http
-                .post(format!("{}/api/v1/events", s.base))
-                .bearer_auth(TOKEN)
-                .json(&json!({ "correlation_id": correlation, "name": "go" }))
-                .send()
-                .await?;
-            anyhow::ensure!(
-                answer.status().as_u16() == 202,
-                "posting an event: {}",
-                answer.status()
-            );
-            let started = until(&s, vec![id], "the step after the wait started", |v| {
-                time(&step(v, "after")?["started_at"])
-            })
-            .await?;
-            Ok(started
-                .first()
-                .and_then(|(_, start)| (*start - at).to_std().ok())
-                .unwrap_or_default())
+            match probe {
+                Probe::Event { id, correlation } => {
+                    Ok((true, event_latency(&s, id, &correlation).await?))
+                }
+                Probe::Plain(repo) => Ok((false, step_gap(&s, &repo).await?)),
+            }
         }
     })
     .await?;
+    let latencies: Vec<Duration> = measured
+        .iter()
+        .filter(|(e, _)| *e)
+        .map(|(_, d)| *d)
+        .collect();
+    let gaps: Vec<Duration> = measured
+        .iter()
+        .filter(|(e, _)| !*e)
+        .map(|(_, d)| *d)
+        .collect();
     let after = server.rss()?;
 
     let (lat, reference) = (Stats::of(latencies), Stats::of(gaps));
@@ -352,7 +387,9 @@ pub async fn waits(jobs: usize, installations: usize, concurrency: usize) -> any
         mib(after)
     );
     println!("  POST /api/v1/events → next step started: {lat}");
-    println!("  reference, a step's end → the next step started (plain jobs): {reference}");
+    println!(
+        "  reference, a step's end → the next step started (plain jobs between the events): {reference}"
+    );
     println!(
         "  ratio to the reference: p50 {:.2}x, p99 {:.2}x",
         ms(lat.p50) / ms(reference.p50).max(0.001),

@@ -51,6 +51,8 @@ pub struct CommittedCommands {
     pub applied: Vec<(JobId, JobCommand)>,
     /// Refused (a job ended meanwhile, or still runs): (job, command, why).
     pub refused: Vec<(JobId, JobCommand, String)>,
+    /// The jobs a delivered event ended a wait of (their runner goes on).
+    pub waits_ended: Vec<JobId>,
 }
 
 impl Engine {
@@ -100,6 +102,9 @@ impl Engine {
                 }
             }
             let new = events.split_off(first_new);
+            if new.iter().any(|e| matches!(e, JobEvent::WaitEnded { .. })) {
+                outcome.waits_ended.push(job.clone());
+            }
             if !new.is_empty() {
                 appends.push((job.clone(), new));
             }
@@ -130,9 +135,12 @@ impl Engine {
                     }
                 }
                 JobCommand::Rerun { .. } => self.start(job),
-                // An event that ended a wait lets the job go on; one that did not, changes nothing the runner acts on
-                // (a parked runner wakes, sees its waits still open, and parks again).
-                JobCommand::Deliver { .. } => self.wake(job),
+                // An event that ended a wait lets the job go on; one that did not changes nothing a runner acts on.
+                JobCommand::Deliver { .. } => {
+                    if committed.waits_ended.contains(job) {
+                        self.wake(job);
+                    }
+                }
             }
         }
     }

@@ -76,7 +76,10 @@ const CONFIG: &str = r#"jobs:
       - id: after
         run: echo "not reached"
   late-continue:
+    env: {HOLD: "@SCRATCH@/hold"}
     steps:
+      - id: hold
+        run: while [ -f "$HOLD" ]; do sleep 0.02; done
       - id: w
         wait:
           timeout: 1s
@@ -470,10 +473,15 @@ async fn a_timeout_ends_the_wait_as_on_timeout_says() {
         ("late-neutral", "neutral"),
         ("late-continue", "success"),
     ] {
+        if job == "late-continue" {
+            // `maybe` arrives while the job is still in its first step, so before the wait's second.
+            h.hold_build();
+        }
         let (_, correlation) = run(&h, job).await;
         if job == "late-continue" {
             let a = event(&h, &correlation, "maybe", None, json!({"v": 1})).await;
             assert_eq!(a.status, 202, "{}", a.body);
+            h.release_build();
         }
         let done = completed(&h, job).await;
         assert_eq!(
@@ -728,7 +736,7 @@ const CRASH_CONFIG: &str = r#"jobs:
     steps:
       - id: w
         wait:
-          timeout: 2s
+          timeout: 4s
           on_timeout: continue
           events: [{name: never, from: api}]
       - id: after
@@ -799,6 +807,10 @@ async fn waits_survive_kill_9_and_a_deadline_missed_while_down_fires_at_start_up
         .as_str()
         .and_then(|d| d.parse().ok())
         .expect("the wait's deadline in the job's JSON");
+    assert_eq!(
+        view["attempts"][0]["steps"][0]["status"], "waiting",
+        "killed before the deadline"
+    );
     server.kill9();
     // The deadline passes while no server runs.
     while chrono::Utc::now() <= due {
@@ -842,7 +854,7 @@ async fn waits_survive_kill_9_and_a_deadline_missed_while_down_fires_at_start_up
                 assert!(text.contains("went on after the timeout"), "{text}");
                 let summary = run.output.summary.clone().unwrap_or_default();
                 assert!(
-                    summary.contains("timed out after 2s waiting for never"),
+                    summary.contains("timed out after 4s waiting for never"),
                     "{summary}"
                 );
             }
