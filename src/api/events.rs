@@ -5,7 +5,7 @@
 //! `404` for an unknown job or name, `409` when the job or its wait is over, `403` for a name the API does not feed
 //! (an approval comes from a person), `422` for a body that is not an event.
 
-use super::{ApiState, error};
+use super::{ApiState, error, unprocessable};
 use crate::engine::EngineError;
 use crate::ids::JobId;
 use crate::job::wait::{Arrival, MAX_EVENT_ID_LEN, MAX_EVENT_PAYLOAD_BYTES};
@@ -51,18 +51,6 @@ fn caller(app: &ApiState, headers: &HeaderMap) -> Option<Caller> {
         .events_token_job(token.trim())
         .filter(|j| JobId::is_valid(j))
         .map(|j| Caller::JobToken(JobId(j)))
-}
-
-fn unprocessable(field: &str, reason: &str) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        axum::Json(json!({
-            "status": 422,
-            "message": format!("{field}: {reason}"),
-            "errors": [{ "field": field, "reason": reason }],
-        })),
-    )
-        .into_response()
 }
 
 /// A request body that is an event.

@@ -7,7 +7,7 @@
 //! job; [`crate::callbacks`] POSTs the job's JSON to it each time an attempt ends.
 
 use super::ApiState;
-use super::{error, has_api_token, job_view};
+use super::{error, has_api_token, job_view, unprocessable};
 use crate::callbacks::Callbacks;
 use crate::ids::{CommitSha, JobId, RepoName};
 use crate::job::JobRecord;
@@ -33,18 +33,6 @@ pub(super) fn router(app: ApiState) -> Router {
     Router::new()
         .route("/api/v1/jobs", post(create_job))
         .with_state(app)
-}
-
-fn unprocessable(field: &str, reason: &str) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        axum::Json(json!({
-            "status": 422,
-            "message": format!("{field}: {reason}"),
-            "errors": [{ "field": field, "reason": reason }],
-        })),
-    )
-        .into_response()
 }
 
 /// The request body, checked for shape (the job's own rules are checked against the repo config later).

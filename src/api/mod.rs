@@ -142,6 +142,19 @@ async fn job_page(
     }
 }
 
+/// A `422` naming the request field that is wrong and why, in the API's error shape.
+pub(super) fn unprocessable(field: &str, reason: &str) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        axum::Json(json!({
+            "status": 422,
+            "message": format!("{field}: {reason}"),
+            "errors": [{ "field": field, "reason": reason }],
+        })),
+    )
+        .into_response()
+}
+
 async fn job_json(
     State(app): State<ApiState>,
     Path(id): Path<String>,

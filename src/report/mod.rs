@@ -2,6 +2,7 @@
 //! step table, text with the output tail, all within GitHub's 65,535-character limits) and the consumer
 //! `repository_dispatch` payload (at most 10 top-level keys, under 64 KB). No I/O here; tested with tables.
 
+pub mod actions;
 pub mod markdown;
 pub mod wait;
 
@@ -318,6 +319,9 @@ pub fn check_run_create(view: &CheckRunView<'_>) -> Value {
     );
     status_fields(&mut body, view.attempt);
     body.insert("output".into(), output(view));
+    if let Some(buttons) = actions::buttons(view.attempt) {
+        body.insert("actions".into(), buttons);
+    }
     Value::Object(body)
 }
 
@@ -330,6 +334,9 @@ pub fn check_run_update(view: &CheckRunView<'_>) -> Value {
         Value::String(view.details_url.to_string()),
     );
     body.insert("output".into(), output(view));
+    if let Some(buttons) = actions::buttons(view.attempt) {
+        body.insert("actions".into(), buttons);
+    }
     Value::Object(body)
 }
 

@@ -30,6 +30,10 @@ pub const APPROVALS: Index<CommitKey, String> = Index::new("approval");
 /// Jobs held until a fork's commit is approved → the job as it will start.
 pub const HELD_JOBS: Index<HeldKey, JobRecord> = Index::new("held");
 
+/// A commit's jobs → the job's name: what GitHub's "Re-run all checks" (`check_suite.rerequested`) re-runs.
+/// Written with the job.
+pub const COMMIT_JOBS: Index<CommitJobKey, String> = Index::new("commit-jobs");
+
 /// A pull request's jobs → the job's name (what `/status` lists).
 pub const PR_JOBS: Index<PrJobKey, String> = Index::new("pr");
 
@@ -185,6 +189,28 @@ impl IndexKey for HeldKey {
 
 /// Every job held for one commit.
 impl IndexPrefix<HeldKey> for CommitKey {
+    fn path(&self) -> String {
+        format!("{}/", IndexKey::path(self))
+    }
+}
+
+/// A job on a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitJobKey {
+    /// The commit the job runs.
+    pub commit: CommitKey,
+    /// The job.
+    pub job: JobId,
+}
+
+impl IndexKey for CommitJobKey {
+    fn path(&self) -> String {
+        format!("{}/{}", IndexKey::path(&self.commit), self.job)
+    }
+}
+
+/// Every job on one commit.
+impl IndexPrefix<CommitJobKey> for CommitKey {
     fn path(&self) -> String {
         format!("{}/", IndexKey::path(self))
     }

@@ -453,6 +453,32 @@ pub fn duplicate(name: &str, first: &str) -> String {
     format!("event `{name}` was already counted (event id `{first}`); this one changes nothing")
 }
 
+/// The title of the check run that tells a clicker why a button ran nothing (a job without a pull request).
+pub const BUTTON_REFUSED_TITLE: &str = "Button refused: nothing was run";
+
+/// A button clicked while the job is not ended and unsuccessful (it runs again already, or it succeeded).
+pub fn button_not_ended(job: &str) -> String {
+    format!(
+        "{} was not run again: its newest attempt is not an ended, unsuccessful one.",
+        code(job)
+    )
+}
+
+/// Why an attempt runs: the **Retry failed** button.
+pub fn button_retry_reason(login: &str) -> String {
+    format!("Retry failed clicked on GitHub by @{login}")
+}
+
+/// Why an attempt runs: GitHub's "Re-run all checks" on the check suite.
+pub fn suite_rerun_reason(login: &str) -> String {
+    format!("Re-run all checks on GitHub by @{login}")
+}
+
+/// Why an attempt runs: the **Re-run** button.
+pub fn button_rerun_reason(login: &str) -> String {
+    format!("Re-run clicked on GitHub by @{login}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,7 @@ impl Processor {
             Event::WorkflowDispatch(e) => self.on_workflow_dispatch(guid, e).await,
             Event::RepositoryDispatch(e) => self.on_repository_dispatch(guid, e).await,
             Event::CheckRun(e) if e.action == "completed" => Ok(self.check_run_answer(guid, &e)?),
-            Event::CheckRun(e) => self.on_check_run(e),
+            Event::CheckRun(e) => self.on_check_run(e).await,
             Event::WorkflowRunCompleted(e) => self.on_workflow_run(guid, e).await,
             Event::CheckSuite(e) => self.on_check_suite(guid, e).await,
             Event::Push(e) => self.on_push(guid, e).await,
@@ -177,13 +177,14 @@ impl Processor {
         Ok(plan)
     }
 
-    /// `check_run.rerequested` on one of ours: the job runs again (a fork's only while its commit is approved).
-    fn on_check_run(&self, e: CheckRun) -> Result<Plan, ProcessError> {
+    /// `check_run.rerequested` on one of ours: the job runs again (a fork's only while its commit is approved);
+    /// `requested_action`: a button was clicked (`buttons.rs`).
+    async fn on_check_run(&self, e: CheckRun) -> Result<Plan, ProcessError> {
         let inner = &self.inner;
         if e.app_id != Some(inner.client.app_id()) {
             return Ok(Plan::note("a check run of another app"));
         }
-        let job = match e.external_id.filter(|id| JobId::is_valid(id)) {
+        let job = match e.external_id.clone().filter(|id| JobId::is_valid(id)) {
             Some(id) => JobId(id),
             None => match indexes::CHECK_RUNS.get(&inner.store, &e.check_run_id)? {
                 Some((id, _)) => id,
@@ -198,6 +199,9 @@ impl Processor {
                 "check_run.{} names job {job} of another repository or installation: ignored",
                 e.action
             )));
+        }
+        if e.action == "requested_action" {
+            return self.on_requested_action(&e, job, &record).await;
         }
         let mut plan = Plan::default();
         match e.action.as_str() {
@@ -290,6 +294,9 @@ impl Processor {
     }
 
     async fn on_check_suite(&self, guid: &str, e: CheckSuite) -> Result<Plan, ProcessError> {
+        if e.action == "rerequested" {
+            return self.rerun_suite(&e);
+        }
         let Some(branch) = e.head_branch.clone() else {
             return Ok(Plan::note(
                 "check suite without a branch (a fork): nothing declared for it",

@@ -20,6 +20,7 @@
 
 mod answers;
 mod api_start;
+mod buttons;
 pub mod command;
 mod comment;
 mod config;

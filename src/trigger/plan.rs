@@ -219,9 +219,18 @@ impl Processor {
     }
 }
 
-/// Adds a new job to a batch: its record, first attempt, queued check run, and the PR index `/status` reads.
+/// Adds a new job to a batch: its record, first attempt, queued check run, the PR index `/status` reads and the
+/// commit index a check suite's re-run reads.
 pub(super) fn add_job(batch: &mut Batch, job: &JobRecord) {
     Engine::add_new_job(batch, job, &job.trigger.actor);
+    let key = indexes::CommitJobKey {
+        commit: indexes::CommitKey {
+            repo: job.repo.clone(),
+            sha: job.sha.clone(),
+        },
+        job: job.id.clone(),
+    };
+    indexes::COMMIT_JOBS.put(batch, &key, &job.spec.name);
     if let Some(pr) = job.trigger.pull_request {
         let key = PrJobKey {
             pr: PrKey {

@@ -9,6 +9,7 @@ mod annotations;
 mod api;
 mod atomic_plans;
 mod budget;
+mod buttons;
 mod callbacks;
 mod callbacks_soak;
 mod checkout;

@@ -1,5 +1,5 @@
 //! Snapshots (insta) of every text a user reads, taken from what the GitHub simulator RECEIVED: the rendered check
-//! run of a finished, queued or held job (title, summary, text, annotations), the `repository_dispatch` payload, and
+//! run of a finished, queued or held job (title, summary, text, annotations, buttons), the `repository_dispatch` payload, and
 //! every reply a comment can get. A wording change then shows as a diff of a `.snap` file under
 //! `tests/it/snapshots/`, reviewed with `cargo insta review` (or `INSTA_UPDATE=always cargo test --test it
 //! snapshots::` and `git diff`).
@@ -77,6 +77,11 @@ fn render_check_run(run: &CheckRunRecord) -> String {
         out.push_str("\n\n──── annotations ────\n");
         let annotations = Value::Array(run.annotations.clone());
         out.push_str(&serde_json::to_string_pretty(&annotations).unwrap_or_default());
+    }
+    if !run.actions.is_empty() {
+        out.push_str("\n\n──── buttons ────\n");
+        let actions = Value::Array(run.actions.clone());
+        out.push_str(&serde_json::to_string_pretty(&actions).unwrap_or_default());
     }
     out.push('\n');
     out
