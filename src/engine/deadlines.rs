@@ -13,9 +13,6 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// How long the timer sleeps when nothing is due (it wakes earlier whenever an entry is added).
-const IDLE: Duration = Duration::from_secs(3600);
-
 /// The shared deadline timer's entries.
 #[derive(Default)]
 pub(super) struct Deadlines {
@@ -86,7 +83,7 @@ impl Deadlines {
 
 impl Engine {
     /// The shared deadline timer's task: until `shutdown`, sleeps until the earliest entry falls due (or one is
-    /// added before it), then hands each due job to [`Engine::on_deadline`] in a task of its own.
+    /// added before it; with no entry it waits for one), then hands each due job to [`Engine::on_deadline`] in a task of its own.
     pub async fn run_deadlines(self, shutdown: CancellationToken) {
         let deadlines = &self.inner.deadlines;
         loop {
@@ -100,11 +97,18 @@ impl Engine {
                     }
                 });
             }
-            let sleep = next
-                .map(|at| (at - now).to_std().unwrap_or(Duration::ZERO))
-                .unwrap_or(IDLE);
+            // With nothing to time the task sleeps on no clock at all: an added entry wakes it (`notify_one` keeps the
+            // wake-up if it comes before the wait starts).
+            let until_next = next.map(|at| (at - now).to_std().unwrap_or(Duration::ZERO));
+            let clock = &self.inner.clock;
+            let due = async move {
+                match until_next {
+                    Some(d) => clock.sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                _ = self.inner.clock.sleep(sleep) => {}
+                _ = due => {}
                 _ = deadlines.changed.notified() => {}
                 _ = shutdown.cancelled() => return,
             }
