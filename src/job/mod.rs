@@ -18,6 +18,8 @@ pub use state::{
 pub use wait::{ArrivingEvent, EventFrom, EventRefusal, ReceivedEvent, WaitOutcome, WaitProgress};
 
 #[cfg(test)]
+mod test_fixture;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod wait_tests;

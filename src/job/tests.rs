@@ -1,9 +1,10 @@
 //! Table tests of [`fold`] and [`apply`]: each row is a sequence of job events and the state a reader of the job
 //! (the check run, the job page, the API) must see after them.
 
+use super::test_fixture::record_of;
 use super::*;
 use crate::executor::StepConclusion;
-use crate::ids::{CheckRunId, CommitSha, InstallationId, JobId, RepoName};
+use crate::ids::CheckRunId;
 use chrono::{DateTime, TimeZone, Utc};
 
 const CONFIG: &str = r#"jobs:
@@ -16,30 +17,7 @@ const CONFIG: &str = r#"jobs:
 "#;
 
 fn record() -> JobRecord {
-    let spec = crate::spec::parse(CONFIG)
-        .ok()
-        .and_then(|c| c.job("j").cloned())
-        .unwrap_or_else(|| panic!("the test config parses"));
-    JobRecord {
-        id: JobId("0123456789abcdef0123456789abcdef".into()),
-        installation: InstallationId(1),
-        repo: RepoName::parse("octo/app").unwrap_or_else(|e| panic!("{e}")),
-        sha: CommitSha("a".repeat(40)),
-        git_ref: None,
-        spec,
-        params: crate::spec::ResolvedParams::default(),
-        trigger: Trigger {
-            kind: TriggerKind::Api,
-            actor: "ops".into(),
-            delivery: None,
-            pull_request: None,
-            comment_id: None,
-            description: "test".into(),
-            fork: None,
-        },
-        correlation_id: "c".into(),
-        created_at: at(0),
-    }
+    record_of(CONFIG)
 }
 
 fn at(s: u32) -> DateTime<Utc> {

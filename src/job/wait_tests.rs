@@ -1,10 +1,10 @@
 //! Table tests of the wait decisions ([`receive`], [`start`], [`expire`], [`stop`]) and of how their events fold:
 //! early, late and duplicate events, unknown names, finished jobs, each strategy and each `on_timeout`.
 
+use super::test_fixture::record_of;
 use super::wait::*;
 use super::*;
 use crate::executor::StepConclusion;
-use crate::ids::{CommitSha, InstallationId, JobId, RepoName};
 use chrono::{DateTime, TimeZone, Utc};
 
 fn config(strategy: &str, on_timeout: &str) -> String {
@@ -31,30 +31,7 @@ fn config(strategy: &str, on_timeout: &str) -> String {
 }
 
 fn record(strategy: &str, on_timeout: &str) -> JobRecord {
-    let spec = crate::spec::parse(&config(strategy, on_timeout))
-        .ok()
-        .and_then(|c| c.job("j").cloned())
-        .unwrap_or_else(|| panic!("the test config parses"));
-    JobRecord {
-        id: JobId("0123456789abcdef0123456789abcdef".into()),
-        installation: InstallationId(1),
-        repo: RepoName::parse("octo/app").unwrap_or_else(|e| panic!("{e}")),
-        sha: CommitSha("a".repeat(40)),
-        git_ref: None,
-        spec,
-        params: crate::spec::ResolvedParams::default(),
-        trigger: Trigger {
-            kind: TriggerKind::Api,
-            actor: "ops".into(),
-            delivery: None,
-            pull_request: None,
-            comment_id: None,
-            description: "test".into(),
-            fork: None,
-        },
-        correlation_id: "c".into(),
-        created_at: at(0),
-    }
+    record_of(&config(strategy, on_timeout))
 }
 
 fn at(s: i64) -> DateTime<Utc> {

@@ -87,7 +87,7 @@ pub struct CheckOnCommit {
 
 impl IndexPrefix<WaitCheckKey> for CheckOnCommit {
     fn path(&self) -> String {
-        let escaped = self.check_name.replace('%', "%25").replace('/', "%2F");
+        let escaped = segment(&self.check_name);
         format!(
             "{}/{}/{escaped}/",
             self.repo.to_string().to_ascii_lowercase(),
@@ -117,17 +117,23 @@ impl WaitCheckKey {
             job: job.clone(),
         }
     }
-
-    /// The job named by an entry's path from [`Index::scan`] of [`WAIT_CHECKS`].
-    pub fn job_of(path: &str) -> Option<JobId> {
-        path.rsplit('/').next().map(|id| JobId(id.to_string()))
-    }
 }
 
 impl IndexKey for WaitCheckKey {
     fn path(&self) -> String {
         format!("{}{}", self.check.path(), self.job)
     }
+}
+
+/// The job an entry's path names, for every key that ends with a job id (`PrJobKey`, `CommitJobKey`,
+/// `WaitCheckKey`, …): the last segment of a path from [`Index::scan`].
+pub fn job_of(path: &str) -> Option<JobId> {
+    path.rsplit('/').next().map(|id| JobId(id.to_string()))
+}
+
+/// User-given text as one path segment: `%` and `/` escaped, so it can neither split a key nor end a prefix early.
+fn segment(text: &str) -> String {
+    text.replace('%', "%25").replace('/', "%2F")
 }
 
 /// An attempt of a job.
@@ -246,13 +252,6 @@ impl IndexPrefix<PrJobKey> for PrKey {
     }
 }
 
-impl PrJobKey {
-    /// The job named by an entry's path from [`Index::scan`] of [`PR_JOBS`].
-    pub fn job_of(path: &str) -> Option<JobId> {
-        path.rsplit('/').next().map(|id| JobId(id.to_string()))
-    }
-}
-
 /// A job a delivery touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryJobKey {
@@ -345,7 +344,7 @@ pub struct GroupLine {
 
 impl IndexPrefix<GroupSlot> for GroupLine {
     fn path(&self) -> String {
-        let escaped = self.group.replace('%', "%25").replace('/', "%2F");
+        let escaped = segment(&self.group);
         format!("{}/{escaped}/", self.repo.to_string().to_ascii_lowercase())
     }
 }

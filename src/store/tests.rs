@@ -232,7 +232,7 @@ async fn an_index_scan_reads_one_prefix_in_key_order_and_delete_removes_an_entry
         let found = indexes::PR_JOBS.scan(&store, &seven).expect("scan");
         let jobs: Vec<_> = found
             .iter()
-            .filter_map(|(k, _)| indexes::PrJobKey::job_of(k))
+            .filter_map(|(k, _)| indexes::job_of(k))
             .map(|j| j.0)
             .collect();
         assert_eq!(

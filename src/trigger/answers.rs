@@ -13,7 +13,7 @@ use crate::job::wait::MAX_EVENT_PAYLOAD_BYTES;
 use crate::job::{ArrivingEvent, EventFrom, JobRecord};
 use crate::spec::EventSource;
 use crate::store::StoreError;
-use crate::store::indexes::{self, CheckOnCommit, CorrelationKey, WaitCheckKey};
+use crate::store::indexes::{self, CheckOnCommit, CorrelationKey};
 use crate::webhook::events::{CheckRun, RepoContext, RepositoryDispatch, WorkflowRunCompleted};
 use serde_json::{Value, json};
 
@@ -77,8 +77,7 @@ impl Processor {
         }));
         let mut plan = Plan::default();
         for (path, _) in indexes::WAIT_CHECKS.scan(&self.inner.store, &prefix)? {
-            let Some(job) = WaitCheckKey::job_of(&path).filter(|j| JobId::is_valid(j.as_str()))
-            else {
+            let Some(job) = indexes::job_of(&path).filter(|j| JobId::is_valid(j.as_str())) else {
                 continue;
             };
             let Some(record) = self.inner.store.job::<JobRecord>(job.as_str())? else {

@@ -116,7 +116,7 @@ impl Processor {
         };
         let mut plan = Plan::default();
         for (path, name) in indexes::COMMIT_JOBS.scan(&self.inner.store, &commit)? {
-            let Some(id) = path.rsplit('/').next().map(|id| JobId(id.to_string())) else {
+            let Some(id) = indexes::job_of(&path) else {
                 continue;
             };
             let Some((record, state)) = self.inner.journal.load(&id)? else {

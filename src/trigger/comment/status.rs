@@ -3,7 +3,7 @@
 use super::CommandCtx;
 use crate::ids::{JobId, RepoName};
 use crate::store::StoreError;
-use crate::store::indexes::{self, PrJobKey, PrKey};
+use crate::store::indexes::{self, PrKey};
 use crate::text::replies;
 use crate::trigger::{Processor, command};
 
@@ -62,7 +62,7 @@ impl Processor {
         Ok(indexes::PR_JOBS
             .scan(&self.inner.store, &pr)?
             .into_iter()
-            .filter_map(|(k, name)| Some((PrJobKey::job_of(&k)?, name)))
+            .filter_map(|(k, name)| Some((indexes::job_of(&k)?, name)))
             .collect())
     }
 }
