@@ -18,7 +18,7 @@ pub use state::{
 pub use wait::{ArrivingEvent, EventFrom, EventRefusal, ReceivedEvent, WaitOutcome, WaitProgress};
 
 #[cfg(test)]
-mod test_fixture;
+pub(crate) mod test_fixture;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::ids::{CommitSha, InstallationId, JobId, RepoName};
 use chrono::{TimeZone, Utc};
 
 /// Job `j` of `config` as an API-started job, created at 2026-01-02 03:04:00 UTC.
-pub(super) fn record_of(config: &str) -> JobRecord {
+pub(crate) fn record_of(config: &str) -> JobRecord {
     let spec = crate::spec::parse(config)
         .ok()
         .and_then(|c| c.job("j").cloned())

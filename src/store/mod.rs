@@ -8,6 +8,7 @@
 //! indexes are typed handles declared once in [`indexes`], so a writer and its reader agree through the compiler.
 
 mod backend;
+mod backfill;
 mod batch;
 pub mod callbacks;
 mod index;
@@ -126,6 +127,10 @@ impl Store {
                     dir.display()
                 )));
             }
+        }
+        let filled = backfill::backfill_derived_indexes(&*backend)?;
+        if filled > 0 {
+            tracing::info!(jobs = filled, "filled newer indexes from the stored jobs");
         }
         // Outbox keys are `o/<installation>/<seq>`, ordered by installation first: the next sequence number is the
         // largest over every installation's entries and the persisted counter (entries may all have been sent), so a

@@ -3,7 +3,7 @@
 //! is refused visibly and runs nothing, and a click naming a job of another repository is ignored. GitHub's "Re-run
 //! all checks" re-runs only our unsuccessful jobs on that commit.
 
-use crate::support::{APP_ID, HEAD_SHA, Harness, INSTALLATION, REPO};
+use crate::support::{API_TOKEN, APP_ID, HEAD_SHA, Harness, INSTALLATION, MAIN_SHA, REPO};
 use boomerang_sim::{CheckRunRecord, payloads};
 use serde_json::{Value, json};
 
@@ -142,6 +142,48 @@ async fn a_readers_click_is_refused_visibly_and_changes_nothing() {
     );
     assert_eq!(h.check_runs().len(), 1, "no new attempt");
     assert_eq!((runs_of(&h, "ok"), runs_of(&h, "broken")), (1, 1));
+    h.finish().await;
+}
+
+/// A job with no pull request (started by the API) has nowhere to reply: a reader's click is refused with a finished
+/// neutral check run on the job's commit that says why, and nothing runs.
+#[tokio::test]
+async fn a_refused_click_on_a_job_without_a_pull_request_is_told_in_a_check_run() {
+    let h = Harness::builder().config(CONFIG).start().await;
+    let started = h
+        .post_json(
+            "/api/v1/jobs",
+            Some(API_TOKEN),
+            &json!({"repository": REPO, "job": "flaky"}),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let first = h.wait_check_run_completed("boomerang/flaky").await;
+    assert_eq!(first.head_sha, MAIN_SHA);
+    let sent = h
+        .send(
+            "check_run",
+            &click(REPO, INSTALLATION, &first, "retry_failed", "rick"),
+        )
+        .await;
+    h.wait_settled(&sent.guid).await;
+    let told = h.wait_check_runs_completed("boomerang/flaky", 2).await;
+    let refusal = &told[1];
+    assert_eq!(refusal.conclusion.as_deref(), Some("neutral"));
+    assert_eq!(refusal.head_sha, MAIN_SHA);
+    assert_eq!(
+        refusal.output.title.as_deref(),
+        Some("Button refused: nothing was run")
+    );
+    let summary = refusal.output.summary.as_deref().unwrap_or_default();
+    assert!(
+        summary.contains("@rick") && summary.contains("**write**"),
+        "says who and what is needed: {summary}"
+    );
+    assert!(refusal.actions.is_empty(), "a refusal offers no button");
+    assert!(h.replies().is_empty(), "no pull request to reply on");
+    assert_eq!((runs_of(&h, "ok"), runs_of(&h, "broken")), (1, 1));
+    assert_eq!(h.jobs().len(), 1);
     h.finish().await;
 }
 
