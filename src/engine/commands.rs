@@ -42,6 +42,12 @@ pub enum JobCommand {
         /// The event.
         event: ArrivingEvent,
     },
+    /// Someone rejected the approval the job awaits (the check run's Reject button): its awaiting waits fail, so
+    /// the job stops as after a failed step.
+    Reject {
+        /// Who rejected.
+        by: String,
+    },
 }
 
 /// The commands that were committed (to act on) and the ones the jobs' states refused, with why.
@@ -86,6 +92,9 @@ impl Engine {
                     JobCommand::Deliver { name, event } => super::waits::plan_delivery(
                         &record, &state, name, event, &redactor, &mut batch, now,
                     ),
+                    JobCommand::Reject { by } => {
+                        super::approval::plan_reject(&record, &state, by, &mut batch, now)
+                    }
                     other => plan(&record, &state, other, now),
                 };
                 match planned {
@@ -136,7 +145,7 @@ impl Engine {
                 }
                 JobCommand::Rerun { .. } => self.start(job),
                 // An event that ended a wait lets the job go on; one that did not changes nothing a runner acts on.
-                JobCommand::Deliver { .. } => {
+                JobCommand::Deliver { .. } | JobCommand::Reject { .. } => {
                     if committed.waits_ended.contains(job) {
                         self.wake(job);
                     }
@@ -163,7 +172,9 @@ fn plan(
                 at: now,
             }])
         }
-        JobCommand::Deliver { .. } => Err("an event is delivered by `commit_commands`".into()),
+        JobCommand::Deliver { .. } | JobCommand::Reject { .. } => {
+            Err("an event is delivered by `commit_commands`".into())
+        }
         JobCommand::Rerun {
             by,
             reason,

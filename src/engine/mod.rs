@@ -9,6 +9,7 @@
 //! A job whose steps only wait holds no task: its runner returns ("parks") and the job keeps an entry on the
 //! shared timer; an event that ends a wait, a deadline, a cancel or a restart wakes it ([`Engine::wake`]).
 
+mod approval;
 mod attempt;
 mod commands;
 mod deadlines;

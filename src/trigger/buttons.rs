@@ -4,6 +4,7 @@
 //! command of the delivery's plan, so it is committed with the delivery. A refused click changes nothing and is
 //! told: a reply on the job's pull request, or, without one, a finished neutral check run on the job's commit.
 //! GitHub's "Re-run all checks" (`check_suite.rerequested`) re-runs our unsuccessful jobs on the suite's commit.
+//! **Approve** / **Reject** (on a check run that awaits an approval) are `approval_buttons.rs`.
 
 use super::plan::Plan;
 use super::{ProcessError, Processor, transient};
@@ -11,7 +12,7 @@ use crate::effect::Effect;
 use crate::engine::JobCommand;
 use crate::ids::JobId;
 use crate::job::{JobConclusion, JobRecord};
-use crate::report::actions::{RERUN, RETRY_FAILED};
+use crate::report::actions::{APPROVE, REJECT, RERUN, RETRY_FAILED};
 use crate::report::check_run_name;
 use crate::spec::Permission;
 use crate::store::indexes::{self, CommitKey};
@@ -23,6 +24,7 @@ impl Processor {
     /// and installation).
     pub(super) async fn on_requested_action(
         &self,
+        guid: &str,
         e: &CheckRun,
         job: JobId,
         record: &JobRecord,
@@ -30,6 +32,8 @@ impl Processor {
         let failed_only = match e.requested_action.as_deref() {
             Some(RETRY_FAILED) => true,
             Some(RERUN) => false,
+            Some(APPROVE) => return self.on_approval_click(guid, e, job, record, true).await,
+            Some(REJECT) => return self.on_approval_click(guid, e, job, record, false).await,
             other => {
                 return Ok(Plan::note(format!(
                     "check_run.requested_action with an unknown button {:?}: ignored",
@@ -82,7 +86,7 @@ impl Processor {
 }
 
 /// A plan that only tells the clicker why nothing ran: on the job's pull request, else as a finished check run.
-fn refused(record: &JobRecord, text: String) -> Plan {
+pub(super) fn refused(record: &JobRecord, text: String) -> Plan {
     let mut plan = Plan::note(format!("button refused: {text}"));
     let effect = match record.trigger.pull_request {
         Some(issue_number) => Effect::Comment {
