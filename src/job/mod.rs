@@ -21,6 +21,8 @@ pub use state::{
 pub use wait::{ArrivingEvent, EventFrom, EventRefusal, ReceivedEvent, WaitOutcome, WaitProgress};
 
 #[cfg(test)]
+mod approval_tests;
+#[cfg(test)]
 mod test_fixture;
 #[cfg(test)]
 mod tests;

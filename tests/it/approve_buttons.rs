@@ -323,3 +323,75 @@ async fn a_timeout_while_action_required_ends_the_same_check_run_visibly() {
     assert_eq!(runs_of(&h, "late").len(), 1);
     h.finish().await;
 }
+
+/// `kill -9` of the real server while a job's check run awaits an approval: after the restart (which knows it from
+/// the job's stored events alone), an Approve click lets the job go on under a new check run and finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approve_click_after_kill_9_while_action_required_finishes_the_job() {
+    use crate::crash_support::{self as crash, PATIENCE, USER, sha};
+    const REPO: &str = "acme/approvals";
+    const INST: u64 = 11;
+    const JOB: &str = r#"jobs:
+  deploy:
+    timeout: 10m
+    steps:
+      - id: gate
+        wait:
+          events: [{name: go-ahead, from: approval}]
+      - id: ship
+        run: echo shipped
+"#;
+    let h = crash::Harness::new("redb").await;
+    h.add_repo(INST, REPO, JOB, &sha(5));
+    let server = h.start().await;
+    let run = crash::comment(REPO, INST, 300, "/run deploy");
+    let (status, body) = h
+        .deliver("issue_comment", &run, &uuid::Uuid::new_v4().to_string())
+        .await
+        .expect("delivered");
+    assert_eq!(status, 202, "{body}");
+    let awaiting = h
+        .sim
+        .wait_until(PATIENCE, |sim| {
+            sim.check_runs(REPO).into_iter().find(|c| {
+                c.conclusion.as_deref() == Some("action_required") && c.actions.len() == 2
+            })
+        })
+        .await
+        .expect("the check run awaits the approval");
+    server.kill9();
+    let _server = h.start().await;
+    let job = awaiting
+        .external_id
+        .clone()
+        .expect("our check run names its job");
+    let mut click =
+        payloads::check_run_rerequested(REPO, INST, awaiting.id, &job, crash::APP_ID, &sha(5));
+    click["action"] = json!("requested_action");
+    click["requested_action"] = json!({ "identifier": "approve" });
+    click["sender"]["login"] = json!(USER);
+    click["sender"]["type"] = json!("User");
+    let (status, body) = h
+        .deliver("check_run", &click, &uuid::Uuid::new_v4().to_string())
+        .await
+        .expect("delivered");
+    assert_eq!(status, 202, "{body}");
+    let runs = h
+        .sim
+        .wait_until(PATIENCE, |sim| {
+            let runs = sim.check_runs(REPO);
+            (runs.len() == 2
+                && runs[0].conclusion.as_deref() == Some("neutral")
+                && runs[1].conclusion.as_deref() == Some("success"))
+            .then_some(runs)
+        })
+        .await
+        .expect("the job goes on under a new check run and succeeds");
+    assert_eq!(runs[0].id, awaiting.id);
+    let summary = runs[1].output.summary.clone().unwrap_or_default();
+    assert!(
+        summary.contains(&format!("runs/{}): approved by @{USER}", awaiting.id)),
+        "{summary}"
+    );
+    assert!(h.sim.violations().is_empty(), "{:?}", h.sim.violations());
+}
