@@ -7,7 +7,6 @@
 
 use super::Engine;
 use super::waits::settle;
-use crate::effect::{Effect, enqueue};
 use crate::job::approval::{self, NothingAwaited};
 use crate::job::{AttemptState, EventFrom, JobEvent, JobRecord, JobState, apply};
 use crate::store::Batch;
@@ -39,15 +38,7 @@ pub(super) fn continue_if_left(
     apply(state, record, &event);
     new.push(event);
     tracing::info!(job = %record.id, attempt, "approval no longer awaited: the attempt goes on under a new check run");
-    enqueue(
-        batch,
-        record.installation,
-        Effect::CreateCheckRun {
-            job: record.id.clone(),
-            attempt,
-        },
-        now,
-    );
+    Engine::create_effect(record, attempt, batch, now);
 }
 
 /// Why the attempt no longer awaits an approval: who approved, else that its wait is over.

@@ -11,7 +11,6 @@
 use super::AttemptStatus;
 use super::group::group_key;
 use super::{Engine, JobEvent, JobRecord, JobState, fold};
-use crate::effect::{Effect, enqueue};
 use crate::executor::StepConclusion;
 use crate::ids::JobId;
 use crate::job::ArrivingEvent;
@@ -224,13 +223,5 @@ fn queue_attempt(
         let key = group_key(record, &group, now, attempt);
         indexes::CONCURRENCY.put(batch, &key, &(record.id.clone(), attempt));
     }
-    enqueue(
-        batch,
-        record.installation,
-        Effect::CreateCheckRun {
-            job: record.id.clone(),
-            attempt,
-        },
-        now,
-    );
+    Engine::create_effect(record, attempt, batch, now);
 }

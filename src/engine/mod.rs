@@ -225,6 +225,20 @@ impl Engine {
         );
     }
 
+    /// Queues the creation of `attempt`'s check run (a new attempt's, or a new part's after an approval).
+    pub(crate) fn create_effect(
+        record: &JobRecord,
+        attempt: u32,
+        batch: &mut Batch,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let effect = Effect::CreateCheckRun {
+            job: record.id.clone(),
+            attempt,
+        };
+        enqueue(batch, record.installation, effect, now);
+    }
+
     /// Starts (or resumes) the newest attempt of a job in the background, unless it already runs here (then it is
     /// woken: see [`Engine::wake`]).
     pub fn start(&self, job: &JobId) {

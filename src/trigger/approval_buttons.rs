@@ -7,13 +7,12 @@
 
 use super::buttons::refused;
 use super::plan::Plan;
-use super::{ProcessError, Processor, transient};
+use super::{ProcessError, Processor};
 use crate::engine::JobCommand;
 use crate::ids::JobId;
 use crate::job::approval::awaited_approvals;
 use crate::job::{ArrivingEvent, EventFrom, JobRecord};
-use crate::spec::Permission;
-use crate::text::{approval as words, replies};
+use crate::text::approval as words;
 use crate::webhook::events::CheckRun;
 use serde_json::json;
 
@@ -30,19 +29,8 @@ impl Processor {
         let name = &record.spec.name;
         let login = &e.sender.login;
         let needed = record.spec.min_permission();
-        let p = self
-            .inner
-            .client
-            .permission(e.ctx.installation, &e.ctx.repo, login)
-            .await
-            .map_err(transient)?;
-        let has = Permission::from_github(&p.permission, p.role_name.as_deref());
-        if has.is_none_or(|has| has < needed) {
-            let role = p.role_name.clone().unwrap_or_else(|| p.permission.clone());
-            return Ok(refused(
-                record,
-                replies::not_allowed(login, name, needed, &role),
-            ));
+        if let Err(refusal) = self.clicker_may(e, record, needed).await? {
+            return Ok(refusal);
         }
         let Some((_, state)) = self.inner.journal.load(&job)? else {
             return Ok(Plan::note(format!("button on unknown job {job}")));

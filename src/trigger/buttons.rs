@@ -43,17 +43,8 @@ impl Processor {
         };
         let name = &record.spec.name;
         let login = &e.sender.login;
-        let p = self
-            .inner
-            .client
-            .permission(e.ctx.installation, &e.ctx.repo, login)
-            .await
-            .map_err(transient)?;
-        let has = Permission::from_github(&p.permission, p.role_name.as_deref());
-        if has.is_none_or(|has| has < Permission::Write) {
-            let role = p.role_name.clone().unwrap_or_else(|| p.permission.clone());
-            let text = replies::not_allowed(login, name, Permission::Write, &role);
-            return Ok(refused(record, text));
+        if let Err(refusal) = self.clicker_may(e, record, Permission::Write).await? {
+            return Ok(refusal);
         }
         if let Err(why) = self.may_run_again(record)? {
             return Ok(refused(record, replies::rerun_refused(name, &why)));
@@ -82,6 +73,32 @@ impl Processor {
             },
         ));
         Ok(plan)
+    }
+}
+
+impl Processor {
+    /// Whether the clicker of `e` has `needed` on the repository (asked of the collaborator-permission API);
+    /// `Err` holds the plan that tells them they have not.
+    pub(super) async fn clicker_may(
+        &self,
+        e: &CheckRun,
+        record: &JobRecord,
+        needed: Permission,
+    ) -> Result<Result<(), Plan>, ProcessError> {
+        let login = &e.sender.login;
+        let p = self
+            .inner
+            .client
+            .permission(e.ctx.installation, &e.ctx.repo, login)
+            .await
+            .map_err(transient)?;
+        let has = Permission::from_github(&p.permission, p.role_name.as_deref());
+        if has.is_some_and(|has| has >= needed) {
+            return Ok(Ok(()));
+        }
+        let role = p.role_name.clone().unwrap_or_else(|| p.permission.clone());
+        let text = replies::not_allowed(login, &record.spec.name, needed, &role);
+        Ok(Err(refused(record, text)))
     }
 }
 

@@ -4,7 +4,7 @@
 //! `/approve` comment) lets the job go on under a new check run, the two linked both ways; Reject ends the job
 //! failed (only `when: always` steps run after it); a timeout ends the awaiting check run visibly.
 
-use crate::support::{API_TOKEN, APP_ID, HEAD_SHA, Harness, INSTALLATION, REPO};
+use crate::support::{API_TOKEN, Harness, INSTALLATION, REPO};
 use boomerang_sim::{CheckRunRecord, payloads};
 use serde_json::{Value, json};
 
@@ -44,14 +44,8 @@ const CONFIG: &str = r#"jobs:
 "#;
 
 /// The `check_run.requested_action` delivery of a click on button `identifier` of check run `run` by `login`.
-pub(crate) fn click(run: &CheckRunRecord, identifier: &str, login: &str) -> Value {
-    let job = run.external_id.clone().expect("an external_id");
-    let mut v = payloads::check_run_rerequested(REPO, INSTALLATION, run.id, &job, APP_ID, HEAD_SHA);
-    v["action"] = json!("requested_action");
-    v["requested_action"] = json!({ "identifier": identifier });
-    v["sender"]["login"] = json!(login);
-    v["sender"]["type"] = json!("User");
-    v
+fn click(run: &CheckRunRecord, identifier: &str, login: &str) -> Value {
+    crate::buttons::click(REPO, INSTALLATION, run, identifier, login)
 }
 
 /// Waits until `boomerang/<job>` has a check run completed as `action_required` whose summary shows `needle`.
