@@ -30,6 +30,16 @@ pub enum Effect {
         /// Whether this carries the attempt's end.
         final_state: bool,
     },
+    /// Settle the check run of an attempt's earlier part (one that awaited an approval, then the attempt went on
+    /// under a new check run): `neutral`, no buttons, linking the new one.
+    SettleEarlierCheckRun {
+        /// The job.
+        job: JobId,
+        /// The attempt.
+        attempt: u32,
+        /// The earlier part (0 for the attempt's first check run).
+        part: u32,
+    },
     /// Add a reaction to a comment.
     React {
         /// Where.
@@ -83,6 +93,9 @@ impl Effect {
     pub fn coalesce_key(&self) -> Option<String> {
         match self {
             Effect::SyncCheckRun { job, attempt, .. } => Some(format!("sync/{job}/{attempt}")),
+            Effect::SettleEarlierCheckRun { job, attempt, part } => {
+                Some(format!("settle/{job}/{attempt}/{part}"))
+            }
             _ => None,
         }
     }
@@ -92,6 +105,7 @@ impl Effect {
         match self {
             Effect::CreateCheckRun { job, .. }
             | Effect::SyncCheckRun { job, .. }
+            | Effect::SettleEarlierCheckRun { job, .. }
             | Effect::Dispatch { job, .. } => Some(job),
             Effect::React { job, .. } | Effect::Comment { job, .. } => job.as_ref(),
             Effect::StandaloneCheckRun { .. } => None,
@@ -109,6 +123,7 @@ impl Effect {
         match self {
             Effect::CreateCheckRun { .. } => 0,
             Effect::SyncCheckRun { .. }
+            | Effect::SettleEarlierCheckRun { .. }
             | Effect::Dispatch { .. }
             | Effect::StandaloneCheckRun { .. } => 1,
             Effect::Comment { .. } => 2,
@@ -131,6 +146,9 @@ impl Effect {
                     "update check run (attempt {attempt}{})",
                     if *final_state { ", final" } else { "" }
                 )
+            }
+            Effect::SettleEarlierCheckRun { attempt, part, .. } => {
+                format!("settle earlier check run (attempt {attempt}, part {part})")
             }
             Effect::React { content, .. } => format!("react {content}"),
             Effect::Comment { .. } => "reply".to_string(),

@@ -142,18 +142,21 @@ impl Reconciler {
                             continue;
                         }
                         report.looked_up += 1;
-                        let status = match self
+                        let (status, conclusion) = match self
                             .client
                             .check_run_status(record.installation, &record.repo, *run)
                             .await
                         {
-                            Ok((status, _)) => status,
+                            Ok(answer) => answer,
                             Err(e) => {
                                 tracing::warn!(job = %record.id, check_run = %run, error = %e, "cannot read a check run; next sweep tries again");
                                 continue;
                             }
                         };
-                        if status == "completed" {
+                        // A run completed as `action_required` while the job awaited an approval has not
+                        // received the job's end yet.
+                        let awaiting = conclusion.as_deref() == Some("action_required");
+                        if status == "completed" && !awaiting {
                             let mut b = Batch::new();
                             indexes::FINAL_SENT.put(&mut b, &mark, &true);
                             self.store.commit(b).await?;

@@ -11,7 +11,6 @@
 use super::AttemptStatus;
 use super::group::group_key;
 use super::{Engine, JobEvent, JobRecord, JobState, fold};
-use crate::effect::{Effect, enqueue};
 use crate::executor::StepConclusion;
 use crate::ids::JobId;
 use crate::job::ArrivingEvent;
@@ -41,6 +40,12 @@ pub enum JobCommand {
         name: String,
         /// The event.
         event: ArrivingEvent,
+    },
+    /// Someone rejected the approval the job awaits (the check run's Reject button): its awaiting waits fail, so
+    /// the job stops as after a failed step.
+    Reject {
+        /// Who rejected.
+        by: String,
     },
 }
 
@@ -86,6 +91,9 @@ impl Engine {
                     JobCommand::Deliver { name, event } => super::waits::plan_delivery(
                         &record, &state, name, event, &redactor, &mut batch, now,
                     ),
+                    JobCommand::Reject { by } => {
+                        super::approval::plan_reject(&record, &state, by, &mut batch, now)
+                    }
                     other => plan(&record, &state, other, now),
                 };
                 match planned {
@@ -136,7 +144,7 @@ impl Engine {
                 }
                 JobCommand::Rerun { .. } => self.start(job),
                 // An event that ended a wait lets the job go on; one that did not changes nothing a runner acts on.
-                JobCommand::Deliver { .. } => {
+                JobCommand::Deliver { .. } | JobCommand::Reject { .. } => {
                     if committed.waits_ended.contains(job) {
                         self.wake(job);
                     }
@@ -163,7 +171,9 @@ fn plan(
                 at: now,
             }])
         }
-        JobCommand::Deliver { .. } => Err("an event is delivered by `commit_commands`".into()),
+        JobCommand::Deliver { .. } | JobCommand::Reject { .. } => {
+            Err("an event is delivered by `commit_commands`".into())
+        }
         JobCommand::Rerun {
             by,
             reason,
@@ -213,13 +223,5 @@ fn queue_attempt(
         let key = group_key(record, &group, now, attempt);
         indexes::CONCURRENCY.put(batch, &key, &(record.id.clone(), attempt));
     }
-    enqueue(
-        batch,
-        record.installation,
-        Effect::CreateCheckRun {
-            job: record.id.clone(),
-            attempt,
-        },
-        now,
-    );
+    Engine::create_effect(record, attempt, batch, now);
 }

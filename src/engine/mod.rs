@@ -9,6 +9,7 @@
 //! A job whose steps only wait holds no task: its runner returns ("parks") and the job keeps an entry on the
 //! shared timer; an event that ends a wait, a deadline, a cancel or a restart wakes it ([`Engine::wake`]).
 
+mod approval;
 mod attempt;
 mod commands;
 mod deadlines;
@@ -222,6 +223,20 @@ impl Engine {
             },
             now,
         );
+    }
+
+    /// Queues the creation of `attempt`'s check run (a new attempt's, or a new part's after an approval).
+    pub(crate) fn create_effect(
+        record: &JobRecord,
+        attempt: u32,
+        batch: &mut Batch,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let effect = Effect::CreateCheckRun {
+            job: record.id.clone(),
+            attempt,
+        };
+        enqueue(batch, record.installation, effect, now);
     }
 
     /// Starts (or resumes) the newest attempt of a job in the background, unless it already runs here (then it is

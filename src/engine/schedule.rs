@@ -163,6 +163,8 @@ mod tests {
             annotations_sent: 0,
             events: Vec::new(),
             waits: Default::default(),
+            earlier_parts: Vec::new(),
+            part_awaited_approval: false,
         }
     }
 

@@ -9,6 +9,7 @@
 //! awaits, which the webhook ingress reads to drop other apps' check runs when nothing waits for them), and the
 //! test that lets start-up leave a job that only waits parked instead of starting a runner for it.
 
+use super::approval::continue_if_left;
 use super::attempt::AttemptRun;
 use super::schedule::{Stop, failed, next_moves};
 use super::{Engine, EngineError};
@@ -55,7 +56,7 @@ pub(super) fn index_check_waits(batch: &mut Batch, record: &JobRecord, active: b
 }
 
 /// Applies `events` to `state` in order, filling in the note of each wait they end (`stopping`: why the job
-/// stopped, for waits a stop ends); returns them as they are to be appended.
+/// stopped, for waits a stop ends; who rejected, for a rejection); returns them as they are to be appended.
 pub(super) fn settle(
     record: &JobRecord,
     state: &mut JobState,
@@ -114,6 +115,7 @@ fn ended_note(
             notes::wait_timed_out(wait.timeout.unwrap_or_default(), &lacking, effect)
         }
         WaitOutcome::Stopped => notes::wait_stopped(&lacking, stopping.unwrap_or_default()),
+        WaitOutcome::Rejected => crate::text::approval::wait_rejected(stopping.unwrap_or_default()),
     })
 }
 
@@ -131,8 +133,10 @@ pub(super) fn plan_delivery(
     let event = masked(event, redactor);
     match wait::receive(record, state, name, &event, now) {
         Arrival::Counted(new) => {
+            let before = state.current().cloned();
             let mut state = state.clone();
-            let new = settle(record, &mut state, new, None);
+            let mut new = settle(record, &mut state, new, None);
+            continue_if_left(record, before.as_ref(), &mut state, &mut new, batch, now);
             if let Some(a) = state.current() {
                 Engine::sync_effect(record, a.number, false, batch, now);
             }
@@ -183,8 +187,17 @@ impl Engine {
         let Arrival::Counted(new) = arrival else {
             return Ok(arrival);
         };
-        let new = settle(&record, &mut state, new, None);
+        let before = state.current().cloned();
+        let mut new = settle(&record, &mut state, new, None);
         let mut batch = Batch::new();
+        continue_if_left(
+            &record,
+            before.as_ref(),
+            &mut state,
+            &mut new,
+            &mut batch,
+            now,
+        );
         if let Some(a) = state.current() {
             Engine::sync_effect(&record, a.number, false, &mut batch, now);
         }
@@ -212,8 +225,17 @@ impl Engine {
         if ends.is_empty() {
             drop(locked);
         } else {
-            let ends = settle(&record, &mut state, ends, None);
+            let before = state.current().cloned();
+            let mut ends = settle(&record, &mut state, ends, None);
             let mut batch = Batch::new();
+            continue_if_left(
+                &record,
+                before.as_ref(),
+                &mut state,
+                &mut ends,
+                &mut batch,
+                now,
+            );
             if let Some(a) = state.current() {
                 Engine::sync_effect(&record, a.number, false, &mut batch, now);
             }

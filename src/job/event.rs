@@ -120,6 +120,19 @@ pub enum JobEvent {
         check_run_id: CheckRunId,
         /// Its page.
         html_url: Option<String>,
+        /// The part of the attempt it was created for (see [`JobEvent::CheckRunContinued`]); 0 for the first.
+        #[serde(default)]
+        part: u32,
+    },
+    /// The attempt stopped awaiting an approval and goes on: its check run, completed as `action_required` (GitHub
+    /// shows buttons only on a completed run), stays as it is and the rest of the attempt gets a new check run.
+    CheckRunContinued {
+        /// Attempt.
+        attempt: u32,
+        /// When.
+        at: DateTime<Utc>,
+        /// Why it no longer awaits an approval (who approved), as the old check run shows it.
+        reason: String,
     },
     /// The attempt ended.
     AttemptCompleted {

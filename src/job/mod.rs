@@ -2,8 +2,10 @@
 //! is an appended [`JobEvent`], and its current [`JobState`] is the pure [`fold`] of those events.
 //!
 //! `record.rs` holds the record, `event.rs` the events, `state.rs` the folded state and the fold itself, `wait.rs`
-//! the model of `wait` steps (received events, a wait's progress, and the pure decisions over them).
+//! the model of `wait` steps (received events, a wait's progress, and the pure decisions over them), `approval.rs`
+//! what the Approve / Reject buttons derive from it.
 
+pub mod approval;
 mod event;
 mod record;
 mod state;
@@ -12,11 +14,14 @@ pub mod wait;
 pub use event::{JobConclusion, JobEvent};
 pub use record::{JobRecord, Trigger, TriggerKind};
 pub use state::{
-    AttemptState, AttemptStatus, JobState, StepState, StepStatus, apply, fold, waiting_text,
+    AttemptState, AttemptStatus, EarlierPart, JobState, StepState, StepStatus, apply, fold,
+    waiting_text,
 };
 
 pub use wait::{ArrivingEvent, EventFrom, EventRefusal, ReceivedEvent, WaitOutcome, WaitProgress};
 
+#[cfg(test)]
+mod approval_tests;
 #[cfg(test)]
 pub(crate) mod test_fixture;
 #[cfg(test)]

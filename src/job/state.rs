@@ -133,12 +133,36 @@ pub struct AttemptState {
     /// Each wait step's progress, by step id.
     #[serde(default)]
     pub waits: std::collections::BTreeMap<String, WaitProgress>,
+    /// The parts of the attempt that ended awaiting an approval, oldest first; `check_run` is the current part's
+    /// (numbered `earlier_parts.len()`).
+    #[serde(default)]
+    pub earlier_parts: Vec<EarlierPart>,
+    /// Whether the current part has awaited an approval: its check run was then completed (`action_required`) and
+    /// stays completed until the attempt goes on under a new one or ends.
+    #[serde(default)]
+    pub part_awaited_approval: bool,
+}
+
+/// A part of an attempt whose check run was completed as `action_required` and then left for a new one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EarlierPart {
+    /// Its check run, once GitHub created it (an approval can come before the first check run exists).
+    pub check_run: Option<(CheckRunId, Option<String>)>,
+    /// When the attempt went on.
+    pub left_at: DateTime<Utc>,
+    /// Why (who approved).
+    pub reason: String,
 }
 
 impl AttemptState {
     /// A step by id.
     pub fn step(&self, id: &str) -> Option<&StepState> {
         self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The number of the part the attempt is in (a new check run after each approval it awaited).
+    pub fn part(&self) -> u32 {
+        u32::try_from(self.earlier_parts.len()).unwrap_or(u32::MAX)
     }
 
     fn step_mut(&mut self, id: &str) -> Option<&mut StepState> {
@@ -212,6 +236,16 @@ fn attempt_mut(state: &mut JobState, n: u32) -> Option<&mut AttemptState> {
 
 /// Applies one event to a state (the step of [`fold`]).
 pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
+    apply_event(state, record, event);
+    if let Some(a) = state.attempts.last_mut()
+        && !a.part_awaited_approval
+        && super::approval::awaits_approval(record, a)
+    {
+        a.part_awaited_approval = true;
+    }
+}
+
+fn apply_event(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
     match event {
         JobEvent::AttemptQueued {
             attempt,
@@ -254,6 +288,8 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                 annotations_sent: 0,
                 events,
                 waits,
+                earlier_parts: Vec::new(),
+                part_awaited_approval: false,
             });
         }
         JobEvent::AttemptStarted { attempt, at } => {
@@ -322,9 +358,29 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
             attempt,
             check_run_id,
             html_url,
+            part,
         } => {
             if let Some(a) = attempt_mut(state, *attempt) {
-                a.check_run = Some((*check_run_id, html_url.clone()));
+                let run = Some((*check_run_id, html_url.clone()));
+                // A run created for a part the attempt has left meanwhile belongs to that part.
+                match a.earlier_parts.get_mut(*part as usize) {
+                    Some(earlier) => earlier.check_run = earlier.check_run.take().or(run),
+                    None => a.check_run = run,
+                }
+            }
+        }
+        JobEvent::CheckRunContinued {
+            attempt,
+            at,
+            reason,
+        } => {
+            if let Some(a) = attempt_mut(state, *attempt) {
+                a.earlier_parts.push(EarlierPart {
+                    check_run: a.check_run.take(),
+                    left_at: *at,
+                    reason: reason.clone(),
+                });
+                a.part_awaited_approval = false;
             }
         }
         JobEvent::AttemptCompleted {

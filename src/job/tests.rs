@@ -231,6 +231,7 @@ fn apply_records_the_rest() {
             attempt: 1,
             check_run_id: CheckRunId(9),
             html_url: None,
+            part: 0,
         },
         JobEvent::AnnotationsSent {
             attempt: 1,

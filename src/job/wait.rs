@@ -88,6 +88,8 @@ pub enum WaitOutcome {
     TimedOut,
     /// The job stopped first (cancelled, out of time, or failed elsewhere).
     Stopped,
+    /// Someone with the job's permission rejected the approval it waited for (the step fails).
+    Rejected,
 }
 
 /// A wait step's progress within an attempt.
@@ -368,7 +370,7 @@ pub fn missing<'a>(wait: &'a WaitSpec, attempt: &AttemptState) -> Vec<&'a str> {
         .collect()
 }
 
-fn ended(
+pub(super) fn ended(
     attempt: u32,
     step: &str,
     at: DateTime<Utc>,

@@ -12,6 +12,7 @@
 mod pacer;
 mod render;
 mod send;
+mod settle;
 
 use crate::clock::Clock;
 use crate::config::Pacing;

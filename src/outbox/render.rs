@@ -39,7 +39,7 @@ impl Outbox {
         record: &JobRecord,
         attempt: &AttemptState,
         now: DateTime<Utc>,
-        render: fn(&CheckRunView<'_>) -> serde_json::Value,
+        render: impl Fn(&CheckRunView<'_>) -> serde_json::Value,
     ) -> (serde_json::Value, Pending) {
         let details = self.inner.links.job_url(record.id.as_str(), now);
         let tail = self.view_parts(record, attempt);

@@ -26,16 +26,16 @@ pub(super) enum SendError {
 }
 
 /// The queued entry being sent: where it stands in the queue, what it says, and the time of the send.
-struct Sending<'a> {
-    inst: InstallationId,
+pub(super) struct Sending<'a> {
+    pub(super) inst: InstallationId,
     key: &'a OutboxKey,
     entry: &'a OutboxEntry,
-    now: DateTime<Utc>,
+    pub(super) now: DateTime<Utc>,
 }
 
 impl Sending<'_> {
     /// Takes the entry off the queue, unless it was coalesced with a newer state while it was being sent.
-    fn remove(&self, b: &mut Batch) {
+    pub(super) fn remove(&self, b: &mut Batch) {
         let coalesce = self.entry.effect.coalesce_key();
         b.remove_outbox_if_unchanged(self.key, coalesce.as_deref(), self.entry);
     }
@@ -62,6 +62,9 @@ impl Outbox {
             }
             Effect::SyncCheckRun { job, attempt, .. } => {
                 self.sync_check_run(&s, job, *attempt, last_sync).await
+            }
+            Effect::SettleEarlierCheckRun { job, attempt, part } => {
+                self.settle_earlier_part(&s, job, *attempt, *part).await
             }
             Effect::Dispatch { job, attempt } => self.dispatch(&s, job, *attempt).await,
             Effect::React {
@@ -146,7 +149,10 @@ impl Outbox {
             let known: Vec<_> = state
                 .attempts
                 .iter()
-                .filter_map(|x| x.check_run.as_ref().map(|c| c.0))
+                .flat_map(|x| {
+                    let earlier = x.earlier_parts.iter().filter_map(|p| p.check_run.as_ref());
+                    x.check_run.iter().chain(earlier).map(|c| c.0)
+                })
                 .collect();
             client
                 .check_runs_named(
@@ -174,6 +180,7 @@ impl Outbox {
             attempt,
             check_run_id: created.id,
             html_url: created.html_url,
+            part: a.part(),
         }];
         // An adopted run's annotations are unknown: they are sent (again) by the sync that follows.
         let more_notes = notes.more || (adopted_run && !notes.batch.is_empty());
@@ -187,6 +194,15 @@ impl Outbox {
             indexes::CHECK_RUNS.put(b, &created.id, &index_value);
             if ended && !adopted_run {
                 indexes::FINAL_SENT.put(b, &final_sent_key(job, attempt), &true);
+            }
+            // A run for a later part: the runs of the parts before it now have one to link.
+            for part in 0..a.part() {
+                let settle = Effect::SettleEarlierCheckRun {
+                    job: job.clone(),
+                    attempt,
+                    part,
+                };
+                enqueue(b, record.installation, settle, now);
             }
             if !ended || adopted_run || more_notes {
                 // The attempt may have moved on while the create was in flight.
@@ -293,7 +309,11 @@ impl Outbox {
     }
 
     /// A job whose attempt `attempt` exists, or why the effect about it cannot be sent.
-    fn load(&self, job: &JobId, attempt: u32) -> Result<(JobRecord, JobState), SendError> {
+    pub(super) fn load(
+        &self,
+        job: &JobId,
+        attempt: u32,
+    ) -> Result<(JobRecord, JobState), SendError> {
         match self.inner.journal.load(job) {
             Ok(Some((record, state))) if state.attempt(attempt).is_some() => Ok((record, state)),
             Ok(_) => Err(SendError::Gone(format!(
@@ -304,7 +324,7 @@ impl Outbox {
     }
 
     /// Records a send's result on its job: `events`, with `extra`'s writes in the same batch.
-    async fn commit(
+    pub(super) async fn commit(
         &self,
         job: &JobId,
         events: &[JobEvent],

@@ -3,6 +3,7 @@
 //! `repository_dispatch` payload (at most 10 top-level keys, under 64 KB). No I/O here; tested with tables.
 
 pub mod actions;
+pub mod approval;
 pub mod markdown;
 pub mod wait;
 
@@ -100,6 +101,9 @@ pub fn title(record: &JobRecord, attempt: &AttemptState) -> String {
             .as_deref()
             .map_or("Queued".to_string(), |why| format!("Queued: {why}")),
         (AttemptStatus::InProgress, _) => {
+            if let Some(t) = approval::title(record, attempt) {
+                return truncate_chars(&t, 200);
+            }
             let running: Vec<&str> = attempt
                 .steps
                 .iter()
@@ -138,6 +142,7 @@ pub fn summary(view: &CheckRunView<'_>) -> String {
         md(&r.spec.name),
         md(&title(r, a))
     ));
+    out.push_str(&approval::summary_lines(r, a));
     out.push_str(&format!(
         "| | |\n|---|---|\n| Trigger | {} ({}) |\n| Requested by | @{} |\n| Attempt | {}{} |\n| Commit | {} |\n",
         md(&r.trigger.description),
@@ -278,15 +283,31 @@ fn output(view: &CheckRunView<'_>) -> Value {
     o
 }
 
-fn status_fields(body: &mut Map<String, Value>, attempt: &AttemptState) {
-    body.insert(
-        "status".into(),
-        Value::String(attempt.status.as_str().into()),
-    );
+fn status_fields(body: &mut Map<String, Value>, record: &JobRecord, attempt: &AttemptState) {
+    let awaits_approval = approval::shown_completed(record, attempt);
+    let status = if awaits_approval {
+        AttemptStatus::Completed
+    } else {
+        attempt.status
+    };
+    body.insert("status".into(), Value::String(status.as_str().into()));
     if let Some(started) = attempt.started_at {
         body.insert("started_at".into(), Value::String(timestamp(started)));
     }
-    if attempt.status == AttemptStatus::Completed {
+    if awaits_approval {
+        // GitHub shows buttons only on a completed run: it is completed as awaiting an action, from when the
+        // newest awaiting wait began.
+        let since = attempt
+            .waits
+            .values()
+            .filter(|w| w.ended_at.is_none())
+            .map(|w| w.started_at)
+            .max()
+            .or(attempt.started_at)
+            .unwrap_or(attempt.queued_at);
+        body.insert("conclusion".into(), Value::String("action_required".into()));
+        body.insert("completed_at".into(), Value::String(timestamp(since)));
+    } else if attempt.status == AttemptStatus::Completed {
         let conclusion = attempt.conclusion.unwrap_or(JobConclusion::Failure);
         body.insert(
             "conclusion".into(),
@@ -317,9 +338,9 @@ pub fn check_run_create(view: &CheckRunView<'_>) -> Value {
         "details_url".into(),
         Value::String(view.details_url.to_string()),
     );
-    status_fields(&mut body, view.attempt);
+    status_fields(&mut body, view.record, view.attempt);
     body.insert("output".into(), output(view));
-    if let Some(buttons) = actions::buttons(view.attempt) {
+    if let Some(buttons) = actions::buttons(view.record, view.attempt) {
         body.insert("actions".into(), buttons);
     }
     Value::Object(body)
@@ -328,14 +349,21 @@ pub fn check_run_create(view: &CheckRunView<'_>) -> Value {
 /// The body of `PATCH /check-runs/{id}`.
 pub fn check_run_update(view: &CheckRunView<'_>) -> Value {
     let mut body = Map::new();
-    status_fields(&mut body, view.attempt);
+    status_fields(&mut body, view.record, view.attempt);
     body.insert(
         "details_url".into(),
         Value::String(view.details_url.to_string()),
     );
     body.insert("output".into(), output(view));
-    if let Some(buttons) = actions::buttons(view.attempt) {
-        body.insert("actions".into(), buttons);
+    match actions::buttons(view.record, view.attempt) {
+        Some(buttons) => {
+            body.insert("actions".into(), buttons);
+        }
+        // Approve / Reject go once nothing awaits an approval any more (GitHub keeps buttons until replaced).
+        None if approval::may_await(view.record) => {
+            body.insert("actions".into(), json!([]));
+        }
+        None => {}
     }
     Value::Object(body)
 }

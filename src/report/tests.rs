@@ -94,6 +94,7 @@ fn events_done(conclusion: JobConclusion) -> Vec<JobEvent> {
             attempt: 1,
             check_run_id: CheckRunId(77),
             html_url: None,
+            part: 0,
         },
         JobEvent::AttemptCompleted {
             attempt: 1,

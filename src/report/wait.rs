@@ -77,7 +77,7 @@ fn source(source: &EventSource) -> String {
                 .unwrap_or_default(),
             md(&conclusions.join(", "))
         ),
-        EventSource::Approval => "an approval (`/approve`)".into(),
+        EventSource::Approval => "an approval (the Approve button or `/approve`)".into(),
     }
 }
 
@@ -125,6 +125,7 @@ pub fn checklist(record: &JobRecord, attempt: &AttemptState) -> String {
             (_, Some(WaitOutcome::Satisfied)) => "over: what it waited for arrived".to_string(),
             (_, Some(WaitOutcome::TimedOut)) => "over: it timed out".to_string(),
             (_, Some(WaitOutcome::Stopped)) => "over: the job stopped first".to_string(),
+            (_, Some(WaitOutcome::Rejected)) => "over: the approval was rejected".to_string(),
             _ => "did not run".to_string(),
         };
         out.push_str(&format!(

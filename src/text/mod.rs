@@ -4,10 +4,13 @@
 //!   the API's refusals.
 //! - [`notes`]: what the engine records on steps and attempts (why a step was skipped, why an attempt ended), shown
 //!   in the check run and on the job page.
+//! - [`approval`]: what the Checks UI says while a job awaits an approval (the `action_required` check run, the
+//!   links between an attempt's check runs, the answers to an Approve or Reject click).
 //! - [`callbacks`]: why a `callback_url` is refused, and what the callback delivery log says about a failed try.
 //!
 //! The check run's own frame (headings, tables, the steps' status words) is rendered by [`crate::report`].
 
+pub mod approval;
 pub mod callbacks;
 pub mod notes;
 pub mod replies;

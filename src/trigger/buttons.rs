@@ -4,6 +4,7 @@
 //! command of the delivery's plan, so it is committed with the delivery. A refused click changes nothing and is
 //! told: a reply on the job's pull request, or, without one, a finished neutral check run on the job's commit.
 //! GitHub's "Re-run all checks" (`check_suite.rerequested`) re-runs our unsuccessful jobs on the suite's commit.
+//! **Approve** / **Reject** (on a check run that awaits an approval) are `approval_buttons.rs`.
 
 use super::plan::Plan;
 use super::{ProcessError, Processor, transient};
@@ -11,7 +12,7 @@ use crate::effect::Effect;
 use crate::engine::JobCommand;
 use crate::ids::JobId;
 use crate::job::{JobConclusion, JobRecord};
-use crate::report::actions::{RERUN, RETRY_FAILED};
+use crate::report::actions::{APPROVE, REJECT, RERUN, RETRY_FAILED};
 use crate::report::check_run_name;
 use crate::spec::Permission;
 use crate::store::indexes::{self, CommitKey};
@@ -23,6 +24,7 @@ impl Processor {
     /// and installation).
     pub(super) async fn on_requested_action(
         &self,
+        guid: &str,
         e: &CheckRun,
         job: JobId,
         record: &JobRecord,
@@ -30,6 +32,8 @@ impl Processor {
         let failed_only = match e.requested_action.as_deref() {
             Some(RETRY_FAILED) => true,
             Some(RERUN) => false,
+            Some(APPROVE) => return self.on_approval_click(guid, e, job, record, true).await,
+            Some(REJECT) => return self.on_approval_click(guid, e, job, record, false).await,
             other => {
                 return Ok(Plan::note(format!(
                     "check_run.requested_action with an unknown button {:?}: ignored",
@@ -39,17 +43,8 @@ impl Processor {
         };
         let name = &record.spec.name;
         let login = &e.sender.login;
-        let p = self
-            .inner
-            .client
-            .permission(e.ctx.installation, &e.ctx.repo, login)
-            .await
-            .map_err(transient)?;
-        let has = Permission::from_github(&p.permission, p.role_name.as_deref());
-        if has.is_none_or(|has| has < Permission::Write) {
-            let role = p.role_name.clone().unwrap_or_else(|| p.permission.clone());
-            let text = replies::not_allowed(login, name, Permission::Write, &role);
-            return Ok(refused(record, text));
+        if let Err(refusal) = self.clicker_may(e, record, Permission::Write).await? {
+            return Ok(refusal);
         }
         if let Err(why) = self.may_run_again(record)? {
             return Ok(refused(record, replies::rerun_refused(name, &why)));
@@ -81,8 +76,34 @@ impl Processor {
     }
 }
 
+impl Processor {
+    /// Whether the clicker of `e` has `needed` on the repository (asked of the collaborator-permission API);
+    /// `Err` holds the plan that tells them they have not.
+    pub(super) async fn clicker_may(
+        &self,
+        e: &CheckRun,
+        record: &JobRecord,
+        needed: Permission,
+    ) -> Result<Result<(), Plan>, ProcessError> {
+        let login = &e.sender.login;
+        let p = self
+            .inner
+            .client
+            .permission(e.ctx.installation, &e.ctx.repo, login)
+            .await
+            .map_err(transient)?;
+        let has = Permission::from_github(&p.permission, p.role_name.as_deref());
+        if has.is_some_and(|has| has >= needed) {
+            return Ok(Ok(()));
+        }
+        let role = p.role_name.clone().unwrap_or_else(|| p.permission.clone());
+        let text = replies::not_allowed(login, &record.spec.name, needed, &role);
+        Ok(Err(refused(record, text)))
+    }
+}
+
 /// A plan that only tells the clicker why nothing ran: on the job's pull request, else as a finished check run.
-fn refused(record: &JobRecord, text: String) -> Plan {
+pub(super) fn refused(record: &JobRecord, text: String) -> Plan {
     let mut plan = Plan::note(format!("button refused: {text}"));
     let effect = match record.trigger.pull_request {
         Some(issue_number) => Effect::Comment {

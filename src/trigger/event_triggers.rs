@@ -35,7 +35,7 @@ impl Processor {
             Event::WorkflowDispatch(e) => self.on_workflow_dispatch(guid, e).await,
             Event::RepositoryDispatch(e) => self.on_repository_dispatch(guid, e).await,
             Event::CheckRun(e) if e.action == "completed" => Ok(self.check_run_answer(guid, &e)?),
-            Event::CheckRun(e) => self.on_check_run(e).await,
+            Event::CheckRun(e) => self.on_check_run(guid, e).await,
             Event::WorkflowRunCompleted(e) => self.on_workflow_run(guid, e).await,
             Event::CheckSuite(e) => self.on_check_suite(guid, e).await,
             Event::Push(e) => self.on_push(guid, e).await,
@@ -179,7 +179,7 @@ impl Processor {
 
     /// `check_run.rerequested` on one of ours: the job runs again (a fork's only while its commit is approved);
     /// `requested_action`: a button was clicked (`buttons.rs`).
-    async fn on_check_run(&self, e: CheckRun) -> Result<Plan, ProcessError> {
+    async fn on_check_run(&self, guid: &str, e: CheckRun) -> Result<Plan, ProcessError> {
         let inner = &self.inner;
         if e.app_id != Some(inner.client.app_id()) {
             return Ok(Plan::note("a check run of another app"));
@@ -201,7 +201,7 @@ impl Processor {
             )));
         }
         if e.action == "requested_action" {
-            return self.on_requested_action(&e, job, &record).await;
+            return self.on_requested_action(guid, &e, job, &record).await;
         }
         let mut plan = Plan::default();
         match e.action.as_str() {

@@ -20,6 +20,7 @@
 
 mod answers;
 mod api_start;
+mod approval_buttons;
 mod buttons;
 pub mod command;
 mod comment;

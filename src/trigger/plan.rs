@@ -181,6 +181,7 @@ impl Processor {
                     .map(|(job, c)| match c {
                         JobCommand::Cancel { .. } => format!("cancel {job}"),
                         JobCommand::Rerun { .. } => format!("run {job} again"),
+                        JobCommand::Reject { .. } => format!("reject the approval {job} awaits"),
                         JobCommand::Deliver { name, event } => {
                             format!("event `{name}` ({}) for {job}", event.from.as_str())
                         }

@@ -22,7 +22,7 @@ const CONFIG: &str = r#"jobs:
 "#;
 
 /// The `check_run.requested_action` delivery of a click on button `identifier` of check run `run` by `login`.
-fn click(
+pub(crate) fn click(
     repo: &str,
     installation: u64,
     run: &CheckRunRecord,

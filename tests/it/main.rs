@@ -7,6 +7,7 @@ mod support;
 
 mod annotations;
 mod api;
+mod approve_buttons;
 mod atomic_plans;
 mod budget;
 mod buttons;

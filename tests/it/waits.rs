@@ -5,6 +5,7 @@
 //! named with the correlation id, and `/approve`. Timeouts end a wait as its `on_timeout` says; a wait survives a
 //! `kill -9` of the real server.
 
+use crate::approve_buttons::awaiting_approval;
 use crate::support::{API_TOKEN, Answer, HEAD_SHA, Harness, INSTALLATION, REPO};
 use boomerang_sim::{CheckRunRecord, payloads};
 use serde_json::{Value, json};
@@ -653,7 +654,7 @@ async fn another_apps_check_run_and_a_named_workflow_run_are_events() {
 async fn an_approval_comes_from_a_person_with_permission() {
     let h = harness().await;
     let (_, correlation) = run(&h, "release").await;
-    wait_waiting(&h, "release", "⏳ waiting").await;
+    let awaiting = awaiting_approval(&h, "release", "⏳ waiting").await;
     // Not through the API: a token names no person.
     let api = event(&h, &correlation, "approval", None, json!(null)).await;
     assert_eq!(api.status, 403, "{}", api.body);
@@ -662,17 +663,26 @@ async fn an_approval_comes_from_a_person_with_permission() {
     h.comment("rick", "/approve").await;
     let refusal = h.wait_reply().await;
     assert!(refusal.contains("rick"), "{refusal}");
-    let still = h
+    let still: Vec<CheckRunRecord> = h
         .check_runs()
         .into_iter()
-        .find(|c| c.name == "boomerang/release");
-    assert!(still.is_some_and(|c| c.status == "in_progress"));
+        .filter(|c| c.name == "boomerang/release")
+        .collect();
+    assert_eq!(still.len(), 1);
+    assert_eq!(still[0].conclusion.as_deref(), Some("action_required"));
     h.comment("alice", "/approve").await;
-    let done = completed(&h, "release").await;
-    assert_eq!(done.conclusion.as_deref(), Some("success"));
+    // The job goes on under a new check run (the first one awaited the approval).
+    let done = h
+        .wait_check_run("`boomerang/release` succeeded", |c| {
+            c.name == "boomerang/release" && c.conclusion.as_deref() == Some("success")
+        })
+        .await;
+    assert_ne!(done.id, awaiting.id);
     let summary = done.output.summary.unwrap_or_default();
     assert!(
-        summary.contains("| `approval` | an approval (`/approve`) | ✅ received"),
+        summary.contains(
+            "| `approval` | an approval (the Approve button or `/approve`) | ✅ received"
+        ),
         "{summary}"
     );
     assert!(summary.contains("from alice"), "{summary}");
@@ -683,9 +693,14 @@ async fn an_approval_comes_from_a_person_with_permission() {
 async fn a_waiting_job_is_cancelled_at_once_and_runs_out_of_its_own_time() {
     let h = harness().await;
     let (_, correlation) = run(&h, "release").await;
-    wait_waiting(&h, "release", "⏳ waiting").await;
+    awaiting_approval(&h, "release", "⏳ waiting").await;
     h.comment("alice", "/cancel release").await;
-    let done = completed(&h, "release").await;
+    // The check run that awaited the approval ends cancelled (no new one: the job does not go on).
+    let done = h
+        .wait_check_run("`boomerang/release` cancelled", |c| {
+            c.name == "boomerang/release" && c.conclusion.as_deref() == Some("cancelled")
+        })
+        .await;
     assert_eq!(
         done.conclusion.as_deref(),
         Some("cancelled"),
@@ -698,7 +713,9 @@ async fn a_waiting_job_is_cancelled_at_once_and_runs_out_of_its_own_time() {
         "{summary}"
     );
     assert!(
-        summary.contains("| `approval` | an approval (`/approve`) | ❌ missing |"),
+        summary.contains(
+            "| `approval` | an approval (the Approve button or `/approve`) | ❌ missing |"
+        ),
         "{summary}"
     );
     let late = event(&h, &correlation, "approval", None, json!(null)).await;
