@@ -456,6 +456,12 @@ pub fn duplicate(name: &str, first: &str) -> String {
 /// The title of the check run that tells a clicker why a button ran nothing (a job without a pull request).
 pub const BUTTON_REFUSED_TITLE: &str = "Button refused: nothing was run";
 
+/// The name of the check run that tells a refused click on a job without a pull request: not the job's own name, so
+/// the clicked run (and its buttons) stays the newest of that name in the Checks UI.
+pub fn button_refused_check_run(job_check_run: &str) -> String {
+    format!("{job_check_run}: button refused")
+}
+
 /// A button clicked while the job is not ended and unsuccessful (it runs again already, or it succeeded).
 pub fn button_not_ended(job: &str) -> String {
     format!(

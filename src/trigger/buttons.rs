@@ -2,7 +2,8 @@
 //! runs the steps that did not succeed again, **Re-run** every step. The clicker needs write access (asked of the
 //! collaborator-permission API, as for `/retry`); a fork's job needs its commit approved. The new attempt is a
 //! command of the delivery's plan, so it is committed with the delivery. A refused click changes nothing and is
-//! told: a reply on the job's pull request, or, without one, a finished neutral check run on the job's commit.
+//! told: a reply on the job's pull request, or, without one, a finished neutral check run on the job's commit under a
+//! name of its own (a newer run of the job's name would hide the one whose buttons were clicked).
 //! GitHub's "Re-run all checks" (`check_suite.rerequested`) re-runs our unsuccessful jobs on the suite's commit.
 //! **Approve** / **Reject** (on a check run that awaits an approval) are `approval_buttons.rs`.
 
@@ -115,7 +116,7 @@ pub(super) fn refused(record: &JobRecord, text: String) -> Plan {
         None => Effect::StandaloneCheckRun {
             repo: record.repo.clone(),
             sha: record.sha.to_string(),
-            name: check_run_name(record),
+            name: replies::button_refused_check_run(&check_run_name(record)),
             conclusion: "neutral".into(),
             title: replies::BUTTON_REFUSED_TITLE.into(),
             summary: text,
