@@ -5,9 +5,13 @@
 //! - [`notes`]: what the engine records on steps and attempts (why a step was skipped, why an attempt ended), shown
 //!   in the check run and on the job page.
 //! - [`callbacks`]: why a `callback_url` is refused, and what the callback delivery log says about a failed try.
+//! - [`setup`]: setup mode's console lines and pages, and what a refusal of the App's credentials means.
+//! - [`help`]: the environment settings `boomerang serve --help` lists.
 //!
 //! The check run's own frame (headings, tables, the steps' status words) is rendered by [`crate::report`].
 
 pub mod callbacks;
+pub mod help;
 pub mod notes;
 pub mod replies;
+pub mod setup;
