@@ -478,3 +478,48 @@ async fn a_401_while_processing_is_a_configuration_error_on_the_delivery() {
     assert!(note.contains("check APP_ID and the private key"), "{note}");
     assert!(!note.contains("GitHub unavailable"), "{note}");
 }
+
+/// A setting in the environment wins over the credentials file: a file whose App id GitHub refuses stops the
+/// start (exit 2), the same file with the right `APP_ID` in the environment serves; a partial set of credential
+/// settings without a file is an error naming the missing one, not setup mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_wins_over_the_credentials_file() {
+    let sim = Simulator::start(SimConfig::with_test_key(SIM_APP_ID, "app", SIM_SECRET))
+        .await
+        .expect("the simulator starts");
+    let dir = tempfile::tempdir().expect("a directory");
+    let listen = stable_port().to_string();
+    let full = plain_env(&sim, dir.path(), &listen);
+    let only_app_id: Vec<(&'static str, String)> = full
+        .iter()
+        .filter(|(k, _)| !matches!(*k, "PRIVATE_KEY" | "WEBHOOK_SECRET"))
+        .cloned()
+        .collect();
+    let out = tokio::task::block_in_place(|| run(&["serve"], &pairs(&only_app_id), dir.path()));
+    assert_refused(&out, "PRIVATE_KEY");
+
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("DATA_DIR");
+    let file = serde_json::json!({
+        "app_id": SIM_APP_ID + 1,
+        "private_key_pem": TEST_APP_PRIVATE_KEY_PEM,
+        "webhook_secret": SIM_SECRET,
+    });
+    std::fs::write(data.join("credentials.json"), file.to_string()).expect("write");
+    let no_credentials: Vec<(&'static str, String)> = full
+        .iter()
+        .filter(|(k, _)| !matches!(*k, "APP_ID" | "PRIVATE_KEY" | "WEBHOOK_SECRET"))
+        .cloned()
+        .collect();
+    let out = tokio::task::block_in_place(|| run(&["serve"], &pairs(&no_credentials), dir.path()));
+    assert_refused(&out, "check APP_ID and the private key");
+
+    let mut with_app_id = no_credentials.clone();
+    with_app_id.push(("APP_ID", SIM_APP_ID.to_string()));
+    let mut server = Running::spawn(&pairs(&with_app_id), dir.path());
+    server
+        .wait_for("serving", |_, err| {
+            err.contains("boomerang serving").then_some(())
+        })
+        .await;
+}
