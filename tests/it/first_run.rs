@@ -523,3 +523,38 @@ async fn the_environment_wins_over_the_credentials_file() {
         })
         .await;
 }
+
+/// A side effect GitHub refuses with 401 (a fresh installation token tried too) is recorded on the job with
+/// what to check, not as a bare "Bad credentials".
+#[tokio::test]
+async fn a_401_on_a_side_effect_says_what_to_check_on_the_job() {
+    use boomerang_sim::{Fault, FaultKind};
+    let h = Harness::builder()
+        .config(crate::support::CONFIG)
+        .start()
+        .await;
+    h.sim.inject(Fault {
+        method: Some("POST".into()),
+        path_contains: Some("/check-runs".into()),
+        kind: FaultKind::Status(401),
+        times: 2,
+    });
+    h.comment("alice", "/run greet who=x").await;
+    let job = h
+        .wait_store("the job", |_| h.jobs().first().map(|j| j.id.to_string()))
+        .await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let answer = h
+            .get(
+                &format!("/api/v1/jobs/{job}"),
+                Some(crate::support::API_TOKEN),
+            )
+            .await;
+        if answer.body.contains("check APP_ID and the private key") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", answer.body);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
