@@ -139,6 +139,11 @@ async fn run_setup(
         else {
             return finish(http, None, shutdown).await;
         };
+        if let Err(e) = credentials.save(&endpoints.data_dir) {
+            tracing::error!(error = %e, "setup: cannot write the credentials file");
+            let _ = started.send(Err(crate::text::setup::not_stored(credentials.app_id, &e)));
+            continue;
+        }
         match go_live(&credentials, &shutdown).await {
             Ok((app, running)) => {
                 switch.set(app.router());
@@ -151,6 +156,8 @@ async fn run_setup(
             }
         }
     };
+    // A second registration racing the first one is answered at once instead of waiting on a closed loop.
+    drop(registrations);
     announce(&app.settings);
     finish(http, Some(running), shutdown).await
 }

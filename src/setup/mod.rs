@@ -2,8 +2,8 @@
 //! anywhere, `serve` prints a one-time link; only that link opens `GET /setup`, a page whose buttons post the
 //! manifest ([`manifest`]) to GitHub's new-app page with a random `state`; GitHub sends the browser back to
 //! `GET /setup/callback?code=…&state=…`, where the state is checked, the code exchanged for the App's id, key and
-//! webhook secret, and those written to `DATA_DIR/credentials.json` ([`credentials`]). The serve loop
-//! ([`crate::serve`]) receives them as a [`Registration`], starts the real server and answers whether it could.
+//! webhook secret. The serve loop ([`crate::serve`]) receives them as a [`Registration`], writes them to
+//! `DATA_DIR/credentials.json` ([`credentials`]), starts the real server and answers whether it could.
 
 pub mod credentials;
 pub mod manifest;
@@ -31,9 +31,10 @@ const MAX_CODE_LENGTH: usize = 100;
 /// How long the conversion call may take.
 const CONVERSION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Registered App credentials on their way to the serve loop, with where to say whether it serves with them.
+/// Registered App credentials on their way to the serve loop, which stores them in the credentials file and
+/// starts serving with them, then says on `started` whether it could.
 pub struct Registration {
-    /// What GitHub's conversion answered (already in the credentials file).
+    /// What GitHub's conversion answered.
     pub credentials: Credentials,
     /// `Ok` once the real server is up with them, `Err` with what went wrong.
     pub started: oneshot::Sender<Result<(), String>>,
@@ -241,17 +242,6 @@ async fn callback(State(mode): State<SetupMode>, Query(q): Query<CallbackQuery>)
             return refuse(StatusCode::BAD_GATEWAY, &problem);
         }
     };
-    if let Err(e) = credentials.save(&mode.inner.endpoints.data_dir) {
-        tracing::error!(error = %e, "setup: cannot write the credentials file");
-        return refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!(
-                "GitHub registered app {} but its credentials could not be stored ({e}); delete the app on \
-                 GitHub and try again once DATA_DIR is writable.",
-                credentials.app_id
-            ),
-        );
-    }
     tracing::info!(app_id = credentials.app_id, slug = ?credentials.slug, "setup: GitHub App registered");
     let (started, outcome) = oneshot::channel();
     let registration = Registration {
@@ -261,8 +251,8 @@ async fn callback(State(mode): State<SetupMode>, Query(q): Query<CallbackQuery>)
     let outcome = match mode.inner.registrations.send(registration).await {
         Ok(()) => outcome
             .await
-            .unwrap_or_else(|_| Err("boomerang is shutting down".into())),
-        Err(_) => Err("boomerang is shutting down".into()),
+            .unwrap_or_else(|_| Err(text::NOT_WAITING.into())),
+        Err(_) => Err(text::NOT_WAITING.into()),
     };
     match outcome {
         Ok(()) => {

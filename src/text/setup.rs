@@ -138,3 +138,14 @@ pub const BAD_CODE: &str = "GitHub's answer carries no usable code.";
 /// Webhooks that arrive before the app is registered.
 pub const WEBHOOK_IN_SETUP: &str =
     "boomerang is in setup mode: no GitHub App is registered on this server yet";
+/// The registered App's credentials could not be written to `DATA_DIR`.
+pub fn not_stored(app_id: u64, error: &impl std::fmt::Display) -> String {
+    format!(
+        "GitHub registered app {app_id} but its credentials could not be stored ({error}); delete the app on \
+         GitHub and try again once DATA_DIR is writable."
+    )
+}
+
+/// A registration that arrives when setup mode no longer takes one.
+pub const NOT_WAITING: &str = "boomerang is no longer waiting for a registration: another one finished first, or \
+     it is shutting down. The App it serves with is the one in its credentials file; delete this one on GitHub.";
