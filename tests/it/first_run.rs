@@ -109,6 +109,14 @@ impl Drop for Running {
     }
 }
 
+/// The simulator as the App before any setup, and a directory for `DATA_DIR` and the process's output.
+async fn world() -> (Simulator, tempfile::TempDir) {
+    let sim = Simulator::start(SimConfig::with_test_key(SIM_APP_ID, "app", SIM_SECRET))
+        .await
+        .expect("the simulator starts");
+    (sim, tempfile::tempdir().expect("a directory"))
+}
+
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -142,10 +150,7 @@ fn manifest_form(page: &str) -> (String, String) {
 /// as the new App (its JWT names the new id), while a delivery signed with the old secret is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_mode_registers_the_app_and_serves_it_without_a_restart() {
-    let sim = Simulator::start(SimConfig::with_test_key(SIM_APP_ID, "old-app", SIM_SECRET))
-        .await
-        .expect("the simulator starts");
-    let dir = tempfile::tempdir().expect("a directory");
+    let (sim, dir) = world().await;
     let data = dir.path().join("data");
     let addr = stable_port();
     let base = format!("http://{addr}");
@@ -339,10 +344,7 @@ fn assert_refused(out: &Output, needle: &str) {
 /// webhook secret too short to be secret: each exits 2 with one line naming the setting, before "serving".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_start_up_settings_exit_2_before_serving() {
-    let sim = Simulator::start(SimConfig::with_test_key(SIM_APP_ID, "app", SIM_SECRET))
-        .await
-        .expect("the simulator starts");
-    let dir = tempfile::tempdir().expect("a directory");
+    let (sim, dir) = world().await;
     let listen = stable_port().to_string();
 
     let mut env = plain_env(&sim, dir.path(), &listen);
@@ -380,10 +382,7 @@ async fn bad_start_up_settings_exit_2_before_serving() {
 /// With stderr a file, the logs carry no ANSI colour codes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_to_a_file_have_no_colour_codes() {
-    let sim = Simulator::start(SimConfig::with_test_key(SIM_APP_ID, "app", SIM_SECRET))
-        .await
-        .expect("the simulator starts");
-    let dir = tempfile::tempdir().expect("a directory");
+    let (sim, dir) = world().await;
     let env = plain_env(&sim, dir.path(), &stable_port().to_string());
     let mut server = Running::spawn(&pairs(&env), dir.path());
     let err = server
@@ -484,10 +483,7 @@ async fn a_401_while_processing_is_a_configuration_error_on_the_delivery() {
 /// settings without a file is an error naming the missing one, not setup mode.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_environment_wins_over_the_credentials_file() {
-    let sim = Simulator::start(SimConfig::with_test_key(SIM_APP_ID, "app", SIM_SECRET))
-        .await
-        .expect("the simulator starts");
-    let dir = tempfile::tempdir().expect("a directory");
+    let (sim, dir) = world().await;
     let listen = stable_port().to_string();
     let full = plain_env(&sim, dir.path(), &listen);
     let only_app_id: Vec<(&'static str, String)> = full
