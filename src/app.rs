@@ -215,6 +215,21 @@ impl App {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        let running = self.start(shutdown.clone()).await?;
+        let router = self.router();
+        let stop = shutdown.clone();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .context("HTTP server")?;
+        shutdown.cancel();
+        running.join().await;
+        Ok(())
+    }
+
+    /// Recovers interrupted jobs and starts the background loops, which run until `shutdown`; HTTP is the
+    /// caller's (`serve` above, or `boomerang serve`'s router switch after setup mode).
+    pub async fn start(&self, shutdown: CancellationToken) -> anyhow::Result<Running> {
         let recovered = self
             .engine
             .recover()
@@ -252,14 +267,18 @@ impl App {
             self.settings.logs.retention,
             shutdown.clone(),
         ));
-        let router = self.router();
-        let stop = shutdown.clone();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-            .context("HTTP server")?;
-        shutdown.cancel();
-        while loops.join_next().await.is_some() {}
-        Ok(())
+        Ok(Running { loops })
+    }
+}
+
+/// The background loops of a started [`App`].
+pub struct Running {
+    loops: tokio::task::JoinSet<()>,
+}
+
+impl Running {
+    /// Waits until every loop has stopped (after the shutdown token was cancelled).
+    pub async fn join(mut self) {
+        while self.loops.join_next().await.is_some() {}
     }
 }

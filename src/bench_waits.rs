@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SECRET: &str = "bench-secret";
+const SECRET: &str = "bench-webhook-secret";
 const TOKEN: &str = "bench-api-token-0123456789";
 const SHA: &str = "1111111111111111111111111111111111111111";
 

@@ -248,6 +248,58 @@ fn duration(
     }
 }
 
+/// The shortest `WEBHOOK_SECRET` accepted: anything shorter can be guessed (GitHub's generated ones have 40).
+pub const MIN_WEBHOOK_SECRET_LENGTH: usize = 16;
+
+/// Where the server is reached, where it reaches GitHub and where it keeps its data: what setup mode needs before
+/// the App's credentials exist, and part of every [`Settings`].
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    /// `GITHUB_API_URL`, without a trailing slash.
+    pub github_api_url: String,
+    /// `DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// `LISTEN`.
+    pub listen: SocketAddr,
+    /// `PUBLIC_URL`, without a trailing slash.
+    pub public_url: String,
+}
+
+impl Endpoints {
+    /// Reads `GITHUB_API_URL`, `DATA_DIR`, `LISTEN` and `PUBLIC_URL` (empty values count as unset).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Endpoints, SettingsError> {
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let github_api_url =
+            get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());
+        let parsed = url::Url::parse(&github_api_url).map_err(|e| {
+            bad(
+                "GITHUB_API_URL",
+                format!("`{github_api_url}` is not a URL ({e})"),
+            )
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(bad("GITHUB_API_URL", "must be an http(s) URL"));
+        }
+        let listen_text = get("LISTEN").unwrap_or_else(|| "0.0.0.0:3000".into());
+        let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
+            bad(
+                "LISTEN",
+                format!("`{listen_text}` is not an address like 0.0.0.0:3000"),
+            )
+        })?;
+        let public_url =
+            get("PUBLIC_URL").unwrap_or_else(|| format!("http://localhost:{}", listen.port()));
+        url::Url::parse(&public_url)
+            .map_err(|e| bad("PUBLIC_URL", format!("`{public_url}` is not a URL ({e})")))?;
+        Ok(Endpoints {
+            github_api_url: github_api_url.trim_end_matches('/').to_string(),
+            data_dir: PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into())),
+            listen,
+            public_url: public_url.trim_end_matches('/').to_string(),
+        })
+    }
+}
+
 impl Settings {
     /// Reads the settings through `var` (the process environment in production, a map in tests).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
@@ -289,28 +341,22 @@ impl Settings {
                 "required: the secret set on the App's webhook",
             )
         })?;
-        let github_api_url =
-            get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());
-        let parsed = url::Url::parse(&github_api_url).map_err(|e| {
-            bad(
-                "GITHUB_API_URL",
-                format!("`{github_api_url}` is not a URL ({e})"),
-            )
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(bad("GITHUB_API_URL", "must be an http(s) URL"));
+        if webhook_secret.trim().len() < MIN_WEBHOOK_SECRET_LENGTH {
+            return Err(bad(
+                "WEBHOOK_SECRET",
+                format!(
+                    "{} characters is too short to be secret (use at least {MIN_WEBHOOK_SECRET_LENGTH}, e.g. \
+                     `openssl rand -hex 32`)",
+                    webhook_secret.trim().len()
+                ),
+            ));
         }
-        let listen_text = get("LISTEN").unwrap_or_else(|| "0.0.0.0:3000".into());
-        let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
-            bad(
-                "LISTEN",
-                format!("`{listen_text}` is not an address like 0.0.0.0:3000"),
-            )
-        })?;
-        let public_url =
-            get("PUBLIC_URL").unwrap_or_else(|| format!("http://localhost:{}", listen.port()));
-        url::Url::parse(&public_url)
-            .map_err(|e| bad("PUBLIC_URL", format!("`{public_url}` is not a URL ({e})")))?;
+        let Endpoints {
+            github_api_url,
+            data_dir,
+            listen,
+            public_url,
+        } = Endpoints::from_lookup(get)?;
         let store = match get("STORE") {
             None => BackendKind::Redb,
             Some(s) => s.trim().parse().map_err(|e: String| bad("STORE", e))?,
@@ -369,10 +415,10 @@ impl Settings {
             app_id,
             private_key_pem,
             webhook_secret,
-            github_api_url: github_api_url.trim_end_matches('/').to_string(),
-            data_dir: PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into())),
+            github_api_url,
+            data_dir,
             listen,
-            public_url: public_url.trim_end_matches('/').to_string(),
+            public_url,
             store,
             api_tokens,
             kill_grace: duration("KILL_GRACE", get("KILL_GRACE"), Duration::from_secs(10))?,
@@ -395,6 +441,14 @@ impl Settings {
     /// Reads the settings from the process environment (when `SECRETS` is unset, every
     /// `BOOMERANG_SECRET_<NAME>` variable is a secret).
     pub fn from_env() -> Result<Settings, SettingsError> {
+        Settings::from_env_or(|_| None)
+    }
+
+    /// Like [`Settings::from_env`], with `fallback` answering the names the environment leaves unset (the
+    /// credentials file of setup mode: the environment wins).
+    pub fn from_env_or(
+        fallback: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SettingsError> {
         let names: Vec<String> = std::env::vars_os()
             .filter_map(|(k, _)| {
                 k.to_str()?
@@ -404,6 +458,7 @@ impl Settings {
             .collect();
         Settings::from_lookup(|name| match std::env::var(name).ok() {
             None if name == "SECRETS" => Some(names.join(",")),
+            None => fallback(name),
             found => found,
         })
     }
@@ -429,24 +484,33 @@ mod tests {
         let base = [
             ("APP_ID", "12"),
             ("PRIVATE_KEY", KEY),
-            ("WEBHOOK_SECRET", "s3cret"),
+            ("WEBHOOK_SECRET", "s3cret-long-enough"),
         ];
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("PRIVATE_KEY", KEY), ("WEBHOOK_SECRET", "x")], "APP_ID"),
+            (
+                &[
+                    ("PRIVATE_KEY", KEY),
+                    ("WEBHOOK_SECRET", "x-long-enough-secret"),
+                ],
+                "APP_ID",
+            ),
             (
                 &[
                     ("APP_ID", "twelve"),
                     ("PRIVATE_KEY", KEY),
-                    ("WEBHOOK_SECRET", "x"),
+                    ("WEBHOOK_SECRET", "x-long-enough-secret"),
                 ],
                 "APP_ID",
             ),
-            (&[("APP_ID", "1"), ("WEBHOOK_SECRET", "x")], "PRIVATE_KEY"),
+            (
+                &[("APP_ID", "1"), ("WEBHOOK_SECRET", "x-long-enough-secret")],
+                "PRIVATE_KEY",
+            ),
             (
                 &[
                     ("APP_ID", "1"),
                     ("PRIVATE_KEY", "nope"),
-                    ("WEBHOOK_SECRET", "x"),
+                    ("WEBHOOK_SECRET", "x-long-enough-secret"),
                 ],
                 "PRIVATE_KEY",
             ),
@@ -454,7 +518,7 @@ mod tests {
                 &[
                     ("APP_ID", "1"),
                     ("PRIVATE_KEY_PATH", "/nonexistent/key.pem"),
-                    ("WEBHOOK_SECRET", "x"),
+                    ("WEBHOOK_SECRET", "x-long-enough-secret"),
                 ],
                 "PRIVATE_KEY_PATH",
             ),
@@ -469,6 +533,7 @@ mod tests {
             (("GITHUB_API_URL", "ftp://x"), "GITHUB_API_URL"),
             (("STORE", "postgres"), "STORE"),
             (("API_TOKENS", "short"), "API_TOKENS"),
+            (("WEBHOOK_SECRET", "s3cret"), "WEBHOOK_SECRET"),
             (("KILL_GRACE", "soon"), "KILL_GRACE"),
             (("STEP_CGROUP", "on"), "STEP_CGROUP"),
             (("CALLBACK_SECRET", "short"), "CALLBACK_SECRET"),
@@ -488,7 +553,7 @@ mod tests {
         let s = with(&[
             ("APP_ID", "12"),
             ("PRIVATE_KEY", &KEY.replace('\n', "\\n")),
-            ("WEBHOOK_SECRET", "x"),
+            ("WEBHOOK_SECRET", "x-long-enough-secret"),
         ])
         .expect("valid");
         assert_eq!(s.github_api_url, "https://api.github.com");
@@ -509,7 +574,7 @@ mod tests {
         let base = [
             ("APP_ID", "12"),
             ("PRIVATE_KEY", KEY),
-            ("WEBHOOK_SECRET", "x"),
+            ("WEBHOOK_SECRET", "x-long-enough-secret"),
         ];
         type Case<'a> = (&'a [(&'a str, &'a str)], Result<usize, &'a str>);
         let cases: &[Case<'_>] = &[

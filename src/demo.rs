@@ -69,6 +69,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
+    // A token of this run for the API, so `boomerang logs` and `search` can be tried against the demo's server.
+    let token = format!("demo-{:032x}", rand::random::<u128>());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding a loopback port")?;
@@ -82,7 +84,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         listen: addr,
         public_url: format!("http://{addr}"),
         store: options.store,
-        api_tokens: Vec::new(),
+        api_tokens: vec![token.clone()],
         kill_grace: Duration::from_secs(5),
         step_cgroup: Default::default(),
         max_log_bytes_per_job: 10 * 1024 * 1024,
@@ -96,7 +98,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         callbacks: Default::default(),
     };
     let app = App::build(settings, Clock::System)?;
-    let printer = tokio::spawn(print_job_events(app.journal.clone(), app.store.clone()));
+    let printer = tokio::spawn(print_job_events(
+        app.clone(),
+        Tried {
+            server: format!("http://{addr}"),
+            token: token.clone(),
+            keep_serving: options.keep_serving,
+        },
+    ));
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.clone().serve(listener, shutdown.clone()));
     say(
@@ -105,11 +114,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     );
     sim.set_webhook_url(&format!("http://{addr}{}", crate::webhook::WEBHOOK_PATH));
 
+    // A comment id of its own per run: a second run on the same --data-dir would otherwise replay the first run's
+    // comment, which boomerang rightly ignores as already handled.
+    let comment_id = 9001 + chrono::Utc::now().timestamp_millis().unsigned_abs() % 1_000_000_000;
     let comment = payloads::issue_comment_created(
         REPO,
         INSTALLATION,
         1,
-        9001,
+        comment_id,
         "octocat",
         "User",
         "/run build",
@@ -137,11 +149,6 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         })
         .await;
     let closed = outcome.is_ok();
-    if let Some(run) = sim.check_runs(REPO).first()
-        && let Some(url) = &run.details_url
-    {
-        say("job page", url);
-    }
     let violations = sim.violations();
     for v in &violations {
         say("GitHub would object", v);
@@ -166,9 +173,18 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints boomerang's side of the loop: each job event as the journal records it.
-async fn print_job_events(journal: crate::engine::Journal, store: crate::store::Store) {
+/// Where the `logs` and `search` commands the demo suggests can reach its server.
+struct Tried {
+    server: String,
+    token: String,
+    keep_serving: bool,
+}
+
+/// Prints boomerang's side of the loop: each job event as the journal records it, and for each new job its page
+/// and the commands that read its logs, while it runs.
+async fn print_job_events(app: App, tried: Tried) {
     use crate::job::JobEvent;
+    let (journal, store) = (app.journal.clone(), app.store.clone());
     let mut changes = journal.subscribe();
     let mut printed: std::collections::HashMap<crate::ids::JobId, usize> =
         std::collections::HashMap::new();
@@ -176,6 +192,23 @@ async fn print_job_events(journal: crate::engine::Journal, store: crate::store::
         let Ok(events) = store.job_events::<JobEvent>(job.as_str()) else {
             continue;
         };
+        if !printed.contains_key(&job) {
+            say("job page", app.links.job_url(job.as_str(), app.clock.now()));
+            let Tried {
+                server,
+                token,
+                keep_serving,
+            } = &tried;
+            println!(
+                "          try, while the server runs{}:\n            boomerang logs {job} --follow --server {server} \
+                 --token {token}\n            boomerang search 'compiling' --server {server} --token {token}",
+                if *keep_serving {
+                    ""
+                } else {
+                    " (add --keep-serving to keep it up after the loop closes)"
+                }
+            );
+        }
         let from = printed.get(&job).copied().unwrap_or(0);
         for event in events.iter().skip(from) {
             let line = match event {

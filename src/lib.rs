@@ -13,7 +13,8 @@
 //! `effect` names the GitHub side effects that any module queues (into a store batch) and only the outbox sends.
 //! `callbacks` POSTs a job's JSON to its `callback_url` when an attempt ends (durable, signed, retried, SSRF-guarded).
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
-//! all together and owns the background loops; `main.rs` is only the CLI.
+//! all together and owns the background loops; `serve` is `boomerang serve` from start-up checks to shutdown, and
+//! `setup` its setup mode (GitHub's manifest flow, the credentials file); `main.rs` is only the CLI.
 
 pub mod annotations;
 pub mod api;
@@ -40,6 +41,8 @@ pub mod reconcile;
 pub mod redact;
 pub mod redelivery;
 pub mod report;
+pub mod serve;
+pub mod setup;
 pub mod spec;
 pub mod store;
 pub mod text;

@@ -1,8 +1,5 @@
-//! The `boomerang` command line: `serve`, `demo`, `check-config`, `bench`, `logs`, `search`. Nothing else lives here.
+//! The `boomerang` command line: `serve`, `setup`, `demo`, `check-config`, `bench`, `logs`, `search`. Nothing else lives here.
 
-use boomerang::app::App;
-use boomerang::clock::Clock;
-use boomerang::config::Settings;
 use boomerang::store::BackendKind;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -24,7 +21,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the GitHub App server (configured by environment variables; see README).
+    #[command(after_help = boomerang::text::help::SERVE_SETTINGS)]
     Serve,
+    /// Register the GitHub App: print the manifest for GitHub's manifest flow (setup mode does it in one click).
+    Setup {
+        /// Print the manifest as JSON, its URLs taken from PUBLIC_URL (or LISTEN's port on localhost).
+        #[arg(long, required = true)]
+        print_manifest: bool,
+    },
     /// Run the whole loop on this machine against the built-in GitHub simulator.
     Demo {
         /// Keep boomerang's data here instead of a temporary directory.
@@ -221,11 +225,14 @@ enum BenchCommand {
 }
 
 fn init_tracing(default: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in a log file or a collector.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
@@ -246,27 +253,55 @@ fn main() -> ExitCode {
         }
         Command::Serve => {
             init_tracing("info");
-            let settings = match Settings::from_env() {
-                Ok(s) => s,
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
                 Err(e) => {
-                    eprintln!("boomerang: {e}");
-                    return ExitCode::from(2);
+                    eprintln!("boomerang: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
                 }
             };
-            run_async(async move {
-                let listener = tokio::net::TcpListener::bind(settings.listen)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("LISTEN: cannot bind {}: {e}", settings.listen))?;
-                tracing::info!(listen = %settings.listen, public_url = %settings.public_url, store = %settings.store, "boomerang serving");
-                let app = App::build(settings, Clock::System)?;
-                let shutdown = CancellationToken::new();
-                let stop = shutdown.clone();
+            let shutdown = CancellationToken::new();
+            let stop = shutdown.clone();
+            match runtime.block_on(async move {
                 tokio::spawn(async move {
                     shutdown_signal().await;
                     stop.cancel();
                 });
-                app.serve(listener, shutdown).await
-            })
+                boomerang::serve::run(shutdown).await
+            }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e @ boomerang::serve::ServeError::Setting(_)) => {
+                    eprintln!("boomerang: {e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("boomerang: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Setup { print_manifest: _ } => {
+            let endpoints =
+                match boomerang::config::Endpoints::from_lookup(|n| std::env::var(n).ok()) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        eprintln!("boomerang: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+            match boomerang::setup::manifest::render(&endpoints.public_url) {
+                Ok(manifest) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&manifest).unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("boomerang: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Bench { what } => {
             init_tracing("error");

@@ -24,6 +24,7 @@ mod routes;
 mod schema;
 mod server;
 mod state;
+mod web;
 mod webhooks;
 
 #[cfg(test)]
@@ -294,6 +295,16 @@ impl Simulator {
     }
 
     // ---- webhooks ----
+
+    /// The app id the sim verifies JWTs against (a manifest conversion changes it).
+    pub fn app_id(&self) -> u64 {
+        self.inner.world().config.app_id
+    }
+
+    /// The secret deliveries are signed with (a manifest conversion changes it).
+    pub fn webhook_secret(&self) -> String {
+        self.inner.world().config.webhook_secret.clone()
+    }
 
     /// Where deliveries go (the app's webhook endpoint).
     pub fn set_webhook_url(&self, url: &str) {

@@ -28,7 +28,17 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// The router: everything goes through `handle`.
 pub(crate) fn router(inner: Weak<Inner>) -> Router {
-    Router::new().fallback(handle).with_state(inner)
+    Router::new()
+        .route(
+            "/settings/apps/new",
+            axum::routing::post(crate::web::new_user_app),
+        )
+        .route(
+            "/organizations/{org}/settings/apps/new",
+            axum::routing::post(crate::web::new_org_app),
+        )
+        .fallback(handle)
+        .with_state(inner)
 }
 
 /// The full outcome of processing one request.

@@ -198,6 +198,18 @@ pub(crate) struct World {
     pub(crate) webhook_url: Option<String>,
     /// Every webhook delivery, oldest first.
     pub(crate) deliveries: Vec<DeliveryRecord>,
+    /// Manifests posted to the new-app page, by the one-time code GitHub's redirect carries.
+    pub(crate) pending_manifests: HashMap<String, PendingManifest>,
+}
+
+/// A manifest posted to the new-app page, waiting for `POST /app-manifests/{code}/conversions`.
+pub(crate) struct PendingManifest {
+    /// The manifest as posted (already checked for the keys GitHub requires).
+    pub(crate) manifest: Value,
+    /// The account the app is registered for: the organization of the page, or the signed-in user.
+    pub(crate) owner: String,
+    /// When it was posted: the whole flow must finish within an hour (GITHUB-FACTS §6).
+    pub(crate) posted_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A delivery to record.
@@ -245,6 +257,7 @@ impl World {
             webhook_url: None,
             unlimited: false,
             deliveries: Vec::new(),
+            pending_manifests: HashMap::new(),
         }
     }
 

@@ -10,6 +10,7 @@ mod logs;
 mod page;
 mod state;
 
+pub(crate) use page::esc;
 pub use state::ApiState;
 
 use crate::ids::JobId;

@@ -2,7 +2,7 @@
 //! through ([`GithubClient`]: credentials, one request at a time per rate-limit budget, retries of reads, the
 //! classification of failures into [`GithubError`] and [`Retry`]), and one documented method per REST call, grouped
 //! by API area: check runs, issue comments and reactions, repository reads, the repository dispatch, the App's own
-//! endpoints (installations, webhook deliveries), and the tarball download. The GitHub simulator the tests and
+//! endpoints (installations, webhook deliveries), the manifest flow's conversion, and the tarball download. The GitHub simulator the tests and
 //! `boomerang demo` talk to is its own crate, `boomerang-sim`.
 
 mod app;
@@ -11,6 +11,7 @@ mod checks;
 mod dispatch;
 mod error;
 mod issues;
+mod manifest;
 mod repos;
 mod tarball;
 mod transport;
@@ -18,6 +19,7 @@ mod transport;
 pub use app::HookDelivery;
 pub use checks::CreatedCheckRun;
 pub use error::{GithubError, Retry};
+pub use manifest::{AppIdentity, ManifestConversion, convert_manifest};
 pub use repos::{PullRequest, RepoPermission};
 pub use tarball::TARBALL_TIMEOUT;
 pub use transport::{API_VERSION, GithubClient, RateLimitSnapshot};

@@ -273,7 +273,11 @@ impl Outbox {
             SendError::Github(e) => e.retry(now),
             SendError::Gone(_) => Retry::Never,
         };
-        let message = error.to_string();
+        let mut message = error.to_string();
+        if matches!(&error, SendError::Github(e) if e.status() == Some(401)) {
+            // A 401 after a fresh installation token is the App's credentials, not GitHub.
+            message = format!("{message}; {}", crate::text::setup::CHECK_CREDENTIALS);
+        }
         match retry {
             Retry::RateLimited(wait) => {
                 let previous: Option<Block> = inner.store.meta(&format!("block/{inst}"))?;

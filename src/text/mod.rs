@@ -7,10 +7,14 @@
 //! - [`approval`]: what the Checks UI says while a job awaits an approval (the `action_required` check run, the
 //!   links between an attempt's check runs, the answers to an Approve or Reject click).
 //! - [`callbacks`]: why a `callback_url` is refused, and what the callback delivery log says about a failed try.
+//! - [`setup`]: setup mode's console lines and pages, and what a refusal of the App's credentials means.
+//! - [`help`]: the environment settings `boomerang serve --help` lists.
 //!
 //! The check run's own frame (headings, tables, the steps' status words) is rendered by [`crate::report`].
 
 pub mod approval;
 pub mod callbacks;
+pub mod help;
 pub mod notes;
 pub mod replies;
+pub mod setup;

@@ -129,7 +129,9 @@ impl Processor {
                     replies::api_invalid_config(&ctx.default_branch, &errors),
                 ));
             }
-            Err(ProcessError::Transient(e)) => return Err(unavailable(e)),
+            Err(ProcessError::Transient(e) | ProcessError::Credentials(e)) => {
+                return Err(unavailable(e));
+            }
             Err(ProcessError::Store(e)) => return Err(ApiRefusal::Store(e)),
         };
         let Some(spec) = config.job(&req.job) else {

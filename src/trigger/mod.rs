@@ -43,12 +43,20 @@ pub enum ProcessError {
     /// GitHub could not be asked (unreachable, 5xx, rate limited): try again later.
     #[error("GitHub unavailable: {0}")]
     Transient(GithubError),
+    /// GitHub refused the App's credentials (401, after one fresh installation token): `APP_ID` or the private
+    /// key is wrong, which no retry fixes.
+    #[error("{}", crate::text::setup::delivery_credentials_refused(.0))]
+    Credentials(GithubError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// A GitHub error while processing: the delivery is tried again later.
+/// A GitHub error while processing: the delivery is tried again later, unless GitHub refused the credentials.
 fn transient(e: GithubError) -> ProcessError {
-    ProcessError::Transient(e)
+    if e.status() == Some(401) {
+        ProcessError::Credentials(e)
+    } else {
+        ProcessError::Transient(e)
+    }
 }

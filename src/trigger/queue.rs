@@ -139,6 +139,12 @@ impl Processor {
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&guid);
             }
+            Err(e @ ProcessError::Credentials(_)) => {
+                tracing::error!(%guid, error = %e, "delivery not processed: a configuration error");
+                if let Err(e) = self.note_failure(&key, &e).await {
+                    tracing::error!(%guid, error = %e, "cannot record the failure");
+                }
+            }
             Err(e) => {
                 tracing::warn!(%guid, error = %e, "delivery processing failed; will retry");
                 if let Err(e) = self.note_failure(&key, &e).await {
@@ -165,8 +171,10 @@ impl Processor {
                     .min(Duration::from_secs(300)),
             },
             ProcessError::Store(_) => Duration::from_secs(5),
+            ProcessError::Credentials(_) => Duration::ZERO,
         };
-        if self.inner.clock.now() - record.received_at > MAX_PROCESSING_AGE {
+        let misconfigured = matches!(error, ProcessError::Credentials(_));
+        if misconfigured || self.inner.clock.now() - record.received_at > MAX_PROCESSING_AGE {
             record.status = DeliveryStatus::Failed;
             batch.finish_delivery(key, &record);
         } else {

@@ -21,6 +21,7 @@ mod crash;
 mod dag;
 mod faults;
 mod feedback_loop;
+mod first_run;
 mod hardening;
 mod ingress;
 mod logs;

@@ -9,6 +9,7 @@ mod common;
 mod contents;
 mod dispatch;
 mod issues;
+mod manifests;
 mod repos;
 mod route;
 mod tarball;
@@ -66,5 +67,6 @@ pub(crate) fn handle(
         Route::ListPullsForCommit { repo, sha } => repos::list_pulls_for_commit(world, &repo, &sha),
         Route::GetTarball { repo, git_ref } => tarball::get_tarball(world, &repo, git_ref),
         Route::Codeload { repo, git_ref } => tarball::codeload(world, &repo, &git_ref),
+        Route::ConvertManifest { code } => manifests::convert(world, &code, ctx),
     }
 }

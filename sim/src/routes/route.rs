@@ -33,6 +33,7 @@ pub(crate) enum Route {
     ListPullsForCommit { repo: String, sha: String },
     GetTarball { repo: String, git_ref: String },
     Codeload { repo: String, git_ref: String },
+    ConvertManifest { code: String },
 }
 
 /// Decodes `%XX` escapes in a path segment.
@@ -79,6 +80,9 @@ pub(crate) fn parse(method: &str, path: &str) -> Option<Route> {
             installation_id: num(id)?,
         },
         ("GET", ["app"]) => Route::GetApp,
+        ("POST", ["app-manifests", code, "conversions"]) => Route::ConvertManifest {
+            code: (*code).to_owned(),
+        },
         ("GET", ["app", "hook", "deliveries"]) => Route::ListDeliveries,
         ("POST", ["app", "hook", "deliveries", id, "attempts"]) => Route::Redeliver {
             delivery_id: num(id)?,
@@ -166,7 +170,8 @@ impl Route {
             Route::CreateToken { .. }
             | Route::GetApp
             | Route::ListDeliveries
-            | Route::Redeliver { .. } => None,
+            | Route::Redeliver { .. }
+            | Route::ConvertManifest { .. } => None,
             Route::GetRepoInstallation { repo }
             | Route::CreateCheckRun { repo }
             | Route::UpdateCheckRun { repo, .. }
@@ -187,9 +192,10 @@ impl Route {
         }
     }
 
-    /// Whether the route answers without credentials (codeload's links carry their own short-lived token).
+    /// Whether the route answers without credentials (codeload's links carry their own short-lived token; a
+    /// manifest code is its own credential).
     pub(crate) fn is_public(&self) -> bool {
-        matches!(self, Route::Codeload { .. })
+        matches!(self, Route::Codeload { .. } | Route::ConvertManifest { .. })
     }
 
     /// The OpenAPI (method, path template) whose request schema validates the body.

@@ -26,7 +26,7 @@ pub(crate) const PATIENCE: Duration = Duration::from_secs(90);
 /// A free loopback address below the kernel's ephemeral range (32768 and up), for a server that restarts on it: an
 /// ephemeral port, free when probed, may be taken meanwhile by any outgoing connection of the test process (the
 /// server then fails to bind after a restart); ports below the range are only ever taken by an explicit bind.
-fn stable_port() -> SocketAddr {
+pub(crate) fn stable_port() -> SocketAddr {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let base = 20_000 + (std::process::id() % 1_000) * 10;
     for _ in 0..12_000 {

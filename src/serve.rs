@@ -1,0 +1,219 @@
+//! Purpose: `boomerang serve` from start to stop: read the settings (the environment, then `DATA_DIR`'s
+//! credentials file for what it leaves unset), bind, open the store, check the App's credentials with GitHub
+//! (`GET /app`), and only then say "serving"; or, with no credentials anywhere, serve setup mode and switch the
+//! same listener over to the real server once the App is registered, without a restart. Every problem of a setting
+//! (a port in use, an unusable `DATA_DIR`, credentials GitHub refuses) is a [`ServeError::Setting`]: exit code 2.
+
+use crate::app::{App, Running};
+use crate::clock::Clock;
+use crate::config::{Endpoints, Settings};
+use crate::setup::credentials::Credentials;
+use crate::setup::{Registration, SetupMode};
+use axum::Router;
+use axum::extract::Request;
+use std::sync::{Arc, RwLock};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// Why `serve` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A setting is missing, invalid or refused (exit code 2): one line naming it.
+    #[error("{0}")]
+    Setting(String),
+    /// Something failed while serving (exit code 1).
+    #[error("{0:#}")]
+    Failed(anyhow::Error),
+}
+
+fn setting(e: impl std::fmt::Display) -> ServeError {
+    ServeError::Setting(e.to_string())
+}
+
+/// The router HTTP requests go to, swapped once when setup mode hands over to the real server.
+#[derive(Clone)]
+pub struct RouterSwitch {
+    current: Arc<RwLock<Router>>,
+}
+
+impl RouterSwitch {
+    /// A switch that routes to `router` for now.
+    pub fn new(router: Router) -> RouterSwitch {
+        RouterSwitch {
+            current: Arc::new(RwLock::new(router)),
+        }
+    }
+
+    /// Routes every later request to `router`.
+    pub fn set(&self, router: Router) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = router;
+    }
+
+    /// The router to serve: each request goes to whichever router is current when it arrives.
+    pub fn router(&self) -> Router {
+        let current = self.current.clone();
+        Router::new().fallback_service(tower::service_fn(move |request: Request| {
+            let router = current.read().unwrap_or_else(|e| e.into_inner()).clone();
+            router.oneshot(request)
+        }))
+    }
+}
+
+/// The environment's value of a setting, then the credentials file's; a `PRIVATE_KEY_PATH` in the environment
+/// wins over the file's key.
+fn with_file<'a>(file: Option<&'a Credentials>) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        let env_has = |n: &str| std::env::var(n).is_ok_and(|v| !v.trim().is_empty());
+        if name == "PRIVATE_KEY" && env_has("PRIVATE_KEY_PATH") {
+            return None;
+        }
+        file.and_then(|f| f.setting(name))
+    }
+}
+
+/// Builds the App and asks GitHub whether its credentials are good (`GET /app`): a 401 stops the start.
+async fn build_checked(settings: Settings) -> Result<App, ServeError> {
+    let app = App::build(settings, Clock::System).map_err(|e| setting(format!("{e:#}")))?;
+    match app.client.app_identity().await {
+        Ok(identity) => {
+            tracing::info!(app_id = identity.id, slug = ?identity.slug, "GitHub accepted the App's credentials");
+        }
+        Err(e) if e.status() == Some(401) => {
+            return Err(setting(crate::text::setup::credentials_refused(&e)));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the App's credentials with GitHub now; serving anyway");
+        }
+    }
+    Ok(app)
+}
+
+/// Runs `boomerang serve` until `shutdown`.
+pub async fn run(shutdown: CancellationToken) -> Result<(), ServeError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let endpoints = Endpoints::from_lookup(env).map_err(setting)?;
+    let file =
+        Credentials::load(&endpoints.data_dir).map_err(|e| setting(format!("DATA_DIR: {e}")))?;
+    let listener = TcpListener::bind(endpoints.listen)
+        .await
+        .map_err(|e| setting(format!("LISTEN: cannot bind {}: {e}", endpoints.listen)))?;
+    if crate::setup::needed(env, file.as_ref()) {
+        return run_setup(endpoints, listener, shutdown).await;
+    }
+    let settings = Settings::from_env_or(with_file(file.as_ref())).map_err(setting)?;
+    let app = build_checked(settings).await?;
+    let running = app
+        .start(shutdown.clone())
+        .await
+        .map_err(ServeError::Failed)?;
+    let switch = RouterSwitch::new(app.router());
+    announce(&app.settings);
+    serve_until(listener, switch, running, shutdown).await
+}
+
+fn announce(settings: &Settings) {
+    tracing::info!(listen = %settings.listen, public_url = %settings.public_url, store = %settings.store, "boomerang serving");
+}
+
+/// Serves setup mode on `listener` until the App is registered, then the real server on the same listener.
+async fn run_setup(
+    endpoints: Endpoints,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let (mode, mut registrations) = SetupMode::new(endpoints.clone());
+    let switch = RouterSwitch::new(mode.router());
+    let http = spawn_http(listener, switch.clone(), shutdown.clone());
+    println!("{}", crate::text::setup::setup_link_lines(&mode.link()));
+    tracing::info!(listen = %endpoints.listen, public_url = %endpoints.public_url, "boomerang in setup mode");
+    let (app, running) = loop {
+        let registration = tokio::select! {
+            _ = shutdown.cancelled() => None,
+            r = registrations.recv() => r,
+        };
+        let Some(Registration {
+            credentials,
+            started,
+        }) = registration
+        else {
+            return finish(http, None, shutdown).await;
+        };
+        if let Err(e) = credentials.save(&endpoints.data_dir) {
+            tracing::error!(error = %e, "setup: cannot write the credentials file");
+            let _ = started.send(Err(crate::text::setup::not_stored(credentials.app_id, &e)));
+            continue;
+        }
+        match go_live(&credentials, &shutdown).await {
+            Ok((app, running)) => {
+                switch.set(app.router());
+                let _ = started.send(Ok(()));
+                break (app, running);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "setup: cannot serve with the registered App");
+                let _ = started.send(Err(e.to_string()));
+            }
+        }
+    };
+    // A second registration racing the first one is answered at once instead of waiting on a closed loop.
+    drop(registrations);
+    announce(&app.settings);
+    finish(http, Some(running), shutdown).await
+}
+
+/// The settings with the registered App's credentials, the App built, checked and started.
+async fn go_live(
+    credentials: &Credentials,
+    shutdown: &CancellationToken,
+) -> Result<(App, Running), ServeError> {
+    let settings = Settings::from_env_or(with_file(Some(credentials))).map_err(setting)?;
+    let app = build_checked(settings).await?;
+    let running = app
+        .start(shutdown.clone())
+        .await
+        .map_err(ServeError::Failed)?;
+    Ok((app, running))
+}
+
+type Http = tokio::task::JoinHandle<std::io::Result<()>>;
+
+fn spawn_http(listener: TcpListener, switch: RouterSwitch, shutdown: CancellationToken) -> Http {
+    tokio::spawn(async move {
+        axum::serve(listener, switch.router())
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+    })
+}
+
+async fn serve_until(
+    listener: TcpListener,
+    switch: RouterSwitch,
+    running: Running,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let http = spawn_http(listener, switch, shutdown.clone());
+    finish(http, Some(running), shutdown).await
+}
+
+/// Waits for HTTP to stop (at `shutdown`, or on an error), then for the loops.
+async fn finish(
+    http: Http,
+    running: Option<Running>,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let served = http.await;
+    shutdown.cancel();
+    if let Some(running) = running {
+        running.join().await;
+    }
+    match served {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ServeError::Failed(
+            anyhow::Error::new(e).context("HTTP server"),
+        )),
+        Err(e) => Err(ServeError::Failed(
+            anyhow::Error::new(e).context("HTTP server task"),
+        )),
+    }
+}
