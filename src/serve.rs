@@ -125,7 +125,10 @@ async fn run_setup(
     let (mode, mut registrations) = SetupMode::new(endpoints.clone());
     let switch = RouterSwitch::new(mode.router());
     let http = spawn_http(listener, switch.clone(), shutdown.clone());
-    println!("{}", crate::text::setup::setup_link_lines(&mode.link()));
+    println!(
+        "{}",
+        crate::text::setup::setup_link_lines(&mode.link(), crate::setup::credentials::FILE_NAME)
+    );
     tracing::info!(listen = %endpoints.listen, public_url = %endpoints.public_url, "boomerang in setup mode");
     let (app, running) = loop {
         let registration = tokio::select! {

@@ -4,13 +4,12 @@
 
 pub mod actions;
 pub mod approval;
-pub mod markdown;
 pub mod wait;
 
 use crate::annotations::{Excerpt, Pending};
 use crate::executor::StepConclusion;
 use crate::job::{AttemptState, AttemptStatus, JobConclusion, JobRecord, StepState, StepStatus};
-use markdown::{code, code_in_cell, text as md};
+use crate::text::markdown::{code, code_in_cell, text as md};
 use serde_json::{Map, Value, json};
 
 /// GitHub's limit on `output.summary` and `output.text`, in characters.

@@ -3,10 +3,10 @@
 //! attempt that only waits, a wait's note in the step table when it ends, and the reason an attempt gives when a
 //! wait ended it. Pure, like the rest of the report.
 
-use super::markdown::{code, code_in_cell, text as md};
 use crate::job::wait::{lacking, waiting};
 use crate::job::{AttemptState, JobRecord, StepStatus, WaitOutcome};
 use crate::spec::{EventSource, OnTimeout, WaitSpec, WaitStrategy};
+use crate::text::markdown::{code, code_in_cell, text as md};
 use chrono::{DateTime, Utc};
 
 /// How a time is shown in a check run.

@@ -7,6 +7,7 @@
 
 pub mod credentials;
 pub mod manifest;
+mod pages;
 
 use crate::config::Endpoints;
 use crate::text::setup as text;
@@ -181,7 +182,7 @@ async fn setup_page(State(mode): State<SetupMode>, Query(q): Query<PageQuery>) -
     {
         return html(
             StatusCode::UNPROCESSABLE_ENTITY,
-            text::problem_page(&format!("`{o}` is not an organization name.")),
+            pages::problem_page(&format!("`{o}` is not an organization name.")),
             None,
         );
     }
@@ -190,7 +191,7 @@ async fn setup_page(State(mode): State<SetupMode>, Query(q): Query<PageQuery>) -
         Err(e) => {
             return html(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                text::problem_page(&format!("{e:#}")),
+                pages::problem_page(&format!("{e:#}")),
                 None,
             );
         }
@@ -206,7 +207,7 @@ async fn setup_page(State(mode): State<SetupMode>, Query(q): Query<PageQuery>) -
             ),
         )
     });
-    let body = text::setup_page(
+    let body = pages::setup_page(
         &mode.inner.token,
         &manifest,
         &personal,
@@ -223,7 +224,7 @@ struct CallbackQuery {
 
 /// `GET /setup/callback?code=…&state=…`: GitHub's redirect after the app was created.
 async fn callback(State(mode): State<SetupMode>, Query(q): Query<CallbackQuery>) -> Response {
-    let refuse = |status, problem: &str| html(status, text::problem_page(problem), None);
+    let refuse = |status, problem: &str| html(status, pages::problem_page(problem), None);
     if !q.state.as_deref().is_some_and(|s| mode.take_state(s)) {
         return refuse(StatusCode::FORBIDDEN, text::UNKNOWN_STATE);
     }
@@ -262,7 +263,7 @@ async fn callback(State(mode): State<SetupMode>, Query(q): Query<CallbackQuery>)
                 .map(|u| format!("{}/installations/new", u.trim_end_matches('/')));
             html(
                 StatusCode::OK,
-                text::registered_page(
+                pages::registered_page(
                     credentials.app_id,
                     credentials.slug.as_deref(),
                     install.as_deref(),

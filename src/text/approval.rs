@@ -1,10 +1,10 @@
 //! Purpose: every sentence about approvals a job awaits, as the Checks UI shows them: the `action_required` check
 //! run's title and section (what is awaited, who may approve, that `/approve` works too), the lines that link an
 //! attempt's check runs both ways, why an attempt no longer awaits an approval, and the answers to an Approve or
-//! Reject click. Values from outside go through [`crate::report::markdown`].
+//! Reject click. Values from outside go through [`crate::text::markdown`].
 
-use crate::report::markdown::{code, text};
 use crate::spec::Permission;
+use crate::text::markdown::{code, text};
 
 /// The title of a check run completed as `action_required` while its job awaits an approval.
 pub fn awaiting_title(names: &[&str]) -> String {

@@ -15,6 +15,7 @@
 pub mod approval;
 pub mod callbacks;
 pub mod help;
+pub mod markdown;
 pub mod notes;
 pub mod replies;
 pub mod setup;

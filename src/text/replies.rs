@@ -1,11 +1,11 @@
 //! Purpose: every sentence the trigger writes for people (PR comments, the check runs that say why nothing ran,
 //! the API's refusals), in one place, so the voice stays short and consistent
 //! and each text is tested. Every value from outside (a job name typed in a comment, a branch, a config error that
-//! quotes the file) goes through [`crate::report::markdown`], so it renders literally.
+//! quotes the file) goes through [`crate::text::markdown`], so it renders literally.
 
 use crate::job::EventRefusal;
-use crate::report::markdown::{code, text};
 use crate::spec::{ConfigErrors, Permission};
+use crate::text::markdown::{code, text};
 
 /// The config file boomerang reads from the default branch.
 pub const CONFIG_PATH: &str = ".github/boomerang.yml";
