@@ -163,6 +163,7 @@ mod tests {
             annotations_sent: 0,
             events: Vec::new(),
             waits: Default::default(),
+            dispatched_runs: Default::default(),
         }
     }
 

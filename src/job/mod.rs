@@ -15,7 +15,9 @@ pub use state::{
     AttemptState, AttemptStatus, JobState, StepState, StepStatus, apply, fold, waiting_text,
 };
 
-pub use wait::{ArrivingEvent, EventFrom, EventRefusal, ReceivedEvent, WaitOutcome, WaitProgress};
+pub use wait::{
+    ArrivingEvent, DispatchedRun, EventFrom, EventRefusal, ReceivedEvent, WaitOutcome, WaitProgress,
+};
 
 #[cfg(test)]
 pub(crate) mod test_fixture;

@@ -1,7 +1,7 @@
 //! Purpose: a job's current state, the pure [`fold`] of its events: each attempt with its steps, its check run and
 //! what was sent of it. Readers (the runner, the check run, the job page, the API) see only this.
 
-use super::wait::{ReceivedEvent, WaitProgress};
+use super::wait::{DispatchedRun, ReceivedEvent, WaitProgress};
 use super::{JobConclusion, JobEvent, JobRecord};
 use crate::executor::StepConclusion;
 use crate::ids::CheckRunId;
@@ -133,6 +133,9 @@ pub struct AttemptState {
     /// Each wait step's progress, by step id.
     #[serde(default)]
     pub waits: std::collections::BTreeMap<String, WaitProgress>,
+    /// What each `dispatch` step started, by step id, once GitHub accepted it.
+    #[serde(default)]
+    pub dispatched_runs: std::collections::BTreeMap<String, DispatchedRun>,
 }
 
 impl AttemptState {
@@ -235,7 +238,18 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                         }
                     }
                 }
-                events = prev.events.clone();
+                // A dispatch step run again waits for what it starts anew, not for its last answer.
+                events = prev
+                    .events
+                    .iter()
+                    .filter(|e| {
+                        record
+                            .spec
+                            .awaited(&e.name)
+                            .is_none_or(|(s, _)| s.dispatch.is_none() || !only.contains(&s.id))
+                    })
+                    .cloned()
+                    .collect();
             }
             state.cancel_requested = None;
             state.attempts.push(AttemptState {
@@ -254,6 +268,7 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                 annotations_sent: 0,
                 events,
                 waits,
+                dispatched_runs: Default::default(),
             });
         }
         JobEvent::AttemptStarted { attempt, at } => {
@@ -422,6 +437,24 @@ pub fn apply(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                         deadline: *deadline,
                         ended_at: None,
                         outcome: None,
+                    },
+                );
+            }
+        }
+        JobEvent::StepDispatched {
+            attempt,
+            step,
+            run_id,
+            html_url,
+            at,
+        } => {
+            if let Some(a) = attempt_mut(state, *attempt) {
+                a.dispatched_runs.insert(
+                    step.clone(),
+                    DispatchedRun {
+                        run_id: *run_id,
+                        html_url: html_url.clone(),
+                        at: *at,
                     },
                 );
             }

@@ -26,16 +26,16 @@ pub(super) enum SendError {
 }
 
 /// The queued entry being sent: where it stands in the queue, what it says, and the time of the send.
-struct Sending<'a> {
-    inst: InstallationId,
-    key: &'a OutboxKey,
-    entry: &'a OutboxEntry,
-    now: DateTime<Utc>,
+pub(super) struct Sending<'a> {
+    pub(super) inst: InstallationId,
+    pub(super) key: &'a OutboxKey,
+    pub(super) entry: &'a OutboxEntry,
+    pub(super) now: DateTime<Utc>,
 }
 
 impl Sending<'_> {
     /// Takes the entry off the queue, unless it was coalesced with a newer state while it was being sent.
-    fn remove(&self, b: &mut Batch) {
+    pub(super) fn remove(&self, b: &mut Batch) {
         let coalesce = self.entry.effect.coalesce_key();
         b.remove_outbox_if_unchanged(self.key, coalesce.as_deref(), self.entry);
     }
@@ -64,6 +64,23 @@ impl Outbox {
                 self.sync_check_run(&s, job, *attempt, last_sync).await
             }
             Effect::Dispatch { job, attempt } => self.dispatch(&s, job, *attempt).await,
+            Effect::StartDispatch { job, attempt, step } => {
+                self.start_dispatch(&s, job, *attempt, step).await
+            }
+            Effect::PollActionsRun {
+                job,
+                attempt,
+                step,
+                repo,
+                run_id,
+                polls,
+            } => {
+                self.poll_run(&s, job, *attempt, step, repo, *run_id, *polls)
+                    .await
+            }
+            Effect::CancelActionsRun { job, repo, run_id } => {
+                self.cancel_run(&s, job, repo, *run_id).await
+            }
             Effect::React {
                 repo,
                 comment_id,
@@ -293,7 +310,11 @@ impl Outbox {
     }
 
     /// A job whose attempt `attempt` exists, or why the effect about it cannot be sent.
-    fn load(&self, job: &JobId, attempt: u32) -> Result<(JobRecord, JobState), SendError> {
+    pub(super) fn load(
+        &self,
+        job: &JobId,
+        attempt: u32,
+    ) -> Result<(JobRecord, JobState), SendError> {
         match self.inner.journal.load(job) {
             Ok(Some((record, state))) if state.attempt(attempt).is_some() => Ok((record, state)),
             Ok(_) => Err(SendError::Gone(format!(
@@ -304,7 +325,7 @@ impl Outbox {
     }
 
     /// Records a send's result on its job: `events`, with `extra`'s writes in the same batch.
-    async fn commit(
+    pub(super) async fn commit(
         &self,
         job: &JobId,
         events: &[JobEvent],
