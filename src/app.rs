@@ -119,6 +119,7 @@ impl App {
             settings.pacing.clone(),
             clock.clone(),
         );
+        outbox.attach_engine(engine.clone());
         let processor = Processor::new(
             store.clone(),
             client.clone(),

@@ -36,6 +36,11 @@ pub struct Pacing {
     pub reconcile_interval: Duration,
     /// `REDELIVERY_INTERVAL`: how often GitHub's list of webhook deliveries is read for ones that never arrived.
     pub redelivery_interval: Duration,
+    /// `DISPATCH_POLL_FIRST`: how long after a dispatch step started its Actions run the run is first read, in
+    /// case its `workflow_run.completed` webhook was lost (a poll is skipped once the webhook came).
+    pub dispatch_poll_first: Duration,
+    /// `DISPATCH_POLL_MAX`: the longest gap between two reads of such a run (the gap doubles up to it).
+    pub dispatch_poll_max: Duration,
 }
 
 impl Default for Pacing {
@@ -49,6 +54,8 @@ impl Default for Pacing {
             request_timeout: Duration::from_secs(30),
             reconcile_interval: Duration::from_secs(10 * 60),
             redelivery_interval: Duration::from_secs(5 * 60),
+            dispatch_poll_first: Duration::from_secs(5 * 60),
+            dispatch_poll_max: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -403,9 +410,21 @@ impl Settings {
             get("REDELIVERY_INTERVAL"),
             pacing.redelivery_interval,
         )?;
+        pacing.dispatch_poll_first = duration(
+            "DISPATCH_POLL_FIRST",
+            get("DISPATCH_POLL_FIRST"),
+            pacing.dispatch_poll_first,
+        )?;
+        pacing.dispatch_poll_max = duration(
+            "DISPATCH_POLL_MAX",
+            get("DISPATCH_POLL_MAX"),
+            pacing.dispatch_poll_max,
+        )?
+        .max(pacing.dispatch_poll_first);
         for (name, value) in [
             ("RECONCILE_INTERVAL", pacing.reconcile_interval),
             ("REDELIVERY_INTERVAL", pacing.redelivery_interval),
+            ("DISPATCH_POLL_FIRST", pacing.dispatch_poll_first),
         ] {
             if value < Duration::from_secs(1) {
                 return Err(bad(name, "must be at least 1s"));

@@ -86,6 +86,40 @@ pub enum Effect {
         /// The attempt.
         attempt: u32,
     },
+    /// Start what `dispatch` step `step` of an attempt dispatches (a workflow dispatch, or a repository dispatch).
+    StartDispatch {
+        /// The job.
+        job: JobId,
+        /// The attempt.
+        attempt: u32,
+        /// The dispatch step.
+        step: String,
+    },
+    /// Read Actions run `run_id` that a dispatch step waits for, in case its `workflow_run.completed` webhook was
+    /// lost (queued with a `not_before`; `polls`: the reads made so far, which set the next interval).
+    PollActionsRun {
+        /// The job.
+        job: JobId,
+        /// The attempt.
+        attempt: u32,
+        /// The dispatch step.
+        step: String,
+        /// Where the run is.
+        repo: RepoName,
+        /// The run.
+        run_id: u64,
+        /// Reads made before this one.
+        polls: u32,
+    },
+    /// Cancel Actions run `run_id`, which a dispatch step of a job that stopped started.
+    CancelActionsRun {
+        /// The job.
+        job: JobId,
+        /// Where the run is.
+        repo: RepoName,
+        /// The run.
+        run_id: u64,
+    },
 }
 
 impl Effect {
@@ -106,7 +140,10 @@ impl Effect {
             Effect::CreateCheckRun { job, .. }
             | Effect::SyncCheckRun { job, .. }
             | Effect::SettleEarlierCheckRun { job, .. }
-            | Effect::Dispatch { job, .. } => Some(job),
+            | Effect::Dispatch { job, .. }
+            | Effect::StartDispatch { job, .. }
+            | Effect::PollActionsRun { job, .. }
+            | Effect::CancelActionsRun { job, .. } => Some(job),
             Effect::React { job, .. } | Effect::Comment { job, .. } => job.as_ref(),
             Effect::StandaloneCheckRun { .. } => None,
         }
@@ -114,8 +151,14 @@ impl Effect {
 
     /// Whether GitHub counts the request as content creation (secondary limits: 80/min, 500/h).
     pub fn creates_content(&self) -> bool {
-        // Every one of our effects is a POST or PATCH.
-        true
+        // Every one of our effects is a POST or PATCH but the poll, a GET.
+        !matches!(self, Effect::PollActionsRun { .. })
+    }
+
+    /// Whether the entry is sent in order with its job's other entries. A poll waits for its time apart: it must
+    /// not hold back the job's check run updates while it waits.
+    pub fn keeps_job_order(&self) -> bool {
+        !matches!(self, Effect::PollActionsRun { .. })
     }
 
     /// Sending order among ready entries of one installation: lower first.
@@ -125,9 +168,12 @@ impl Effect {
             Effect::SyncCheckRun { .. }
             | Effect::SettleEarlierCheckRun { .. }
             | Effect::Dispatch { .. }
+            | Effect::StartDispatch { .. }
+            | Effect::CancelActionsRun { .. }
             | Effect::StandaloneCheckRun { .. } => 1,
             Effect::Comment { .. } => 2,
             Effect::React { .. } => 3,
+            Effect::PollActionsRun { .. } => 4,
         }
     }
 
@@ -154,6 +200,13 @@ impl Effect {
             Effect::Comment { .. } => "reply".to_string(),
             Effect::StandaloneCheckRun { name, .. } => format!("create check run {name}"),
             Effect::Dispatch { attempt, .. } => format!("repository_dispatch (attempt {attempt})"),
+            Effect::StartDispatch { attempt, step, .. } => {
+                format!("dispatch of step {step} (attempt {attempt})")
+            }
+            Effect::PollActionsRun { run_id, polls, .. } => {
+                format!("read Actions run {run_id} (poll {})", polls + 1)
+            }
+            Effect::CancelActionsRun { run_id, .. } => format!("cancel Actions run {run_id}"),
         }
     }
 }
@@ -180,11 +233,22 @@ pub fn enqueue(
     effect: Effect,
     now: DateTime<Utc>,
 ) {
+    enqueue_after(batch, installation, effect, now, None);
+}
+
+/// Adds `effect` for `installation` to `batch`, not to be sent before `not_before` (a scheduled poll).
+pub fn enqueue_after(
+    batch: &mut Batch,
+    installation: InstallationId,
+    effect: Effect,
+    now: DateTime<Utc>,
+    not_before: Option<DateTime<Utc>>,
+) {
     let key = effect.coalesce_key();
     let entry = OutboxEntry {
         effect,
         tries: 0,
-        not_before: None,
+        not_before,
         enqueued_at: now,
         last_error: None,
     };

@@ -42,7 +42,7 @@ pub use self::fault::{Fault, FaultKind};
 use self::inner::Inner;
 pub use self::records::{
     AuthKind, CheckRunOutput, CheckRunRecord, CommentRecord, DeliveryRecord, DispatchRecord,
-    ReactionRecord, RecordedCall, SentDelivery, WorkflowDispatchRecord,
+    ReactionRecord, RecordedCall, SentDelivery, WorkflowDispatchRecord, WorkflowRunRecord,
 };
 use self::state::World;
 pub use self::webhooks::signature_256;
@@ -221,6 +221,49 @@ impl Simulator {
     /// The `workflow_dispatch` events sent to a repository.
     pub fn workflow_dispatches(&self, full_name: &str) -> Vec<WorkflowDispatchRecord> {
         self.with_repo(full_name, |r| r.workflow_dispatches.clone())
+    }
+
+    /// The workflow runs the app's workflow dispatches started, oldest first.
+    pub fn workflow_runs(&self, full_name: &str) -> Vec<WorkflowRunRecord> {
+        self.with_repo(full_name, |r| r.workflow_runs.clone())
+    }
+
+    /// Test hook: workflow run `run_id` ends with `conclusion` (reads of it see the end from now on). Returns the
+    /// `workflow_run.completed` webhook GitHub would send, for the test to deliver or to withhold (a lost
+    /// webhook); `None` when the run does not exist.
+    pub fn complete_workflow_run(
+        &self,
+        full_name: &str,
+        run_id: u64,
+        conclusion: &str,
+    ) -> Option<Value> {
+        let mut world = self.inner.world();
+        let installation = world.repos.get(&repo_key(full_name))?.installation_id;
+        let repo = world.repos.get_mut(&repo_key(full_name))?;
+        let head_sha = repo
+            .branches
+            .get(&repo.default_branch)
+            .cloned()
+            .unwrap_or_default();
+        let run = repo.workflow_runs.iter_mut().find(|r| r.id == run_id)?;
+        run.status = "completed".into();
+        run.conclusion = Some(conclusion.to_owned());
+        let branch = run.git_ref.trim_start_matches("refs/heads/").to_owned();
+        let mut payload = payloads::workflow_run_completed(
+            full_name,
+            installation,
+            &run.workflow_id,
+            conclusion,
+            &head_sha,
+            &branch,
+            &[],
+        );
+        payload["workflow_run"]["id"] = Value::from(run_id);
+        payload["workflow_run"]["display_title"] = Value::from(run.workflow_id.clone());
+        payload["workflow_run"]["html_url"] = Value::from(format!(
+            "https://github.com/{full_name}/actions/runs/{run_id}"
+        ));
+        Some(payload)
     }
 
     /// The reactions added in a repository.

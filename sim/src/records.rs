@@ -105,6 +105,25 @@ pub struct WorkflowDispatchRecord {
     pub inputs: Value,
 }
 
+/// An Actions workflow run a `workflow_dispatch` of the app started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowRunRecord {
+    /// The run id (`workflow_run_id` of the dispatch's answer).
+    pub id: u64,
+    /// The workflow id or file name the dispatch named.
+    pub workflow_id: String,
+    /// The branch or tag it runs on.
+    pub git_ref: String,
+    /// `in_progress` until a test completes it, then `completed`.
+    pub status: String,
+    /// The conclusion, once completed.
+    pub conclusion: Option<String>,
+    /// How many times the app asked to cancel it (`POST …/cancel`).
+    pub cancel_requests: u32,
+    /// How many times the app read it (`GET …/actions/runs/{id}`).
+    pub reads: u32,
+}
+
 /// A reaction the app added to an issue comment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReactionRecord {

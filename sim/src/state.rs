@@ -14,7 +14,7 @@ use crate::fault::{Fault, FaultKind};
 use crate::rate::{RateKey, RateState};
 use crate::records::{
     CheckRunRecord, CommentRecord, DeliveryRecord, DispatchRecord, ReactionRecord, RecordedCall,
-    WorkflowDispatchRecord,
+    WorkflowDispatchRecord, WorkflowRunRecord,
 };
 
 /// An installation of the app on an account.
@@ -62,6 +62,8 @@ pub(crate) struct Repo {
     pub(crate) dispatches: Vec<DispatchRecord>,
     /// Workflow dispatches the app sent.
     pub(crate) workflow_dispatches: Vec<WorkflowDispatchRecord>,
+    /// The workflow runs those dispatches started.
+    pub(crate) workflow_runs: Vec<WorkflowRunRecord>,
     /// Reactions the app added.
     pub(crate) reactions: Vec<ReactionRecord>,
     /// Comments the app posted.
@@ -316,6 +318,7 @@ impl World {
                 check_runs: Vec::new(),
                 dispatches: Vec::new(),
                 workflow_dispatches: Vec::new(),
+                workflow_runs: Vec::new(),
                 reactions: Vec::new(),
                 comments: Vec::new(),
             },

@@ -144,7 +144,15 @@ impl Engine {
                 }
                 JobCommand::Rerun { .. } => self.start(job),
                 // An event that ended a wait lets the job go on; one that did not changes nothing a runner acts on.
-                JobCommand::Deliver { .. } | JobCommand::Reject { .. } => {
+                JobCommand::Deliver { name, event } => {
+                    if committed.waits_ended.contains(job) {
+                        if event.from == crate::job::EventFrom::ActionsRun {
+                            self.log_run_end(job, name, event);
+                        }
+                        self.wake(job);
+                    }
+                }
+                JobCommand::Reject { .. } => {
                     if committed.waits_ended.contains(job) {
                         self.wake(job);
                     }

@@ -1,7 +1,7 @@
 //! Purpose: the job state machine. Owns the per-job event journal ([`Journal`]: ordered, durable appends, shared
 //! with every module that reads or records a job), the runner that executes an attempt's step DAG (parallel
 //! branches, `when`, `on_failure`, retries with backoff, timeouts, cancellation, compensation), commands on existing
-//! jobs, `wait` steps (`waits.rs`: events delivered to jobs, waits started, ended at their deadline on one shared
+//! jobs, `dispatch` steps (`dispatch_steps.rs`), `wait` steps (`waits.rs`: events delivered to jobs, waits started, ended at their deadline on one shared
 //! timer, `deadlines.rs`), and start-up recovery of jobs a crash interrupted. Every state change is an appended
 //! [`JobEvent`] committed together with the GitHub side effects it causes, before anything acts on it. The job model
 //! itself (record, events, fold) is [`crate::job`]; its types are re-exported here for the engine's callers.
@@ -13,6 +13,7 @@ mod approval;
 mod attempt;
 mod commands;
 mod deadlines;
+mod dispatch_steps;
 mod group;
 mod journal;
 mod recovery;
@@ -27,6 +28,7 @@ pub use crate::job::{
     StepStatus, Trigger, TriggerKind, fold,
 };
 pub use commands::{CommittedCommands, JobCommand};
+pub use dispatch_steps::{run_ended, still_waiting};
 pub use journal::{Journal, LockedJobs};
 
 use crate::clock::Clock;

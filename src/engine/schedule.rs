@@ -165,6 +165,7 @@ mod tests {
             waits: Default::default(),
             earlier_parts: Vec::new(),
             part_awaited_approval: false,
+            dispatched_runs: Default::default(),
         }
     }
 

@@ -11,6 +11,7 @@
 
 use super::approval::continue_if_left;
 use super::attempt::AttemptRun;
+use super::dispatch_steps;
 use super::schedule::{Stop, failed, next_moves};
 use super::{Engine, EngineError};
 use crate::executor::StepConclusion;
@@ -93,7 +94,19 @@ fn ended_note(
     conclusion: StepConclusion,
     stopping: Option<&str>,
 ) -> Option<String> {
-    let wait = record.spec.step(step)?.wait.as_ref()?;
+    let spec = record.spec.step(step)?;
+    let wait = spec.wait.as_ref()?;
+    if spec.dispatch.is_some() && outcome == WaitOutcome::Satisfied {
+        // The answer that ended it is the newest event of this wait.
+        let answer = attempt
+            .events
+            .iter()
+            .rev()
+            .find(|e| wait.event(&e.name).is_some())?;
+        let (conclusion, _) = wait::answer_conclusion(&answer.payload);
+        let url = answer.payload.get("html_url").and_then(|u| u.as_str());
+        return Some(crate::text::dispatch::dispatch_answered(&conclusion, url));
+    }
     let (list, any_one) = wait::lacking(wait, attempt);
     let lacking = notes::lacking_events(&list, any_one);
     Some(match outcome {
@@ -225,17 +238,18 @@ impl Engine {
         if ends.is_empty() {
             drop(locked);
         } else {
-            let before = state.current().cloned();
+            let before = state.clone();
             let mut ends = settle(&record, &mut state, ends, None);
             let mut batch = Batch::new();
             continue_if_left(
                 &record,
-                before.as_ref(),
+                before.current(),
                 &mut state,
                 &mut ends,
                 &mut batch,
                 now,
             );
+            dispatch_steps::cancel_stopped_runs(&record, &before, &ends, &mut batch, now);
             if let Some(a) = state.current() {
                 Engine::sync_effect(&record, a.number, false, &mut batch, now);
             }
@@ -307,11 +321,15 @@ async fn commit_locked(
         return Err(EngineError::UnknownJob(job.to_string()));
     };
     let mut state = fold(&record, &events);
+    let before = state.clone();
     let now = engine.inner.clock.now();
     let new = decide(&record, &mut state, now);
     if !new.is_empty() {
         let mut batch = Batch::new();
         Engine::sync_effect(&record, run.attempt, false, &mut batch, now);
+        // A dispatch step's start sends its dispatch; its stop cancels the run it started.
+        dispatch_steps::queue_dispatches(&record, &new, &mut batch, now);
+        dispatch_steps::cancel_stopped_runs(&record, &before, &new, &mut batch, now);
         locked.commit(batch, vec![(job, new)]).await?;
     }
     engine.refresh_deadline(&record, &state);
@@ -340,7 +358,10 @@ pub(super) fn absorb(
         if st.status != StepStatus::Finished || !absorbed.insert(step.id.clone()) {
             continue;
         }
-        let reason = || notes::wait_ended_job(&step.id, st.note.as_deref());
+        let reason = || match step.dispatch {
+            Some(_) => crate::text::dispatch::dispatch_ended_job(&step.id, st.note.as_deref()),
+            None => notes::wait_ended_job(&step.id, st.note.as_deref()),
+        };
         match st.conclusion {
             Some(StepConclusion::Failure) => {
                 stop.get_or_insert(Stop::Failed {

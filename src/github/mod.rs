@@ -1,10 +1,12 @@
 //! Purpose: the only code that speaks HTTP to GitHub: app authentication ([`auth`]), the transport every call goes
 //! through ([`GithubClient`]: credentials, one request at a time per rate-limit budget, retries of reads, the
 //! classification of failures into [`GithubError`] and [`Retry`]), and one documented method per REST call, grouped
-//! by API area: check runs, issue comments and reactions, repository reads, the repository dispatch, the App's own
-//! endpoints (installations, webhook deliveries), the manifest flow's conversion, and the tarball download. The GitHub simulator the tests and
+//! by API area: check runs, issue comments and reactions, repository reads, the repository dispatch, Actions runs
+//! (start, read, cancel), the App's own endpoints (installations, webhook deliveries), the manifest flow's
+//! conversion, and the tarball download. The GitHub simulator the tests and
 //! `boomerang demo` talk to is its own crate, `boomerang-sim`.
 
+mod actions;
 mod app;
 pub mod auth;
 mod checks;
@@ -16,6 +18,7 @@ mod repos;
 mod tarball;
 mod transport;
 
+pub use actions::{RunStatus, StartedRun};
 pub use app::HookDelivery;
 pub use checks::CreatedCheckRun;
 pub use error::{GithubError, Retry};

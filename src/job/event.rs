@@ -224,6 +224,19 @@ pub enum JobEvent {
         /// When its own timeout passes (`None`: it lasts as long as the job's timeout allows).
         deadline: Option<DateTime<Utc>>,
     },
+    /// GitHub accepted the dispatch of a `dispatch` step: the step now waits for the end of what it started.
+    StepDispatched {
+        /// Attempt.
+        attempt: u32,
+        /// Step id.
+        step: String,
+        /// The Actions run it started (a `workflow_dispatch` with `return_run_details`).
+        run_id: Option<u64>,
+        /// The run's page.
+        html_url: Option<String>,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A wait step ended.
     WaitEnded {
         /// Attempt.

@@ -18,7 +18,9 @@ pub use state::{
     waiting_text,
 };
 
-pub use wait::{ArrivingEvent, EventFrom, EventRefusal, ReceivedEvent, WaitOutcome, WaitProgress};
+pub use wait::{
+    ArrivingEvent, DispatchedRun, EventFrom, EventRefusal, ReceivedEvent, WaitOutcome, WaitProgress,
+};
 
 #[cfg(test)]
 mod approval_tests;

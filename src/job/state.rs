@@ -1,7 +1,7 @@
 //! Purpose: a job's current state, the pure [`fold`] of its events: each attempt with its steps, its check run and
 //! what was sent of it. Readers (the runner, the check run, the job page, the API) see only this.
 
-use super::wait::{ReceivedEvent, WaitProgress};
+use super::wait::{DispatchedRun, ReceivedEvent, WaitProgress};
 use super::{JobConclusion, JobEvent, JobRecord};
 use crate::executor::StepConclusion;
 use crate::ids::CheckRunId;
@@ -141,6 +141,9 @@ pub struct AttemptState {
     /// stays completed until the attempt goes on under a new one or ends.
     #[serde(default)]
     pub part_awaited_approval: bool,
+    /// What each `dispatch` step started, by step id, once GitHub accepted it.
+    #[serde(default)]
+    pub dispatched_runs: std::collections::BTreeMap<String, DispatchedRun>,
 }
 
 /// A part of an attempt whose check run was completed as `action_required` and then left for a new one.
@@ -269,7 +272,18 @@ fn apply_event(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                         }
                     }
                 }
-                events = prev.events.clone();
+                // A dispatch step run again waits for what it starts anew, not for its last answer.
+                events = prev
+                    .events
+                    .iter()
+                    .filter(|e| {
+                        record
+                            .spec
+                            .awaited(&e.name)
+                            .is_none_or(|(s, _)| s.dispatch.is_none() || !only.contains(&s.id))
+                    })
+                    .cloned()
+                    .collect();
             }
             state.cancel_requested = None;
             state.attempts.push(AttemptState {
@@ -290,6 +304,7 @@ fn apply_event(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                 waits,
                 earlier_parts: Vec::new(),
                 part_awaited_approval: false,
+                dispatched_runs: Default::default(),
             });
         }
         JobEvent::AttemptStarted { attempt, at } => {
@@ -478,6 +493,24 @@ fn apply_event(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
                         deadline: *deadline,
                         ended_at: None,
                         outcome: None,
+                    },
+                );
+            }
+        }
+        JobEvent::StepDispatched {
+            attempt,
+            step,
+            run_id,
+            html_url,
+            at,
+        } => {
+            if let Some(a) = attempt_mut(state, *attempt) {
+                a.dispatched_runs.insert(
+                    step.clone(),
+                    DispatchedRun {
+                        run_id: *run_id,
+                        html_url: html_url.clone(),
+                        at: *at,
                     },
                 );
             }

@@ -33,6 +33,8 @@ pub enum EventFrom {
     WorkflowRun,
     /// A person: `/approve`, or the check run's Approve button.
     Approval,
+    /// The end of the Actions run a `dispatch` step started: its `workflow_run.completed`, or a poll of the run.
+    ActionsRun,
 }
 
 impl EventFrom {
@@ -44,6 +46,7 @@ impl EventFrom {
             EventFrom::CheckRun => "check_run",
             EventFrom::WorkflowRun => "workflow_run",
             EventFrom::Approval => "approval",
+            EventFrom::ActionsRun => "actions_run",
         }
     }
 }
@@ -150,6 +153,29 @@ pub enum Arrival {
     Refused(EventRefusal),
 }
 
+/// The run a `dispatch` step started, as the attempt keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DispatchedRun {
+    /// The Actions run's id (`None` for a `repository_dispatch`, which starts no run boomerang can name).
+    pub run_id: Option<u64>,
+    /// The run's page.
+    pub html_url: Option<String>,
+    /// When GitHub accepted the dispatch.
+    pub at: DateTime<Utc>,
+}
+
+/// The conclusion an answer to a `dispatch` step gives it: the `conclusion` its payload names (a workflow run's,
+/// or one a replying `repository_dispatch` carries), `success` when it names none; and whether that is a success.
+pub fn answer_conclusion(payload: &serde_json::Value) -> (String, bool) {
+    let conclusion = payload
+        .get("conclusion")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("success");
+    let conclusion: String = conclusion.chars().take(40).collect();
+    let ok = conclusion == "success";
+    (conclusion, ok)
+}
+
 /// Whether the attempt has received an event named `name`.
 pub fn has_received(attempt: &AttemptState, name: &str) -> bool {
     attempt.events.iter().any(|e| e.name == name)
@@ -221,12 +247,17 @@ pub fn receive(
     if let Some(wait) = step.wait.as_ref().filter(|_| waiting)
         && wait.is_over(|n| n == name || has_received(attempt, n))
     {
+        // A dispatch step takes the conclusion of what it started.
+        let conclusion = match step.dispatch {
+            Some(_) if !answer_conclusion(&event.payload).1 => StepConclusion::Failure,
+            _ => StepConclusion::Success,
+        };
         events.push(ended(
             attempt.number,
             &step.id,
             now,
             WaitOutcome::Satisfied,
-            StepConclusion::Success,
+            conclusion,
         ));
     }
     Arrival::Counted(events)
@@ -263,12 +294,24 @@ pub fn start(
         deadline,
     }];
     if wait.is_over(|n| has_received(attempt, n)) {
+        let dispatch = record.spec.step(step).is_some_and(|s| s.dispatch.is_some());
+        let failed = dispatch
+            && attempt
+                .events
+                .iter()
+                .filter(|e| wait.event(&e.name).is_some())
+                .any(|e| !answer_conclusion(&e.payload).1);
+        let conclusion = if failed {
+            StepConclusion::Failure
+        } else {
+            StepConclusion::Success
+        };
         events.push(ended(
             attempt.number,
             step,
             now,
             WaitOutcome::Satisfied,
-            StepConclusion::Success,
+            conclusion,
         ));
     }
     events

@@ -21,6 +21,25 @@ use crate::redact::Redactor;
 pub(super) const TRUNCATED_PREFIX: &str = "[boomerang] log truncated: ";
 
 impl LogStore {
+    /// Appends one line boomerang itself writes (not a process's) to a step's log, synced: what a `dispatch`
+    /// step's log says about the run it started.
+    pub fn append_note(
+        &self,
+        job_id: &str,
+        attempt: u32,
+        step_id: &str,
+        text: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> io::Result<()> {
+        let mut writer = self.writer(job_id, attempt, step_id)?;
+        writer.append(&crate::executor::OutputLine {
+            stream: crate::executor::Stream::Stdout,
+            at,
+            text: text.to_string(),
+        })?;
+        writer.sync()
+    }
+
     /// Opens the log of one step for appending, creating it or continuing it after a restart (a torn
     /// last record is cut off). Fails with `ResourceBusy` while another writer has the same log open.
     pub fn writer(&self, job_id: &str, attempt: u32, step_id: &str) -> io::Result<StepLogWriter> {

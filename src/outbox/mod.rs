@@ -7,8 +7,9 @@
 //! An entry leaves the queue only after GitHub answered 2xx (ARCHITECTURE.md, checkpoint 4).
 //!
 //! This file is the loop (the workers, which entry goes next, what a failure means); `send.rs` sends one entry,
-//! one handler per kind of effect; `render.rs` renders a job's check run body; `pacer.rs` keeps the pace.
+//! one handler per kind of effect (a `dispatch` step's in `actions.rs`); `render.rs` renders a job's check run body; `pacer.rs` keeps the pace.
 
+mod actions;
 mod pacer;
 mod render;
 mod send;
@@ -17,7 +18,7 @@ mod settle;
 use crate::clock::Clock;
 use crate::config::Pacing;
 use crate::effect::{Effect, OutboxEntry};
-use crate::engine::Journal;
+use crate::engine::{Engine, Journal};
 use crate::github::{GithubClient, Retry};
 use crate::ids::{InstallationId, JobId};
 use crate::job::{AttemptStatus, JobEvent};
@@ -67,6 +68,8 @@ struct Inner {
     in_flight: Semaphore,
     wake: watch::Sender<u64>,
     started_at: DateTime<Utc>,
+    /// Records what the answers to a `dispatch` step's effects mean (set by [`Outbox::attach_engine`]).
+    engine: std::sync::OnceLock<Engine>,
 }
 
 /// A wait for a rate limit, persisted so a restart honours it too.
@@ -102,8 +105,15 @@ impl Outbox {
                 clock,
                 wake,
                 started_at,
+                engine: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Gives the outbox the engine, which records what GitHub's answers to a `dispatch` step's effects mean (the
+    /// run it started, a run a poll found ended, a refused dispatch). Set once; later calls change nothing.
+    pub fn attach_engine(&self, engine: Engine) {
+        let _ = self.inner.engine.set(engine);
     }
 
     /// Tells the workers that something was queued.
@@ -215,7 +225,7 @@ impl Outbox {
                 ready.push((key, entry));
             } else {
                 soonest = soonest.min(wait);
-                if let Some(j) = job {
+                if let Some(j) = job.filter(|_| entry.effect.keeps_job_order()) {
                     blocked_jobs.insert(j);
                 }
             }
@@ -313,6 +323,13 @@ impl Outbox {
                 let coalesce = entry.effect.coalesce_key();
                 match entry.effect.job() {
                     Some(job) => {
+                        if let Effect::StartDispatch { job, attempt, step } = &entry.effect
+                            && let Some(engine) = inner.engine.get()
+                            && let Err(e) =
+                                engine.dispatch_refused(job, *attempt, step, &message).await
+                        {
+                            tracing::error!(%job, error = %e, "cannot record a refused dispatch");
+                        }
                         let event = JobEvent::GithubRefused {
                             operation: entry.effect.describe(),
                             status: match &error {

@@ -28,8 +28,8 @@ pub(super) enum SendError {
 /// The queued entry being sent: where it stands in the queue, what it says, and the time of the send.
 pub(super) struct Sending<'a> {
     pub(super) inst: InstallationId,
-    key: &'a OutboxKey,
-    entry: &'a OutboxEntry,
+    pub(super) key: &'a OutboxKey,
+    pub(super) entry: &'a OutboxEntry,
     pub(super) now: DateTime<Utc>,
 }
 
@@ -67,6 +67,23 @@ impl Outbox {
                 self.settle_earlier_part(&s, job, *attempt, *part).await
             }
             Effect::Dispatch { job, attempt } => self.dispatch(&s, job, *attempt).await,
+            Effect::StartDispatch { job, attempt, step } => {
+                self.start_dispatch(&s, job, *attempt, step).await
+            }
+            Effect::PollActionsRun {
+                job,
+                attempt,
+                step,
+                repo,
+                run_id,
+                polls,
+            } => {
+                self.poll_run(&s, job, *attempt, step, repo, *run_id, *polls)
+                    .await
+            }
+            Effect::CancelActionsRun { job, repo, run_id } => {
+                self.cancel_run(&s, job, repo, *run_id).await
+            }
             Effect::React {
                 repo,
                 comment_id,

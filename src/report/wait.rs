@@ -4,8 +4,8 @@
 //! wait ended it. Pure, like the rest of the report.
 
 use crate::job::wait::{lacking, waiting};
-use crate::job::{AttemptState, JobRecord, StepStatus, WaitOutcome};
-use crate::spec::{EventSource, OnTimeout, WaitSpec, WaitStrategy};
+use crate::job::{AttemptState, DispatchedRun, JobRecord, StepStatus, WaitOutcome};
+use crate::spec::{DispatchStep, DispatchTarget, EventSource, OnTimeout, WaitSpec, WaitStrategy};
 use crate::text::markdown::{code, code_in_cell, text as md};
 use chrono::{DateTime, Utc};
 
@@ -78,6 +78,34 @@ fn source(source: &EventSource) -> String {
             md(&conclusions.join(", "))
         ),
         EventSource::Approval => "an approval (the Approve button or `/approve`)".into(),
+        EventSource::ActionsRun => "the end of the Actions run it started".into(),
+    }
+}
+
+/// What a dispatch step started, in words, with a link to its run once GitHub named it.
+fn dispatched(d: &DispatchStep, run: Option<&DispatchedRun>) -> String {
+    let what = match &d.target {
+        DispatchTarget::Workflow { workflow, .. } => format!("workflow {}", code(workflow)),
+        DispatchTarget::Repository { event_type, .. } => {
+            format!("repository_dispatch {}", code(event_type))
+        }
+    };
+    match run {
+        None => format!("{what}, not sent yet"),
+        Some(DispatchedRun {
+            run_id: Some(id),
+            html_url: Some(url),
+            ..
+        }) if url.starts_with("https://") && !url.contains([')', ' ', '\n']) => {
+            format!("{what} started [Actions run {id}]({url})")
+        }
+        Some(DispatchedRun {
+            run_id: Some(id), ..
+        }) => format!("{what} started Actions run {id}"),
+        Some(_) => format!(
+            "{what} sent {}",
+            when(run.map(|r| r.at).unwrap_or_default())
+        ),
     }
 }
 
@@ -128,11 +156,22 @@ pub fn checklist(record: &JobRecord, attempt: &AttemptState) -> String {
             (_, Some(WaitOutcome::Rejected)) => "over: the approval was rejected".to_string(),
             _ => "did not run".to_string(),
         };
+        let heading = match &step.dispatch {
+            Some(d) => format!(
+                "**Dispatch {}**: {}; {}",
+                code(&step.id),
+                dispatched(d, attempt.dispatched_runs.get(&step.id)),
+                md(&state)
+            ),
+            None => format!(
+                "**Wait {}**: for {}; {}",
+                code(&step.id),
+                strategy(wait),
+                md(&state)
+            ),
+        };
         out.push_str(&format!(
-            "\n**Wait {}**: for {}; {}\n\n| event | from | status |\n|---|---|---|\n",
-            code(&step.id),
-            strategy(wait),
-            md(&state)
+            "\n{heading}\n\n| event | from | status |\n|---|---|---|\n"
         ));
         let waits_now = st.status == StepStatus::Waiting || st.status == StepStatus::Pending;
         for e in &wait.events {

@@ -30,6 +30,8 @@ mod validate;
 mod yaml;
 
 #[cfg(test)]
+mod dispatch_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod wait_tests;
@@ -38,12 +40,14 @@ pub use check::check_file;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     BranchTrigger, CommandTrigger, Concurrency, DEFAULT_DISPATCH_EVENT_TYPE, DispatchSpec,
-    EventSource, EventSpec, JobSpec, MAX_EVENTS_PER_WAIT, OnFailure, OnInterrupt, OnTimeout,
-    ParamKind, ParamSpec, ParamValue, Permission, ProblemMatcher, RepoConfig,
-    RepositoryDispatchTrigger, RetryPolicy, StepSpec, Triggers, WaitSpec, WaitStrategy, When,
-    WorkflowDispatchTrigger, WorkflowRunTrigger,
+    DispatchStep, DispatchTarget, EventSource, EventSpec, JobSpec, MAX_EVENTS_PER_WAIT,
+    MAX_WORKFLOW_INPUTS, OnFailure, OnInterrupt, OnTimeout, ParamKind, ParamSpec, ParamValue,
+    Permission, ProblemMatcher, RUN_CONCLUSIONS, RepoConfig, RepositoryDispatchTrigger,
+    RetryPolicy, StepSpec, Triggers, WaitSpec, WaitStrategy, When, WorkflowDispatchTrigger,
+    WorkflowRunTrigger,
 };
 pub use params::{ParamError, ResolvedParam, ResolvedParams};
+pub(crate) use validate::render_template;
 
 /// Largest config file accepted, in bytes. Anything larger is rejected before YAML parsing.
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;

@@ -185,6 +185,7 @@ fn full_example_parses_into_the_expected_job() {
             retry: None,
             compensate: Some("./rollback.sh".into()),
             wait: None,
+            dispatch: None,
         }
     );
     assert_eq!(
@@ -246,6 +247,7 @@ fn minimal_job_gets_every_default() {
                     retry: None,
                     compensate: None,
                     wait: None,
+                    dispatch: None,
                 }],
                 dispatch: Some(DispatchSpec {
                     event_type: "boomerang-completed".into(),

@@ -251,7 +251,7 @@ fn wait_errors_name_line_and_column() {
             ),
             4,
             9,
-            "`timeout` does not apply to a `wait` step (step 1 of job `a`); put a wait's timeout under `wait:`",
+            "`timeout` does not apply to a `wait` step (step 1 of job `a`); put its timeout under `wait:`",
         ),
         (
             "a wait longer than the job",

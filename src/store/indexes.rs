@@ -64,6 +64,29 @@ pub const CORRELATIONS: Index<CorrelationKey, JobId> = Index::new("correlation")
 /// job waits for.
 pub const WAIT_CHECKS: Index<WaitCheckKey, String> = Index::new("wait-check");
 
+/// An Actions run a `dispatch` step started → the (job, attempt, step) that waits for it: how its
+/// `workflow_run.completed` finds the step. Written when GitHub answers the dispatch.
+pub const ACTIONS_RUNS: Index<ActionsRunKey, (JobId, u32, String)> = Index::new("actions-run");
+
+/// An Actions run of a repository (the repository compared case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionsRunKey {
+    /// The repository.
+    pub repo: RepoName,
+    /// The run's id.
+    pub run_id: u64,
+}
+
+impl IndexKey for ActionsRunKey {
+    fn path(&self) -> String {
+        format!(
+            "{}/{}",
+            self.repo.to_string().to_ascii_lowercase(),
+            self.run_id
+        )
+    }
+}
+
 /// A job's correlation id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorrelationKey(pub String);

@@ -6,6 +6,7 @@
 //!   in the check run and on the job page.
 //! - [`approval`]: what the Checks UI says while a job awaits an approval (the `action_required` check run, the
 //!   links between an attempt's check runs, the answers to an Approve or Reject click).
+//! - [`dispatch`]: what a `dispatch` step's note and log say about the run it started.
 //! - [`callbacks`]: why a `callback_url` is refused, and what the callback delivery log says about a failed try.
 //! - [`setup`]: setup mode's console lines and pages, and what a refusal of the App's credentials means.
 //! - [`help`]: the environment settings `boomerang serve --help` lists.
@@ -14,6 +15,7 @@
 
 pub mod approval;
 pub mod callbacks;
+pub mod dispatch;
 pub mod help;
 pub mod markdown;
 pub mod notes;

@@ -2,18 +2,18 @@
 //! is a job's and whose `event_type` the job awaits (looked at before the echo filter and the triggers: an Actions
 //! workflow answering with `GITHUB_TOKEN` sends as a bot, and its answer is an event, not a trigger); another app's
 //! completed check run on a waiting job's commit; a completed workflow run whose name (`run-name`) carries a job's
-//! correlation id. Each becomes a [`JobCommand::Deliver`] in the delivery's plan, committed with the delivery's end,
+//! correlation id; a completed workflow run a `dispatch` step started (by its run id). Each becomes a [`JobCommand::Deliver`] in the delivery's plan, committed with the delivery's end,
 //! with an event id made of the delivery's GUID, so a redelivery counts once.
 
 use super::Processor;
 use super::plan::Plan;
-use crate::engine::JobCommand;
+use crate::engine::{JobCommand, run_ended};
 use crate::ids::JobId;
 use crate::job::wait::MAX_EVENT_PAYLOAD_BYTES;
 use crate::job::{ArrivingEvent, EventFrom, JobRecord};
-use crate::spec::EventSource;
+use crate::spec::{DispatchStep, EventSource};
 use crate::store::StoreError;
-use crate::store::indexes::{self, CheckOnCommit, CorrelationKey};
+use crate::store::indexes::{self, ActionsRunKey, CheckOnCommit, CorrelationKey};
 use crate::webhook::events::{CheckRun, RepoContext, RepositoryDispatch, WorkflowRunCompleted};
 use serde_json::{Value, json};
 
@@ -123,7 +123,7 @@ impl Processor {
             "head_sha": e.head_sha,
             "html_url": e.html_url,
         }));
-        let mut plan = Plan::default();
+        let mut plan = self.dispatched_run_answer(e)?;
         for correlation in uuids(&e.display_title).into_iter().take(MAX_IDS_PER_TITLE) {
             let Some(record) = self.job_of_correlation(&correlation, &e.ctx)? else {
                 continue;
@@ -143,6 +143,41 @@ impl Processor {
                 &payload,
             );
         }
+        Ok(plan)
+    }
+
+    /// The plan of a completed workflow run that a `dispatch` step started (found by its run id, in the delivery's
+    /// repository and installation only): the run's end is the step's answer.
+    fn dispatched_run_answer(&self, e: &WorkflowRunCompleted) -> Result<Plan, StoreError> {
+        let mut plan = Plan::default();
+        let Some(run_id) = e.run_id else {
+            return Ok(plan);
+        };
+        let key = ActionsRunKey {
+            repo: e.ctx.repo.clone(),
+            run_id,
+        };
+        let Some((job, _, step)) = indexes::ACTIONS_RUNS.get(&self.inner.store, &key)? else {
+            return Ok(plan);
+        };
+        let Some(record) = self.inner.store.job::<JobRecord>(job.as_str())? else {
+            return Ok(plan);
+        };
+        if record.repo != e.ctx.repo || record.installation != e.ctx.installation {
+            plan.note.push(format!(
+                "workflow run {run_id} is indexed for a job of another repository or installation: ignored"
+            ));
+            return Ok(plan);
+        }
+        let name = DispatchStep::run_event(&step);
+        let by = format!("the workflow_run webhook (@{})", e.sender.login);
+        let event = run_ended(run_id, &e.conclusion, e.html_url.clone(), &by);
+        plan.note.push(format!(
+            "workflow run {run_id} ({}) answers dispatch step `{step}` of job {job}",
+            e.conclusion
+        ));
+        plan.commands
+            .push((record.id.clone(), JobCommand::Deliver { name, event }));
         Ok(plan)
     }
 

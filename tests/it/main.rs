@@ -19,6 +19,7 @@ mod concurrency;
 mod contain;
 mod crash;
 mod dag;
+mod dispatch_await;
 mod faults;
 mod feedback_loop;
 mod first_run;

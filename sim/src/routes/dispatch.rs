@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::common::Ctx;
-use crate::records::{DispatchRecord, WorkflowDispatchRecord};
+use crate::records::{DispatchRecord, WorkflowDispatchRecord, WorkflowRunRecord};
 use crate::reply::Reply;
 use crate::state::World;
 
@@ -41,12 +41,23 @@ pub(crate) fn create_workflow_dispatch(
         return Reply::error(422, &format!("No ref found for: {git_ref}"));
     }
     repo.workflow_dispatches.push(WorkflowDispatchRecord {
-        workflow_id,
-        git_ref,
+        workflow_id: workflow_id.clone(),
+        git_ref: git_ref.clone(),
         inputs: ctx.body.get("inputs").cloned().unwrap_or(Value::Null),
     });
+    let run_id = world.new_id();
+    if let Some(repo) = world.repos.get_mut(&full_name.to_ascii_lowercase()) {
+        repo.workflow_runs.push(WorkflowRunRecord {
+            id: run_id,
+            workflow_id,
+            git_ref,
+            status: "in_progress".into(),
+            conclusion: None,
+            cancel_requests: 0,
+            reads: 0,
+        });
+    }
     if ctx.body.get("return_run_details").and_then(Value::as_bool) == Some(true) {
-        let run_id = world.new_id();
         return Reply::json(
             200,
             json!({
@@ -57,4 +68,45 @@ pub(crate) fn create_workflow_dispatch(
         );
     }
     Reply::empty(204)
+}
+
+/// `GET /repos/{owner}/{repo}/actions/runs/{run_id}`: a run a workflow dispatch started.
+pub(crate) fn get_workflow_run(world: &mut World, full_name: &str, run_id: u64) -> Reply {
+    let base_url = world.base_url.clone();
+    let Some(repo) = world.repos.get_mut(&full_name.to_ascii_lowercase()) else {
+        return Reply::not_found();
+    };
+    let full = repo.full_name.clone();
+    let Some(run) = repo.workflow_runs.iter_mut().find(|r| r.id == run_id) else {
+        return Reply::not_found();
+    };
+    run.reads += 1;
+    Reply::json(
+        200,
+        json!({
+            "id": run.id,
+            "name": run.workflow_id,
+            "display_title": run.workflow_id,
+            "status": run.status,
+            "conclusion": run.conclusion,
+            "head_branch": run.git_ref.trim_start_matches("refs/heads/"),
+            "url": format!("{base_url}/repos/{full}/actions/runs/{}", run.id),
+            "html_url": format!("https://github.com/{full}/actions/runs/{}", run.id),
+        }),
+    )
+}
+
+/// `POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel`: 202, or 409 for a run that already completed.
+pub(crate) fn cancel_workflow_run(world: &mut World, full_name: &str, run_id: u64) -> Reply {
+    let Some(repo) = world.repos.get_mut(&full_name.to_ascii_lowercase()) else {
+        return Reply::not_found();
+    };
+    let Some(run) = repo.workflow_runs.iter_mut().find(|r| r.id == run_id) else {
+        return Reply::not_found();
+    };
+    run.cancel_requests += 1;
+    if run.status == "completed" {
+        return Reply::error(409, "Cannot cancel a workflow run that is completed.");
+    }
+    Reply::json(202, json!({}))
 }

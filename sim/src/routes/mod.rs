@@ -48,6 +48,10 @@ pub(crate) fn handle(
         Route::CreateWorkflowDispatch { repo, workflow_id } => {
             dispatch::create_workflow_dispatch(world, &repo, workflow_id, ctx)
         }
+        Route::GetWorkflowRun { repo, run_id } => dispatch::get_workflow_run(world, &repo, run_id),
+        Route::CancelWorkflowRun { repo, run_id } => {
+            dispatch::cancel_workflow_run(world, &repo, run_id)
+        }
         Route::CreateReaction { repo, comment_id } => {
             issues::create_reaction(world, &repo, comment_id, ctx)
         }

@@ -24,6 +24,8 @@ pub(crate) enum Route {
     GetCommit { repo: String, git_ref: String },
     CreateDispatch { repo: String },
     CreateWorkflowDispatch { repo: String, workflow_id: String },
+    GetWorkflowRun { repo: String, run_id: u64 },
+    CancelWorkflowRun { repo: String, run_id: u64 },
     CreateReaction { repo: String, comment_id: u64 },
     CreateComment { repo: String, issue_number: u64 },
     GetPermission { repo: String, username: String },
@@ -119,6 +121,14 @@ pub(crate) fn parse(method: &str, path: &str) -> Option<Route> {
                 workflow_id: (*id).to_owned(),
             }
         }
+        ("GET", ["repos", o, r, "actions", "runs", id]) => Route::GetWorkflowRun {
+            repo: repo(o, r),
+            run_id: num(id)?,
+        },
+        ("POST", ["repos", o, r, "actions", "runs", id, "cancel"]) => Route::CancelWorkflowRun {
+            repo: repo(o, r),
+            run_id: num(id)?,
+        },
         ("POST", ["repos", o, r, "issues", "comments", id, "reactions"]) => Route::CreateReaction {
             repo: repo(o, r),
             comment_id: num(id)?,
@@ -180,6 +190,8 @@ impl Route {
             | Route::GetCommit { repo, .. }
             | Route::CreateDispatch { repo }
             | Route::CreateWorkflowDispatch { repo, .. }
+            | Route::GetWorkflowRun { repo, .. }
+            | Route::CancelWorkflowRun { repo, .. }
             | Route::CreateReaction { repo, .. }
             | Route::CreateComment { repo, .. }
             | Route::GetPermission { repo, .. }

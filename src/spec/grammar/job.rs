@@ -83,7 +83,7 @@ pub(super) fn job(cx: &mut Cx, name: &str, node: &Node<'_>) -> JobSpec {
         job.concurrency = concurrency(cx, n, &ctx, &job.params);
     }
     match f.get("steps") {
-        Some(n) => job.steps = steps(cx, n, &ctx, job.timeout),
+        Some(n) => job.steps = steps(cx, n, &ctx, job.timeout, &job.params),
         None => cx.at(node, format!("missing key `steps` in {ctx}")),
     }
     if let Some(n) = f.get("on_complete") {

@@ -5,9 +5,10 @@
 //! the language (see `docs/config.md`) is checked where the node that breaks it is at hand, so the error points
 //! at it. This file reads the document and its top level; the parts of a job each have a file: `job.rs` (the
 //! job mapping, `concurrency`), `env.rs`, `triggers.rs` (`on:`), `params.rs`, `steps.rs`, `wait.rs` (a `wait`
-//! step) and `retry.rs`, `duration.rs`, `dispatch.rs` (`on_complete`) and `matchers.rs` (`problem_matchers`).
+//! step), `dispatch_step.rs` (a `dispatch` step) and `retry.rs`, `duration.rs`, `dispatch.rs` (`on_complete`) and `matchers.rs` (`problem_matchers`).
 
 mod dispatch;
+mod dispatch_step;
 mod duration;
 mod env;
 mod job;

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::dispatch_step::dispatch_step;
 use super::duration::duration;
 use super::env::env;
 use super::retry::retry;
@@ -14,13 +15,14 @@ use crate::spec::validate::{self, DagStep};
 use crate::spec::yaml::{
     Cx, Node, Sc, Shape, child, fields, keyword, shape, text, text_list, type_word,
 };
-use crate::spec::{OnFailure, StepSpec, When};
+use crate::spec::{OnFailure, ParamSpec, StepSpec, When};
 
 const STEP_KEYS: &[&str] = &[
     "id",
     "name",
     "run",
     "wait",
+    "dispatch",
     "timeout",
     "env",
     "needs",
@@ -38,17 +40,21 @@ struct StepNodes<'a, 'i> {
     on_failure: Option<&'a Node<'i>>,
     explicit_needs: Option<Vec<String>>,
     wait: Option<WaitNodes<'a, 'i>>,
+    /// The `timeout` under `dispatch:`, when given.
+    dispatch_timeout: Option<&'a Node<'i>>,
 }
 
-/// Keys a `wait` step does not take: it runs no command, so nothing of a command applies.
+/// Keys a `wait` or `dispatch` step does not take: it runs no command, so nothing of a command applies.
 const NOT_FOR_WAIT: &[&str] = &["timeout", "env", "on_failure", "retry", "compensate"];
 
-/// `steps` of job `ctx`, with `needs` resolved; `job_timeout` bounds its waits.
+/// `steps` of job `ctx`, with `needs` resolved; `job_timeout` bounds its waits; `params` are the job's (a dispatch
+/// step's inputs may use them).
 pub(super) fn steps(
     cx: &mut Cx,
     node: &Node<'_>,
     ctx: &str,
     job_timeout: Duration,
+    params: &[ParamSpec],
 ) -> Vec<StepSpec> {
     let Shape::Seq(items) = shape(node) else {
         cx.at(
@@ -68,7 +74,7 @@ pub(super) fn steps(
     let mut nodes = Vec::new();
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
-        let (step, where_) = step(cx, i + 1, item, ctx);
+        let (step, where_) = step(cx, i + 1, item, ctx, params);
         if let Some(first) = ids.get(&step.id) {
             let at = child(item, "id").unwrap_or(item);
             cx.at(
@@ -129,12 +135,14 @@ fn step<'a, 'i>(
     n: usize,
     node: &'a Node<'i>,
     ctx: &str,
+    params: &[ParamSpec],
 ) -> (StepSpec, StepNodes<'a, 'i>) {
     let mut spec = StepSpec {
         id: format!("step-{n}"),
         name: String::new(),
         run: String::new(),
         wait: None,
+        dispatch: None,
         needs: Vec::new(),
         timeout: None,
         env: BTreeMap::new(),
@@ -150,6 +158,7 @@ fn step<'a, 'i>(
         on_failure: None,
         explicit_needs: None,
         wait: None,
+        dispatch_timeout: None,
     };
     let label = match child(node, "id").map(shape) {
         Some(Shape::Scalar(Sc::Str | Sc::Int(_), t)) if !t.is_empty() => {
@@ -177,42 +186,56 @@ fn step<'a, 'i>(
         .get("name")
         .and_then(|x| text(cx, x, &format!("`name` of {label}")))
         .unwrap_or_else(|| spec.id.clone());
-    match (f.get("run"), f.get("wait")) {
-        (Some(r), w) => {
-            if let Some(w) = w {
-                cx.at(
-                    w,
-                    format!(
-                        "{label} has both `run` and `wait`; a step either runs a command or waits"
-                    ),
-                );
-            }
-            if let Some(run) = text(cx, r, &format!("`run` of {label}")) {
+    let kinds: Vec<&str> = ["run", "wait", "dispatch"]
+        .into_iter()
+        .filter(|k| f.get(k).is_some())
+        .collect();
+    if let [first, second, ..] = kinds[..]
+        && let Some(at) = f.get(second)
+    {
+        cx.at(
+            at,
+            format!("{label} has both `{first}` and `{second}`; a step either runs a command, waits or dispatches"),
+        );
+    }
+    match kinds.first().copied() {
+        Some("run") => {
+            if let Some(r) = f.get("run")
+                && let Some(run) = text(cx, r, &format!("`run` of {label}"))
+            {
                 if run.trim().is_empty() {
                     cx.at(r, format!("`run` of {label} must not be empty"));
                 }
                 spec.run = run;
             }
         }
-        (None, Some(w)) => {
-            let (wait_spec, wait_nodes) = wait(cx, w, &label);
-            spec.wait = wait_spec;
-            where_.wait = Some(wait_nodes);
+        Some(kind @ ("wait" | "dispatch")) => {
+            if let Some(w) = f.get("wait") {
+                let (wait_spec, wait_nodes) = wait(cx, w, &label);
+                spec.wait = wait_spec;
+                where_.wait = Some(wait_nodes);
+            }
+            if let Some(d) = f.get("dispatch") {
+                let (dispatch, timeout) = dispatch_step(cx, d, &label, params);
+                spec.wait = dispatch.as_ref().map(|d| d.wait_spec(&spec.id));
+                spec.dispatch = dispatch;
+                where_.dispatch_timeout = timeout;
+            }
             for (key, k, _) in &f.items {
                 if NOT_FOR_WAIT.contains(&key.as_str()) {
                     let hint = if key == "timeout" {
-                        "; put a wait's timeout under `wait:`"
+                        format!("; put its timeout under `{kind}:`")
                     } else {
-                        ""
+                        String::new()
                     };
                     cx.at(
                         k,
-                        format!("`{key}` does not apply to a `wait` step ({label}){hint}"),
+                        format!("`{key}` does not apply to a `{kind}` step ({label}){hint}"),
                     );
                 }
             }
         }
-        (None, None) => cx.at(node, format!("missing key `run` in {label}")),
+        _ => cx.at(node, format!("missing key `run` in {label}")),
     }
     if let Some(t) = f.get("timeout") {
         spec.timeout = duration(cx, t, &format!("`timeout` of {label}"));
@@ -278,6 +301,21 @@ fn check_waits(
 ) {
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for (step, n) in steps.iter().zip(nodes) {
+        if let (Some(t), Some(at)) = (
+            step.dispatch.as_ref().and_then(|d| d.timeout),
+            n.dispatch_timeout,
+        ) && t > job_timeout
+        {
+            cx.at(
+                at,
+                format!(
+                    "the `timeout` of dispatch step `{}` ({}) is longer than the timeout of {ctx} ({}), which covers it; raise the job's `timeout`",
+                    step.id,
+                    humantime::format_duration(t),
+                    humantime::format_duration(job_timeout)
+                ),
+            );
+        }
         let Some(w) = &n.wait else { continue };
         for (name, at) in &w.names {
             match seen.get(name.as_str()) {

@@ -3,6 +3,7 @@
 //! boomerang reads it.
 
 mod config;
+mod dispatch_step;
 mod job;
 mod param;
 mod permission;
@@ -12,6 +13,7 @@ mod triggers;
 mod wait;
 
 pub use config::RepoConfig;
+pub use dispatch_step::{DispatchStep, DispatchTarget, MAX_WORKFLOW_INPUTS, RUN_CONCLUSIONS};
 pub use job::{
     Concurrency, DEFAULT_DISPATCH_EVENT_TYPE, DispatchSpec, JobSpec, OnInterrupt, ProblemMatcher,
 };

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::WaitSpec;
 use super::secs::{duration_secs, opt_duration_secs};
+use super::{DispatchStep, WaitSpec};
 
 /// One step of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,11 +16,14 @@ pub struct StepSpec {
     pub id: String,
     /// Display name; default the id.
     pub name: String,
-    /// Shell command (empty for a wait step).
+    /// Shell command (empty for a wait or dispatch step).
     pub run: String,
     /// For a `wait` step: the events it waits for (it runs no command).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<WaitSpec>,
+    /// For a `dispatch` step: what it starts (its `wait` is then the one [`DispatchStep::wait_spec`] derives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatch: Option<DispatchStep>,
     /// Steps this one waits for, resolved (the implicit previous-step dependency is filled in).
     pub needs: Vec<String>,
     /// Step timeout, if set.

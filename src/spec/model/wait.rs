@@ -92,6 +92,9 @@ pub enum EventSource {
     },
     /// A person with permission to run the job: `/approve` on its pull request (or the check run's Approve button).
     Approval,
+    /// The end of the Actions run a `dispatch` step started (its `workflow_run.completed`, or a poll of the run),
+    /// matched by the run's id. Only a `dispatch` step declares it.
+    ActionsRun,
 }
 
 impl EventSource {
@@ -103,6 +106,7 @@ impl EventSource {
             EventSource::CheckRun { .. } => "check_run",
             EventSource::WorkflowRun { .. } => "workflow_run",
             EventSource::Approval => "approval",
+            EventSource::ActionsRun => "actions_run",
         }
     }
 }

@@ -200,6 +200,8 @@ impl Builder {
                 mutation_spacing: Duration::from_millis(10),
                 check_run_update_interval: Duration::from_millis(200),
                 request_timeout: Duration::from_secs(5),
+                dispatch_poll_first: Duration::from_secs(1),
+                dispatch_poll_max: Duration::from_secs(2),
                 ..Pacing::default()
             },
             logs: self.logs,
