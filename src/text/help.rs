@@ -30,6 +30,8 @@ Settings (environment variables; README \"Configure the server\" has the details
   CALLBACK_RETRY_INITIAL      wait after a callback's first failure [default: 10s]
   CALLBACK_RETRY_FOR          how long a callback is retried [default: 24h]
   CALLBACK_TIMEOUT            one callback try's limit [default: 10s]
+  DISPATCH_POLL_FIRST         first read of a dispatched Actions run whose webhook is late [default: 5m]
+  DISPATCH_POLL_MAX           longest gap between reads of such a run [default: 30m]
   LOG_RETENTION               step logs not written for this long are deleted [default: 30d]
   RUST_LOG                    log filter [default: info]
 
