@@ -21,6 +21,8 @@ Settings (environment variables; README \"Configure the server\" has the details
   CHECK_RUN_UPDATE_INTERVAL   most frequent check run update of a running job [default: 10s]
   RECONCILE_INTERVAL          how often ended jobs' check runs are compared with GitHub [default: 10m]
   REDELIVERY_INTERVAL         how often missed webhook deliveries are looked for [default: 5m]
+  DISPATCH_POLL_FIRST         first read of a dispatched Actions run whose webhook is late [default: 5m]
+  DISPATCH_POLL_MAX           longest gap between reads of such a run [default: 30m]
   SECRETS                     names of the server's secrets [default: every BOOMERANG_SECRET_*]
   BOOMERANG_SECRET_<NAME>     a secret value, seen by steps as NAME and redacted
   REDACT_MIN_LENGTH           shortest secret accepted [default: 8]
@@ -30,8 +32,6 @@ Settings (environment variables; README \"Configure the server\" has the details
   CALLBACK_RETRY_INITIAL      wait after a callback's first failure [default: 10s]
   CALLBACK_RETRY_FOR          how long a callback is retried [default: 24h]
   CALLBACK_TIMEOUT            one callback try's limit [default: 10s]
-  DISPATCH_POLL_FIRST         first read of a dispatched Actions run whose webhook is late [default: 5m]
-  DISPATCH_POLL_MAX           longest gap between reads of such a run [default: 30m]
   LOG_RETENTION               step logs not written for this long are deleted [default: 30d]
   RUST_LOG                    log filter [default: info]
 
