@@ -4,10 +4,12 @@
 //!   the API's refusals.
 //! - [`notes`]: what the engine records on steps and attempts (why a step was skipped, why an attempt ended), shown
 //!   in the check run and on the job page.
+//! - [`health`]: why `/readyz` says the server is not ready, and `/metrics`' refusal.
 //! - [`callbacks`]: why a `callback_url` is refused, and what the callback delivery log says about a failed try.
 //!
 //! The check run's own frame (headings, tables, the steps' status words) is rendered by [`crate::report`].
 
 pub mod callbacks;
+pub mod health;
 pub mod notes;
 pub mod replies;
