@@ -23,6 +23,7 @@ mod feedback_loop;
 mod hardening;
 mod ingress;
 mod logs;
+mod metrics;
 mod more_commands;
 mod reconcile;
 mod redact;
