@@ -224,28 +224,12 @@ impl GithubClient {
         body: Option<&Value>,
         accept: Option<&str>,
     ) -> Result<Answer, GithubError> {
+        // Counted by operation and GitHub's answer (`None`: no answer came).
         let operation = method.clone();
-        let result = self.raw_once(method, path, bearer, body, accept).await;
-        self.metrics.github_request(
-            operation.as_str(),
-            path,
-            match &result {
-                Ok(a) => Some(a.status.as_u16()),
-                Err(e) => e.status(),
-            },
-        );
-        result
-    }
-
-    /// [`GithubClient::raw`] without the counting.
-    async fn raw_once(
-        &self,
-        method: Method,
-        path: &str,
-        bearer: &str,
-        body: Option<&Value>,
-        accept: Option<&str>,
-    ) -> Result<Answer, GithubError> {
+        let count = |status| {
+            self.metrics
+                .github_request(operation.as_str(), path, status)
+        };
         let mut req = self
             .http
             .request(method, format!("{}{}", self.api, path))
@@ -256,11 +240,12 @@ impl GithubClient {
             // Bodies arrive redacted where they are built (their free-text fields only, with the job's secrets).
             req = req.json(b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| GithubError::Transport(e.to_string()))?;
+        let resp = req.send().await.map_err(|e| {
+            count(None);
+            GithubError::Transport(e.to_string())
+        })?;
         let status = resp.status();
+        count(Some(status.as_u16()));
         let headers = resp.headers().clone();
         let body = resp
             .bytes()

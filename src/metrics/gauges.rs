@@ -50,6 +50,9 @@ struct GroupLabels {
     group: String,
 }
 
+/// The longest group label value (a group's name comes from the repo config).
+const MAX_LABEL_CHARS: usize = 100;
+
 /// A concurrency line: (repository, group as stored).
 type GroupKey = (String, String);
 
@@ -269,9 +272,9 @@ fn group_depths(store: &Store) -> Result<Vec<(GroupKey, usize)>, crate::store::S
             parts.next().unwrap_or_default(),
             parts.next().unwrap_or_default(),
         );
-        *lines
-            .entry((format!("{owner}/{name}"), group.to_string()))
-            .or_default() += 1;
+        // A group's name is expanded from the repo config: its label is cut to a bounded length.
+        let group: String = group.chars().take(MAX_LABEL_CHARS).collect();
+        *lines.entry((format!("{owner}/{name}"), group)).or_default() += 1;
     }
     let mut sorted: Vec<_> = lines.into_iter().collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -281,4 +284,52 @@ fn group_depths(store: &Store) -> Result<Vec<(GroupKey, usize)>, crate::store::S
         sorted.push((("other".to_string(), "other".to_string()), rest));
     }
     Ok(sorted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{JobId, RepoName};
+    use crate::store::indexes::GroupLine;
+    use crate::store::{BackendKind, Batch};
+
+    /// Past [`MAX_GROUP_SERIES`] lines, the shortest are summed under (`other`, `other`); a long group name is cut.
+    #[test]
+    fn group_lines_are_capped() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = Store::open(dir.path(), BackendKind::Redb).expect("the store opens");
+        let repo = RepoName::parse("octo/app").expect("a repository name");
+        let now = chrono::DateTime::from_timestamp(1_000_000, 0).unwrap_or_default();
+        let mut batch = Batch::new();
+        let mut put = |group: String, n: usize| {
+            for a in 0..n {
+                let job = JobId(format!("job-{group:.20}-{a}"));
+                let slot = GroupSlot {
+                    line: GroupLine {
+                        repo: repo.clone(),
+                        group: group.clone(),
+                    },
+                    queued_at: now + chrono::Duration::seconds(a as i64),
+                    job: job.clone(),
+                    attempt: 1,
+                };
+                indexes::CONCURRENCY.put(&mut batch, &slot, &(job, 1));
+            }
+        };
+        put("x".repeat(300), 3);
+        for g in 0..MAX_GROUP_SERIES + 2 {
+            put(format!("g{g}"), 1);
+        }
+        store.commit_blocking(batch).expect("committed");
+        let lines = group_depths(&store).expect("read");
+        assert_eq!(lines.len(), MAX_GROUP_SERIES + 1);
+        assert_eq!(
+            lines[0],
+            (("octo/app".to_string(), "x".repeat(MAX_LABEL_CHARS)), 3)
+        );
+        assert_eq!(
+            lines.last(),
+            Some(&(("other".to_string(), "other".to_string()), 3))
+        );
+    }
 }
