@@ -10,6 +10,7 @@ use crate::github::GithubClient;
 use crate::github::auth::AppAuth;
 use crate::links::Links;
 use crate::logs::LogStore;
+use crate::metrics::{JobStates, Metrics};
 use crate::outbox::Outbox;
 use crate::store::Store;
 use crate::trigger::Processor;
@@ -46,6 +47,10 @@ pub struct App {
     pub clock: Clock,
     /// The `callback_url` callbacks: admitted by the API, armed by the engine, sent by their own loop.
     pub callbacks: Callbacks,
+    /// What the server counts and measures, rendered by `/metrics`.
+    pub metrics: Metrics,
+    /// Active jobs by phase, for the `boomerang_jobs` gauge.
+    pub job_states: JobStates,
     deliveries: Arc<Notify>,
     effects: Arc<Notify>,
 }
@@ -76,10 +81,12 @@ impl App {
             })?;
         let auth =
             AppAuth::new(settings.app_id, &settings.private_key_pem).context("PRIVATE_KEY")?;
+        let metrics = Metrics::new();
         let client = GithubClient::new(
             &settings.github_api_url,
             auth,
             settings.pacing.request_timeout,
+            metrics.clone(),
         )
         .context("cannot build the HTTP client")?;
         let links = Links::new(
@@ -101,6 +108,7 @@ impl App {
             ))),
             step_cgroup: crate::executor::CgroupRoot::detect(settings.step_cgroup),
             links: Some(links.clone()),
+            metrics: metrics.clone(),
         };
         let journal = Journal::new(store.clone(), logs.redactors().clone(), effects.clone());
         let engine = Engine::new(
@@ -127,6 +135,7 @@ impl App {
             journal.clone(),
             links.clone(),
             clock.clone(),
+            metrics.clone(),
         );
         let callbacks = Callbacks::new(store.clone(), &settings.callbacks);
         Ok(App {
@@ -141,6 +150,8 @@ impl App {
             processor,
             clock,
             callbacks,
+            metrics,
+            job_states: JobStates::default(),
             deliveries: Arc::new(Notify::new()),
             effects,
         })
@@ -163,21 +174,47 @@ impl App {
             self.store.clone(),
             self.client.clone(),
             self.clock.clone(),
+            self.metrics.clone(),
         )
     }
 
-    /// The HTTP surface: the webhook ingress, the REST API and the web pages.
+    /// The HTTP surface: the webhook ingress, the REST API, the web pages, `/healthz`, `/readyz`, and `/metrics`
+    /// when `METRICS_TOKEN` is set.
     pub fn router(&self) -> Router {
         let ingress = Ingress::new(
             &self.settings.webhook_secret,
             self.store.clone(),
             self.deliveries.clone(),
             self.clock.clone(),
+            self.metrics.clone(),
         );
         crate::api::with_security_headers(
-            ingress.router().merge(crate::api::router(self.api_state())),
+            ingress
+                .router()
+                .merge(crate::api::router(self.api_state()))
+                .merge(crate::metrics::http::public_routes(self.ops_state())),
         )
         .layer(tower_http::trace::TraceLayer::new_for_http())
+    }
+
+    /// The `METRICS_LISTEN` listener's routes: `/metrics`, `/healthz` and `/readyz` only.
+    pub fn ops_router(&self) -> Router {
+        crate::api::with_security_headers(crate::metrics::http::private_routes(self.ops_state()))
+    }
+
+    /// What `/metrics` and `/readyz` read.
+    fn ops_state(&self) -> crate::metrics::http::OpsState {
+        crate::metrics::http::OpsState {
+            metrics: self.metrics.clone(),
+            sources: crate::metrics::Sources {
+                store: self.store.clone(),
+                outbox: self.outbox.clone(),
+                client: self.client.clone(),
+                jobs: self.job_states.clone(),
+                clock: self.clock.clone(),
+            },
+            settings: Arc::new(self.settings.ops.clone()),
+        }
     }
 
     /// What the API and page handlers may reach (not the GitHub client or the settings).
@@ -206,6 +243,7 @@ impl App {
             self.settings.callbacks.clone(),
             render,
             self.clock.clone(),
+            self.metrics.clone(),
         )
         .context("cannot build the HTTP client of callbacks")
     }
@@ -263,6 +301,27 @@ impl App {
                 .run(self.settings.pacing.redelivery_interval, shutdown.clone()),
         );
         loops.spawn(callback_sender.run(self.journal.subscribe(), shutdown.clone()));
+        loops.spawn(self.job_states.clone().run(
+            self.store.clone(),
+            self.journal.clone(),
+            shutdown.clone(),
+        ));
+        if let Some(addr) = self.settings.ops.metrics_listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("METRICS_LISTEN: cannot bind {addr}"))?;
+            tracing::info!(metrics_listen = %addr, "serving /metrics, /healthz and /readyz");
+            let router = self.ops_router();
+            let stop = shutdown.clone();
+            loops.spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the METRICS_LISTEN server stopped");
+                }
+            });
+        }
         loops.spawn(crate::logs::retention_sweep(
             self.logs.clone(),
             self.settings.logs.retention,

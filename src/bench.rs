@@ -68,7 +68,8 @@ impl std::fmt::Display for Stats {
     }
 }
 
-fn settings(
+/// The settings of a bench server against the simulator at `sim_url`.
+pub(crate) fn settings(
     sim_url: &str,
     data_dir: &Path,
     addr: std::net::SocketAddr,
@@ -91,6 +92,7 @@ fn settings(
         pacing: Pacing::default(),
         logs: Default::default(),
         callbacks: Default::default(),
+        ops: Default::default(),
     }
 }
 

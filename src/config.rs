@@ -2,6 +2,7 @@
 //! or invalid setting is reported as one line naming it; nothing else in the crate reads the environment.
 
 pub use crate::callbacks::CallbackSettings;
+pub use crate::metrics::OpsSettings;
 use crate::store::BackendKind;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -95,6 +96,8 @@ pub struct Settings {
     pub logs: LogSettings,
     /// `CALLBACK_*`: how a job's `callback_url` is signed, guarded and retried.
     pub callbacks: CallbackSettings,
+    /// `METRICS_TOKEN`, `METRICS_LISTEN`, `READY_OUTBOX_STUCK_AFTER`: how `/metrics` is reached, when `/readyz` fails.
+    pub ops: OpsSettings,
 }
 
 /// Reads the `CALLBACK_*` settings.
@@ -454,6 +457,7 @@ impl Settings {
             pacing,
             logs: LogSettings::from_lookup(get)?,
             callbacks: callback_settings(get)?,
+            ops: OpsSettings::from_lookup(get, duration)?,
         })
     }
 
@@ -560,6 +564,12 @@ mod tests {
             (("CALLBACK_RETRY_INITIAL", "0s"), "CALLBACK_RETRY_INITIAL"),
             (("CALLBACK_RETRY_FOR", "a day"), "CALLBACK_RETRY_FOR"),
             (("CALLBACK_TIMEOUT", "0"), "CALLBACK_TIMEOUT"),
+            (("METRICS_TOKEN", "short"), "METRICS_TOKEN"),
+            (("METRICS_LISTEN", "9090"), "METRICS_LISTEN"),
+            (
+                ("READY_OUTBOX_STUCK_AFTER", "0s"),
+                "READY_OUTBOX_STUCK_AFTER",
+            ),
         ] {
             let mut pairs = base.to_vec();
             pairs.push(extra);
@@ -585,6 +595,8 @@ mod tests {
         assert_eq!(s.logs.retention, Duration::from_secs(30 * 24 * 3600));
         assert!(s.callbacks.secret.is_none() && !s.callbacks.allow_private);
         assert_eq!(s.callbacks.retry_for, Duration::from_secs(24 * 3600));
+        assert!(s.ops.metrics_token.is_none() && s.ops.metrics_listen.is_none());
+        assert_eq!(s.ops.outbox_stuck_after, Duration::from_secs(15 * 60));
     }
 
     /// Secrets are read by name; a short or missing one is refused with one line naming the variable.

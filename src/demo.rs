@@ -96,6 +96,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         },
         logs: Default::default(),
         callbacks: Default::default(),
+        ops: Default::default(),
     };
     let app = App::build(settings, Clock::System)?;
     let printer = tokio::spawn(print_job_events(

@@ -213,6 +213,25 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
     },
+    /// `/metrics` scrape time with many series (installations × queued calls and concurrency groups), against a
+    /// trivial GET on the same server.
+    Metrics {
+        /// Installations with queued GitHub calls.
+        #[arg(long, default_value_t = 1000)]
+        installations: usize,
+        /// Concurrency groups per installation (two attempts in each line).
+        #[arg(long, default_value_t = 3)]
+        groups: usize,
+        /// Queued GitHub calls per installation.
+        #[arg(long, default_value_t = 5)]
+        calls: usize,
+        /// Deliveries waiting to be processed.
+        #[arg(long, default_value_t = 1000)]
+        pending: usize,
+        /// Scrapes to time (as many trivial GETs, interleaved).
+        #[arg(long, default_value_t = 200)]
+        scrapes: usize,
+    },
     /// A burst of job requests on one installation under GitHub's real pacing: time to final, peak writes/minute.
     Burst {
         /// Job requests to send.
@@ -224,16 +243,19 @@ enum BenchCommand {
     },
 }
 
-fn init_tracing(default: &str) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in a log file or a collector.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+/// Installs the log subscriber (`LOG_FORMAT`: `text` or `json`; `RUST_LOG`, or `default`). A bad `LOG_FORMAT`
+/// is reported and the program exits with 2, like any other bad setting.
+fn init_tracing(default: &str) -> Result<(), ExitCode> {
+    match boomerang::logging::LogFormat::from_lookup(|name| std::env::var(name).ok()) {
+        Ok(format) => {
+            boomerang::logging::init(default, format);
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("boomerang: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -252,7 +274,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Serve => {
-            init_tracing("info");
+            if let Err(code) = init_tracing("info") {
+                return code;
+            }
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
                 Err(e) => {
@@ -304,7 +328,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Bench { what } => {
-            init_tracing("error");
+            if let Err(code) = init_tracing("error") {
+                return code;
+            }
             match what {
                 BenchCommand::Ingest {
                     requests,
@@ -349,6 +375,22 @@ fn main() -> ExitCode {
                     installations,
                     concurrency,
                 )),
+                BenchCommand::Metrics {
+                    installations,
+                    groups,
+                    calls,
+                    pending,
+                    scrapes,
+                } => run_async(async move {
+                    boomerang::bench_metrics::run(&boomerang::bench_metrics::MetricsBenchOptions {
+                        installations,
+                        groups,
+                        calls,
+                        pending,
+                        scrapes,
+                    })
+                    .await
+                }),
                 BenchCommand::Burst { jobs, store } => {
                     run_async(boomerang::bench::burst(jobs, store))
                 }
@@ -396,7 +438,9 @@ fn main() -> ExitCode {
             keep_serving,
             timeout,
         } => {
-            init_tracing("warn");
+            if let Err(code) = init_tracing("warn") {
+                return code;
+            }
             run_async(boomerang::demo::run(boomerang::demo::DemoOptions {
                 data_dir,
                 store,

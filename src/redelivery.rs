@@ -10,6 +10,7 @@
 use crate::clock::Clock;
 use crate::github::GithubClient;
 use crate::github::HookDelivery;
+use crate::metrics::Metrics;
 use crate::store::{Batch, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -65,6 +66,7 @@ pub struct Redeliverer {
     store: Store,
     client: GithubClient,
     clock: Clock,
+    metrics: Metrics,
 }
 
 #[derive(Default)]
@@ -76,12 +78,13 @@ struct Group {
 }
 
 impl Redeliverer {
-    /// Builds the poller.
-    pub fn new(store: Store, client: GithubClient, clock: Clock) -> Redeliverer {
+    /// Builds the poller; each redelivery GitHub accepts is counted in `metrics`.
+    pub fn new(store: Store, client: GithubClient, clock: Clock, metrics: Metrics) -> Redeliverer {
         Redeliverer {
             store,
             client,
             clock,
+            metrics,
         }
     }
 
@@ -160,6 +163,7 @@ impl Redeliverer {
                 Ok(()) => {
                     tracing::info!(%guid, delivery_id = id, "asked GitHub to redeliver a webhook that never arrived");
                     report.redelivered += 1;
+                    self.metrics.redelivery_requested();
                 }
                 Err(e) => {
                     tracing::warn!(%guid, delivery_id = id, error = %e, "redelivery refused; the next sweep tries again");

@@ -1,6 +1,6 @@
 //! Purpose: boomerang's own HTTP surface besides the webhook: the job page (server-rendered HTML, opened by a
 //! signed link from the check run or an API token), the REST API under `/api/v1` (bearer tokens from
-//! `API_TOKENS`), `/healthz`, the page's static assets under `/assets/`, and the security headers every answer
+//! `API_TOKENS`), the page's static assets under `/assets/`, and the security headers every answer
 //! carries ([`with_security_headers`]).
 
 mod callbacks;
@@ -26,7 +26,6 @@ use serde_json::json;
 /// The API and page routes.
 pub fn router(app: ApiState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
         .route("/jobs/{id}", get(job_page))
         .route("/assets/live.js", get(live_script))
         .route("/assets/page.css", get(page_style))

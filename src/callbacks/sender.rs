@@ -48,6 +48,7 @@ struct Inner {
     render: RenderJob,
     clock: Clock,
     http: reqwest::Client,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Sender {
@@ -59,6 +60,7 @@ impl Sender {
         settings: CallbackSettings,
         render: RenderJob,
         clock: Clock,
+        metrics: crate::metrics::Metrics,
     ) -> Result<Sender, reqwest::Error> {
         let policy = AddressPolicy {
             allow_private: settings.allow_private,
@@ -77,6 +79,7 @@ impl Sender {
                 render,
                 clock,
                 http,
+                metrics,
             }),
         })
     }
@@ -211,9 +214,11 @@ impl Sender {
                 tracing::info!(job = %key.job, attempt = key.attempt, delivery = %delivery.id, tries = delivery.tries.len(), "callback delivered")
             }
             CallbackState::Failed => {
+                inner.metrics.callback_failed(true);
                 tracing::warn!(job = %key.job, attempt = key.attempt, delivery = %delivery.id, tries = delivery.tries.len(), "callback failed for good")
             }
             CallbackState::Pending => {
+                inner.metrics.callback_failed(false);
                 tracing::info!(job = %key.job, attempt = key.attempt, delivery = %delivery.id, tries = delivery.tries.len(), next = ?delivery.next_try_at, "callback try failed; will retry")
             }
         }

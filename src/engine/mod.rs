@@ -44,6 +44,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// What the engine needs to know about its surroundings.
 #[derive(Clone, Debug)]
@@ -63,6 +64,8 @@ pub struct EngineSettings {
     /// Signs the events token (`$BOOMERANG_EVENTS_TOKEN`) and names the events URL of jobs with `wait` steps
     /// (`None`: their steps get neither).
     pub links: Option<crate::links::Links>,
+    /// Where step and job durations are measured.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl EngineSettings {
@@ -264,29 +267,34 @@ impl Engine {
         };
         let engine = self.clone();
         let job = job.clone();
-        tokio::spawn(async move {
-            let mut runner = runner;
-            loop {
-                if let Err(e) = runner::run_attempt(&engine, &job, &runner).await {
-                    tracing::error!(%job, error = %e, "job runner failed");
-                }
-                let mut running = engine
-                    .inner
-                    .running
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                if runner.woken.swap(false, Ordering::SeqCst) {
-                    if runner.cancel.is_cancelled() {
-                        // A new attempt after a cancelled one must not start cancelled.
-                        runner = Runner::new();
-                        running.insert(job.clone(), runner.clone());
+        // Every line logged while the job runs carries its id.
+        let span = tracing::info_span!("job", job = %job);
+        tokio::spawn(
+            async move {
+                let mut runner = runner;
+                loop {
+                    if let Err(e) = runner::run_attempt(&engine, &job, &runner).await {
+                        tracing::error!(%job, error = %e, "job runner failed");
                     }
-                    continue;
+                    let mut running = engine
+                        .inner
+                        .running
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    if runner.woken.swap(false, Ordering::SeqCst) {
+                        if runner.cancel.is_cancelled() {
+                            // A new attempt after a cancelled one must not start cancelled.
+                            runner = Runner::new();
+                            running.insert(job.clone(), runner.clone());
+                        }
+                        continue;
+                    }
+                    running.remove(&job);
+                    break;
                 }
-                running.remove(&job);
-                break;
             }
-        });
+            .instrument(span),
+        );
     }
 
     /// Whether a job is in this process's hands: its runner is active, or it is parked on its waits with an entry

@@ -60,6 +60,15 @@ pub(super) async fn run_attempt(
             at,
         }])
         .await?;
+        let r = &run.record;
+        tracing::info!(
+            job = %r.id,
+            repo = %r.repo,
+            job_name = %r.spec.name,
+            trigger = r.trigger.kind.as_str(),
+            attempt = run.attempt,
+            "job started"
+        );
     }
     let started_at = run
         .state
@@ -258,6 +267,12 @@ async fn finish_attempt(
     let now = run.engine.inner.clock.now();
     let record = run.record.clone();
     let attempt = run.attempt;
+    let began = run
+        .state
+        .attempt(attempt)
+        .map(|a| a.started_at.unwrap_or(a.queued_at))
+        .unwrap_or(now);
+    let took = (now - began).to_std().unwrap_or_default();
     let event = JobEvent::AttemptCompleted {
         attempt,
         at: now,
@@ -306,7 +321,23 @@ async fn finish_attempt(
             enqueue(b, record.installation, effect, now);
         }
     })
-    .await
+    .await?;
+    run.engine
+        .inner
+        .settings
+        .metrics
+        .job_ended(conclusion.as_str(), took);
+    tracing::info!(
+        job = %record.id,
+        repo = %record.repo,
+        job_name = %record.spec.name,
+        trigger = record.trigger.kind.as_str(),
+        attempt,
+        conclusion = conclusion.as_str(),
+        duration_ms = took.as_millis() as u64,
+        "job ended"
+    );
+    Ok(())
 }
 
 /// Handles a finished try: records it, and decides retry, stop, continue or compensate.
@@ -331,6 +362,10 @@ async fn finish_step(
         note,
         stopped_by_job,
     } = result.ending(step, cancelled);
+    run.engine.inner.settings.metrics.step_finished(
+        crate::metrics::labels::step_conclusion(conclusion),
+        Duration::from_millis(duration_ms),
+    );
     let mut events = run.take_started(result.started);
     events.push(JobEvent::StepFinished {
         attempt: run.attempt,
@@ -442,7 +477,9 @@ impl Steps {
             cancel: self.cancel.child_token(),
             matchers: run.record.spec.problem_matchers.clone(),
         };
-        self.running.spawn(task.run());
+        // The try's lines carry the job's span too.
+        self.running
+            .spawn(tracing::Instrument::in_current_span(task.run()));
     }
 }
 

@@ -80,8 +80,13 @@ impl GithubClient {
             .timeout(TARBALL_TIMEOUT)
             .send()
             .await
-            .map_err(|e| GithubError::Transport(e.to_string()))?;
+            .map_err(|e| {
+                self.metrics.github_request("GET", path, None);
+                GithubError::Transport(e.to_string())
+            })?;
         let status = resp.status();
+        self.metrics
+            .github_request("GET", path, Some(status.as_u16()));
         if status.is_success() {
             return Ok(resp);
         }

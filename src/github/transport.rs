@@ -7,6 +7,7 @@
 use super::auth::{AppAuth, InstallationToken};
 use super::error::{GithubError, Retry};
 use crate::ids::InstallationId;
+use crate::metrics::Metrics;
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde::Deserialize;
@@ -67,6 +68,8 @@ pub struct GithubClient {
     blocked: Arc<
         std::sync::Mutex<std::collections::HashMap<Option<InstallationId>, tokio::time::Instant>>,
     >,
+    /// Counts every request by operation and answer, and every rate limit GitHub reports.
+    pub(super) metrics: Metrics,
 }
 
 /// A header's value parsed as `T` (`None` when absent or malformed).
@@ -75,11 +78,13 @@ fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
 }
 
 impl GithubClient {
-    /// A client for the API at `api_url` (e.g. `https://api.github.com` or the simulator's URL).
+    /// A client for the API at `api_url` (e.g. `https://api.github.com` or the simulator's URL), counting its
+    /// requests in `metrics`.
     pub fn new(
         api_url: &str,
         auth: AppAuth,
         timeout: Duration,
+        metrics: Metrics,
     ) -> Result<GithubClient, GithubError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("boomerang/", env!("CARGO_PKG_VERSION")))
@@ -94,6 +99,7 @@ impl GithubClient {
             rate: Arc::default(),
             blocked: Arc::default(),
             turns: Arc::default(),
+            metrics,
         })
     }
 
@@ -110,6 +116,16 @@ impl GithubClient {
             .get(&installation)
             .copied()
             .unwrap_or_default()
+    }
+
+    /// The rate-limit headers last seen for every installation that has had an answer.
+    pub fn rate_limits(&self) -> Vec<(InstallationId, RateLimitSnapshot)> {
+        self.rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(inst, snap)| (*inst, *snap))
+            .collect()
     }
 
     /// How long GitHub asked this installation to send nothing more (zero: it may send now).
@@ -145,6 +161,14 @@ impl GithubClient {
         if let Err(e) = &result
             && let Retry::RateLimited(wait) = e.retry(Utc::now())
         {
+            let primary = matches!(
+                e,
+                GithubError::Status {
+                    remaining: Some(0),
+                    ..
+                }
+            );
+            self.metrics.github_rate_limited(primary);
             let until = tokio::time::Instant::now() + wait.unwrap_or(Duration::from_secs(60));
             let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
             let slot = blocked.entry(key).or_insert(until);
@@ -200,6 +224,12 @@ impl GithubClient {
         body: Option<&Value>,
         accept: Option<&str>,
     ) -> Result<Answer, GithubError> {
+        // Counted by operation and GitHub's answer (`None`: no answer came).
+        let operation = method.clone();
+        let count = |status| {
+            self.metrics
+                .github_request(operation.as_str(), path, status)
+        };
         let mut req = self
             .http
             .request(method, format!("{}{}", self.api, path))
@@ -210,11 +240,12 @@ impl GithubClient {
             // Bodies arrive redacted where they are built (their free-text fields only, with the job's secrets).
             req = req.json(b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| GithubError::Transport(e.to_string()))?;
+        let resp = req.send().await.map_err(|e| {
+            count(None);
+            GithubError::Transport(e.to_string())
+        })?;
         let status = resp.status();
+        count(Some(status.as_u16()));
         let headers = resp.headers().clone();
         let body = resp
             .bytes()

@@ -14,6 +14,9 @@ mod pacer;
 mod render;
 mod send;
 mod settle;
+mod status;
+
+pub use status::InstallationQueue;
 
 use crate::clock::Clock;
 use crate::config::Pacing;
@@ -34,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Lines of each step's output shown in a check run's text.
 pub const TAIL_LINES_PER_STEP: usize = 40;
@@ -245,7 +249,15 @@ impl Outbox {
         }
         let permit = inner.in_flight.acquire().await;
         pacer.record(entry.effect.creates_content());
-        let result = self.send(inst, &key, &entry, last_sync).await;
+        // The lines about a job's call carry the job's id.
+        let span = match entry.effect.job() {
+            Some(job) => tracing::info_span!("job", job = %job),
+            None => tracing::Span::none(),
+        };
+        let result = self
+            .send(inst, &key, &entry, last_sync)
+            .instrument(span.clone())
+            .await;
         drop(permit);
         match result {
             Ok(()) => {
@@ -259,7 +271,7 @@ impl Outbox {
                 );
                 inner.store.commit(b).await?;
             }
-            Err(e) => self.failed(inst, &key, entry, e).await?,
+            Err(e) => self.failed(inst, &key, entry, e).instrument(span).await?,
         }
         Ok(None)
     }

@@ -34,6 +34,10 @@ Settings (environment variables; README \"Configure the server\" has the details
   CALLBACK_TIMEOUT            one callback try's limit [default: 10s]
   LOG_RETENTION               step logs not written for this long are deleted [default: 30d]
   RUST_LOG                    log filter [default: info]
+  LOG_FORMAT                  text or json (one object per line) [default: text]
+  METRICS_TOKEN               bearer token that serves /metrics on LISTEN, 16+ characters
+  METRICS_LISTEN              a second address serving only /metrics, /healthz and /readyz
+  READY_OUTBOX_STUCK_AFTER    /readyz fails while an outbox is stuck this long [default: 15m]
 
 With none of APP_ID, PRIVATE_KEY, PRIVATE_KEY_PATH and WEBHOOK_SECRET set and no DATA_DIR/credentials.json,
 serve starts in setup mode and prints a one-time link that registers the GitHub App. Environment settings win

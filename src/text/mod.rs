@@ -7,6 +7,7 @@
 //! - [`approval`]: what the Checks UI says while a job awaits an approval (the `action_required` check run, the
 //!   links between an attempt's check runs, the answers to an Approve or Reject click).
 //! - [`dispatch`]: what a `dispatch` step's note and log say about the run it started.
+//! - [`health`]: why `/readyz` says the server is not ready, and `/metrics`' refusal.
 //! - [`callbacks`]: why a `callback_url` is refused, and what the callback delivery log says about a failed try.
 //! - [`setup`]: setup mode's console lines and pages, and what a refusal of the App's credentials means.
 //! - [`help`]: the environment settings `boomerang serve --help` lists.
@@ -16,6 +17,7 @@
 pub mod approval;
 pub mod callbacks;
 pub mod dispatch;
+pub mod health;
 pub mod help;
 pub mod markdown;
 pub mod notes;

@@ -177,7 +177,7 @@ impl Processor {
             e.conclusion
         ));
         plan.commands
-            .push((record.id.clone(), JobCommand::Deliver { name, event }));
+            .push((record.id, JobCommand::Deliver { name, event }));
         Ok(plan)
     }
 

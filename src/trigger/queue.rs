@@ -8,6 +8,7 @@ use crate::engine::{Engine, Journal};
 use crate::github::{GithubClient, Retry};
 use crate::ids::RepoName;
 use crate::links::Links;
+use crate::metrics::Metrics;
 use crate::store::{Batch, PendingKey, Store, StoreError};
 use crate::webhook::{DeliveryRecord, DeliveryStatus};
 use std::collections::{HashMap, HashSet};
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// A delivery that keeps failing for transient reasons (GitHub unreachable) is retried, with backoff up to ten
 /// minutes, until it is older than GitHub's own redelivery window; then it is marked failed.
@@ -41,6 +43,8 @@ pub(super) struct Inner {
     pub(super) journal: Journal,
     pub(super) links: Links,
     pub(super) clock: Clock,
+    /// Measures each delivery's processing lag.
+    metrics: Metrics,
     in_progress: Mutex<HashSet<String>>,
     retry_at: Mutex<HashMap<String, tokio::time::Instant>>,
     /// One delivery per repository at a time, so "has this comment's command already run?" is race-free.
@@ -56,6 +60,7 @@ impl Processor {
         journal: Journal,
         links: Links,
         clock: Clock,
+        metrics: Metrics,
     ) -> Processor {
         Processor {
             inner: Arc::new(Inner {
@@ -65,6 +70,7 @@ impl Processor {
                 journal,
                 links,
                 clock,
+                metrics,
                 in_progress: Mutex::new(HashSet::new()),
                 retry_at: Mutex::new(HashMap::new()),
                 repo_locks: Mutex::new(HashMap::new()),
@@ -106,17 +112,22 @@ impl Processor {
                         };
                         let me = self.clone();
                         let wake = wake.clone();
-                        tokio::spawn(async move {
-                            let guid = key.guid.clone();
-                            me.process_logged(key).await;
-                            me.inner
-                                .in_progress
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .remove(&guid);
-                            drop(permit);
-                            wake.notify_one();
-                        });
+                        // Every line logged while processing it carries its GUID.
+                        let span = tracing::info_span!("delivery", guid = %key.guid);
+                        tokio::spawn(
+                            async move {
+                                let guid = key.guid.clone();
+                                me.process_logged(key).await;
+                                me.inner
+                                    .in_progress
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .remove(&guid);
+                                drop(permit);
+                                wake.notify_one();
+                            }
+                            .instrument(span),
+                        );
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot list pending deliveries"),
@@ -138,6 +149,12 @@ impl Processor {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&guid);
+                if let Ok(Some(record)) = self.inner.store.delivery::<DeliveryRecord>(&guid) {
+                    let lag = (self.inner.clock.now() - record.received_at).to_std();
+                    self.inner
+                        .metrics
+                        .delivery_processed(lag.unwrap_or_default());
+                }
             }
             Err(e @ ProcessError::Credentials(_)) => {
                 tracing::error!(%guid, error = %e, "delivery not processed: a configuration error");

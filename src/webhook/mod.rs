@@ -8,6 +8,7 @@ pub mod events;
 pub mod signature;
 
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::store::{Batch, Store, indexes};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -74,16 +75,25 @@ pub struct Ingress {
     store: Store,
     wake: Arc<Notify>,
     clock: Clock,
+    metrics: Metrics,
 }
 
 impl Ingress {
-    /// Builds the ingress; `wake` is notified after each newly queued delivery.
-    pub fn new(secret: &str, store: Store, wake: Arc<Notify>, clock: Clock) -> Ingress {
+    /// Builds the ingress; `wake` is notified after each newly queued delivery; every answer is counted in
+    /// `metrics`.
+    pub fn new(
+        secret: &str,
+        store: Store,
+        wake: Arc<Notify>,
+        clock: Clock,
+        metrics: Metrics,
+    ) -> Ingress {
         Ingress {
             secret: Arc::from(secret.as_bytes()),
             store,
             wake,
             clock,
+            metrics,
         }
     }
 
@@ -144,7 +154,23 @@ struct PeekInstallation {
     id: u64,
 }
 
+/// The webhook handler: [`handle`], with its answer and the time it took counted.
 async fn receive(State(ingress): State<Ingress>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = std::time::Instant::now();
+    let event = crate::metrics::labels::webhook_event(
+        headers
+            .get("x-github-event")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+    );
+    let answer = handle(&ingress, &headers, body).await;
+    ingress
+        .metrics
+        .delivery_answered(event, answer.status().as_u16(), started.elapsed());
+    answer
+}
+
+async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Err(e) = signature::verify(&ingress.secret, &body, header("x-hub-signature-256")) {
         tracing::warn!(error = %e, "webhook refused");
@@ -204,11 +230,11 @@ async fn receive(State(ingress): State<Ingress>, headers: HeaderMap, body: Bytes
     }
     match ingress.store.commit(batch).await {
         Ok(outcome) if !outcome.conflicts.is_empty() => {
-            tracing::info!(%guid, %event, "duplicate delivery acknowledged");
+            tracing::debug!(%guid, %event, "duplicate delivery acknowledged");
             answer(StatusCode::OK, "duplicate delivery: already received")
         }
         Ok(_) => {
-            tracing::info!(%guid, %event, actionable, "delivery recorded");
+            tracing::debug!(%guid, %event, actionable, "delivery recorded");
             if actionable {
                 ingress.wake.notify_one();
                 answer(StatusCode::ACCEPTED, "accepted")

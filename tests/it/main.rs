@@ -26,6 +26,7 @@ mod first_run;
 mod hardening;
 mod ingress;
 mod logs;
+mod metrics;
 mod more_commands;
 mod reconcile;
 mod redact;

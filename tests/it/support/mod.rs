@@ -213,6 +213,7 @@ impl Builder {
                 timeout: Duration::from_secs(2),
                 ..CallbackSettings::default()
             },
+            ops: Default::default(),
         };
         let mut settings = settings;
         tweak(&mut settings);
