@@ -86,7 +86,8 @@ impl App {
             &settings.public_url,
             &settings.webhook_secret,
             settings.job_link_ttl,
-        );
+        )
+        .accepting(settings.webhook_secret_previous.as_deref());
         let effects = Arc::new(Notify::new());
         let engine_settings = EngineSettings {
             workspace_root: data.join("work"),
@@ -167,12 +168,16 @@ impl App {
 
     /// The HTTP surface: the webhook ingress, the REST API and the web pages.
     pub fn router(&self) -> Router {
+        let secrets: Vec<&str> = std::iter::once(self.settings.webhook_secret.as_str())
+            .chain(self.settings.webhook_secret_previous.as_deref())
+            .collect();
         let ingress = Ingress::new(
-            &self.settings.webhook_secret,
+            &secrets,
             self.store.clone(),
             self.deliveries.clone(),
             self.clock.clone(),
-        );
+        )
+        .refusing_when(self.engine.draining_token());
         crate::api::with_security_headers(
             ingress.router().merge(crate::api::router(self.api_state())),
         )
@@ -209,7 +214,10 @@ impl App {
         .context("cannot build the HTTP client of callbacks")
     }
 
-    /// Recovers interrupted jobs, starts the background loops and serves HTTP on `listener` until `shutdown`.
+    /// Recovers interrupted jobs, starts the background loops and serves HTTP on `listener` until `shutdown`. Then
+    /// it drains: webhooks are refused with 503 and no delivery is processed, running steps get `SHUTDOWN_GRACE`
+    /// to finish ([`crate::engine::Engine::drain`]) while the outbox keeps reporting them, and only then do the
+    /// loops and the HTTP server stop.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -224,6 +232,8 @@ impl App {
             tracing::info!(recovered, "resumed jobs interrupted by the last stop");
         }
         let callback_sender = self.callback_sender()?;
+        // Stopped after the drain; the delivery processor stops as the drain begins.
+        let stop_loops = CancellationToken::new();
         let mut loops = tokio::task::JoinSet::new();
         loops.spawn(
             self.processor
@@ -233,33 +243,64 @@ impl App {
         loops.spawn(
             self.outbox
                 .clone()
-                .run(shutdown.clone(), self.effects.clone()),
+                .run(stop_loops.clone(), self.effects.clone()),
         );
         // The one timer of every waiting job (`recover` put the parked ones on it).
-        loops.spawn(self.engine.clone().run_deadlines(shutdown.clone()));
+        loops.spawn(self.engine.clone().run_deadlines(stop_loops.clone()));
         // After `recover`, so the reconciler finds every unfinished job running.
         loops.spawn(
             self.reconciler()
-                .run(self.settings.pacing.reconcile_interval, shutdown.clone()),
+                .run(self.settings.pacing.reconcile_interval, stop_loops.clone()),
         );
         loops.spawn(
             self.redeliverer()
-                .run(self.settings.pacing.redelivery_interval, shutdown.clone()),
+                .run(self.settings.pacing.redelivery_interval, stop_loops.clone()),
         );
-        loops.spawn(callback_sender.run(self.journal.subscribe(), shutdown.clone()));
+        loops.spawn(callback_sender.run(self.journal.subscribe(), stop_loops.clone()));
         loops.spawn(crate::logs::retention_sweep(
             self.logs.clone(),
             self.settings.logs.retention,
-            shutdown.clone(),
+            stop_loops.clone(),
         ));
         let router = self.router();
-        let stop = shutdown.clone();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-            .context("HTTP server")?;
-        shutdown.cancel();
+        let stop_http = CancellationToken::new();
+        let mut http = {
+            let stop = stop_http.clone();
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            })
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            // The HTTP server ended on its own (an error): everything stops.
+            ended = &mut http => {
+                shutdown.cancel();
+                stop_loops.cancel();
+                while loops.join_next().await.is_some() {}
+                return match ended {
+                    Ok(result) => result.context("HTTP server"),
+                    Err(e) => Err(anyhow::anyhow!("HTTP server task: {e}")),
+                };
+            }
+        }
+        tracing::info!(grace = ?self.settings.shutdown_grace, "shutting down: refusing webhooks, letting running steps finish");
+        let drained = self.engine.drain(self.settings.shutdown_grace).await;
+        if drained.interrupted {
+            tracing::warn!(
+                left = drained.left,
+                "stopped the steps still running after SHUTDOWN_GRACE (their jobs' on_interrupt applies)"
+            );
+        }
+        stop_loops.cancel();
+        stop_http.cancel();
         while loops.join_next().await.is_some() {}
+        match http.await {
+            Ok(result) => result.context("HTTP server")?,
+            Err(e) => anyhow::bail!("HTTP server task: {e}"),
+        }
+        tracing::info!("stopped");
         Ok(())
     }
 }

@@ -15,6 +15,15 @@
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
 //! all together and owns the background loops; `main.rs` is only the CLI.
 
+/// What `boomerang --version` prints after the name: the crate version and the git commit it was built from
+/// (`unknown` when the build had neither `.git` nor `BOOMERANG_GIT_COMMIT`; see `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BOOMERANG_GIT_COMMIT"),
+    ")"
+);
+
 pub mod annotations;
 pub mod api;
 pub mod app;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Parser)]
 #[command(
     name = "boomerang",
-    version,
+    version = boomerang::VERSION,
     about = "Long, asynchronous jobs for GitHub repositories, reported as Check Runs."
 )]
 struct Cli {

@@ -12,6 +12,7 @@
 mod attempt;
 mod commands;
 mod deadlines;
+mod drain;
 mod group;
 mod journal;
 mod recovery;
@@ -26,6 +27,7 @@ pub use crate::job::{
     StepStatus, Trigger, TriggerKind, fold,
 };
 pub use commands::{CommittedCommands, JobCommand};
+pub use drain::DrainOutcome;
 pub use journal::{Journal, LockedJobs};
 
 use crate::clock::Clock;
@@ -111,6 +113,7 @@ struct Inner {
     settings: EngineSettings,
     running: Mutex<HashMap<JobId, Runner>>,
     deadlines: deadlines::Deadlines,
+    drain: drain::DrainSignals,
 }
 
 /// A job's runner while it is active in this process: how to stop it and how to make it look at its state again.
@@ -153,6 +156,7 @@ impl Engine {
                 settings,
                 running: Mutex::new(HashMap::new()),
                 deadlines: deadlines::Deadlines::default(),
+                drain: drain::DrainSignals::default(),
             }),
         }
     }
@@ -267,6 +271,7 @@ impl Engine {
                     continue;
                 }
                 running.remove(&job);
+                engine.inner.drain.runner_ended.notify_waiters();
                 break;
             }
         });

@@ -32,6 +32,10 @@ pub(super) async fn run_attempt(
     runner: &Runner,
 ) -> Result<(), EngineError> {
     let cancel = runner.cancel.clone();
+    if engine.draining() {
+        // Shutting down: the job stays as stored; the next start's recovery resumes it.
+        return Ok(());
+    }
     let (record, state) = engine
         .inner
         .journal
@@ -52,6 +56,9 @@ pub(super) async fn run_attempt(
     let clock = engine.inner.clock.clone();
     if current.status == AttemptStatus::Queued {
         group::wait_for_group(&mut run, &cancel).await?;
+        if engine.draining() {
+            return Ok(());
+        }
     }
     if current.status == AttemptStatus::Queued {
         let at = clock.now();
@@ -110,7 +117,36 @@ pub(super) async fn run_attempt(
     let mut absorbed = HashSet::new();
     waits::absorb(&run, &mut verdict.stop, &mut absorbed);
 
+    let draining = engine.draining_token();
     loop {
+        if draining.is_cancelled() {
+            // Shutting down: nothing new starts; the runner waits for its running steps, then leaves the rest
+            // (and the attempt's end) to the next start.
+            if steps.running.is_empty() {
+                return Ok(());
+            }
+            let Some(joined) = steps.running.join_next().await else {
+                continue;
+            };
+            match joined {
+                Ok(result) => {
+                    steps.in_flight.remove(&result.step);
+                    if let Some(step) = spec.step(&result.step).cloned() {
+                        finish_drained_step(
+                            &mut run,
+                            &step,
+                            result,
+                            &mut verdict,
+                            cancel_seen,
+                            deadline,
+                        )
+                        .await?;
+                    }
+                }
+                Err(e) => tracing::error!(job = %run.record.id, error = %e, "step task panicked"),
+            }
+            continue;
+        }
         if verdict.stop.is_none() && clock.now() >= deadline {
             verdict.stop = Some(Stop::JobTimedOut);
         }
@@ -185,7 +221,8 @@ pub(super) async fn run_attempt(
                 steps.in_flight.remove(&result.step);
                 let Some(step) = spec.step(&result.step).cloned() else { continue };
                 let retry = finish_step(&mut run, &step, result, &mut verdict, cancel_seen, deadline).await?;
-                if let Some((try_number, delay)) = retry {
+                // A retry recorded as a shutdown begins is left to the next start.
+                if let Some((try_number, delay)) = retry.filter(|_| !draining.is_cancelled()) {
                     steps.launch(&run, &step, try_number, delay);
                 }
             }
@@ -198,6 +235,8 @@ pub(super) async fn run_attempt(
                 let (record, attempt, now) = (run.record.clone(), run.attempt, clock.now());
                 run.record(vec![], |b| Engine::sync_effect(&record, attempt, false, b, now)).await?;
             }
+            // A shutdown began: the loop's top waits for the running steps.
+            _ = draining.cancelled() => {}
             // A wait ended outside the runner (an event, its deadline): continue from the stored state.
             _ = runner.wake.notified() => {
                 runner.woken.store(false, Ordering::SeqCst);
@@ -307,6 +346,47 @@ async fn finish_attempt(
         }
     })
     .await
+}
+
+/// Records a try that ended while the server shuts down: one the drain interrupted as its job's `on_interrupt`
+/// says (like recovery after a crash), any other as usual, without starting its retry (the next start does).
+async fn finish_drained_step(
+    run: &mut AttemptRun<'_>,
+    step: &StepSpec,
+    result: StepResult,
+    verdict: &mut Verdict,
+    cancelled: bool,
+    deadline: DateTime<Utc>,
+) -> Result<(), EngineError> {
+    if !result.interrupted {
+        finish_step(run, step, result, verdict, cancelled, deadline).await?;
+        return Ok(());
+    }
+    let mut events = run.take_started(result.started);
+    // The step as it stands once its start (when not recorded yet) is counted.
+    let mut after_start = run.state.clone();
+    for e in &events {
+        crate::job::apply(&mut after_start, &run.record, e);
+    }
+    let running = after_start
+        .attempt(run.attempt)
+        .and_then(|a| a.step(&step.id))
+        .filter(|s| s.status == StepStatus::Running);
+    // A try interrupted before it started (a retry's backoff) stays as it was: the next start runs it.
+    if let Some(state) = running {
+        let now = run.engine.inner.clock.now();
+        events.push(super::drain::interrupted_step_event(
+            &run.record,
+            run.attempt,
+            state,
+            now,
+        ));
+        tracing::info!(job = %run.record.id, step = %step.id, "step stopped by the shutdown");
+    }
+    if !events.is_empty() {
+        run.record_visible(events).await?;
+    }
+    Ok(())
 }
 
 /// Handles a finished try: records it, and decides retry, stop, continue or compensate.

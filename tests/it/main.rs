@@ -27,6 +27,8 @@ mod more_commands;
 mod reconcile;
 mod redact;
 mod redelivery;
+mod rotation;
+mod shutdown;
 mod snapshots;
 mod store_durability;
 mod triggers;
