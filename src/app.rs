@@ -197,6 +197,7 @@ impl App {
             api_tokens: self.settings.api_tokens.clone().into(),
             log_retention: self.settings.logs.retention,
             callbacks: self.callbacks.clone(),
+            backup_scratch: self.settings.data_dir.join("tmp"),
         }
     }
 

@@ -27,6 +27,7 @@ pub const VERSION: &str = concat!(
 pub mod annotations;
 pub mod api;
 pub mod app;
+pub mod backup;
 pub mod bench;
 pub mod bench_logs;
 pub mod bench_waits;
