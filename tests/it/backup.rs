@@ -12,8 +12,10 @@ use support::{API_TOKEN, Harness, PATIENCE, poll, sha};
 
 const REPO: &str = "acme/backup";
 const INSTALLATION: u64 = 11;
+/// `retry`: a step the backup caught running runs again on the restored server (as after a restart).
 const CONFIG: &str = r#"jobs:
   work:
+    on_interrupt: retry
     steps:
       - id: out
         run: echo "output of $BOOMERANG_JOB_ID"
