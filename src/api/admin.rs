@@ -59,11 +59,7 @@ async fn backup(State(app): State<ApiState>, headers: HeaderMap) -> Response {
         );
     }
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    let (store, logs, scratch) = (
-        app.store.clone(),
-        app.logs.clone(),
-        app.backup_scratch.clone(),
-    );
+    let (store, logs, scratch) = (app.store.clone(), app.logs.clone(), app.backup_scratch);
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter {
             tx: tx.clone(),

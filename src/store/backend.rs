@@ -39,6 +39,9 @@ impl std::fmt::Display for BackendKind {
 
 type Row = (Vec<u8>, Vec<u8>);
 
+/// Receives each row of an export.
+pub(super) type RowSink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError> + 'a;
+
 /// The operations the store needs from an engine. `write` must be atomic and durable when it returns.
 pub(super) trait Backend: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -59,7 +62,7 @@ pub(super) trait Backend: Send + Sync {
     fn export(
         &self,
         quiesce: &std::sync::Mutex<()>,
-        row: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+        row: &mut RowSink<'_>,
     ) -> Result<(), StoreError>;
 }
 
@@ -181,7 +184,7 @@ impl Backend for RedbBackend {
     fn export(
         &self,
         _quiesce: &std::sync::Mutex<()>,
-        row: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+        row: &mut RowSink<'_>,
     ) -> Result<(), StoreError> {
         // A read transaction is a snapshot at the last commit: writes go on meanwhile.
         let txn = self.db.begin_read().map_err(err)?;
@@ -270,7 +273,7 @@ impl Backend for SledBackend {
     fn export(
         &self,
         quiesce: &std::sync::Mutex<()>,
-        row: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+        row: &mut RowSink<'_>,
     ) -> Result<(), StoreError> {
         // sled's iterators are not snapshots: no commit may land while the rows are read.
         let _no_writes = quiesce.lock().unwrap_or_else(|e| e.into_inner());
