@@ -174,11 +174,10 @@ async fn sigterm_lets_the_running_step_finish_and_exits_0() {
     assert_eq!(h.sim.violations(), Vec::<String>::new());
 }
 
-/// A step longer than the grace is stopped (its process is gone when boomerang exits 0); with `on_interrupt: retry`
-/// the next start runs it again and the job succeeds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_step_longer_than_the_grace_is_stopped_and_retried_at_the_next_start() {
-    let (h, server, pid) = sigterm_while_work_runs("retry", "1s").await;
+/// SIGTERM while `work` runs past a 1-second grace: boomerang stops it and exits 0, its process is gone, and after
+/// the restart the job completes. Returns the harness and the completed check run's conclusion and texts.
+async fn stopped_past_the_grace(on_interrupt: &str) -> (Harness, Option<String>, String) {
+    let (h, server, pid) = sigterm_while_work_runs(on_interrupt, "1s").await;
     let status = server.wait_exit(PATIENCE).await;
     assert!(
         status.success(),
@@ -189,7 +188,7 @@ async fn a_step_longer_than_the_grace_is_stopped_and_retried_at_the_next_start()
     })
     .await;
 
-    let _server = h.start().await;
+    let server = h.start().await;
     let run = h
         .sim
         .wait_until(PATIENCE, |sim| {
@@ -199,53 +198,31 @@ async fn a_step_longer_than_the_grace_is_stopped_and_retried_at_the_next_start()
         })
         .await
         .expect("the job completes after the restart");
-    assert_eq!(
-        run.conclusion.as_deref(),
-        Some("success"),
-        "{}",
-        check_run_text(&h)
-    );
+    drop(server);
+    assert_eq!(h.sim.violations(), Vec::<String>::new());
     let text = check_run_text(&h);
+    (h, run.conclusion, text)
+}
+
+/// A step longer than the grace is stopped; with `on_interrupt: retry` the next start runs it again and the job
+/// succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_longer_than_the_grace_is_stopped_and_retried_at_the_next_start() {
+    let (_h, conclusion, text) = stopped_past_the_grace("retry").await;
+    assert_eq!(conclusion.as_deref(), Some("success"), "{text}");
     assert!(
         text.contains("second run: finishing at once"),
         "work ran again: {text}"
     );
     assert!(text.contains("after ran"), "{text}");
-    assert_eq!(h.sim.violations(), Vec::<String>::new());
 }
 
 /// A step longer than the grace, with `on_interrupt: fail`: stopped at the shutdown, counted as failed, and the
 /// job ends failed at the next start with the reason in its check run; the step does not run again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_longer_than_the_grace_fails_its_job_with_on_interrupt_fail() {
-    let (h, server, pid) = sigterm_while_work_runs("fail", "1s").await;
-    let status = server.wait_exit(PATIENCE).await;
-    assert!(
-        status.success(),
-        "boomerang exits 0 after draining: {status}"
-    );
-    poll("the stopped step's process to be gone", || {
-        (!alive(pid)).then_some(())
-    })
-    .await;
-
-    let _server = h.start().await;
-    let run = h
-        .sim
-        .wait_until(PATIENCE, |sim| {
-            sim.check_runs(REPO)
-                .into_iter()
-                .find(|c| c.status == "completed")
-        })
-        .await
-        .expect("the job completes after the restart");
-    assert_eq!(
-        run.conclusion.as_deref(),
-        Some("failure"),
-        "{}",
-        check_run_text(&h)
-    );
-    let text = check_run_text(&h);
+    let (_h, conclusion, text) = stopped_past_the_grace("fail").await;
+    assert_eq!(conclusion.as_deref(), Some("failure"), "{text}");
     assert!(
         text.contains("boomerang restarted while this step was running"),
         "{text}"
@@ -255,5 +232,4 @@ async fn a_step_longer_than_the_grace_fails_its_job_with_on_interrupt_fail() {
         "work did not run again: {text}"
     );
     assert!(!text.contains("after ran"), "{text}");
-    assert_eq!(h.sim.violations(), Vec::<String>::new());
 }
