@@ -102,6 +102,21 @@ async fn sigterm_while_work_runs(
     (h, server, pid)
 }
 
+/// Starts the server again and waits until the job's check run is completed.
+async fn completed_after_restart(h: &Harness) -> (support::Server, boomerang_sim::CheckRunRecord) {
+    let server = h.start().await;
+    let run = h
+        .sim
+        .wait_until(PATIENCE, |sim| {
+            sim.check_runs(REPO)
+                .into_iter()
+                .find(|c| c.status == "completed")
+        })
+        .await
+        .expect("the job completes after the restart");
+    (server, run)
+}
+
 fn check_run_text(h: &Harness) -> String {
     h.sim
         .check_runs(REPO)
@@ -140,16 +155,7 @@ async fn sigterm_lets_the_running_step_finish_and_exits_0() {
         "after did not start while draining"
     );
 
-    let _server = h.start().await;
-    let run = h
-        .sim
-        .wait_until(PATIENCE, |sim| {
-            sim.check_runs(REPO)
-                .into_iter()
-                .find(|c| c.status == "completed")
-        })
-        .await
-        .expect("the job completes after the restart");
+    let (_server, run) = completed_after_restart(&h).await;
     assert_eq!(
         run.conclusion.as_deref(),
         Some("success"),
@@ -188,16 +194,7 @@ async fn stopped_past_the_grace(on_interrupt: &str) -> (Harness, Option<String>,
     })
     .await;
 
-    let server = h.start().await;
-    let run = h
-        .sim
-        .wait_until(PATIENCE, |sim| {
-            sim.check_runs(REPO)
-                .into_iter()
-                .find(|c| c.status == "completed")
-        })
-        .await
-        .expect("the job completes after the restart");
+    let (server, run) = completed_after_restart(&h).await;
     drop(server);
     assert_eq!(h.sim.violations(), Vec::<String>::new());
     let text = check_run_text(&h);
