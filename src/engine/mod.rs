@@ -11,6 +11,7 @@
 
 mod attempt;
 mod commands;
+mod compensate;
 mod deadlines;
 mod drain;
 mod group;
