@@ -93,7 +93,8 @@ impl App {
             &settings.public_url,
             &settings.webhook_secret,
             settings.job_link_ttl,
-        );
+        )
+        .accepting(settings.webhook_secret_previous.as_deref());
         let effects = Arc::new(Notify::new());
         let engine_settings = EngineSettings {
             workspace_root: data.join("work"),
@@ -181,13 +182,17 @@ impl App {
     /// The HTTP surface: the webhook ingress, the REST API, the web pages, `/healthz`, `/readyz`, and `/metrics`
     /// when `METRICS_TOKEN` is set.
     pub fn router(&self) -> Router {
+        let secrets: Vec<&str> = std::iter::once(self.settings.webhook_secret.as_str())
+            .chain(self.settings.webhook_secret_previous.as_deref())
+            .collect();
         let ingress = Ingress::new(
-            &self.settings.webhook_secret,
+            &secrets,
             self.store.clone(),
             self.deliveries.clone(),
             self.clock.clone(),
             self.metrics.clone(),
-        );
+        )
+        .refusing_when(self.engine.draining_token());
         crate::api::with_security_headers(
             ingress
                 .router()
@@ -230,6 +235,7 @@ impl App {
             api_tokens: self.settings.api_tokens.clone().into(),
             log_retention: self.settings.logs.retention,
             callbacks: self.callbacks.clone(),
+            backup_scratch: self.settings.data_dir.join("tmp"),
         }
     }
 
@@ -248,7 +254,10 @@ impl App {
         .context("cannot build the HTTP client of callbacks")
     }
 
-    /// Recovers interrupted jobs, starts the background loops and serves HTTP on `listener` until `shutdown`.
+    /// Recovers interrupted jobs, starts the background loops and serves HTTP on `listener` until `shutdown`. Then
+    /// it drains: webhooks are refused with 503 and no delivery is processed, running steps get `SHUTDOWN_GRACE`
+    /// to finish ([`crate::engine::Engine::drain`]) while the outbox keeps reporting them, and only then do the
+    /// loops and the HTTP server stop.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -256,18 +265,34 @@ impl App {
     ) -> anyhow::Result<()> {
         let running = self.start(shutdown.clone()).await?;
         let router = self.router();
-        let stop = shutdown.clone();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-            .context("HTTP server")?;
+        let stop_http = CancellationToken::new();
+        let mut http = {
+            let stop = stop_http.clone();
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            })
+        };
+        // The HTTP server may also end on its own (an error): everything stops then too.
+        let ended = tokio::select! {
+            _ = shutdown.cancelled() => None,
+            ended = &mut http => Some(ended),
+        };
         shutdown.cancel();
-        running.join().await;
-        Ok(())
+        running.stop().await;
+        stop_http.cancel();
+        match ended {
+            Some(ended) => ended,
+            None => http.await,
+        }
+        .context("HTTP server task")?
+        .context("HTTP server")
     }
 
-    /// Recovers interrupted jobs and starts the background loops, which run until `shutdown`; HTTP is the
-    /// caller's (`serve` above, or `boomerang serve`'s router switch after setup mode).
+    /// Recovers interrupted jobs and starts the background loops: the delivery processor runs until `shutdown`, the
+    /// others until [`Running::stop`] has drained. HTTP is the caller's (`serve` above, or `boomerang serve`'s router
+    /// switch after setup mode).
     pub async fn start(&self, shutdown: CancellationToken) -> anyhow::Result<Running> {
         let recovered = self
             .engine
@@ -278,6 +303,8 @@ impl App {
             tracing::info!(recovered, "resumed jobs interrupted by the last stop");
         }
         let callback_sender = self.callback_sender()?;
+        // Stopped after the drain; the delivery processor stops as the drain begins.
+        let stop_loops = CancellationToken::new();
         let mut loops = tokio::task::JoinSet::new();
         loops.spawn(
             self.processor
@@ -287,24 +314,24 @@ impl App {
         loops.spawn(
             self.outbox
                 .clone()
-                .run(shutdown.clone(), self.effects.clone()),
+                .run(stop_loops.clone(), self.effects.clone()),
         );
         // The one timer of every waiting job (`recover` put the parked ones on it).
-        loops.spawn(self.engine.clone().run_deadlines(shutdown.clone()));
+        loops.spawn(self.engine.clone().run_deadlines(stop_loops.clone()));
         // After `recover`, so the reconciler finds every unfinished job running.
         loops.spawn(
             self.reconciler()
-                .run(self.settings.pacing.reconcile_interval, shutdown.clone()),
+                .run(self.settings.pacing.reconcile_interval, stop_loops.clone()),
         );
         loops.spawn(
             self.redeliverer()
-                .run(self.settings.pacing.redelivery_interval, shutdown.clone()),
+                .run(self.settings.pacing.redelivery_interval, stop_loops.clone()),
         );
-        loops.spawn(callback_sender.run(self.journal.subscribe(), shutdown.clone()));
+        loops.spawn(callback_sender.run(self.journal.subscribe(), stop_loops.clone()));
         loops.spawn(self.job_states.clone().run(
             self.store.clone(),
             self.journal.clone(),
-            shutdown.clone(),
+            stop_loops.clone(),
         ));
         if let Some(addr) = self.settings.ops.metrics_listen {
             let listener = TcpListener::bind(addr)
@@ -312,7 +339,7 @@ impl App {
                 .with_context(|| format!("METRICS_LISTEN: cannot bind {addr}"))?;
             tracing::info!(metrics_listen = %addr, "serving /metrics, /healthz and /readyz");
             let router = self.ops_router();
-            let stop = shutdown.clone();
+            let stop = stop_loops.clone();
             loops.spawn(async move {
                 let served = axum::serve(listener, router)
                     .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -325,20 +352,42 @@ impl App {
         loops.spawn(crate::logs::retention_sweep(
             self.logs.clone(),
             self.settings.logs.retention,
-            shutdown.clone(),
+            stop_loops.clone(),
         ));
-        Ok(Running { loops })
+        Ok(Running {
+            loops,
+            stop_loops,
+            engine: self.engine.clone(),
+            grace: self.settings.shutdown_grace,
+        })
     }
 }
 
 /// The background loops of a started [`App`].
 pub struct Running {
     loops: tokio::task::JoinSet<()>,
+    /// Stops every loop but the delivery processor (which stops at the shutdown token), once the drain is over.
+    stop_loops: CancellationToken,
+    engine: Engine,
+    grace: std::time::Duration,
 }
 
 impl Running {
-    /// Waits until every loop has stopped (after the shutdown token was cancelled).
-    pub async fn join(mut self) {
+    /// After the shutdown token was cancelled: drains (webhooks are refused with 503 and no delivery is processed,
+    /// running steps get `SHUTDOWN_GRACE` to finish ([`crate::engine::Engine::drain`]) while the outbox keeps
+    /// reporting them), then stops the loops and waits for them. HTTP is the caller's to stop afterwards, so the
+    /// API and job pages answer during the drain.
+    pub async fn stop(mut self) {
+        tracing::info!(grace = ?self.grace, "shutting down: refusing webhooks, letting running steps finish");
+        let drained = self.engine.drain(self.grace).await;
+        if drained.interrupted {
+            tracing::warn!(
+                left = drained.left,
+                "stopped the steps still running after SHUTDOWN_GRACE (their jobs' on_interrupt applies)"
+            );
+        }
+        self.stop_loops.cancel();
         while self.loops.join_next().await.is_some() {}
+        tracing::info!("stopped");
     }
 }

@@ -79,6 +79,8 @@ pub(crate) fn settings(
         app_id: 1,
         private_key_pem: TEST_APP_PRIVATE_KEY_PEM.to_string(),
         webhook_secret: SECRET.to_string(),
+        webhook_secret_previous: None,
+        shutdown_grace: std::time::Duration::from_secs(30),
         github_api_url: sim_url.to_string(),
         data_dir: data_dir.to_path_buf(),
         listen: addr,

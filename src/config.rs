@@ -70,6 +70,11 @@ pub struct Settings {
     pub private_key_pem: String,
     /// `WEBHOOK_SECRET`: the secret GitHub signs deliveries with.
     pub webhook_secret: String,
+    /// `WEBHOOK_SECRET_PREVIOUS`: the secret before a rotation, still accepted on deliveries, job links and events
+    /// tokens while it is set (see README, "Rotate the webhook secret").
+    pub webhook_secret_previous: Option<String>,
+    /// `SHUTDOWN_GRACE`: on SIGTERM, how long running steps may go on before they are stopped (default 30s).
+    pub shutdown_grace: Duration,
     /// `GITHUB_API_URL`: GitHub's REST API root (default `https://api.github.com`).
     pub github_api_url: String,
     /// `DATA_DIR`: where the store, logs and job workspaces live (default `./data`).
@@ -437,6 +442,12 @@ impl Settings {
             app_id,
             private_key_pem,
             webhook_secret,
+            webhook_secret_previous: get("WEBHOOK_SECRET_PREVIOUS").map(|v| v.trim().to_string()),
+            shutdown_grace: duration(
+                "SHUTDOWN_GRACE",
+                get("SHUTDOWN_GRACE"),
+                Duration::from_secs(30),
+            )?,
             github_api_url,
             data_dir,
             listen,
@@ -558,6 +569,7 @@ mod tests {
             (("API_TOKENS", "short"), "API_TOKENS"),
             (("WEBHOOK_SECRET", "s3cret"), "WEBHOOK_SECRET"),
             (("KILL_GRACE", "soon"), "KILL_GRACE"),
+            (("SHUTDOWN_GRACE", "later"), "SHUTDOWN_GRACE"),
             (("STEP_CGROUP", "on"), "STEP_CGROUP"),
             (("CALLBACK_SECRET", "short"), "CALLBACK_SECRET"),
             (("CALLBACK_ALLOW_PRIVATE", "yes"), "CALLBACK_ALLOW_PRIVATE"),
@@ -590,6 +602,8 @@ mod tests {
         assert_eq!(s.public_url, "http://localhost:3000");
         assert_eq!(s.store, BackendKind::Redb);
         assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.webhook_secret_previous, None);
+        assert_eq!(s.shutdown_grace, Duration::from_secs(30));
         assert!(s.logs.secrets.is_empty());
         assert_eq!(s.logs.redact_min_length, 8);
         assert_eq!(s.logs.retention, Duration::from_secs(30 * 24 * 3600));

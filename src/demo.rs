@@ -79,6 +79,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         app_id: APP_ID,
         private_key_pem: TEST_APP_PRIVATE_KEY_PEM.to_string(),
         webhook_secret: SECRET.to_string(),
+        webhook_secret_previous: None,
+        shutdown_grace: std::time::Duration::from_secs(30),
         github_api_url: sim.base_url(),
         data_dir: data_dir.clone(),
         listen: addr,

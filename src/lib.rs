@@ -16,9 +16,19 @@
 //! all together and owns the background loops; `serve` is `boomerang serve` from start-up checks to shutdown, and
 //! `setup` its setup mode (GitHub's manifest flow, the credentials file); `main.rs` is only the CLI.
 
+/// What `boomerang --version` prints after the name: the crate version and the git commit it was built from
+/// (`unknown` when the build had neither `.git` nor `BOOMERANG_GIT_COMMIT`; see `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BOOMERANG_GIT_COMMIT"),
+    ")"
+);
+
 pub mod annotations;
 pub mod api;
 pub mod app;
+pub mod backup;
 pub mod bench;
 pub mod bench_logs;
 pub mod bench_metrics;

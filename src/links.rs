@@ -3,6 +3,9 @@
 //! HMAC over the job id and an expiry, keyed with a secret derived from the webhook secret. A job's events token
 //! (`$BOOMERANG_EVENTS_TOKEN` in its steps) is the same kind of signature under a key of its own: it lets whoever
 //! holds it post events to that job, and to no other, without a server-wide token.
+//!
+//! A rotation of the webhook secret keeps both working: links and tokens are signed with the current secret and
+//! checked against it and, while `WEBHOOK_SECRET_PREVIOUS` is set, against the previous one ([`Links::accepting`]).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -14,6 +17,8 @@ pub struct Links {
     public_url: String,
     key: Vec<u8>,
     events_key: Vec<u8>,
+    /// The keys of the secret before a rotation: checked, never signed with.
+    previous: Option<(Vec<u8>, Vec<u8>)>,
     ttl: Duration,
 }
 
@@ -46,17 +51,35 @@ impl Links {
             public_url: public_url.trim_end_matches('/').to_string(),
             key: derive(secret, b"boomerang job links v1"),
             events_key: derive(secret, b"boomerang events tokens v1"),
+            previous: None,
             ttl,
         }
+    }
+
+    /// These links, also accepting what was signed with `previous` (the webhook secret before a rotation).
+    pub fn accepting(mut self, previous: Option<&str>) -> Links {
+        self.previous = previous.map(|p| {
+            (
+                derive(p, b"boomerang job links v1"),
+                derive(p, b"boomerang events tokens v1"),
+            )
+        });
+        self
+    }
+
+    /// The keys signatures are checked against: (job links, events tokens) of the current secret, then the
+    /// previous one's.
+    fn accepted_keys(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        std::iter::once((self.key.as_slice(), self.events_key.as_slice())).chain(
+            self.previous
+                .iter()
+                .map(|(k, e)| (k.as_slice(), e.as_slice())),
+        )
     }
 
     /// The server's public base URL.
     pub fn public_url(&self) -> &str {
         &self.public_url
-    }
-
-    fn signature(&self, job_id: &str, expires: i64) -> String {
-        sign(&self.key, job_id, expires)
     }
 
     /// A job's events token: `<job id>.<signature>`. It does not expire (an event for a job that has ended is
@@ -71,9 +94,9 @@ impl Links {
         if job.is_empty() || job.len() > 64 {
             return None;
         }
-        let expected = sign(&self.events_key, job, 0);
-        let ok: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), sig.as_bytes()).into();
-        ok.then(|| job.to_string())
+        self.accepted_keys()
+            .any(|(_, events_key)| same(&sign(events_key, job, 0), sig))
+            .then(|| job.to_string())
     }
 
     /// A link to a job's page valid for the configured time from `now`.
@@ -82,7 +105,7 @@ impl Links {
         format!(
             "{}/jobs/{job_id}?token={expires}.{}",
             self.public_url,
-            self.signature(job_id, expires)
+            sign(&self.key, job_id, expires)
         )
     }
 
@@ -97,9 +120,14 @@ impl Links {
         if expires < now.timestamp() {
             return false;
         }
-        let expected = self.signature(job_id, expires);
-        subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), sig.as_bytes()).into()
+        self.accepted_keys()
+            .any(|(key, _)| same(&sign(key, job_id, expires), sig))
     }
+}
+
+/// Compares a signature in constant time.
+fn same(expected: &str, given: &str) -> bool {
+    subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), given.as_bytes()).into()
 }
 
 /// The hex HMAC of `job_id:expires` under `key`.
@@ -129,6 +157,38 @@ mod tests {
         assert!(!links.verify("abc", "garbage", now));
         let other = Links::new("https://ci.example.com", "t", Duration::from_secs(60));
         assert!(!other.verify("abc", token, now));
+    }
+
+    /// Across a rotation of the webhook secret: links and events tokens signed with the old secret keep working
+    /// while it is the previous one, new ones are signed with the new secret, and once the previous secret is
+    /// unset the old ones stop working.
+    #[test]
+    fn links_and_events_tokens_survive_a_secret_rotation() {
+        let ttl = Duration::from_secs(60);
+        let before = Links::new("https://ci.example.com", "old secret", ttl);
+        let now = chrono::Utc::now();
+        let old_url = before.job_url("abc", now);
+        let old_link = old_url.split("token=").nth(1).unwrap_or_default();
+        let old_events = before.events_token("abc");
+
+        let during =
+            Links::new("https://ci.example.com", "new secret", ttl).accepting(Some("old secret"));
+        assert!(during.verify("abc", old_link, now));
+        assert!(!during.verify("abd", old_link, now));
+        assert_eq!(during.events_token_job(&old_events).as_deref(), Some("abc"));
+        let new_url = during.job_url("abc", now);
+        let new_link = new_url.split("token=").nth(1).unwrap_or_default();
+        assert_ne!(new_link, old_link, "signed with the new secret");
+        assert!(!before.verify("abc", new_link, now));
+        assert_ne!(during.events_token("abc"), old_events);
+
+        let after = Links::new("https://ci.example.com", "new secret", ttl).accepting(None);
+        assert!(after.verify("abc", new_link, now));
+        assert!(!after.verify("abc", old_link, now));
+        assert_eq!(after.events_token_job(&old_events), None);
+        let unrelated =
+            Links::new("https://ci.example.com", "new secret", ttl).accepting(Some("other"));
+        assert!(!unrelated.verify("abc", old_link, now));
     }
 
     #[test]

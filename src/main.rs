@@ -1,4 +1,5 @@
-//! The `boomerang` command line: `serve`, `setup`, `demo`, `check-config`, `bench`, `logs`, `search`. Nothing else lives here.
+//! The `boomerang` command line: `serve`, `setup`, `demo`, `check-config`, `bench`, `logs`, `search`, `backup`,
+//! `restore`. Nothing else lives here.
 
 use boomerang::store::BackendKind;
 use clap::{Parser, Subcommand};
@@ -10,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Parser)]
 #[command(
     name = "boomerang",
-    version,
+    version = boomerang::VERSION,
     about = "Long, asynchronous jobs for GitHub repositories, reported as Check Runs."
 )]
 struct Cli {
@@ -71,6 +72,27 @@ enum Command {
         escapes: EscapeArgs,
         #[command(flatten)]
         remote: RemoteArgs,
+    },
+    /// Take a backup of a running server's store and logs (through its API) into the tar file DEST.
+    Backup {
+        /// The archive to write (must not exist).
+        dest: PathBuf,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Check a backup and restore it into a stopped server's DATA_DIR.
+    Restore {
+        /// The archive `boomerang backup` wrote.
+        src: PathBuf,
+        /// The stopped server's data directory (empty, unless --force).
+        #[arg(long, env = "DATA_DIR")]
+        data_dir: PathBuf,
+        /// Store backend to build (the STORE the server will run with).
+        #[arg(long, env = "STORE", default_value = "redb")]
+        store: BackendKind,
+        /// Restore into a DATA_DIR that holds something: it is moved aside into DATA_DIR/replaced-<time>/.
+        #[arg(long)]
+        force: bool,
     },
     /// Search every job's logs on a running server with a regex, newest first.
     Search {
@@ -414,6 +436,47 @@ fn main() -> ExitCode {
             )
             .await
         }),
+        Command::Backup { dest, remote } => {
+            run_async(
+                async move { boomerang::backup::client::backup(&remote.remote(), &dest).await },
+            )
+        }
+        Command::Restore {
+            src,
+            data_dir,
+            store,
+            force,
+        } => {
+            let options = boomerang::backup::restore::RestoreOptions {
+                data_dir,
+                store,
+                force,
+            };
+            match boomerang::backup::restore::restore(&src, &options) {
+                Ok(done) => {
+                    eprintln!(
+                        "restored {} store rows and {} log files (taken {} by boomerang {}) into {}",
+                        done.checked.store_rows,
+                        done.checked.log_files,
+                        done.checked.manifest.created_at.to_rfc3339(),
+                        done.checked.manifest.boomerang,
+                        options.data_dir.display()
+                    );
+                    if let Some(aside) = done.replaced {
+                        eprintln!(
+                            "what {} held before is in {}",
+                            options.data_dir.display(),
+                            aside.display()
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("boomerang: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Search {
             query,
             repo,

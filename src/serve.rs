@@ -124,7 +124,7 @@ async fn run_setup(
 ) -> Result<(), ServeError> {
     let (mode, mut registrations) = SetupMode::new(endpoints.clone());
     let switch = RouterSwitch::new(mode.router());
-    let http = spawn_http(listener, switch.clone(), shutdown.clone());
+    let http = spawn_http(listener, switch.clone());
     println!(
         "{}",
         crate::text::setup::setup_link_lines(&mode.link(), crate::setup::credentials::FILE_NAME)
@@ -179,14 +179,21 @@ async fn go_live(
     Ok((app, running))
 }
 
-type Http = tokio::task::JoinHandle<std::io::Result<()>>;
+/// The HTTP server's task and the token that stops it (after the drain, so pages and the API answer meanwhile).
+struct Http {
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: CancellationToken,
+}
 
-fn spawn_http(listener: TcpListener, switch: RouterSwitch, shutdown: CancellationToken) -> Http {
-    tokio::spawn(async move {
+fn spawn_http(listener: TcpListener, switch: RouterSwitch) -> Http {
+    let stop = CancellationToken::new();
+    let until = stop.clone();
+    let task = tokio::spawn(async move {
         axum::serve(listener, switch.router())
-            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .with_graceful_shutdown(until.cancelled_owned())
             .await
-    })
+    });
+    Http { task, stop }
 }
 
 async fn serve_until(
@@ -195,21 +202,29 @@ async fn serve_until(
     running: Running,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let http = spawn_http(listener, switch, shutdown.clone());
+    let http = spawn_http(listener, switch);
     finish(http, Some(running), shutdown).await
 }
 
-/// Waits for HTTP to stop (at `shutdown`, or on an error), then for the loops.
+/// Waits for `shutdown` (or HTTP ending on an error), drains and stops the loops, then stops HTTP.
 async fn finish(
-    http: Http,
+    mut http: Http,
     running: Option<Running>,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let served = http.await;
+    let ended = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        ended = &mut http.task => Some(ended),
+    };
     shutdown.cancel();
     if let Some(running) = running {
-        running.join().await;
+        running.stop().await;
     }
+    http.stop.cancel();
+    let served = match ended {
+        Some(ended) => ended,
+        None => http.task.await,
+    };
     match served {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(ServeError::Failed(

@@ -3,6 +3,7 @@
 //! `API_TOKENS`), the page's static assets under `/assets/`, and the security headers every answer
 //! carries ([`with_security_headers`]).
 
+mod admin;
 mod callbacks;
 mod events;
 mod jobs;
@@ -32,6 +33,7 @@ pub fn router(app: ApiState) -> Router {
         .route("/api/v1/jobs/{id}", get(job_json))
         .merge(logs::routes())
         .merge(callbacks::routes())
+        .merge(admin::routes())
         .with_state(app.clone())
         .merge(events::router(app.clone()))
         .merge(jobs::router(app))

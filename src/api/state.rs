@@ -37,6 +37,8 @@ pub struct ApiState {
     pub log_retention: Duration,
     /// Admits a job's `callback_url`, records it with the job, and shows its delivery log.
     pub callbacks: Callbacks,
+    /// Where a backup stages the store's rows before streaming them (`DATA_DIR/tmp`).
+    pub backup_scratch: std::path::PathBuf,
 }
 
 impl ApiState {

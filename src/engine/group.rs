@@ -58,8 +58,9 @@ pub(super) async fn wait_for_group(
     let mut shown: Option<usize> = None;
     let mut cancelled: HashSet<JobId> = HashSet::new();
     let mut replied = false;
+    let draining = run.engine.draining_token();
     loop {
-        if cancel.is_cancelled() {
+        if cancel.is_cancelled() || draining.is_cancelled() {
             break;
         }
         let line: Vec<(String, (JobId, u32))> =
@@ -127,6 +128,7 @@ pub(super) async fn wait_for_group(
         tokio::select! {
             _ = changes.recv() => {}
             _ = cancel.cancelled() => {}
+            _ = draining.cancelled() => {}
             // A change missed while the line was read (or lagging subscribers) is caught up here.
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }

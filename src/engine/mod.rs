@@ -12,8 +12,10 @@
 mod approval;
 mod attempt;
 mod commands;
+mod compensate;
 mod deadlines;
 mod dispatch_steps;
+mod drain;
 mod group;
 mod journal;
 mod recovery;
@@ -29,6 +31,7 @@ pub use crate::job::{
 };
 pub use commands::{CommittedCommands, JobCommand};
 pub use dispatch_steps::{run_ended, still_waiting};
+pub use drain::DrainOutcome;
 pub use journal::{Journal, LockedJobs};
 
 use crate::clock::Clock;
@@ -117,6 +120,7 @@ struct Inner {
     settings: EngineSettings,
     running: Mutex<HashMap<JobId, Runner>>,
     deadlines: deadlines::Deadlines,
+    drain: drain::DrainSignals,
 }
 
 /// A job's runner while it is active in this process: how to stop it and how to make it look at its state again.
@@ -159,6 +163,7 @@ impl Engine {
                 settings,
                 running: Mutex::new(HashMap::new()),
                 deadlines: deadlines::Deadlines::default(),
+                drain: drain::DrainSignals::default(),
             }),
         }
     }
@@ -290,6 +295,7 @@ impl Engine {
                         continue;
                     }
                     running.remove(&job);
+                    engine.inner.drain.runner_ended.notify_waiters();
                     break;
                 }
             }

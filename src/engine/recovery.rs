@@ -6,10 +6,8 @@
 use super::group::group_key;
 use super::{Engine, EngineError, waits};
 use crate::ids::JobId;
-use crate::job::{AttemptStatus, JobEvent, StepStatus};
-use crate::spec::OnInterrupt;
+use crate::job::{AttemptStatus, StepStatus};
 use crate::store::indexes;
-use crate::text::notes;
 
 impl Engine {
     /// Brings every job a crash left unfinished back to a consistent state and resumes it. Steps that were running
@@ -77,26 +75,12 @@ impl Engine {
                 {
                     tracing::warn!(%job, step = %step.id, pgid, "killed an orphaned step process");
                 }
-                events.push(match record.spec.on_interrupt {
-                    OnInterrupt::Retry => JobEvent::StepInterrupted {
-                        attempt: attempt.number,
-                        step: step.id.clone(),
-                        at: now,
-                    },
-                    OnInterrupt::Fail => JobEvent::StepFinished {
-                        attempt: attempt.number,
-                        step: step.id.clone(),
-                        try_number: step.tries,
-                        at: now,
-                        exit_code: None,
-                        conclusion: crate::executor::StepConclusion::Failure,
-                        duration_ms: step
-                            .started_at
-                            .map(|s| (now - s).num_milliseconds().max(0) as u64)
-                            .unwrap_or(0),
-                        note: Some(notes::INTERRUPTED_BY_RESTART.into()),
-                    },
-                });
+                events.push(super::drain::interrupted_step_event(
+                    &record,
+                    attempt.number,
+                    step,
+                    now,
+                ));
             }
             let number = attempt.number;
             self.inner

@@ -32,6 +32,10 @@ pub(super) async fn run_attempt(
     runner: &Runner,
 ) -> Result<(), EngineError> {
     let cancel = runner.cancel.clone();
+    if engine.draining() {
+        // Shutting down: the job stays as stored; the next start's recovery resumes it.
+        return Ok(());
+    }
     let (record, state) = engine
         .inner
         .journal
@@ -52,6 +56,9 @@ pub(super) async fn run_attempt(
     let clock = engine.inner.clock.clone();
     if current.status == AttemptStatus::Queued {
         group::wait_for_group(&mut run, &cancel).await?;
+        if engine.draining() {
+            return Ok(());
+        }
     }
     if current.status == AttemptStatus::Queued {
         let at = clock.now();
@@ -119,7 +126,36 @@ pub(super) async fn run_attempt(
     let mut absorbed = HashSet::new();
     waits::absorb(&run, &mut verdict.stop, &mut absorbed);
 
+    let draining = engine.draining_token();
     loop {
+        if draining.is_cancelled() {
+            // Shutting down: nothing new starts; the runner waits for its running steps, then leaves the rest
+            // (and the attempt's end) to the next start.
+            if steps.running.is_empty() {
+                return Ok(());
+            }
+            let Some(joined) = steps.running.join_next().await else {
+                continue;
+            };
+            match joined {
+                Ok(result) => {
+                    steps.in_flight.remove(&result.step);
+                    if let Some(step) = spec.step(&result.step).cloned() {
+                        finish_drained_step(
+                            &mut run,
+                            &step,
+                            result,
+                            &mut verdict,
+                            cancel_seen,
+                            deadline,
+                        )
+                        .await?;
+                    }
+                }
+                Err(e) => tracing::error!(job = %run.record.id, error = %e, "step task panicked"),
+            }
+            continue;
+        }
         if verdict.stop.is_none() && clock.now() >= deadline {
             verdict.stop = Some(Stop::JobTimedOut);
         }
@@ -194,7 +230,8 @@ pub(super) async fn run_attempt(
                 steps.in_flight.remove(&result.step);
                 let Some(step) = spec.step(&result.step).cloned() else { continue };
                 let retry = finish_step(&mut run, &step, result, &mut verdict, cancel_seen, deadline).await?;
-                if let Some((try_number, delay)) = retry {
+                // A retry recorded as a shutdown begins is left to the next start.
+                if let Some((try_number, delay)) = retry.filter(|_| !draining.is_cancelled()) {
                     steps.launch(&run, &step, try_number, delay);
                 }
             }
@@ -207,6 +244,8 @@ pub(super) async fn run_attempt(
                 let (record, attempt, now) = (run.record.clone(), run.attempt, clock.now());
                 run.record(vec![], |b| Engine::sync_effect(&record, attempt, false, b, now)).await?;
             }
+            // A shutdown began: the loop's top waits for the running steps.
+            _ = draining.cancelled() => {}
             // A wait ended outside the runner (an event, its deadline): continue from the stored state.
             _ = runner.wake.notified() => {
                 runner.woken.store(false, Ordering::SeqCst);
@@ -220,7 +259,7 @@ pub(super) async fn run_attempt(
 
     let mut notes = Vec::new();
     if verdict.compensate {
-        notes.extend(run_compensations(&mut run, &workdir).await?);
+        notes.extend(super::compensate::run_compensations(&mut run, &workdir).await?);
     }
     let (conclusion, reason) = verdict.conclusion(&run, &notes);
     finish_attempt(&mut run, conclusion, reason).await?;
@@ -337,6 +376,47 @@ async fn finish_attempt(
         duration_ms = took.as_millis() as u64,
         "job ended"
     );
+    Ok(())
+}
+
+/// Records a try that ended while the server shuts down: one the drain interrupted as its job's `on_interrupt`
+/// says (like recovery after a crash), any other as usual, without starting its retry (the next start does).
+async fn finish_drained_step(
+    run: &mut AttemptRun<'_>,
+    step: &StepSpec,
+    result: StepResult,
+    verdict: &mut Verdict,
+    cancelled: bool,
+    deadline: DateTime<Utc>,
+) -> Result<(), EngineError> {
+    if !result.interrupted {
+        finish_step(run, step, result, verdict, cancelled, deadline).await?;
+        return Ok(());
+    }
+    let mut events = run.take_started(result.started);
+    // The step as it stands once its start (when not recorded yet) is counted.
+    let mut after_start = run.state.clone();
+    for e in &events {
+        crate::job::apply(&mut after_start, &run.record, e);
+    }
+    let running = after_start
+        .attempt(run.attempt)
+        .and_then(|a| a.step(&step.id))
+        .filter(|s| s.status == StepStatus::Running);
+    // A try interrupted before it started (a retry's backoff) stays as it was: the next start runs it.
+    if let Some(state) = running {
+        let now = run.engine.inner.clock.now();
+        events.push(super::drain::interrupted_step_event(
+            &run.record,
+            run.attempt,
+            state,
+            now,
+        ));
+        tracing::info!(job = %run.record.id, step = %step.id, "step stopped by the shutdown");
+    }
+    if !events.is_empty() {
+        run.record_visible(events).await?;
+    }
     Ok(())
 }
 
@@ -549,68 +629,4 @@ impl Verdict {
         }
         (conclusion, reason)
     }
-}
-
-/// Runs the `compensate` commands of the steps that succeeded, newest first (a saga's undo). Returns notes about
-/// compensations that themselves failed.
-async fn run_compensations(
-    run: &mut AttemptRun<'_>,
-    workdir: &std::path::Path,
-) -> Result<Vec<String>, EngineError> {
-    let spec = run.record.spec.clone();
-    let mut done: Vec<(DateTime<Utc>, StepSpec)> = spec
-        .steps
-        .iter()
-        .filter(|s| s.compensate.is_some())
-        .filter_map(|s| {
-            let st = run.step_state(&s.id)?;
-            (st.conclusion == Some(StepConclusion::Success))
-                .then(|| (st.finished_at.unwrap_or_default(), s.clone()))
-        })
-        .collect();
-    done.sort_by_key(|d| std::cmp::Reverse(d.0));
-    let mut notes = Vec::new();
-    for (_, step) in done {
-        let Some(script) = step.compensate.clone() else {
-            continue;
-        };
-        let id = format!("compensate-{}", step.id);
-        let task = StepTask {
-            engine: run.engine.clone(),
-            job: run.record.id.clone(),
-            attempt: run.attempt,
-            step: id.clone(),
-            script,
-            env: run.step_env(&id, &step.env),
-            step_timeout: step.timeout.or(Some(Duration::from_secs(600))),
-            deadline: run.engine.inner.clock.now() + chrono::Duration::hours(1),
-            workdir: workdir.to_path_buf(),
-            try_number: 1,
-            delay: Duration::ZERO,
-            cancel: CancellationToken::new(),
-            matchers: spec.problem_matchers.clone(),
-        };
-        let result = task.run().await;
-        let now = run.engine.inner.clock.now();
-        let (exit_code, conclusion, duration_ms) = match &result.outcome {
-            Ok(o) => (o.exit_code, o.conclusion, o.duration.as_millis() as u64),
-            Err(_) => (None, StepConclusion::Failure, 0),
-        };
-        if conclusion != StepConclusion::Success {
-            notes.push(say::compensation_failed(&step.id));
-        }
-        let mut events = run.take_started(result.started);
-        events.push(JobEvent::StepFinished {
-            attempt: run.attempt,
-            step: id,
-            try_number: 1,
-            at: now,
-            exit_code,
-            conclusion,
-            duration_ms,
-            note: result.outcome.err(),
-        });
-        run.record_visible(events).await?;
-    }
-    Ok(notes)
 }

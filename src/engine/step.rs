@@ -29,6 +29,8 @@ pub(super) struct StepResult {
     pub(super) outcome: Result<StepOutcome, String>,
     /// Whether the job's deadline, not the step's own timeout, bounded this try.
     pub(super) limited_by_job: bool,
+    /// Whether a shutdown's drain stopped the try (before it started, or its process, once the grace was over).
+    pub(super) interrupted: bool,
 }
 
 /// A finished try as its `StepFinished` event records it.
@@ -161,10 +163,18 @@ impl StepTask {
             started: None,
             outcome: Err("not started".into()),
             limited_by_job: false,
+            interrupted: false,
         };
+        let interrupt = self.engine.interrupt_token();
+        let draining = self.engine.draining_token();
         if !self.delay.is_zero() {
             tokio::select! {
                 _ = clock.sleep(self.delay) => {}
+                // A retry's backoff does not hold a shutdown: the next start runs the try.
+                _ = draining.cancelled() => {
+                    result.interrupted = true;
+                    return result;
+                }
                 _ = self.cancel.cancelled() => {
                     result.outcome = Ok(StepOutcome { exit_code: None, signal: None, conclusion: StepConclusion::Cancelled, duration: Duration::ZERO });
                     return result;
@@ -222,13 +232,24 @@ impl StepTask {
             }),
         };
         let (pid_tx, pid_rx) = tokio::sync::oneshot::channel::<u32>();
+        // The process is stopped when the attempt is cancelled, or when a shutdown's grace is over.
+        let stop = self.cancel.child_token();
+        let interrupter = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                tokio::select! {
+                    _ = interrupt.cancelled() => stop.cancel(),
+                    _ = stop.cancelled() => {}
+                }
+            }
+        });
         let step_run = run_step(
             &command,
             move |pid| {
                 let _ = pid_tx.send(pid);
             },
             tx,
-            self.cancel.clone(),
+            stop.clone(),
         );
         tokio::pin!(step_run);
         let outcome = tokio::select! {
@@ -249,7 +270,11 @@ impl StepTask {
             }
             outcome = &mut step_run => outcome,
         };
+        interrupter.abort();
         let _ = log_task.await;
+        result.interrupted = stop.is_cancelled()
+            && !self.cancel.is_cancelled()
+            && !matches!(&outcome, Ok(o) if o.conclusion == StepConclusion::Success);
         result.outcome = outcome.map_err(|e| e.to_string());
         if result.started.is_none() {
             // The process never spawned: still record a start so the step table is complete.

@@ -39,6 +39,9 @@ impl std::fmt::Display for BackendKind {
 
 type Row = (Vec<u8>, Vec<u8>);
 
+/// Receives each row of an export.
+pub(super) type RowSink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError> + 'a;
+
 /// The operations the store needs from an engine. `write` must be atomic and durable when it returns.
 pub(super) trait Backend: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -54,6 +57,13 @@ pub(super) trait Backend: Send + Sync {
     /// Applies puts (`Some`) and deletes (`None`) atomically and durably.
     fn write(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError>;
     fn size_on_disk(&self) -> u64;
+    /// Every row in key order, as of one commit point, handed to `row` (a backup). `quiesce` is held while it
+    /// reads when the engine has no snapshot of its own (the committer takes it around every write).
+    fn export(
+        &self,
+        quiesce: &std::sync::Mutex<()>,
+        row: &mut RowSink<'_>,
+    ) -> Result<(), StoreError>;
 }
 
 pub(super) fn open(dir: &Path, kind: BackendKind) -> Result<Arc<dyn Backend>, StoreError> {
@@ -170,6 +180,21 @@ impl Backend for RedbBackend {
     fn size_on_disk(&self) -> u64 {
         std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
     }
+
+    fn export(
+        &self,
+        _quiesce: &std::sync::Mutex<()>,
+        row: &mut RowSink<'_>,
+    ) -> Result<(), StoreError> {
+        // A read transaction is a snapshot at the last commit: writes go on meanwhile.
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(TABLE).map_err(err)?;
+        for entry in table.range::<&[u8]>(..).map_err(err)? {
+            let (k, v) = entry.map_err(err)?;
+            row(k.value(), v.value())?;
+        }
+        Ok(())
+    }
 }
 
 struct SledBackend {
@@ -243,5 +268,19 @@ impl Backend for SledBackend {
 
     fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+
+    fn export(
+        &self,
+        quiesce: &std::sync::Mutex<()>,
+        row: &mut RowSink<'_>,
+    ) -> Result<(), StoreError> {
+        // sled's iterators are not snapshots: no commit may land while the rows are read.
+        let _no_writes = quiesce.lock().unwrap_or_else(|e| e.into_inner());
+        for entry in self.db.iter() {
+            let (k, v) = entry.map_err(err)?;
+            row(&k, &v)?;
+        }
+        Ok(())
     }
 }

@@ -14,6 +14,7 @@ pub mod callbacks;
 mod index;
 pub mod indexes;
 mod keys;
+pub mod snapshot;
 
 pub use backend::BackendKind;
 pub use batch::Batch;
@@ -99,6 +100,8 @@ pub struct Store {
 
 struct Inner {
     backend: Arc<dyn Backend>,
+    /// Held by the committer around each write, and by a backup's export on a backend without snapshots.
+    quiesce: Arc<std::sync::Mutex<()>>,
     commits: mpsc::SyncSender<Commit>,
     kind: BackendKind,
     group_commits: AtomicU64,
@@ -153,8 +156,10 @@ impl Store {
             .unwrap_or(0);
         let next_outbox = counter.max(highest.saturating_add(1)).max(1);
         let (tx, rx) = mpsc::sync_channel::<Commit>(4096);
+        let quiesce = Arc::new(std::sync::Mutex::new(()));
         let inner = Arc::new(Inner {
             backend: backend.clone(),
+            quiesce: quiesce.clone(),
             commits: tx,
             kind,
             group_commits: AtomicU64::new(0),
@@ -163,7 +168,7 @@ impl Store {
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new()
             .name("store-committer".into())
-            .spawn(move || committer(backend, rx, next_outbox, weak))
+            .spawn(move || committer(backend, rx, next_outbox, weak, quiesce))
             .map_err(|e| StoreError::Backend(format!("cannot start the committer: {e}")))?;
         Ok(Store { inner })
     }
@@ -351,6 +356,7 @@ fn committer(
     rx: mpsc::Receiver<Commit>,
     mut next_outbox: u64,
     stats: std::sync::Weak<Inner>,
+    quiesce: Arc<std::sync::Mutex<()>>,
 ) {
     const MAX_GROUP: usize = 512;
     while let Ok(first) = rx.recv() {
@@ -391,7 +397,10 @@ fn committer(
         }
         let result = match failed {
             Some(e) => Err(e),
-            None => backend.write(writes),
+            None => {
+                let _exclusive = quiesce.lock().unwrap_or_else(|e| e.into_inner());
+                backend.write(writes)
+            }
         };
         if let Some(inner) = stats.upgrade() {
             inner.group_commits.fetch_add(1, Ordering::Relaxed);

@@ -71,30 +71,41 @@ pub struct DeliveryRecord {
 /// The ingress's shared state.
 #[derive(Clone)]
 pub struct Ingress {
-    secret: Arc<[u8]>,
+    /// The secrets a signature is checked against: `WEBHOOK_SECRET`, then `WEBHOOK_SECRET_PREVIOUS` when set.
+    secrets: Arc<[Box<[u8]>]>,
     store: Store,
     wake: Arc<Notify>,
     clock: Clock,
     metrics: Metrics,
+    /// Cancelled when a graceful shutdown begins: deliveries are then refused with 503, so GitHub's list shows them
+    /// failed and the redelivery poller asks for them again once the server is back.
+    draining: tokio_util::sync::CancellationToken,
 }
 
 impl Ingress {
-    /// Builds the ingress; `wake` is notified after each newly queued delivery; every answer is counted in
-    /// `metrics`.
+    /// Builds the ingress; `secrets` are tried in order (the current webhook secret, then the one before a
+    /// rotation); `wake` is notified after each newly queued delivery; every answer is counted in `metrics`.
     pub fn new(
-        secret: &str,
+        secrets: &[&str],
         store: Store,
         wake: Arc<Notify>,
         clock: Clock,
         metrics: Metrics,
     ) -> Ingress {
         Ingress {
-            secret: Arc::from(secret.as_bytes()),
+            secrets: secrets.iter().map(|s| Box::from(s.as_bytes())).collect(),
             store,
             wake,
             clock,
             metrics,
+            draining: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// Refuses deliveries with 503 once `draining` is cancelled (a graceful shutdown).
+    pub fn refusing_when(mut self, draining: tokio_util::sync::CancellationToken) -> Ingress {
+        self.draining = draining;
+        self
     }
 
     /// The `POST /api/github/webhooks` route with its body limit.
@@ -171,8 +182,14 @@ async fn receive(State(ingress): State<Ingress>, headers: HeaderMap, body: Bytes
 }
 
 async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response {
+    if ingress.draining.is_cancelled() {
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "boomerang is shutting down; the delivery is fetched again once it is back",
+        );
+    }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Err(e) = signature::verify(&ingress.secret, &body, header("x-hub-signature-256")) {
+    if let Err(e) = signature::verify_any(&ingress.secrets, &body, header("x-hub-signature-256")) {
         tracing::warn!(error = %e, "webhook refused");
         return answer(StatusCode::UNAUTHORIZED, &e.to_string());
     }

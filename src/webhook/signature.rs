@@ -34,6 +34,24 @@ pub fn verify(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), Si
         .map_err(|_| SignatureError::Mismatch)
 }
 
+/// Checks `header` against each of `secrets` in turn (the current webhook secret, then the previous one during a
+/// rotation); the error is the first secret's when none matches.
+pub fn verify_any(
+    secrets: &[Box<[u8]>],
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    let mut first = Err(SignatureError::Mismatch);
+    for (i, secret) in secrets.iter().enumerate() {
+        match verify(secret, body, header) {
+            Ok(()) => return Ok(()),
+            Err(e) if i == 0 => first = Err(e),
+            Err(_) => {}
+        }
+    }
+    first
+}
+
 /// The header value GitHub would send for `body` (used by the simulator, the benchmark and tests).
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
     // HMAC accepts keys of any length, so this cannot fail.

@@ -80,6 +80,27 @@ impl Server {
         }
     }
 
+    /// SIGTERM, what Fly.io, Docker and systemd send to stop a service.
+    pub(crate) fn sigterm(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM the server");
+    }
+
+    /// Waits until the process exits (after a SIGTERM), failing after `patience`; its exit status.
+    pub(crate) async fn wait_exit(mut self, patience: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the server") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within {patience:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// `kill -9`: SIGKILL (what `Child::kill` sends on Unix), then reap it.
     pub(crate) fn kill9(mut self) {
         self.child.kill().expect("SIGKILL the server");

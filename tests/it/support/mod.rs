@@ -186,6 +186,8 @@ impl Builder {
             app_id: APP_ID,
             private_key_pem: TEST_APP_PRIVATE_KEY_PEM.to_string(),
             webhook_secret: self.secret.clone(),
+            webhook_secret_previous: None,
+            shutdown_grace: Duration::from_secs(2),
             github_api_url: sim.base_url(),
             data_dir: data.path().to_path_buf(),
             listen: addr,
