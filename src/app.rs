@@ -46,6 +46,8 @@ pub struct App {
     pub clock: Clock,
     /// The `callback_url` callbacks: admitted by the API, armed by the engine, sent by their own loop.
     pub callbacks: Callbacks,
+    /// The web pages' operator sessions (in memory: a restart signs everyone out).
+    pub sessions: crate::api::Sessions,
     deliveries: Arc<Notify>,
     effects: Arc<Notify>,
 }
@@ -140,6 +142,7 @@ impl App {
             processor,
             clock,
             callbacks,
+            sessions: Default::default(),
             deliveries: Arc::new(Notify::new()),
             effects,
         })
@@ -192,6 +195,7 @@ impl App {
             api_tokens: self.settings.api_tokens.clone().into(),
             log_retention: self.settings.logs.retention,
             callbacks: self.callbacks.clone(),
+            sessions: self.sessions.clone(),
         }
     }
 

@@ -4,10 +4,12 @@
 //!   the API's refusals.
 //! - [`notes`]: what the engine records on steps and attempts (why a step was skipped, why an attempt ended), shown
 //!   in the check run and on the job page.
+//! - [`pages`]: what the web pages say when they refuse a form or a page, and what their buttons are recorded as.
 //! - [`callbacks`]: why a `callback_url` is refused, and what the callback delivery log says about a failed try.
 //!
 //! The check run's own frame (headings, tables, the steps' status words) is rendered by [`crate::report`].
 
 pub mod callbacks;
 pub mod notes;
+pub mod pages;
 pub mod replies;
