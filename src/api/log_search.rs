@@ -87,6 +87,7 @@ pub(super) async fn search_logs(
     let since = q
         .since
         .as_deref()
+        .filter(|s| !s.trim().is_empty())
         .map(parse_since)
         .transpose()
         .map_err(bad)?;

@@ -341,7 +341,6 @@ async fn an_operator_in_a_real_browser() {
         "a filtered list is a link: {url}"
     );
 
-    h.release_build();
     std::fs::remove_file(h.scratch().join("tick-hold")).ok();
     let _ = browser.client.clone().close().await;
     h.finish().await;

@@ -355,7 +355,7 @@ async fn retry_button_and_search_page() {
     let runs = h.wait_check_runs_completed("boomerang/fail", 2).await;
     assert_eq!(runs.len(), 2);
 
-    let search = v.get("/search?q=about%20to%20f.il").await;
+    let search = v.get("/search?q=about%20to%20f.il&repo=&job=&since=").await;
     assert_eq!(search.status, 200, "{}", search.body);
     let link = format!("href=\"/jobs/{job}#a1-broken-L1\"");
     assert!(search.body.contains(&link), "{link} in:\n{}", search.body);

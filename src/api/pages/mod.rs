@@ -146,7 +146,9 @@ impl Operator {
     }
 }
 
-/// Whether a request's `Origin` header, when present, is the server's own (`PUBLIC_URL`'s scheme, host and port).
+/// Whether a request's `Origin` header, when it names one, is the server's own (`PUBLIC_URL`'s scheme, host and
+/// port). Browsers send `Origin: null` for the pages' own forms (every answer says `Referrer-Policy: no-referrer`),
+/// so `null` proves nothing either way and the CSRF token decides.
 fn same_origin(app: &ApiState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
@@ -154,6 +156,9 @@ fn same_origin(app: &ApiState, headers: &HeaderMap) -> bool {
     let Ok(origin) = origin.to_str() else {
         return false;
     };
+    if origin == "null" {
+        return true;
+    }
     let public = app.links.public_url();
     match (url::Url::parse(origin), url::Url::parse(public)) {
         (Ok(o), Ok(p)) => o.origin() == p.origin(),
