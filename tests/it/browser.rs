@@ -245,9 +245,7 @@ async fn an_operator_in_a_real_browser() {
         .await;
     assert_eq!(run.status, "completed");
     until("the page shows the job cancelled", || async {
-        text_of(c, "#job-status")
-            .await
-            .filter(|t| t == "cancelled")
+        text_of(c, "#job-status").await.filter(|t| t == "cancelled")
     })
     .await;
     assert!(
@@ -265,7 +263,9 @@ async fn an_operator_in_a_real_browser() {
     h.wait_check_run_completed("boomerang/greet").await;
 
     // The search page finds a line; its link lands on the line's anchor.
-    c.goto(&format!("{base}/search")).await.expect("the search page");
+    c.goto(&format!("{base}/search"))
+        .await
+        .expect("the search page");
     c.find(Locator::Id("q"))
         .await
         .expect("the regex field")
@@ -337,7 +337,8 @@ async fn an_operator_in_a_real_browser() {
     assert_eq!(filtered, vec!["fail"]);
     let url = c.current_url().await.expect("a URL");
     assert!(
-        url.query().is_some_and(|q| q.contains("conclusion=failure")),
+        url.query()
+            .is_some_and(|q| q.contains("conclusion=failure")),
         "a filtered list is a link: {url}"
     );
 

@@ -155,7 +155,11 @@ async fn sign_in_sets_a_strict_session_cookie_and_sign_out_revokes_it() {
 
     let wrong = v.sign_in("not-the-token-at-all").await;
     assert_eq!(wrong.status, 401);
-    assert!(wrong.body.contains("not one of the server"), "{}", wrong.body);
+    assert!(
+        wrong.body.contains("not one of the server"),
+        "{}",
+        wrong.body
+    );
     assert!(v.session.is_none(), "no session for a wrong token");
 
     let form = v.get("/sign-in").await;
@@ -181,7 +185,10 @@ async fn sign_in_sets_a_strict_session_cookie_and_sign_out_revokes_it() {
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
         assert!(set.contains(attribute), "{attribute} in {set}");
     }
-    assert!(!set.contains("Secure"), "http PUBLIC_URL: not Secure: {set}");
+    assert!(
+        !set.contains("Secure"),
+        "http PUBLIC_URL: not Secure: {set}"
+    );
     let jobs = v.get("/").await;
     assert_eq!(jobs.status, 200);
     assert!(jobs.body.contains("<h1>Jobs</h1>"), "{}", jobs.body);
@@ -225,13 +232,17 @@ async fn forms_without_the_csrf_token_change_nothing() {
 
     let page = v.get(&format!("/jobs/{job}")).await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("id=\"cancel\""), "an operator sees Cancel");
+    assert!(
+        page.body.contains("id=\"cancel\""),
+        "an operator sees Cancel"
+    );
 
     let refused = [
         ("no token", v.post(&cancel, &[], None, None).await),
         (
             "a wrong token",
-            v.post(&cancel, &[("csrf", &"0".repeat(64))], None, None).await,
+            v.post(&cancel, &[("csrf", &"0".repeat(64))], None, None)
+                .await,
         ),
         (
             "another origin",
@@ -271,7 +282,10 @@ async fn forms_without_the_csrf_token_change_nothing() {
         .post(&cancel, &[("csrf", &csrf)], None, Some(&h.base))
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
-    assert_eq!(done.location.as_deref(), Some(format!("/jobs/{job}").as_str()));
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("/jobs/{job}").as_str())
+    );
     let run = h
         .wait_check_run("`build` cancelled", |c| {
             c.name == "boomerang/build" && c.conclusion.as_deref() == Some("cancelled")
@@ -312,7 +326,9 @@ async fn the_signed_link_opens_one_job_page_read_only() {
     }
     let token = link.split("token=").nth(1).expect("a token");
     let other = v
-        .get(&format!("/jobs/0123456789abcdef0123456789abcdef?token={token}"))
+        .get(&format!(
+            "/jobs/0123456789abcdef0123456789abcdef?token={token}"
+        ))
         .await;
     assert_eq!(other.status, 401, "the link opens its own job only");
     let retry = v
@@ -341,7 +357,10 @@ async fn retry_button_and_search_page() {
     v.sign_in(API_TOKEN).await;
     let page = v.get(&format!("/jobs/{job}")).await;
     assert!(page.body.contains("id=\"retry-failed\""), "{}", page.body);
-    assert!(!page.body.contains("id=\"cancel\""), "an ended job has no Cancel");
+    assert!(
+        !page.body.contains("id=\"cancel\""),
+        "an ended job has no Cancel"
+    );
     let csrf = csrf_of(&page.body);
     let retry = v
         .post(
@@ -364,7 +383,7 @@ async fn retry_button_and_search_page() {
     assert!(bad.body.contains("not a valid regex"), "{}", bad.body);
     let within = v.get(&format!("/jobs/{job}?q=about")).await;
     assert!(
-        within.body.contains(&format!("href=\"#a1-broken-L1\"")),
+        within.body.contains("href=\"#a1-broken-L1\""),
         "the search within the log links the line: {}",
         within.body
     );
