@@ -102,11 +102,17 @@ pub(super) fn runs(line: &str) -> Vec<Run> {
     let mut attrs = Attrs::default();
     let mut text = String::new();
     let flush = |out: &mut Vec<Run>, text: &mut String, attrs: &Attrs| {
-        if !text.is_empty() {
-            out.push(Run {
-                class: attrs.class(),
+        if text.is_empty() {
+            return;
+        }
+        let class = attrs.class();
+        // A sequence that changes nothing shown (or only an uncoloured attribute) does not cut the run.
+        match out.last_mut() {
+            Some(last) if last.class == class => last.text.push_str(&std::mem::take(text)),
+            _ => out.push(Run {
+                class,
                 text: std::mem::take(text),
-            });
+            }),
         }
     };
     let mut chars = line.chars().peekable();
