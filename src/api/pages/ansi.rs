@@ -195,7 +195,7 @@ mod tests {
         );
         assert_eq!(
             runs("\u{1b}[38;5;9mA\u{1b}[38;5;200mB\u{1b}[38;2;1;2;3mC\u{1b}[mD"),
-            vec![run("f9", "A"), run("", "BC"), run("", "D")]
+            vec![run("f9", "A"), run("", "BCD")]
         );
     }
 
