@@ -129,6 +129,26 @@ async fn text_of(c: &Client, css: &str) -> Option<String> {
     c.find(Locator::Css(css)).await.ok()?.text().await.ok()
 }
 
+/// Clicks the element `css` names.
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} on the page: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("a click on {css}: {e}"));
+}
+
+/// Types `text` into the element `css` names.
+async fn type_into(c: &Client, css: &str, text: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} on the page: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+}
+
 /// A job that prints a green line once `$GATE` is gone, then runs until `$HOLD` is gone.
 fn config() -> String {
     format!(
@@ -160,18 +180,8 @@ async fn an_operator_in_a_real_browser() {
     c.goto(&format!("{base}/")).await.expect("the front page");
     let at = c.current_url().await.expect("a URL");
     assert_eq!(at.path(), "/sign-in", "the front page asks to sign in");
-    c.find(Locator::Id("token"))
-        .await
-        .expect("the token field")
-        .send_keys(API_TOKEN)
-        .await
-        .expect("typing");
-    c.find(Locator::Css("form.sign-in button[type=submit]"))
-        .await
-        .expect("the button")
-        .click()
-        .await
-        .expect("a click");
+    type_into(c, "#token", API_TOKEN).await;
+    click(c, "form.sign-in button[type=submit]").await;
     let heading = until("the jobs list after signing in", || async {
         text_of(c, "main h1").await.filter(|t| t == "Jobs")
     })
@@ -232,12 +242,7 @@ async fn an_operator_in_a_real_browser() {
     );
 
     // The Cancel button cancels the job: GitHub gets the cancelled check run, the page shows it.
-    c.find(Locator::Id("cancel"))
-        .await
-        .expect("the Cancel button")
-        .click()
-        .await
-        .expect("a click");
+    click(c, "#cancel").await;
     let run = h
         .wait_check_run("`tick` cancelled", |r| {
             r.name == "boomerang/tick" && r.conclusion.as_deref() == Some("cancelled")
@@ -266,18 +271,8 @@ async fn an_operator_in_a_real_browser() {
     c.goto(&format!("{base}/search"))
         .await
         .expect("the search page");
-    c.find(Locator::Id("q"))
-        .await
-        .expect("the regex field")
-        .send_keys("live line")
-        .await
-        .expect("typing");
-    c.find(Locator::Css("form.filters button[type=submit]"))
-        .await
-        .expect("the button")
-        .click()
-        .await
-        .expect("a click");
+    type_into(c, "#q", "live line").await;
+    click(c, "form.filters button[type=submit]").await;
     let hit = until("a search hit", || async {
         c.find(Locator::Css("a.hit-link")).await.ok()
     })
@@ -324,12 +319,7 @@ async fn an_operator_in_a_real_browser() {
         .select_by_value("failure")
         .await
         .expect("a choice");
-    c.find(Locator::Css("form.filters button[type=submit]"))
-        .await
-        .expect("the button")
-        .click()
-        .await
-        .expect("a click");
+    click(c, "form.filters button[type=submit]").await;
     let filtered = until("only the failed job listed", || async {
         names().await.filter(|n| n.len() == 1)
     })
