@@ -389,3 +389,50 @@ async fn retry_button_and_search_page() {
     );
     h.finish().await;
 }
+
+/// Behind an https `PUBLIC_URL` the session cookie (and the sign-in form's) is `Secure`, and a form posted from
+/// the plain-http origin of the same host is refused.
+#[tokio::test]
+async fn an_https_public_url_makes_the_cookies_secure() {
+    let h = Harness::builder()
+        .config(CONFIG)
+        .start_with(|s| s.public_url = "https://ci.example.com".to_string())
+        .await;
+    let mut v = Visitor::new(&h);
+    let form = v.get("/sign-in").await;
+    assert!(
+        form.cookies
+            .iter()
+            .any(|c| c.starts_with("boomerang_sign_in=") && c.ends_with("; Secure")),
+        "{:?}",
+        form.cookies
+    );
+    let ok = v.sign_in(API_TOKEN).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let set = ok
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("boomerang_session="))
+        .expect("a session cookie");
+    assert!(set.contains("; Secure"), "{set}");
+    let csrf = v.csrf().await;
+    let plain = v
+        .post(
+            "/sign-out",
+            &[("csrf", &csrf)],
+            None,
+            Some("http://ci.example.com"),
+        )
+        .await;
+    assert_eq!(plain.status, 403, "another scheme is another origin");
+    let same = v
+        .post(
+            "/sign-out",
+            &[("csrf", &csrf)],
+            None,
+            Some("https://ci.example.com"),
+        )
+        .await;
+    assert_eq!(same.status, 303);
+    h.finish().await;
+}
