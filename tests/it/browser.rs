@@ -2,7 +2,7 @@
 //! fantoccini). One browser session walks through what an operator does, checking the DOM at each step: sign in
 //! with a token; open a running job's page and see a line its step prints afterwards appear (coloured) without a
 //! reload; cancel the job with the page's button (GitHub gets the cancelled check run, the page shows it); search
-//! the logs and follow a hit to its line's anchor; filter the jobs list.
+//! the logs and follow a hit to its line's anchor; filter the jobs list; see the list show a new job by itself.
 //!
 //! Without `chromedriver` on the PATH (or `BOOMERANG_CHROMEDRIVER`) the test prints why and passes, unless
 //! `BOOMERANG_REQUIRE_BROWSER=1` (as `.ci/run` sets), when it fails. `BOOMERANG_CHROMIUM` names the browser binary
@@ -333,6 +333,28 @@ async fn an_operator_in_a_real_browser() {
     );
 
     std::fs::remove_file(h.scratch().join("tick-hold")).ok();
+    // The list refreshes itself: a job started while it is open shows up without a reload.
+    c.goto(&format!("{base}/")).await.expect("the jobs list");
+    until("three jobs listed", || async {
+        names().await.filter(|n| n.len() == 3)
+    })
+    .await;
+    c.execute("window.stayed = true;", vec![])
+        .await
+        .expect("a script runs");
+    h.comment("alice", "/run build").await;
+    let refreshed = until("the new job listed", || async {
+        names().await.filter(|n| n.len() == 4)
+    })
+    .await;
+    assert_eq!(refreshed[0], "build");
+    let stayed = c
+        .execute("return window.stayed === true;", vec![])
+        .await
+        .expect("a script runs");
+    assert_eq!(stayed, serde_json::json!(true), "the list did not reload");
+    h.wait_check_run_completed("boomerang/build").await;
+
     let _ = browser.client.clone().close().await;
     h.finish().await;
 }

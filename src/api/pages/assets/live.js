@@ -2,7 +2,7 @@
 // - the job page follows a running job's log stream (Server-Sent Events; the URL is the script tag's data-stream),
 //   appending each line with the same anchors and colour classes the server renders, scrolling to it while
 //   "Follow the log" is ticked, and reloading the page when the job ends;
-// - the jobs list swaps in a fresh copy of its table every few seconds (data-refresh on the table).
+// - the jobs list and the queue swap in a fresh copy of their part marked data-refresh (by its id) every few seconds.
 // Text from a step is only ever put into the page with textContent.
 (function () {
   "use strict";
@@ -102,16 +102,16 @@
     es.addEventListener("end", function () { es.close(); location.reload(); });
   }
 
-  function refresh(table) {
-    var every = Math.max(2, parseInt(table.getAttribute("data-refresh"), 10) || 5) * 1000;
+  function refresh(part) {
+    var every = Math.max(2, parseInt(part.getAttribute("data-refresh"), 10) || 5) * 1000;
     setInterval(function () {
       if (document.hidden) return;
       fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
           if (!html) return;
-          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("jobs-body");
-          var old = document.getElementById("jobs-body");
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(part.id);
+          var old = document.getElementById(part.id);
           if (fresh && old) old.replaceWith(document.adoptNode(fresh));
         })
         .catch(function () {});
@@ -120,6 +120,6 @@
 
   var stream = me && me.getAttribute("data-stream");
   if (stream) follow(stream);
-  var table = document.querySelector("table[data-refresh]");
-  if (table) refresh(table);
+  var part = document.querySelector("[data-refresh][id]");
+  if (part) refresh(part);
 })();
