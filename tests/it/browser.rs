@@ -8,7 +8,8 @@
 //! `BOOMERANG_REQUIRE_BROWSER=1` (as `.ci/run` sets), when it fails. `BOOMERANG_CHROMIUM` names the browser binary
 //! when it is not Debian's.
 
-use crate::support::{API_TOKEN, CONFIG, Harness, WAIT};
+use crate::pages::until;
+use crate::support::{API_TOKEN, CONFIG, Harness};
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -106,22 +107,6 @@ async fn browser() -> Option<Browser> {
         .await
         .expect("a Chromium session starts");
     Some(Browser { client, driver })
-}
-
-/// Waits until `f` answers `Some` (polling the page), or fails naming `what`.
-async fn until<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(started.elapsed() < WAIT, "not within {WAIT:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The text of the element `css` names, if it is on the page.

@@ -4,8 +4,24 @@
 //! through the engine (the simulator gets the cancelled check run, the re-run); the signed link opens its one job
 //! page read-only; the search page links to the line.
 
-use crate::support::{API_TOKEN, CONFIG, Harness};
+use crate::support::{API_TOKEN, CONFIG, Harness, WAIT};
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+
+/// Waits until `f` answers `Some` (polling), or fails naming `what`.
+pub(crate) async fn until<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(started.elapsed() < WAIT, "not within {WAIT:?}: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
 
 /// A browser-like client: no redirects followed, the session cookie kept by hand.
 pub(crate) struct Visitor {
@@ -434,5 +450,73 @@ async fn an_https_public_url_makes_the_cookies_secure() {
         )
         .await;
     assert_eq!(same.status, 303);
+    h.finish().await;
+}
+
+/// A job that waits shows, on its page, each awaited event with its source, whether it is needed and whether it
+/// arrived; an event that arrives is shown as arrived, and the wait disappears once it is over.
+#[tokio::test]
+async fn the_job_page_shows_the_awaited_events() {
+    const WAITS: &str = r#"jobs:
+  gate:
+    steps:
+      - id: results
+        wait:
+          events:
+            - {name: scan-report, from: api, required: true}
+            - {name: pipeline-done, from: api}
+      - id: use
+        run: echo "both arrived"
+"#;
+    let h = Harness::builder().config(WAITS).start().await;
+    h.comment("alice", "/run gate").await;
+    let job = h
+        .wait_store("the gate job", |app| {
+            app.store
+                .recent_jobs::<boomerang::engine::JobRecord>(1)
+                .ok()?
+                .pop()
+        })
+        .await;
+    let id = job.id.as_str().to_string();
+    let mut v = Visitor::new(&h);
+    v.sign_in(API_TOKEN).await;
+    let waiting = |body: &str| body.contains("Waiting for events");
+    let page = until("the page shows the wait", || async {
+        let p = v.get(&format!("/jobs/{id}")).await;
+        waiting(&p.body).then_some(p.body)
+    })
+    .await;
+    for needle in [
+        "<code>scan-report</code>",
+        "<code>pipeline-done</code>",
+        "not yet",
+    ] {
+        assert!(page.contains(needle), "{needle} in:\n{page}");
+    }
+    let sent = h
+        .post_json(
+            "/api/v1/events",
+            Some(API_TOKEN),
+            &serde_json::json!({"correlation_id": job.correlation_id, "name": "scan-report", "payload": {}}),
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    until("the page shows the event arrived", || async {
+        let p = v.get(&format!("/jobs/{id}")).await;
+        (p.body.contains("<span class=\"badge ok\">") && p.body.matches("not yet").count() == 1)
+            .then_some(())
+    })
+    .await;
+    h.post_json(
+        "/api/v1/events",
+        Some(API_TOKEN),
+        &serde_json::json!({"correlation_id": job.correlation_id, "name": "pipeline-done", "payload": {}}),
+    )
+    .await;
+    h.wait_check_run_completed("boomerang/gate").await;
+    let done = v.get(&format!("/jobs/{id}")).await;
+    assert!(!waiting(&done.body), "the wait is over:\n{}", done.body);
+    assert!(done.body.contains("both arrived"));
     h.finish().await;
 }
