@@ -225,6 +225,13 @@ async fn an_operator_in_a_real_browser() {
         text_of(c, "#job-status").await.as_deref(),
         Some("in_progress")
     );
+    assert_eq!(
+        text_of(c, "#step-a1-wait-then-print .badge")
+            .await
+            .as_deref(),
+        Some("running"),
+        "the step graph shows the printing step running"
+    );
 
     // The Cancel button cancels the job: GitHub gets the cancelled check run, the page shows it.
     click(c, "#cancel").await;

@@ -34,8 +34,6 @@ pub(super) struct Header {
     pub(super) git_ref: String,
     /// How it was started (`command`, `api`, …).
     pub(super) trigger: String,
-    /// Who started it.
-    pub(super) actor: String,
     /// What started it, in words.
     pub(super) description: String,
     /// When it was created.
@@ -171,7 +169,6 @@ pub(super) fn gather(
         short_sha: short_sha(record.sha.as_str()),
         git_ref: record.git_ref.clone().unwrap_or_default(),
         trigger: record.trigger.kind.as_str().to_string(),
-        actor: redactor.redact(&record.trigger.actor).into_owned(),
         description: redactor.redact(&record.trigger.description).into_owned(),
         created: time(record.created_at),
         duration: current

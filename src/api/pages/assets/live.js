@@ -75,7 +75,7 @@
       if (!r[0]) { t.appendChild(document.createTextNode(r[1])); return; }
       var s = document.createElement("span"); s.className = r[0]; s.textContent = r[1]; t.appendChild(s);
     });
-    span.appendChild(a); span.appendChild(t);
+    span.appendChild(a); span.appendChild(t); span.appendChild(document.createTextNode("\n"));
     return span;
   }
 
@@ -95,8 +95,13 @@
         pre = document.createElement("pre"); pre.className = "log";
         logs.appendChild(head); logs.appendChild(pre);
       }
+      // A step that prints runs: its card in the step graph says so before the page reloads at the end.
+      var card = document.getElementById("step-" + id), badge = card && card.querySelector(".badge");
+      if (badge && badge.textContent === "pending") {
+        badge.textContent = "running"; badge.className = "badge run"; card.className = "step run";
+      }
       var el = lineElement(l, anchor);
-      pre.appendChild(el); pre.appendChild(document.createTextNode("\n"));
+      pre.appendChild(el);
       if (tick && tick.checked) { pre.scrollTop = pre.scrollHeight; el.scrollIntoView({ block: "nearest" }); }
     });
     es.addEventListener("end", function () { es.close(); location.reload(); });
