@@ -6,7 +6,6 @@
 //! - `/jobs/{id}` ([`job`]): one job — step graph, live log, awaited events, Cancel and Retry for an operator. The
 //!   signed link from a check run opens this one page read-only, with no way to other pages.
 //! - `/search` ([`search`]): a regex across every job's logs, each hit linking to its line.
-//! - `/queue` ([`queue`]): what waits to run.
 //!
 //! Every form that changes something is a POST carrying the session's CSRF token ([`Operator::from_form`]).
 
@@ -48,7 +47,7 @@ pub(super) fn routes() -> Router<ApiState> {
 pub(super) struct Chrome {
     /// The session's CSRF token, when an operator is signed in.
     pub(super) csrf: Option<String>,
-    /// `jobs`, `queue`, `search` or empty.
+    /// `jobs`, `search` or empty.
     pub(super) current: &'static str,
 }
 

@@ -2,7 +2,7 @@
 // - the job page follows a running job's log stream (Server-Sent Events; the URL is the script tag's data-stream),
 //   appending each line with the same anchors and colour classes the server renders, scrolling to it while
 //   "Follow the log" is ticked, and reloading the page when the job ends;
-// - the jobs list and the queue swap in a fresh copy of their part marked data-refresh (by its id) every few seconds.
+// - the jobs list swaps in a fresh copy of its part marked data-refresh (found by its id) every few seconds.
 // Text from a step is only ever put into the page with textContent.
 (function () {
   "use strict";
