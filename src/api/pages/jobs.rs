@@ -133,16 +133,10 @@ pub(super) async fn jobs_page(
     };
     let (rows, more) = match scan {
         Ok(Ok(found)) => found,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "listing jobs for the jobs page failed");
-            return super::message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Chrome::operator(&session, "jobs"),
-                "Error",
-                "The jobs could not be read from the store.",
-            );
-        }
-        Err(_) => {
+        failed => {
+            if let Ok(Err(e)) = failed {
+                tracing::error!(error = %e, "listing jobs for the jobs page failed");
+            }
             return super::message(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Chrome::operator(&session, "jobs"),
