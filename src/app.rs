@@ -51,6 +51,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Active jobs by phase, for the `boomerang_jobs` gauge.
     pub job_states: JobStates,
+    /// The web pages' operator sessions (in memory: a restart signs everyone out).
+    pub sessions: crate::api::Sessions,
     deliveries: Arc<Notify>,
     effects: Arc<Notify>,
 }
@@ -153,6 +155,7 @@ impl App {
             callbacks,
             metrics,
             job_states: JobStates::default(),
+            sessions: Default::default(),
             deliveries: Arc::new(Notify::new()),
             effects,
         })
@@ -236,6 +239,7 @@ impl App {
             log_retention: self.settings.logs.retention,
             callbacks: self.callbacks.clone(),
             backup_scratch: self.settings.data_dir.join("tmp"),
+            sessions: self.sessions.clone(),
         }
     }
 

@@ -2,14 +2,16 @@
 //! context), `GET /api/v1/jobs/{id}/logs/stream` (Server-Sent Events following the job until it ends),
 //! `GET /api/v1/search` (a regex across every job's logs, newest first, with deep links) and
 //! `GET /api/v1/stats` (the log store's size). Bearer tokens from `API_TOKENS`; the stream also accepts the
-//! job page's signed link token, since a browser's `EventSource` cannot send headers. Every line in an answer is
+//! job page's signed link token and a signed-in operator's session cookie, since a browser's `EventSource` cannot
+//! send headers. Every line in an answer is
 //! passed through its own job's redactor (server secrets and that job's secret parameters) and every answer's string
 //! values through the server's, so a secret added after a line was stored still does not leave.
 
 use super::ApiState;
+use super::log_search::{LogSearchQuery, search_logs};
 use super::{error, has_api_token, load};
 use crate::job::{AttemptState, JobRecord, JobState, StepState};
-use crate::logs::search::{Hit, Keep, Pattern};
+use crate::logs::search::{Keep, Pattern};
 use crate::logs::{LogLine, LogStore};
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -17,7 +19,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -31,8 +32,6 @@ const DEFAULT_MATCHES: usize = 200;
 const MAX_MATCHES: usize = 5_000;
 /// Largest `context`.
 const MAX_CONTEXT: u64 = 20;
-/// Jobs a cross-job search looks at, newest first.
-const SEARCH_JOBS: usize = 100_000;
 
 /// The log routes (merged into the API router).
 pub(super) fn routes() -> Router<ApiState> {
@@ -67,7 +66,7 @@ fn line_json(app: &ApiState, job: &str, attempt: u32, step: &str, l: &LogLine) -
     })
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, Response> {
     match tokio::task::spawn_blocking(f).await {
@@ -236,100 +235,34 @@ async fn job_logs(
     )
 }
 
-#[derive(Deserialize)]
-struct SearchQuery {
-    q: Option<String>,
-    repo: Option<String>,
-    job: Option<String>,
-    since: Option<String>,
-    limit: Option<usize>,
-}
-
 async fn search(
     State(app): State<ApiState>,
-    Query(q): Query<SearchQuery>,
+    Query(q): Query<LogSearchQuery>,
     headers: HeaderMap,
 ) -> Response {
     if !has_api_token(&app, &headers) {
         return unauthorized();
     }
-    let Some(text) = q.q.as_deref().filter(|t| !t.is_empty()) else {
-        return error(StatusCode::BAD_REQUEST, "q (a regex) is required");
+    let found = match search_logs(&app, &q).await {
+        Ok(found) => found,
+        Err(failure) => return failure.into_response(),
     };
-    let pattern = match Pattern::new(text) {
-        Ok(p) => p,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("q is not a valid regex: {e}"),
-            );
-        }
-    };
-    let since = match q.since.as_deref().map(parse_since).transpose() {
-        Ok(s) => s,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
-    };
-    let records: Vec<JobRecord> = match app.store.recent_jobs(SEARCH_JOBS) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "listing jobs failed");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "cannot list the jobs");
-        }
-    };
-    let records: HashMap<String, JobRecord> = records
-        .into_iter()
-        .filter(|r| q.repo.as_deref().is_none_or(|w| r.repo.to_string() == w))
-        .filter(|r| {
-            q.job
-                .as_deref()
-                .is_none_or(|w| r.spec.name == w || r.id.as_str() == w)
-        })
-        .map(|r| (r.id.as_str().to_string(), r))
-        .collect();
-    let mut ids: Vec<String> = records.keys().cloned().collect();
-    ids.sort_by(|a, b| {
-        let (ra, rb) = (&records[a], &records[b]);
-        rb.created_at.cmp(&ra.created_at).then(b.cmp(a))
-    });
-    let limit = q.limit.unwrap_or(DEFAULT_MATCHES).clamp(1, MAX_MATCHES);
-    let logs = app.logs.clone();
-    let scanned = ids.len();
-    let started = std::time::Instant::now();
-    let hits: Vec<Hit> = match blocking(move || logs.search(&ids, &pattern, since, limit)).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let hits: Vec<Value> = hits
+    let hits: Vec<Value> = found
+        .hits
         .iter()
-        .filter_map(|h| {
-            let r = records.get(&h.job)?;
-            let mut v = line_json(&app, &h.job, h.attempt, &h.step, &h.line);
-            v["job_id"] = json!(h.job);
-            v["job"] = json!(r.spec.name);
-            v["repository"] = json!(r.repo.to_string());
-            Some(v)
+        .map(|h| {
+            let mut v = line_json(&app, &h.hit.job, h.hit.attempt, &h.hit.step, &h.hit.line);
+            v["job_id"] = json!(h.hit.job);
+            v["job"] = json!(h.job_name);
+            v["repository"] = json!(h.repository);
+            v
         })
         .collect();
     let store_bytes = app.logs.total_bytes().unwrap_or(0);
     redacted(
         &app,
-        json!({ "hits": hits, "jobs_searched": scanned, "took_ms": took_ms, "store_bytes": store_bytes }),
+        json!({ "hits": hits, "jobs_searched": found.jobs_searched, "took_ms": found.took_ms, "store_bytes": store_bytes }),
     )
-}
-
-/// `since`: an RFC 3339 time, or a duration back from now (`2h`, `7d`).
-fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    humantime::parse_duration(text)
-        .ok()
-        .and_then(|d| chrono::Duration::from_std(d).ok())
-        .and_then(|d| Utc::now().checked_sub_signed(d))
-        .ok_or_else(|| {
-            format!("since: `{text}` is neither an RFC 3339 time nor a duration like 2h")
-        })
 }
 
 async fn stats(State(app): State<ApiState>, headers: HeaderMap) -> Response {
@@ -362,7 +295,7 @@ async fn stream(
         .token
         .as_deref()
         .is_some_and(|t| app.links.verify(&id, t, app.clock.now()));
-    if !by_link && !has_api_token(&app, &headers) {
+    if !by_link && !has_api_token(&app, &headers) && app.session(&headers).is_none() {
         return unauthorized();
     }
     if let Err(r) = load(&app, &id) {

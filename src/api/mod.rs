@@ -7,29 +7,28 @@ mod admin;
 mod callbacks;
 mod events;
 mod jobs;
+mod log_search;
 mod logs;
-mod page;
+mod pages;
+mod session;
 mod state;
 
-pub(crate) use page::esc;
+pub use session::{Session, Sessions};
 pub use state::ApiState;
 
 use crate::ids::JobId;
 use crate::job::{JobRecord, JobState};
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
 use serde_json::json;
 
 /// The API and page routes.
 pub fn router(app: ApiState) -> Router {
     Router::new()
-        .route("/jobs/{id}", get(job_page))
-        .route("/assets/live.js", get(live_script))
-        .route("/assets/page.css", get(page_style))
+        .merge(pages::routes())
         .route("/api/v1/jobs/{id}", get(job_json))
         .merge(logs::routes())
         .merge(callbacks::routes())
@@ -64,27 +63,6 @@ pub fn with_security_headers(router: Router) -> Router {
         .layer(set(header::REFERRER_POLICY, "no-referrer"))
 }
 
-/// `GET /assets/live.js`: the job page's live-log script.
-async fn live_script() -> Response {
-    asset("text/javascript; charset=utf-8", page::LIVE_SCRIPT)
-}
-
-/// `GET /assets/page.css`: the job page's style.
-async fn page_style() -> Response {
-    asset("text/css; charset=utf-8", page::STYLE)
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
 fn error(status: StatusCode, message: &str) -> Response {
     (
         status,
@@ -112,35 +90,6 @@ fn load(app: &ApiState, id: &str) -> Result<(JobRecord, JobState), Box<Response>
                 "cannot load the job",
             )))
         }
-    }
-}
-
-#[derive(Deserialize)]
-struct PageQuery {
-    token: Option<String>,
-}
-
-async fn job_page(
-    State(app): State<ApiState>,
-    Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let now = app.clock.now();
-    let by_link = q
-        .token
-        .as_deref()
-        .is_some_and(|t| app.links.verify(&id, t, now));
-    if !by_link && !has_api_token(&app, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Html("<h1>401</h1><p>This job page needs the signed link from its check run, or an API token.</p>"),
-        )
-            .into_response();
-    }
-    match load(&app, &id) {
-        Ok((record, state)) => Html(page::render(&record, &state, &app.logs)).into_response(),
-        Err(r) => *r,
     }
 }
 

@@ -3,6 +3,7 @@
 //! (which hold no secret). `App` builds it. It holds no settings and no GitHub client:
 //! `POST /api/v1/jobs` reaches GitHub only through [`Processor::start_api_job`], so a handler cannot leak the App's
 //! private key or any other setting it cannot reach.
+use super::session::{SESSION_COOKIE, Session, Sessions, cookie};
 use crate::callbacks::Callbacks;
 use crate::clock::Clock;
 use crate::engine::{Engine, Journal};
@@ -39,6 +40,8 @@ pub struct ApiState {
     pub callbacks: Callbacks,
     /// Where a backup stages the store's rows before streaming them (`DATA_DIR/tmp`).
     pub backup_scratch: std::path::PathBuf,
+    /// The web pages' operator sessions (signed in with a token from `API_TOKENS`).
+    pub sessions: Sessions,
 }
 
 impl ApiState {
@@ -54,5 +57,16 @@ impl ApiState {
         self.api_tokens
             .iter()
             .any(|t| subtle::ConstantTimeEq::ct_eq(t.as_bytes(), given.trim().as_bytes()).into())
+    }
+
+    /// The operator's session the request's cookie names, if it is live.
+    pub fn session(&self, headers: &HeaderMap) -> Option<Session> {
+        let id = cookie(headers, SESSION_COOKIE)?;
+        self.sessions.find(id, &self.api_tokens, self.clock.now())
+    }
+
+    /// Whether the pages' cookies must be `Secure` (`PUBLIC_URL` is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.links.public_url().starts_with("https://")
     }
 }

@@ -1,7 +1,21 @@
 //! Purpose: the setup pages (register for a personal account or an organization, the app registered, what went
 //! wrong). HTML with every value escaped, and no script (the CSP allows none).
 
-use crate::api::esc;
+/// Escapes text for HTML.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 fn page(title: &str, body: &str) -> String {
     format!(

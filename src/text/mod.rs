@@ -8,6 +8,7 @@
 //!   links between an attempt's check runs, the answers to an Approve or Reject click).
 //! - [`dispatch`]: what a `dispatch` step's note and log say about the run it started.
 //! - [`health`]: why `/readyz` says the server is not ready, and `/metrics`' refusal.
+//! - [`pages`]: what the web pages say when they refuse a form or a page, and what their buttons are recorded as.
 //! - [`callbacks`]: why a `callback_url` is refused, and what the callback delivery log says about a failed try.
 //! - [`setup`]: setup mode's console lines and pages, and what a refusal of the App's credentials means.
 //! - [`help`]: the environment settings `boomerang serve --help` lists.
@@ -21,5 +22,6 @@ pub mod health;
 pub mod help;
 pub mod markdown;
 pub mod notes;
+pub mod pages;
 pub mod replies;
 pub mod setup;

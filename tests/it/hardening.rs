@@ -229,7 +229,14 @@ async fn every_answer_carries_the_security_headers() {
         header(script_headers, "content-type"),
         Some("text/javascript; charset=utf-8")
     );
-    assert!(script.contains("new EventSource(stream + location.search)"));
+    assert!(script.contains("new EventSource(stream)"));
+    // The signed link's page follows the stream with the link's own token (its script cannot send headers).
+    assert!(
+        answers[1].1.2.contains(&format!(
+            "data-stream=\"/api/v1/jobs/{job}/logs/stream?token="
+        )),
+        "the link's page streams with its token"
+    );
     assert_eq!(
         header(&answers[10].1.1, "content-type"),
         Some("text/css; charset=utf-8")
