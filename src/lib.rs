@@ -12,6 +12,7 @@
 //! are appended and jobs are read, shared by the engine, the trigger, the outbox, the reconciler and the API.
 //! `effect` names the GitHub side effects that any module queues (into a store batch) and only the outbox sends.
 //! `callbacks` POSTs a job's JSON to its `callback_url` when an attempt ends (durable, signed, retried, SSRF-guarded).
+//! `ops` is what operators ask of a running server (lists, queues, cancel, retry, purge, replay).
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
 //! all together and owns the background loops; `main.rs` is only the CLI.
 
@@ -35,6 +36,7 @@ pub mod ids;
 pub mod job;
 pub mod links;
 pub mod logs;
+pub mod ops;
 pub mod outbox;
 pub mod reconcile;
 pub mod redact;

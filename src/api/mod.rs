@@ -5,11 +5,14 @@
 
 mod callbacks;
 mod events;
+mod job_ops;
 mod jobs;
 mod logs;
 mod page;
+mod query;
 mod state;
 
+pub use job_ops::summary_json;
 pub use state::ApiState;
 
 use crate::ids::JobId;
@@ -18,7 +21,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -30,6 +33,8 @@ pub fn router(app: ApiState) -> Router {
         .route("/assets/live.js", get(live_script))
         .route("/assets/page.css", get(page_style))
         .route("/api/v1/jobs/{id}", get(job_json))
+        .route("/api/v1/jobs/{id}/cancel", post(job_ops::cancel))
+        .route("/api/v1/jobs/{id}/retry", post(job_ops::retry))
         .merge(logs::routes())
         .merge(callbacks::routes())
         .with_state(app.clone())

@@ -5,8 +5,9 @@
 
 use super::callbacks::{CallbackDelivery, CallbackDue, CallbackTarget};
 use super::index::{Index, IndexKey, IndexPrefix};
+use super::job_list::JobListKey;
 use crate::ids::{CheckRunId, CommitSha, JobId, RepoName};
-use crate::job::JobRecord;
+use crate::job::{JobRecord, JobSummary};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +64,13 @@ pub const CORRELATIONS: Index<CorrelationKey, JobId> = Index::new("correlation")
 /// is queued, deleted when it ends; the webhook ingress reads it to drop at once another app's check run that no
 /// job waits for.
 pub const WAIT_CHECKS: Index<WaitCheckKey, String> = Index::new("wait-check");
+
+/// Every job → its one-line summary (what the list of jobs shows), rewritten with each status change.
+pub const JOB_SUMMARIES: Index<JobId, JobSummary> = Index::new("job-summary");
+
+/// The list of jobs, one entry per facet of each job ([`super::job_list`]), newest last in key order. Written with
+/// the job and rewritten in the commit that changes its status.
+pub const JOB_LIST: Index<JobListKey, ()> = Index::new("job-list");
 
 /// A job's correlation id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +140,7 @@ pub fn job_of(path: &str) -> Option<JobId> {
 }
 
 /// User-given text as one path segment: `%` and `/` escaped, so it can neither split a key nor end a prefix early.
-fn segment(text: &str) -> String {
+pub(super) fn segment(text: &str) -> String {
     text.replace('%', "%25").replace('/', "%2F")
 }
 

@@ -12,6 +12,7 @@ mod batch;
 pub mod callbacks;
 mod index;
 pub mod indexes;
+pub mod job_list;
 mod keys;
 
 pub use backend::BackendKind;
@@ -225,6 +226,24 @@ impl Store {
             .collect()
     }
 
+    pub(super) fn scan_rev<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        self.inner
+            .backend
+            .scan_rev(prefix.as_bytes(), before.map(str::as_bytes), limit)?
+            .into_iter()
+            .map(|(k, v)| {
+                let key = String::from_utf8_lossy(&k).into_owned();
+                let value = decode(&key, &v)?;
+                Ok((key, value))
+            })
+            .collect()
+    }
+
     fn scan_keys(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
         Ok(self
             .inner
@@ -259,7 +278,10 @@ impl Store {
 
     /// Job records, newest first, at most `limit`.
     pub fn recent_jobs<T: DeserializeOwned>(&self, limit: usize) -> Result<Vec<T>, StoreError> {
-        let rows = self.inner.backend.scan_rev(keys::JOBS.as_bytes(), limit)?;
+        let rows = self
+            .inner
+            .backend
+            .scan_rev(keys::JOBS.as_bytes(), None, limit)?;
         rows.into_iter()
             .map(|(k, v)| decode(&String::from_utf8_lossy(&k), &v))
             .collect()

@@ -5,9 +5,11 @@
 //! - [`notes`]: what the engine records on steps and attempts (why a step was skipped, why an attempt ended), shown
 //!   in the check run and on the job page.
 //! - [`callbacks`]: why a `callback_url` is refused, and what the callback delivery log says about a failed try.
+//! - [`ops`]: what the operator API and the CLI say (refused cancels, retries and replays, query errors).
 //!
 //! The check run's own frame (headings, tables, the steps' status words) is rendered by [`crate::report`].
 
 pub mod callbacks;
 pub mod notes;
+pub mod ops;
 pub mod replies;
