@@ -201,6 +201,7 @@ impl App {
             api_tokens: self.settings.api_tokens.clone().into(),
             log_retention: self.settings.logs.retention,
             callbacks: self.callbacks.clone(),
+            github: self.client.health(),
         }
     }
 

@@ -6,6 +6,7 @@
 use crate::callbacks::Callbacks;
 use crate::clock::Clock;
 use crate::engine::{Engine, Journal};
+use crate::github::GithubHealth;
 use crate::links::Links;
 use crate::logs::LogStore;
 use crate::store::Store;
@@ -37,6 +38,8 @@ pub struct ApiState {
     pub log_retention: Duration,
     /// Admits a job's `callback_url`, records it with the job, and shows its delivery log.
     pub callbacks: Callbacks,
+    /// What the queue snapshot shows of GitHub: recent refusals, rate-limit budgets, blocks (not the client).
+    pub github: GithubHealth,
 }
 
 impl ApiState {

@@ -2,7 +2,8 @@
 //! through ([`GithubClient`]: credentials, one request at a time per rate-limit budget, retries of reads, the
 //! classification of failures into [`GithubError`] and [`Retry`]), and one documented method per REST call, grouped
 //! by API area: check runs, issue comments and reactions, repository reads, the repository dispatch, the App's own
-//! endpoints (installations, webhook deliveries), and the tarball download. The GitHub simulator the tests and
+//! endpoints (installations, webhook deliveries), and the tarball download. [`GithubHealth`] is what operators see
+//! of it (recent refusals, rate-limit budgets, blocks). The GitHub simulator the tests and
 //! `boomerang demo` talk to is its own crate, `boomerang-sim`.
 
 mod app;
@@ -10,6 +11,7 @@ pub mod auth;
 mod checks;
 mod dispatch;
 mod error;
+mod health;
 mod issues;
 mod repos;
 mod tarball;
@@ -18,6 +20,7 @@ mod transport;
 pub use app::HookDelivery;
 pub use checks::CreatedCheckRun;
 pub use error::{GithubError, Retry};
+pub use health::{GithubFailure, GithubHealth, RECENT_FAILURES};
 pub use repos::{PullRequest, RepoPermission};
 pub use tarball::TARBALL_TIMEOUT;
 pub use transport::{API_VERSION, GithubClient, RateLimitSnapshot};

@@ -5,4 +5,5 @@
 
 pub mod jobs;
 pub mod purge;
+pub mod queue;
 pub mod steer;
