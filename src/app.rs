@@ -56,15 +56,6 @@ impl App {
         let data = &settings.data_dir;
         let store = Store::open(&data.join("store"), settings.store)
             .with_context(|| format!("DATA_DIR: cannot open the store in {}", data.display()))?;
-        let listed = store
-            .backfill_job_list()
-            .context("cannot list the jobs this store holds from an older boomerang")?;
-        if listed > 0 {
-            tracing::info!(
-                jobs = listed,
-                "listed the jobs stored by an older boomerang"
-            );
-        }
         if !crate::spec::sealed::install(
             settings.logs.secrets_key.as_deref(),
             &settings.private_key_pem,
@@ -225,6 +216,14 @@ impl App {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        let listed = self
+            .store
+            .backfill_job_list()
+            .await
+            .context("cannot list the jobs this store holds from an older boomerang")?;
+        if listed > 0 {
+            tracing::info!(jobs = listed, "listed the jobs stored by an older boomerang");
+        }
         let recovered = self
             .engine
             .recover()

@@ -160,7 +160,7 @@ const BACKFILL_PAGE: usize = 512;
 impl Store {
     /// Lists every stored job that is not listed yet, once per store: a store written by an older boomerang has
     /// jobs but no list entries. Returns how many jobs were listed (0 once done).
-    pub fn backfill_job_list(&self) -> Result<usize, StoreError> {
+    pub async fn backfill_job_list(&self) -> Result<usize, StoreError> {
         if self.meta::<bool>(BACKFILLED)? == Some(true) {
             return Ok(0);
         }
@@ -194,14 +194,14 @@ impl Store {
                 );
                 listed += 1;
             }
-            self.commit_blocking(batch)?;
+            self.commit(batch).await?;
             if !full {
                 break;
             }
         }
         let mut done = Batch::new();
         done.put_meta(BACKFILLED, &true);
-        self.commit_blocking(done)?;
+        self.commit(done).await?;
         Ok(listed)
     }
 }

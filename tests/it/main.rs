@@ -24,6 +24,7 @@ mod hardening;
 mod ingress;
 mod logs;
 mod more_commands;
+mod ops_api;
 mod reconcile;
 mod redact;
 mod redelivery;
