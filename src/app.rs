@@ -222,7 +222,10 @@ impl App {
             .await
             .context("cannot list the jobs this store holds from an older boomerang")?;
         if listed > 0 {
-            tracing::info!(jobs = listed, "listed the jobs stored by an older boomerang");
+            tracing::info!(
+                jobs = listed,
+                "listed the jobs stored by an older boomerang"
+            );
         }
         let recovered = self
             .engine

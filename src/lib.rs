@@ -25,6 +25,7 @@ pub mod bench_waits;
 pub mod callbacks;
 pub mod checkout;
 pub mod cli;
+pub mod cli_ops;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -499,3 +499,90 @@ async fn the_openapi_description_matches_the_router() {
     }
     h.finish().await;
 }
+
+/// The CLI's operator commands against a live server: a table of jobs, one job's steps, a queue, JSON for
+/// scripts, and a refused request as an error carrying the server's message.
+#[tokio::test]
+async fn the_cli_prints_tables_json_and_the_servers_errors() {
+    use boomerang::cli_ops::{self, JobsAction};
+    let h = Harness::builder().config(CONFIG).start().await;
+    let failing = start(&h, "fail", json!({})).await;
+    wait_ended(&h, &failing).await;
+    let remote = boomerang::cli::Remote {
+        server: h.base.clone(),
+        token: API_TOKEN.to_string(),
+    };
+    let list = JobsAction::List {
+        filters: vec![("status", "failed".to_string())],
+    };
+    let table = cli_ops::jobs(&remote, list, false).await.expect("a table");
+    let mut lines = table.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("ID") && l.contains("CONCLUSION")),
+        "{table}"
+    );
+    let row = lines.next().expect("a row");
+    assert!(
+        row.starts_with(&failing) && row.contains("failure") && row.contains(REPO),
+        "{table}"
+    );
+
+    let shown = cli_ops::jobs(
+        &remote,
+        JobsAction::Show {
+            id: failing.clone(),
+        },
+        false,
+    )
+    .await
+    .expect("the job");
+    assert!(
+        shown.contains("broken") && shown.contains("failure"),
+        "{shown}"
+    );
+
+    let json_list = JobsAction::List { filters: vec![] };
+    let json_text = cli_ops::jobs(&remote, json_list, true).await.expect("JSON");
+    let parsed: Value = serde_json::from_str(&json_text).expect("the server's JSON");
+    assert_eq!(parsed["jobs"][0]["id"], failing.as_str());
+
+    let retried = JobsAction::Retry {
+        id: failing.clone(),
+        all: false,
+    };
+    let said = cli_ops::jobs(&remote, retried, false)
+        .await
+        .expect("retried");
+    assert!(said.contains("attempt 2"), "{said}");
+    h.wait_check_runs_completed("boomerang/fail", 2).await;
+
+    let queue = cli_ops::queue(&remote, false).await.expect("the queue");
+    assert!(
+        queue.contains("Concurrency groups") && queue.contains("Outbox"),
+        "{queue}"
+    );
+
+    let refused = cli_ops::jobs(
+        &remote,
+        JobsAction::Cancel {
+            id: failing.clone(),
+        },
+        false,
+    )
+    .await
+    .expect_err("an ended job cannot be cancelled");
+    assert!(
+        refused.to_string().contains("409") && refused.to_string().contains("ended"),
+        "{refused}"
+    );
+    let purge = JobsAction::Purge {
+        ended_before: "soon".into(),
+    };
+    let refused = cli_ops::jobs(&remote, purge, false)
+        .await
+        .expect_err("a bad time");
+    assert!(refused.to_string().contains("RFC 3339"), "{refused}");
+    h.finish().await;
+}
