@@ -20,6 +20,7 @@ pub mod annotations;
 pub mod api;
 pub mod app;
 pub mod bench;
+pub mod bench_jobs;
 pub mod bench_logs;
 pub mod bench_waits;
 pub mod callbacks;

@@ -309,6 +309,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
     },
+    /// The list of jobs (`GET /api/v1/jobs`'s function) over a store filled with this many jobs: p50/p99.
+    Jobs {
+        /// Jobs to store.
+        #[arg(long, default_value_t = 100_000)]
+        jobs: usize,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
+    },
     /// A burst of job requests on one installation under GitHub's real pacing: time to final, peak writes/minute.
     Burst {
         /// Job requests to send.
@@ -414,6 +423,9 @@ fn main() -> ExitCode {
                     installations,
                     concurrency,
                 )),
+                BenchCommand::Jobs { jobs, store } => {
+                    run_async(boomerang::bench_jobs::jobs(jobs, store))
+                }
                 BenchCommand::Burst { jobs, store } => {
                     run_async(boomerang::bench::burst(jobs, store))
                 }

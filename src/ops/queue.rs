@@ -208,7 +208,7 @@ fn parked(store: &Store) -> Result<Bounded<ParkedDelivery>, StoreError> {
             })
         })
         .collect();
-    items.sort_by(|a, b| b.received_at.cmp(&a.received_at));
+    items.sort_by_key(|p| std::cmp::Reverse(p.received_at));
     let truncated = items.len() > MAX_LISTED;
     items.truncate(MAX_LISTED);
     Ok(Bounded { items, truncated })

@@ -205,3 +205,90 @@ impl Store {
         Ok(listed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::jobs::{self, JobFilter, StatusFilter};
+    use crate::store::BackendKind;
+
+    /// A job record as an older build stored it: record and events, no list entries.
+    fn old_job(store: &Store, n: usize, failed: bool) -> JobId {
+        let spec = crate::spec::parse("jobs:\n  j:\n    steps:\n      - run: \"true\"\n")
+            .ok()
+            .and_then(|c| c.job("j").cloned())
+            .expect("the config parses");
+        let id = JobId(format!("{n:032x}"));
+        let record: JobRecord = serde_json::from_value(serde_json::json!({
+            "id": id, "installation": 1, "repo": "octo/app", "sha": "a".repeat(40), "git_ref": null,
+            "spec": spec, "params": {},
+            "trigger": { "kind": "api", "actor": "ops", "delivery": null, "pull_request": null,
+                         "comment_id": null, "description": "old" },
+            "correlation_id": format!("c{n}"), "created_at": format!("2026-01-02T03:04:{n:02}Z"),
+        }))
+        .expect("a record");
+        let at = record.created_at;
+        let mut events = vec![
+            JobEvent::AttemptQueued {
+                attempt: 1,
+                at,
+                by: "ops".into(),
+                reason: "old".into(),
+                only_steps: None,
+            },
+            JobEvent::AttemptStarted { attempt: 1, at },
+        ];
+        if failed {
+            events.push(JobEvent::AttemptCompleted {
+                attempt: 1,
+                at,
+                conclusion: JobConclusion::Failure,
+                reason: "a step failed".into(),
+            });
+        }
+        let mut batch = Batch::new();
+        batch.put_job(id.as_str(), &record);
+        for (seq, e) in events.iter().enumerate() {
+            batch.append_event(id.as_str(), seq as u64, e);
+        }
+        store.commit_blocking(batch).expect("commit");
+        id
+    }
+
+    #[tokio::test]
+    async fn jobs_stored_before_the_list_are_listed_once_at_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), BackendKind::Redb).expect("open");
+        let store2 = store.clone();
+        let (failed, running) = tokio::task::spawn_blocking(move || {
+            (old_job(&store2, 1, true), old_job(&store2, 2, false))
+        })
+        .await
+        .expect("written");
+        let all = |store: &Store| jobs::list(store, &JobFilter::default(), 10, None).expect("list");
+        assert!(
+            all(&store).jobs.is_empty(),
+            "not listed before the backfill"
+        );
+
+        assert_eq!(store.backfill_job_list().await.expect("backfill"), 2);
+        let listed: Vec<JobId> = all(&store).jobs.into_iter().map(|j| j.id).collect();
+        assert_eq!(
+            listed,
+            vec![running.clone(), failed.clone()],
+            "newest first"
+        );
+        let only_failed = JobFilter {
+            status: Some(StatusFilter::Failed),
+            ..JobFilter::default()
+        };
+        let page = jobs::list(&store, &only_failed, 10, None).expect("list");
+        assert_eq!(page.jobs.len(), 1);
+        assert_eq!(page.jobs[0].id, failed);
+        assert_eq!(
+            store.backfill_job_list().await.expect("again"),
+            0,
+            "done once"
+        );
+    }
+}
