@@ -74,6 +74,19 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError>
     })
 }
 
+/// Raw rows as (key, decoded value).
+fn decode_rows<T: DeserializeOwned>(
+    rows: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<(String, T)>, StoreError> {
+    rows.into_iter()
+        .map(|(k, v)| {
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let value = decode(&key, &v)?;
+            Ok((key, value))
+        })
+        .collect()
+}
+
 /// The queue position of a pending delivery.
 #[derive(Clone, Debug)]
 pub struct PendingKey {
@@ -216,14 +229,8 @@ impl Store {
     ) -> Result<Vec<(String, T)>, StoreError> {
         self.inner
             .backend
-            .scan(prefix.as_bytes(), None, limit)?
-            .into_iter()
-            .map(|(k, v)| {
-                let key = String::from_utf8_lossy(&k).into_owned();
-                let value = decode(&key, &v)?;
-                Ok((key, value))
-            })
-            .collect()
+            .scan(prefix.as_bytes(), None, limit)
+            .and_then(decode_rows)
     }
 
     pub(super) fn scan_rev<T: DeserializeOwned>(
@@ -234,14 +241,8 @@ impl Store {
     ) -> Result<Vec<(String, T)>, StoreError> {
         self.inner
             .backend
-            .scan_rev(prefix.as_bytes(), before.map(str::as_bytes), limit)?
-            .into_iter()
-            .map(|(k, v)| {
-                let key = String::from_utf8_lossy(&k).into_owned();
-                let value = decode(&key, &v)?;
-                Ok((key, value))
-            })
-            .collect()
+            .scan_rev(prefix.as_bytes(), before.map(str::as_bytes), limit)
+            .and_then(decode_rows)
     }
 
     fn scan_keys(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {

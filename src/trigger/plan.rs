@@ -104,10 +104,7 @@ impl Processor {
             inner.store.commit(b).await?;
             return Ok(());
         }
-        let parsed = serde_json::from_str::<Value>(&record.body)
-            .map_err(|e| e.to_string())
-            .and_then(|v| events::parse(&record.event, &v).map_err(|e| e.to_string()));
-        let event = match parsed {
+        let event = match parse_event(&record) {
             Ok(ev) => ev,
             Err(e) => {
                 let mut b = Batch::new();
@@ -250,6 +247,13 @@ pub(super) fn add_job(batch: &mut Batch, job: &JobRecord) {
         };
         indexes::PR_JOBS.put(batch, &key, &job.spec.name);
     }
+}
+
+/// A stored delivery's event, or why it cannot be read.
+pub(super) fn parse_event(record: &DeliveryRecord) -> Result<Event, String> {
+    serde_json::from_str::<Value>(&record.body)
+        .map_err(|e| e.to_string())
+        .and_then(|v| events::parse(&record.event, &v).map_err(|e| e.to_string()))
 }
 
 /// The repository an event is about (deliveries of one repository are processed one at a time).

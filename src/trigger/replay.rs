@@ -11,9 +11,8 @@ use crate::ids::JobId;
 use crate::store::StoreError;
 use crate::store::indexes::{self, JobsOfDelivery};
 use crate::text::ops as text;
-use crate::webhook::events::{self, Event};
+use crate::webhook::events::Event;
 use crate::webhook::{DeliveryRecord, DeliveryStatus};
-use serde_json::Value;
 
 /// What a replay did.
 #[derive(Debug, Clone, Default)]
@@ -86,10 +85,7 @@ impl Processor {
             return Err(ReplayRefusal::Busy);
         }
         let _in_progress = InProgress(self, guid.to_string());
-        let parsed = serde_json::from_str::<Value>(&record.body)
-            .map_err(|e| e.to_string())
-            .and_then(|v| events::parse(&record.event, &v).map_err(|e| e.to_string()));
-        let event = match parsed {
+        let event = match super::plan::parse_event(&record) {
             Ok(ev) => ev,
             // Still unreadable: it stays parked, and the answer says why.
             Err(e) => {
