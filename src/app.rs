@@ -240,6 +240,7 @@ impl App {
             callbacks: self.callbacks.clone(),
             backup_scratch: self.settings.data_dir.join("tmp"),
             sessions: self.sessions.clone(),
+            github: self.client.health(),
         }
     }
 
@@ -298,6 +299,17 @@ impl App {
     /// others until [`Running::stop`] has drained. HTTP is the caller's (`serve` above, or `boomerang serve`'s router
     /// switch after setup mode).
     pub async fn start(&self, shutdown: CancellationToken) -> anyhow::Result<Running> {
+        let listed = self
+            .store
+            .backfill_job_list()
+            .await
+            .context("cannot list the jobs this store holds from an older boomerang")?;
+        if listed > 0 {
+            tracing::info!(
+                jobs = listed,
+                "listed the jobs stored by an older boomerang"
+            );
+        }
         let recovered = self
             .engine
             .recover()

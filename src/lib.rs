@@ -12,6 +12,7 @@
 //! are appended and jobs are read, shared by the engine, the trigger, the outbox, the reconciler and the API.
 //! `effect` names the GitHub side effects that any module queues (into a store batch) and only the outbox sends.
 //! `callbacks` POSTs a job's JSON to its `callback_url` when an attempt ends (durable, signed, retried, SSRF-guarded).
+//! `ops` is what operators ask of a running server (lists, queues, cancel, retry, purge, replay).
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
 //! all together and owns the background loops; `serve` is `boomerang serve` from start-up checks to shutdown, and
 //! `setup` its setup mode (GitHub's manifest flow, the credentials file); `main.rs` is only the CLI.
@@ -30,12 +31,14 @@ pub mod api;
 pub mod app;
 pub mod backup;
 pub mod bench;
+pub mod bench_jobs;
 pub mod bench_logs;
 pub mod bench_metrics;
 pub mod bench_waits;
 pub mod callbacks;
 pub mod checkout;
 pub mod cli;
+pub mod cli_ops;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -49,6 +52,7 @@ pub mod links;
 pub mod logging;
 pub mod logs;
 pub mod metrics;
+pub mod ops;
 pub mod outbox;
 pub mod reconcile;
 pub mod redact;

@@ -94,6 +94,34 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// List, show, cancel, retry or purge jobs on a running server.
+    Jobs {
+        #[command(subcommand)]
+        action: JobsCommand,
+        /// Print the server's JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Show what waits where on a running server (deliveries, groups, waits, outbox, GitHub's refusals).
+    Queue {
+        /// Print the server's JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Replay stored webhook deliveries on a running server.
+    Deliveries {
+        #[command(subcommand)]
+        action: DeliveriesCommand,
+        /// Print the server's JSON instead of a summary.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Search every job's logs on a running server with a regex, newest first.
     Search {
         /// The regex.
@@ -111,6 +139,78 @@ enum Command {
         escapes: EscapeArgs,
         #[command(flatten)]
         remote: RemoteArgs,
+    },
+}
+
+/// `boomerang jobs …`.
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        /// queued, in_progress, completed or failed.
+        #[arg(long)]
+        status: Option<String>,
+        /// success, neutral, failure, timed_out or cancelled.
+        #[arg(long)]
+        conclusion: Option<String>,
+        /// owner/name.
+        #[arg(long)]
+        repo: Option<String>,
+        /// The job's name.
+        #[arg(long)]
+        job: Option<String>,
+        /// command, workflow_dispatch, repository_dispatch, workflow_run, push, check_suite or api.
+        #[arg(long)]
+        trigger: Option<String>,
+        /// Accepted at or after (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Accepted before (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Jobs per page (1 to 200).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// The `more: --cursor` of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one job with its attempts and steps.
+    Show {
+        /// The job id.
+        id: String,
+    },
+    /// Cancel a job (as `/cancel` does).
+    Cancel {
+        /// The job id.
+        id: String,
+    },
+    /// Run a job again: its failed steps, or every step with --all.
+    Retry {
+        /// The job id.
+        id: String,
+        /// Every step, not only the failed ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete the jobs that ended before a time (records, events, indexes, logs).
+    Purge {
+        /// RFC 3339 time.
+        #[arg(long)]
+        ended_before: String,
+    },
+}
+
+/// `boomerang deliveries …`.
+#[derive(Subcommand)]
+enum DeliveriesCommand {
+    /// Process a stored delivery again (dedupe holds; --force starts jobs a trigger already started).
+    Replay {
+        /// The delivery's GUID.
+        guid: String,
+        /// Start new jobs even if the delivery started some before.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -253,6 +353,15 @@ enum BenchCommand {
         /// Scrapes to time (as many trivial GETs, interleaved).
         #[arg(long, default_value_t = 200)]
         scrapes: usize,
+    },
+    /// The list of jobs (`GET /api/v1/jobs`'s function) over a store filled with this many jobs: p50/p99.
+    Jobs {
+        /// Jobs to store.
+        #[arg(long, default_value_t = 100_000)]
+        jobs: usize,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
     },
     /// A burst of job requests on one installation under GitHub's real pacing: time to final, peak writes/minute.
     Burst {
@@ -413,6 +522,9 @@ fn main() -> ExitCode {
                     })
                     .await
                 }),
+                BenchCommand::Jobs { jobs, store } => {
+                    run_async(boomerang::bench_jobs::jobs(jobs, store))
+                }
                 BenchCommand::Burst { jobs, store } => {
                     run_async(boomerang::bench::burst(jobs, store))
                 }
@@ -495,6 +607,23 @@ fn main() -> ExitCode {
             )
             .await
         }),
+        Command::Jobs {
+            action,
+            json,
+            remote,
+        } => run_printing(async move {
+            boomerang::cli_ops::jobs(&remote.remote(), jobs_action(action), json).await
+        }),
+        Command::Queue { json, remote } => {
+            run_printing(async move { boomerang::cli_ops::queue(&remote.remote(), json).await })
+        }
+        Command::Deliveries {
+            action: DeliveriesCommand::Replay { guid, force },
+            json,
+            remote,
+        } => run_printing(async move {
+            boomerang::cli_ops::replay(&remote.remote(), &guid, force, json).await
+        }),
         Command::Demo {
             data_dir,
             store,
@@ -511,6 +640,53 @@ fn main() -> ExitCode {
                 timeout: Duration::from_secs(timeout),
             }))
         }
+    }
+}
+
+/// Runs a command that renders its output, and prints it.
+fn run_printing(fut: impl std::future::Future<Output = anyhow::Result<String>>) -> ExitCode {
+    run_async(async move {
+        print!("{}", fut.await?);
+        Ok(())
+    })
+}
+
+fn jobs_action(command: JobsCommand) -> boomerang::cli_ops::JobsAction {
+    use boomerang::cli_ops::JobsAction;
+    match command {
+        JobsCommand::List {
+            status,
+            conclusion,
+            repo,
+            job,
+            trigger,
+            since,
+            until,
+            limit,
+            cursor,
+        } => {
+            let given = [
+                ("status", status),
+                ("conclusion", conclusion),
+                ("repo", repo),
+                ("job", job),
+                ("trigger", trigger),
+                ("since", since),
+                ("until", until),
+                ("limit", limit.map(|l| l.to_string())),
+                ("cursor", cursor),
+            ];
+            JobsAction::List {
+                filters: given
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, v?)))
+                    .collect(),
+            }
+        }
+        JobsCommand::Show { id } => JobsAction::Show { id },
+        JobsCommand::Cancel { id } => JobsAction::Cancel { id },
+        JobsCommand::Retry { id, all } => JobsAction::Retry { id, all },
+        JobsCommand::Purge { ended_before } => JobsAction::Purge { ended_before },
     }
 }
 

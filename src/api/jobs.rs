@@ -28,10 +28,15 @@ const MAX_CALLBACK_URL_LEN: usize = 2048;
 /// The longest accepted `Idempotency-Key`.
 const MAX_KEY_LEN: usize = 255;
 
-/// The `POST /api/v1/jobs` route.
+/// The `/api/v1/jobs` routes: `POST` here, `GET` (the list) and `DELETE` (purge) in [`super::job_ops`].
 pub(super) fn router(app: ApiState) -> Router {
     Router::new()
-        .route("/api/v1/jobs", post(create_job))
+        .route(
+            "/api/v1/jobs",
+            post(create_job)
+                .get(super::job_ops::list)
+                .delete(super::job_ops::purge),
+        )
         .with_state(app)
 }
 

@@ -1,18 +1,24 @@
 //! Purpose: boomerang's own HTTP surface besides the webhook: the job page (server-rendered HTML, opened by a
 //! signed link from the check run or an API token), the REST API under `/api/v1` (bearer tokens from
-//! `API_TOKENS`), the page's static assets under `/assets/`, and the security headers every answer
-//! carries ([`with_security_headers`]).
+//! `API_TOKENS`; described in `docs/openapi.json`, served at `/api/v1/openapi.json`), `/healthz`, the page's
+//! static assets under `/assets/`, and the security headers every answer carries ([`with_security_headers`]).
 
 mod admin;
 mod callbacks;
 mod events;
+mod job_ops;
 mod jobs;
 mod log_search;
 mod logs;
+mod openapi;
 mod pages;
+mod query;
+mod queue;
 mod session;
 mod state;
 
+pub use job_ops::summary_json;
+pub use openapi::OPENAPI_JSON;
 pub use session::{Session, Sessions};
 pub use state::ApiState;
 
@@ -22,7 +28,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 
 /// The API and page routes.
@@ -30,6 +36,11 @@ pub fn router(app: ApiState) -> Router {
     Router::new()
         .merge(pages::routes())
         .route("/api/v1/jobs/{id}", get(job_json))
+        .route("/api/v1/jobs/{id}/cancel", post(job_ops::cancel))
+        .route("/api/v1/jobs/{id}/retry", post(job_ops::retry))
+        .route("/api/v1/queue", get(queue::snapshot))
+        .route("/api/v1/deliveries/{guid}/replay", post(queue::replay))
+        .route("/api/v1/openapi.json", get(openapi::serve))
         .merge(logs::routes())
         .merge(callbacks::routes())
         .merge(admin::routes())

@@ -7,6 +7,7 @@ use super::session::{SESSION_COOKIE, Session, Sessions, cookie};
 use crate::callbacks::Callbacks;
 use crate::clock::Clock;
 use crate::engine::{Engine, Journal};
+use crate::github::GithubHealth;
 use crate::links::Links;
 use crate::logs::LogStore;
 use crate::store::Store;
@@ -42,6 +43,8 @@ pub struct ApiState {
     pub backup_scratch: std::path::PathBuf,
     /// The web pages' operator sessions (signed in with a token from `API_TOKENS`).
     pub sessions: Sessions,
+    /// What the queue snapshot shows of GitHub: recent refusals, rate-limit budgets, blocks (not the client).
+    pub github: GithubHealth,
 }
 
 impl ApiState {

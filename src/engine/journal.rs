@@ -7,9 +7,9 @@
 //! reads them and decides what to append (a command checked against the state it changes).
 
 use crate::ids::JobId;
-use crate::job::{JobEvent, JobRecord, JobState, fold};
+use crate::job::{JobEvent, JobRecord, JobState, JobSummary, fold};
 use crate::redact::{Redactor, Redactors};
-use crate::store::{Batch, CommitOutcome, Store, StoreError};
+use crate::store::{Batch, CommitOutcome, Store, StoreError, indexes, job_list};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -216,6 +216,7 @@ impl LockedJobs {
                 None => next.push((job.clone(), after)),
             }
         }
+        self.relist(&mut batch, &appends)?;
         let outcome = write(batch).await?;
         for (job, n) in &next {
             self.advance(job, *n);
@@ -229,6 +230,40 @@ impl LockedJobs {
             let _ = journal.inner.changes.send(job);
         }
         Ok(outcome)
+    }
+
+    /// Adds to `batch` the new listing ([`crate::store::job_list`]) of each job whose appended events change where
+    /// it is (an attempt queued, started or ended), folded from its stored events and the new ones.
+    fn relist(
+        &self,
+        batch: &mut Batch,
+        appends: &[(JobId, Vec<JobEvent>)],
+    ) -> Result<(), StoreError> {
+        let store = &self.journal.inner.store;
+        let mut done: Vec<&JobId> = Vec::new();
+        for (job, _) in appends {
+            if done.contains(&job) {
+                continue;
+            }
+            done.push(job);
+            let new: Vec<&JobEvent> = appends
+                .iter()
+                .filter(|(j, _)| j == job)
+                .flat_map(|(_, events)| events)
+                .collect();
+            if !new.iter().any(|e| e.changes_status()) {
+                continue;
+            }
+            let Some(record) = store.job::<JobRecord>(job.as_str())? else {
+                continue;
+            };
+            let mut events: Vec<JobEvent> = store.job_events(job.as_str())?;
+            events.extend(new.into_iter().cloned());
+            let summary = JobSummary::of(&record, &fold(&record, &events));
+            let old = indexes::JOB_SUMMARIES.get(store, job)?;
+            job_list::write_listing(batch, old.as_ref(), &summary);
+        }
+        Ok(())
     }
 
     /// A locked job's next event sequence number: the cached one, else the number of stored events.

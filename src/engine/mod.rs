@@ -168,7 +168,8 @@ impl Engine {
         }
     }
 
-    /// Adds a new job to `batch`: its record, its first attempt, its queued check run and the 👀 reaction.
+    /// Adds a new job to `batch`: its record, its first attempt, its place in the list of jobs, its queued check run
+    /// and the 👀 reaction.
     /// Commit the batch, then call [`Engine::start`].
     pub fn add_new_job(batch: &mut Batch, record: &JobRecord, by: &str) {
         let now = record.created_at;
@@ -180,17 +181,17 @@ impl Engine {
             let key = group_key(record, &group, now, 1);
             indexes::CONCURRENCY.put(batch, &key, &(record.id.clone(), 1u32));
         }
-        batch.append_event(
-            record.id.as_str(),
-            0,
-            &JobEvent::AttemptQueued {
-                attempt: 1,
-                at: now,
-                by: by.to_string(),
-                reason: record.trigger.description.clone(),
-                only_steps: None,
-            },
-        );
+        let first = JobEvent::AttemptQueued {
+            attempt: 1,
+            at: now,
+            by: by.to_string(),
+            reason: record.trigger.description.clone(),
+            only_steps: None,
+        };
+        let state = fold(record, std::slice::from_ref(&first));
+        let summary = crate::job::JobSummary::of(record, &state);
+        crate::store::job_list::write_listing(batch, None, &summary);
+        batch.append_event(record.id.as_str(), 0, &first);
         enqueue(
             batch,
             record.installation,

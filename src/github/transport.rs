@@ -6,6 +6,7 @@
 
 use super::auth::{AppAuth, InstallationToken};
 use super::error::{GithubError, Retry};
+use super::health::{GithubFailure, GithubHealth};
 use crate::ids::InstallationId;
 use crate::metrics::Metrics;
 use chrono::{DateTime, Utc};
@@ -58,16 +59,13 @@ pub struct GithubClient {
     pub(super) api: Arc<str>,
     /// Signs the App's JWTs and caches the installation tokens.
     pub(super) auth: Arc<AppAuth>,
-    /// The rate-limit headers of each installation's last answer.
-    rate: Arc<std::sync::Mutex<std::collections::HashMap<InstallationId, RateLimitSnapshot>>>,
     /// One request at a time per installation (and for the app's JWT calls), as GitHub asks ("make requests
     /// serially"): no request can be on its way while another one's answer says to stop.
     turns: Arc<std::sync::Mutex<std::collections::HashMap<Option<InstallationId>, Turn>>>,
-    /// Until when GitHub told a budget (an installation, or the app itself: `None`) to send nothing, shared by
-    /// every caller so a limit one of them hit holds the others too (GITHUB-FACTS §7.3).
-    blocked: Arc<
-        std::sync::Mutex<std::collections::HashMap<Option<InstallationId>, tokio::time::Instant>>,
-    >,
+    /// The rate-limit headers of each installation's last answer; until when GitHub told a budget (an
+    /// installation, or the app itself: `None`) to send nothing, shared by every caller so a limit one of them hit
+    /// holds the others too (GITHUB-FACTS §7.3); and GitHub's recent refusals.
+    health: GithubHealth,
     /// Counts every request by operation and answer, and every rate limit GitHub reports.
     pub(super) metrics: Metrics,
 }
@@ -96,10 +94,9 @@ impl GithubClient {
             http,
             api: Arc::from(api_url.trim_end_matches('/')),
             auth: Arc::new(auth),
-            rate: Arc::default(),
-            blocked: Arc::default(),
             turns: Arc::default(),
             metrics,
+            health: GithubHealth::default(),
         })
     }
 
@@ -110,17 +107,18 @@ impl GithubClient {
 
     /// The rate-limit headers last seen for an installation.
     pub fn rate_limit(&self, installation: InstallationId) -> RateLimitSnapshot {
-        self.rate
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&installation)
-            .copied()
-            .unwrap_or_default()
+        self.health.rate_limit(installation)
+    }
+
+    /// The operator's view of this client: recent refusals, rate-limit budgets, blocks.
+    pub fn health(&self) -> GithubHealth {
+        self.health.clone()
     }
 
     /// The rate-limit headers last seen for every installation that has had an answer.
     pub fn rate_limits(&self) -> Vec<(InstallationId, RateLimitSnapshot)> {
-        self.rate
+        self.health
+            .rate
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
@@ -135,11 +133,7 @@ impl GithubClient {
 
     /// What is left of a block on `key`.
     fn block_left(&self, key: Option<InstallationId>) -> Duration {
-        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        blocked
-            .get(&key)
-            .map(|until| until.saturating_duration_since(tokio::time::Instant::now()))
-            .unwrap_or_default()
+        self.health.blocked_for(key)
     }
 
     /// Waits out a block on `key`, runs the request, and records any rate limit its answer reports.
@@ -170,7 +164,11 @@ impl GithubClient {
             );
             self.metrics.github_rate_limited(primary);
             let until = tokio::time::Instant::now() + wait.unwrap_or(Duration::from_secs(60));
-            let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+            let mut blocked = self
+                .health
+                .blocked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             let slot = blocked.entry(key).or_insert(until);
             *slot = (*slot).max(until);
         }
@@ -292,9 +290,44 @@ impl GithubClient {
         }
     }
 
-    /// One try of [`GithubClient::call`]: the credential, the budget's turn, one re-mint on a 401, and the
-    /// installation's rate-limit headers recorded.
+    /// One try of [`GithubClient::call`], with a failure remembered in [`GithubHealth`].
     async fn call_once(
+        &self,
+        auth: Auth,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        accept: Option<&str>,
+    ) -> Result<Answer, GithubError> {
+        let result = self
+            .call_credentialed(auth, method.clone(), path, body, accept)
+            .await;
+        if let Err(e) = &result {
+            let status = match e {
+                GithubError::Status { status, .. } => Some(*status),
+                _ => None,
+            };
+            let message = match e {
+                GithubError::Status { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            self.health.record(GithubFailure {
+                at: Utc::now(),
+                method: method.to_string(),
+                path: path.split('?').next().unwrap_or(path).to_string(),
+                status,
+                message,
+                installation: match auth {
+                    Auth::App => None,
+                    Auth::Installation(i) => Some(i.0),
+                },
+            });
+        }
+        result
+    }
+
+    /// The credential, the budget's turn, one re-mint on a 401, and the installation's rate-limit headers recorded.
+    async fn call_credentialed(
         &self,
         auth: Auth,
         method: Method,
@@ -333,7 +366,8 @@ impl GithubClient {
                         reset: header::<i64>(h, "x-ratelimit-reset")
                             .and_then(|s| DateTime::from_timestamp(s, 0)),
                     };
-                    self.rate
+                    self.health
+                        .rate
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(inst, snap);

@@ -253,3 +253,15 @@ pub enum JobEvent {
         note: Option<String>,
     },
 }
+
+impl JobEvent {
+    /// Whether the event changes where the job is (an attempt queued, started or ended): what a list of jobs shows.
+    pub fn changes_status(&self) -> bool {
+        matches!(
+            self,
+            JobEvent::AttemptQueued { .. }
+                | JobEvent::AttemptStarted { .. }
+                | JobEvent::AttemptCompleted { .. }
+        )
+    }
+}

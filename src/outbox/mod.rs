@@ -83,6 +83,17 @@ struct Block {
     consecutive: u32,
 }
 
+/// Until when a rate limit GitHub reported holds the outbox of `installation` (persisted, so it survives a
+/// restart); `None` when no block was recorded.
+pub fn blocked_until(
+    store: &Store,
+    installation: InstallationId,
+) -> Result<Option<DateTime<Utc>>, crate::store::StoreError> {
+    Ok(store
+        .meta::<Block>(&format!("block/{installation}"))?
+        .map(|b| b.until))
+}
+
 impl Outbox {
     /// Builds the outbox. It renders bodies from the jobs in `journal` and the step output in `logs`, and records
     /// each result through `journal`.

@@ -52,8 +52,13 @@ pub(super) trait Backend: Send + Sync {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Row>, StoreError>;
-    /// Rows whose key starts with `prefix`, in reverse key order.
-    fn scan_rev(&self, prefix: &[u8], limit: usize) -> Result<Vec<Row>, StoreError>;
+    /// Rows whose key starts with `prefix` (and is less than `before`, when given), in reverse key order.
+    fn scan_rev(
+        &self,
+        prefix: &[u8],
+        before: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError>;
     /// Applies puts (`Some`) and deletes (`None`) atomically and durably.
     fn write(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError>;
     fn size_on_disk(&self) -> u64;
@@ -75,6 +80,16 @@ pub(super) fn open(dir: &Path, kind: BackendKind) -> Result<Arc<dyn Backend>, St
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
+}
+
+/// The exclusive end of a reverse scan: the end of `prefix`'s range, or `before` when it comes first; `None` when
+/// the range is unbounded above. `Some(end)` at or below `prefix` means the range is empty.
+fn rev_end(prefix: &[u8], before: Option<&[u8]>) -> Option<Vec<u8>> {
+    match (prefix_end(prefix), before) {
+        (Some(end), Some(b)) => Some(end.min(b.to_vec())),
+        (None, Some(b)) => Some(b.to_vec()),
+        (end, None) => end,
+    }
 }
 
 /// The key just past every key with this prefix (for range ends), or None when the prefix is all 0xff.
@@ -141,11 +156,20 @@ impl Backend for RedbBackend {
         Ok(out)
     }
 
-    fn scan_rev(&self, prefix: &[u8], limit: usize) -> Result<Vec<Row>, StoreError> {
+    fn scan_rev(
+        &self,
+        prefix: &[u8],
+        before: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
         let table = txn.open_table(TABLE).map_err(err)?;
         let mut out = Vec::new();
-        let range = match prefix_end(prefix) {
+        let end = rev_end(prefix, before);
+        if end.as_deref().is_some_and(|e| e <= prefix) {
+            return Ok(out);
+        }
+        let range = match &end {
             Some(end) => table.range::<&[u8]>(prefix..end.as_slice()).map_err(err)?,
             None => table.range::<&[u8]>(prefix..).map_err(err)?,
         };
@@ -241,9 +265,23 @@ impl Backend for SledBackend {
         Ok(out)
     }
 
-    fn scan_rev(&self, prefix: &[u8], limit: usize) -> Result<Vec<Row>, StoreError> {
+    fn scan_rev(
+        &self,
+        prefix: &[u8],
+        before: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
         let mut out = Vec::new();
-        for row in self.db.scan_prefix(prefix).rev() {
+        let end = rev_end(prefix, before);
+        if end.as_deref().is_some_and(|e| e <= prefix) {
+            return Ok(out);
+        }
+        let iter: Box<dyn DoubleEndedIterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            match end {
+                Some(end) => Box::new(self.db.range::<&[u8], _>(prefix..end.as_slice())),
+                None => Box::new(self.db.scan_prefix(prefix)),
+            };
+        for row in iter.rev() {
             if out.len() >= limit {
                 break;
             }

@@ -99,6 +99,17 @@ impl Batch {
         self
     }
 
+    /// Deletes a job's record, its first `events` events and its active mark (a purge of an ended job; its index
+    /// entries are deleted through their [`super::Index`]es in the same batch).
+    pub fn delete_job(&mut self, job_id: &str, events: u64) -> &mut Self {
+        self.ops.push(Op::Delete(keys::job(job_id)));
+        self.ops.push(Op::Delete(keys::active(job_id)));
+        for seq in 0..events {
+            self.ops.push(Op::Delete(keys::event(job_id, seq)));
+        }
+        self
+    }
+
     /// Queues a GitHub side effect for `installation`. With a `coalesce` key, an entry still queued under the same
     /// key is replaced in place (keeping its position) instead of adding another.
     pub fn enqueue<T: Serialize>(

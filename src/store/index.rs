@@ -90,4 +90,22 @@ impl<K: IndexKey, V: Serialize + DeserializeOwned> Index<K, V> {
             .map(|(k, v)| (k.strip_prefix(&strip).unwrap_or(&k).to_string(), v))
             .collect())
     }
+
+    /// Up to `limit` entries under `prefix`, greatest key first, whose path inside the index sorts before `before`
+    /// when given (a page's cursor): the newest-first read of an index keyed by time.
+    pub fn scan_newest(
+        &self,
+        store: &Store,
+        prefix: &impl IndexPrefix<K>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, V)>, StoreError> {
+        let strip = self.full("");
+        let before = before.map(|b| self.full(b));
+        Ok(store
+            .scan_rev(&self.full(&prefix.path()), before.as_deref(), limit)?
+            .into_iter()
+            .map(|(k, v)| (k.strip_prefix(&strip).unwrap_or(&k).to_string(), v))
+            .collect())
+    }
 }

@@ -5,8 +5,9 @@
 
 use super::callbacks::{CallbackDelivery, CallbackDue, CallbackTarget};
 use super::index::{Index, IndexKey, IndexPrefix};
+use super::job_list::JobListKey;
 use crate::ids::{CheckRunId, CommitSha, JobId, RepoName};
-use crate::job::JobRecord;
+use crate::job::{JobRecord, JobSummary};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +88,58 @@ impl IndexKey for ActionsRunKey {
     }
 }
 
+/// Every job → its one-line summary (what the list of jobs shows), rewritten with each status change.
+pub const JOB_SUMMARIES: Index<JobId, JobSummary> = Index::new("job-summary");
+
+/// The list of jobs, one entry per facet of each job ([`super::job_list`]), newest last in key order. Written with
+/// the job and rewritten in the commit that changes its status.
+pub const JOB_LIST: Index<JobListKey, ()> = Index::new("job-list");
+
+/// Deliveries whose processing failed for good (unreadable, crashed the server each time, or GitHub unreachable
+/// past the redelivery window) → why: what `GET /api/v1/queue` shows as parked and a replay clears.
+pub const PARKED_DELIVERIES: Index<DeliveryGuid, ParkedDelivery> = Index::new("parked-delivery");
+
+/// A webhook delivery's GUID, as an index key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryGuid(pub String);
+
+impl IndexKey for DeliveryGuid {
+    fn path(&self) -> String {
+        segment(&self.0)
+    }
+}
+
+/// Every parked delivery.
+pub struct AllParked;
+
+impl IndexPrefix<DeliveryGuid> for AllParked {
+    fn path(&self) -> String {
+        String::new()
+    }
+}
+
+/// A parked delivery: what it was and why it was parked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParkedDelivery {
+    /// `X-GitHub-Event`.
+    pub event: String,
+    /// The payload's `action`, when it has one.
+    pub action: Option<String>,
+    /// When boomerang received it.
+    pub received_at: DateTime<Utc>,
+    /// Why it was parked.
+    pub reason: String,
+}
+
+/// Every job a delivery started: the prefix of its [`DeliveryJobKey`]s.
+pub struct JobsOfDelivery(pub String);
+
+impl IndexPrefix<DeliveryJobKey> for JobsOfDelivery {
+    fn path(&self) -> String {
+        format!("{}/", self.0)
+    }
+}
+
 /// A job's correlation id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorrelationKey(pub String);
@@ -155,7 +208,7 @@ pub fn job_of(path: &str) -> Option<JobId> {
 }
 
 /// User-given text as one path segment: `%` and `/` escaped, so it can neither split a key nor end a prefix early.
-fn segment(text: &str) -> String {
+pub(super) fn segment(text: &str) -> String {
     text.replace('%', "%25").replace('/', "%2F")
 }
 

@@ -13,6 +13,7 @@ mod batch;
 pub mod callbacks;
 mod index;
 pub mod indexes;
+pub mod job_list;
 mod keys;
 pub mod snapshot;
 
@@ -73,6 +74,19 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError>
         key: key.to_string(),
         error: e.to_string(),
     })
+}
+
+/// Raw rows as (key, decoded value).
+fn decode_rows<T: DeserializeOwned>(
+    rows: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<(String, T)>, StoreError> {
+    rows.into_iter()
+        .map(|(k, v)| {
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let value = decode(&key, &v)?;
+            Ok((key, value))
+        })
+        .collect()
 }
 
 /// The queue position of a pending delivery.
@@ -225,14 +239,20 @@ impl Store {
     ) -> Result<Vec<(String, T)>, StoreError> {
         self.inner
             .backend
-            .scan(prefix.as_bytes(), None, limit)?
-            .into_iter()
-            .map(|(k, v)| {
-                let key = String::from_utf8_lossy(&k).into_owned();
-                let value = decode(&key, &v)?;
-                Ok((key, value))
-            })
-            .collect()
+            .scan(prefix.as_bytes(), None, limit)
+            .and_then(decode_rows)
+    }
+
+    pub(super) fn scan_rev<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        self.inner
+            .backend
+            .scan_rev(prefix.as_bytes(), before.map(str::as_bytes), limit)
+            .and_then(decode_rows)
     }
 
     fn scan_keys(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
@@ -269,7 +289,10 @@ impl Store {
 
     /// Job records, newest first, at most `limit`.
     pub fn recent_jobs<T: DeserializeOwned>(&self, limit: usize) -> Result<Vec<T>, StoreError> {
-        let rows = self.inner.backend.scan_rev(keys::JOBS.as_bytes(), limit)?;
+        let rows = self
+            .inner
+            .backend
+            .scan_rev(keys::JOBS.as_bytes(), None, limit)?;
         rows.into_iter()
             .map(|(k, v)| decode(&String::from_utf8_lossy(&k), &v))
             .collect()

@@ -12,6 +12,7 @@
 //! - [`callbacks`]: why a `callback_url` is refused, and what the callback delivery log says about a failed try.
 //! - [`setup`]: setup mode's console lines and pages, and what a refusal of the App's credentials means.
 //! - [`help`]: the environment settings `boomerang serve --help` lists.
+//! - [`ops`]: what the operator API and the CLI say (refused cancels, retries and replays, query errors).
 //!
 //! The check run's own frame (headings, tables, the steps' status words) is rendered by [`crate::report`].
 
@@ -22,6 +23,7 @@ pub mod health;
 pub mod help;
 pub mod markdown;
 pub mod notes;
+pub mod ops;
 pub mod pages;
 pub mod replies;
 pub mod setup;

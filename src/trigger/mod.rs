@@ -16,6 +16,7 @@
 //! - `config`: reading the repo config, and the `boomerang/config` check runs.
 //! - `jobs`: building a job record from a spec, its parameters and its trigger.
 //! - `api_start`: `POST /api/v1/jobs` through the same path.
+//! - `replay`: processing a stored delivery again for an operator, dedupe rules kept.
 //! - `command`: the comment-command parser. Every sentence people read is in [`crate::text::replies`].
 
 mod answers;
@@ -30,9 +31,11 @@ mod fork;
 mod jobs;
 mod plan;
 mod queue;
+mod replay;
 
 pub use api_start::{ApiJobRequest, ApiRefusal};
 pub use queue::{CONCURRENCY, MAX_PROCESSING_AGE, MAX_UNFINISHED_STARTS, Processor};
+pub use replay::{ReplayRefusal, Replayed};
 
 use crate::github::GithubError;
 use crate::store::StoreError;

@@ -3,10 +3,10 @@
 //! delivery's end go into ONE store batch (the README's second durable checkpoint). Only after that commit does
 //! anything act on it in memory (runners start, running steps are stopped).
 
-use super::queue::MAX_UNFINISHED_STARTS;
+use super::queue::{MAX_UNFINISHED_STARTS, park};
 use super::{ProcessError, Processor};
 use crate::effect::{Effect, enqueue};
-use crate::engine::{Engine, JobCommand};
+use crate::engine::{CommittedCommands, Engine, JobCommand};
 use crate::ids::{InstallationId, JobId, RepoName};
 use crate::job::JobRecord;
 use crate::store::indexes::{
@@ -36,6 +36,9 @@ pub(super) struct Plan {
     pub(super) released: Vec<HeldKey>,
     /// What happened, for the delivery's record (operators read it; GitHub users do not).
     pub(super) note: Vec<String>,
+    /// What the delivery asked for that did not run because it already had (a comment's command that ran before),
+    /// with why: what a replay's answer lists.
+    pub(super) skipped: Vec<String>,
 }
 
 impl Plan {
@@ -96,23 +99,16 @@ impl Processor {
                 record.unfinished_starts
             );
             tracing::error!(guid = %record.guid, event = %record.event, "{reason}");
-            record.status = DeliveryStatus::Failed;
-            record.note = Some(reason);
             let mut b = Batch::new();
-            b.finish_delivery(key, &record);
+            park(&mut b, key, &mut record, reason);
             inner.store.commit(b).await?;
             return Ok(());
         }
-        let parsed = serde_json::from_str::<Value>(&record.body)
-            .map_err(|e| e.to_string())
-            .and_then(|v| events::parse(&record.event, &v).map_err(|e| e.to_string()));
-        let event = match parsed {
+        let event = match parse_event(&record) {
             Ok(ev) => ev,
             Err(e) => {
-                record.status = DeliveryStatus::Failed;
-                record.note = Some(e);
                 let mut b = Batch::new();
-                b.finish_delivery(key, &record);
+                park(&mut b, key, &mut record, e);
                 inner.store.commit(b).await?;
                 return Ok(());
             }
@@ -139,18 +135,19 @@ impl Processor {
             record.unfinished_starts
         );
         let mut plan = self.handle(&record, event).await?;
-        self.commit(key, &mut record, &mut plan).await?;
+        self.commit(Some(key), &mut record, &mut plan).await?;
         tracing::info!(guid = %record.guid, event = %record.event, note = record.note.as_deref().unwrap_or(""), "delivery processed");
         Ok(())
     }
 
-    /// Commits `plan` with the delivery's end in one batch, then acts on it.
-    async fn commit(
+    /// Commits `plan` with the delivery's end in one batch (taking it off the queue at `queue_key`; a replayed
+    /// delivery is not queued and leaves the parked list instead), then acts on it.
+    pub(super) async fn commit(
         &self,
-        key: &PendingKey,
+        queue_key: Option<&PendingKey>,
         record: &mut DeliveryRecord,
         plan: &mut Plan,
-    ) -> Result<(), ProcessError> {
+    ) -> Result<CommittedCommands, ProcessError> {
         let inner = &self.inner;
         let now = inner.clock.now();
         record.status = if plan.is_empty() {
@@ -191,7 +188,16 @@ impl Processor {
             ));
         }
         record.note = Some(plan.note.join("; "));
-        batch.finish_delivery(key, &*record);
+        match queue_key {
+            Some(key) => {
+                batch.finish_delivery(key, &*record);
+            }
+            None => {
+                batch.update_delivery(&record.guid, &*record);
+                let guid = indexes::DeliveryGuid(record.guid.clone());
+                indexes::PARKED_DELIVERIES.delete(&mut batch, &guid);
+            }
+        }
         let commands = std::mem::take(&mut plan.commands);
         let has_commands = !commands.is_empty();
         let committed = inner.engine.commit_commands(batch, commands).await?;
@@ -210,7 +216,7 @@ impl Processor {
             tracing::info!(%job, why, "command not applied");
         }
         inner.engine.act_on(&committed);
-        Ok(())
+        Ok(committed)
     }
 
     /// Tells the engine about a job committed with [`add_job`] and starts it.
@@ -244,8 +250,15 @@ pub(super) fn add_job(batch: &mut Batch, job: &JobRecord) {
     }
 }
 
+/// A stored delivery's event, or why it cannot be read.
+pub(super) fn parse_event(record: &DeliveryRecord) -> Result<Event, String> {
+    serde_json::from_str::<Value>(&record.body)
+        .map_err(|e| e.to_string())
+        .and_then(|v| events::parse(&record.event, &v).map_err(|e| e.to_string()))
+}
+
 /// The repository an event is about (deliveries of one repository are processed one at a time).
-fn event_repo(event: &Event) -> Option<&RepoName> {
+pub(super) fn event_repo(event: &Event) -> Option<&RepoName> {
     let ctx = match event {
         Event::IssueComment(e) => &e.ctx,
         Event::WorkflowDispatch(e) => &e.ctx,

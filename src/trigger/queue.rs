@@ -9,6 +9,7 @@ use crate::github::{GithubClient, Retry};
 use crate::ids::RepoName;
 use crate::links::Links;
 use crate::metrics::Metrics;
+use crate::store::indexes::{self, DeliveryGuid, ParkedDelivery};
 use crate::store::{Batch, PendingKey, Store, StoreError};
 use crate::webhook::{DeliveryRecord, DeliveryStatus};
 use std::collections::{HashMap, HashSet};
@@ -45,7 +46,8 @@ pub(super) struct Inner {
     pub(super) clock: Clock,
     /// Measures each delivery's processing lag.
     metrics: Metrics,
-    in_progress: Mutex<HashSet<String>>,
+    /// Deliveries being processed or replayed now (one at a time per GUID).
+    pub(super) in_progress: Mutex<HashSet<String>>,
     retry_at: Mutex<HashMap<String, tokio::time::Instant>>,
     /// One delivery per repository at a time, so "has this comment's command already run?" is race-free.
     pub(super) repo_locks: Mutex<HashMap<RepoName, Arc<tokio::sync::Mutex<()>>>>,
@@ -192,8 +194,7 @@ impl Processor {
         };
         let misconfigured = matches!(error, ProcessError::Credentials(_));
         if misconfigured || self.inner.clock.now() - record.received_at > MAX_PROCESSING_AGE {
-            record.status = DeliveryStatus::Failed;
-            batch.finish_delivery(key, &record);
+            park(&mut batch, key, &mut record, error.to_string());
         } else {
             batch.update_delivery(&key.guid, &record);
             self.inner
@@ -205,4 +206,24 @@ impl Processor {
         self.inner.store.commit(batch).await?;
         Ok(())
     }
+}
+
+/// Ends a delivery as failed for good ("parked") with `reason`, takes it off the queue and lists it among the
+/// parked deliveries an operator can replay.
+pub(super) fn park(
+    batch: &mut Batch,
+    key: &PendingKey,
+    record: &mut DeliveryRecord,
+    reason: String,
+) {
+    record.status = DeliveryStatus::Failed;
+    let parked = ParkedDelivery {
+        event: record.event.clone(),
+        action: record.action.clone(),
+        received_at: record.received_at,
+        reason: reason.clone(),
+    };
+    record.note = Some(reason);
+    batch.finish_delivery(key, &*record);
+    indexes::PARKED_DELIVERIES.put(batch, &DeliveryGuid(record.guid.clone()), &parked);
 }

@@ -31,6 +31,7 @@ mod ingress;
 mod logs;
 mod metrics;
 mod more_commands;
+mod ops_api;
 mod pages;
 mod reconcile;
 mod redact;

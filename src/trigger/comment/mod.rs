@@ -172,10 +172,10 @@ impl Processor {
                 comment_id: comment.comment_id,
                 command: cmd.canonical(),
             };
-            if indexes::COMMENT_COMMANDS
-                .get(&self.inner.store, &seen)?
-                .is_some()
-            {
+            if let Some(ran) = indexes::COMMENT_COMMANDS.get(&self.inner.store, &seen)? {
+                cx.plan
+                    .skipped
+                    .push(crate::text::ops::command_already_ran(&seen.command, &ran));
                 continue;
             }
             cx.plan.seen_commands.push((seen, guid.to_string()));
