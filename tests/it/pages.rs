@@ -456,7 +456,7 @@ async fn an_https_public_url_makes_the_cookies_secure() {
 /// A job that waits shows, on its page, each awaited event with its source, whether it is needed and whether it
 /// arrived; an event that arrives is shown as arrived, and the wait disappears once it is over.
 #[tokio::test]
-async fn the_job_page_shows_the_awaited_events() {
+async fn the_job_and_queue_pages_show_the_awaited_events() {
     const WAITS: &str = r#"jobs:
   gate:
     steps:
@@ -494,6 +494,30 @@ async fn the_job_page_shows_the_awaited_events() {
     ] {
         assert!(page.contains(needle), "{needle} in:\n{page}");
     }
+    // The queue page lists the waiting job with what it awaits; signed out, it sends to the sign-in page.
+    let queue = v.get("/queue").await;
+    assert_eq!(queue.status, 200);
+    let waiting_section = queue
+        .body
+        .split("id=\"waiting\"")
+        .nth(1)
+        .and_then(|rest| rest.split("id=\"outbox\"").next())
+        .unwrap_or_default();
+    assert!(
+        waiting_section.contains(&format!("href=\"/jobs/{id}\""))
+            && waiting_section.contains("scan-report, pipeline-done"),
+        "the waiting job in the queue page:\n{}",
+        queue.body
+    );
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{}/queue", h.base))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(anonymous.status().as_u16(), 303);
     let sent = h
         .post_json(
             "/api/v1/events",

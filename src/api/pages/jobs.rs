@@ -1,12 +1,14 @@
 //! Purpose: the front page for a signed-in operator, `GET /`: the newest jobs with their status badges, trigger,
 //! repository, commit, durations and links, filtered by status, conclusion, repository, job name and trigger
-//! (a GET form, so a filtered list is a link). It refreshes itself: the script swaps in the table of a fresh copy
+//! (a GET form, so a filtered list is a link), read from the jobs index `GET /api/v1/jobs` reads
+//! ([`crate::ops::jobs::list`]), a page of 100 with a link to older ones. It refreshes itself: the script swaps in the table of a fresh copy
 //! every few seconds, and without JavaScript the page reloads.
 
 use super::format::{Badge, attempt_duration, short_sha, time};
 use super::{Chrome, render, to_sign_in};
 use crate::api::ApiState;
-use crate::job::{JobRecord, JobState};
+use crate::ids::RepoName;
+use crate::ops::jobs::{Cursor, JobFilter, StatusFilter};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,10 +17,8 @@ use serde::Deserialize;
 
 /// Rows one page shows.
 const PAGE_ROWS: usize = 100;
-/// The newest jobs the list looks through for matches.
-const SCAN_JOBS: usize = 2_000;
 
-/// The list's filters (every one optional; empty is no filter).
+/// The list's filters (every one optional; empty is no filter) and where the page starts.
 #[derive(Deserialize, Default, Clone)]
 pub(super) struct JobFilters {
     status: Option<String>,
@@ -26,6 +26,7 @@ pub(super) struct JobFilters {
     repo: Option<String>,
     job: Option<String>,
     trigger: Option<String>,
+    cursor: Option<String>,
 }
 
 fn given(v: &Option<String>) -> Option<&str> {
@@ -33,20 +34,27 @@ fn given(v: &Option<String>) -> Option<&str> {
 }
 
 impl JobFilters {
-    fn matches(&self, record: &JobRecord, state: &JobState, badge: &Badge) -> bool {
-        let current = state.current();
-        let status_ok = given(&self.status)
-            .is_none_or(|s| current.is_some_and(|a| a.status.as_str() == s) || badge.word == s);
-        let conclusion_ok = given(&self.conclusion).is_none_or(|c| {
-            current
-                .and_then(|a| a.conclusion)
-                .is_some_and(|x| x.as_str() == c)
-        });
-        status_ok
-            && conclusion_ok
-            && given(&self.repo).is_none_or(|r| record.repo.to_string() == r)
-            && given(&self.job).is_none_or(|j| record.spec.name == j)
-            && given(&self.trigger).is_none_or(|t| record.trigger.kind.as_str() == t)
+    /// The filter of the jobs list (`GET /api/v1/jobs`'s index read); a value the list does not know matches
+    /// nothing rather than everything (a hand-edited link shows an empty list, not a misleading one).
+    fn filter(&self) -> Option<JobFilter> {
+        Some(JobFilter {
+            status: match given(&self.status) {
+                Some(v) => Some(StatusFilter::parse(v)?),
+                None => None,
+            },
+            conclusion: match given(&self.conclusion) {
+                Some(v) => Some(crate::ops::jobs::parse_conclusion(v)?),
+                None => None,
+            },
+            repo: match given(&self.repo) {
+                Some(v) => Some(RepoName::parse(v).ok()?),
+                None => None,
+            },
+            job: given(&self.job).map(str::to_string),
+            trigger: given(&self.trigger).map(str::to_string),
+            since: None,
+            until: None,
+        })
     }
 }
 
@@ -76,7 +84,8 @@ struct JobsPage {
     job: String,
     trigger: String,
     rows: Vec<JobRow>,
-    more: bool,
+    /// The link to the next (older) page, with the same filters, when there is one.
+    older: Option<String>,
 }
 
 /// `GET /`.
@@ -93,21 +102,17 @@ pub(super) async fn jobs_page(
         let app = app.clone();
         let f = f.clone();
         tokio::task::spawn_blocking(move || {
-            let records: Vec<JobRecord> = app.store.recent_jobs(SCAN_JOBS)?;
+            let Some(filter) = f.filter() else {
+                return Ok((Vec::new(), None));
+            };
+            let cursor = given(&f.cursor).and_then(Cursor::decode);
+            let page = crate::ops::jobs::list(&app.store, &filter, PAGE_ROWS, cursor.as_ref())?;
             let mut rows = Vec::new();
-            let mut more = false;
-            for r in records {
-                let Some((record, state)) = app.journal.load(&r.id)? else {
+            for summary in page.jobs {
+                let Some((record, state)) = app.journal.load(&summary.id)? else {
                     continue;
                 };
                 let badge = Badge::job(&state);
-                if !f.matches(&record, &state, &badge) {
-                    continue;
-                }
-                if rows.len() == PAGE_ROWS {
-                    more = true;
-                    break;
-                }
                 let redactor = app.journal.redactor(record.id.as_str());
                 rows.push(JobRow {
                     id: record.id.as_str().to_string(),
@@ -127,11 +132,11 @@ pub(super) async fn jobs_page(
                     attempts: state.attempts.len(),
                 });
             }
-            Ok::<_, crate::store::StoreError>((rows, more))
+            Ok::<_, crate::store::StoreError>((rows, page.next.map(|c| c.encode())))
         })
         .await
     };
-    let (rows, more) = match scan {
+    let (rows, next) = match scan {
         Ok(Ok(found)) => found,
         failed => {
             if let Ok(Err(e)) = failed {
@@ -155,8 +160,26 @@ pub(super) async fn jobs_page(
             repo: value(&f.repo),
             job: value(&f.job),
             trigger: value(&f.trigger),
+            older: next.map(|cursor| older_link(&f, &cursor)),
             rows,
-            more,
         },
     )
+}
+
+/// `/?…&cursor=…`: the same filters, the page after `cursor`.
+fn older_link(f: &JobFilters, cursor: &str) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in [
+        ("status", &f.status),
+        ("conclusion", &f.conclusion),
+        ("repo", &f.repo),
+        ("job", &f.job),
+        ("trigger", &f.trigger),
+    ] {
+        if let Some(v) = given(value) {
+            query.append_pair(name, v);
+        }
+    }
+    query.append_pair("cursor", cursor);
+    format!("/?{}", query.finish())
 }

@@ -5,6 +5,7 @@
 //! - `/` ([`jobs`]): the jobs, filterable, refreshing itself.
 //! - `/jobs/{id}` ([`job`]): one job — step graph, live log, awaited events, Cancel and Retry for an operator. The
 //!   signed link from a check run opens this one page read-only, with no way to other pages.
+//! - `/queue` ([`queue`]): what waits where, the same facts as `GET /api/v1/queue`.
 //! - `/search` ([`search`]): a regex across every job's logs, each hit linking to its line.
 //!
 //! Every form that changes something is a POST carrying the session's CSRF token ([`Operator::from_form`]).
@@ -15,6 +16,7 @@ mod graph;
 mod job;
 mod job_view;
 mod jobs;
+mod queue;
 mod search;
 mod sign_in;
 
@@ -31,6 +33,7 @@ use axum::routing::get;
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/", get(jobs::jobs_page))
+        .route("/queue", get(queue::queue_page))
         .route("/search", get(search::search_page))
         .route(
             "/sign-in",
@@ -47,7 +50,7 @@ pub(super) fn routes() -> Router<ApiState> {
 pub(super) struct Chrome {
     /// The session's CSRF token, when an operator is signed in.
     pub(super) csrf: Option<String>,
-    /// `jobs`, `search` or empty.
+    /// `jobs`, `queue`, `search` or empty.
     pub(super) current: &'static str,
 }
 
