@@ -8,6 +8,7 @@ Settings (environment variables; README \"Configure the server\" has the details
   PRIVATE_KEY                 the App's private key, PEM (or PRIVATE_KEY_PATH, or the credentials file)
   PRIVATE_KEY_PATH            a file holding the PEM key
   WEBHOOK_SECRET              the secret GitHub signs deliveries with, at least 16 characters
+  WEBHOOK_SECRET_PREVIOUS     the webhook secret before a rotation, also accepted while set
   GITHUB_API_URL              GitHub's REST root [default: https://api.github.com]
   DATA_DIR                    store, logs, workspaces, credentials.json [default: ./data]
   LISTEN                      the address to bind [default: 0.0.0.0:3000]
@@ -15,6 +16,7 @@ Settings (environment variables; README \"Configure the server\" has the details
   STORE                       redb or sled [default: redb]
   API_TOKENS                  comma-separated bearer tokens for the API and job pages, 16+ characters each
   KILL_GRACE                  SIGTERM to SIGKILL when a step is stopped [default: 10s]
+  SHUTDOWN_GRACE              how long running steps may finish after SIGTERM [default: 30s]
   STEP_CGROUP                 auto or off [default: auto]
   MAX_LOG_BYTES_PER_JOB       cap on a job's stored output [default: 104857600]
   JOB_LINK_TTL                life of the signed job-page link [default: 90d]
