@@ -239,30 +239,16 @@ pub async fn queue(remote: &Remote, json: bool) -> anyhow::Result<String> {
     }
     let items = |v: &Value| v["items"].as_array().cloned().unwrap_or_default();
     let mut out = String::from("Deliveries waiting\n");
-    let rows: Vec<Vec<String>> = items(&q["deliveries_pending"])
-        .iter()
-        .map(|d| {
-            vec![
-                cell(&d["guid"]),
-                cell(&d["event"]),
-                cell(&d["received_at"]),
-                cell(&d["attempts"]),
-            ]
-        })
-        .collect();
+    let rows = fields_of(
+        &items(&q["deliveries_pending"]),
+        &["guid", "event", "received_at", "attempts"],
+    );
     out.push_str(&table(&["GUID", "EVENT", "RECEIVED", "ATTEMPTS"], &rows));
     out.push_str("\nDeliveries parked\n");
-    let rows: Vec<Vec<String>> = items(&q["deliveries_parked"])
-        .iter()
-        .map(|d| {
-            vec![
-                cell(&d["guid"]),
-                cell(&d["event"]),
-                cell(&d["received_at"]),
-                cell(&d["reason"]),
-            ]
-        })
-        .collect();
+    let rows = fields_of(
+        &items(&q["deliveries_parked"]),
+        &["guid", "event", "received_at", "reason"],
+    );
     out.push_str(&table(&["GUID", "EVENT", "RECEIVED", "REASON"], &rows));
     out.push_str("\nConcurrency groups\n");
     let mut rows = Vec::new();
@@ -378,4 +364,12 @@ pub async fn replay(
         out.push_str(&format!("skipped: {}\n", cell(s)));
     }
     Ok(out)
+}
+
+/// The table rows of `items`: each item's `fields`, in order, as cells.
+fn fields_of(items: &[Value], fields: &[&str]) -> Vec<Vec<String>> {
+    items
+        .iter()
+        .map(|item| fields.iter().map(|f| cell(&item[*f])).collect())
+        .collect()
 }
