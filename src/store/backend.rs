@@ -114,7 +114,10 @@ struct RedbBackend {
 impl RedbBackend {
     fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join("boomerang.redb");
-        let db = redb::Database::create(&path).map_err(err)?;
+        let db = open_when_unlocked(
+            || redb::Database::create(&path),
+            |e| matches!(e, redb::DatabaseError::DatabaseAlreadyOpen),
+        )?;
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(TABLE).map_err(err)?;
         txn.commit().map_err(err)?;
@@ -221,17 +224,47 @@ impl Backend for RedbBackend {
     }
 }
 
+/// How long an open waits for a file lock that a handle closed in this process has not yet let go of.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Runs `open` until it succeeds, fails otherwise than by `is_locked`, or [`LOCK_WAIT`] has passed. An engine lets
+/// go of its file lock only when the last of its threads has dropped a closed handle (sled's background writes, the
+/// store's committer thread), so an open right after a close in the same process (an import, then the open that
+/// checks it) may find the lock held for a moment. Another process holding the store (a server running on it)
+/// still fails, after that wait, with the engine's own error.
+fn open_when_unlocked<T, E: std::fmt::Display>(
+    mut open: impl FnMut() -> Result<T, E>,
+    is_locked: impl Fn(&E) -> bool,
+) -> Result<T, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match open() {
+            Ok(db) => return Ok(db),
+            Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(err(e)),
+        }
+    }
+}
+
 struct SledBackend {
     db: sled::Db,
 }
 
 impl SledBackend {
+    /// Opens the database, waiting out a lock a closed handle still holds ([`open_when_unlocked`]).
     fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir.join("sled"))
-            .flush_every_ms(None)
-            .open()
-            .map_err(err)?;
+        let db = open_when_unlocked(
+            || {
+                sled::Config::new()
+                    .path(dir.join("sled"))
+                    .flush_every_ms(None)
+                    .open()
+            },
+            // sled words this error itself (kind `Other`, the OS error only in the text).
+            |e| matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock")),
+        )?;
         Ok(SledBackend { db })
     }
 }
