@@ -8,9 +8,10 @@ use crate::config::Settings;
 use crate::engine::{Engine, EngineSettings, Journal};
 use crate::github::GithubClient;
 use crate::github::auth::AppAuth;
+use crate::health::JobStates;
 use crate::links::Links;
 use crate::logs::LogStore;
-use crate::metrics::{JobStates, Metrics};
+use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::store::Store;
 use crate::trigger::Processor;
@@ -200,21 +201,21 @@ impl App {
             ingress
                 .router()
                 .merge(crate::api::router(self.api_state()))
-                .merge(crate::metrics::http::public_routes(self.ops_state())),
+                .merge(crate::health::http::public_routes(self.ops_state())),
         )
         .layer(tower_http::trace::TraceLayer::new_for_http())
     }
 
     /// The `METRICS_LISTEN` listener's routes: `/metrics`, `/healthz` and `/readyz` only.
     pub fn ops_router(&self) -> Router {
-        crate::api::with_security_headers(crate::metrics::http::private_routes(self.ops_state()))
+        crate::api::with_security_headers(crate::health::http::private_routes(self.ops_state()))
     }
 
     /// What `/metrics` and `/readyz` read.
-    fn ops_state(&self) -> crate::metrics::http::OpsState {
-        crate::metrics::http::OpsState {
+    fn ops_state(&self) -> crate::health::http::OpsState {
+        crate::health::http::OpsState {
             metrics: self.metrics.clone(),
-            sources: crate::metrics::Sources {
+            sources: crate::health::Sources {
                 store: self.store.clone(),
                 outbox: self.outbox.clone(),
                 client: self.client.clone(),

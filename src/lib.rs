@@ -13,6 +13,8 @@
 //! `effect` names the GitHub side effects that any module queues (into a store batch) and only the outbox sends.
 //! `callbacks` POSTs a job's JSON to its `callback_url` when an attempt ends (durable, signed, retried, SSRF-guarded).
 //! `ops` is what operators ask of a running server (lists, queues, cancel, retry, purge, replay).
+//! `metrics` is what the components count as things happen; `health` reads the present for `/metrics` and serves
+//! `/healthz`, `/readyz` and `/metrics` (it reads the components; `metrics` imports none of them).
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
 //! all together and owns the background loops; `serve` is `boomerang serve` from start-up checks to shutdown, and
 //! `setup` its setup mode (GitHub's manifest flow, the credentials file); `main.rs` is only the CLI.
@@ -46,6 +48,7 @@ pub mod effect;
 pub mod engine;
 pub mod executor;
 pub mod github;
+pub mod health;
 pub mod ids;
 pub mod job;
 pub mod links;

@@ -3,7 +3,7 @@
 //! `job` span (its id) around everything a job's runner does, the `delivery` span (its GUID) around a delivery's
 //! processing. `RUST_LOG` filters as usual.
 
-pub use crate::metrics::LogFormat;
+pub use crate::config::LogFormat;
 
 /// Installs the process's subscriber: `RUST_LOG`, or `default` when unset, in `format`.
 pub fn init(default: &str, format: LogFormat) {

@@ -1,37 +1,52 @@
-//! Purpose: the gauges that describe the present, read from their sources at each scrape (so a drained queue's
-//! series goes away instead of freezing at its last value): jobs by state, deliveries waiting, each concurrency
-//! group's line, each installation's outbox and rate-limit budget. Per-installation and per-group series are capped;
-//! what is past the cap is summed under `other`.
+//! Purpose: the gauges that describe the present (jobs by state, deliveries waiting, each concurrency group's line,
+//! each installation's outbox and rate-limit budget), replaced as a whole at each scrape from a [`Present`] read by
+//! [`crate::health`] (so a drained queue's series goes away instead of freezing at its last value).
+//! Per-installation and per-group series are capped; what is past the cap is summed under `other`.
 
-use super::{FloatGauge, JobStates, MAX_GROUP_SERIES, MAX_INSTALLATION_SERIES};
-use crate::clock::Clock;
-use crate::github::GithubClient;
-use crate::outbox::{InstallationQueue, Outbox};
-use crate::store::indexes::{self, GroupSlot};
-use crate::store::{IndexPrefix, Store};
-use crate::webhook::DeliveryRecord;
+use super::{FloatGauge, MAX_INSTALLATION_SERIES};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
-use std::collections::HashMap;
 
-/// The most queued calls counted per installation, and deliveries counted as pending, at one scrape.
-const COUNT_CAP: usize = 100_000;
-
-/// Where the gauges are read from at each scrape.
-#[derive(Clone)]
-pub struct Sources {
-    /// Deliveries waiting, concurrency lines.
-    pub store: Store,
+/// What the present-state gauges show at one scrape. A source that could not be read is `None`: its gauges are
+/// left out and counted in `boomerang_metrics_source_errors`.
+#[derive(Clone, Debug, Default)]
+pub struct Present {
+    /// Active jobs per `state` label value.
+    pub jobs: Vec<(&'static str, usize)>,
+    /// Deliveries received and not processed yet.
+    pub pending: Option<Pending>,
+    /// Each concurrency line's length by (repository, group), already capped.
+    pub groups: Option<Vec<((String, String), usize)>>,
     /// Each installation's queue of GitHub calls.
-    pub outbox: Outbox,
-    /// The rate-limit budget GitHub last reported per installation.
-    pub client: GithubClient,
-    /// Active jobs by phase.
-    pub jobs: JobStates,
-    /// Ages are measured on it.
-    pub clock: Clock,
+    pub outbox: Option<Vec<OutboxLine>>,
+    /// Each installation's last reported `x-ratelimit-remaining`.
+    pub rate_budgets: Vec<(u64, u64)>,
+    /// Sources that could not be read.
+    pub source_errors: i64,
+}
+
+/// Deliveries waiting to be processed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pending {
+    /// How many (counted up to a cap).
+    pub count: usize,
+    /// The oldest one's age in seconds (0: none).
+    pub oldest_age: f64,
+}
+
+/// One installation's queue of GitHub calls.
+#[derive(Clone, Copy, Debug)]
+pub struct OutboxLine {
+    /// The installation.
+    pub installation: u64,
+    /// Calls queued.
+    pub depth: usize,
+    /// The oldest call's age in seconds.
+    pub oldest_age: f64,
+    /// Seconds before a rate limit lets it send again (0: free).
+    pub paused: f64,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -48,21 +63,6 @@ struct InstallationLabel {
 struct GroupLabels {
     repo: String,
     group: String,
-}
-
-/// The longest group label value (a group's name comes from the repo config).
-const MAX_LABEL_CHARS: usize = 100;
-
-/// A concurrency line: (repository, group as stored).
-type GroupKey = (String, String);
-
-/// Every concurrency line: the empty prefix of [`indexes::CONCURRENCY`].
-struct EveryGroup;
-
-impl IndexPrefix<GroupSlot> for EveryGroup {
-    fn path(&self) -> String {
-        String::new()
-    }
 }
 
 /// The scrape-time gauges, registered once.
@@ -142,59 +142,35 @@ impl Gauges {
         g
     }
 
-    /// Reads every source and replaces the gauges' series with what they say now.
-    pub(super) fn refresh(&self, sources: &Sources) {
-        let now = sources.clock.now();
-        let mut errors = 0;
+    /// Replaces every gauge's series with what `present` says.
+    pub(super) fn set(&self, present: &Present) {
         self.jobs.clear();
-        for (phase, n) in sources.jobs.counts() {
+        for (state, n) in &present.jobs {
             self.jobs
-                .get_or_create(&StateLabel {
-                    state: phase.as_str(),
-                })
-                .set(n as i64);
+                .get_or_create(&StateLabel { state })
+                .set(*n as i64);
         }
-        match pending(&sources.store, now) {
-            Ok((n, age)) => {
-                self.deliveries_pending.set(n as i64);
-                self.delivery_oldest_age.set(age);
-            }
-            Err(e) => {
-                errors += 1;
-                tracing::warn!(error = %e, "metrics: cannot read the pending deliveries");
-            }
+        if let Some(pending) = present.pending {
+            self.deliveries_pending.set(pending.count as i64);
+            self.delivery_oldest_age.set(pending.oldest_age);
         }
         self.group_depth.clear();
-        match group_depths(&sources.store) {
-            Ok(lines) => {
-                for ((repo, group), n) in lines {
-                    self.group_depth
-                        .get_or_create(&GroupLabels { repo, group })
-                        .set(n as i64);
-                }
-            }
-            Err(e) => {
-                errors += 1;
-                tracing::warn!(error = %e, "metrics: cannot read the concurrency groups");
-            }
+        for ((repo, group), n) in present.groups.iter().flatten() {
+            self.group_depth
+                .get_or_create(&GroupLabels {
+                    repo: repo.clone(),
+                    group: group.clone(),
+                })
+                .set(*n as i64);
         }
         self.outbox_depth.clear();
         self.outbox_oldest_age.clear();
         self.outbox_paused.clear();
-        match sources.outbox.queues(COUNT_CAP) {
-            Ok(queues) => self.set_outbox(queues, now),
-            Err(e) => {
-                errors += 1;
-                tracing::warn!(error = %e, "metrics: cannot read the outbox");
-            }
+        if let Some(lines) = &present.outbox {
+            self.set_outbox(lines.clone());
         }
         self.rate_remaining.clear();
-        let mut budgets: Vec<(u64, u64)> = sources
-            .client
-            .rate_limits()
-            .into_iter()
-            .filter_map(|(inst, snap)| Some((inst.0, snap.remaining?)))
-            .collect();
+        let mut budgets = present.rate_budgets.clone();
         // The installations closest to their limit keep their own series; `other` shows the smallest budget
         // among the rest (the list is sorted, so that is the first one past the cap).
         budgets.sort_by_key(|(inst, left)| (*left, *inst));
@@ -203,26 +179,21 @@ impl Gauges {
                 .get_or_create(&installation_label(i, *inst))
                 .set(*left as i64);
         }
-        self.source_errors.set(errors);
+        self.source_errors.set(present.source_errors);
     }
 
-    fn set_outbox(&self, mut queues: Vec<InstallationQueue>, now: chrono::DateTime<chrono::Utc>) {
+    fn set_outbox(&self, mut lines: Vec<OutboxLine>) {
         // The longest queues keep their own series.
-        queues.sort_by_key(|q| (std::cmp::Reverse(q.depth), q.installation.0));
-        for (i, q) in queues.into_iter().enumerate() {
-            let label = installation_label(i, q.installation.0);
+        lines.sort_by_key(|q| (std::cmp::Reverse(q.depth), q.installation));
+        for (i, q) in lines.into_iter().enumerate() {
+            let label = installation_label(i, q.installation);
             self.outbox_depth
                 .get_or_create(&label)
                 .inc_by(q.depth as i64);
-            let age = q
-                .oldest_enqueued_at
-                .map(|t| seconds(now - t))
-                .unwrap_or(0.0);
             let oldest = self.outbox_oldest_age.get_or_create(&label);
-            oldest.set(oldest.get().max(age));
-            let paused = q.paused_until.map(|t| seconds(t - now)).unwrap_or(0.0);
+            oldest.set(oldest.get().max(q.oldest_age));
             let held = self.outbox_paused.get_or_create(&label);
-            held.set(held.get().max(paused));
+            held.set(held.get().max(q.paused));
         }
     }
 }
@@ -235,101 +206,5 @@ fn installation_label(i: usize, installation: u64) -> InstallationLabel {
         } else {
             "other".to_string()
         },
-    }
-}
-
-fn seconds(d: chrono::TimeDelta) -> f64 {
-    (d.num_milliseconds().max(0) as f64) / 1000.0
-}
-
-/// Deliveries waiting to be processed (up to [`COUNT_CAP`]) and the oldest one's age in seconds.
-fn pending(
-    store: &Store,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(usize, f64), crate::store::StoreError> {
-    let keys = store.pending_deliveries(COUNT_CAP)?;
-    let age = match keys.first() {
-        Some(first) => store
-            .delivery::<DeliveryRecord>(&first.guid)?
-            .map(|d| seconds(now - d.received_at))
-            .unwrap_or(0.0),
-        None => 0.0,
-    };
-    Ok((keys.len(), age))
-}
-
-/// Each concurrency line's length, keyed by (repository, group as stored), the longest [`MAX_GROUP_SERIES`] on
-/// their own and the rest summed under (`other`, `other`).
-fn group_depths(store: &Store) -> Result<Vec<(GroupKey, usize)>, crate::store::StoreError> {
-    let mut lines: HashMap<GroupKey, usize> = HashMap::new();
-    for (path, _) in indexes::CONCURRENCY.scan(store, &EveryGroup)? {
-        // `owner/name/group/queued-at/job/attempt`: the line is all but the last three segments.
-        let mut segments = path.rsplitn(4, '/');
-        let line = segments.nth(3).unwrap_or_default();
-        let mut parts = line.splitn(3, '/');
-        let (owner, name, group) = (
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or_default(),
-        );
-        // A group's name is expanded from the repo config: its label is cut to a bounded length.
-        let group: String = group.chars().take(MAX_LABEL_CHARS).collect();
-        *lines.entry((format!("{owner}/{name}"), group)).or_default() += 1;
-    }
-    let mut sorted: Vec<_> = lines.into_iter().collect();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let rest: usize = sorted.iter().skip(MAX_GROUP_SERIES).map(|(_, n)| n).sum();
-    sorted.truncate(MAX_GROUP_SERIES);
-    if rest > 0 {
-        sorted.push((("other".to_string(), "other".to_string()), rest));
-    }
-    Ok(sorted)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::{JobId, RepoName};
-    use crate::store::indexes::GroupLine;
-    use crate::store::{BackendKind, Batch};
-
-    /// Past [`MAX_GROUP_SERIES`] lines, the shortest are summed under (`other`, `other`); a long group name is cut.
-    #[test]
-    fn group_lines_are_capped() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = Store::open(dir.path(), BackendKind::Redb).expect("the store opens");
-        let repo = RepoName::parse("octo/app").expect("a repository name");
-        let now = chrono::DateTime::from_timestamp(1_000_000, 0).unwrap_or_default();
-        let mut batch = Batch::new();
-        let mut put = |group: String, n: usize| {
-            for a in 0..n {
-                let job = JobId(format!("job-{group:.20}-{a}"));
-                let slot = GroupSlot {
-                    line: GroupLine {
-                        repo: repo.clone(),
-                        group: group.clone(),
-                    },
-                    queued_at: now + chrono::Duration::seconds(a as i64),
-                    job: job.clone(),
-                    attempt: 1,
-                };
-                indexes::CONCURRENCY.put(&mut batch, &slot, &(job, 1));
-            }
-        };
-        put("x".repeat(300), 3);
-        for g in 0..MAX_GROUP_SERIES + 2 {
-            put(format!("g{g}"), 1);
-        }
-        store.commit_blocking(batch).expect("committed");
-        let lines = group_depths(&store).expect("read");
-        assert_eq!(lines.len(), MAX_GROUP_SERIES + 1);
-        assert_eq!(
-            lines[0],
-            (("octo/app".to_string(), "x".repeat(MAX_LABEL_CHARS)), 3)
-        );
-        assert_eq!(
-            lines.last(),
-            Some(&(("other".to_string(), "other".to_string()), 3))
-        );
     }
 }

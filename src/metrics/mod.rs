@@ -1,22 +1,19 @@
 //! Purpose: what boomerang counts and measures, for `/metrics` in Prometheus' text format. [`Metrics`] is one
 //! registry per server (not a process-wide global, so two servers in one process, as in the tests, count apart):
 //! the components record what happens as it happens (a delivery answered, a GitHub request, a step's duration), and
-//! the gauges that describe the present (jobs by state, queues, the outbox, rate limits) are read from their
-//! sources at each scrape ([`gauges`]), so they are never stale.
+//! the gauges that describe the present (jobs by state, queues, the outbox, rate limits) are set at each scrape
+//! from a [`Present`] that [`crate::health`] reads from their sources ([`gauges`]), so they are never stale. This
+//! module depends on none of the components that record into it.
 //!
 //! Every label value is bounded ([`labels`]): names from outside map onto fixed lists, and per-installation and
 //! per-group series are capped ([`MAX_INSTALLATION_SERIES`], [`MAX_GROUP_SERIES`]; the rest is summed under
-//! `other`). The HTTP side (`/metrics`, `/healthz`, `/readyz`) is [`http`]; its settings [`settings`].
+//! `other`). The HTTP side (`/metrics`, `/healthz`, `/readyz`) is [`crate::health`]; its settings
+//! [`crate::config::OpsSettings`].
 
 pub mod gauges;
-pub mod http;
-pub mod job_states;
 pub mod labels;
-pub mod settings;
 
-pub use gauges::Sources;
-pub use job_states::JobStates;
-pub use settings::{LogFormat, OpsSettings};
+pub use gauges::{OutboxLine, Pending, Present};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -259,10 +256,10 @@ impl Metrics {
             .inc();
     }
 
-    /// The whole exposition in Prometheus' text format (version 0.0.4), the gauges read from `sources` now.
-    pub fn render(&self, sources: &Sources) -> String {
+    /// The whole exposition in Prometheus' text format (version 0.0.4), the gauges set from `present`.
+    pub fn render(&self, present: &Present) -> String {
         let _one = self.inner.scrape.lock().unwrap_or_else(|e| e.into_inner());
-        self.inner.gauges.refresh(sources);
+        self.inner.gauges.set(present);
         let mut out = String::with_capacity(16 * 1024);
         if let Err(e) =
             prometheus_client::encoding::prometheus_text::encode(&mut out, &self.inner.registry)

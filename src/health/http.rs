@@ -5,7 +5,9 @@
 //! as a bearer token. `METRICS_LISTEN` serves these three routes on a second address of the operator's choosing
 //! (a private interface, loopback for a sidecar), where `/metrics` needs the token only if one is set.
 
-use super::{CONTENT_TYPE, Metrics, OpsSettings, Sources};
+use super::Sources;
+use crate::config::OpsSettings;
+use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::text::health as say;
 use axum::Router;
 use axum::extract::State;
@@ -84,7 +86,8 @@ async fn metrics(State(state): State<OpsState>, headers: HeaderMap) -> Response 
         )
             .into_response();
     }
-    let rendered = tokio::task::spawn_blocking(move || state.metrics.render(&state.sources)).await;
+    let rendered =
+        tokio::task::spawn_blocking(move || state.metrics.render(&state.sources.read())).await;
     match rendered {
         Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
         Err(e) => {

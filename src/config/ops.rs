@@ -1,7 +1,7 @@
 //! Purpose: the operator-facing settings of `/metrics`, `/readyz` and the server's own log format, read from the
-//! environment by [`crate::config`] (and `LOG_FORMAT` by `main.rs`, before anything logs).
+//! environment with the rest of the settings (and `LOG_FORMAT` by `main.rs`, before anything logs).
 
-use crate::config::SettingsError;
+use super::SettingsError;
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -2,7 +2,9 @@
 //! or invalid setting is reported as one line naming it; nothing else in the crate reads the environment.
 
 pub use crate::callbacks::CallbackSettings;
-pub use crate::metrics::OpsSettings;
+pub use ops::{LogFormat, OpsSettings};
+
+mod ops;
 use crate::store::BackendKind;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -503,7 +505,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    const KEY: &str = include_str!("../sim/fixtures/test-app-key.pem");
+    const KEY: &str = include_str!("../../sim/fixtures/test-app-key.pem");
 
     fn with(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
         let map: HashMap<String, String> = pairs
