@@ -4,7 +4,7 @@
 //! Needs a bearer token from `API_TOKENS`.
 
 use super::ApiState;
-use super::{error, has_api_token, load};
+use super::{error, load};
 use crate::callbacks::signature::EVENT_JOB_COMPLETED;
 use crate::store::callbacks::CallbackDelivery;
 use axum::Router;
@@ -24,7 +24,7 @@ async fn job_callbacks(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !has_api_token(&app, &headers) {
+    if !app.has_api_token(&headers) {
         return error(
             StatusCode::UNAUTHORIZED,
             "a bearer token from API_TOKENS is required",

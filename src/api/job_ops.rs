@@ -4,7 +4,7 @@
 //! from `API_TOKENS`.
 
 use super::query::{Params, bad_request};
-use super::{ApiState, error, has_api_token};
+use super::{ApiState, error};
 use crate::ids::{JobId, RepoName};
 use crate::job::JobSummary;
 use crate::ops::jobs::{self, Cursor, JobFilter, StatusFilter};
@@ -127,7 +127,7 @@ pub(super) async fn list(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if !has_api_token(&app, &headers) {
+    if !app.has_api_token(&headers) {
         return unauthorized();
     }
     let (filter, limit, cursor) = match list_request(raw.as_deref()) {
@@ -155,7 +155,7 @@ pub(super) async fn purge(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if !has_api_token(&app, &headers) {
+    if !app.has_api_token(&headers) {
         return unauthorized();
     }
     let cutoff = match Params::parse(raw.as_deref(), &["ended_before"])
@@ -210,7 +210,7 @@ pub(super) async fn cancel(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !has_api_token(&app, &headers) {
+    if !app.has_api_token(&headers) {
         return unauthorized();
     }
     let job = match job_id(&id) {
@@ -228,7 +228,7 @@ pub(super) async fn retry(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !has_api_token(&app, &headers) {
+    if !app.has_api_token(&headers) {
         return unauthorized();
     }
     let job = match job_id(&id) {

@@ -7,7 +7,7 @@
 //! job; [`crate::callbacks`] POSTs the job's JSON to it each time an attempt ends.
 
 use super::ApiState;
-use super::{error, has_api_token, job_view, unprocessable};
+use super::{error, job_view, unprocessable};
 use crate::callbacks::Callbacks;
 use crate::ids::{CommitSha, JobId, RepoName};
 use crate::job::JobRecord;
@@ -153,7 +153,7 @@ async fn create_job(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !has_api_token(&app, &headers) {
+    if !app.has_api_token(&headers) {
         return error(
             StatusCode::UNAUTHORIZED,
             "a bearer token from API_TOKENS is required",

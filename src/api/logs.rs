@@ -9,7 +9,7 @@
 
 use super::ApiState;
 use super::log_search::{LogSearchQuery, search_logs};
-use super::{error, has_api_token, load};
+use super::{error, load};
 use crate::job::{AttemptState, JobRecord, JobState, StepState};
 use crate::logs::search::{Keep, Pattern};
 use crate::logs::{LogLine, LogStore};
@@ -133,7 +133,7 @@ async fn job_logs(
     Query(q): Query<LogsQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if !has_api_token(&app, &headers) {
+    if !app.has_api_token(&headers) {
         return unauthorized();
     }
     let (record, state) = match load(&app, &id) {
@@ -240,7 +240,7 @@ async fn search(
     Query(q): Query<LogSearchQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if !has_api_token(&app, &headers) {
+    if !app.has_api_token(&headers) {
         return unauthorized();
     }
     let found = match search_logs(&app, &q).await {
@@ -266,7 +266,7 @@ async fn search(
 }
 
 async fn stats(State(app): State<ApiState>, headers: HeaderMap) -> Response {
-    if !has_api_token(&app, &headers) {
+    if !app.has_api_token(&headers) {
         return unauthorized();
     }
     let logs = app.logs.clone();
@@ -291,11 +291,7 @@ async fn stream(
     Query(q): Query<StreamQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let by_link = q
-        .token
-        .as_deref()
-        .is_some_and(|t| app.links.verify(&id, t, app.clock.now()));
-    if !by_link && !has_api_token(&app, &headers) && app.session(&headers).is_none() {
+    if app.job_reader(&id, q.token.as_deref(), &headers).is_none() {
         return unauthorized();
     }
     if let Err(r) = load(&app, &id) {

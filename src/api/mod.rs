@@ -20,7 +20,7 @@ mod state;
 pub use job_ops::summary_json;
 pub use openapi::OPENAPI_JSON;
 pub use session::{Session, Sessions};
-pub use state::ApiState;
+pub use state::{ApiState, JobReader};
 
 use crate::ids::JobId;
 use crate::job::{JobRecord, JobState};
@@ -82,11 +82,6 @@ fn error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-/// Whether the request carries one of the configured API tokens.
-fn has_api_token(app: &ApiState, headers: &HeaderMap) -> bool {
-    app.has_api_token(headers)
-}
-
 fn load(app: &ApiState, id: &str) -> Result<(JobRecord, JobState), Box<Response>> {
     if !JobId::is_valid(id) {
         return Err(Box::new(error(StatusCode::NOT_FOUND, "no such job")));
@@ -122,7 +117,7 @@ async fn job_json(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !has_api_token(&app, &headers) {
+    if !app.has_api_token(&headers) {
         return error(
             StatusCode::UNAUTHORIZED,
             "a bearer token from API_TOKENS is required",

@@ -4,7 +4,7 @@
 
 use super::job_ops::unauthorized;
 use super::query::{Params, bad_request};
-use super::{ApiState, error, has_api_token};
+use super::{ApiState, error};
 use crate::ops::queue::{self, Sources};
 use crate::text::ops as text;
 use crate::trigger::ReplayRefusal;
@@ -18,7 +18,7 @@ const MAX_GUID_LEN: usize = 100;
 
 /// `GET /api/v1/queue`.
 pub(super) async fn snapshot(State(app): State<ApiState>, headers: HeaderMap) -> Response {
-    if !has_api_token(&app, &headers) {
+    if !app.has_api_token(&headers) {
         return unauthorized();
     }
     let taken = tokio::task::spawn_blocking(move || {
@@ -50,7 +50,7 @@ pub(super) async fn replay(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if !has_api_token(&app, &headers) {
+    if !app.has_api_token(&headers) {
         return unauthorized();
     }
     let force = match Params::parse(raw.as_deref(), &["force"]).and_then(|q| {

@@ -68,8 +68,39 @@ impl ApiState {
         self.sessions.find(id, &self.api_tokens, self.clock.now())
     }
 
+    /// Who may read job `id`'s page and logs with this request, if anyone: a signed-in operator, the job's own
+    /// signed link (`token`, when no session is given) or an API token. The job page and the live log stream both
+    /// ask this one question.
+    pub fn job_reader(
+        &self,
+        id: &str,
+        token: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Option<JobReader> {
+        if let Some(session) = self.session(headers) {
+            return Some(JobReader::Operator(session));
+        }
+        if let Some(t) = token
+            && self.links.verify(id, t, self.clock.now())
+        {
+            return Some(JobReader::Link(t.to_string()));
+        }
+        self.has_api_token(headers).then_some(JobReader::ApiToken)
+    }
+
     /// Whether the pages' cookies must be `Secure` (`PUBLIC_URL` is https).
     pub fn secure_cookies(&self) -> bool {
         self.links.public_url().starts_with("https://")
     }
+}
+
+/// How a request may read one job (see [`ApiState::job_reader`]).
+#[derive(Debug)]
+pub enum JobReader {
+    /// A signed-in operator: every page, with the buttons.
+    Operator(Session),
+    /// The job's signed link: that job's page and logs only, read-only (the token is kept in the page's links).
+    Link(String),
+    /// A bearer API token (scripts).
+    ApiToken,
 }

@@ -6,7 +6,7 @@
 
 use super::job_view::{JobView, gather};
 use super::{Chrome, Operator, message, render};
-use crate::api::{ApiState, load};
+use crate::api::{ApiState, JobReader, load};
 use crate::engine::JobCommand;
 use crate::ids::JobId;
 use crate::job::JobConclusion;
@@ -61,18 +61,19 @@ async fn job_page(
     headers: HeaderMap,
 ) -> Response {
     let now = app.clock.now();
-    let session = app.session(&headers);
-    let link_token = q
-        .token
-        .filter(|t| session.is_none() && app.links.verify(&id, t, now));
-    if session.is_none() && link_token.is_none() && !app.has_api_token(&headers) {
-        return message(
-            StatusCode::UNAUTHORIZED,
-            Chrome::anonymous(),
-            "Sign in",
-            text::JOB_PAGE_NEEDS_LINK,
-        );
-    }
+    let (session, link_token) = match app.job_reader(&id, q.token.as_deref(), &headers) {
+        Some(JobReader::Operator(session)) => (Some(session), None),
+        Some(JobReader::Link(token)) => (None, Some(token)),
+        Some(JobReader::ApiToken) => (None, None),
+        None => {
+            return message(
+                StatusCode::UNAUTHORIZED,
+                Chrome::anonymous(),
+                "Sign in",
+                text::JOB_PAGE_NEEDS_LINK,
+            );
+        }
+    };
     let (record, state) = match load(&app, &id) {
         Ok(found) => found,
         Err(_) if session.is_some() || link_token.is_some() => {
