@@ -300,17 +300,6 @@ impl App {
     /// others until [`Running::stop`] has drained. HTTP is the caller's (`serve` above, or `boomerang serve`'s router
     /// switch after setup mode).
     pub async fn start(&self, shutdown: CancellationToken) -> anyhow::Result<Running> {
-        let listed = self
-            .store
-            .backfill_job_list()
-            .await
-            .context("cannot list the jobs this store holds from an older boomerang")?;
-        if listed > 0 {
-            tracing::info!(
-                jobs = listed,
-                "listed the jobs stored by an older boomerang"
-            );
-        }
         let recovered = self
             .engine
             .recover()

@@ -1,13 +1,14 @@
-//! Purpose: indexes derived from job records that were added after a store was created. A store written by an
-//! older boomerang has jobs but no entries in them, so when the store opens each such index is filled once from the job
-//! records (in bounded pages, each page one atomic commit) and a meta flag records that it was: later starts skip it.
-//! New jobs write their entries with the job, so the flag never needs clearing.
+//! Purpose: indexes derived from jobs that were added after a store was created (the commit → jobs index, the jobs
+//! list). A store written by an older boomerang has jobs but no entries in them, so when the store opens each such
+//! index is filled once from the job records (and, where the index needs the job's state, its events), in bounded
+//! pages, each page one atomic commit, and a meta flag records that it was: later starts skip it. New jobs write
+//! their entries with the job, so the flag never needs clearing. The one mechanism for every such index.
 
 use super::backend::Backend;
 use super::batch::Op;
 use super::indexes::{self, CommitJobKey, CommitKey};
-use super::{Batch, StoreError, decode, keys};
-use crate::job::JobRecord;
+use super::{Batch, StoreError, decode, job_list, keys};
+use crate::job::{JobEvent, JobRecord, JobSummary, fold};
 
 /// One backend write: a put (`Some`) or a delete (`None`).
 type Write = (Vec<u8>, Option<Vec<u8>>);
@@ -15,19 +16,26 @@ type Write = (Vec<u8>, Option<Vec<u8>>);
 /// Job records read per page (one commit per page keeps memory bounded on a large store).
 const PAGE: usize = 512;
 
-/// One derived index: its meta flag and how one job record fills it.
+/// One derived index: its meta flag and how one job fills it (reading more of the job from the backend if it
+/// needs to).
 struct Derived {
     flag: &'static str,
-    fill: fn(&mut Batch, &JobRecord),
+    fill: fn(&mut Batch, &JobRecord, &dyn Backend) -> Result<(), StoreError>,
 }
 
-/// Every index derived from job records that an older store may lack.
-const DERIVED: &[Derived] = &[Derived {
-    flag: "backfilled/commit-jobs",
-    fill: fill_commit_jobs,
-}];
+/// Every index derived from jobs that an older store may lack.
+const DERIVED: &[Derived] = &[
+    Derived {
+        flag: "backfilled/commit-jobs",
+        fill: fill_commit_jobs,
+    },
+    Derived {
+        flag: "backfilled/job-list",
+        fill: fill_job_list,
+    },
+];
 
-fn fill_commit_jobs(batch: &mut Batch, job: &JobRecord) {
+fn fill_commit_jobs(batch: &mut Batch, job: &JobRecord, _: &dyn Backend) -> Result<(), StoreError> {
     let key = CommitJobKey {
         commit: CommitKey {
             repo: job.repo.clone(),
@@ -36,6 +44,26 @@ fn fill_commit_jobs(batch: &mut Batch, job: &JobRecord) {
         job: job.id.clone(),
     };
     indexes::COMMIT_JOBS.put(batch, &key, &job.spec.name);
+    Ok(())
+}
+
+/// Lists the job as its events fold (listing a job twice writes the same entries). A job with an event this build
+/// cannot read is left unlisted here: the engine reports it where it is used.
+fn fill_job_list(
+    batch: &mut Batch,
+    job: &JobRecord,
+    backend: &dyn Backend,
+) -> Result<(), StoreError> {
+    let rows = backend.scan(keys::events(job.id.as_str()).as_bytes(), None, usize::MAX)?;
+    let mut events = Vec::with_capacity(rows.len());
+    for (key, value) in &rows {
+        match decode::<JobEvent>(&String::from_utf8_lossy(key), value) {
+            Ok(event) => events.push(event),
+            Err(_) => return Ok(()),
+        }
+    }
+    job_list::write_listing(batch, None, &JobSummary::of(job, &fold(job, &events)));
+    Ok(())
 }
 
 /// Fills every derived index this store has not filled yet from its job records, writing straight to the backend
@@ -73,7 +101,7 @@ pub(super) fn backfill_derived_indexes(backend: &dyn Backend) -> Result<usize, S
             };
             read += 1;
             for derived in &missing {
-                (derived.fill)(&mut batch, &job);
+                (derived.fill)(&mut batch, &job, backend)?;
             }
         }
         backend.write(plain_writes(batch)?)?;

@@ -3,11 +3,11 @@
 //! a filtered list is a reverse range read of one facet, newest first, never a scan of all jobs. The entries and the
 //! job's [`JobSummary`] are rewritten in the commit that changes the job's status ([`write_listing`]).
 
+use super::Batch;
 use super::index::{IndexKey, IndexPrefix};
 use super::indexes::{JOB_LIST, JOB_SUMMARIES, segment};
-use super::{Batch, Store, StoreError, keys};
 use crate::ids::{JobId, RepoName};
-use crate::job::{AttemptStatus, JobConclusion, JobEvent, JobRecord, JobSummary, fold};
+use crate::job::{AttemptStatus, JobConclusion, JobSummary};
 use chrono::{DateTime, Utc};
 
 /// One way the list of jobs can be narrowed: each is a range of [`JOB_LIST`].
@@ -151,66 +151,12 @@ pub fn delete_listing(batch: &mut Batch, summary: &JobSummary) {
     JOB_SUMMARIES.delete(batch, &summary.id);
 }
 
-/// The meta flag set once every job stored before the list existed has been listed.
-const BACKFILLED: &str = "backfilled/job-list";
-
-/// Job records read per backfill page (one commit per page keeps memory bounded on a large store).
-const BACKFILL_PAGE: usize = 512;
-
-impl Store {
-    /// Lists every stored job that is not listed yet, once per store: a store written by an older boomerang has
-    /// jobs but no list entries. Returns how many jobs were listed (0 once done).
-    pub async fn backfill_job_list(&self) -> Result<usize, StoreError> {
-        if self.meta::<bool>(BACKFILLED)? == Some(true) {
-            return Ok(0);
-        }
-        let mut listed = 0;
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let rows =
-                self.inner
-                    .backend
-                    .scan(keys::JOBS.as_bytes(), after.as_deref(), BACKFILL_PAGE)?;
-            let Some((last, _)) = rows.last() else {
-                break;
-            };
-            after = Some(last.clone());
-            let full = rows.len() == BACKFILL_PAGE;
-            let mut batch = Batch::new();
-            for (key, value) in &rows {
-                let key = String::from_utf8_lossy(key);
-                // A record this build cannot read is left alone here: the engine reports it where it is used.
-                let Ok(record) = super::decode::<JobRecord>(&key, value) else {
-                    continue;
-                };
-                if JOB_SUMMARIES.get(self, &record.id)?.is_some() {
-                    continue;
-                }
-                let events: Vec<JobEvent> = self.job_events(record.id.as_str())?;
-                write_listing(
-                    &mut batch,
-                    None,
-                    &JobSummary::of(&record, &fold(&record, &events)),
-                );
-                listed += 1;
-            }
-            self.commit(batch).await?;
-            if !full {
-                break;
-            }
-        }
-        let mut done = Batch::new();
-        done.put_meta(BACKFILLED, &true);
-        self.commit(done).await?;
-        Ok(listed)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::{JobEvent, JobRecord};
     use crate::ops::jobs::{self, JobFilter, StatusFilter};
-    use crate::store::BackendKind;
+    use crate::store::{BackendKind, Store};
 
     /// A job record as an older build stored it: record and events, no list entries.
     fn old_job(store: &Store, n: usize, failed: bool) -> JobId {
@@ -255,29 +201,30 @@ mod tests {
         id
     }
 
-    #[tokio::test]
-    async fn jobs_stored_before_the_list_are_listed_once_at_start() {
+    /// A store written before the jobs list existed gets its jobs listed, with their state, when it opens.
+    #[test]
+    fn jobs_stored_before_the_list_are_listed_once_at_start() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), BackendKind::Redb).expect("open");
-        let store2 = store.clone();
-        let (failed, running) = tokio::task::spawn_blocking(move || {
-            (old_job(&store2, 1, true), old_job(&store2, 2, false))
-        })
-        .await
-        .expect("written");
+        let (failed, running) = (old_job(&store, 1, true), old_job(&store, 2, false));
         let all = |store: &Store| jobs::list(store, &JobFilter::default(), 10, None).expect("list");
         assert!(
             all(&store).jobs.is_empty(),
             "not listed before the backfill"
         );
+        // Stand for an older store: its flag was never set.
+        let mut older = Batch::new();
+        older
+            .ops
+            .push(super::super::batch::Op::Delete(super::super::keys::meta(
+                "backfilled/job-list",
+            )));
+        store.commit_blocking(older).expect("commit");
+        drop(store);
 
-        assert_eq!(store.backfill_job_list().await.expect("backfill"), 2);
+        let store = Store::open(dir.path(), BackendKind::Redb).expect("reopen");
         let listed: Vec<JobId> = all(&store).jobs.into_iter().map(|j| j.id).collect();
-        assert_eq!(
-            listed,
-            vec![running.clone(), failed.clone()],
-            "newest first"
-        );
+        assert_eq!(listed, vec![running, failed.clone()], "newest first");
         let only_failed = JobFilter {
             status: Some(StatusFilter::Failed),
             ..JobFilter::default()
@@ -285,10 +232,5 @@ mod tests {
         let page = jobs::list(&store, &only_failed, 10, None).expect("list");
         assert_eq!(page.jobs.len(), 1);
         assert_eq!(page.jobs[0].id, failed);
-        assert_eq!(
-            store.backfill_job_list().await.expect("again"),
-            0,
-            "done once"
-        );
     }
 }
