@@ -582,3 +582,15 @@ pub async fn burst(jobs: usize, store: BackendKind) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Times one `GET /healthz` on the server at `base`: the floor of any HTTP answer (routing, the security headers,
+/// loopback), which the HTTP benches interleave with what they measure and report it against.
+pub(crate) async fn time_healthz(http: &reqwest::Client, base: &str) -> anyhow::Result<Duration> {
+    let t = std::time::Instant::now();
+    http.get(format!("{base}/healthz"))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    Ok(t.elapsed())
+}

@@ -313,13 +313,7 @@ async fn over_http(base: &str) -> anyhow::Result<()> {
             took.push(t.elapsed());
             anyhow::ensure!(status.is_success(), "{path} answered {status}");
             bytes = body.len();
-            let t = Instant::now();
-            http.get(format!("{base}/healthz"))
-                .send()
-                .await?
-                .bytes()
-                .await?;
-            floor.push(t.elapsed());
+            floor.push(crate::bench::time_healthz(&http, base).await?);
         }
         let (stats, floor) = (Stats::of(took), Stats::of(floor));
         println!(

@@ -86,13 +86,7 @@ pub async fn run(o: &MetricsBenchOptions) -> anyhow::Result<()> {
             .await?;
         scrape.push(t.elapsed());
         anyhow::ensure!(!body.is_empty(), "an empty scrape");
-        let t = Instant::now();
-        http.get(format!("{base}/healthz"))
-            .send()
-            .await?
-            .bytes()
-            .await?;
-        trivial.push(t.elapsed());
+        trivial.push(crate::bench::time_healthz(&http, &base).await?);
     }
     let (scrape, trivial) = (Stats::of(scrape), Stats::of(trivial));
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
