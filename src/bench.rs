@@ -167,52 +167,9 @@ pub async fn ingest(
     )?;
     let router = app.router();
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()?;
     let url = format!("http://{addr}{WEBHOOK_PATH}");
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.max(1) {
-        let (client, url, payloads, next) =
-            (client.clone(), url.clone(), payloads.clone(), next.clone());
-        tasks.spawn(async move {
-            let mut samples = Vec::new();
-            let mut failures = 0usize;
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= requests {
-                    break;
-                }
-                let (event, body) = &payloads[i % payloads.len()];
-                let sig = signature::sign(SECRET.as_bytes(), body);
-                let t = Instant::now();
-                let resp = client
-                    .post(&url)
-                    .header("x-github-event", event)
-                    .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
-                    .header("x-hub-signature-256", sig)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await;
-                match resp {
-                    Ok(r) if r.status().is_success() => samples.push(t.elapsed()),
-                    _ => failures += 1,
-                }
-            }
-            (samples, failures)
-        });
-    }
-    let mut samples = Vec::new();
-    let mut failures = 0;
-    while let Some(r) = tasks.join_next().await {
-        let (s, f) = r?;
-        samples.extend(s);
-        failures += f;
-    }
-    let elapsed = started.elapsed();
+    let load = drive(&url, &payloads, requests, concurrency).await?;
+    let (samples, failures, elapsed) = (load.samples, load.failures, load.elapsed);
     let (txns, batches) = app.store.commit_stats();
     server.abort();
     let bytes: usize = payloads.iter().map(|(_, b)| b.len()).sum::<usize>() / payloads.len();
@@ -232,6 +189,9 @@ pub async fn ingest(
         "ingest  group commit: {batches} batches in {txns} durable transactions ({:.1} per fsync)",
         batches as f64 / txns.max(1) as f64
     );
+    let rate = load_rate(requests - failures, elapsed);
+    crate::bench_ceilings::report(rate, dir.path(), bytes, &payloads, requests, concurrency)
+        .await?;
     Ok(())
 }
 
@@ -593,4 +553,83 @@ pub(crate) async fn time_healthz(http: &reqwest::Client, base: &str) -> anyhow::
         .bytes()
         .await?;
     Ok(t.elapsed())
+}
+
+/// What one load run measured.
+pub(crate) struct Load {
+    /// The latency of each acknowledged delivery.
+    pub samples: Vec<Duration>,
+    /// Deliveries not answered with a success.
+    pub failures: usize,
+    /// From the first request to the last answer.
+    pub elapsed: Duration,
+}
+
+/// Deliveries per second of `n` in `elapsed`.
+pub(crate) fn load_rate(n: usize, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// The load generator of `bench ingest`: `requests` signed webhook deliveries (cycling over `payloads`, each with a
+/// fresh GUID) POSTed to `url` by `concurrency` workers on kept-alive connections. The same generator drives the
+/// ceilings it is compared with, so they share its cost.
+pub(crate) async fn drive(
+    url: &str,
+    payloads: &Arc<Vec<(String, Vec<u8>)>>,
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<Load> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, url, payloads, next) = (
+            client.clone(),
+            url.to_string(),
+            payloads.clone(),
+            next.clone(),
+        );
+        tasks.spawn(async move {
+            let mut samples = Vec::new();
+            let mut failures = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= requests {
+                    break;
+                }
+                let (event, body) = &payloads[i % payloads.len()];
+                let sig = signature::sign(SECRET.as_bytes(), body);
+                let t = Instant::now();
+                let resp = client
+                    .post(&url)
+                    .header("x-github-event", event)
+                    .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
+                    .header("x-hub-signature-256", sig)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status().is_success() => samples.push(t.elapsed()),
+                    _ => failures += 1,
+                }
+            }
+            (samples, failures)
+        });
+    }
+    let mut samples = Vec::new();
+    let mut failures = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (s, f) = r?;
+        samples.extend(s);
+        failures += f;
+    }
+    Ok(Load {
+        samples,
+        failures,
+        elapsed: started.elapsed(),
+    })
 }
