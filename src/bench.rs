@@ -86,6 +86,7 @@ pub(crate) fn settings(
         listen: addr,
         public_url: format!("http://{addr}"),
         store,
+        database_url: None,
         api_tokens: Vec::new(),
         kill_grace: Duration::from_secs(5),
         step_cgroup: Default::default(),

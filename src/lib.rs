@@ -52,6 +52,7 @@ pub mod links;
 pub mod logging;
 pub mod logs;
 pub mod metrics;
+pub mod migrate;
 pub mod ops;
 pub mod outbox;
 pub mod reconcile;
