@@ -41,7 +41,10 @@ impl MigrationReport {
 const MIGRATION_LOCK: i64 = 0x626f_6f6d_6d69_6772; // "boommigr"
 
 fn pg(context: &str, e: postgres::Error) -> StoreError {
-    StoreError::Backend(format!("PostgreSQL: {context}: {e}"))
+    StoreError::Backend(format!(
+        "PostgreSQL: {context}: {}",
+        super::postgres::message(&e)
+    ))
 }
 
 /// Brings the schema `client`'s search path points at up to the newest known migration.

@@ -91,11 +91,14 @@ impl Conn {
     /// Connects (on the calling thread, which must not be inside a tokio runtime) with durable commits.
     fn connect(config: &postgres::Config, target: &str) -> Result<Conn, StoreError> {
         let mut client = config.connect(NoTls).map_err(|e| {
-            StoreError::Backend(format!("PostgreSQL at {target}: cannot connect: {e}"))
+            StoreError::Backend(format!(
+                "PostgreSQL at {target}: cannot connect: {}",
+                message(&e)
+            ))
         })?;
         client
             .batch_execute("SET synchronous_commit = on")
-            .map_err(|e| StoreError::Backend(format!("PostgreSQL at {target}: {e}")))?;
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL at {target}: {}", message(&e))))?;
         Ok(Conn {
             client,
             statements: HashMap::new(),
@@ -161,24 +164,30 @@ impl PostgresBackend {
             tasks,
             sole_server: Mutex::new(None),
         };
-        let report = backend.call("migrate", |conn| {
+        let report = backend.call("migrate", false, |conn: &mut Conn| {
             migrations::apply(&mut conn.client).map_err(Failure::Store)
         })?;
         Ok((backend, report))
     }
 
-    /// Runs `work` on a connection thread and waits for its answer. A failure on a connection that is now closed
-    /// drops it, so the next call connects again.
+    /// Runs `work` on a connection thread and waits for its answer. A failure on a connection that is now broken
+    /// drops it, so the next call connects again; a `retryable` call (a read) is then run once more on a new
+    /// connection, a write is not (whether its commit landed is unknown: the caller sees the error).
     fn call<T: Send + 'static>(
         &self,
         what: &'static str,
-        work: impl FnOnce(&mut Conn) -> Result<T, Failure> + Send + 'static,
+        retryable: bool,
+        work: impl FnMut(&mut Conn) -> Result<T, Failure> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (answer, answered) = mpsc::sync_channel(1);
         let config = self.config.clone();
         let target = self.target.clone();
+        let mut work = work;
         let task: Task = Box::new(move |slot: &mut Option<Conn>| {
-            let result = run_on(slot, &config, &target, what, work);
+            let mut result = run_on(slot, &config, &target, what, &mut work);
+            if retryable && result.is_err() && slot.is_none() {
+                result = run_on(slot, &config, &target, what, &mut work);
+            }
             let _ = answer.send(result);
         });
         self.tasks.send(task).map_err(|_| StoreError::Closed)?;
@@ -198,12 +207,33 @@ impl From<postgres::Error> for Failure {
     }
 }
 
+/// The database's error in full (`postgres::Error`'s own text is only "db error" for a server's answer).
+pub(super) fn message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// Whether the connection that gave `e` can serve no more calls (closed, or ended by the server).
+fn broken(client: &Client, e: &postgres::Error) -> bool {
+    client.is_closed()
+        || e.is_closed()
+        || match e.as_db_error() {
+            Some(db) => matches!(db.severity(), "FATAL" | "PANIC"),
+            None => true,
+        }
+}
+
 fn run_on<T>(
     slot: &mut Option<Conn>,
     config: &postgres::Config,
     target: &str,
     what: &str,
-    work: impl FnOnce(&mut Conn) -> Result<T, Failure>,
+    work: &mut impl FnMut(&mut Conn) -> Result<T, Failure>,
 ) -> Result<T, StoreError> {
     if slot.as_ref().is_some_and(|c| c.client.is_closed()) {
         *slot = None;
@@ -214,16 +244,20 @@ fn run_on<T>(
     };
     match work(conn) {
         Ok(v) => Ok(v),
-        Err(failure) => {
+        Err(Failure::Store(e)) => {
             if conn.client.is_closed() {
                 *slot = None;
             }
-            Err(match failure {
-                Failure::Store(e) => e,
-                Failure::Pg(e) => {
-                    StoreError::Backend(format!("PostgreSQL at {target}: {what}: {e}"))
-                }
-            })
+            Err(e)
+        }
+        Err(Failure::Pg(e)) => {
+            if broken(&conn.client, &e) {
+                *slot = None;
+            }
+            Err(StoreError::Backend(format!(
+                "PostgreSQL at {target}: {what}: {}",
+                message(&e)
+            )))
         }
     }
 }
@@ -250,7 +284,7 @@ fn limit_param(limit: usize) -> i64 {
 impl Backend for PostgresBackend {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let key = key.to_vec();
-        self.call("get", move |conn| {
+        self.call("get", true, move |conn| {
             let statement = conn.prepared(GET)?;
             Ok(match conn.client.query_opt(&statement, &[&key])? {
                 Some(row) => Some(row.try_get(0)?),
@@ -271,8 +305,8 @@ impl Backend for PostgresBackend {
         };
         let end = prefix_end(prefix);
         let limit = limit_param(limit);
-        self.call("scan", move |conn| {
-            Ok(match (exclusive, end) {
+        self.call("scan", true, move |conn| {
+            Ok(match (exclusive, &end) {
                 (false, None) => conn.rows(SCAN_FROM, &[&start, &limit])?,
                 (false, Some(end)) => conn.rows(SCAN_FROM_TO, &[&start, &end, &limit])?,
                 (true, None) => conn.rows(SCAN_AFTER, &[&start, &limit])?,
@@ -293,8 +327,8 @@ impl Backend for PostgresBackend {
         }
         let start = prefix.to_vec();
         let limit = limit_param(limit);
-        self.call("scan", move |conn| {
-            Ok(match end {
+        self.call("scan", true, move |conn| {
+            Ok(match &end {
                 None => conn.rows(SCAN_REV_FROM, &[&start, &limit])?,
                 Some(end) => conn.rows(SCAN_REV_FROM_TO, &[&start, &end, &limit])?,
             })
@@ -317,7 +351,7 @@ impl Backend for PostgresBackend {
                 None => deletes.push(k),
             }
         }
-        self.call("write", move |conn| {
+        self.call("write", false, move |conn| {
             let upsert = conn.prepared(UPSERT)?;
             let delete = conn.prepared(DELETE)?;
             let mut txn = conn.client.transaction()?;
@@ -333,7 +367,7 @@ impl Backend for PostgresBackend {
     }
 
     fn size_on_disk(&self) -> u64 {
-        let size = self.call("size", |conn| {
+        let size = self.call("size", true, |conn| {
             let statement = conn.prepared(SIZE)?;
             let bytes: i64 = conn.client.query_one(&statement, &[])?.try_get(0)?;
             Ok(u64::try_from(bytes).unwrap_or(0))
@@ -387,8 +421,9 @@ fn export_rows(
     target: &str,
     chunks: &mpsc::SyncSender<Result<Vec<Row>, StoreError>>,
 ) -> Result<(), StoreError> {
-    let pg =
-        |e: postgres::Error| StoreError::Backend(format!("PostgreSQL at {target}: export: {e}"));
+    let pg = |e: postgres::Error| {
+        StoreError::Backend(format!("PostgreSQL at {target}: export: {}", message(&e)))
+    };
     let mut conn = Conn::connect(config, target)?;
     let mut txn = conn
         .client
@@ -431,7 +466,9 @@ fn hold_sole_server(
     claimed: &mpsc::SyncSender<Result<(), StoreError>>,
     stop: &mpsc::Receiver<()>,
 ) {
-    let pg = |e: postgres::Error| StoreError::Backend(format!("PostgreSQL at {target}: {e}"));
+    let pg = |e: postgres::Error| {
+        StoreError::Backend(format!("PostgreSQL at {target}: {}", message(&e)))
+    };
     let mut conn = match Conn::connect(config, target) {
         Ok(c) => c,
         Err(e) => {
@@ -477,3 +514,7 @@ fn hold_sole_server(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "postgres_tests.rs"]
+mod tests;

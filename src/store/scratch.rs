@@ -22,13 +22,14 @@ fn execute_alone(url: &str, sql: String) -> Result<(), StoreError> {
             .connect(postgres::NoTls)
             .map_err(|e| {
                 StoreError::Backend(format!(
-                    "PostgreSQL at {}: cannot connect: {e}",
-                    super::postgres::describe(&url)
+                    "PostgreSQL at {}: cannot connect: {}",
+                    super::postgres::describe(&url),
+                    super::postgres::message(&e)
                 ))
             })?;
-        client
-            .batch_execute(&sql)
-            .map_err(|e| StoreError::Backend(format!("PostgreSQL: {e}")))
+        client.batch_execute(&sql).map_err(|e| {
+            StoreError::Backend(format!("PostgreSQL: {}", super::postgres::message(&e)))
+        })
     })
     .join()
     .map_err(|_| StoreError::Backend("the PostgreSQL helper thread panicked".into()))?
