@@ -34,6 +34,7 @@ pub mod bench;
 pub mod bench_jobs;
 pub mod bench_logs;
 pub mod bench_metrics;
+pub mod bench_store;
 pub mod bench_waits;
 pub mod callbacks;
 pub mod checkout;

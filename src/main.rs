@@ -337,9 +337,12 @@ enum BenchCommand {
         /// How much to write (1G, 200M, …).
         #[arg(long, default_value = "1G", value_parser = boomerang::bench::parse_bytes)]
         bytes: u64,
-        /// Store backend.
+        /// Store backend (postgres: measured beside redb in the same run).
         #[arg(long, default_value = "redb")]
         store: BackendKind,
+        /// With --store postgres: the database (the figures are taken in a schema of their own, dropped after).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
     /// Jobs waiting at once: the server's RSS while they wait, and `POST /api/v1/events` → next step latency.
     Waits {
@@ -512,9 +515,11 @@ fn main() -> ExitCode {
                         dir,
                     })
                 }),
-                BenchCommand::Store { bytes, store } => {
-                    run_async(boomerang::bench::store(bytes, store))
-                }
+                BenchCommand::Store {
+                    bytes,
+                    store,
+                    database_url,
+                } => run_async(boomerang::bench_store::store(bytes, store, database_url)),
                 BenchCommand::Waits {
                     jobs,
                     installations,
