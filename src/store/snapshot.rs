@@ -122,7 +122,6 @@ pub fn copy(from: &StoreTarget, to: &StoreTarget) -> Result<Copied, StoreError> 
         let dest = open_empty(to)?;
         let mut rows = 0u64;
         let mut batch = Vec::with_capacity(IMPORT_BATCH);
-        let mut failed: Option<StoreError> = None;
         source
             .inner
             .backend
@@ -130,14 +129,11 @@ pub fn copy(from: &StoreTarget, to: &StoreTarget) -> Result<Copied, StoreError> 
                 batch.push((k.to_vec(), Some(v.to_vec())));
                 rows += 1;
                 if batch.len() == IMPORT_BATCH {
-                    if let Err(e) = dest.write(std::mem::take(&mut batch)) {
-                        failed = Some(StoreError::Backend(format!("writing to {to}: {e}")));
-                        return Err(StoreError::Backend(format!("writing to {to}")));
-                    }
+                    dest.write(std::mem::take(&mut batch))
+                        .map_err(|e| StoreError::Backend(format!("writing to {to}: {e}")))?;
                 }
                 Ok(())
-            })
-            .map_err(|e| failed.take().unwrap_or(e))?;
+            })?;
         if !batch.is_empty() {
             dest.write(batch)?;
         }
