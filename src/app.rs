@@ -13,7 +13,7 @@ use crate::links::Links;
 use crate::logs::LogStore;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
-use crate::store::Store;
+use crate::store::{Store, StoreTarget};
 use crate::trigger::Processor;
 use crate::webhook::Ingress;
 use anyhow::Context;
@@ -62,8 +62,16 @@ impl App {
     /// Opens the store and log directory under `DATA_DIR` and builds every component.
     pub fn build(settings: Settings, clock: Clock) -> anyhow::Result<App> {
         let data = &settings.data_dir;
-        let store = Store::open(&data.join("store"), settings.store)
-            .with_context(|| format!("DATA_DIR: cannot open the store in {}", data.display()))?;
+        let target = StoreTarget::new(
+            settings.store,
+            &data.join("store"),
+            settings.database_url.as_deref(),
+        )?;
+        let store = Store::open_target(&target)
+            .with_context(|| format!("cannot open the store at {target}"))?;
+        store
+            .claim_sole_server()
+            .with_context(|| format!("cannot serve from {target}"))?;
         if !crate::spec::sealed::install(
             settings.logs.secrets_key.as_deref(),
             &settings.private_key_pem,

@@ -86,6 +86,7 @@ pub(crate) fn settings(
         listen: addr,
         public_url: format!("http://{addr}"),
         store,
+        database_url: None,
         api_tokens: Vec::new(),
         kill_grace: Duration::from_secs(5),
         step_cgroup: Default::default(),
@@ -405,67 +406,6 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         _ => return Err(format!("`{text}`: unknown unit (use K, M or G)")),
     };
     Ok(n.saturating_mul(mult))
-}
-
-/// `bench store`: writes `bytes` of job events (4 kB values, 256 per commit, as a busy server's group commits
-/// look), then prints the write throughput, the size on disk against the live bytes, and the time to reopen the
-/// store and read from it.
-pub async fn store(bytes: u64, kind: BackendKind) -> anyhow::Result<()> {
-    use crate::store::{Batch, Store};
-    const VALUE: usize = 4096;
-    const PER_COMMIT: usize = 256;
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("store");
-    let store = Store::open(&path, kind)?;
-    let filler = "e".repeat(VALUE);
-    let mut live: u64 = 0;
-    let mut n: u64 = 0;
-    let started = Instant::now();
-    while live < bytes {
-        let mut b = Batch::new();
-        for _ in 0..PER_COMMIT {
-            let job = format!("{:016x}", n / 16);
-            b.append_event(&job, n % 16, &filler);
-            // The JSON string's quotes, plus the key `e/<job>/<seq>`.
-            live += (VALUE + 2 + 2 + job.len() + 1 + 10) as u64;
-            n += 1;
-        }
-        store.commit(b).await?;
-    }
-    let write = started.elapsed();
-    let disk = store.size_on_disk();
-    drop(store);
-    // The committer thread lets go of the files shortly after the last handle is dropped.
-    let reopen_started = Instant::now();
-    let reopened = loop {
-        match Store::open(&path, kind) {
-            Ok(s) => break s,
-            Err(e) if reopen_started.elapsed() < Duration::from_secs(30) => {
-                tracing::debug!(error = %e, "store still held; retrying");
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let last = format!("{:016x}", (n - 1) / 16);
-    let events: Vec<String> = reopened.job_events(&last)?;
-    let reopen = reopen_started.elapsed();
-    anyhow::ensure!(
-        !events.is_empty(),
-        "the last job's events are missing after reopen"
-    );
-    let mb = |b: u64| b as f64 / (1 << 20) as f64;
-    println!(
-        "store={kind}: wrote {:.0} MiB ({n} values of {VALUE} B, {PER_COMMIT} per commit) in {:.1} s = {:.1} MiB/s; \
-         on disk {:.0} MiB = {:.2}x live; reopen + first read {:.0} ms",
-        mb(live),
-        write.as_secs_f64(),
-        mb(live) / write.as_secs_f64(),
-        mb(disk),
-        disk as f64 / live as f64,
-        reopen.as_secs_f64() * 1000.0
-    );
-    Ok(())
 }
 
 /// `bench burst`: `jobs` job requests (`repository_dispatch` webhooks) on ONE installation against the simulator,

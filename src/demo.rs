@@ -86,6 +86,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         listen: addr,
         public_url: format!("http://{addr}"),
         store: options.store,
+        database_url: None,
         api_tokens: vec![token.clone()],
         kill_grace: Duration::from_secs(5),
         step_cgroup: Default::default(),

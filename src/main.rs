@@ -90,9 +90,27 @@ enum Command {
         /// Store backend to build (the STORE the server will run with).
         #[arg(long, env = "STORE", default_value = "redb")]
         store: BackendKind,
+        /// With --store postgres: the empty database to fill (the server's DATABASE_URL).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
         /// Restore into a DATA_DIR that holds something: it is moved aside into DATA_DIR/replaced-<time>/.
         #[arg(long)]
         force: bool,
+    },
+    /// Apply the PostgreSQL migrations the database at DATABASE_URL lacks, and say what was done.
+    Migrate {
+        /// The database (postgres://user@host:5432/db).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
+    /// Copy every row of a stopped server's store into a new, empty store of any backend, and check the count.
+    MigrateStore {
+        /// The store to read: redb:DIR, sled:DIR (DIR is DATA_DIR/store) or postgres://user@host:port/db.
+        #[arg(long)]
+        from: boomerang::store::StoreTarget,
+        /// The empty store to fill, in the same forms.
+        #[arg(long)]
+        to: boomerang::store::StoreTarget,
     },
     /// List, show, cancel, retry or purge jobs on a running server.
     Jobs {
@@ -319,9 +337,12 @@ enum BenchCommand {
         /// How much to write (1G, 200M, …).
         #[arg(long, default_value = "1G", value_parser = boomerang::bench::parse_bytes)]
         bytes: u64,
-        /// Store backend.
+        /// Store backend (postgres: measured beside redb in the same run).
         #[arg(long, default_value = "redb")]
         store: BackendKind,
+        /// With --store postgres: the database (the figures are taken in a schema of their own, dropped after).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
     /// Jobs waiting at once: the server's RSS while they wait, and `POST /api/v1/events` → next step latency.
     Waits {
@@ -494,9 +515,11 @@ fn main() -> ExitCode {
                         dir,
                     })
                 }),
-                BenchCommand::Store { bytes, store } => {
-                    run_async(boomerang::bench::store(bytes, store))
-                }
+                BenchCommand::Store {
+                    bytes,
+                    store,
+                    database_url,
+                } => run_async(boomerang::bench_store::store(bytes, store, database_url)),
                 BenchCommand::Waits {
                     jobs,
                     installations,
@@ -553,15 +576,37 @@ fn main() -> ExitCode {
                 async move { boomerang::backup::client::backup(&remote.remote(), &dest).await },
             )
         }
+        Command::Migrate { database_url } => match boomerang::migrate::migrate(&database_url) {
+            Ok(said) => {
+                println!("{said}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("boomerang: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::MigrateStore { from, to } => match boomerang::migrate::migrate_store(&from, &to) {
+            Ok(said) => {
+                println!("{said}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("boomerang: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Restore {
             src,
             data_dir,
             store,
+            database_url,
             force,
         } => {
             let options = boomerang::backup::restore::RestoreOptions {
                 data_dir,
                 store,
+                database_url,
                 force,
             };
             match boomerang::backup::restore::restore(&src, &options) {

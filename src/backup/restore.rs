@@ -9,7 +9,7 @@ use super::{
     CHECKSUMS, Checksums, FORMAT, FORMAT_VERSION, HashingReader, LOGS, MANIFEST, Manifest,
     STORE_ROWS,
 };
-use crate::store::{BackendKind, SCHEMA_VERSION, Store};
+use crate::store::{BackendKind, SCHEMA_VERSION, Store, StoreTarget};
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -167,6 +167,9 @@ pub struct RestoreOptions {
     pub data_dir: PathBuf,
     /// The backend to build the store with (`STORE` of the server that will run on it).
     pub store: BackendKind,
+    /// `DATABASE_URL` of the server that will run on it, with `store` postgres: the rows go into that database,
+    /// which must hold no store yet.
+    pub database_url: Option<String>,
     /// Restore into a `DATA_DIR` that holds something (what was there is moved aside, not deleted).
     pub force: bool,
 }
@@ -206,12 +209,14 @@ pub fn restore(src: &Path, options: &RestoreOptions) -> anyhow::Result<Restored>
         );
     }
     if let Some(kind) = existing_store(&dir.join("store")) {
-        Store::open_and_close(&dir.join("store"), kind).with_context(|| {
-            format!(
-                "the store in {} cannot be opened: stop the server running on it first",
-                dir.display()
-            )
-        })?;
+        Store::open_and_close(&StoreTarget::new(kind, &dir.join("store"), None)?).with_context(
+            || {
+                format!(
+                    "the store in {} cannot be opened: stop the server running on it first",
+                    dir.display()
+                )
+            },
+        )?;
     }
     let staging = dir.join(format!(".restore-{}", uuid::Uuid::new_v4()));
     let result = restore_into(src, options, &staging, &existing);
@@ -246,12 +251,13 @@ fn restore_into(
     })
     .with_context(|| format!("{} is not a usable backup", src.display()))?;
     let rows_file = std::fs::File::open(&rows_path)?;
-    let rows = crate::store::snapshot::import(
-        &staging.join("store"),
+    let target = StoreTarget::new(
         options.store,
-        &mut std::io::BufReader::new(rows_file),
-    )
-    .context("cannot build the store from the backup")?;
+        &staging.join("store"),
+        options.database_url.as_deref(),
+    )?;
+    let rows = crate::store::snapshot::import(&target, &mut std::io::BufReader::new(rows_file))
+        .context("cannot build the store from the backup")?;
     if rows != checked.store_rows {
         bail!(
             "{STORE_ROWS} holds {rows} rows, {CHECKSUMS} says {}",
@@ -275,7 +281,9 @@ fn restore_into(
         }
         Some(aside)
     };
-    std::fs::rename(staging.join("store"), dir.join("store"))?;
+    if options.store != BackendKind::Postgres {
+        std::fs::rename(staging.join("store"), dir.join("store"))?;
+    }
     std::fs::rename(&logs, dir.join(LOGS))?;
     Ok(Restored { checked, replaced })
 }

@@ -85,8 +85,10 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// `PUBLIC_URL`: how people and GitHub reach this server, for links (default `http://localhost:<port>`).
     pub public_url: String,
-    /// `STORE`: `redb` (default) or `sled`.
+    /// `STORE`: `redb` (default), `sled` or `postgres`.
     pub store: BackendKind,
+    /// `DATABASE_URL`: the PostgreSQL database of `STORE=postgres` (`postgres://user@host:5432/db`).
+    pub database_url: Option<String>,
     /// `API_TOKENS`: comma-separated bearer tokens for the REST API and the web pages.
     pub api_tokens: Vec<String>,
     /// `KILL_GRACE`: time between SIGTERM and SIGKILL when a step is stopped (default 10s).
@@ -236,6 +238,18 @@ impl std::fmt::Debug for Settings {
             .field("listen", &self.listen)
             .field("public_url", &self.public_url)
             .field("store", &self.store)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(|_| {
+                    crate::store::StoreTarget::new(
+                        self.store,
+                        &self.data_dir,
+                        self.database_url.as_deref(),
+                    )
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+                }),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -378,6 +392,25 @@ impl Settings {
             None => BackendKind::Redb,
             Some(s) => s.trim().parse().map_err(|e: String| bad("STORE", e))?,
         };
+        let database_url = get("DATABASE_URL")
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty());
+        if store == BackendKind::Postgres {
+            match &database_url {
+                None => {
+                    return Err(bad(
+                        "DATABASE_URL",
+                        "STORE=postgres needs the database's URL (postgres://user@host:5432/db)"
+                            .to_string(),
+                    ));
+                }
+                Some(url) => {
+                    if let Err(e) = url.parse::<crate::store::StoreTarget>() {
+                        return Err(bad("DATABASE_URL", e));
+                    }
+                }
+            }
+        }
         let api_tokens: Vec<String> = get("API_TOKENS")
             .map(|t| {
                 t.split(',')
@@ -455,6 +488,7 @@ impl Settings {
             listen,
             public_url,
             store,
+            database_url,
             api_tokens,
             kill_grace: duration("KILL_GRACE", get("KILL_GRACE"), Duration::from_secs(10))?,
             step_cgroup: match get("STEP_CGROUP") {
@@ -567,7 +601,8 @@ mod tests {
         for (extra, name) in [
             (("LISTEN", "localhost"), "LISTEN"),
             (("GITHUB_API_URL", "ftp://x"), "GITHUB_API_URL"),
-            (("STORE", "postgres"), "STORE"),
+            (("STORE", "mysql"), "STORE"),
+            (("STORE", "postgres"), "DATABASE_URL"),
             (("API_TOKENS", "short"), "API_TOKENS"),
             (("WEBHOOK_SECRET", "s3cret"), "WEBHOOK_SECRET"),
             (("KILL_GRACE", "soon"), "KILL_GRACE"),

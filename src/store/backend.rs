@@ -1,11 +1,13 @@
-//! Purpose: the two key-value engines behind [`super::Store`], reduced to the five operations the store needs.
+//! Purpose: the key-value engines behind [`super::Store`], reduced to the few operations the store needs: the two
+//! embedded ones here (redb, sled), PostgreSQL in [`super::postgres`].
 
 use super::StoreError;
+use super::target::StoreTarget;
 use redb::ReadableDatabase;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Which engine holds the data (`STORE=redb|sled`).
+/// Which engine holds the data (`STORE=redb|sled|postgres`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
@@ -13,6 +15,8 @@ pub enum BackendKind {
     Redb,
     /// sled 0.34: kept selectable; durability comes from an explicit flush after every group commit.
     Sled,
+    /// PostgreSQL at `DATABASE_URL`: for a database server's backups, replication and operations (README, "Storage").
+    Postgres,
 }
 
 impl std::str::FromStr for BackendKind {
@@ -21,8 +25,9 @@ impl std::str::FromStr for BackendKind {
         match s {
             "redb" => Ok(BackendKind::Redb),
             "sled" => Ok(BackendKind::Sled),
+            "postgres" => Ok(BackendKind::Postgres),
             other => Err(format!(
-                "`{other}` is not a store backend (use redb or sled)"
+                "`{other}` is not a store backend (use redb, sled or postgres)"
             )),
         }
     }
@@ -33,11 +38,13 @@ impl std::fmt::Display for BackendKind {
         f.write_str(match self {
             BackendKind::Redb => "redb",
             BackendKind::Sled => "sled",
+            BackendKind::Postgres => "postgres",
         })
     }
 }
 
-type Row = (Vec<u8>, Vec<u8>);
+/// One stored row: key and value.
+pub(super) type Row = (Vec<u8>, Vec<u8>);
 
 /// Receives each row of an export.
 pub(super) type RowSink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError> + 'a;
@@ -69,12 +76,39 @@ pub(super) trait Backend: Send + Sync {
         quiesce: &std::sync::Mutex<()>,
         row: &mut RowSink<'_>,
     ) -> Result<(), StoreError>;
+    /// Makes this process the only server on the store until it closes. An embedded engine's file lock already
+    /// does; a database server needs a lock of its own.
+    fn claim_sole_server(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
-pub(super) fn open(dir: &Path, kind: BackendKind) -> Result<Arc<dyn Backend>, StoreError> {
-    match kind {
-        BackendKind::Redb => Ok(Arc::new(RedbBackend::open(dir)?)),
-        BackendKind::Sled => Ok(Arc::new(SledBackend::open(dir)?)),
+/// Opens the engine at `target` (creating its directory, or applying the database's migrations).
+pub(super) fn open(target: &StoreTarget) -> Result<Arc<dyn Backend>, StoreError> {
+    let create = |dir: &Path| {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))
+    };
+    match target {
+        StoreTarget::Redb(dir) => {
+            create(dir)?;
+            Ok(Arc::new(RedbBackend::open(dir)?))
+        }
+        StoreTarget::Sled(dir) => {
+            create(dir)?;
+            Ok(Arc::new(SledBackend::open(dir)?))
+        }
+        StoreTarget::Postgres(url) => {
+            let (backend, report) = super::postgres::PostgresBackend::open(url)?;
+            if !report.applied.is_empty() {
+                tracing::info!(
+                    from = report.from,
+                    to = report.to(),
+                    "applied the PostgreSQL migrations the database lacked"
+                );
+            }
+            Ok(Arc::new(backend))
+        }
     }
 }
 
@@ -84,7 +118,7 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 
 /// The exclusive end of a reverse scan: the end of `prefix`'s range, or `before` when it comes first; `None` when
 /// the range is unbounded above. `Some(end)` at or below `prefix` means the range is empty.
-fn rev_end(prefix: &[u8], before: Option<&[u8]>) -> Option<Vec<u8>> {
+pub(super) fn rev_end(prefix: &[u8], before: Option<&[u8]>) -> Option<Vec<u8>> {
     match (prefix_end(prefix), before) {
         (Some(end), Some(b)) => Some(end.min(b.to_vec())),
         (None, Some(b)) => Some(b.to_vec()),
@@ -93,7 +127,7 @@ fn rev_end(prefix: &[u8], before: Option<&[u8]>) -> Option<Vec<u8>> {
 }
 
 /// The key just past every key with this prefix (for range ends), or None when the prefix is all 0xff.
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xff {

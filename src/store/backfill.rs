@@ -136,7 +136,7 @@ fn plain_writes(batch: Batch) -> Result<Vec<Write>, StoreError> {
 mod tests {
     use super::*;
     use crate::ids::JobId;
-    use crate::store::{BackendKind, Store};
+    use crate::store::{BackendKind, Store, StoreTarget};
 
     const CONFIG: &str = "jobs:\n  j:\n    steps:\n      - run: \"true\"\n";
 
@@ -172,7 +172,9 @@ mod tests {
         drop(store);
 
         // The committer thread lets go of the database shortly after the store is dropped.
-        let backend = once_free(|| super::super::backend::open(dir.path(), BackendKind::Redb).ok());
+        let backend = once_free(|| {
+            super::super::backend::open(&StoreTarget::Redb(dir.path().to_path_buf())).ok()
+        });
         assert_eq!(
             backfill_derived_indexes(&*backend).expect("backfill"),
             PAGE + 3

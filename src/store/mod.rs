@@ -3,8 +3,8 @@
 //! The API is narrow on purpose (see ARCHITECTURE.md, "Storage notes"): callers build a [`Batch`] of domain writes
 //! and [`Store::commit`] it; a commit is atomic and durable (on disk, fsynced) when it returns. One committer thread
 //! owns all writes and folds every batch that is waiting into one backend transaction (group commit), so many
-//! concurrent acknowledgements share one fsync. Two backends implement the same small `Backend` trait: redb (the
-//! default) and sled. Values are serde JSON; keys are ASCII paths whose layout is private to this module. Secondary
+//! concurrent acknowledgements share one fsync. Three backends implement the same small `Backend` trait: redb (the
+//! default), sled and PostgreSQL. Values are serde JSON; keys are ASCII paths whose layout is private to this module. Secondary
 //! indexes are typed handles declared once in [`indexes`], so a writer and its reader agree through the compiler.
 
 mod backend;
@@ -15,12 +15,19 @@ mod index;
 pub mod indexes;
 pub mod job_list;
 mod keys;
+pub mod migrations;
+mod postgres;
+mod scratch;
 pub mod snapshot;
+mod target;
 
 pub use backend::BackendKind;
 pub use batch::Batch;
 use batch::Op;
 pub use index::{Index, IndexKey, IndexPrefix};
+pub use migrations::MigrationReport;
+pub use scratch::ScratchSchema;
+pub use target::StoreTarget;
 
 use backend::Backend;
 use serde::Serialize;
@@ -123,11 +130,16 @@ struct Inner {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store under `dir` with the chosen backend.
+    /// Opens (creating if needed) the store under `dir` with an embedded backend (PostgreSQL is opened by its URL,
+    /// with [`Store::open_target`]).
     pub fn open(dir: &Path, kind: BackendKind) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
-        let backend = backend::open(dir, kind)?;
+        Store::open_target(&StoreTarget::new(kind, dir, None)?)
+    }
+
+    /// Opens (creating if needed, migrating a database) the store at `target`.
+    pub fn open_target(target: &StoreTarget) -> Result<Store, StoreError> {
+        let kind = target.kind();
+        let backend = backend::open(target)?;
         let version: Option<u32> = match backend.get(keys::meta("schema").as_bytes())? {
             Some(bytes) => Some(decode("m/schema", &bytes)?),
             None => None,
@@ -140,8 +152,7 @@ impl Store {
             Some(SCHEMA_VERSION) => {}
             Some(other) => {
                 return Err(StoreError::Backend(format!(
-                    "the store at {} has schema version {other}; this boomerang understands {SCHEMA_VERSION}",
-                    dir.display()
+                    "the store at {target} has schema version {other}; this boomerang understands {SCHEMA_VERSION}"
                 )));
             }
         }
@@ -190,6 +201,19 @@ impl Store {
     /// Which backend this store runs on.
     pub fn kind(&self) -> BackendKind {
         self.inner.kind
+    }
+
+    /// Makes this process the only server on the store while it is open, or fails with a clear message when
+    /// another holds it (an embedded store's file lock already does this; on PostgreSQL an advisory lock held on a
+    /// connection of its own, until several replicas on one database are supported).
+    pub fn claim_sole_server(&self) -> Result<(), StoreError> {
+        self.inner.backend.claim_sole_server()
+    }
+
+    /// Applies the migrations the PostgreSQL database at `url` lacks and says what it did (`boomerang migrate`).
+    pub fn migrate(url: &str) -> Result<MigrationReport, StoreError> {
+        let (_backend, report) = postgres::PostgresBackend::open(url)?;
+        Ok(report)
     }
 
     /// Commits `batch` atomically; it is on disk when this returns `Ok`.
@@ -519,5 +543,7 @@ fn apply_op(
     Ok(())
 }
 
+#[cfg(test)]
+mod test_stores;
 #[cfg(test)]
 mod tests;

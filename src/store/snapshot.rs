@@ -1,12 +1,12 @@
 //! Purpose: the store's rows in and out, for backups. [`Store::export`] writes every row, as of one commit point,
 //! to a file of length-prefixed records (redb: one read transaction, writes go on; sled: commits wait while it
-//! reads); [`import`] fills a new, empty store from such a file. The format does not depend on the backend, so a
-//! backup of one restores into either.
+//! reads; PostgreSQL: one REPEATABLE READ transaction); [`import`] fills a new, empty store from such a file. The
+//! format does not depend on the backend, so a backup of one restores into any. [`copy`] moves every row from one
+//! store to another directly (`boomerang migrate-store`) and checks the count.
 
-use super::backend::{self, BackendKind};
-use super::{Store, StoreError};
+use super::backend::{self, Backend};
+use super::{Store, StoreError, StoreTarget};
 use std::io::{Read, Write};
-use std::path::Path;
 
 /// The largest key or value a rows file may hold (a store value is a JSON document well under this).
 pub const MAX_ROW_PART: usize = 64 * 1024 * 1024;
@@ -66,19 +66,22 @@ fn read_part(input: &mut dyn Read, first: bool) -> Result<Option<Vec<u8>>, Store
     Ok(Some(part))
 }
 
-/// Creates the store under `dir` (which must hold none) with `kind` and fills it with the rows read from `input`;
-/// returns how many. The store is then opened once the normal way, so a backup it cannot open fails here.
-pub fn import(dir: &Path, kind: BackendKind, input: &mut dyn Read) -> Result<u64, StoreError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
+/// Opens the engine at `target` for filling, refusing one that holds rows.
+fn open_empty(target: &StoreTarget) -> Result<std::sync::Arc<dyn Backend>, StoreError> {
+    let backend = backend::open(target)?;
+    if !backend.scan(b"", None, 1)?.is_empty() {
+        return Err(StoreError::Backend(format!(
+            "{target} already holds a store"
+        )));
+    }
+    Ok(backend)
+}
+
+/// Creates the store at `target` (which must hold none) and fills it with the rows read from `input`; returns how
+/// many. The store is then opened once the normal way, so a backup it cannot open fails here.
+pub fn import(target: &StoreTarget, input: &mut dyn Read) -> Result<u64, StoreError> {
     let rows = {
-        let backend = backend::open(dir, kind)?;
-        if !backend.scan(b"", None, 1)?.is_empty() {
-            return Err(StoreError::Backend(format!(
-                "{} already holds a store",
-                dir.display()
-            )));
-        }
+        let backend = open_empty(target)?;
         let mut rows = 0u64;
         let mut batch = Vec::with_capacity(IMPORT_BATCH);
         while let Some(key) = read_part(input, true)? {
@@ -95,15 +98,66 @@ pub fn import(dir: &Path, kind: BackendKind, input: &mut dyn Read) -> Result<u64
         }
         rows
     };
-    Store::open_and_close(dir, kind)?;
+    Store::open_and_close(target)?;
     Ok(rows)
+}
+
+/// What [`copy`] moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Copied {
+    /// Rows read from the source (as of one commit point).
+    pub rows: u64,
+}
+
+/// Copies every row of the store at `from` into the new, empty store at `to` (`boomerang migrate-store`), then
+/// counts the rows `to` holds and fails unless they are as many as were read. Neither may be in use by a server.
+pub fn copy(from: &StoreTarget, to: &StoreTarget) -> Result<Copied, StoreError> {
+    if from == to {
+        return Err(StoreError::Backend(format!(
+            "{from} is both the source and the destination"
+        )));
+    }
+    let rows = {
+        let source = Store::open_target(from)?;
+        let dest = open_empty(to)?;
+        let mut rows = 0u64;
+        let mut batch = Vec::with_capacity(IMPORT_BATCH);
+        source
+            .inner
+            .backend
+            .export(&source.inner.quiesce, &mut |k: &[u8], v: &[u8]| {
+                batch.push((k.to_vec(), Some(v.to_vec())));
+                rows += 1;
+                if batch.len() == IMPORT_BATCH {
+                    dest.write(std::mem::take(&mut batch))
+                        .map_err(|e| StoreError::Backend(format!("writing to {to}: {e}")))?;
+                }
+                Ok(())
+            })?;
+        if !batch.is_empty() {
+            dest.write(batch)?;
+        }
+        let mut counted = 0u64;
+        dest.export(&std::sync::Mutex::new(()), &mut |_, _| {
+            counted += 1;
+            Ok(())
+        })?;
+        if counted != rows {
+            return Err(StoreError::Backend(format!(
+                "{to} holds {counted} rows after the copy, {rows} were read from {from}"
+            )));
+        }
+        rows
+    };
+    Store::open_and_close(to)?;
+    Ok(Copied { rows })
 }
 
 impl Store {
     /// Opens the store (its schema check and index backfill run) and closes it again, waiting until its files are
     /// let go: fails when another process holds it (a server running on it).
-    pub fn open_and_close(dir: &Path, kind: BackendKind) -> Result<(), StoreError> {
-        let store = Store::open(dir, kind)?;
+    pub fn open_and_close(target: &StoreTarget) -> Result<(), StoreError> {
+        let store = Store::open_target(target)?;
         let backend = std::sync::Arc::downgrade(&store.inner.backend);
         drop(store);
         // The committer thread holds the backend until it sees the channel closed.
@@ -118,36 +172,91 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::BackendKind;
     use crate::store::Batch;
+    use crate::store::test_stores::fresh;
 
-    /// A store's rows exported and imported into the other backend come back identical, and an import into a
-    /// store that holds rows, or from a cut file, is refused.
+    /// A store of `kind` holding 5,000 meta rows (plus the store's own), with what keeps it.
+    fn filled(
+        kind: BackendKind,
+        test: &str,
+    ) -> Option<(crate::store::test_stores::Place, StoreTarget, Store)> {
+        let (place, target) = fresh(kind, test)?;
+        let store = Store::open_target(&target).expect("open");
+        let mut batch = Batch::new();
+        for i in 0..5000u32 {
+            batch.put_meta(&format!("test-{i:05}"), &i);
+        }
+        store.commit_blocking(batch).expect("commit");
+        Some((place, target, store))
+    }
+
+    /// A store's rows exported and imported into another backend come back identical (PostgreSQL included when a
+    /// test database is configured), and an import into a store that holds rows, or from a cut file, is refused.
     #[test]
     fn rows_round_trip_across_backends() {
         for (from, to) in [
             (BackendKind::Redb, BackendKind::Sled),
             (BackendKind::Sled, BackendKind::Redb),
+            (BackendKind::Redb, BackendKind::Postgres),
+            (BackendKind::Postgres, BackendKind::Sled),
         ] {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let store = Store::open(&dir.path().join("a"), from).expect("open");
-            let mut batch = Batch::new();
-            for i in 0..5000u32 {
-                batch.put_meta(&format!("test-{i:05}"), &i);
-            }
-            store.commit_blocking(batch).expect("commit");
+            let Some((_from_place, _, store)) = filled(from, "round_trip_from") else {
+                continue;
+            };
+            let Some((_to_place, to_target)) = fresh(to, "round_trip_to") else {
+                continue;
+            };
             let mut rows = Vec::new();
             let n = store.export(&mut rows).expect("export");
             assert!(n > 5000, "{n} rows");
-            let m = import(&dir.path().join("b"), to, &mut rows.as_slice()).expect("import");
+            let m = import(&to_target, &mut rows.as_slice()).expect("import");
             assert_eq!(m, n);
-            let back = Store::open(&dir.path().join("b"), to).expect("reopen");
+            let back = Store::open_target(&to_target).expect("reopen");
             assert_eq!(back.meta::<u32>("test-04999").expect("read"), Some(4999));
             let mut again = Vec::new();
             assert_eq!(back.export(&mut again).expect("export"), n);
-            assert_eq!(again, rows, "the same rows");
+            assert_eq!(again, rows, "the same rows ({from} to {to})");
             drop(back);
-            let refused = import(&dir.path().join("a2"), to, &mut &rows[..rows.len() - 3]);
+            let refused = import(&to_target, &mut rows.as_slice())
+                .expect_err("a store that holds rows is refused");
+            assert!(
+                refused.to_string().contains("already holds a store"),
+                "{refused}"
+            );
+            let Some((_cut_place, cut_target)) = fresh(to, "round_trip_cut") else {
+                continue;
+            };
+            let refused = import(&cut_target, &mut &rows[..rows.len() - 3]);
             assert!(refused.is_err(), "a cut rows file is refused");
         }
+    }
+
+    /// `migrate-store`'s copy moves every row from an embedded store to PostgreSQL and back, byte for byte, and
+    /// refuses a destination that holds a store.
+    #[test]
+    fn copy_moves_every_row_between_backends() {
+        let Some((_pg_place, pg)) = fresh(BackendKind::Postgres, "copy") else {
+            return;
+        };
+        let (_redb_place, redb, store) = filled(BackendKind::Redb, "copy").expect("redb");
+        let mut rows = Vec::new();
+        let n = store.export(&mut rows).expect("export");
+        drop(store);
+        let copied = copy(&redb, &pg).expect("redb to postgres");
+        assert_eq!(copied.rows, n);
+        let (_back_place, back) = fresh(BackendKind::Sled, "copy_back").expect("sled");
+        assert_eq!(copy(&pg, &back).expect("postgres to sled").rows, n);
+        let mut again = Vec::new();
+        Store::open_target(&back)
+            .expect("open the copy")
+            .export(&mut again)
+            .expect("export");
+        assert_eq!(again, rows, "the same rows after two copies");
+        let refused = copy(&back, &pg).expect_err("a destination holding a store is refused");
+        assert!(
+            refused.to_string().contains("already holds a store"),
+            "{refused}"
+        );
     }
 }

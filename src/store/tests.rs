@@ -1,30 +1,32 @@
 use super::*;
 use crate::ids::RepoName;
 
+use super::test_stores::{Place, places};
+
 /// Opens the store again once the previous handle's committer thread has let go of the files.
-async fn reopen(dir: &std::path::Path, kind: BackendKind) -> Store {
+async fn reopen(target: &StoreTarget) -> Store {
     loop {
-        match Store::open(dir, kind) {
+        match Store::open_target(target) {
             Ok(s) => return s,
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
         }
     }
 }
 
-fn both() -> Vec<(tempfile::TempDir, Store)> {
-    [BackendKind::Redb, BackendKind::Sled]
+/// A fresh store on every backend (PostgreSQL when a test database is configured).
+fn all(test: &str) -> Vec<(Place, Store)> {
+    places(test)
         .into_iter()
-        .map(|kind| {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let store = Store::open(dir.path(), kind).expect("open");
-            (dir, store)
+        .map(|(place, target)| {
+            let store = Store::open_target(&target).expect("open");
+            (place, store)
         })
         .collect()
 }
 
 #[tokio::test]
 async fn delivery_dedupe_and_queue() {
-    for (_dir, store) in both() {
+    for (_dir, store) in all("delivery_dedupe_and_queue") {
         let mut b = Batch::new();
         b.insert_delivery("g1", &"first", 1)
             .queue_delivery(10, "g1");
@@ -56,7 +58,7 @@ async fn delivery_dedupe_and_queue() {
 
 #[tokio::test]
 async fn events_jobs_and_active_index() {
-    for (_dir, store) in both() {
+    for (_dir, store) in all("events_jobs_and_active_index") {
         let mut b = Batch::new();
         b.put_job("j1", &1u32).mark_active("j1");
         for i in 0..12u64 {
@@ -79,7 +81,7 @@ async fn events_jobs_and_active_index() {
 
 #[tokio::test]
 async fn outbox_order_and_coalescing() {
-    for (_dir, store) in both() {
+    for (_dir, store) in all("outbox_order_and_coalescing") {
         let mut b = Batch::new();
         b.enqueue(7, None, &"create")
             .enqueue(7, Some("sync/j1".into()), &"sync-1")
@@ -123,17 +125,16 @@ async fn outbox_order_and_coalescing() {
 
 #[tokio::test]
 async fn survives_reopen_and_keeps_outbox_sequence() {
-    for kind in [BackendKind::Redb, BackendKind::Sled] {
-        let dir = tempfile::tempdir().expect("tempdir");
+    for (_place, target) in places("survives_reopen") {
         {
-            let store = Store::open(dir.path(), kind).expect("open");
+            let store = Store::open_target(&target).expect("open");
             let mut b = Batch::new();
             b.enqueue(1, None, &"a");
             indexes::PR_JOBS.put(&mut b, &pr_job(), &"job".to_string());
             store.commit(b).await.expect("commit");
         }
         // The committer thread holds the backend; give it a moment to drop after the last handle goes.
-        let store = reopen(dir.path(), kind).await;
+        let store = reopen(&target).await;
         let mut b = Batch::new();
         b.enqueue(1, None, &"b");
         store.commit(b).await.expect("commit");
@@ -153,8 +154,12 @@ async fn survives_reopen_and_keeps_outbox_sequence() {
 
 #[tokio::test]
 async fn concurrent_commits_share_transactions() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path(), BackendKind::Redb).expect("open");
+    for (_place, store) in all("concurrent_commits") {
+        concurrent_commits_on(store).await;
+    }
+}
+
+async fn concurrent_commits_on(store: Store) {
     let mut tasks = Vec::new();
     for i in 0..200u64 {
         let s = store.clone();
@@ -176,17 +181,16 @@ async fn concurrent_commits_share_transactions() {
 /// an older entry (keys are ordered by installation first, so the last key is not the largest number).
 #[tokio::test]
 async fn outbox_sequence_survives_reopen_across_installations() {
-    for kind in [BackendKind::Redb, BackendKind::Sled] {
-        let dir = tempfile::tempdir().expect("tempdir");
+    for (_place, target) in places("outbox_sequence_reopen") {
         {
-            let store = Store::open(dir.path(), kind).expect("open");
+            let store = Store::open_target(&target).expect("open");
             let mut b = Batch::new();
             b.enqueue(9, None, &"nine")
                 .enqueue(1, None, &"one-a")
                 .enqueue(1, None, &"one-b");
             store.commit(b).await.expect("commit");
         }
-        let store = reopen(dir.path(), kind).await;
+        let store = reopen(&target).await;
         let mut b = Batch::new();
         b.enqueue(1, None, &"one-c");
         store.commit(b).await.expect("commit");
@@ -196,7 +200,7 @@ async fn outbox_sequence_survives_reopen_across_installations() {
             .into_iter()
             .map(|(_, v)| v)
             .collect();
-        assert_eq!(items, vec!["one-a", "one-b", "one-c"], "{kind}");
+        assert_eq!(items, vec!["one-a", "one-b", "one-c"], "{target}");
     }
 }
 
@@ -212,7 +216,9 @@ fn pr_job() -> indexes::PrJobKey {
 
 #[tokio::test]
 async fn an_index_scan_reads_one_prefix_in_key_order_and_delete_removes_an_entry() {
-    for (_dir, store) in both() {
+    for (_dir, store) in
+        all("an_index_scan_reads_one_prefix_in_key_order_and_delete_removes_an_entry")
+    {
         let key = |number: u64, job: &str| indexes::PrJobKey {
             pr: indexes::PrKey {
                 repo: RepoName::parse("octo/widgets").expect("repo"),
@@ -256,7 +262,7 @@ async fn an_index_scan_reads_one_prefix_in_key_order_and_delete_removes_an_entry
 
 #[tokio::test]
 async fn put_if_absent_on_an_index_reports_the_taken_key_under_its_tag() {
-    for (_dir, store) in both() {
+    for (_dir, store) in all("put_if_absent_on_an_index_reports_the_taken_key_under_its_tag") {
         let key = indexes::IdempotencyKey("k1".into());
         let remembered = |job: &str| indexes::RememberedRequest {
             job: crate::ids::JobId(job.into()),

@@ -13,7 +13,8 @@ Settings (environment variables; README \"Configure the server\" has the details
   DATA_DIR                    store, logs, workspaces, credentials.json [default: ./data]
   LISTEN                      the address to bind [default: 0.0.0.0:3000]
   PUBLIC_URL                  how browsers and GitHub reach this server [default: http://localhost:<port>]
-  STORE                       redb or sled [default: redb]
+  STORE                       redb, sled or postgres [default: redb]
+  DATABASE_URL                with STORE=postgres: postgres://user@host:5432/db
   API_TOKENS                  comma-separated bearer tokens for the API and job pages, 16+ characters each
   KILL_GRACE                  SIGTERM to SIGKILL when a step is stopped [default: 10s]
   SHUTDOWN_GRACE              how long running steps may finish after SIGTERM [default: 30s]

@@ -94,7 +94,14 @@ fn dispatches(h: &Harness, repo: &str) -> Vec<(String, u64, String, String)> {
 /// Runs `/run slow` on a fresh world, kills boomerang with -9 while the `slow` step sleeps, and starts it again.
 /// Returns the harness (boomerang running) and the pid of the step process that was orphaned by the kill.
 async fn kill_during_slow_step(on_interrupt: &str) -> (Harness, support::Server, u32, String) {
-    let h = Harness::new("redb").await;
+    kill_during_slow_step_in(Harness::new("redb").await, on_interrupt).await
+}
+
+/// [`kill_during_slow_step`] on a given harness (and so store).
+async fn kill_during_slow_step_in(
+    h: Harness,
+    on_interrupt: &str,
+) -> (Harness, support::Server, u32, String) {
     let marks = h.marks();
     h.add_repo(
         INSTALLATION,
@@ -184,7 +191,24 @@ async fn wait_closed_within(h: &Harness, repo: &str, reaction: &str, patience: D
 /// consumer dispatch is sent for the attempt, and the orphaned step process was killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_job_then_restart_completes_the_check_run() {
-    let (h, _server, pid, guid) = kill_during_slow_step("fail").await;
+    let (h, server, pid, guid) = kill_during_slow_step("fail").await;
+    completes_as_interrupted(h, server, pid, guid).await;
+}
+
+/// The same story on PostgreSQL (`STORE=postgres`): the job's events, the outbox and the delivery survive the kill
+/// in the database, the restarted server completes the check run once and sends one dispatch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_job_then_restart_completes_the_check_run_postgres() {
+    let Some(h) = Harness::new_postgres("kill_9_mid_job").await else {
+        return;
+    };
+    let (h, server, pid, guid) = kill_during_slow_step_in(h, "fail").await;
+    completes_as_interrupted(h, server, pid, guid).await;
+}
+
+/// After [`kill_during_slow_step`] with `on_interrupt: fail`: the one check run ends as an interrupted failure, one
+/// dispatch is sent, the orphan is gone and the step does not run again.
+async fn completes_as_interrupted(h: Harness, _server: support::Server, pid: u32, guid: String) {
     wait_closed(&h, REPO, "confused").await;
 
     poll("the orphaned step process to be gone", || {
@@ -707,7 +731,14 @@ async fn durability_kill_loop(
     seed: u64,
     final_sample: usize,
 ) -> DurabilityFigures {
-    let h = Harness::new(store).await;
+    let h = if store == "postgres" {
+        match Harness::new_postgres("durability_kill_loop").await {
+            Some(h) => h,
+            None => return DurabilityFigures::default(),
+        }
+    } else {
+        Harness::new(store).await
+    };
     h.add_repo(INSTALLATION, REPO, QUICK_CONFIG, &sha(0xd00));
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut kept: Vec<(String, Kind, u64)> = Vec::new();
@@ -812,6 +843,43 @@ async fn kill_9_loop_loses_no_acknowledged_delivery_redb() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loop_loses_no_acknowledged_delivery_sled() {
     durability_kill_loop("sled", 20, seed(0x51ed), usize::MAX).await;
+}
+
+/// CI, on PostgreSQL: 8 kills of a binary using `STORE=postgres`; no acknowledged delivery is lost (a commit is
+/// durable before the 202) and each redelivery is answered as a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loop_loses_no_acknowledged_delivery_postgres() {
+    durability_kill_loop("postgres", 8, seed(0x9057), usize::MAX).await;
+}
+
+/// A second `boomerang serve` on a database another one serves from refuses to start, saying why (several replicas
+/// on one database come later), and leaves the first one serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_postgres_database_refuses_to_start() {
+    let Some(h) = Harness::new_postgres("second_server").await else {
+        return;
+    };
+    let _first = h.start().await;
+    // Another host's replica: its own port and DATA_DIR, the same database.
+    let elsewhere = tempfile::tempdir().expect("a second DATA_DIR");
+    let second = h.spawn_with(&[
+        ("LISTEN", &support::stable_port().to_string()),
+        ("DATA_DIR", &elsewhere.path().display().to_string()),
+    ]);
+    let status = second.wait_exit(PATIENCE).await;
+    assert!(!status.success(), "the second server exits: {status}");
+    let log = h.logs_tail(20);
+    assert!(
+        log.contains("another boomerang is serving from postgres://"),
+        "the second server says why:\n{log}"
+    );
+    let health = h
+        .http
+        .get(format!("{}/healthz", h.url()))
+        .send()
+        .await
+        .expect("the first server answers");
+    assert!(health.status().is_success());
 }
 
 /// The long loop: 1,000 kills of a redb binary. Run it with

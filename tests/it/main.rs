@@ -33,6 +33,7 @@ mod metrics;
 mod more_commands;
 mod ops_api;
 mod pages;
+mod postgres_cli;
 mod reconcile;
 mod redact;
 mod redelivery;

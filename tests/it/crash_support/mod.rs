@@ -51,8 +51,11 @@ pub(crate) struct Harness {
     pub(crate) dir: tempfile::TempDir,
     /// Where boomerang listens (the same on every start, so the simulator's webhook URL stays right).
     pub(crate) addr: SocketAddr,
-    /// `STORE`: `redb` or `sled`.
+    /// `STORE`: `redb`, `sled` or `postgres`.
     pub(crate) store: String,
+    /// With `STORE=postgres`: the test's own schema in the test database (dropped at the end), its URL passed as
+    /// `DATABASE_URL`.
+    pub(crate) database: Option<boomerang::store::ScratchSchema>,
     /// A client without connection reuse, so no request rides a connection of a killed server.
     pub(crate) http: reqwest::Client,
     starts: AtomicU32,
@@ -151,9 +154,19 @@ impl Harness {
             dir,
             addr,
             store: store.to_string(),
+            database: None,
             http,
             starts: AtomicU32::new(0),
         }
+    }
+
+    /// A harness whose server keeps its store in a PostgreSQL schema of its own, or `None` (with a printed note)
+    /// when no test database is configured ([`postgres_schema`]).
+    pub(crate) async fn new_postgres(test: &str) -> Option<Harness> {
+        let schema = postgres_schema(test)?;
+        let mut h = Harness::new("postgres").await;
+        h.database = Some(schema);
+        Some(h)
     }
 
     /// A repository with the app installed, `config` as its `.github/boomerang.yml` on `main`, pull request #1 at
@@ -224,6 +237,10 @@ impl Harness {
             .env("LISTEN", self.addr.to_string())
             .env("PUBLIC_URL", self.url())
             .env("STORE", &self.store)
+            .env(
+                "DATABASE_URL",
+                self.database.as_ref().map(|d| d.url()).unwrap_or_default(),
+            )
             .env("API_TOKENS", API_TOKEN)
             .env("CHECK_RUN_UPDATE_INTERVAL", "200ms")
             .env("KILL_GRACE", "1s")
@@ -372,4 +389,32 @@ pub(crate) async fn read_pid(path: &Path) -> u32 {
         std::fs::read_to_string(path).ok()?.trim().parse().ok()
     })
     .await
+}
+
+/// A PostgreSQL schema of `test`'s own in the database `BOOMERANG_TEST_DATABASE_URL` names, or `None` with a printed
+/// note when it names none or the database cannot be reached; with `BOOMERANG_REQUIRE_POSTGRES=1` (CI) both fail
+/// the test instead.
+pub(crate) fn postgres_schema(test: &str) -> Option<boomerang::store::ScratchSchema> {
+    let required = std::env::var("BOOMERANG_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    let Some(url) = std::env::var("BOOMERANG_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            !required,
+            "BOOMERANG_REQUIRE_POSTGRES=1 but BOOMERANG_TEST_DATABASE_URL is unset"
+        );
+        eprintln!(
+            "note: {test}: skipped (set BOOMERANG_TEST_DATABASE_URL to run it on PostgreSQL)"
+        );
+        return None;
+    };
+    match boomerang::store::ScratchSchema::create(&url, test) {
+        Ok(schema) => Some(schema),
+        Err(e) if !required => {
+            eprintln!("note: {test}: skipped: {e}");
+            None
+        }
+        Err(e) => panic!("BOOMERANG_REQUIRE_POSTGRES=1 and the test database fails: {e}"),
+    }
 }

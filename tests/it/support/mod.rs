@@ -193,6 +193,7 @@ impl Builder {
             listen: addr,
             public_url: format!("http://{addr}"),
             store: BackendKind::Redb,
+            database_url: None,
             api_tokens: vec![API_TOKEN.to_string()],
             kill_grace: Duration::from_millis(500),
             step_cgroup: Default::default(),
