@@ -25,8 +25,10 @@
 //! The API is synchronous (plain file I/O); async callers use `spawn_blocking` or accept short writes.
 
 mod annotation_file;
+mod index;
 mod reader;
 mod record;
+mod required;
 mod retention;
 pub mod search;
 mod store;

@@ -12,12 +12,15 @@
 //! by line instead. Text is matched as stored: a tab, newline or backslash inside a line is stored escaped, so
 //! a pattern for a literal tab does not find it.
 
-use super::reader::{TAIL_BLOCK, complete_len, decode_logged};
+use super::index;
+use super::reader::{complete_len, decode_logged};
+use super::required::Required;
 use super::{LogLine, LogStore};
 use chrono::{DateTime, Utc};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 /// A compiled search pattern.
 #[derive(Debug, Clone)]
@@ -25,6 +28,8 @@ pub struct Pattern {
     text: regex::Regex,
     bytes: regex::bytes::Regex,
     anchored: bool,
+    /// The literals a matching line holds, which the index looks up.
+    required: Required,
 }
 
 /// Longest pattern accepted (a guard against pathological input from the API).
@@ -51,7 +56,15 @@ impl Pattern {
             text,
             bytes,
             anchored: pattern.contains('^') || pattern.contains('$'),
+            required: Required::of_pattern(pattern),
         })
+    }
+
+    /// The same pattern, searched by reading every byte of every log instead of through their indexes (what a
+    /// pattern with no literal costs; `boomerang bench logs` compares the two).
+    pub fn scanning(mut self) -> Pattern {
+        self.required = Required::Anything;
+        self
     }
 
     /// Whether one line's text matches.
@@ -82,29 +95,63 @@ pub enum Keep {
     Last,
 }
 
-/// The matching lines of one file, in file order, at most `limit`, no older than `since`.
-fn scan_file(
+/// Bytes of a log left unindexed past which a search indexes them first (a writer indexes as it goes and when it
+/// closes, so this finds logs whose index was lost or is of an older version).
+const REINDEX_AT: u64 = 1024 * 1024;
+
+/// Most bytes read and scanned at once.
+const CHUNK: u64 = 4 * 1024 * 1024;
+
+/// The matching lines of the log at `path`, in file order, at most `limit`, no older than `since`: the parts its
+/// index leaves, all of it when the pattern requires no literal.
+fn scan_log(
+    path: &Path,
     file: &File,
     pattern: &Pattern,
     since: Option<DateTime<Utc>>,
     limit: usize,
     which: Keep,
+    reindex: bool,
 ) -> io::Result<Vec<LogLine>> {
-    let mut out = scan_all(file, pattern, since, limit, which)?;
+    let end = complete_len(file, file.metadata()?.len(), 4096)?;
+    let idx = index::index_path(path);
+    let mut plan = index::plan(file, &idx, &pattern.required, end)?;
+    if reindex && !pattern.required.is_anything() && end - plan.covered >= REINDEX_AT {
+        match index::extend(path, REINDEX_AT, false) {
+            Ok(Some(_)) => plan = index::plan(file, &idx, &pattern.required, end)?,
+            Ok(None) => {}
+            Err(e) => tracing::debug!(path = %path.display(), error = %e, "indexing a step log failed"),
+        }
+    }
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    'ranges: for range in &plan.ranges {
+        let mut at = range.start;
+        while at < range.end {
+            let len = (range.end - at).min(CHUNK);
+            buf.resize(usize::try_from(len).unwrap_or(0), 0);
+            file.read_exact_at(&mut buf, at)?;
+            let mut used = buf.len();
+            if at + len < range.end
+                && let Some(i) = buf.iter().rposition(|&b| b == b'\n')
+            {
+                used = i + 1;
+            }
+            if scan_buffer(&buf[..used], pattern, since, limit, which, &mut out) {
+                break 'ranges;
+            }
+            at += used.max(1) as u64;
+        }
+    }
     if out.len() > limit {
         out.drain(..out.len() - limit);
     }
     Ok(out)
 }
 
-fn scan_all(
-    file: &File,
-    pattern: &Pattern,
-    since: Option<DateTime<Utc>>,
-    limit: usize,
-    which: Keep,
-) -> io::Result<Vec<LogLine>> {
-    let full = |out: &mut Vec<LogLine>| match which {
+/// Whether `out` holds all that is wanted (with [`Keep::Last`], it is cut back to the newest `limit` instead).
+fn full(out: &mut Vec<LogLine>, limit: usize, which: Keep) -> bool {
+    match which {
         Keep::First => out.len() >= limit,
         Keep::Last => {
             if out.len() >= limit.saturating_mul(2).max(1024) {
@@ -112,13 +159,18 @@ fn scan_all(
             }
             false
         }
-    };
-    let end = complete_len(file, file.metadata()?.len(), TAIL_BLOCK)?;
-    let size = usize::try_from(end)
-        .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "log too large"))?;
-    let mut buf = vec![0u8; size];
-    file.read_exact_at(&mut buf, 0)?;
-    let mut out = Vec::new();
+    }
+}
+
+/// Adds the matching records of `buf` (whole records) to `out`; true when the search can stop.
+fn scan_buffer(
+    buf: &[u8],
+    pattern: &Pattern,
+    since: Option<DateTime<Utc>>,
+    limit: usize,
+    which: Keep,
+    out: &mut Vec<LogLine>,
+) -> bool {
     let keep = |record: &[u8], out: &mut Vec<LogLine>| {
         if let Some(line) = decode_logged(record)
             && since.is_none_or(|s| line.at >= s)
@@ -129,16 +181,19 @@ fn scan_all(
     };
     if pattern.anchored {
         for record in buf.split(|&b| b == b'\n').filter(|r| !r.is_empty()) {
-            keep(record, &mut out);
-            if full(&mut out) {
-                break;
+            keep(record, out);
+            if full(out, limit, which) {
+                return true;
             }
         }
-        return Ok(out);
+        return false;
     }
     let mut pos = 0;
-    while pos < buf.len() && !full(&mut out) {
-        let Some(m) = pattern.bytes.find_at(&buf, pos) else {
+    while pos < buf.len() {
+        if full(out, limit, which) {
+            return true;
+        }
+        let Some(m) = pattern.bytes.find_at(buf, pos) else {
             break;
         };
         let start = buf[..m.start()]
@@ -149,10 +204,10 @@ fn scan_all(
             .iter()
             .position(|&b| b == b'\n')
             .map_or(buf.len(), |i| m.start() + i);
-        keep(&buf[start..stop], &mut out);
+        keep(&buf[start..stop], out);
         pos = stop + 1;
     }
-    Ok(out)
+    full(out, limit, which)
 }
 
 impl LogStore {
@@ -196,7 +251,8 @@ impl LogStore {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            for line in scan_file(&file, pattern, since, room, which)? {
+            let reindex = self.inner.indexing();
+            for line in scan_log(&path, &file, pattern, since, room, which, reindex)? {
                 hits.push(Hit {
                     job: job_id.to_owned(),
                     attempt,
