@@ -81,4 +81,6 @@ pub struct InvalidId {
 }
 
 #[cfg(test)]
+mod search_index_tests;
+#[cfg(test)]
 mod tests;

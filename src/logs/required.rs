@@ -125,6 +125,7 @@ fn any_of(parts: Vec<Required>) -> Required {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests {
     use super::*;
 
@@ -167,6 +168,31 @@ mod tests {
         ];
         for (pattern, want) in cases {
             assert_eq!(Required::of_pattern(pattern), want, "{pattern:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// A line the pattern matches holds what the pattern requires, in its stored (escaped) form.
+        #[test]
+        fn a_matching_line_holds_the_required_literals(
+            text in r"[abc\\\t\n ]{0,30}",
+            parts in proptest::collection::vec(
+                proptest::prop_oneof!["[abc]{1,4}", r"[abc\\\t]{1,4}", proptest::strategy::Just("[ab]+".to_string()),
+                    proptest::strategy::Just(".*".to_string()), proptest::strategy::Just("(ab|ca)".to_string()),
+                    proptest::strategy::Just("(abc)?".to_string())],
+                1..5,
+            ),
+        ) {
+            let pattern: String = parts
+                .iter()
+                .map(|p| if p.contains(['[', '(', '.']) { p.clone() } else { regex::escape(p) })
+                .collect();
+            let required = Required::of_pattern(&pattern);
+            if regex::Regex::new(&pattern).unwrap().is_match(&text) {
+                let mut stored = String::new();
+                crate::logs::record::encode(1, crate::executor::Stream::Stdout, chrono::Utc::now(), &text, &mut stored);
+                proptest::prop_assert!(required.holds_in(stored.as_bytes()), "{:?} in {:?}: {:?}", pattern, text, required);
+            }
         }
     }
 }

@@ -95,9 +95,9 @@ pub enum Keep {
     Last,
 }
 
-/// Bytes of a log left unindexed past which a search indexes them first (a writer indexes as it goes and when it
-/// closes, so this finds logs whose index was lost or is of an older version).
-const REINDEX_AT: u64 = 1024 * 1024;
+/// Bytes of a log left unindexed past which a search indexes them first: a log whose index was lost, is of an
+/// older version, or is still being written (its writer indexes a segment at a time, and the rest when it closes).
+const REINDEX_AT: u64 = 256 * 1024;
 
 /// Most bytes read and scanned at once.
 const CHUNK: u64 = 4 * 1024 * 1024;
