@@ -72,10 +72,7 @@ fn ingest(store: &LogStore, jobs: &[String], bytes: u64) -> anyhow::Result<(u64,
 /// Runs the benchmark and prints its figures.
 pub fn run(opts: &LogBenchOptions) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir().context("a temporary directory")?;
-    let base = opts
-        .dir
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let base = opts.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     let root = base.join("logs");
     let store = open_store(&root)?;
 
@@ -250,7 +247,10 @@ fn median(samples: &mut [Duration]) -> Duration {
 fn line_text(job: usize, i: u64) -> String {
     match i {
         500 => format!("thread 'main' panicked at 'index out of bounds' (job {job})"),
-        700 => format!("request to the registry failed: timeout after {}ms", 1500 + job),
+        700 => format!(
+            "request to the registry failed: timeout after {}ms",
+            1500 + job
+        ),
         900 => "read tcp 10.0.0.7:443: connection reset by peer (ECONNRESET)".to_string(),
         _ => format!(
             "   Compiling crate-{} v0.{}.{} (/work/src/module_{}.rs) step {i} token hunter2-deploy-key",

@@ -120,7 +120,9 @@ fn scan_log(
         match index::extend(path, REINDEX_AT, false) {
             Ok(Some(_)) => plan = index::plan(file, &idx, &pattern.required, end)?,
             Ok(None) => {}
-            Err(e) => tracing::debug!(path = %path.display(), error = %e, "indexing a step log failed"),
+            Err(e) => {
+                tracing::debug!(path = %path.display(), error = %e, "indexing a step log failed")
+            }
         }
     }
     let mut out = Vec::new();

@@ -10,7 +10,16 @@ use proptest::prelude::*;
 
 /// Words the random lines and patterns are made of; `\t` and `\` are stored escaped.
 const WORDS: [&str; 10] = [
-    "alpha", "beta", "gamma", "ECONNRESET", "timeout", "after", "ms", "a\tb", "back\\slash", "42",
+    "alpha",
+    "beta",
+    "gamma",
+    "ECONNRESET",
+    "timeout",
+    "after",
+    "ms",
+    "a\tb",
+    "back\\slash",
+    "42",
 ];
 
 fn line() -> impl Strategy<Value = String> {
@@ -50,7 +59,9 @@ fn write(store: &LogStore, job: &str, lines: &[String]) {
     for (i, text) in lines.iter().enumerate() {
         w.append(&OutputLine {
             stream: Stream::Stdout,
-            at: Utc.timestamp_millis_opt(1_780_000_000_000 + i as i64).unwrap(),
+            at: Utc
+                .timestamp_millis_opt(1_780_000_000_000 + i as i64)
+                .unwrap(),
             text: text.clone(),
         })
         .unwrap();

@@ -422,7 +422,7 @@ fn config_with_big_and_live() -> String {
     )
 }
 
-/// The hits of a cross-job search as (job, step, line number, text, link).
+/// The hits of a cross-job search as (job id, step, line number, text, link without its time-limited token).
 fn search_hits(answer: &Value) -> Vec<(String, String, u64, String, String)> {
     answer["hits"]
         .as_array()
@@ -431,14 +431,22 @@ fn search_hits(answer: &Value) -> Vec<(String, String, u64, String, String)> {
         .map(|x| {
             let s = |k: &str| x[k].as_str().unwrap_or("").to_string();
             (
-                s("job"),
+                s("job_id"),
                 s("step"),
                 x["number"].as_u64().unwrap_or(0),
                 s("text"),
-                s("link"),
+                untokened(&s("link")),
             )
         })
         .collect()
+}
+
+/// `link` without its `?token=…` (which carries a time, so two answers' links differ).
+fn untokened(link: &str) -> String {
+    match (link.split_once('?'), link.split_once('#')) {
+        (Some((path, _)), Some((_, anchor))) => format!("{path}#{anchor}"),
+        _ => link.to_string(),
+    }
 }
 
 /// A search through the index: a rare line in a large, finished (so indexed) job's log is found with its link; a line
@@ -454,13 +462,7 @@ async fn search_uses_the_index_and_finds_fresh_lines() {
     let run = h.wait_check_run_completed("boomerang/big").await;
     assert_eq!(run.conclusion.as_deref(), Some("success"));
     let big = h.jobs()[0].id.as_str().to_string();
-    let index = h
-        .app
-        .logs
-        .root()
-        .join(&big)
-        .join("1")
-        .join("print.log.idx");
+    let index = h.app.logs.root().join(&big).join("1").join("print.log.idx");
     assert!(index.exists(), "the finished step's log is indexed");
 
     let q = "/api/v1/search?q=ECONNRESET%20after%20%5B0-9%5D%2Bms";
@@ -478,7 +480,8 @@ async fn search_uses_the_index_and_finds_fresh_lines() {
         )
     );
     assert!(link.ends_with("#a1-print-L6001"), "{link}");
-    let page = h.get(link, None).await;
+    let signed = first["hits"][0]["link"].as_str().expect("a link");
+    let page = h.get(signed, None).await;
     assert_eq!(page.status, 200, "the link opens the job page");
 
     // A lost index: the same answer, and the search puts the index back.
