@@ -48,7 +48,7 @@ fn pattern() -> impl Strategy<Value = String> {
         (word.clone(), word.clone()).prop_map(|(a, b)| format!("{a}.*{b}")),
         word.clone().prop_map(|w| format!("^{w}")),
         word.clone().prop_map(|w| format!("{w}$")),
-        word.clone().prop_map(|w| format!("(?i){w}")),
+        word.prop_map(|w| format!("(?i){w}")),
         Just("[0-9]{3}".to_string()),
         Just(r"a\tb".to_string()),
     ]
