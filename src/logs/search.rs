@@ -1,12 +1,16 @@
 //! Purpose: searching step logs with a regular expression: one job's logs (with context lines) or many jobs'
-//! (newest first), by a parallel scan of the files.
+//! (newest first), jobs in parallel, each log read only where its trigram index says a match may be.
 //!
-//! Why a scan and not an index: measured with `boomerang bench logs` (see the figures in the note), a
-//! scan with the `regex` crate over the raw files runs at the speed of `grep -E` over the same bytes, needs no
-//! second copy of the data, no commit lag (a line is searchable as soon as it is flushed), and nothing to
-//! repair after a crash. Filters by job, repository and time prune whole jobs before any byte is read.
+//! Why an index: a scan with the `regex` crate runs at the speed of `grep -E` over the same bytes, about 100 ms per
+//! GB here, so a search over a busy server's logs costs what grep does. The pattern's required literals (see
+//! `required`) are looked up in the index beside each log (see `index`), and only the candidate blocks (64 KiB) plus
+//! the part of the log the index does not cover yet are scanned: a line is searchable as soon as its writer flushes
+//! it, indexed or not. A pattern with no literal (`(?i)…`, `[0-9]+`) scans every byte as before. The index is only
+//! a filter: every hit is the scan's verdict on the log's own bytes, so a missing, stale or damaged index costs time,
+//! never a wrong answer, and a search that finds a log largely unindexed indexes it first. Filters by job,
+//! repository and time prune whole jobs before any byte is read.
 //!
-//! How a file is scanned: the pattern runs over the whole file's bytes to find candidate records (fast,
+//! How a range of a file is scanned: the pattern runs over its bytes to find candidate records (fast,
 //! literal-accelerated), and each candidate is decoded and the pattern run again on its text, so matches in
 //! the number or time fields, or across records, are discarded. Patterns that anchor on `^`/`$` are run line
 //! by line instead. Text is matched as stored: a tab, newline or backslash inside a line is stored escaped, so

@@ -111,7 +111,8 @@ impl LogStore {
 }
 
 /// Appends the output of one step to its log. Lines are buffered: [`StepLogWriter::flush`] makes them
-/// visible to readers, [`StepLogWriter::sync`] makes them durable. Dropping the writer flushes.
+/// visible to readers, [`StepLogWriter::sync`] makes them durable. Every 16 MiB written, and when it is dropped, the
+/// writer brings the log's search index up to date. Dropping the writer flushes.
 #[derive(Debug)]
 pub struct StepLogWriter {
     live: tokio::sync::broadcast::Sender<LiveLine>,
