@@ -15,18 +15,23 @@
 //! reach that length, so a form crossing a join is masked on both sides; at the end of a batch
 //! ([`StepLogWriter::flush`]) it writes them all, except a last line ending with the start of a form. Lines are
 //! published to the subscribers when written ([`LogStore::subscribe`], for Server-Sent Events).
-//! [`LogStore::purge_older_than`] is the retention sweep; [`search`] scans the files for the cross-job search. The
-//! annotations found in an attempt's output are stored beside its step logs ([`LogStore::append_annotations`]).
+//! [`LogStore::purge_older_than`] is the retention sweep; [`search`] serves the cross-job search through a trigram
+//! index kept beside each step log (`<step_id>.log.idx`, derived data: the writer extends it every 16 MiB and when it
+//! closes, a search rebuilds a lost or outdated one). The annotations found in an attempt's output are stored beside
+//! its step logs ([`LogStore::append_annotations`]).
 //!
 //! The parts: `store` (the directory layout, ids, byte counters, listing, reading and deleting), `writer` (the append
 //! path with its held lines and the scan across line joins), `reader` (the file reads under tail and read, on the
-//! record format of `record`), `retention`, `annotation_file` and [`search`].
+//! record format of `record`), `retention`, `annotation_file`, [`search`], `index` (the index files) and `required`
+//! (the literals a pattern needs).
 //!
 //! The API is synchronous (plain file I/O); async callers use `spawn_blocking` or accept short writes.
 
 mod annotation_file;
+mod index;
 mod reader;
 mod record;
+mod required;
 mod retention;
 pub mod search;
 mod store;
@@ -78,5 +83,7 @@ pub struct InvalidId {
     pub reason: &'static str,
 }
 
+#[cfg(test)]
+mod search_index_tests;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::reader::{TAIL_BLOCK, complete_len, read_file, tail_file};
@@ -38,6 +38,8 @@ pub(super) struct Inner {
     state: Mutex<State>,
     /// The server's redactor and each job's.
     pub(super) redactors: Redactors,
+    /// Whether writers and searches keep the logs' indexes up to date (searches use an index either way).
+    indexing: AtomicBool,
 }
 
 /// The store's bookkeeping.
@@ -55,6 +57,11 @@ impl Inner {
     /// The bookkeeping, locked (a lock poisoned by a panic is used as it is).
     pub(super) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether logs are indexed as they are written and searched.
+    pub(super) fn indexing(&self) -> bool {
+        self.indexing.load(Ordering::Relaxed)
     }
 
     /// The directory of a job's logs (an invalid id is an `InvalidInput` error).
@@ -83,7 +90,8 @@ impl Inner {
             return u.clone();
         }
         let bytes = dir_bytes(dir, &|path, len| {
-            if path.file_name().is_some_and(|n| n == ANNOTATIONS_FILE) {
+            // Only step logs count: not the annotations file, not the search indexes beside the logs.
+            if path.extension().is_none_or(|e| e != "log") {
                 return Ok(0);
             }
             File::open(path).and_then(|f| complete_len(&f, len, TAIL_BLOCK))
@@ -125,8 +133,15 @@ impl LogStore {
                 max_bytes_per_job,
                 state: Mutex::new(State::default()),
                 redactors: Redactors::new(redactor),
+                indexing: AtomicBool::new(true),
             }),
         })
+    }
+
+    /// Turns the upkeep of the search index beside each log on (the default) or off; `boomerang bench logs` measures
+    /// ingest both ways. Searches use whatever index exists either way.
+    pub fn set_indexing(&self, on: bool) {
+        self.inner.indexing.store(on, Ordering::Relaxed);
     }
 
     /// The server's redactor (server secrets only), applied to lines of jobs whose secrets are not known.

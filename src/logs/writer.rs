@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
+use super::index;
 use super::reader::{TAIL_BLOCK, complete_len, last_record};
 use super::store::{Inner, LIVE_BUFFER};
 use super::{LiveLine, LogLine, LogStore, record};
@@ -96,6 +97,8 @@ impl LogStore {
             step: step_id.to_owned(),
             job: job_id.to_owned(),
             file: BufWriter::with_capacity(TAIL_BLOCK, file),
+            written: valid,
+            indexed: 0,
             next: last.as_ref().map_or(1, |l| l.number + 1),
             truncated: last.is_some_and(|l| l.text.starts_with(TRUNCATED_PREFIX)),
             usage,
@@ -108,7 +111,8 @@ impl LogStore {
 }
 
 /// Appends the output of one step to its log. Lines are buffered: [`StepLogWriter::flush`] makes them
-/// visible to readers, [`StepLogWriter::sync`] makes them durable. Dropping the writer flushes.
+/// visible to readers, [`StepLogWriter::sync`] makes them durable. Every 16 MiB written, and when it is dropped, the
+/// writer brings the log's search index up to date. Dropping the writer flushes.
 #[derive(Debug)]
 pub struct StepLogWriter {
     live: tokio::sync::broadcast::Sender<LiveLine>,
@@ -116,6 +120,10 @@ pub struct StepLogWriter {
     attempt: u32,
     step: String,
     file: BufWriter<File>,
+    /// Bytes of the log file once the buffer is written.
+    written: u64,
+    /// Bytes of the log its index covers, as last seen (0 until the writer first looks).
+    indexed: u64,
     next: u64,
     truncated: bool,
     usage: Arc<AtomicU64>,
@@ -310,6 +318,7 @@ impl StepLogWriter {
                 self.usage.fetch_sub(len, Ordering::SeqCst);
                 return Err(e);
             }
+            self.written += len;
             if self.live.receiver_count() > 0 {
                 self.publish(LogLine {
                     number: held.number,
@@ -404,7 +413,26 @@ impl StepLogWriter {
     /// start of a secret form stays held until the next line (or [`StepLogWriter::sync`]).
     pub fn flush(&mut self) -> io::Result<()> {
         self.release(Release::Batch)?;
-        self.file.flush()
+        self.file.flush()?;
+        self.index_if_behind(index::SEGMENT);
+        Ok(())
+    }
+
+    /// Extends the log's search index when at least `min_new` bytes written are not in it yet. A failure is logged,
+    /// not returned: searches scan what the index does not cover.
+    fn index_if_behind(&mut self, min_new: u64) {
+        if !self.store.indexing() || self.written.saturating_sub(self.indexed) < min_new {
+            return;
+        }
+        match index::extend(&self.path, min_new, true) {
+            Ok(Some(covered)) => self.indexed = covered,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "indexing a step log failed");
+                // Try again a segment later, not at every flush.
+                self.indexed = self.written;
+            }
+        }
     }
 
     /// Flushes and fsyncs the file, so the lines survive a power loss.
@@ -420,6 +448,7 @@ impl Drop for StepLogWriter {
         if let Err(e) = self.release(Release::All).and_then(|()| self.file.flush()) {
             tracing::warn!(path = %self.path.display(), error = %e, "flushing a step log failed");
         }
+        self.index_if_behind(index::BLOCK);
         let mut state = self.store.state();
         state.open.remove(&self.path);
         let job_dir = self.store.root.join(&self.job);

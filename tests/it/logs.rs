@@ -398,3 +398,124 @@ async fn every_reader_shows_steps_in_run_order() {
     );
     h.finish().await;
 }
+
+/// `big` prints about 700 KB (enough to be indexed as it closes) with one rare line in the middle; `live` prints a
+/// line and then waits while `$HOLD` exists.
+fn config_with_big_and_live() -> String {
+    format!(
+        r#"{CONFIG}  big:
+    steps:
+      - id: print
+        run: |
+          for i in $(seq 1 6000); do echo "compile unit $i of the build ok"; done
+          echo "read tcp 10.0.0.7:443: ECONNRESET after 1500ms"
+          for i in $(seq 6001 12000); do echo "compile unit $i of the build ok"; done
+  live:
+    env:
+      HOLD: "@SCRATCH@/hold-live"
+    steps:
+      - id: wait
+        run: |
+          echo "just printed: timeout after 250ms"
+          while [ -f "$HOLD" ]; do sleep 0.02; done
+"#
+    )
+}
+
+/// The hits of a cross-job search as (job id, step, line number, text, link without its time-limited token).
+fn search_hits(answer: &Value) -> Vec<(String, String, u64, String, String)> {
+    answer["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|x| {
+            let s = |k: &str| x[k].as_str().unwrap_or("").to_string();
+            (
+                s("job_id"),
+                s("step"),
+                x["number"].as_u64().unwrap_or(0),
+                s("text"),
+                untokened(&s("link")),
+            )
+        })
+        .collect()
+}
+
+/// `link` without its `?token=…` (which carries a time, so two answers' links differ).
+fn untokened(link: &str) -> String {
+    match (link.split_once('?'), link.split_once('#')) {
+        (Some((path, _)), Some((_, anchor))) => format!("{path}#{anchor}"),
+        _ => link.to_string(),
+    }
+}
+
+/// A search through the index: a rare line in a large, finished (so indexed) job's log is found with its link; a line
+/// a running job has just printed, not yet indexed, is found too; with the index file deleted the same search gives
+/// the same answer, and the index is there again afterwards.
+#[tokio::test]
+async fn search_uses_the_index_and_finds_fresh_lines() {
+    let h = Harness::builder()
+        .config(&config_with_big_and_live())
+        .start()
+        .await;
+    h.comment("alice", "/run big").await;
+    let run = h.wait_check_run_completed("boomerang/big").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    let big = h.jobs()[0].id.as_str().to_string();
+    let index = h.app.logs.root().join(&big).join("1").join("print.log.idx");
+    assert!(index.exists(), "the finished step's log is indexed");
+
+    let q = "/api/v1/search?q=ECONNRESET%20after%20%5B0-9%5D%2Bms";
+    let first = api(&h, q).await;
+    let hits = search_hits(&first);
+    assert_eq!(hits.len(), 1, "{first}");
+    let (job, step, number, text, link) = &hits[0];
+    assert_eq!(
+        (job.as_str(), step.as_str(), *number, text.as_str()),
+        (
+            big.as_str(),
+            "print",
+            6001,
+            "read tcp 10.0.0.7:443: ECONNRESET after 1500ms"
+        )
+    );
+    assert!(link.ends_with("#a1-print-L6001"), "{link}");
+    let signed = first["hits"][0]["link"].as_str().expect("a link");
+    let page = h.get(signed, None).await;
+    assert_eq!(page.status, 200, "the link opens the job page");
+
+    // A lost index: the same answer, and the search puts the index back.
+    std::fs::remove_file(&index).expect("delete the index");
+    let again = api(&h, q).await;
+    assert_eq!(search_hits(&again), hits);
+    assert!(index.exists(), "the search rebuilt the index");
+    std::fs::write(&index, b"BLOGIDX\ngarbage").expect("spoil the index");
+    assert_eq!(search_hits(&api(&h, q).await), hits);
+
+    // A running job's line, printed a moment ago.
+    let hold = h.scratch().join("hold-live");
+    std::fs::write(&hold, b"").expect("hold the live job");
+    h.comment("alice", "/run live").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let fresh = loop {
+        let answer = api(&h, "/api/v1/search?q=timeout%20after%20%5B0-9%5D%2Bms").await;
+        let hits = search_hits(&answer);
+        if !hits.is_empty() || tokio::time::Instant::now() > deadline {
+            break hits;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    assert_eq!(fresh[0].1, "wait");
+    assert_eq!(fresh[0].3, "just printed: timeout after 250ms");
+    assert!(
+        h.sim
+            .check_runs(REPO)
+            .iter()
+            .any(|r| r.name == "boomerang/live" && r.status != "completed"),
+        "found while the job still runs"
+    );
+    std::fs::remove_file(&hold).expect("release the live job");
+    h.wait_check_run_completed("boomerang/live").await;
+    h.finish().await;
+}
