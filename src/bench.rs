@@ -6,15 +6,15 @@ use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{Pacing, Settings};
 use crate::store::BackendKind;
-use crate::webhook::{WEBHOOK_PATH, signature};
+use crate::webhook::WEBHOOK_PATH;
 use anyhow::Context;
 use boomerang_sim::{SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-const SECRET: &str = "bench-secret";
+/// The webhook secret of every bench server.
+pub(crate) const SECRET: &str = "bench-secret";
 const REPO: &str = "bench-org/app";
 const SHA: &str = "1111111111111111111111111111111111111111";
 
@@ -133,67 +133,6 @@ impl Running {
         self.shutdown.cancel();
         let _ = self.server.await;
     }
-}
-
-fn load_fixtures(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for event in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let event = event?;
-        let name = event.file_name().to_string_lossy().into_owned();
-        for file in std::fs::read_dir(event.path())? {
-            let file = file?;
-            out.push((name.clone(), std::fs::read(file.path())?));
-        }
-    }
-    out.sort();
-    anyhow::ensure!(!out.is_empty(), "no payloads under {}", dir.display());
-    Ok(out)
-}
-
-/// `bench ingest`: `requests` deliveries of the vendored payloads, `concurrency` at a time, against the ingress only
-/// (the processor is not running, so nothing but verify + persist + acknowledge is measured).
-pub async fn ingest(
-    fixtures: PathBuf,
-    requests: usize,
-    concurrency: usize,
-    store: BackendKind,
-) -> anyhow::Result<()> {
-    let payloads = Arc::new(load_fixtures(&fixtures)?);
-    let dir = tempfile::tempdir()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let app = App::build(
-        settings("http://127.0.0.1:9", dir.path(), addr, store),
-        Clock::System,
-    )?;
-    let router = app.router();
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let url = format!("http://{addr}{WEBHOOK_PATH}");
-    let load = drive(&url, &payloads, requests, concurrency).await?;
-    let (samples, failures, elapsed) = (load.samples, load.failures, load.elapsed);
-    let (txns, batches) = app.store.commit_stats();
-    server.abort();
-    let bytes: usize = payloads.iter().map(|(_, b)| b.len()).sum::<usize>() / payloads.len();
-    println!(
-        "ingest  store={store} payloads={} (avg {:.1} KB) concurrency={concurrency}",
-        payloads.len(),
-        bytes as f64 / 1024.0
-    );
-    println!(
-        "ingest  {} acknowledged in {:.2} s = {:.0} deliveries/s, {failures} failed",
-        samples.len(),
-        elapsed.as_secs_f64(),
-        samples.len() as f64 / elapsed.as_secs_f64()
-    );
-    println!("ingest  latency {}", Stats::of(samples));
-    println!(
-        "ingest  group commit: {batches} batches in {txns} durable transactions ({:.1} per fsync)",
-        batches as f64 / txns.max(1) as f64
-    );
-    let rate = load_rate(requests - failures, elapsed);
-    crate::bench_ceilings::report(rate, dir.path(), bytes, &payloads, requests, concurrency)
-        .await?;
-    Ok(())
 }
 
 /// `bench comment`: `n` PR comments `/run noop`, one after another; for each, the time from sending the delivery
@@ -493,83 +432,4 @@ pub(crate) async fn time_healthz(http: &reqwest::Client, base: &str) -> anyhow::
         .bytes()
         .await?;
     Ok(t.elapsed())
-}
-
-/// What one load run measured.
-pub(crate) struct Load {
-    /// The latency of each acknowledged delivery.
-    pub samples: Vec<Duration>,
-    /// Deliveries not answered with a success.
-    pub failures: usize,
-    /// From the first request to the last answer.
-    pub elapsed: Duration,
-}
-
-/// Deliveries per second of `n` in `elapsed`.
-pub(crate) fn load_rate(n: usize, elapsed: Duration) -> f64 {
-    n as f64 / elapsed.as_secs_f64().max(1e-9)
-}
-
-/// The load generator of `bench ingest`: `requests` signed webhook deliveries (cycling over `payloads`, each with a
-/// fresh GUID) POSTed to `url` by `concurrency` workers on kept-alive connections. The same generator drives the
-/// ceilings it is compared with, so they share its cost.
-pub(crate) async fn drive(
-    url: &str,
-    payloads: &Arc<Vec<(String, Vec<u8>)>>,
-    requests: usize,
-    concurrency: usize,
-) -> anyhow::Result<Load> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()?;
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.max(1) {
-        let (client, url, payloads, next) = (
-            client.clone(),
-            url.to_string(),
-            payloads.clone(),
-            next.clone(),
-        );
-        tasks.spawn(async move {
-            let mut samples = Vec::new();
-            let mut failures = 0usize;
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= requests {
-                    break;
-                }
-                let (event, body) = &payloads[i % payloads.len()];
-                let sig = signature::sign(SECRET.as_bytes(), body);
-                let t = Instant::now();
-                let resp = client
-                    .post(&url)
-                    .header("x-github-event", event)
-                    .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
-                    .header("x-hub-signature-256", sig)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await;
-                match resp {
-                    Ok(r) if r.status().is_success() => samples.push(t.elapsed()),
-                    _ => failures += 1,
-                }
-            }
-            (samples, failures)
-        });
-    }
-    let mut samples = Vec::new();
-    let mut failures = 0;
-    while let Some(r) = tasks.join_next().await {
-        let (s, f) = r?;
-        samples.extend(s);
-        failures += f;
-    }
-    Ok(Load {
-        samples,
-        failures,
-        elapsed: started.elapsed(),
-    })
 }

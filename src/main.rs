@@ -489,7 +489,7 @@ fn main() -> ExitCode {
                     concurrency,
                     fixtures,
                     store,
-                } => run_async(boomerang::bench::ingest(
+                } => run_async(boomerang::bench_ingest::ingest(
                     fixtures,
                     requests,
                     concurrency,

@@ -1,0 +1,259 @@
+//! Purpose: `boomerang bench ingest`: webhook ingest (verify, persist durably, acknowledge) under a load generator,
+//! beside the limits it is compared with, measured in the same run on the same machine (absolute rates move from
+//! machine to machine; the ratio says how close boomerang is to what the machine allows):
+//! - the disk's group-commit ceiling: bodies of the fixtures' average size appended to a file `concurrency` at a
+//!   time, each group made durable by one `fdatasync`, as fast as the disk allows (what acknowledging durably could
+//!   cost at best);
+//! - the null-server ceiling, when `node` is on the PATH: a Node HTTP server that reads each body and answers 200,
+//!   driven by the same load generator (what the generator and loopback HTTP allow at best).
+
+use crate::app::App;
+use crate::bench::{SECRET, Stats, settings};
+use crate::clock::Clock;
+use crate::store::BackendKind;
+use crate::webhook::{WEBHOOK_PATH, signature};
+use anyhow::Context;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncBufReadExt;
+
+/// `bench ingest`: `requests` deliveries of the vendored payloads, `concurrency` at a time, against the ingress only
+/// (the processor is not running, so nothing but verify + persist + acknowledge is measured).
+pub async fn ingest(
+    fixtures: PathBuf,
+    requests: usize,
+    concurrency: usize,
+    store: BackendKind,
+) -> anyhow::Result<()> {
+    let payloads = Arc::new(load_fixtures(&fixtures)?);
+    let dir = tempfile::tempdir()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = App::build(
+        settings("http://127.0.0.1:9", dir.path(), addr, store),
+        Clock::System,
+    )?;
+    let router = app.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = format!("http://{addr}{WEBHOOK_PATH}");
+    let load = drive(&url, &payloads, requests, concurrency).await?;
+    let (samples, failures, elapsed) = (load.samples, load.failures, load.elapsed);
+    let (txns, batches) = app.store.commit_stats();
+    server.abort();
+    let bytes: usize = payloads.iter().map(|(_, b)| b.len()).sum::<usize>() / payloads.len();
+    println!(
+        "ingest  store={store} payloads={} (avg {:.1} KB) concurrency={concurrency}",
+        payloads.len(),
+        bytes as f64 / 1024.0
+    );
+    println!(
+        "ingest  {} acknowledged in {:.2} s = {:.0} deliveries/s, {failures} failed",
+        samples.len(),
+        elapsed.as_secs_f64(),
+        samples.len() as f64 / elapsed.as_secs_f64()
+    );
+    println!("ingest  latency {}", Stats::of(samples));
+    println!(
+        "ingest  group commit: {batches} batches in {txns} durable transactions ({:.1} per fsync)",
+        batches as f64 / txns.max(1) as f64
+    );
+    let rate = load_rate(requests - failures, elapsed);
+    report(rate, dir.path(), bytes, &payloads, requests, concurrency).await?;
+    Ok(())
+}
+
+/// Every payload under `dir` (one sub-folder per event), as (event, body).
+fn load_fixtures(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for event in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let event = event?;
+        let name = event.file_name().to_string_lossy().into_owned();
+        for file in std::fs::read_dir(event.path())? {
+            let file = file?;
+            out.push((name.clone(), std::fs::read(file.path())?));
+        }
+    }
+    out.sort();
+    anyhow::ensure!(!out.is_empty(), "no payloads under {}", dir.display());
+    Ok(out)
+}
+
+/// What one load run measured.
+pub(crate) struct Load {
+    /// The latency of each acknowledged delivery.
+    pub samples: Vec<Duration>,
+    /// Deliveries not answered with a success.
+    pub failures: usize,
+    /// From the first request to the last answer.
+    pub elapsed: Duration,
+}
+
+/// Deliveries per second of `n` in `elapsed`.
+pub(crate) fn load_rate(n: usize, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// The load generator of `bench ingest`: `requests` signed webhook deliveries (cycling over `payloads`, each with a
+/// fresh GUID) POSTed to `url` by `concurrency` workers on kept-alive connections. The same generator drives the
+/// ceilings it is compared with, so they share its cost.
+pub(crate) async fn drive(
+    url: &str,
+    payloads: &Arc<Vec<(String, Vec<u8>)>>,
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<Load> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, url, payloads, next) = (
+            client.clone(),
+            url.to_string(),
+            payloads.clone(),
+            next.clone(),
+        );
+        tasks.spawn(async move {
+            let mut samples = Vec::new();
+            let mut failures = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= requests {
+                    break;
+                }
+                let (event, body) = &payloads[i % payloads.len()];
+                let sig = signature::sign(SECRET.as_bytes(), body);
+                let t = Instant::now();
+                let resp = client
+                    .post(&url)
+                    .header("x-github-event", event)
+                    .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
+                    .header("x-hub-signature-256", sig)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status().is_success() => samples.push(t.elapsed()),
+                    _ => failures += 1,
+                }
+            }
+            (samples, failures)
+        });
+    }
+    let mut samples = Vec::new();
+    let mut failures = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (s, f) = r?;
+        samples.extend(s);
+        failures += f;
+    }
+    Ok(Load {
+        samples,
+        failures,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// How long the disk ceiling is measured.
+const DISK_RUN: Duration = Duration::from_secs(2);
+
+/// The null server: reads each request's body, answers 200, prints its port.
+const NULL_SERVER: &str = "const s=require('http').createServer((q,r)=>{q.on('data',()=>{});q.on('end',()=>{r.writeHead(200);r.end('ok')})});s.listen(0,'127.0.0.1',()=>console.log(s.address().port));";
+
+/// Bodies per second the disk makes durable when `group` bodies of `body` bytes share each `fdatasync`.
+fn disk_ceiling(dir: &Path, body: usize, group: usize) -> anyhow::Result<f64> {
+    let path = dir.join("ceiling.log");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    let chunk = vec![b'x'; body * group.max(1)];
+    let started = Instant::now();
+    let mut bodies = 0usize;
+    while started.elapsed() < DISK_RUN {
+        file.write_all(&chunk)?;
+        file.sync_data()?;
+        bodies += group.max(1);
+    }
+    let rate = load_rate(bodies, started.elapsed());
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok(rate)
+}
+
+/// Deliveries per second a Node server that only reads and answers takes from the load generator, with its
+/// latencies; `None` when `node` cannot be started.
+async fn null_server_ceiling(
+    payloads: &Arc<Vec<(String, Vec<u8>)>>,
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<Option<(f64, Stats)>> {
+    let child = tokio::process::Command::new("node")
+        .args(["-e", NULL_SERVER])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let Ok(mut child) = child else {
+        return Ok(None);
+    };
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("node's stdout"))?;
+    let mut first = String::new();
+    tokio::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .await?;
+    let port: u16 = first
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the null server printed {first:?}, not its port"))?;
+    let load = drive(
+        &format!("http://127.0.0.1:{port}/"),
+        payloads,
+        requests,
+        concurrency,
+    )
+    .await?;
+    child.kill().await.ok();
+    let rate = load_rate(load.samples.len(), load.elapsed);
+    Ok(Some((rate, Stats::of(load.samples))))
+}
+
+/// Measures both ceilings and prints them and `rate`'s ratio to the lower one.
+pub(crate) async fn report(
+    rate: f64,
+    dir: &Path,
+    body: usize,
+    payloads: &Arc<Vec<(String, Vec<u8>)>>,
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let dir_owned = dir.to_path_buf();
+    let disk =
+        tokio::task::spawn_blocking(move || disk_ceiling(&dir_owned, body, concurrency)).await??;
+    println!(
+        "ceiling disk: {concurrency} bodies of {:.1} KB appended per fdatasync: {disk:.0} bodies/s",
+        body as f64 / 1024.0
+    );
+    let mut lower = disk;
+    match null_server_ceiling(payloads, requests, concurrency).await? {
+        Some((null, stats)) => {
+            println!(
+                "ceiling null server (node, reads each body, answers 200): {null:.0} deliveries/s, latency {stats}"
+            );
+            lower = lower.min(null);
+        }
+        None => println!("ceiling null server: node not found, not measured"),
+    }
+    println!(
+        "ingest  {rate:.0} deliveries/s = {:.2}x the lower ceiling ({lower:.0}/s)",
+        rate / lower.max(1e-9)
+    );
+    Ok(())
+}
