@@ -433,3 +433,29 @@ pub(crate) async fn time_healthz(http: &reqwest::Client, base: &str) -> anyhow::
         .await?;
     Ok(t.elapsed())
 }
+
+/// A bench's HTTP server (the app's routes only, no background loop) on a listener it bound.
+pub(crate) struct BenchServer {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl BenchServer {
+    /// Serves `router` on `listener` until [`BenchServer::stop`].
+    pub(crate) fn start(listener: tokio::net::TcpListener, router: axum::Router) -> BenchServer {
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        });
+        BenchServer { shutdown, task }
+    }
+
+    /// Stops serving and waits for the server to end.
+    pub(crate) async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}

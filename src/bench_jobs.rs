@@ -19,7 +19,6 @@ use crate::ops::jobs::{self, JobFilter, StatusFilter};
 use crate::store::{BackendKind, Batch, Store, job_list};
 use reqwest::header::{COOKIE, SET_COOKIE};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 /// The bench server's API token (used to sign in and to call the API).
 const TOKEN: &str = "bench-jobs-api-token-0123456789";
@@ -189,17 +188,9 @@ pub async fn jobs(count: usize, kind: BackendKind) -> anyhow::Result<()> {
         store.size_on_disk() / 1_000_000
     );
     in_process(&store, count)?;
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    let router = app.router();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
+    let server = crate::bench::BenchServer::start(listener, app.router());
     let measured = over_http(&format!("http://{addr}")).await;
-    shutdown.cancel();
-    let _ = server.await;
+    server.stop().await;
     measured
 }
 

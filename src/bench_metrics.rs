@@ -13,7 +13,6 @@ use crate::store::indexes::{self, GroupLine, GroupSlot};
 use crate::store::{BackendKind, Batch};
 use crate::webhook::{DeliveryRecord, DeliveryStatus};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 /// The bench's `METRICS_TOKEN`.
 const TOKEN: &str = "bench-metrics-token-0123456789";
@@ -51,14 +50,7 @@ pub async fn run(o: &MetricsBenchOptions) -> anyhow::Result<()> {
         o.pending,
         filled.elapsed().as_secs_f64()
     );
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    let router = app.router();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
+    let server = crate::bench::BenchServer::start(listener, app.router());
     let http = reqwest::Client::new();
     let base = format!("http://{addr}");
     let first = http
@@ -97,8 +89,7 @@ pub async fn run(o: &MetricsBenchOptions) -> anyhow::Result<()> {
         ratio(scrape.p50, trivial.p50),
         ratio(scrape.p99, trivial.p99)
     );
-    shutdown.cancel();
-    let _ = server.await;
+    server.stop().await;
     Ok(())
 }
 

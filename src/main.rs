@@ -576,26 +576,8 @@ fn main() -> ExitCode {
                 async move { boomerang::backup::client::backup(&remote.remote(), &dest).await },
             )
         }
-        Command::Migrate { database_url } => match boomerang::migrate::migrate(&database_url) {
-            Ok(said) => {
-                println!("{said}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("boomerang: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::MigrateStore { from, to } => match boomerang::migrate::migrate_store(&from, &to) {
-            Ok(said) => {
-                println!("{said}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("boomerang: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Migrate { database_url } => say(boomerang::migrate::migrate(&database_url)),
+        Command::MigrateStore { from, to } => say(boomerang::migrate::migrate_store(&from, &to)),
         Command::Restore {
             src,
             data_dir,
@@ -732,6 +714,20 @@ fn jobs_action(command: JobsCommand) -> boomerang::cli_ops::JobsAction {
         JobsCommand::Cancel { id } => JobsAction::Cancel { id },
         JobsCommand::Retry { id, all } => JobsAction::Retry { id, all },
         JobsCommand::Purge { ended_before } => JobsAction::Purge { ended_before },
+    }
+}
+
+/// Prints what a command did and succeeds, or prints why it failed and fails.
+fn say(done: anyhow::Result<String>) -> ExitCode {
+    match done {
+        Ok(said) => {
+            println!("{said}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("boomerang: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
