@@ -48,10 +48,9 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// Reads every source now; a source that cannot be read is left out of the answer and counted.
+    /// Reads every source now; a source that cannot be read is left `None` (the scrape counts it as an error).
     pub fn read(&self) -> Present {
         let now = self.clock.now();
-        let mut errors = 0;
         let jobs = self
             .jobs
             .counts()
@@ -83,9 +82,6 @@ impl Sources {
             })
             .map_err(|e| tracing::warn!(error = %e, "metrics: cannot read the outbox"))
             .ok();
-        for missing in [pending.is_none(), groups.is_none(), outbox.is_none()] {
-            errors += i64::from(missing);
-        }
         let rate_budgets = self
             .client
             .rate_limits()
@@ -98,7 +94,6 @@ impl Sources {
             groups,
             outbox,
             rate_budgets,
-            source_errors: errors,
         }
     }
 }

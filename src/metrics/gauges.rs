@@ -23,8 +23,20 @@ pub struct Present {
     pub outbox: Option<Vec<OutboxLine>>,
     /// Each installation's last reported `x-ratelimit-remaining`.
     pub rate_budgets: Vec<(u64, u64)>,
-    /// Sources that could not be read.
-    pub source_errors: i64,
+}
+
+impl Present {
+    /// The sources that could not be read (those left `None`).
+    fn source_errors(&self) -> i64 {
+        [
+            self.pending.is_none(),
+            self.groups.is_none(),
+            self.outbox.is_none(),
+        ]
+        .into_iter()
+        .map(i64::from)
+        .sum()
+    }
 }
 
 /// Deliveries waiting to be processed.
@@ -179,7 +191,7 @@ impl Gauges {
                 .get_or_create(&installation_label(i, *inst))
                 .set(*left as i64);
         }
-        self.source_errors.set(present.source_errors);
+        self.source_errors.set(present.source_errors());
     }
 
     fn set_outbox(&self, mut lines: Vec<OutboxLine>) {
