@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::duration::duration;
+use super::params::check_template;
 use crate::spec::suggest::suggest;
-use crate::spec::validate::{self, TemplatePart};
 use crate::spec::yaml::{Cx, Node, Shape, entries, fields, shape, text, text_list};
 use crate::spec::{DispatchStep, DispatchTarget, MAX_WORKFLOW_INPUTS, ParamSpec};
 
@@ -132,7 +132,10 @@ fn workflow(
                 let Some(value) = text(cx, v, &format!("`{name}` in {iw}")) else {
                     continue;
                 };
-                template(cx, v, &value, &format!("`{name}` in {iw}"), params);
+                {
+                    let what = format!("`{name}` in {iw}");
+                    check_template(cx, v, &value, &what, &what, params);
+                }
                 out.insert(name.clone(), value);
             }
         }
@@ -142,28 +145,6 @@ fn workflow(
         git_ref,
         inputs: out,
     })
-}
-
-/// Checks an input value's `${{ }}` parts: well formed, and naming declared parameters only.
-fn template(cx: &mut Cx, node: &Node<'_>, value: &str, what: &str, params: &[ParamSpec]) {
-    match validate::parse_template(value) {
-        Err(e) => cx.at(node, format!("{e} (in {what})")),
-        Ok(parts) => {
-            for p in parts {
-                if let TemplatePart::Param(name) = p
-                    && !params.iter().any(|q| q.name == name)
-                {
-                    let hint = suggest(name, params.iter().map(|q| q.name.as_str()))
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    cx.at(
-                        node,
-                        format!("{what} uses undeclared parameter `{name}`{hint}"),
-                    );
-                }
-            }
-        }
-    }
 }
 
 /// The repository form: `event_type`, `await` (default both answers), `reply_event_type` (default

@@ -8,11 +8,9 @@ use super::dispatch::on_complete;
 use super::duration::duration;
 use super::env::env;
 use super::matchers::problem_matchers;
-use super::params::params;
+use super::params::{check_template, params};
 use super::steps::steps;
 use super::triggers::triggers;
-use crate::spec::suggest::suggest;
-use crate::spec::validate::{self, TemplatePart};
 use crate::spec::yaml::{Cx, Node, Shape, boolean, fields, keyword, shape, text};
 use crate::spec::{Concurrency, DispatchSpec, JobSpec, OnInterrupt, ParamSpec, Triggers};
 
@@ -120,24 +118,14 @@ pub(super) fn concurrency(
         }
     };
     let group = text(cx, group_node, &format!("`group` in {what}"))?;
-    match validate::parse_template(&group) {
-        Err(e) => cx.at(group_node, format!("{e} (in {what})")),
-        Ok(parts) => {
-            for p in parts {
-                if let TemplatePart::Param(name) = p
-                    && !params.iter().any(|q| q.name == name)
-                {
-                    let hint = suggest(name, params.iter().map(|q| q.name.as_str()))
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    cx.at(
-                        group_node,
-                        format!("`group` in {what} uses undeclared parameter `{name}`{hint}"),
-                    );
-                }
-            }
-        }
-    }
+    check_template(
+        cx,
+        group_node,
+        &group,
+        &what,
+        &format!("`group` in {what}"),
+        params,
+    );
     if group.trim().is_empty() {
         cx.at(group_node, format!("`group` in {what} must not be empty"));
     }

@@ -193,3 +193,34 @@ fn param(cx: &mut Cx, name: &str, node: &Node<'_>, ctx: &str) -> Option<ParamSpe
         kind,
     })
 }
+
+/// Checks a `${{ params.* }}` template from the config: a syntax error is reported `(in {parse_in})`, and each
+/// parameter it names that the job does not declare as `{subject} uses undeclared parameter …`, with the nearest
+/// declared name as a hint.
+pub(super) fn check_template(
+    cx: &mut Cx,
+    node: &Node<'_>,
+    value: &str,
+    parse_in: &str,
+    subject: &str,
+    params: &[ParamSpec],
+) {
+    match validate::parse_template(value) {
+        Err(e) => cx.at(node, format!("{e} (in {parse_in})")),
+        Ok(parts) => {
+            for p in parts {
+                if let validate::TemplatePart::Param(name) = p
+                    && !params.iter().any(|q| q.name == name)
+                {
+                    let hint = suggest(name, params.iter().map(|q| q.name.as_str()))
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    cx.at(
+                        node,
+                        format!("{subject} uses undeclared parameter `{name}`{hint}"),
+                    );
+                }
+            }
+        }
+    }
+}
