@@ -6,6 +6,7 @@ use crate::callbacks::Callbacks;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::engine::{Engine, EngineSettings, Journal};
+use crate::fleet::{EXIT_LEASE_LOST, Lease};
 use crate::github::GithubClient;
 use crate::github::auth::AppAuth;
 use crate::health::JobStates;
@@ -13,7 +14,7 @@ use crate::links::Links;
 use crate::logs::LogStore;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
-use crate::store::{Store, StoreTarget};
+use crate::store::{Store, StoreTarget, WorkerAddress};
 use crate::trigger::Processor;
 use crate::webhook::Ingress;
 use anyhow::Context;
@@ -69,9 +70,6 @@ impl App {
         )?;
         let store = Store::open_target(&target)
             .with_context(|| format!("cannot open the store at {target}"))?;
-        store
-            .claim_sole_server()
-            .with_context(|| format!("cannot serve from {target}"))?;
         if !crate::spec::sealed::install(
             settings.logs.secrets_key.as_deref(),
             &settings.private_key_pem,
@@ -194,24 +192,90 @@ impl App {
     /// The HTTP surface: the webhook ingress, the REST API, the web pages, `/healthz`, `/readyz`, and `/metrics`
     /// when `METRICS_TOKEN` is set.
     pub fn router(&self) -> Router {
+        crate::api::with_security_headers(
+            self.ingress()
+                .router()
+                .merge(crate::api::router(self.api_state()))
+                .merge(crate::health::http::public_routes(self.ops_state())),
+        )
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+    }
+
+    /// The webhook ingress: every replica's.
+    fn ingress(&self) -> Ingress {
         let secrets: Vec<&str> = std::iter::once(self.settings.webhook_secret.as_str())
             .chain(self.settings.webhook_secret_previous.as_deref())
             .collect();
-        let ingress = Ingress::new(
+        Ingress::new(
             &secrets,
             self.store.clone(),
             self.deliveries.clone(),
             self.clock.clone(),
             self.metrics.clone(),
         )
-        .refusing_when(self.engine.draining_token());
-        crate::api::with_security_headers(
-            ingress
+        .refusing_when(self.engine.draining_token())
+    }
+
+    /// The HTTP surface of a standby replica ([`crate::fleet`]): it records webhooks and answers health checks
+    /// itself, and forwards everything else to the worker.
+    pub fn standby_router(&self) -> anyhow::Result<Router> {
+        let forwarder = crate::fleet::forward::Forwarder::new(self.store.clone())
+            .context("cannot build the HTTP client that forwards to the worker")?;
+        let own = crate::api::with_security_headers(
+            self.ingress()
                 .router()
-                .merge(crate::api::router(self.api_state()))
                 .merge(crate::health::http::public_routes(self.ops_state())),
-        )
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        );
+        Ok(own
+            .merge(
+                Router::new()
+                    .fallback(crate::fleet::forward::forward)
+                    .with_state(forwarder),
+            )
+            .layer(tower_http::trace::TraceLayer::new_for_http()))
+    }
+
+    /// Starts taking the worker lease; with an embedded store this process is the worker at once.
+    pub fn take_lease(&self) -> anyhow::Result<Lease> {
+        Lease::take(&self.store, self.deliveries.clone()).context("cannot take the worker lease")
+    }
+
+    /// Once this process holds the worker lease: records its address for the standbys, then recovers interrupted
+    /// jobs (the previous worker's too) and starts the background loops ([`App::start`]). `lease` is watched from
+    /// then on: if it breaks, the running steps are stopped and the process exits with [`EXIT_LEASE_LOST`], since
+    /// another replica may already be running the same jobs.
+    pub async fn start_worker(
+        &self,
+        lease: Lease,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Running> {
+        let address = WorkerAddress {
+            url: self.settings.peer_url.clone(),
+            host: crate::fleet::host_name(),
+            pid: std::process::id(),
+            since: self.clock.now(),
+        };
+        self.store
+            .become_worker(&address)
+            .await
+            .context("cannot record this worker's address")?;
+        let running = self.start(shutdown).await?;
+        let engine = self.engine.clone();
+        let kill_grace = self.settings.kill_grace;
+        tokio::spawn(async move {
+            let why = lease.until_lost().await;
+            tracing::error!(reason = %why, "lost the worker lease: stopping the running steps and exiting");
+            let _ = tokio::time::timeout(
+                kill_grace + std::time::Duration::from_secs(2),
+                engine.drain(std::time::Duration::ZERO),
+            )
+            .await;
+            std::process::exit(i32::from(EXIT_LEASE_LOST));
+        });
+        if self.store.kind() == crate::store::BackendKind::Postgres {
+            tracing::info!(peer_url = %address.url, "this replica is the worker");
+        }
+        Ok(running)
     }
 
     /// The `METRICS_LISTEN` listener's routes: `/metrics`, `/healthz` and `/readyz` only.
@@ -268,7 +332,9 @@ impl App {
         .context("cannot build the HTTP client of callbacks")
     }
 
-    /// Recovers interrupted jobs, starts the background loops and serves HTTP on `listener` until `shutdown`. Then
+    /// Waits for the worker lease (at once on an embedded store), recovers interrupted jobs, starts the background
+    /// loops and serves HTTP on `listener` until `shutdown` (`boomerang serve` serves a standby's HTTP meanwhile;
+    /// this does not). Then
     /// it drains: webhooks are refused with 503 and no delivery is processed, running steps get `SHUTDOWN_GRACE`
     /// to finish ([`crate::engine::Engine::drain`]) while the outbox keeps reporting them, and only then do the
     /// loops and the HTTP server stop.
@@ -277,7 +343,9 @@ impl App {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let running = self.start(shutdown.clone()).await?;
+        let mut lease = self.take_lease()?;
+        lease.until_worker().await;
+        let running = self.start_worker(lease, shutdown.clone()).await?;
         let router = self.router();
         let stop_http = CancellationToken::new();
         let mut http = {

@@ -87,6 +87,7 @@ pub(crate) fn settings(
         public_url: format!("http://{addr}"),
         store,
         database_url: None,
+        peer_url: format!("http://{addr}"),
         api_tokens: Vec::new(),
         kill_grace: Duration::from_secs(5),
         step_cgroup: Default::default(),

@@ -87,6 +87,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         public_url: format!("http://{addr}"),
         store: options.store,
         database_url: None,
+        peer_url: format!("http://{addr}"),
         api_tokens: vec![token.clone()],
         kill_grace: Duration::from_secs(5),
         step_cgroup: Default::default(),

@@ -49,6 +49,7 @@ pub mod demo;
 pub mod effect;
 pub mod engine;
 pub mod executor;
+pub mod fleet;
 pub mod github;
 pub mod health;
 pub mod ids;

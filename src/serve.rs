@@ -7,6 +7,7 @@
 use crate::app::{App, Running};
 use crate::clock::Clock;
 use crate::config::{Endpoints, Settings};
+use crate::fleet::Role;
 use crate::setup::credentials::Credentials;
 use crate::setup::{Registration, SetupMode};
 use axum::Router;
@@ -103,13 +104,32 @@ pub async fn run(shutdown: CancellationToken) -> Result<(), ServeError> {
     }
     let settings = Settings::from_env_or(with_file(file.as_ref())).map_err(setting)?;
     let app = build_checked(settings).await?;
+    let mut lease = app.take_lease().map_err(ServeError::Failed)?;
+    if lease.role().await == Role::Worker {
+        let running = app
+            .start_worker(lease, shutdown.clone())
+            .await
+            .map_err(ServeError::Failed)?;
+        let switch = RouterSwitch::new(app.router());
+        announce(&app.settings);
+        return serve_until(listener, switch, running, shutdown).await;
+    }
+    // A standby: webhooks are recorded here and the rest forwarded until this replica takes the lease over.
+    let switch = RouterSwitch::new(app.standby_router().map_err(ServeError::Failed)?);
+    let http = spawn_http(listener, switch.clone());
+    tracing::info!(listen = %app.settings.listen, store = %app.settings.store, "boomerang serving as a standby: another replica is the worker");
+    tokio::select! {
+        _ = shutdown.cancelled() => return finish(http, None, shutdown).await,
+        _ = lease.until_worker() => {}
+    }
+    tracing::info!("took the worker lease over: resuming the fleet's jobs");
     let running = app
-        .start(shutdown.clone())
+        .start_worker(lease, shutdown.clone())
         .await
         .map_err(ServeError::Failed)?;
-    let switch = RouterSwitch::new(app.router());
+    switch.set(app.router());
     announce(&app.settings);
-    serve_until(listener, switch, running, shutdown).await
+    finish(http, Some(running), shutdown).await
 }
 
 fn announce(settings: &Settings) {
@@ -172,8 +192,10 @@ async fn go_live(
 ) -> Result<(App, Running), ServeError> {
     let settings = Settings::from_env_or(with_file(Some(credentials))).map_err(setting)?;
     let app = build_checked(settings).await?;
+    let mut lease = app.take_lease().map_err(ServeError::Failed)?;
+    lease.until_worker().await;
     let running = app
-        .start(shutdown.clone())
+        .start_worker(lease, shutdown.clone())
         .await
         .map_err(ServeError::Failed)?;
     Ok((app, running))

@@ -89,6 +89,9 @@ pub struct Settings {
     pub store: BackendKind,
     /// `DATABASE_URL`: the PostgreSQL database of `STORE=postgres` (`postgres://user@host:5432/db`).
     pub database_url: Option<String>,
+    /// `PEER_URL`: how the other replicas on the same database reach this one's HTTP listener, to forward what
+    /// only the worker answers (default `http://[$FLY_PRIVATE_IP]:<port>` on Fly.io, else `http://127.0.0.1:<port>`).
+    pub peer_url: String,
     /// `API_TOKENS`: comma-separated bearer tokens for the REST API and the web pages.
     pub api_tokens: Vec<String>,
     /// `KILL_GRACE`: time between SIGTERM and SIGKILL when a step is stopped (default 10s).
@@ -238,6 +241,7 @@ impl std::fmt::Debug for Settings {
             .field("listen", &self.listen)
             .field("public_url", &self.public_url)
             .field("store", &self.store)
+            .field("peer_url", &self.peer_url)
             .field(
                 "database_url",
                 &self.database_url.as_deref().map(|_| {
@@ -411,6 +415,22 @@ impl Settings {
                 }
             }
         }
+        // On Fly.io every machine has an address on the private network (`FLY_PRIVATE_IP`, IPv6).
+        let peer_url = get("PEER_URL")
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .or_else(|| {
+                get("FLY_PRIVATE_IP").map(|ip| format!("http://[{}]:{}", ip.trim(), listen.port()))
+            })
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", listen.port()));
+        match url::Url::parse(&peer_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => {
+                return Err(bad(
+                    "PEER_URL",
+                    format!("`{peer_url}` is not an http(s) URL of a host"),
+                ));
+            }
+        }
         let api_tokens: Vec<String> = get("API_TOKENS")
             .map(|t| {
                 t.split(',')
@@ -489,6 +509,7 @@ impl Settings {
             public_url,
             store,
             database_url,
+            peer_url,
             api_tokens,
             kill_grace: duration("KILL_GRACE", get("KILL_GRACE"), Duration::from_secs(10))?,
             step_cgroup: match get("STEP_CGROUP") {

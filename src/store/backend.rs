@@ -2,6 +2,7 @@
 //! embedded ones here (redb, sled), PostgreSQL in [`super::postgres`].
 
 use super::StoreError;
+use super::lease::{LeaseEvent, LeaseEvents};
 use super::target::StoreTarget;
 use redb::ReadableDatabase;
 use std::path::Path;
@@ -76,11 +77,37 @@ pub(super) trait Backend: Send + Sync {
         quiesce: &std::sync::Mutex<()>,
         row: &mut RowSink<'_>,
     ) -> Result<(), StoreError>;
-    /// Makes this process the only server on the store until it closes. An embedded engine's file lock already
-    /// does; a database server needs a lock of its own.
-    fn claim_sole_server(&self) -> Result<(), StoreError> {
+    /// Applies one group commit: `write`, and where several processes share the engine (PostgreSQL), the fleet's
+    /// conditions too: none of `must_be_new` may exist (else nothing lands and the taken keys come back), and a
+    /// group that queued a delivery wakes the worker. An embedded engine is one process's, so its reads before the
+    /// write already decided the conditions.
+    fn write_group(&self, group: GroupWrite) -> Result<(), WriteFailure> {
+        self.write(group.ops).map_err(WriteFailure::Store)
+    }
+    /// Starts taking the worker lease ([`super::lease`]), telling `events` what comes of it. An embedded engine's
+    /// file lock already makes this process the only one, so it is the worker at once.
+    fn worker_lease(&self, events: LeaseEvents) -> Result<(), StoreError> {
+        let _ = events.send(LeaseEvent::Worker);
         Ok(())
     }
+}
+
+/// A group commit's writes and the conditions the fleet puts on them (see [`Backend::write_group`]).
+pub(super) struct GroupWrite {
+    /// Puts (`Some`) and deletes (`None`), in order.
+    pub(super) ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Keys the group creates and that nobody may have written meanwhile.
+    pub(super) must_be_new: Vec<Vec<u8>>,
+    /// Whether the group queued a delivery.
+    pub(super) wakes_worker: bool,
+}
+
+/// Why a group commit did not land.
+pub(super) enum WriteFailure {
+    /// The engine failed.
+    Store(StoreError),
+    /// These keys of `must_be_new` existed: another process wrote them since they were read.
+    Taken(Vec<Vec<u8>>),
 }
 
 /// Opens the engine at `target` (creating its directory, or applying the database's migrations).

@@ -12,6 +12,10 @@ pub struct Batch {
 pub(super) enum Op {
     Put(String, Vec<u8>),
     Delete(String),
+    /// A put of a key nobody may have written: the commit fails if one did (fleet-wide on PostgreSQL).
+    Append(String, Vec<u8>),
+    /// Raises the next outbox number to what is stored (a standby taking over after another worker enqueued).
+    SyncOutboxSeq,
     PutIfAbsent {
         key: String,
         value: Vec<u8>,
@@ -82,8 +86,9 @@ impl Batch {
 
     /// Appends event number `seq` (0-based, dense) to a job's event log.
     pub fn append_event<T: Serialize>(&mut self, job_id: &str, seq: u64, event: &T) -> &mut Self {
+        // Fenced: another worker that wrote this number first (a lease it lost) makes this commit fail, not overwrite.
         self.ops
-            .push(Op::Put(keys::event(job_id, seq), encode(event)));
+            .push(Op::Append(keys::event(job_id, seq), encode(event)));
         self
     }
 

@@ -15,8 +15,10 @@ mod index;
 pub mod indexes;
 pub mod job_list;
 mod keys;
+pub mod lease;
 pub mod migrations;
 mod postgres;
+mod postgres_lease;
 mod scratch;
 pub mod snapshot;
 mod target;
@@ -29,7 +31,8 @@ pub use migrations::MigrationReport;
 pub use scratch::ScratchSchema;
 pub use target::StoreTarget;
 
-use backend::Backend;
+use backend::{Backend, GroupWrite, WriteFailure};
+pub use lease::{LeaseEvent, LeaseEvents, WorkerAddress};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -96,6 +99,30 @@ fn decode_rows<T: DeserializeOwned>(
         .collect()
 }
 
+/// The next outbox sequence number the stored rows allow. Outbox keys are `o/<installation>/<seq>`, ordered by
+/// installation first: it is one past the largest over every installation's entries, and at least the persisted
+/// counter (entries may all have been sent), so a new entry never reuses a number still queued or orders itself
+/// before an older one.
+fn stored_next_outbox(backend: &dyn Backend) -> Result<u64, StoreError> {
+    let counter: u64 = match backend.get(keys::meta(OUTBOX_SEQ).as_bytes())? {
+        Some(bytes) => decode(OUTBOX_SEQ, &bytes)?,
+        None => 0,
+    };
+    let highest = backend
+        .scan(keys::OUTBOX.as_bytes(), None, usize::MAX)?
+        .into_iter()
+        .filter_map(|(k, _)| {
+            String::from_utf8_lossy(&k)
+                .rsplit('/')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0);
+    Ok(counter.max(highest.saturating_add(1)).max(1))
+}
+
 /// The queue position of a pending delivery.
 #[derive(Clone, Debug)]
 pub struct PendingKey {
@@ -160,26 +187,7 @@ impl Store {
         if filled > 0 {
             tracing::info!(jobs = filled, "filled newer indexes from the stored jobs");
         }
-        // Outbox keys are `o/<installation>/<seq>`, ordered by installation first: the next sequence number is the
-        // largest over every installation's entries and the persisted counter (entries may all have been sent), so a
-        // restart never reuses a number still queued or orders a new entry before an older one.
-        let counter: u64 = match backend.get(keys::meta(OUTBOX_SEQ).as_bytes())? {
-            Some(bytes) => decode(OUTBOX_SEQ, &bytes)?,
-            None => 0,
-        };
-        let highest = backend
-            .scan(keys::OUTBOX.as_bytes(), None, usize::MAX)?
-            .into_iter()
-            .filter_map(|(k, _)| {
-                String::from_utf8_lossy(&k)
-                    .rsplit('/')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .max()
-            .unwrap_or(0);
-        let next_outbox = counter.max(highest.saturating_add(1)).max(1);
+        let next_outbox = stored_next_outbox(&*backend)?;
         let (tx, rx) = mpsc::sync_channel::<Commit>(4096);
         let quiesce = Arc::new(std::sync::Mutex::new(()));
         let inner = Arc::new(Inner {
@@ -203,11 +211,18 @@ impl Store {
         self.inner.kind
     }
 
-    /// Makes this process the only server on the store while it is open, or fails with a clear message when
-    /// another holds it (an embedded store's file lock already does this; on PostgreSQL an advisory lock held on a
-    /// connection of its own, until several replicas on one database are supported).
-    pub fn claim_sole_server(&self) -> Result<(), StoreError> {
-        self.inner.backend.claim_sole_server()
+    /// Starts taking the worker lease ([`lease`]); what comes of it arrives on `events`. Once per store.
+    pub fn worker_lease(&self, events: LeaseEvents) -> Result<(), StoreError> {
+        self.inner.backend.worker_lease(events)
+    }
+
+    /// Called once this process holds the worker lease: its outbox numbers continue after every entry the fleet's
+    /// previous worker enqueued, and other replicas learn its address.
+    pub async fn become_worker(&self, address: &WorkerAddress) -> Result<(), StoreError> {
+        let mut batch = Batch::new();
+        batch.ops.push(Op::SyncOutboxSeq);
+        batch.put_meta(lease::WORKER_META, address);
+        self.commit(batch).await.map(|_| ())
     }
 
     /// Applies the migrations the PostgreSQL database at `url` lacks and says what it did (`boomerang migrate`).
@@ -396,8 +411,10 @@ impl Store {
     }
 }
 
-/// The single writer: takes every batch waiting, resolves conditional writes against the backend plus the writes
-/// of the group so far, and applies the whole group in one durable transaction.
+/// The committer thread: takes every commit waiting (up to a limit), evaluates their operations in order against the
+/// store and the writes of the group so far, and applies the whole group in one durable transaction. On a shared
+/// database a group can find a key it creates written by another replica meanwhile: then each of its commits is
+/// settled alone, so only the one that raced sees it.
 fn committer(
     backend: Arc<dyn Backend>,
     rx: mpsc::Receiver<Commit>,
@@ -414,41 +431,9 @@ fn committer(
                 Err(_) => break,
             }
         }
-        let mut overlay: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
-        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-        let mut outcomes = Vec::with_capacity(group.len());
-        let mut failed: Option<StoreError> = None;
-        let saved_next = next_outbox;
-        for commit in &group {
-            let mut outcome = CommitOutcome::default();
-            for op in &commit.batch.ops {
-                let result = apply_op(
-                    op,
-                    &*backend,
-                    &mut overlay,
-                    &mut writes,
-                    &mut next_outbox,
-                    &mut outcome,
-                );
-                if let Err(e) = result {
-                    failed = Some(e);
-                }
-            }
-            outcomes.push(outcome);
-        }
-        if next_outbox != saved_next {
-            writes.push((
-                keys::meta(OUTBOX_SEQ).into_bytes(),
-                Some(encode(&next_outbox)),
-            ));
-        }
-        let result = match failed {
-            Some(e) => Err(e),
-            None => {
-                let _exclusive = quiesce.lock().unwrap_or_else(|e| e.into_inner());
-                backend.write(writes)
-            }
-        };
+        let batches: Vec<&Batch> = group.iter().map(|c| &c.batch).collect();
+        let evaluated = evaluate(&batches, &*backend, next_outbox);
+        let result = write_evaluated(&*backend, &quiesce, &evaluated);
         if let Some(inner) = stats.upgrade() {
             inner.group_commits.fetch_add(1, Ordering::Relaxed);
             inner
@@ -457,12 +442,19 @@ fn committer(
         }
         match result {
             Ok(()) => {
-                for (commit, outcome) in group.into_iter().zip(outcomes) {
+                next_outbox = evaluated.next_outbox;
+                for (commit, outcome) in group.into_iter().zip(evaluated.outcomes) {
                     let _ = commit.reply.send(Ok(outcome));
                 }
             }
-            Err(e) => {
-                next_outbox = saved_next;
+            Err(WriteFailure::Taken(_)) => {
+                for commit in group {
+                    let settled =
+                        settle_alone(&commit.batch, &*backend, &quiesce, &mut next_outbox);
+                    let _ = commit.reply.send(settled);
+                }
+            }
+            Err(WriteFailure::Store(e)) => {
                 let msg = e.to_string();
                 for commit in group {
                     let _ = commit.reply.send(Err(StoreError::Backend(msg.clone())));
@@ -472,14 +464,116 @@ fn committer(
     }
 }
 
+/// A group's operations evaluated against the store: what to write and what each commit came to.
+struct Evaluated {
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Keys the group creates (conditional puts that found them absent, and appended events).
+    must_be_new: Vec<Vec<u8>>,
+    /// The appended events among them: one taken means another worker wrote the job's log.
+    appended: Vec<Vec<u8>>,
+    outcomes: Vec<CommitOutcome>,
+    failed: Option<StoreError>,
+    next_outbox: u64,
+}
+
+fn evaluate(batches: &[&Batch], backend: &dyn Backend, next_outbox: u64) -> Evaluated {
+    let mut overlay: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
+    let mut evaluated = Evaluated {
+        writes: Vec::new(),
+        must_be_new: Vec::new(),
+        appended: Vec::new(),
+        outcomes: Vec::with_capacity(batches.len()),
+        failed: None,
+        next_outbox,
+    };
+    let saved_next = next_outbox;
+    for batch in batches {
+        let mut outcome = CommitOutcome::default();
+        for op in &batch.ops {
+            if let Err(e) = apply_op(op, backend, &mut overlay, &mut evaluated, &mut outcome) {
+                evaluated.failed = Some(e);
+            }
+        }
+        evaluated.outcomes.push(outcome);
+    }
+    if evaluated.next_outbox != saved_next {
+        evaluated.writes.push((
+            keys::meta(OUTBOX_SEQ).into_bytes(),
+            Some(encode(&evaluated.next_outbox)),
+        ));
+    }
+    evaluated
+}
+
+/// Writes an evaluated group in one transaction, with the fleet's conditions.
+fn write_evaluated(
+    backend: &dyn Backend,
+    quiesce: &std::sync::Mutex<()>,
+    evaluated: &Evaluated,
+) -> Result<(), WriteFailure> {
+    if let Some(e) = &evaluated.failed {
+        return Err(WriteFailure::Store(StoreError::Backend(e.to_string())));
+    }
+    let pending = keys::PENDING.as_bytes();
+    let wakes_worker = evaluated
+        .writes
+        .iter()
+        .any(|(k, v)| v.is_some() && k.starts_with(pending));
+    let _exclusive = quiesce.lock().unwrap_or_else(|e| e.into_inner());
+    backend.write_group(GroupWrite {
+        ops: evaluated.writes.clone(),
+        must_be_new: evaluated.must_be_new.clone(),
+        wakes_worker,
+    })
+}
+
+/// One commit of a group that raced another replica, evaluated and written alone. A conditional put that lost the
+/// race is evaluated again (it now reads the other replica's row: a conflict, as it would have been); an event that
+/// lost it fails the commit, since another worker wrote the job's log.
+fn settle_alone(
+    batch: &Batch,
+    backend: &dyn Backend,
+    quiesce: &std::sync::Mutex<()>,
+    next_outbox: &mut u64,
+) -> Result<CommitOutcome, StoreError> {
+    const TRIES: usize = 3;
+    for _ in 0..TRIES {
+        let mut evaluated = evaluate(&[batch], backend, *next_outbox);
+        match write_evaluated(backend, quiesce, &evaluated) {
+            Ok(()) => {
+                *next_outbox = evaluated.next_outbox;
+                return Ok(evaluated.outcomes.pop().unwrap_or_default());
+            }
+            Err(WriteFailure::Store(e)) => return Err(e),
+            Err(WriteFailure::Taken(taken)) => {
+                if let Some(key) = taken.iter().find(|k| evaluated.appended.contains(k)) {
+                    return Err(StoreError::Backend(format!(
+                        "`{}` was written by another boomerang (this one lost the worker lease?)",
+                        String::from_utf8_lossy(key)
+                    )));
+                }
+            }
+        }
+    }
+    Err(StoreError::Backend(
+        "another boomerang kept writing the same keys; giving up this commit".into(),
+    ))
+}
+
 fn apply_op(
     op: &Op,
     backend: &dyn Backend,
     overlay: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
-    writes: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    next_outbox: &mut u64,
+    evaluated: &mut Evaluated,
     outcome: &mut CommitOutcome,
 ) -> Result<(), StoreError> {
+    let Evaluated {
+        writes,
+        must_be_new,
+        appended,
+        next_outbox,
+        ..
+    } = evaluated;
     let lookup = |key: &[u8],
                   overlay: &HashMap<Vec<u8>, Option<Vec<u8>>>|
      -> Result<Option<Vec<u8>>, StoreError> {
@@ -496,10 +590,24 @@ fn apply_op(
     match op {
         Op::Put(k, v) => put(k.clone().into_bytes(), Some(v.clone()), overlay),
         Op::Delete(k) => put(k.clone().into_bytes(), None, overlay),
+        Op::Append(k, v) => {
+            // (A key this group deleted first is rewritten, not created.)
+            if !overlay.contains_key(k.as_bytes()) {
+                must_be_new.push(k.clone().into_bytes());
+                appended.push(k.clone().into_bytes());
+            }
+            put(k.clone().into_bytes(), Some(v.clone()), overlay);
+        }
+        Op::SyncOutboxSeq => {
+            *next_outbox = (*next_outbox).max(stored_next_outbox(backend)?);
+        }
         Op::PutIfAbsent { key, value, tag } => {
             if lookup(key.as_bytes(), overlay)?.is_some() {
                 outcome.conflicts.push(*tag);
             } else {
+                if !overlay.contains_key(key.as_bytes()) {
+                    must_be_new.push(key.clone().into_bytes());
+                }
                 put(key.clone().into_bytes(), Some(value.clone()), overlay);
             }
         }

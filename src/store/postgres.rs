@@ -9,7 +9,8 @@
 //! a clear error and is made again by the next call.
 
 use super::StoreError;
-use super::backend::{Backend, Row, RowSink, prefix_end, rev_end};
+use super::backend::{Backend, GroupWrite, Row, RowSink, WriteFailure, prefix_end, rev_end};
+use super::lease::LeaseEvents;
 use super::migrations::{self, MigrationReport};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Statement};
@@ -23,7 +24,7 @@ use std::time::Duration;
 const CONNECTIONS: usize = 4;
 
 /// How long a connection attempt may take when `DATABASE_URL` does not say (`connect_timeout=`).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Rows per message while exporting.
 const EXPORT_CHUNK: usize = 1_000;
@@ -43,6 +44,9 @@ const SCAN_REV_FROM_TO: &str =
     "SELECT key, value FROM boomerang_rows WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT $3";
 const UPSERT: &str = "INSERT INTO boomerang_rows (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
                       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
+/// The rows a group must create (not overwrite): those it inserted come back; a missing one was taken meanwhile.
+const INSERT_NEW: &str = "INSERT INTO boomerang_rows (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                          ON CONFLICT (key) DO NOTHING RETURNING key";
 const DELETE: &str = "DELETE FROM boomerang_rows WHERE key = ANY($1::bytea[])";
 const SIZE: &str = "SELECT pg_total_relation_size('boomerang_rows')";
 
@@ -82,14 +86,14 @@ fn parse(url: &str) -> Result<postgres::Config, StoreError> {
 }
 
 /// One connection and the statements prepared on it.
-struct Conn {
-    client: Client,
+pub(super) struct Conn {
+    pub(super) client: Client,
     statements: HashMap<&'static str, Statement>,
 }
 
 impl Conn {
     /// Connects (on the calling thread, which must not be inside a tokio runtime) with durable commits.
-    fn connect(config: &postgres::Config, target: &str) -> Result<Conn, StoreError> {
+    pub(super) fn connect(config: &postgres::Config, target: &str) -> Result<Conn, StoreError> {
         let mut client = config.connect(NoTls).map_err(|e| {
             StoreError::Backend(format!(
                 "PostgreSQL at {target}: cannot connect: {}",
@@ -137,9 +141,9 @@ pub(super) struct PostgresBackend {
     /// `DATABASE_URL` without its password, for messages.
     target: Arc<str>,
     tasks: mpsc::Sender<Task>,
-    /// Held while this process is the one server on the database ([`Backend::claim_sole_server`]); dropping it ends
-    /// the thread that holds the advisory lock's session.
-    sole_server: Mutex<Option<mpsc::Sender<()>>>,
+    /// Stops the worker lease's thread ([`Backend::worker_lease`]) when dropped: its session, and so the lease,
+    /// end with it.
+    lease: Mutex<Option<mpsc::Sender<()>>>,
 }
 
 impl PostgresBackend {
@@ -162,7 +166,7 @@ impl PostgresBackend {
             config,
             target,
             tasks,
-            sole_server: Mutex::new(None),
+            lease: Mutex::new(None),
         };
         let report = backend.call("migrate", false, |conn: &mut Conn| {
             migrations::apply(&mut conn.client).map_err(Failure::Store)
@@ -277,6 +281,27 @@ fn connection_thread(tasks: &Mutex<mpsc::Receiver<Task>>) {
     }
 }
 
+/// The puts (keys and values) and deletes of `ops`: the last operation on a key decides its state, since one
+/// statement may touch a key only once.
+#[allow(clippy::type_complexity)]
+fn last_writes(ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut last: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::with_capacity(ops.len());
+    for (k, v) in ops {
+        last.insert(k, v);
+    }
+    let (mut keys, mut values, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, v) in last {
+        match v {
+            Some(v) => {
+                keys.push(k);
+                values.push(v);
+            }
+            None => deletes.push(k),
+        }
+    }
+    (keys, values, deletes)
+}
+
 fn limit_param(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
@@ -336,21 +361,7 @@ impl Backend for PostgresBackend {
     }
 
     fn write(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
-        // The last operation on a key decides its state; one statement may touch a key only once.
-        let mut last: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::with_capacity(ops.len());
-        for (k, v) in ops {
-            last.insert(k, v);
-        }
-        let (mut keys, mut values, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
-        for (k, v) in last {
-            match v {
-                Some(v) => {
-                    keys.push(k);
-                    values.push(v);
-                }
-                None => deletes.push(k),
-            }
-        }
+        let (keys, values, deletes) = last_writes(ops);
         self.call("write", false, move |conn| {
             let upsert = conn.prepared(UPSERT)?;
             let delete = conn.prepared(DELETE)?;
@@ -364,6 +375,71 @@ impl Backend for PostgresBackend {
             txn.commit()?;
             Ok(())
         })
+    }
+
+    fn write_group(&self, group: GroupWrite) -> Result<(), WriteFailure> {
+        if group.must_be_new.is_empty() && !group.wakes_worker {
+            return self.write(group.ops).map_err(WriteFailure::Store);
+        }
+        let values: HashMap<&[u8], &[u8]> = group
+            .ops
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_slice(), v.as_deref()?)))
+            .collect();
+        let (mut new_keys, mut new_values) = (Vec::new(), Vec::new());
+        for key in &group.must_be_new {
+            if let Some(value) = values.get(key.as_slice()) {
+                new_keys.push(key.clone());
+                new_values.push(value.to_vec());
+            }
+        }
+        let (keys, values, deletes) = last_writes(group.ops);
+        let wakes = group.wakes_worker;
+        let taken = self
+            .call("write", false, move |conn| {
+                let insert_new = conn.prepared(INSERT_NEW)?;
+                let upsert = conn.prepared(UPSERT)?;
+                let delete = conn.prepared(DELETE)?;
+                let mut txn = conn.client.transaction()?;
+                if !new_keys.is_empty() {
+                    let inserted: Vec<Vec<u8>> = txn
+                        .query(&insert_new, &[&new_keys, &new_values])?
+                        .into_iter()
+                        .map(|row| row.try_get(0))
+                        .collect::<Result<_, _>>()?;
+                    if inserted.len() < new_keys.len() {
+                        // Another replica wrote one of them since it was read: nothing of this group lands.
+                        txn.rollback()?;
+                        let inserted: std::collections::HashSet<Vec<u8>> =
+                            inserted.into_iter().collect();
+                        return Ok(new_keys
+                            .iter()
+                            .filter(|k| !inserted.contains(*k))
+                            .cloned()
+                            .collect());
+                    }
+                }
+                if !deletes.is_empty() {
+                    txn.execute(&delete, &[&deletes])?;
+                }
+                if !keys.is_empty() {
+                    txn.execute(&upsert, &[&keys, &values])?;
+                }
+                if wakes {
+                    txn.batch_execute(&format!(
+                        "NOTIFY {}",
+                        super::postgres_lease::DELIVERIES_CHANNEL
+                    ))?;
+                }
+                txn.commit()?;
+                Ok(Vec::new())
+            })
+            .map_err(WriteFailure::Store)?;
+        if taken.is_empty() {
+            Ok(())
+        } else {
+            Err(WriteFailure::Taken(taken))
+        }
     }
 
     fn size_on_disk(&self) -> u64 {
@@ -396,20 +472,20 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn claim_sole_server(&self) -> Result<(), StoreError> {
-        let mut held = self.sole_server.lock().unwrap_or_else(|e| e.into_inner());
+    fn worker_lease(&self, events: LeaseEvents) -> Result<(), StoreError> {
+        let mut held = self.lease.lock().unwrap_or_else(|e| e.into_inner());
         if held.is_some() {
-            return Ok(());
+            return Err(StoreError::Backend(
+                "the worker lease is already being taken by this process".into(),
+            ));
         }
         let (stop, stopped) = mpsc::channel::<()>();
-        let (claimed, outcome) = mpsc::sync_channel::<Result<(), StoreError>>(1);
         let config = self.config.clone();
         let target = self.target.clone();
         std::thread::Builder::new()
-            .name("store-pg-lock".into())
-            .spawn(move || hold_sole_server(&config, &target, &claimed, &stopped))
-            .map_err(|e| StoreError::Backend(format!("cannot start the lock thread: {e}")))?;
-        outcome.recv().map_err(|_| StoreError::Closed)??;
+            .name("store-pg-lease".into())
+            .spawn(move || super::postgres_lease::hold(&config, &target, &events, &stopped))
+            .map_err(|e| StoreError::Backend(format!("cannot start the lease thread: {e}")))?;
         *held = Some(stop);
         Ok(())
     }
@@ -451,68 +527,6 @@ fn export_rows(
         let _ = chunks.send(Ok(chunk));
     }
     Ok(())
-}
-
-/// The advisory lock that makes one `boomerang serve` the only one on a database (and schema) until replicas are
-/// supported: session-level, so it lasts while this thread's connection does.
-const SOLE_SERVER_LOCK: &str = "SELECT pg_try_advisory_lock(hashtext('boomerang serve ' || current_database() || '.' || current_schema()))";
-
-/// How often the lock's connection is checked while held.
-const LOCK_CHECK: Duration = Duration::from_secs(30);
-
-fn hold_sole_server(
-    config: &postgres::Config,
-    target: &str,
-    claimed: &mpsc::SyncSender<Result<(), StoreError>>,
-    stop: &mpsc::Receiver<()>,
-) {
-    let pg = |e: postgres::Error| {
-        StoreError::Backend(format!("PostgreSQL at {target}: {}", message(&e)))
-    };
-    let mut conn = match Conn::connect(config, target) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = claimed.send(Err(e));
-            return;
-        }
-    };
-    let got: Result<bool, StoreError> = conn
-        .client
-        .query_one(SOLE_SERVER_LOCK, &[])
-        .and_then(|row| row.try_get(0))
-        .map_err(pg);
-    match got {
-        Ok(true) => {
-            let _ = claimed.send(Ok(()));
-        }
-        Ok(false) => {
-            let _ = claimed.send(Err(StoreError::Backend(format!(
-                "another boomerang is serving from {target} (it holds the database's server lock); several \
-                 replicas on one database are not supported yet: stop the other one first"
-            ))));
-            return;
-        }
-        Err(e) => {
-            let _ = claimed.send(Err(e));
-            return;
-        }
-    }
-    loop {
-        match stop.recv_timeout(LOCK_CHECK) {
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if conn.client.is_valid(CONNECT_TIMEOUT).is_err() {
-                    tracing::error!(
-                        database = %target,
-                        "the connection holding the server lock broke: another boomerang could now start on \
-                         this database"
-                    );
-                    return;
-                }
-            }
-            // The store is closed: the connection (and the lock) go with this thread.
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
-    }
 }
 
 #[cfg(test)]

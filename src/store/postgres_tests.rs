@@ -1,6 +1,6 @@
 //! Purpose: what only the PostgreSQL engine has to prove: its range queries answer as redb's do at the edges, its
-//! migrations run once and refuse a newer database, a broken connection costs one call and is made again, and one
-//! server at a time holds a database.
+//! migrations run once and refuse a newer database, a broken connection costs one call and is made again, one
+//! replica at a time is the worker, and the fleet's write conditions hold across replicas.
 
 use super::*;
 use crate::store::test_stores::postgres_schema;
@@ -157,32 +157,128 @@ fn a_broken_connection_fails_one_call_and_is_made_again() {
     assert_eq!(pg.get(b"k2").expect("get"), Some(b"v2".to_vec()));
 }
 
-/// A second server on the same database refuses to start while the first holds it, and may once the first closed.
+fn next_event(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::store::LeaseEvent>,
+) -> crate::store::LeaseEvent {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match events.try_recv() {
+            Ok(event) => return event,
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                assert!(std::time::Instant::now() < deadline, "no lease event");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("the lease thread ended: {e}"),
+        }
+    }
+}
+
+/// One replica at a time holds the worker lease: a second one is told it is a standby, and takes the lease over
+/// once the first closed (its session, and so the lock, ended); the worker is woken by deliveries another replica
+/// queued.
 #[test]
-fn one_server_at_a_time_holds_a_database() {
-    let Some(schema) = postgres_schema("pg_sole_server") else {
+fn one_replica_at_a_time_is_the_worker() {
+    use crate::store::LeaseEvent;
+    let Some(schema) = postgres_schema("pg_worker_lease") else {
         return;
     };
     let target = StoreTarget::Postgres(schema.url().to_string());
     assert_eq!(target.kind(), BackendKind::Postgres);
     let first = Store::open_target(&target).expect("open");
-    first.claim_sole_server().expect("the first server");
-    let second = Store::open_target(&target).expect("a second open (a CLI read) works");
-    let refused = second
-        .claim_sole_server()
-        .expect_err("a second server is refused")
+    let (sender, mut first_events) = tokio::sync::mpsc::unbounded_channel();
+    first.worker_lease(sender).expect("lease");
+    assert_eq!(next_event(&mut first_events), LeaseEvent::Worker);
+    let second = Store::open_target(&target).expect("a second replica opens the store");
+    let (sender, mut second_events) = tokio::sync::mpsc::unbounded_channel();
+    second.worker_lease(sender).expect("lease");
+    assert_eq!(next_event(&mut second_events), LeaseEvent::Standby);
+
+    let mut batch = crate::store::Batch::new();
+    batch.insert_delivery("guid-from-the-standby", &"record", 0);
+    batch.queue_delivery(1, "guid-from-the-standby");
+    second
+        .commit_blocking(batch)
+        .expect("the standby records a delivery");
+    assert_eq!(next_event(&mut first_events), LeaseEvent::Wake);
+
+    drop(first);
+    assert_eq!(next_event(&mut second_events), LeaseEvent::Worker);
+}
+
+/// Two replicas recording the same deliveries at the same moment: each GUID is recorded once, and every other
+/// attempt is told it was a duplicate (the check is made in the writing transaction, not only by the read before).
+#[test]
+fn a_delivery_guid_is_recorded_once_across_replicas() {
+    let Some(schema) = postgres_schema("pg_dedupe_race") else {
+        return;
+    };
+    let target = StoreTarget::Postgres(schema.url().to_string());
+    let replicas: Vec<Store> = (0..3)
+        .map(|_| Store::open_target(&target).expect("open"))
+        .collect();
+    const GUIDS: usize = 40;
+    let recorded: Vec<usize> = std::thread::scope(|scope| {
+        let handles: Vec<_> = replicas
+            .iter()
+            .enumerate()
+            .map(|(r, store)| {
+                scope.spawn(move || {
+                    let mut recorded = 0;
+                    for g in 0..GUIDS {
+                        let guid = format!("guid-{g}");
+                        let mut batch = crate::store::Batch::new();
+                        batch.insert_delivery(&guid, &format!("replica {r}"), 7);
+                        batch.queue_delivery(g as u64 * 10 + r as u64, &guid);
+                        let outcome = store.commit_blocking(batch).expect("commit");
+                        if outcome.conflicts.is_empty() {
+                            recorded += 1;
+                        } else {
+                            assert_eq!(outcome.conflicts, vec![7]);
+                        }
+                    }
+                    recorded
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("replica thread"))
+            .collect()
+    });
+    assert_eq!(recorded.iter().sum::<usize>(), GUIDS, "{recorded:?}");
+}
+
+/// A job event number another worker already wrote is not overwritten: the commit fails and says why (a worker
+/// that lost its lease cannot rewrite the log of a job another one took over).
+#[test]
+fn an_event_number_written_by_another_worker_fails_the_commit() {
+    let Some(schema) = postgres_schema("pg_event_fence") else {
+        return;
+    };
+    let target = StoreTarget::Postgres(schema.url().to_string());
+    let new_worker = Store::open_target(&target).expect("open");
+    let old_worker = Store::open_target(&target).expect("open");
+    let mut batch = crate::store::Batch::new();
+    batch.append_event("job-1", 0, &"created");
+    new_worker.commit_blocking(batch).expect("the first append");
+    let mut batch = crate::store::Batch::new();
+    batch.append_event("job-1", 0, &"stale");
+    batch.put_meta("touched-by-the-stale-worker", &true);
+    let refused = old_worker
+        .commit_blocking(batch)
+        .expect_err("a second writer of event 0 fails")
         .to_string();
     assert!(
-        refused.contains("another boomerang is serving"),
+        refused.contains("written by another boomerang"),
         "{refused}"
     );
-    drop(first);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while let Err(e) = second.claim_sole_server() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still refused after the first closed: {e}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let events: Vec<String> = new_worker.job_events("job-1").expect("events");
+    assert_eq!(events, vec!["created".to_string()]);
+    assert_eq!(
+        new_worker
+            .meta::<bool>("touched-by-the-stale-worker")
+            .expect("meta"),
+        None,
+        "nothing of the refused commit landed"
+    );
 }

@@ -15,6 +15,7 @@ Settings (environment variables; README \"Configure the server\" has the details
   PUBLIC_URL                  how browsers and GitHub reach this server [default: http://localhost:<port>]
   STORE                       redb, sled or postgres [default: redb]
   DATABASE_URL                with STORE=postgres: postgres://user@host:5432/db
+  PEER_URL                    how other replicas reach this one [default: http://127.0.0.1:<port>]
   API_TOKENS                  comma-separated bearer tokens for the API and job pages, 16+ characters each
   KILL_GRACE                  SIGTERM to SIGKILL when a step is stopped [default: 10s]
   SHUTDOWN_GRACE              how long running steps may finish after SIGTERM [default: 30s]

@@ -852,34 +852,114 @@ async fn kill_9_loop_loses_no_acknowledged_delivery_postgres() {
     durability_kill_loop("postgres", 8, seed(0x9057), usize::MAX).await;
 }
 
-/// A second `boomerang serve` on a database another one serves from refuses to start, saying why (several replicas
-/// on one database come later), and leaves the first one serving.
+/// Two replicas on one database (another host's replica: its own port and `DATA_DIR`): the second is a standby. A
+/// PR comment delivered to the standby is recorded there and run by the worker; the standby answers the API by
+/// forwarding to the worker. Then the worker is killed with -9 while the step runs: the standby takes the lease
+/// over, kills the orphaned step, runs the step again (`on_interrupt: retry`) and closes the loop with one check run
+/// and one dispatch. Prints the failover time (kill to the check run showing the step running again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_server_on_the_same_postgres_database_refuses_to_start() {
-    let Some(h) = Harness::new_postgres("second_server").await else {
+async fn a_standby_replica_takes_over_the_jobs_of_a_killed_worker_postgres() {
+    let Some(h) = Harness::new_postgres("replica_failover").await else {
         return;
     };
-    let _first = h.start().await;
-    // Another host's replica: its own port and DATA_DIR, the same database.
-    let elsewhere = tempfile::tempdir().expect("a second DATA_DIR");
-    let second = h.spawn_with(&[
-        ("LISTEN", &support::stable_port().to_string()),
+    let marks = h.marks();
+    h.add_repo(
+        INSTALLATION,
+        REPO,
+        &slow_config("retry", &marks),
+        &sha(0xabc),
+    );
+    let worker = h.start().await;
+    let elsewhere = tempfile::tempdir().expect("the standby's DATA_DIR");
+    let standby_addr = support::stable_port();
+    let standby_url = format!("http://{standby_addr}");
+    let mut standby = h.spawn_with(&[
+        ("LISTEN", &standby_addr.to_string()),
         ("DATA_DIR", &elsewhere.path().display().to_string()),
     ]);
-    let status = second.wait_exit(PATIENCE).await;
-    assert!(!status.success(), "the second server exits: {status}");
-    let log = h.logs_tail(20);
-    assert!(
-        log.contains("another boomerang is serving from postgres://"),
-        "the second server says why:\n{log}"
-    );
-    let health = h
-        .http
-        .get(format!("{}/healthz", h.url()))
-        .send()
+    h.wait_healthy_at(&mut standby, &standby_url).await;
+    poll("the second replica to say it is a standby", || {
+        h.logs_tail(40)
+            .contains("serving as a standby")
+            .then_some(())
+    })
+    .await;
+
+    let guid = uuid::Uuid::new_v4().to_string();
+    let (status, _) = h
+        .deliver_to(
+            &standby_url,
+            "issue_comment",
+            &comment(REPO, INSTALLATION, 501, "/run slow"),
+            &guid,
+        )
         .await
-        .expect("the first server answers");
-    assert!(health.status().is_success());
+        .expect("deliver the PR comment to the standby");
+    assert_eq!(status, 202, "the standby accepts the comment");
+    let running = h
+        .sim
+        .wait_until(PATIENCE, |sim| {
+            sim.check_runs(REPO).into_iter().find(|c| {
+                c.output
+                    .title
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("Running slow"))
+            })
+        })
+        .await
+        .expect("the worker runs the job the standby recorded");
+    let pid = read_pid(&marks.join("slow.pid")).await;
+    let job = running
+        .external_id
+        .clone()
+        .expect("external_id is the job id");
+    let (status, through_standby) = h.job_at(&standby_url, &job).await;
+    assert_eq!(
+        status, 200,
+        "the standby answers the API: {through_standby}"
+    );
+    let (_, from_worker) = h.job(&job).await;
+    assert_eq!(through_standby["id"], from_worker["id"]);
+    assert_eq!(through_standby["status"], "in_progress");
+
+    let killed_at = Instant::now();
+    worker.kill9();
+    h.sim
+        .wait_until(PATIENCE, |sim| {
+            sim.check_runs(REPO)
+                .iter()
+                .find(|c| {
+                    c.output
+                        .text
+                        .as_deref()
+                        .is_some_and(|t| t.contains("second run: finishing at once"))
+                })
+                .map(|_| ())
+        })
+        .await
+        .expect("the standby runs the interrupted step again");
+    eprintln!(
+        "failover: worker killed -> the step running again on the standby in {} ms",
+        killed_at.elapsed().as_millis()
+    );
+    wait_closed(&h, REPO, "rocket").await;
+    poll("the orphaned step process to be gone", || {
+        (!alive(pid)).then_some(())
+    })
+    .await;
+    let runs = h.sim.check_runs(REPO);
+    assert_eq!(runs.len(), 1, "one attempt, one check run");
+    assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
+    assert_eq!(
+        dispatches(&h, REPO),
+        vec![(job.clone(), 1, "success".to_string(), guid)],
+        "exactly one dispatch for the attempt"
+    );
+    let (status, view) = h.job_at(&standby_url, &job).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["conclusion"], "success");
+    assert_eq!(h.sim.violations(), Vec::<String>::new());
+    drop(standby);
 }
 
 /// The long loop: 1,000 kills of a redb binary. Run it with

@@ -44,6 +44,11 @@ fn fly_settings(env: &toml::Table) -> Settings {
         "WEBHOOK_SECRET".into(),
         "a-webhook-secret-of-some-length".into(),
     );
+    vars.insert(
+        "DATABASE_URL".into(),
+        "postgres://boomerang:secret@db.internal:5432/boomerang".into(),
+    );
+    vars.insert("FLY_PRIVATE_IP".into(), "fdaa:0:1:a7b:1::2".into());
     Settings::from_lookup(|k| vars.get(k).cloned()).expect("fly.toml's [env] is valid")
 }
 
@@ -106,6 +111,38 @@ fn fly_toml_runs_one_machine_with_its_volume_and_a_graceful_stop() {
         kill_timeout <= Duration::from_secs(300),
         "Fly allows at most 300s"
     );
+}
+
+/// `fly.replicas.toml`: several machines on PostgreSQL (its URL a secret), each reachable by the others on the
+/// private network at the address boomerang derives from `FLY_PRIVATE_IP`, never stopped, stopped gracefully.
+#[test]
+fn fly_replicas_toml_runs_several_machines_on_one_database() {
+    let fly: toml::Table =
+        toml::from_str(&top_level("fly.replicas.toml")).expect("fly.replicas.toml is TOML");
+    let env = fly["env"].as_table().expect("[env]");
+    assert!(
+        !env.contains_key("DATABASE_URL"),
+        "DATABASE_URL holds a password: `fly secrets set`"
+    );
+    let settings = fly_settings(env);
+    assert_eq!(settings.store, boomerang::store::BackendKind::Postgres);
+    assert!(
+        settings.listen.ip().is_unspecified() && settings.listen.is_ipv6(),
+        "listens on [::], where the private network arrives: {}",
+        settings.listen
+    );
+    assert_eq!(settings.peer_url, "http://[fdaa:0:1:a7b:1::2]:3000");
+    let http = fly["http_service"].as_table().expect("[http_service]");
+    assert_eq!(
+        http["internal_port"].as_integer(),
+        Some(i64::from(settings.listen.port()))
+    );
+    assert!(
+        http["min_machines_running"].as_integer() >= Some(2),
+        "a worker and a standby"
+    );
+    let kill_timeout = duration(&fly["kill_timeout"]);
+    assert!(kill_timeout > settings.shutdown_grace + settings.kill_grace);
 }
 
 #[test]

@@ -254,8 +254,13 @@ impl Harness {
 
     /// Polls `/healthz` until it answers 200; fails at once if the process exits (the store did not open, …).
     pub(crate) async fn wait_healthy(&self, server: &mut Server) {
+        self.wait_healthy_at(server, &self.url()).await;
+    }
+
+    /// [`Harness::wait_healthy`] for a server listening at `base` (another replica).
+    pub(crate) async fn wait_healthy_at(&self, server: &mut Server, base: &str) {
         let deadline = Instant::now() + PATIENCE;
-        let url = format!("{}/healthz", self.url());
+        let url = format!("{base}/healthz");
         loop {
             if let Some(status) = server.child.try_wait().expect("poll the server") {
                 panic!(
@@ -287,10 +292,21 @@ impl Harness {
         payload: &Value,
         guid: &str,
     ) -> Result<(u16, String), reqwest::Error> {
+        self.deliver_to(&self.url(), event, payload, guid).await
+    }
+
+    /// [`Harness::deliver`] to the server listening at `base` (another replica).
+    pub(crate) async fn deliver_to(
+        &self,
+        base: &str,
+        event: &str,
+        payload: &Value,
+        guid: &str,
+    ) -> Result<(u16, String), reqwest::Error> {
         let body = serde_json::to_vec(payload).expect("serialise a payload");
         let response = self
             .http
-            .post(format!("{}/api/github/webhooks", self.url()))
+            .post(format!("{base}/api/github/webhooks"))
             .header("content-type", "application/json")
             .header("user-agent", "GitHub-Hookshot/crash-test")
             .header("x-github-event", event)
@@ -305,9 +321,14 @@ impl Harness {
 
     /// `GET /api/v1/jobs/{id}` with the API token: the status code and the JSON body.
     pub(crate) async fn job(&self, id: &str) -> (u16, Value) {
+        self.job_at(&self.url(), id).await
+    }
+
+    /// [`Harness::job`] asked of the server listening at `base` (another replica).
+    pub(crate) async fn job_at(&self, base: &str, id: &str) -> (u16, Value) {
         let response = self
             .http
-            .get(format!("{}/api/v1/jobs/{id}", self.url()))
+            .get(format!("{base}/api/v1/jobs/{id}"))
             .bearer_auth(API_TOKEN)
             .send()
             .await

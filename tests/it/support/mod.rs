@@ -194,6 +194,7 @@ impl Builder {
             public_url: format!("http://{addr}"),
             store: BackendKind::Redb,
             database_url: None,
+            peer_url: format!("http://{addr}"),
             api_tokens: vec![API_TOKEN.to_string()],
             kill_grace: Duration::from_millis(500),
             step_cgroup: Default::default(),
