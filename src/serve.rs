@@ -73,9 +73,30 @@ fn with_file<'a>(file: Option<&'a Credentials>) -> impl Fn(&str) -> Option<Strin
     }
 }
 
-/// Builds the App and asks GitHub whether its credentials are good (`GET /app`): a 401 stops the start.
-async fn build_checked(settings: Settings) -> Result<App, ServeError> {
-    let app = App::build(settings, Clock::System).map_err(|e| setting(format!("{e:#}")))?;
+/// The longest pause between two attempts to reach a database that is away at start.
+const DATABASE_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Builds the App, waiting (until `shutdown`) for a database server that cannot be reached yet, and asks GitHub
+/// whether its credentials are good (`GET /app`): a 401 stops the start.
+async fn build_checked(
+    settings: Settings,
+    shutdown: &CancellationToken,
+) -> Result<App, ServeError> {
+    let mut pause = std::time::Duration::from_millis(250);
+    let app = loop {
+        match App::build(settings.clone(), Clock::System) {
+            Ok(app) => break app,
+            Err(e) if unreachable_store(&e) => {
+                tracing::warn!(error = %format!("{e:#}"), retry_in = ?pause, "the database cannot be reached yet; waiting for it");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Err(setting(format!("{e:#}"))),
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(DATABASE_RETRY_MAX);
+            }
+            Err(e) => return Err(setting(format!("{e:#}"))),
+        }
+    };
     match app.client.app_identity().await {
         Ok(identity) => {
             tracing::info!(app_id = identity.id, slug = ?identity.slug, "GitHub accepted the App's credentials");
@@ -103,7 +124,7 @@ pub async fn run(shutdown: CancellationToken) -> Result<(), ServeError> {
         return run_setup(endpoints, listener, shutdown).await;
     }
     let settings = Settings::from_env_or(with_file(file.as_ref())).map_err(setting)?;
-    let app = build_checked(settings).await?;
+    let app = build_checked(settings, &shutdown).await?;
     let mut lease = app.take_lease().map_err(ServeError::Failed)?;
     if lease.role().await == Role::Worker {
         let running = app
@@ -137,6 +158,16 @@ fn announce(settings: &Settings) {
 }
 
 /// Serves setup mode on `listener` until the App is registered, then the real server on the same listener.
+/// Whether building failed because the database server could not be reached (rather than refused or misconfigured).
+fn unreachable_store(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<crate::store::StoreError>(),
+            Some(crate::store::StoreError::Unreachable(_))
+        )
+    })
+}
+
 async fn run_setup(
     endpoints: Endpoints,
     listener: TcpListener,
@@ -191,7 +222,7 @@ async fn go_live(
     shutdown: &CancellationToken,
 ) -> Result<(App, Running), ServeError> {
     let settings = Settings::from_env_or(with_file(Some(credentials))).map_err(setting)?;
-    let app = build_checked(settings).await?;
+    let app = build_checked(settings, shutdown).await?;
     let mut lease = app.take_lease().map_err(ServeError::Failed)?;
     lease.until_worker().await;
     let running = app

@@ -56,6 +56,9 @@ pub enum StoreError {
         /// The decoder's message.
         error: String,
     },
+    /// The database server could not be reached (it is down, restarting, or cut off): worth waiting for.
+    #[error("store backend: {0}")]
+    Unreachable(String),
     /// The committer thread has stopped (the process is shutting down).
     #[error("the store is closed")]
     Closed,

@@ -95,7 +95,7 @@ impl Conn {
     /// Connects (on the calling thread, which must not be inside a tokio runtime) with durable commits.
     pub(super) fn connect(config: &postgres::Config, target: &str) -> Result<Conn, StoreError> {
         let mut client = config.connect(NoTls).map_err(|e| {
-            StoreError::Backend(format!(
+            StoreError::Unreachable(format!(
                 "PostgreSQL at {target}: cannot connect: {}",
                 message(&e)
             ))

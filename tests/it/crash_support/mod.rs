@@ -3,6 +3,8 @@
 //! again on the same `DATA_DIR`. It sends signed webhooks with a chosen GUID (GitHub keeps the GUID on
 //! redelivery), waits on conditions with deadlines, and prints the server's logs when a test fails.
 
+pub(crate) mod outage;
+
 use boomerang_sim::{SimConfig, Simulator, TEST_APP_PRIVATE_KEY_PEM, payloads, signature_256};
 use serde_json::Value;
 use std::fs::File;
@@ -81,6 +83,11 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// The exit status, once the process has exited (a worker whose lease broke exits 75).
+    pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// SIGTERM, what Fly.io, Docker and systemd send to stop a service.
