@@ -95,10 +95,15 @@ impl Conn {
     /// Connects (on the calling thread, which must not be inside a tokio runtime) with durable commits.
     pub(super) fn connect(config: &postgres::Config, target: &str) -> Result<Conn, StoreError> {
         let mut client = config.connect(NoTls).map_err(|e| {
-            StoreError::Unreachable(format!(
-                "PostgreSQL at {target}: cannot connect: {}",
-                message(&e)
-            ))
+            let why = format!("PostgreSQL at {target}: cannot connect: {}", message(&e));
+            // The server answered (a refused password, a database that does not exist, starting up): its words.
+            // No answer at all (down, restarting, cut off) is worth waiting for.
+            match e.as_db_error() {
+                Some(db) if db.code() != &postgres::error::SqlState::CANNOT_CONNECT_NOW => {
+                    StoreError::Backend(why)
+                }
+                _ => StoreError::Unreachable(why),
+            }
         })?;
         client
             .batch_execute("SET synchronous_commit = on")

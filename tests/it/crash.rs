@@ -863,6 +863,50 @@ async fn a_fleet_rides_out_a_database_crash_and_a_30s_network_cut_postgres() {
     drop(servers);
 }
 
+/// At start, a database that does not answer is waited for (a replica restarted during an outage must not crash
+/// loop), while one that answers with a refusal (here: the database does not exist) stops the start with exit 2 and
+/// the server's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_waits_for_an_unreachable_database_but_not_for_a_refusal_postgres() {
+    let Some(h) = Harness::new_postgres("start_waits").await else {
+        return;
+    };
+    let closed_port = support::stable_port().port();
+    let mut waiting = h.spawn_with(&[(
+        "DATABASE_URL",
+        &format!("postgres://postgres@127.0.0.1:{closed_port}/test?connect_timeout=1"),
+    )]);
+    poll("the server to say it waits for the database", || {
+        h.logs_tail(20)
+            .contains("the database cannot be reached yet; waiting for it")
+            .then_some(())
+    })
+    .await;
+    assert!(waiting.exited().is_none(), "it waits instead of exiting");
+    waiting.sigterm();
+    waiting.wait_exit(PATIENCE).await;
+
+    let base = h.database.as_ref().expect("a database").url().to_string();
+    let missing = match base.split_once('?') {
+        Some((url, options)) => format!(
+            "{}/no_such_database_here?{options}",
+            url.rsplit_once('/').map_or(url, |(b, _)| b)
+        ),
+        None => format!(
+            "{}/no_such_database_here",
+            base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b)
+        ),
+    };
+    let refused = h.spawn_with(&[("DATABASE_URL", &missing)]);
+    let status = refused.wait_exit(PATIENCE).await;
+    assert_eq!(status.code(), Some(2), "a refusal stops the start");
+    let log = h.logs_tail(20);
+    assert!(
+        log.contains("no_such_database_here"),
+        "the server's words:\n{log}"
+    );
+}
+
 /// The long fleet run the issue asks for: 100 jobs on three replicas sharing PostgreSQL, 20 kills of a random
 /// replica. Run it with `cargo test --test it crash::chaos_long_replicas -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
