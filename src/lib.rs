@@ -33,6 +33,7 @@ pub mod api;
 pub mod app;
 pub mod backup;
 pub mod bench;
+pub mod bench_failover;
 pub mod bench_ingest;
 pub mod bench_jobs;
 pub mod bench_logs;

@@ -384,6 +384,16 @@ enum BenchCommand {
         #[arg(long, default_value = "redb")]
         store: BackendKind,
     },
+    /// Failover on PostgreSQL: kill -9 of the worker of two replicas to its job's step running again on the standby,
+    /// against a lone server killed and restarted at once (real `boomerang serve` processes).
+    Failover {
+        /// Failovers to time (and as many restarts).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// The database (each round runs in a schema of its own, dropped after).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
     /// A burst of job requests on one installation under GitHub's real pacing: time to final, peak writes/minute.
     Burst {
         /// Job requests to send.
@@ -548,6 +558,10 @@ fn main() -> ExitCode {
                 BenchCommand::Jobs { jobs, store } => {
                     run_async(boomerang::bench_jobs::jobs(jobs, store))
                 }
+                BenchCommand::Failover {
+                    rounds,
+                    database_url,
+                } => run_async(boomerang::bench_failover::failover(rounds, database_url)),
                 BenchCommand::Burst { jobs, store } => {
                     run_async(boomerang::bench::burst(jobs, store))
                 }

@@ -11,13 +11,18 @@ use std::time::Duration;
 
 /// The advisory lock: one per database and schema, so fleets in different schemas do not meet.
 const TRY_LOCK: &str = "SELECT pg_try_advisory_lock(hashtext('boomerang worker ' || current_database() || '.' || current_schema()))";
+/// The same lock, waited for (up to the session's `lock_timeout`).
+const LOCK: &str = "SELECT pg_advisory_lock(hashtext('boomerang worker ' || current_database() || '.' || current_schema()))";
 
 /// The channel a queued delivery is announced on (sent by [`super::postgres`]'s writes).
 pub(super) const DELIVERIES_CHANNEL: &str = "boomerang_deliveries";
 
-/// How often a standby tries to take the lease: the longest a fleet goes without a worker after one died, beyond
-/// the time PostgreSQL takes to notice the dead session (at once when its process or host closed the socket).
-pub(super) const STANDBY_POLL: Duration = Duration::from_millis(250);
+/// How long a standby waits in the lock before it checks whether it should stop and waits again. It is granted the
+/// lock the moment the worker's session ends (at once when the worker's process or host closed its socket).
+const STANDBY_WAIT: Duration = Duration::from_secs(1);
+
+/// The pause before trying again after the database could not be reached.
+const STANDBY_POLL: Duration = Duration::from_millis(250);
 
 /// How long the worker waits for a notification before checking that its session is still there.
 const HOLD_CHECK: Duration = Duration::from_secs(1);
@@ -31,31 +36,45 @@ pub(super) fn hold(
     stop: &mpsc::Receiver<()>,
 ) {
     let mut told_standby = false;
+    let mut tell_standby = |why: Option<&StoreError>| {
+        if told_standby {
+            return true;
+        }
+        told_standby = true;
+        if let Some(e) = why {
+            // Not knowing is not holding: serve as a standby (webhooks are still recorded) and keep trying.
+            tracing::warn!(database = %target, error = %e, "cannot take the worker lease yet");
+        }
+        events.send(LeaseEvent::Standby).is_ok()
+    };
+    let mut waiting: Option<Conn> = None;
     let mut conn = loop {
-        match try_take(config, target) {
-            Ok(Some(conn)) => break conn,
-            Ok(None) => {
-                if !told_standby {
-                    told_standby = true;
-                    if events.send(LeaseEvent::Standby).is_err() {
-                        return;
-                    }
+        match stop.try_recv() {
+            Err(mpsc::TryRecvError::Empty) => {}
+            Ok(()) | Err(mpsc::TryRecvError::Disconnected) => return,
+        }
+        let attempt = match waiting.take() {
+            // A standby waits in the lock itself: PostgreSQL grants it the moment the holder's session ends.
+            Some(conn) => wait_for_lock(conn, target),
+            None => try_take(config, target),
+        };
+        match attempt {
+            Ok(Taken::Held(conn)) => break conn,
+            Ok(Taken::HeldElsewhere(conn)) => {
+                if !tell_standby(None) {
+                    return;
                 }
+                waiting = Some(conn);
             }
             Err(e) => {
-                if !told_standby {
-                    // Not knowing is not holding: serve as a standby (webhooks are still recorded) and keep trying.
-                    tracing::warn!(database = %target, error = %e, "cannot take the worker lease yet");
-                    told_standby = true;
-                    if events.send(LeaseEvent::Standby).is_err() {
-                        return;
-                    }
+                if !tell_standby(Some(&e)) {
+                    return;
+                }
+                match stop.recv_timeout(STANDBY_POLL) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 }
             }
-        }
-        match stop.recv_timeout(STANDBY_POLL) {
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
     };
     if let Err(e) = conn
@@ -115,13 +134,44 @@ pub(super) fn hold(
     }
 }
 
-/// One attempt: a new connection that takes the lock, or `None` when another session holds it.
-fn try_take(config: &postgres::Config, target: &str) -> Result<Option<Conn>, StoreError> {
+/// What an attempt at the lock came to.
+enum Taken {
+    /// This session holds it.
+    Held(Conn),
+    /// Another session does; this one may wait for it.
+    HeldElsewhere(Conn),
+}
+
+/// One attempt on a new connection: takes the lock if it is free.
+fn try_take(config: &postgres::Config, target: &str) -> Result<Taken, StoreError> {
     let mut conn = Conn::connect(config, target)?;
     let held: bool = conn
         .client
         .query_one(TRY_LOCK, &[])
         .and_then(|row| row.try_get(0))
         .map_err(|e| StoreError::Backend(format!("PostgreSQL at {target}: {}", message(&e))))?;
-    Ok(held.then_some(conn))
+    if held {
+        return Ok(Taken::Held(conn));
+    }
+    conn.client
+        .batch_execute(&format!(
+            "SET lock_timeout = '{}ms'",
+            STANDBY_WAIT.as_millis()
+        ))
+        .map_err(|e| StoreError::Backend(format!("PostgreSQL at {target}: {}", message(&e))))?;
+    Ok(Taken::HeldElsewhere(conn))
+}
+
+/// Waits in the lock for at most [`STANDBY_WAIT`] (then the caller checks whether it should stop, and waits again).
+fn wait_for_lock(mut conn: Conn, target: &str) -> Result<Taken, StoreError> {
+    match conn.client.batch_execute(LOCK) {
+        Ok(()) => Ok(Taken::Held(conn)),
+        Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+            Ok(Taken::HeldElsewhere(conn))
+        }
+        Err(e) => Err(StoreError::Backend(format!(
+            "PostgreSQL at {target}: {}",
+            message(&e)
+        ))),
+    }
 }

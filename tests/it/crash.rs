@@ -1132,7 +1132,8 @@ async fn kill_9_loop_loses_no_acknowledged_delivery_postgres() {
 /// PR comment delivered to the standby is recorded there and run by the worker; the standby answers the API by
 /// forwarding to the worker. Then the worker is killed with -9 while the step runs: the standby takes the lease
 /// over, kills the orphaned step, runs the step again (`on_interrupt: retry`) and closes the loop with one check run
-/// and one dispatch. Prints the failover time (kill to the check run showing the step running again).
+/// and one dispatch. Prints the time from the kill to GitHub showing the step's second run (`bench failover`
+/// times the failover itself).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_replica_takes_over_the_jobs_of_a_killed_worker_postgres() {
     let Some(h) = Harness::new_postgres("replica_failover").await else {
@@ -1215,7 +1216,7 @@ async fn a_standby_replica_takes_over_the_jobs_of_a_killed_worker_postgres() {
         .await
         .expect("the standby runs the interrupted step again");
     eprintln!(
-        "failover: worker killed -> the step running again on the standby in {} ms",
+        "failover: worker killed -> GitHub shows the step's second run (on the standby) in {} ms",
         killed_at.elapsed().as_millis()
     );
     wait_closed(&h, REPO, "rocket").await;

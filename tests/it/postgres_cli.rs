@@ -1,6 +1,6 @@
 //! Purpose: the PostgreSQL commands of the real binary: `boomerang migrate` says what it applied (and that a second
 //! run has nothing to do), and `boomerang migrate-store` copies a stopped server's redb store into PostgreSQL and
-//! back, checked, refusing a destination that holds a store.
+//! back, checked, refusing a destination that holds a store; `boomerang bench failover` times a failover.
 
 use crate::crash_support::postgres_schema;
 use boomerang::store::{BackendKind, Batch, Store, StoreTarget};
@@ -85,4 +85,32 @@ fn migrate_store_copies_redb_to_postgres_and_back() {
     let (ok, said) = boomerang(&["migrate-store", "--from", &from, "--to", schema.url()]);
     assert!(!ok, "a database holding a store is refused");
     assert!(said.contains("already holds a store"), "{said}");
+}
+
+/// `bench failover` runs two real replicas on the database, kills the worker and prints the failover and the
+/// restart it is compared with.
+#[test]
+fn bench_failover_prints_the_failover_and_the_restart() {
+    // (The bench makes a schema of its own per round in the database: it is given the database, not this schema.)
+    if postgres_schema("bench_failover_cli").is_none() {
+        return;
+    }
+    let database = std::env::var("BOOMERANG_TEST_DATABASE_URL").expect("the test database");
+    let (ok, out) = boomerang(&[
+        "bench",
+        "failover",
+        "--rounds",
+        "1",
+        "--database-url",
+        &database,
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(
+            "failover  kill -9 of the worker -> the step started again on the standby: n=1"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("restart   kill -9 of a lone server"), "{out}");
+    assert!(out.contains("failover / restart (p50):"), "{out}");
 }
