@@ -242,8 +242,8 @@ impl App {
 
     /// Once this process holds the worker lease: records its address for the standbys, then recovers interrupted
     /// jobs (the previous worker's too) and starts the background loops ([`App::start`]). `lease` is watched from
-    /// then on: if it breaks, the running steps are stopped and the process exits with [`EXIT_LEASE_LOST`], since
-    /// another replica may already be running the same jobs.
+    /// then on: if it breaks, the running steps are killed (SIGKILL) and the process exits with [`EXIT_LEASE_LOST`]
+    /// at once, since another replica may already be running the same jobs.
     pub async fn start_worker(
         &self,
         lease: Lease,
@@ -255,21 +255,32 @@ impl App {
             pid: std::process::id(),
             since: self.clock.now(),
         };
-        self.store
-            .become_worker(&address)
-            .await
-            .context("cannot record this worker's address")?;
-        let running = self.start(shutdown).await?;
-        let engine = self.engine.clone();
-        let kill_grace = self.settings.kill_grace;
+        let taken = async {
+            self.store
+                .become_worker(&address)
+                .await
+                .context("cannot record this worker's address")?;
+            self.start(shutdown).await
+        }
+        .await;
+        let running = match taken {
+            Ok(running) => running,
+            // In a fleet the lease is held: leaving it held while failing would stop the fleet's work, and
+            // retrying here could resume a job twice. Exit like a lost lease: the steps recovery already resumed are
+            // killed, and the next worker (this one, restarted, or a standby) recovers from what is stored.
+            Err(e) if self.store.kind() == crate::store::BackendKind::Postgres => {
+                let killed = crate::executor::kill_all_running();
+                tracing::error!(error = %format!("{e:#}"), steps_killed = killed, "the database failed while this replica took the worker lease; exiting");
+                std::process::exit(i32::from(EXIT_LEASE_LOST));
+            }
+            Err(e) => return Err(e),
+        };
         tokio::spawn(async move {
             let why = lease.until_lost().await;
-            tracing::error!(reason = %why, "lost the worker lease: stopping the running steps and exiting");
-            let _ = tokio::time::timeout(
-                kill_grace + std::time::Duration::from_secs(2),
-                engine.drain(std::time::Duration::ZERO),
-            )
-            .await;
+            // No drain and nothing recorded: another replica may already be the worker, and every further step,
+            // send or write of this one could run beside it. Its recovery records what this one interrupted.
+            let killed = crate::executor::kill_all_running();
+            tracing::error!(reason = %why, steps_killed = killed, "lost the worker lease: killed the running steps; exiting");
             std::process::exit(i32::from(EXIT_LEASE_LOST));
         });
         if self.store.kind() == crate::store::BackendKind::Postgres {

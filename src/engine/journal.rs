@@ -217,7 +217,17 @@ impl LockedJobs {
             }
         }
         self.relist(&mut batch, &appends)?;
-        let outcome = write(batch).await?;
+        let outcome = match write(batch).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // Whether the commit landed is unknown (a connection to the database can break during COMMIT):
+                // the next append counts the stored events again instead of trusting the cached number.
+                for (job, _) in &next {
+                    self.forget(job);
+                }
+                return Err(e);
+            }
+        };
         for (job, n) in &next {
             self.advance(job, *n);
         }
@@ -285,6 +295,13 @@ impl LockedJobs {
     fn advance(&mut self, job: &JobId, next: u64) {
         if let Ok(guard) = self.guard(job) {
             **guard = Some(next);
+        }
+    }
+
+    /// Drops a locked job's cached next sequence number after a commit whose outcome is unknown.
+    fn forget(&mut self, job: &JobId) {
+        if let Ok(guard) = self.guard(job) {
+            **guard = None;
         }
     }
 

@@ -9,6 +9,41 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::time::Instant;
 
+/// The process groups of the steps this process runs now (added at spawn, removed once cleaned up).
+static RUNNING: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<u32>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Records that this process runs step group `pgid`.
+pub(crate) fn track(pgid: u32) {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(pgid);
+}
+
+/// Records that step group `pgid` has been cleaned up.
+pub(crate) fn untrack(pgid: u32) {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&pgid);
+}
+
+/// SIGKILL to the group of every step this process runs, at once and without recording anything: for a worker
+/// whose lease broke, which must stop before another replica runs the same steps again. Returns how many.
+pub fn kill_all_running() -> usize {
+    let groups: Vec<u32> = RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .copied()
+        .collect();
+    for pgid in &groups {
+        signal_group(*pgid, Signal::SIGKILL);
+    }
+    groups.len()
+}
+
 /// How often the group is looked at while waiting for it to empty.
 const POLL: Duration = Duration::from_millis(10);
 

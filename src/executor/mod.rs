@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use cgroup::{CgroupRoot, StepCgroupMode};
-pub use group::{kill_orphaned_group, kill_orphans_with};
+pub use group::{kill_all_running, kill_orphaned_group, kill_orphans_with};
 
 /// What to run for one step. Built by the engine from the repo config (read from the default branch,
 /// hence trusted shell text) and the job's parameters.
@@ -195,6 +195,7 @@ pub async fn run_step(
     };
     let started = Instant::now();
     let pgid = child.id().ok_or(ExecError::Incomplete("a pid"))?;
+    group::track(pgid);
     // From here on, leaving early (an error or a dropped future) kills the group.
     let mut guard = GroupGuard {
         pgid: Some(pgid),
@@ -237,6 +238,7 @@ pub async fn run_step(
         cg.terminate_and_remove(cmd.kill_grace).await;
     }
     guard.pgid = None;
+    group::untrack(pgid);
     exited.cancel();
     for reader in readers.0.iter_mut() {
         // Readers end on their own (EOF or the drain limit); an error here is a panic in a reader,
@@ -326,6 +328,7 @@ impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.pgid {
             group::signal_group(pgid, Signal::SIGKILL);
+            group::untrack(pgid);
         }
         if let Some(cg) = self.cgroup.take() {
             // Emptying takes the kernel a moment; do not block the runtime thread dropping us.

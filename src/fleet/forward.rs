@@ -13,8 +13,12 @@ use std::time::Duration;
 /// Marks a forwarded request: a replica never forwards one again (a stale worker record could point at a standby).
 const FORWARDED: &str = "x-boomerang-forwarded";
 
-/// The largest request body forwarded (the API's own limits are smaller).
-const MAX_BODY: usize = 16 * 1024 * 1024;
+/// The largest request body forwarded: axum's default limit, which every API route but the events one keeps (that
+/// one allows less), so a standby never buffers more than the worker would accept.
+const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// How long a standby waits for the worker's answer to begin (a stream, once begun, may last as long as it needs).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a standby waits to connect to the worker.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -45,6 +49,8 @@ impl Forwarder {
     pub fn new(store: Store) -> anyhow::Result<Forwarder> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Straight to the worker: never through an HTTP_PROXY meant for GitHub, with the caller's credentials.
+            .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
             .build()?;
         Ok(Forwarder { store, http })
@@ -109,21 +115,28 @@ pub async fn forward(State(forwarder): State<Forwarder>, request: Request) -> Re
         HeaderName::from_static(FORWARDED),
         HeaderValue::from_static("1"),
     );
-    let sent = forwarder
-        .http
-        .request(parts.method, &url)
-        .headers(headers)
-        .body(body)
-        .send()
-        .await;
+    let sent = tokio::time::timeout(
+        ANSWER_TIMEOUT,
+        forwarder
+            .http
+            .request(parts.method, &url)
+            .headers(headers)
+            .body(body)
+            .send(),
+    )
+    .await;
     let answer = match sent {
-        Ok(answer) => answer,
-        Err(e) => {
-            tracing::warn!(worker = %address.url, error = %e, "standby: the worker did not answer");
-            return unavailable(&format!(
-                "the worker ({} on {}) did not answer; a standby takes over when it is gone: retry",
-                address.url, address.host
-            ));
+        Ok(Ok(answer)) => answer,
+        failed => {
+            let error = match failed {
+                Ok(Err(e)) => e.to_string(),
+                _ => format!("no answer within {ANSWER_TIMEOUT:?}"),
+            };
+            // Where the worker is stays in the log: the answer goes to anyone who asks.
+            tracing::warn!(worker = %address.url, host = %address.host, %error, "standby: the worker did not answer");
+            return unavailable(
+                "the worker did not answer; a standby takes over when it is gone: retry",
+            );
         }
     };
     let mut response = Response::builder().status(answer.status());

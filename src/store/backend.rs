@@ -84,6 +84,12 @@ pub(super) trait Backend: Send + Sync {
     fn write_group(&self, group: GroupWrite) -> Result<(), WriteFailure> {
         self.write(group.ops).map_err(WriteFailure::Store)
     }
+    /// Called by a new worker: raises the fleet's worker epoch and from then on commits only while it is still the
+    /// stored one, so a worker that lost the lease without knowing yet cannot write over its successor. An
+    /// embedded engine is one process's: nothing to fence.
+    fn raise_worker_epoch(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     /// Starts taking the worker lease ([`super::lease`]), telling `events` what comes of it. An embedded engine's
     /// file lock already makes this process the only one, so it is the worker at once.
     fn worker_lease(&self, events: LeaseEvents) -> Result<(), StoreError> {

@@ -219,9 +219,20 @@ impl Store {
         self.inner.backend.worker_lease(events)
     }
 
-    /// Called once this process holds the worker lease: its outbox numbers continue after every entry the fleet's
-    /// previous worker enqueued, and other replicas learn its address.
+    /// Called once this process holds the worker lease: the fleet's worker epoch is raised (an earlier worker's
+    /// commits fail from now on), its outbox numbers continue after every entry the previous worker enqueued, and
+    /// other replicas learn its address.
     pub async fn become_worker(&self, address: &WorkerAddress) -> Result<(), StoreError> {
+        let backend = self.inner.backend.clone();
+        let epoch = tokio::task::spawn_blocking(move || backend.raise_worker_epoch())
+            .await
+            .map_err(|_| StoreError::Closed)??;
+        if epoch > 0 {
+            tracing::info!(
+                epoch,
+                "raised the worker epoch: commits of an earlier worker are refused from now on"
+            );
+        }
         let mut batch = Batch::new();
         batch.ops.push(Op::SyncOutboxSeq);
         batch.put_meta(lease::WORKER_META, address);

@@ -44,6 +44,24 @@ const SCAN_REV_FROM_TO: &str =
     "SELECT key, value FROM boomerang_rows WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT $3";
 const UPSERT: &str = "INSERT INTO boomerang_rows (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
                       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
+/// The row holding the fleet's worker epoch, raised by each worker as it takes the lease.
+const WORKER_EPOCH_KEY: &[u8] = b"m/worker-epoch";
+/// Raises the epoch (a JSON number, like every meta value) and answers the new one.
+const RAISE_EPOCH: &str = "INSERT INTO boomerang_rows (key, value) VALUES ($1, convert_to('1', 'UTF8')) \
+    ON CONFLICT (key) DO UPDATE SET value = convert_to((convert_from(boomerang_rows.value, 'UTF8')::bigint + 1)::text, 'UTF8') \
+    RETURNING convert_from(value, 'UTF8')::bigint";
+/// Reads the epoch and holds it until the transaction ends.
+const READ_EPOCH: &str =
+    "SELECT convert_from(value, 'UTF8')::bigint FROM boomerang_rows WHERE key = $1 FOR SHARE";
+
+/// The stored worker epoch, share-locked for the rest of `txn`.
+fn conn_fence(txn: &mut postgres::Transaction<'_>) -> Result<Option<i64>, postgres::Error> {
+    Ok(match txn.query_opt(READ_EPOCH, &[&WORKER_EPOCH_KEY])? {
+        Some(row) => Some(row.try_get(0)?),
+        None => None,
+    })
+}
+
 /// The rows a group must create (not overwrite): those it inserted come back; a missing one was taken meanwhile.
 const INSERT_NEW: &str = "INSERT INTO boomerang_rows (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
                           ON CONFLICT (key) DO NOTHING RETURNING key";
@@ -146,6 +164,8 @@ pub(super) struct PostgresBackend {
     /// `DATABASE_URL` without its password, for messages.
     target: Arc<str>,
     tasks: mpsc::Sender<Task>,
+    /// This process's worker epoch once it holds the lease (0 before): every write it commits checks it.
+    epoch: std::sync::atomic::AtomicI64,
     /// Stops the worker lease's thread ([`Backend::worker_lease`]) when dropped: its session, and so the lease,
     /// end with it.
     lease: Mutex<Option<mpsc::Sender<()>>>,
@@ -172,6 +192,7 @@ impl PostgresBackend {
             target,
             tasks,
             lease: Mutex::new(None),
+            epoch: std::sync::atomic::AtomicI64::new(0),
         };
         let report = backend.call("migrate", false, |conn: &mut Conn| {
             migrations::apply(&mut conn.client).map_err(Failure::Store)
@@ -383,7 +404,8 @@ impl Backend for PostgresBackend {
     }
 
     fn write_group(&self, group: GroupWrite) -> Result<(), WriteFailure> {
-        if group.must_be_new.is_empty() && !group.wakes_worker {
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
+        if group.must_be_new.is_empty() && !group.wakes_worker && epoch == 0 {
             return self.write(group.ops).map_err(WriteFailure::Store);
         }
         let values: HashMap<&[u8], &[u8]> = group
@@ -406,6 +428,18 @@ impl Backend for PostgresBackend {
                 let upsert = conn.prepared(UPSERT)?;
                 let delete = conn.prepared(DELETE)?;
                 let mut txn = conn.client.transaction()?;
+                if epoch != 0 {
+                    // The fence: this worker's epoch must still be the stored one (a standby that took the lease
+                    // over raised it), and it stays so until this transaction ends (the row is share-locked).
+                    let fence = conn_fence(&mut txn)?;
+                    if fence != Some(epoch) {
+                        txn.rollback()?;
+                        return Err(Failure::Store(StoreError::Backend(format!(
+                            "this boomerang is no longer the worker (worker epoch {fence:?}, this one's {epoch}): \
+                             another replica took the lease over; nothing of this commit was written"
+                        ))));
+                    }
+                }
                 if !new_keys.is_empty() {
                     let inserted: Vec<Vec<u8>> = txn
                         .query(&insert_new, &[&new_keys, &new_values])?
@@ -475,6 +509,19 @@ impl Backend for PostgresBackend {
             }
             Ok(())
         })
+    }
+
+    fn raise_worker_epoch(&self) -> Result<u64, StoreError> {
+        // Retried on a new connection (one broken by a database restart): raising it twice is harmless.
+        let epoch: i64 = self.call("raise the worker epoch", true, |conn| {
+            let statement = conn.prepared(RAISE_EPOCH)?;
+            Ok(conn
+                .client
+                .query_one(&statement, &[&WORKER_EPOCH_KEY])?
+                .try_get(0)?)
+        })?;
+        self.epoch.store(epoch, std::sync::atomic::Ordering::SeqCst);
+        Ok(u64::try_from(epoch).unwrap_or(0))
     }
 
     fn worker_lease(&self, events: LeaseEvents) -> Result<(), StoreError> {

@@ -11,6 +11,15 @@ use std::time::Duration;
 
 /// The advisory lock: one per database and schema, so fleets in different schemas do not meet.
 const TRY_LOCK: &str = "SELECT pg_try_advisory_lock(hashtext('boomerang worker ' || current_database() || '.' || current_schema()))";
+/// The lock boomerang versions before replicas took to be the only server on a database: held too, so an older
+/// server still running during an upgrade and a new worker never both work.
+const TRY_LEGACY_LOCK: &str = "SELECT pg_try_advisory_lock(hashtext('boomerang serve ' || current_database() || '.' || current_schema()))";
+/// Lets the worker lock go again (the legacy one was held by an older server).
+const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtext('boomerang worker ' || current_database() || '.' || current_schema()))";
+/// So PostgreSQL notices a worker whose host vanished without closing its socket (power loss, a partition) within
+/// about 15 s instead of the operating system's two hours, and frees the lease for a standby.
+const SESSION_KEEPALIVES: &str = "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; \
+                                  SET tcp_keepalives_count = 3; SET tcp_user_timeout = 15000";
 /// The same lock, waited for (up to the session's `lock_timeout`).
 const LOCK: &str = "SELECT pg_advisory_lock(hashtext('boomerang worker ' || current_database() || '.' || current_schema()))";
 
@@ -145,27 +154,31 @@ enum Taken {
 /// One attempt on a new connection: takes the lock if it is free.
 fn try_take(config: &postgres::Config, target: &str) -> Result<Taken, StoreError> {
     let mut conn = Conn::connect(config, target)?;
-    let held: bool = conn
-        .client
-        .query_one(TRY_LOCK, &[])
-        .and_then(|row| row.try_get(0))
-        .map_err(|e| StoreError::Backend(format!("PostgreSQL at {target}: {}", message(&e))))?;
-    if held {
-        return Ok(Taken::Held(conn));
-    }
+    // A standby's wait in the lock comes back after STANDBY_WAIT, to check whether it should stop.
     conn.client
         .batch_execute(&format!(
             "SET lock_timeout = '{}ms'",
             STANDBY_WAIT.as_millis()
         ))
         .map_err(|e| StoreError::Backend(format!("PostgreSQL at {target}: {}", message(&e))))?;
+    if let Err(e) = conn.client.batch_execute(SESSION_KEEPALIVES) {
+        tracing::warn!(database = %target, error = %message(&e), "cannot set the lease session's keepalives");
+    }
+    let held: bool = conn
+        .client
+        .query_one(TRY_LOCK, &[])
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| StoreError::Backend(format!("PostgreSQL at {target}: {}", message(&e))))?;
+    if held {
+        return with_legacy_lock(conn, target);
+    }
     Ok(Taken::HeldElsewhere(conn))
 }
 
 /// Waits in the lock for at most [`STANDBY_WAIT`] (then the caller checks whether it should stop, and waits again).
 fn wait_for_lock(mut conn: Conn, target: &str) -> Result<Taken, StoreError> {
     match conn.client.batch_execute(LOCK) {
-        Ok(()) => Ok(Taken::Held(conn)),
+        Ok(()) => with_legacy_lock(conn, target),
         Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
             Ok(Taken::HeldElsewhere(conn))
         }
@@ -174,4 +187,25 @@ fn wait_for_lock(mut conn: Conn, target: &str) -> Result<Taken, StoreError> {
             message(&e)
         ))),
     }
+}
+
+/// With the worker lock held: takes the legacy lock too, or, when an older server holds it, lets the worker lock go
+/// and answers that the lease is held elsewhere (this replica stays a standby until the older server stops).
+fn with_legacy_lock(mut conn: Conn, target: &str) -> Result<Taken, StoreError> {
+    let pg = |e: postgres::Error| {
+        StoreError::Backend(format!("PostgreSQL at {target}: {}", message(&e)))
+    };
+    let legacy: bool = conn
+        .client
+        .query_one(TRY_LEGACY_LOCK, &[])
+        .and_then(|row| row.try_get(0))
+        .map_err(pg)?;
+    if legacy {
+        return Ok(Taken::Held(conn));
+    }
+    tracing::warn!(database = %target, "an older boomerang (before replicas) serves from this database: waiting until it stops");
+    conn.client.batch_execute(UNLOCK).map_err(pg)?;
+    // Not straight back into the lock: the older server holds the database until it stops.
+    std::thread::sleep(STANDBY_POLL);
+    Ok(Taken::HeldElsewhere(conn))
 }

@@ -282,3 +282,46 @@ fn an_event_number_written_by_another_worker_fails_the_commit() {
         "nothing of the refused commit landed"
     );
 }
+
+/// A worker that another replica succeeded (the epoch raised again) cannot commit anything any more, not only job
+/// events: its write is refused whole, saying why, and the successor's commits go on.
+#[test]
+fn a_superseded_worker_commits_nothing() {
+    let Some(schema) = postgres_schema("pg_epoch_fence") else {
+        return;
+    };
+    let target = StoreTarget::Postgres(schema.url().to_string());
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let address = |url: &str| crate::store::WorkerAddress {
+        url: url.to_string(),
+        host: "test".into(),
+        pid: 1,
+        since: chrono::Utc::now(),
+    };
+    let old = Store::open_target(&target).expect("open");
+    runtime
+        .block_on(old.become_worker(&address("http://old")))
+        .expect("the first worker");
+    let mut batch = crate::store::Batch::new();
+    batch.put_meta("written-by-the-old-worker", &1);
+    old.commit_blocking(batch).expect("a worker commits");
+
+    let new = Store::open_target(&target).expect("open");
+    runtime
+        .block_on(new.become_worker(&address("http://new")))
+        .expect("the successor");
+    let mut batch = crate::store::Batch::new();
+    batch.put_meta("written-by-the-old-worker", &2);
+    let refused = old
+        .commit_blocking(batch)
+        .expect_err("the superseded worker is refused")
+        .to_string();
+    assert!(refused.contains("no longer the worker"), "{refused}");
+    assert_eq!(
+        new.meta::<u32>("written-by-the-old-worker").expect("meta"),
+        Some(1)
+    );
+    let mut batch = crate::store::Batch::new();
+    batch.put_meta("written-by-the-new-worker", &true);
+    new.commit_blocking(batch).expect("the successor commits");
+}
