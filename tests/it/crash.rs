@@ -123,20 +123,10 @@ async fn kill_during_slow_step_in(
     assert_eq!(status, 202, "the comment is accepted");
 
     // GitHub shows the step running (so its start, with its process group, is durable), and the step runs.
-    h.sim
-        .wait_until(PATIENCE, |sim| {
-            sim.check_runs(REPO)
-                .iter()
-                .find(|c| {
-                    c.output
-                        .title
-                        .as_deref()
-                        .is_some_and(|t| t.starts_with("Running slow"))
-                })
-                .map(|_| ())
-        })
-        .await
-        .expect("the check run shows the slow step running");
+    wait_check_run(&h, "the check run shows the slow step running", |c| {
+        titled(c, "Running slow")
+    })
+    .await;
     let pid = read_pid(&marks.join("slow.pid")).await;
     assert!(alive(pid), "the step process runs");
 
@@ -154,6 +144,33 @@ async fn kill_during_slow_step_in(
 
     let server = h.start().await;
     (h, server, pid, guid)
+}
+
+/// Waits until one of [`REPO`]'s check runs satisfies `found` (its title or text, say), failing with `what`.
+async fn wait_check_run(
+    h: &Harness,
+    what: &str,
+    found: impl Fn(&boomerang_sim::CheckRunRecord) -> bool,
+) -> boomerang_sim::CheckRunRecord {
+    h.sim
+        .wait_until(PATIENCE, |sim| {
+            sim.check_runs(REPO).into_iter().find(|c| found(c))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{what} ({e})"))
+}
+
+/// Whether a check run's title starts with `prefix`.
+fn titled(c: &boomerang_sim::CheckRunRecord, prefix: &str) -> bool {
+    c.output
+        .title
+        .as_deref()
+        .is_some_and(|t| t.starts_with(prefix))
+}
+
+/// Whether a check run's text holds `part`.
+fn says(c: &boomerang_sim::CheckRunRecord, part: &str) -> bool {
+    c.output.text.as_deref().is_some_and(|t| t.contains(part))
 }
 
 /// Waits until the loop has closed for the repository's only job: check run completed, dispatch sent, and the
@@ -243,12 +260,10 @@ async fn completes_as_interrupted(h: Harness, _server: support::Server, pid: u32
 }
 
 fn marks_second_run(h: &Harness) -> bool {
-    h.sim.check_runs(REPO).iter().any(|c| {
-        c.output
-            .text
-            .as_deref()
-            .is_some_and(|t| t.contains("second run: finishing at once"))
-    })
+    h.sim
+        .check_runs(REPO)
+        .iter()
+        .any(|c| says(c, "second run: finishing at once"))
 }
 
 /// kill -9 while a step runs, with `on_interrupt: retry`: after the restart the orphan is killed, the step runs
@@ -1173,18 +1188,10 @@ async fn a_standby_replica_takes_over_the_jobs_of_a_killed_worker_postgres() {
         .await
         .expect("deliver the PR comment to the standby");
     assert_eq!(status, 202, "the standby accepts the comment");
-    let running = h
-        .sim
-        .wait_until(PATIENCE, |sim| {
-            sim.check_runs(REPO).into_iter().find(|c| {
-                c.output
-                    .title
-                    .as_deref()
-                    .is_some_and(|t| t.starts_with("Running slow"))
-            })
-        })
-        .await
-        .expect("the worker runs the job the standby recorded");
+    let running = wait_check_run(&h, "the worker runs the job the standby recorded", |c| {
+        titled(c, "Running slow")
+    })
+    .await;
     let pid = read_pid(&marks.join("slow.pid")).await;
     let job = running
         .external_id
@@ -1201,20 +1208,10 @@ async fn a_standby_replica_takes_over_the_jobs_of_a_killed_worker_postgres() {
 
     let killed_at = Instant::now();
     worker.kill9();
-    h.sim
-        .wait_until(PATIENCE, |sim| {
-            sim.check_runs(REPO)
-                .iter()
-                .find(|c| {
-                    c.output
-                        .text
-                        .as_deref()
-                        .is_some_and(|t| t.contains("second run: finishing at once"))
-                })
-                .map(|_| ())
-        })
-        .await
-        .expect("the standby runs the interrupted step again");
+    wait_check_run(&h, "the standby runs the interrupted step again", |c| {
+        says(c, "second run: finishing at once")
+    })
+    .await;
     eprintln!(
         "failover: worker killed -> GitHub shows the step's second run (on the standby) in {} ms",
         killed_at.elapsed().as_millis()
