@@ -28,7 +28,7 @@ pub(super) const DELIVERIES_CHANNEL: &str = "boomerang_deliveries";
 
 /// How long a standby waits in the lock before it checks whether it should stop and waits again. It is granted the
 /// lock the moment the worker's session ends (at once when the worker's process or host closed its socket).
-const STANDBY_WAIT: Duration = Duration::from_secs(1);
+const STANDBY_WAIT: Duration = Duration::from_secs(10);
 
 /// The pause before trying again after the database could not be reached.
 const STANDBY_POLL: Duration = Duration::from_millis(250);
