@@ -76,6 +76,10 @@ pub(super) trait Backend: Send + Sync {
         quiesce: &std::sync::Mutex<()>,
         row: &mut RowSink<'_>,
     ) -> Result<(), StoreError>;
+    /// The calls sent to a database server so far; `None` for an embedded engine (it has no server to call).
+    fn round_trips(&self) -> Option<super::postgres::RoundTrips> {
+        None
+    }
     /// Makes this process the only server on the store until it closes. An embedded engine's file lock already
     /// does; a database server needs a lock of its own.
     fn claim_sole_server(&self) -> Result<(), StoreError> {
