@@ -73,6 +73,8 @@ pub struct BackendFigures {
     pub round_trips: Option<crate::store::RoundTrips>,
     /// The database's count over the server's whole run (PostgreSQL only).
     pub database: Option<DatabaseWork>,
+    /// Round trips over the same whole run, counted in process: what `database` would be with no other session.
+    pub round_trips_whole_run: Option<crate::store::RoundTrips>,
     /// The measured jobs, the divisor of the counts above (except `database`'s, divided by `jobs`).
     pub measured: u64,
 }
@@ -387,6 +389,7 @@ async fn run_backend(
         _ => None,
     };
     let (succeeded, jobs) = ended(&metrics);
+    let round_trips_whole_run = store.round_trips();
     drop((store, metrics));
     running.stop().await;
     let database = match (&database, before) {
@@ -410,6 +413,7 @@ async fn run_backend(
         batches: batches_after - batches_before,
         round_trips,
         database,
+        round_trips_whole_run,
         measured: options.jobs as u64,
     })
 }
@@ -501,12 +505,15 @@ fn print_backend(b: &BackendFigures) {
         );
     }
     if let Some(d) = b.database {
+        let own = b.round_trips_whole_run.map_or(0, |t| t.reads + t.writes);
         println!(
             "  the database's statistics over the server's whole run ({} jobs, start and stop included): {:.2} \
-             committed transactions per job (pg_stat_database, the whole database: other sessions add to it), {:.2} \
-             rows written per job (pg_stat_user_tables, the bench's schema only)",
+             committed transactions per job (pg_stat_database, the whole database: other sessions add to it; \
+             the server's own round trips over the same run: {:.2} per job), {:.2} rows written per job \
+             (pg_stat_user_tables, the bench's schema only)",
             b.jobs,
             per(d.xact_commit as f64, b.jobs),
+            per(own as f64, b.jobs),
             per(d.rows_written as f64, b.jobs)
         );
     }

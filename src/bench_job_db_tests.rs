@@ -32,7 +32,8 @@ async fn the_bench_runs_every_job_on_redb() {
     let redb = &report.backends[0];
     assert_eq!(redb.kind, BackendKind::Redb);
     assert_ran_everything(redb);
-    assert!(redb.round_trips.is_none() && redb.database.is_none());
+    assert!(redb.round_trips.is_none() && redb.round_trips_whole_run.is_none());
+    assert!(redb.database.is_none());
     assert!(report.spawn.per_s > 0.0 && report.spawn.lone.n == 2);
     assert!(report.spawn.command.ends_with(" true"));
     let why = report.peer.expect_err("no peer without a database");
@@ -52,6 +53,8 @@ async fn the_bench_runs_every_job_on_postgres_beside_redb() {
     assert_ran_everything(pg);
     let trips = pg.round_trips.expect("PostgreSQL counts its round trips");
     assert!(trips.reads > 0 && trips.writes > 0, "{trips:?}");
+    let whole = pg.round_trips_whole_run.expect("and over the whole run");
+    assert!(whole.reads >= trips.reads && whole.writes >= trips.writes);
     let database = pg.database.expect("the database's statistics");
     assert!(database.xact_commit > 0, "{database:?}");
     assert!(database.rows_written > 0, "{database:?}");
