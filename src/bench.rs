@@ -19,6 +19,7 @@ const REPO: &str = "bench-org/app";
 const SHA: &str = "1111111111111111111111111111111111111111";
 
 /// Latency statistics of a run.
+#[derive(Clone, Debug)]
 pub struct Stats {
     /// Samples.
     pub n: usize,
@@ -101,22 +102,27 @@ pub(crate) fn settings(
 }
 
 /// A boomerang server running against the simulator, on a loopback port and a temporary data directory.
-struct Running {
-    app: App,
+pub(crate) struct Running {
+    /// The server's components (its store, metrics, …).
+    pub(crate) app: App,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     _data: tempfile::TempDir,
 }
 
-/// Starts boomerang (with GitHub's real pacing) against `sim` and points the simulator's webhooks at it.
-async fn serve_against(sim: &Simulator, store: BackendKind) -> anyhow::Result<Running> {
+/// Starts boomerang (with GitHub's real pacing) against `sim` and points the simulator's webhooks at it;
+/// `database_url` is the database of `store` postgres.
+pub(crate) async fn serve_against(
+    sim: &Simulator,
+    store: BackendKind,
+    database_url: Option<String>,
+) -> anyhow::Result<Running> {
     let data = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let app = App::build(
-        settings(&sim.base_url(), data.path(), addr, store),
-        Clock::System,
-    )?;
+    let mut settings = settings(&sim.base_url(), data.path(), addr, store);
+    settings.database_url = database_url;
+    let app = App::build(settings, Clock::System)?;
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.clone().serve(listener, shutdown.clone()));
     sim.set_webhook_url(&format!("http://{addr}{WEBHOOK_PATH}"));
@@ -130,7 +136,7 @@ async fn serve_against(sim: &Simulator, store: BackendKind) -> anyhow::Result<Ru
 
 impl Running {
     /// Shuts the server down and waits for it.
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.shutdown.cancel();
         let _ = self.server.await;
     }
@@ -142,20 +148,20 @@ pub async fn comment_latency(n: usize, store: BackendKind) -> anyhow::Result<()>
     let sim = Simulator::start(SimConfig::with_test_key(1, "bench", SECRET)).await?;
     // GitHub allows an installation 80 content-creating requests a minute (the simulator enforces it, and so does
     // boomerang's pacer): spread the comments over many installations, as a busy server's traffic would be.
-    const INSTALLATIONS: u64 = 50;
-    let repo_of = |i: u64| format!("{REPO}-{}", i % INSTALLATIONS);
-    for k in 0..INSTALLATIONS {
-        let repo = repo_of(k);
-        sim.add_installation(100 + k, "bench-org");
-        sim.add_repo(100 + k, &repo, "main", SHA);
-        sim.set_file(&repo, "main", ".github/boomerang.yml", "jobs:\n  noop:\n    steps:\n      - run: 'true'\n    on_complete:\n      dispatch: false\n");
-        sim.add_pull(&repo, 1, SHA, "topic", &repo);
-        sim.set_permission(&repo, "octocat", "write");
+    let repos = add_repos(
+        &sim,
+        50,
+        "jobs:\n  noop:\n    steps:\n      - run: 'true'\n    on_complete:\n      dispatch: false\n",
+    );
+    for (_, repo) in &repos {
+        sim.add_pull(repo, 1, SHA, "topic", repo);
+        sim.set_permission(repo, "octocat", "write");
     }
-    let running = serve_against(&sim, store).await?;
+    let running = serve_against(&sim, store, None).await?;
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
-        let (repo, inst) = (repo_of(i as u64), 100 + i as u64 % INSTALLATIONS);
+        let (inst, repo) = &repos[i % repos.len()];
+        let (repo, inst) = (repo.clone(), *inst);
         let body = payloads::issue_comment_created(
             &repo,
             inst,
@@ -181,6 +187,21 @@ pub async fn comment_latency(n: usize, store: BackendKind) -> anyhow::Result<()>
         Stats::of(samples)
     );
     Ok(())
+}
+
+/// Adds `count` installations (ids `100 + k`), each with one repository `bench-org/app-<k>` on `main` whose
+/// `.github/boomerang.yml` is `config`; answers them as (installation, repository). Spreading jobs over several
+/// installations keeps GitHub's per-installation pacing out of the figures.
+pub(crate) fn add_repos(sim: &Simulator, count: u64, config: &str) -> Vec<(u64, String)> {
+    (0..count)
+        .map(|k| {
+            let (installation, repo) = (100 + k, format!("{REPO}-{k}"));
+            sim.add_installation(installation, "bench-org");
+            sim.add_repo(installation, &repo, "main", SHA);
+            sim.set_file(&repo, "main", ".github/boomerang.yml", config);
+            (installation, repo)
+        })
+        .collect()
 }
 
 /// The config of `bench dag`: `lanes` chains of `depth` no-op steps each, fanning out from one `start` step and
@@ -221,7 +242,7 @@ pub async fn dag(n: usize, store: BackendKind) -> anyhow::Result<()> {
     sim.set_file(REPO, "main", ".github/boomerang.yml", &dag_config(10, 10));
     sim.add_pull(REPO, 1, SHA, "topic", REPO);
     sim.set_permission(REPO, "octocat", "write");
-    let running = serve_against(&sim, store).await?;
+    let running = serve_against(&sim, store, None).await?;
     let app = running.app.clone();
     let (mut overheads, mut walls) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut steps = 0;
@@ -362,7 +383,7 @@ pub async fn burst(jobs: usize, store: BackendKind) -> anyhow::Result<()> {
         ".github/boomerang.yml",
         "jobs:\n  noop:\n    on:\n      repository_dispatch: {types: [go]}\n    steps:\n      - run: 'true'\n",
     );
-    let running = serve_against(&sim, store).await?;
+    let running = serve_against(&sim, store, None).await?;
     let outbox = running.app.store.clone();
     let started = Instant::now();
     for i in 0..jobs {

@@ -394,6 +394,23 @@ enum BenchCommand {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
     },
+    /// The database work and time per one-step job on redb and PostgreSQL, beside graphile-worker on the same
+    /// database.
+    JobsDb {
+        /// Jobs measured with 32 in flight, per backend.
+        #[arg(long, default_value_t = 500)]
+        jobs: usize,
+        /// Lone jobs, one after another, per backend.
+        #[arg(long, default_value_t = 100)]
+        lone: usize,
+        /// The PostgreSQL database (the figures are taken in schemas of their own, dropped after); without it,
+        /// redb only.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Skip graphile-worker (otherwise run when `node` and `npm` are on PATH).
+        #[arg(long)]
+        no_peer: bool,
+    },
     /// A burst of job requests on one installation under GitHub's real pacing: time to final, peak writes/minute.
     Burst {
         /// Job requests to send.
@@ -562,6 +579,20 @@ fn main() -> ExitCode {
                     rounds,
                     database_url,
                 } => run_async(boomerang::bench_failover::failover(rounds, database_url)),
+                BenchCommand::JobsDb {
+                    jobs,
+                    lone,
+                    database_url,
+                    no_peer,
+                } => run_async(async move {
+                    let options = boomerang::bench_job_db::JobDbOptions {
+                        jobs,
+                        lone,
+                        database_url,
+                        peer: !no_peer,
+                    };
+                    boomerang::bench_job_db::run(&options).await.map(|_| ())
+                }),
                 BenchCommand::Burst { jobs, store } => {
                     run_async(boomerang::bench::burst(jobs, store))
                 }

@@ -290,7 +290,7 @@ fn outcome(status: ExitStatus, stop: Option<StopReason>, duration: Duration) -> 
 }
 
 /// The shell and its options: bash when the step's `PATH` (or a standard location) has it, else `sh`.
-fn shell_invocation(env: &[(String, String)]) -> (PathBuf, &'static [&'static str]) {
+pub(crate) fn shell_invocation(env: &[(String, String)]) -> (PathBuf, &'static [&'static str]) {
     const BASH: &[&str] = &["--noprofile", "--norc", "-eo", "pipefail", "-c"];
     const SH: &[&str] = &["-ec"];
     let path = env

@@ -76,6 +76,8 @@ struct Inner {
     processing_lag: Histogram,
     step_duration: HistogramFamily<ConclusionLabel>,
     job_duration: HistogramFamily<ConclusionLabel>,
+    /// The attempts `job_duration` counts, readable in process (a histogram's count is not): not exported.
+    jobs_ended: Family<ConclusionLabel, Counter>,
     github_requests: Family<GithubLabels, Counter>,
     rate_limited: Family<KindLabel, Counter>,
     redeliveries: Counter,
@@ -184,6 +186,7 @@ impl Metrics {
                 processing_lag,
                 step_duration,
                 job_duration,
+                jobs_ended: Family::default(),
                 github_requests,
                 rate_limited,
                 redeliveries,
@@ -218,10 +221,21 @@ impl Metrics {
 
     /// A job attempt ended.
     pub fn job_ended(&self, conclusion: &'static str, took: Duration) {
+        let labels = ConclusionLabel { conclusion };
         self.inner
             .job_duration
-            .get_or_create(&ConclusionLabel { conclusion })
+            .get_or_create(&labels)
             .observe(took.as_secs_f64());
+        self.inner.jobs_ended.get_or_create(&labels).inc();
+    }
+
+    /// Job attempts ended with `conclusion` (GitHub's string) since start: what `boomerang bench jobs-db` waits on,
+    /// so that watching for the end reads nothing from the store it measures.
+    pub fn jobs_ended(&self, conclusion: &'static str) -> u64 {
+        self.inner
+            .jobs_ended
+            .get(&ConclusionLabel { conclusion })
+            .map_or(0, |c| c.get())
     }
 
     /// GitHub answered a request with `status` (`None`: no answer came).

@@ -77,6 +77,10 @@ pub(super) trait Backend: Send + Sync {
         quiesce: &std::sync::Mutex<()>,
         row: &mut RowSink<'_>,
     ) -> Result<(), StoreError>;
+    /// The calls sent to a database server so far; `None` for an embedded engine (it has no server to call).
+    fn round_trips(&self) -> Option<super::postgres::RoundTrips> {
+        None
+    }
     /// Applies one group commit: `write`, and where several processes share the engine (PostgreSQL), the fleet's
     /// conditions too: none of `must_be_new` may exist (else nothing lands and the taken keys come back), and a
     /// group that queued a delivery wakes the worker. An embedded engine is one process's, so its reads before the

@@ -28,6 +28,7 @@ pub use batch::Batch;
 use batch::Op;
 pub use index::{Index, IndexKey, IndexPrefix};
 pub use migrations::MigrationReport;
+pub use postgres::RoundTrips;
 pub use scratch::ScratchSchema;
 pub use target::StoreTarget;
 
@@ -276,6 +277,12 @@ impl Store {
             self.inner.group_commits.load(Ordering::Relaxed),
             self.inner.batches.load(Ordering::Relaxed),
         )
+    }
+
+    /// The calls sent to the database server since open (`None` on an embedded engine): with
+    /// [`Store::commit_stats`], the store's work per job that `boomerang bench jobs-db` reports.
+    pub fn round_trips(&self) -> Option<RoundTrips> {
+        self.inner.backend.round_trips()
     }
 
     pub(super) fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
@@ -666,6 +673,6 @@ fn apply_op(
 }
 
 #[cfg(test)]
-mod test_stores;
+pub(crate) mod test_stores;
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ use super::migrations::{self, MigrationReport};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Statement};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -158,8 +159,22 @@ impl Conn {
 /// A unit of work for a connection thread: given its connection slot (empty until connected, or after it broke).
 type Task = Box<dyn FnOnce(&mut Option<Conn>) + Send>;
 
+/// The calls a store has sent to its database server (each one transaction), counted as they are made: what
+/// `boomerang bench jobs-db` divides by the jobs it ran.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoundTrips {
+    /// Reads (a get or a scan) and the other statements outside a write.
+    pub reads: u64,
+    /// Write transactions (a group commit's puts and deletes).
+    pub writes: u64,
+}
+
 /// The PostgreSQL engine: a few connection threads fed over one channel.
 pub(super) struct PostgresBackend {
+    /// Reads made so far ([`RoundTrips::reads`]).
+    reads: AtomicU64,
+    /// Write transactions made so far.
+    writes: AtomicU64,
     config: Arc<postgres::Config>,
     /// `DATABASE_URL` without its password, for messages.
     target: Arc<str>,
@@ -188,6 +203,8 @@ impl PostgresBackend {
                 })?;
         }
         let backend = PostgresBackend {
+            reads: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
             config,
             target,
             tasks,
@@ -209,6 +226,12 @@ impl PostgresBackend {
         retryable: bool,
         work: impl FnMut(&mut Conn) -> Result<T, Failure> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let counter = if what == "write" {
+            &self.writes
+        } else {
+            &self.reads
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         let (answer, answered) = mpsc::sync_channel(1);
         let config = self.config.clone();
         let target = self.target.clone();
@@ -508,6 +531,13 @@ impl Backend for PostgresBackend {
                 }
             }
             Ok(())
+        })
+    }
+
+    fn round_trips(&self) -> Option<RoundTrips> {
+        Some(RoundTrips {
+            reads: self.reads.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
         })
     }
 

@@ -7,20 +7,30 @@ use super::{BackendKind, ScratchSchema, StoreTarget};
 /// Keeps a test store's place (a temporary directory or a schema) until the test ends, when it is removed.
 pub(super) type Place = Box<dyn std::any::Any>;
 
-/// A PostgreSQL schema for `test`, or `None` (with a note) when no test database is configured.
-pub(crate) fn postgres_schema(test: &str) -> Option<ScratchSchema> {
-    let required = std::env::var("BOOMERANG_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-    let Some(url) = std::env::var("BOOMERANG_TEST_DATABASE_URL")
+/// Whether a test must run on PostgreSQL (`BOOMERANG_REQUIRE_POSTGRES=1`, as in CI) rather than skip it.
+fn postgres_required() -> bool {
+    std::env::var("BOOMERANG_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+/// The test database's URL, or `None` (with a note) when none is configured; fails the test when one is required.
+pub(crate) fn postgres_url(test: &str) -> Option<String> {
+    let url = std::env::var("BOOMERANG_TEST_DATABASE_URL")
         .ok()
-        .filter(|u| !u.is_empty())
-    else {
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
         assert!(
-            !required,
+            !postgres_required(),
             "BOOMERANG_REQUIRE_POSTGRES=1 but BOOMERANG_TEST_DATABASE_URL is unset"
         );
         eprintln!("note: {test}: skipping PostgreSQL (set BOOMERANG_TEST_DATABASE_URL to run it)");
-        return None;
-    };
+    }
+    url
+}
+
+/// A PostgreSQL schema for `test`, or `None` (with a note) when no test database is configured.
+pub(crate) fn postgres_schema(test: &str) -> Option<ScratchSchema> {
+    let required = postgres_required();
+    let url = postgres_url(test)?;
     match ScratchSchema::create(&url, test) {
         Ok(schema) => Some(schema),
         Err(e) if !required => {
