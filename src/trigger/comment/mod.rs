@@ -78,7 +78,13 @@ impl CommandCtx<'_> {
         if let Some(pr) = &self.pull {
             return Ok(pr.clone());
         }
-        let pr = processor.fetch_pull_request(self.comment).await?;
+        let ctx = &self.comment.ctx;
+        let pr = processor
+            .inner
+            .client
+            .pull_request(ctx.installation, &ctx.repo, self.comment.issue_number)
+            .await
+            .map_err(transient)?;
         self.pull = Some(pr.clone());
         Ok(pr)
     }
@@ -102,25 +108,7 @@ impl Processor {
         }) {
             return Ok(Plan::note("no command in the comment"));
         }
-        // What a command will need is asked of GitHub together with the config (one round trip instead of three),
-        // when the comment looks like one in the default syntax; anything else asks in turn, once it is known.
-        let (config, early) = if likely_command(comment) {
-            let needs_pull = likely_run(comment);
-            let (config, permission, pull) = tokio::join!(
-                self.load_config(&comment.ctx),
-                self.sender_permission(comment),
-                async {
-                    match needs_pull {
-                        true => self.fetch_pull_request(comment).await.map(Some),
-                        false => Ok(None),
-                    }
-                }
-            );
-            (config?, Some((permission?, pull?)))
-        } else {
-            (self.load_config(&comment.ctx).await?, None)
-        };
-        let config = match config {
+        let config = match self.load_config(&comment.ctx).await? {
             ConfigLoad::Valid(c) => c,
             other => return Ok(without_config(comment, other)),
         };
@@ -156,23 +144,21 @@ impl Processor {
             react(&mut plan, comment, "confused");
             return Ok(plan);
         }
-        let permission_known = early.is_some();
-        let (permission, pull) = early.unwrap_or_else(|| ((None, "none".into()), None));
         let mut cx = CommandCtx {
             guid,
             comment,
             config: &config,
             prefix,
             plan: Plan::default(),
-            permission,
+            permission: (None, "none".into()),
             replies: Vec::new(),
             refused: false,
-            pull,
+            pull: None,
         };
         if ignored > 0 {
             cx.say(replies::too_many_commands(ignored));
         }
-        let mut permission_known = permission_known;
+        let mut permission_known = false;
         for cmd in commands {
             let cmd = match cmd {
                 Ok(c) => c,
@@ -223,19 +209,6 @@ impl Processor {
         Ok(plan)
     }
 
-    /// The pull request `comment` is on, asked of GitHub.
-    async fn fetch_pull_request(
-        &self,
-        comment: &IssueComment,
-    ) -> Result<PullRequest, ProcessError> {
-        let ctx = &comment.ctx;
-        self.inner
-            .client
-            .pull_request(ctx.installation, &ctx.repo, comment.issue_number)
-            .await
-            .map_err(transient)
-    }
-
     /// The sender's permission on the repository, and the role name GitHub gives it.
     async fn sender_permission(
         &self,
@@ -254,24 +227,6 @@ impl Processor {
             role,
         ))
     }
-}
-
-/// Whether a comment on a pull request has a line starting with `/`, the default command prefix: then it most likely
-/// holds a command, and what every command needs (the sender's permission) is worth asking for with the config.
-fn likely_command(comment: &IssueComment) -> bool {
-    comment.is_pull_request
-        && comment
-            .body
-            .lines()
-            .any(|l| l.trim_start().starts_with('/'))
-}
-
-/// Whether it has a `/run` line: a run needs the pull request's head too.
-fn likely_run(comment: &IssueComment) -> bool {
-    comment
-        .body
-        .lines()
-        .any(|l| l.trim_start().starts_with("/run"))
 }
 
 /// The answer to a comment when the default branch has no valid config: only comments holding a `/run` in the
