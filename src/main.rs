@@ -310,12 +310,19 @@ enum BenchCommand {
     },
     /// Latency from a PR-comment delivery to the simulator receiving the check run create.
     Comment {
-        /// Comments to send, one after another.
-        #[arg(long, default_value_t = 200)]
+        /// Comments to send, one after another (half on new installations, half again on the same ones; GitHub's
+        /// app-level pacing of token mints makes more than about 160 wait).
+        #[arg(long, default_value_t = 100)]
         n: usize,
         /// Store backend.
         #[arg(long, default_value = "redb")]
         store: BackendKind,
+        /// With --store postgres: the database (the figures are taken in a schema of their own, dropped after).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Added to every GitHub call, as GitHub's own latency (e.g. 50ms).
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        github_latency: std::time::Duration,
     },
     /// Log store: ingest lines/s with redaction, cross-job search latency vs `rg`/`grep -E`, tail latency.
     Logs {
@@ -522,9 +529,19 @@ fn main() -> ExitCode {
                     concurrency,
                     store,
                 )),
-                BenchCommand::Comment { n, store } => {
-                    run_async(boomerang::bench::comment_latency(n, store))
-                }
+                BenchCommand::Comment {
+                    n,
+                    store,
+                    database_url,
+                    github_latency,
+                } => run_async(boomerang::bench::comment_latency(
+                    boomerang::bench::CommentBench {
+                        n,
+                        store,
+                        database_url,
+                        github_latency,
+                    },
+                )),
                 BenchCommand::Dag { n, store } => run_async(boomerang::bench::dag(n, store)),
                 BenchCommand::Config { jobs, n } => {
                     run_async(async move { boomerang::bench::config(jobs, n) })
