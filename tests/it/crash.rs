@@ -395,11 +395,10 @@ async fn a_delivery_that_never_finishes_is_parked_after_5_starts() {
         server.kill9();
         server = h.start().await;
     }
-    poll("the delivery parked", || {
-        h.logs_tail(100)
-            .contains("parked: processing started 5 times without finishing")
-            .then_some(())
-    })
+    h.wait_logged(
+        "the delivery parked",
+        "parked: processing started 5 times without finishing",
+    )
     .await;
 
     // Another delivery is served as usual by the same server.
@@ -891,11 +890,10 @@ async fn a_server_waits_for_an_unreachable_database_but_not_for_a_refusal_postgr
         "DATABASE_URL",
         &format!("postgres://postgres@127.0.0.1:{closed_port}/test?connect_timeout=1"),
     )]);
-    poll("the server to say it waits for the database", || {
-        h.logs_tail(20)
-            .contains("the database cannot be reached yet; waiting for it")
-            .then_some(())
-    })
+    h.wait_logged(
+        "the server to say it waits for the database",
+        "the database cannot be reached yet; waiting for it",
+    )
     .await;
     assert!(waiting.exited().is_none(), "it waits instead of exiting");
     waiting.sigterm();
@@ -1162,19 +1160,16 @@ async fn a_standby_replica_takes_over_the_jobs_of_a_killed_worker_postgres() {
         &sha(0xabc),
     );
     let worker = h.start().await;
-    let elsewhere = tempfile::tempdir().expect("the standby's DATA_DIR");
-    let standby_addr = support::stable_port();
-    let standby_url = format!("http://{standby_addr}");
-    let mut standby = h.spawn_with(&[
-        ("LISTEN", &standby_addr.to_string()),
-        ("DATA_DIR", &elsewhere.path().display().to_string()),
-    ]);
-    h.wait_healthy_at(&mut standby, &standby_url).await;
-    poll("the second replica to say it is a standby", || {
-        h.logs_tail(40)
-            .contains("serving as a standby")
-            .then_some(())
-    })
+    let spare = Replica {
+        addr: support::stable_port(),
+        data: h.dir.path().join("data-standby"),
+    };
+    let standby_url = spare.url();
+    let standby = spare.start(&h).await;
+    h.wait_logged(
+        "the second replica to say it is a standby",
+        "serving as a standby",
+    )
     .await;
 
     let guid = uuid::Uuid::new_v4().to_string();

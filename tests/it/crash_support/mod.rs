@@ -361,6 +361,11 @@ impl Harness {
         store.delivery(guid).expect("read the delivery")
     }
 
+    /// Waits until a server's log holds `text` (in any start's last 200 lines), failing with `what`.
+    pub(crate) async fn wait_logged(&self, what: &str, text: &str) {
+        poll(what, || self.logs_tail(200).contains(text).then_some(())).await;
+    }
+
     /// The last `lines` lines of every server log, oldest start first.
     pub(crate) fn logs_tail(&self, lines: usize) -> String {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
