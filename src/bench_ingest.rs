@@ -21,20 +21,31 @@ use tokio::io::AsyncBufReadExt;
 
 /// `bench ingest`: `requests` deliveries of the vendored payloads, `concurrency` at a time, against the ingress only
 /// (the processor is not running, so nothing but verify + persist + acknowledge is measured).
+/// With `store` postgres, `database_url` is the database: the deliveries go into a schema of their own, dropped
+/// afterwards.
 pub async fn ingest(
     fixtures: PathBuf,
     requests: usize,
     concurrency: usize,
     store: BackendKind,
+    database_url: Option<String>,
 ) -> anyhow::Result<()> {
     let payloads = Arc::new(load_fixtures(&fixtures)?);
     let dir = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let app = App::build(
-        settings("http://127.0.0.1:9", dir.path(), addr, store),
-        Clock::System,
-    )?;
+    let schema = match (store, database_url) {
+        (BackendKind::Postgres, Some(url)) => {
+            Some(crate::store::ScratchSchema::create(&url, "bench_ingest")?)
+        }
+        (BackendKind::Postgres, None) => {
+            anyhow::bail!("--store postgres needs DATABASE_URL (or --database-url)")
+        }
+        _ => None,
+    };
+    let mut settings = settings("http://127.0.0.1:9", dir.path(), addr, store);
+    settings.database_url = schema.as_ref().map(|s| s.url().to_string());
+    let app = App::build(settings, Clock::System)?;
     let router = app.router();
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let url = format!("http://{addr}{WEBHOOK_PATH}");

@@ -289,6 +289,9 @@ enum BenchCommand {
         /// Store backend.
         #[arg(long, default_value = "redb")]
         store: BackendKind,
+        /// With --store postgres: the database (the deliveries go into a schema of their own, dropped after).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
     /// Scheduling overhead of a 102-step DAG of no-op steps (accepted → all done, minus the steps' own time).
     Dag {
@@ -523,11 +526,13 @@ fn main() -> ExitCode {
                     concurrency,
                     fixtures,
                     store,
+                    database_url,
                 } => run_async(boomerang::bench_ingest::ingest(
                     fixtures,
                     requests,
                     concurrency,
                     store,
+                    database_url,
                 )),
                 BenchCommand::Comment {
                     n,
