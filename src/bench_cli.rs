@@ -1,0 +1,266 @@
+//! Purpose: `boomerang bench`'s subcommands and what each one runs (the benches themselves are the library's
+//! `bench*` modules).
+
+use super::run_async;
+use boomerang::store::BackendKind;
+use clap::Subcommand;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Webhook ingest (verify + persist + acknowledge) throughput and latency with the vendored payloads.
+    Ingest {
+        /// Deliveries to send.
+        #[arg(long, default_value_t = 5000)]
+        requests: usize,
+        /// Deliveries in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// The folder of webhook payloads (one sub-folder per event).
+        #[arg(long, default_value = "sim/fixtures/webhooks")]
+        fixtures: PathBuf,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
+        /// With --store postgres: the database (the deliveries go into a schema of their own, dropped after).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
+    /// Scheduling overhead of a 102-step DAG of no-op steps (accepted → all done, minus the steps' own time).
+    Dag {
+        /// Jobs to run, one after another.
+        #[arg(long, default_value_t = 10)]
+        n: usize,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
+    },
+    /// Parse + validate time of a large repo config.
+    Config {
+        /// Jobs in the generated file (20 steps each).
+        #[arg(long, default_value_t = 200)]
+        jobs: usize,
+        /// Parses to time.
+        #[arg(long, default_value_t = 20)]
+        n: usize,
+    },
+    /// Latency from a PR-comment delivery to the simulator receiving the check run create.
+    Comment {
+        /// Comments to send, one after another (half on new installations, half again on the same ones; GitHub's
+        /// app-level pacing of token mints makes more than about 160 wait).
+        #[arg(long, default_value_t = 100)]
+        n: usize,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
+        /// With --store postgres: the database (the figures are taken in a schema of their own, dropped after).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Added to every GitHub call, as GitHub's own latency (e.g. 50ms).
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        github_latency: std::time::Duration,
+    },
+    /// Log store: ingest lines/s with redaction, cross-job search latency vs `rg`/`grep -E`, tail latency.
+    Logs {
+        /// Size of the generated corpus in MiB.
+        #[arg(long, default_value_t = 1024)]
+        mb: u64,
+        /// Jobs the corpus is spread over.
+        #[arg(long, default_value_t = 200)]
+        jobs: usize,
+        /// Runs of each search query.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Keep the generated data here instead of a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Store write throughput, size on disk against live data, and reopen time with `--bytes` stored.
+    Store {
+        /// How much to write (1G, 200M, …).
+        #[arg(long, default_value = "1G", value_parser = boomerang::bench::parse_bytes)]
+        bytes: u64,
+        /// Store backend (postgres: measured beside redb in the same run).
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
+        /// With --store postgres: the database (the figures are taken in a schema of their own, dropped after).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
+    /// Jobs waiting at once: the server's RSS while they wait, and `POST /api/v1/events` → next step latency.
+    Waits {
+        /// Jobs that wait at once.
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        /// Installations (and repositories) they are spread over; 0: one per 20 jobs, at most 500.
+        #[arg(long, default_value_t = 0)]
+        installations: usize,
+        /// Events (and reference jobs) in flight at once; 1 times each alone while every other job waits.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+    },
+    /// `/metrics` scrape time with many series (installations × queued calls and concurrency groups), against a
+    /// trivial GET on the same server.
+    Metrics {
+        /// Installations with queued GitHub calls.
+        #[arg(long, default_value_t = 1000)]
+        installations: usize,
+        /// Concurrency groups per installation (two attempts in each line).
+        #[arg(long, default_value_t = 3)]
+        groups: usize,
+        /// Queued GitHub calls per installation.
+        #[arg(long, default_value_t = 5)]
+        calls: usize,
+        /// Deliveries waiting to be processed.
+        #[arg(long, default_value_t = 1000)]
+        pending: usize,
+        /// Scrapes to time (as many trivial GETs, interleaved).
+        #[arg(long, default_value_t = 200)]
+        scrapes: usize,
+    },
+    /// The list of jobs (`GET /api/v1/jobs`'s function) over a store filled with this many jobs: p50/p99.
+    Jobs {
+        /// Jobs to store.
+        #[arg(long, default_value_t = 100_000)]
+        jobs: usize,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
+    },
+    /// Failover on PostgreSQL: kill -9 of the worker of two replicas to its job's step running again on the standby,
+    /// against a lone server killed and restarted at once (real `boomerang serve` processes).
+    Failover {
+        /// Failovers to time (and as many restarts).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// The database (each round runs in a schema of its own, dropped after).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
+    /// The database work and time per one-step job on redb and PostgreSQL, beside graphile-worker on the same
+    /// database.
+    JobsDb {
+        /// Jobs measured with 32 in flight, per backend.
+        #[arg(long, default_value_t = 500)]
+        jobs: usize,
+        /// Lone jobs, one after another, per backend.
+        #[arg(long, default_value_t = 100)]
+        lone: usize,
+        /// The PostgreSQL database (the figures are taken in schemas of their own, dropped after); without it,
+        /// redb only.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Skip graphile-worker (otherwise run when `node` and `npm` are on PATH).
+        #[arg(long)]
+        no_peer: bool,
+    },
+    /// A burst of job requests on one installation under GitHub's real pacing: time to final, peak writes/minute.
+    Burst {
+        /// Job requests to send.
+        #[arg(long, default_value_t = 1000)]
+        jobs: usize,
+        /// Store backend.
+        #[arg(long, default_value = "redb")]
+        store: BackendKind,
+    },
+}
+
+/// Runs the bench `what` names.
+pub(crate) fn run(what: BenchCommand) -> ExitCode {
+    match what {
+        BenchCommand::Ingest {
+            requests,
+            concurrency,
+            fixtures,
+            store,
+            database_url,
+        } => run_async(boomerang::bench_ingest::ingest(
+            fixtures,
+            requests,
+            concurrency,
+            store,
+            database_url,
+        )),
+        BenchCommand::Comment {
+            n,
+            store,
+            database_url,
+            github_latency,
+        } => run_async(boomerang::bench::comment_latency(
+            boomerang::bench::CommentBench {
+                n,
+                store,
+                database_url,
+                github_latency,
+            },
+        )),
+        BenchCommand::Dag { n, store } => run_async(boomerang::bench::dag(n, store)),
+        BenchCommand::Config { jobs, n } => {
+            run_async(async move { boomerang::bench::config(jobs, n) })
+        }
+        BenchCommand::Logs {
+            mb,
+            jobs,
+            rounds,
+            dir,
+        } => run_async(async move {
+            boomerang::bench_logs::run(&boomerang::bench_logs::LogBenchOptions {
+                mb,
+                jobs,
+                rounds,
+                dir,
+            })
+        }),
+        BenchCommand::Store {
+            bytes,
+            store,
+            database_url,
+        } => run_async(boomerang::bench_store::store(bytes, store, database_url)),
+        BenchCommand::Waits {
+            jobs,
+            installations,
+            concurrency,
+        } => run_async(boomerang::bench_waits::waits(
+            jobs,
+            installations,
+            concurrency,
+        )),
+        BenchCommand::Metrics {
+            installations,
+            groups,
+            calls,
+            pending,
+            scrapes,
+        } => run_async(async move {
+            boomerang::bench_metrics::run(&boomerang::bench_metrics::MetricsBenchOptions {
+                installations,
+                groups,
+                calls,
+                pending,
+                scrapes,
+            })
+            .await
+        }),
+        BenchCommand::Jobs { jobs, store } => run_async(boomerang::bench_jobs::jobs(jobs, store)),
+        BenchCommand::Failover {
+            rounds,
+            database_url,
+        } => run_async(boomerang::bench_failover::failover(rounds, database_url)),
+        BenchCommand::JobsDb {
+            jobs,
+            lone,
+            database_url,
+            no_peer,
+        } => run_async(async move {
+            let options = boomerang::bench_job_db::JobDbOptions {
+                jobs,
+                lone,
+                database_url,
+                peer: !no_peer,
+            };
+            boomerang::bench_job_db::run(&options).await.map(|_| ())
+        }),
+        BenchCommand::Burst { jobs, store } => run_async(boomerang::bench::burst(jobs, store)),
+    }
+}
