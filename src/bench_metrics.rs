@@ -143,8 +143,7 @@ async fn fill(app: &App, o: &MetricsBenchOptions) -> anyhow::Result<()> {
             attempts: 0,
             unfinished_starts: 0,
         };
-        batch.insert_delivery(&guid, &record, 0);
-        batch.queue_delivery(d as u64, &guid);
+        batch.insert_delivery(&guid, &record, Some(d as u64), 0);
     }
     app.store.commit(batch).await?;
     let m = &app.metrics;

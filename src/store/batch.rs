@@ -16,10 +16,12 @@ pub(super) enum Op {
     Append(String, Vec<u8>),
     /// Raises the next outbox number to what is stored (a standby taking over after another worker enqueued).
     SyncOutboxSeq,
+    /// A put unless the key exists (a conflict reported under `tag`); `with` are puts that land only with it.
     PutIfAbsent {
         key: String,
         value: Vec<u8>,
         tag: u32,
+        with: Vec<(String, Vec<u8>)>,
     },
     Enqueue {
         installation: u64,
@@ -44,19 +46,31 @@ impl Batch {
         self.ops.is_empty()
     }
 
-    /// Records a webhook delivery unless one with this GUID exists; the conflict is reported under `tag`.
-    pub fn insert_delivery<T: Serialize>(&mut self, guid: &str, record: &T, tag: u32) -> &mut Self {
+    /// Records a webhook delivery unless one with this GUID exists; the conflict is reported under `tag`. With
+    /// `queue_at`, the delivery also joins the processing queue there (the receive time in nanoseconds orders it),
+    /// only if it was recorded now: a duplicate (GitHub's redelivery, another replica's copy) is never queued again.
+    pub fn insert_delivery<T: Serialize>(
+        &mut self,
+        guid: &str,
+        record: &T,
+        queue_at: Option<u64>,
+        tag: u32,
+    ) -> &mut Self {
         self.ops.push(Op::PutIfAbsent {
             key: keys::delivery(guid),
             value: encode(record),
             tag,
+            with: queue_at
+                .map(|seq| (keys::pending(seq, guid), Vec::new()))
+                .into_iter()
+                .collect(),
         });
         self
     }
 
-    /// Adds a delivery to the processing queue (`seq` orders the queue; use the receive time in nanoseconds).
-    pub fn queue_delivery(&mut self, seq: u64, guid: &str) -> &mut Self {
-        self.ops.push(Op::Put(keys::pending(seq, guid), Vec::new()));
+    /// Takes a delivery off the processing queue, leaving its record as it is.
+    pub fn dequeue_delivery(&mut self, queue_key: &PendingKey) -> &mut Self {
+        self.ops.push(Op::Delete(queue_key.key.clone()));
         self
     }
 
@@ -169,7 +183,12 @@ impl Batch {
 
     /// Sets `key` → `value` unless it exists; the conflict is reported under `tag`.
     pub(super) fn put_raw_if_absent(&mut self, key: String, value: Vec<u8>, tag: u32) {
-        self.ops.push(Op::PutIfAbsent { key, value, tag });
+        self.ops.push(Op::PutIfAbsent {
+            key,
+            value,
+            tag,
+            with: Vec::new(),
+        });
     }
 
     /// Deletes `key`.

@@ -622,7 +622,12 @@ fn apply_op(
         Op::SyncOutboxSeq => {
             *next_outbox = (*next_outbox).max(stored_next_outbox(backend)?);
         }
-        Op::PutIfAbsent { key, value, tag } => {
+        Op::PutIfAbsent {
+            key,
+            value,
+            tag,
+            with,
+        } => {
             if lookup(key.as_bytes(), overlay)?.is_some() {
                 outcome.conflicts.push(*tag);
             } else {
@@ -630,6 +635,9 @@ fn apply_op(
                     must_be_new.push(key.clone().into_bytes());
                 }
                 put(key.clone().into_bytes(), Some(value.clone()), overlay);
+                for (k, v) in with {
+                    put(k.clone().into_bytes(), Some(v.clone()), overlay);
+                }
             }
         }
         Op::Enqueue {

@@ -194,8 +194,7 @@ fn one_replica_at_a_time_is_the_worker() {
     assert_eq!(next_event(&mut second_events), LeaseEvent::Standby);
 
     let mut batch = crate::store::Batch::new();
-    batch.insert_delivery("guid-from-the-standby", &"record", 0);
-    batch.queue_delivery(1, "guid-from-the-standby");
+    batch.insert_delivery("guid-from-the-standby", &"record", Some(1), 0);
     second
         .commit_blocking(batch)
         .expect("the standby records a delivery");
@@ -227,8 +226,12 @@ fn a_delivery_guid_is_recorded_once_across_replicas() {
                     for g in 0..GUIDS {
                         let guid = format!("guid-{g}");
                         let mut batch = crate::store::Batch::new();
-                        batch.insert_delivery(&guid, &format!("replica {r}"), 7);
-                        batch.queue_delivery(g as u64 * 10 + r as u64, &guid);
+                        batch.insert_delivery(
+                            &guid,
+                            &format!("replica {r}"),
+                            Some(g as u64 * 10 + r as u64),
+                            7,
+                        );
                         let outcome = store.commit_blocking(batch).expect("commit");
                         if outcome.conflicts.is_empty() {
                             recorded += 1;
@@ -246,6 +249,8 @@ fn a_delivery_guid_is_recorded_once_across_replicas() {
             .collect()
     });
     assert_eq!(recorded.iter().sum::<usize>(), GUIDS, "{recorded:?}");
+    let queued = replicas[0].pending_deliveries(GUIDS * 3).expect("queue");
+    assert_eq!(queued.len(), GUIDS, "each delivery queued once");
 }
 
 /// A job event number another worker already wrote is not overwritten: the commit fails and says why (a worker

@@ -93,6 +93,13 @@ impl Processor {
             inner.store.commit(b).await?;
             return Ok(());
         };
+        // Processed already: a duplicate that an older version queued again when GitHub redelivered it.
+        if record.status != DeliveryStatus::Pending {
+            let mut b = Batch::new();
+            b.dequeue_delivery(key);
+            inner.store.commit(b).await?;
+            return Ok(());
+        }
         if record.unfinished_starts >= MAX_UNFINISHED_STARTS {
             let reason = format!(
                 "parked: processing started {} times without finishing (the process crashed or hung each time)",

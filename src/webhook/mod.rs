@@ -240,11 +240,8 @@ async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response
         unfinished_starts: 0,
     };
     let mut batch = Batch::new();
-    batch.insert_delivery(guid, &record, 0);
-    if actionable {
-        let seq = now.timestamp_nanos_opt().unwrap_or_default().max(0) as u64;
-        batch.queue_delivery(seq, guid);
-    }
+    let queue_at = actionable.then(|| now.timestamp_nanos_opt().unwrap_or_default().max(0) as u64);
+    batch.insert_delivery(guid, &record, queue_at, 0);
     match ingress.store.commit(batch).await {
         Ok(outcome) if !outcome.conflicts.is_empty() => {
             tracing::debug!(%guid, %event, "duplicate delivery acknowledged");

@@ -205,6 +205,61 @@ async fn duplicate_delivery_is_processed_once() {
     h.finish().await;
 }
 
+/// Finding: a redelivery of a `workflow_run` (GitHub resends with the same `X-GitHub-Delivery`) after the first was
+/// processed queued it again, and it ran the job a second time: nothing but the comment-command index deduplicated
+/// a processed delivery. Now a duplicate is only acknowledged: one job, one check run, one dispatch.
+#[tokio::test]
+async fn a_redelivered_workflow_run_starts_its_job_once() {
+    let h = Harness::builder().config(FOLLOW_CI).start().await;
+    let payload = boomerang_sim::payloads::workflow_run_completed(
+        support::REPO,
+        support::INSTALLATION,
+        "CI",
+        "success",
+        support::HEAD_SHA,
+        "feature",
+        &[support::PR],
+    );
+    let body = serde_json::to_vec(&payload).expect("JSON");
+    let delivery = guid();
+    let first = h.post_signed("workflow_run", &delivery, &body).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    h.wait_check_run_completed("boomerang/after-ci").await;
+    h.wait_dispatches(1).await;
+    h.wait_settled(&delivery).await;
+
+    let again = h.post_signed("workflow_run", &delivery, &body).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(again.body.contains("already received"), "{again:?}");
+    // A later delivery settles after anything the duplicate could have queued before it.
+    let (_, later) = h.comment_payload("alice", "/status");
+    let later_guid = guid();
+    let sent = h
+        .post_signed(
+            "issue_comment",
+            &later_guid,
+            &serde_json::to_vec(&later).expect("JSON"),
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    h.wait_settled(&later_guid).await;
+    h.wait_replies(1).await;
+
+    assert_eq!(h.jobs().len(), 1, "one job");
+    assert_eq!(h.check_runs().len(), 1, "one check run");
+    assert_eq!(h.dispatches().len(), 1, "one dispatch");
+    h.finish().await;
+}
+
+const FOLLOW_CI: &str = r#"jobs:
+  after-ci:
+    on:
+      workflow_run: {workflows: [CI], conclusions: [success]}
+    steps:
+      - id: report
+        run: echo "CI passed at $BOOMERANG_SHA"
+"#;
+
 /// All 62 example payloads under `sim/fixtures/webhooks/`, posted with their `file_vectors` signatures, are
 /// accepted (2xx), and none ends as `failed` in the store: the ones boomerang acts on are routed and handled
 /// (their repositories are unknown to this GitHub, so nothing runs), the rest are recorded as ignored.
