@@ -355,7 +355,7 @@ impl App {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let mut lease = self.take_lease()?;
-        lease.until_worker().await;
+        lease.until_worker().await.map_err(anyhow::Error::msg)?;
         let running = self.start_worker(lease, shutdown.clone()).await?;
         let router = self.router();
         let stop_http = CancellationToken::new();

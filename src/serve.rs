@@ -140,8 +140,17 @@ pub async fn run(shutdown: CancellationToken) -> Result<(), ServeError> {
     let http = spawn_http(listener, switch.clone());
     tracing::info!(listen = %app.settings.listen, store = %app.settings.store, "boomerang serving as a standby: another replica is the worker");
     tokio::select! {
-        _ = shutdown.cancelled() => return finish(http, None, shutdown).await,
-        _ = lease.until_worker() => {}
+        _ = shutdown.cancelled() => {
+            // Not taking the lease while stopping: another standby should.
+            drop(lease);
+            return finish(http, None, shutdown).await;
+        }
+        taken = lease.until_worker() => {
+            if let Err(why) = taken {
+                tracing::error!(reason = %why, "this standby can no longer take the worker lease; exiting");
+                std::process::exit(i32::from(crate::fleet::EXIT_LEASE_LOST));
+            }
+        }
     }
     tracing::info!("took the worker lease over: resuming the fleet's jobs");
     let running = app
@@ -224,7 +233,9 @@ async fn go_live(
     let settings = Settings::from_env_or(with_file(Some(credentials))).map_err(setting)?;
     let app = build_checked(settings, shutdown).await?;
     let mut lease = app.take_lease().map_err(ServeError::Failed)?;
-    lease.until_worker().await;
+    if let Err(why) = lease.until_worker().await {
+        return Err(ServeError::Failed(anyhow::anyhow!(why)));
+    }
     let running = app
         .start_worker(lease, shutdown.clone())
         .await

@@ -50,11 +50,13 @@ impl Lease {
         }
     }
 
-    /// Waits until this standby holds the lease (never, if the lease's thread ended without it).
-    pub async fn until_worker(&mut self) {
+    /// Waits until this standby holds the lease (never, if the lease's thread stopped without it); why, if the
+    /// lease's thread failed (this replica could then never take over: its supervisor should start it again).
+    pub async fn until_worker(&mut self) -> Result<(), String> {
         loop {
             match self.events.recv().await {
-                Some(LeaseEvent::Worker) => return,
+                Some(LeaseEvent::Worker) => return Ok(()),
+                Some(LeaseEvent::Lost(why)) => return Err(why),
                 Some(_) => {}
                 None => std::future::pending::<()>().await,
             }

@@ -566,7 +566,23 @@ impl Backend for PostgresBackend {
         let target = self.target.clone();
         std::thread::Builder::new()
             .name("store-pg-lease".into())
-            .spawn(move || super::postgres_lease::hold(&config, &target, &events, &stopped))
+            .spawn(move || {
+                let held = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    super::postgres_lease::hold(&config, &target, &events, &stopped)
+                }));
+                // A thread that died is a lease nobody watches: its holder must stop (and a standby can no longer
+                // take over), so it is reported as lost, never left silent.
+                if let Err(panic) = held {
+                    let why = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "no message".into());
+                    let _ = events.send(super::lease::LeaseEvent::Lost(format!(
+                        "the worker lease's thread failed: {why}"
+                    )));
+                }
+            })
             .map_err(|e| StoreError::Backend(format!("cannot start the lease thread: {e}")))?;
         *held = Some(stop);
         Ok(())

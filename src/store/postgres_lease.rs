@@ -100,6 +100,7 @@ pub(super) fn hold(
         return;
     }
     loop {
+        fail::fail_point!("worker-lease-held");
         match stop.try_recv() {
             Err(mpsc::TryRecvError::Empty) => {}
             Ok(()) | Err(mpsc::TryRecvError::Disconnected) => return,

@@ -920,6 +920,30 @@ async fn a_server_waits_for_an_unreachable_database_but_not_for_a_refusal_postgr
     );
 }
 
+/// Finding: a worker whose lease thread died (a panic there) kept working with nobody holding its lease, so a
+/// standby could take it and both would run the same jobs. Now the lease counts as lost: the worker exits 75.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_lease_thread_dies_stops_postgres() {
+    let Some(h) = Harness::new_postgres("lease_thread_dies").await else {
+        return;
+    };
+    let worker = h.spawn_with(&[(
+        "FAILPOINTS",
+        "worker-lease-held=panic(the lease thread fails)",
+    )]);
+    let status = worker.wait_exit(PATIENCE).await;
+    assert_eq!(
+        status.code(),
+        Some(75),
+        "exits as a worker that lost its lease"
+    );
+    let log = h.logs_tail(30);
+    assert!(
+        log.contains("lost the worker lease") && log.contains("the lease thread fails"),
+        "says why:\n{log}"
+    );
+}
+
 /// The long fleet run the issue asks for: 100 jobs on three replicas sharing PostgreSQL, 20 kills of a random
 /// replica. Run it with `cargo test --test it crash::chaos_long_replicas -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
