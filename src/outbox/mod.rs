@@ -35,7 +35,7 @@ use send::SendError;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -70,14 +70,13 @@ struct Inner {
     pacing: Pacing,
     clock: Clock,
     in_flight: Semaphore,
-    wake: watch::Sender<u64>,
     started_at: DateTime<Utc>,
     /// Records what the answers to a `dispatch` step's effects mean (set by [`Outbox::attach_engine`]).
     engine: std::sync::OnceLock<Engine>,
 }
 
 /// A wait for a rate limit, persisted so a restart honours it too.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Block {
     until: DateTime<Utc>,
     consecutive: u32,
@@ -106,7 +105,6 @@ impl Outbox {
         pacing: Pacing,
         clock: Clock,
     ) -> Outbox {
-        let (wake, _) = watch::channel(0);
         let started_at = clock.now();
         Outbox {
             inner: Arc::new(Inner {
@@ -118,7 +116,6 @@ impl Outbox {
                 in_flight: Semaphore::new(pacing.max_in_flight.max(1)),
                 pacing,
                 clock,
-                wake,
                 started_at,
                 engine: std::sync::OnceLock::new(),
             }),
@@ -131,48 +128,63 @@ impl Outbox {
         let _ = self.inner.engine.set(engine);
     }
 
-    /// Tells the workers that something was queued.
-    pub fn wake(&self) {
-        self.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// Runs until `shutdown`: watches for installations with queued effects and keeps one worker for each.
+    /// Runs until `shutdown`: keeps one worker for each installation with queued effects, and wakes the workers of
+    /// the installations each commit queued something for (`notified` after commits; the store says which). Once a
+    /// second it also scans the outbox for installations, which finds what an earlier process queued.
     pub async fn run(self, shutdown: CancellationToken, notified: Arc<tokio::sync::Notify>) {
-        let mut workers: HashSet<u64> = HashSet::new();
+        let mut workers: HashMap<u64, Arc<tokio::sync::Notify>> = HashMap::new();
         let mut tasks = tokio::task::JoinSet::new();
+        let mut scan = true;
         loop {
-            match self.inner.store.outbox_installations() {
-                Ok(list) => {
-                    for inst in list {
-                        if workers.insert(inst) {
-                            let me = self.clone();
-                            let stop = shutdown.clone();
-                            tasks.spawn(async move { me.worker(InstallationId(inst), stop).await });
-                        }
+            let mut queued = self.inner.store.take_enqueued_installations();
+            if scan {
+                match self.inner.store.outbox_installations() {
+                    Ok(list) => queued.extend(list),
+                    Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
+                }
+            }
+            for inst in queued {
+                match workers.get(&inst) {
+                    Some(wake) => wake.notify_one(),
+                    None => {
+                        let wake = Arc::new(tokio::sync::Notify::new());
+                        workers.insert(inst, wake.clone());
+                        let me = self.clone();
+                        let stop = shutdown.clone();
+                        tasks.spawn(
+                            async move { me.worker(InstallationId(inst), wake, stop).await },
+                        );
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
             }
-            self.wake();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = notified.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = notified.notified() => scan = false,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => scan = true,
             }
         }
         tasks.shutdown().await;
     }
 
     /// One installation's worker: sends its queue one entry at a time until `shutdown`.
-    async fn worker(self, inst: InstallationId, shutdown: CancellationToken) {
-        let mut wake = self.inner.wake.subscribe();
+    async fn worker(
+        self,
+        inst: InstallationId,
+        wake: Arc<tokio::sync::Notify>,
+        shutdown: CancellationToken,
+    ) {
         let mut pacer = Pacer::new(self.inner.pacing.clone());
         let mut last_sync: LastSync = HashMap::new();
+        // The installation's stored rate-limit block, read once: this worker is its only writer.
+        let mut block: Option<Option<Block>> = None;
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
-            let next_wait = match self.step(inst, &mut pacer, &mut last_sync).await {
+            let next_wait = match self
+                .step(inst, &mut pacer, &mut last_sync, &mut block)
+                .await
+            {
                 Ok(Some(wait)) => wait,
                 Ok(None) => continue,
                 Err(e) => {
@@ -182,7 +194,7 @@ impl Outbox {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = wake.changed() => {}
+                _ = wake.notified() => {}
                 _ = tokio::time::sleep(next_wait) => {}
             }
         }
@@ -194,10 +206,17 @@ impl Outbox {
         inst: InstallationId,
         pacer: &mut Pacer,
         last_sync: &mut LastSync,
+        known_block: &mut Option<Option<Block>>,
     ) -> Result<Option<Duration>, crate::store::StoreError> {
         let inner = &self.inner;
         let now = inner.clock.now();
-        if let Some(block) = inner.store.meta::<Block>(&format!("block/{inst}"))?
+        let stored_block = match known_block {
+            Some(block) => block.clone(),
+            None => known_block
+                .insert(inner.store.meta::<Block>(&format!("block/{inst}"))?)
+                .clone(),
+        };
+        if let Some(block) = &stored_block
             && block.until > now
         {
             return Ok(Some(
@@ -271,18 +290,23 @@ impl Outbox {
             .await;
         drop(permit);
         match result {
-            Ok(()) => {
+            // A success ends a run of rate limits (the next one waits a minute again); nothing to write otherwise.
+            Ok(()) if stored_block.is_some_and(|b| b.consecutive > 0) => {
+                let cleared = Block {
+                    until: now,
+                    consecutive: 0,
+                };
                 let mut b = Batch::new();
-                b.put_meta(
-                    &format!("block/{inst}"),
-                    &Block {
-                        until: now,
-                        consecutive: 0,
-                    },
-                );
+                b.put_meta(&format!("block/{inst}"), &cleared);
                 inner.store.commit(b).await?;
+                *known_block = Some(Some(cleared));
             }
-            Err(e) => self.failed(inst, &key, entry, e).instrument(span).await?,
+            Ok(()) => {}
+            Err(e) => {
+                // Re-read after what `failed` may record.
+                *known_block = None;
+                self.failed(inst, &key, entry, e).instrument(span).await?
+            }
         }
         Ok(None)
     }

@@ -158,6 +158,9 @@ struct Inner {
     kind: BackendKind,
     group_commits: AtomicU64,
     batches: AtomicU64,
+    /// Installations whose outbox a commit queued something in since the outbox last asked
+    /// ([`Store::take_enqueued_installations`]), so it wakes just their senders instead of scanning for them.
+    enqueued: std::sync::Mutex<std::collections::BTreeSet<u64>>,
 }
 
 impl Store {
@@ -201,6 +204,7 @@ impl Store {
             kind,
             group_commits: AtomicU64::new(0),
             batches: AtomicU64::new(0),
+            enqueued: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         });
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new()
@@ -269,6 +273,18 @@ impl Store {
             .send(Commit { batch, reply })
             .map_err(|_| StoreError::Closed)?;
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// The installations whose outbox a commit queued side effects in since the last call (each commit's are
+    /// recorded before it returns).
+    pub fn take_enqueued_installations(&self) -> std::collections::BTreeSet<u64> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .enqueued
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     /// (backend transactions, batches) committed since open: their ratio shows how well group commit works.
@@ -464,6 +480,9 @@ fn committer(
         match result {
             Ok(()) => {
                 next_outbox = evaluated.next_outbox;
+                if let Some(inner) = stats.upgrade() {
+                    note_enqueued(&inner, &batches);
+                }
                 for (commit, outcome) in group.into_iter().zip(evaluated.outcomes) {
                     let _ = commit.reply.send(Ok(outcome));
                 }
@@ -472,6 +491,9 @@ fn committer(
                 for commit in group {
                     let settled =
                         settle_alone(&commit.batch, &*backend, &quiesce, &mut next_outbox);
+                    if let (Ok(_), Some(inner)) = (&settled, stats.upgrade()) {
+                        note_enqueued(&inner, &[&commit.batch]);
+                    }
                     let _ = commit.reply.send(settled);
                 }
             }
@@ -482,6 +504,25 @@ fn committer(
                 }
             }
         }
+    }
+}
+
+/// Records the installations whose outbox the committed `batches` queued something in.
+fn note_enqueued(inner: &Inner, batches: &[&Batch]) {
+    let mut installations = batches
+        .iter()
+        .flat_map(|b| &b.ops)
+        .filter_map(|op| match op {
+            Op::Enqueue { installation, .. } => Some(*installation),
+            _ => None,
+        })
+        .peekable();
+    if installations.peek().is_some() {
+        inner
+            .enqueued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(installations);
     }
 }
 

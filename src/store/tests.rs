@@ -78,6 +78,35 @@ async fn events_jobs_and_active_index() {
     }
 }
 
+/// The outbox wakes only the senders of installations a commit queued something for: each commit's are known by
+/// the time it returns, once.
+#[tokio::test]
+async fn a_commit_says_which_installations_it_queued_for() {
+    for (_dir, store) in all("installations_queued_for") {
+        assert!(store.take_enqueued_installations().is_empty());
+        let mut b = Batch::new();
+        b.enqueue(7, None, &"create")
+            .enqueue(9, Some("sync/j1".into()), &"sync");
+        store.commit(b).await.expect("commit");
+        let mut b = Batch::new();
+        b.put_meta("unrelated", &1);
+        store.commit(b).await.expect("commit");
+        let mut b = Batch::new();
+        b.enqueue(9, Some("sync/j1".into()), &"sync again");
+        store.commit(b).await.expect("commit");
+        assert_eq!(
+            store
+                .take_enqueued_installations()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec![7, 9],
+            "{}",
+            store.kind()
+        );
+        assert!(store.take_enqueued_installations().is_empty());
+    }
+}
+
 #[tokio::test]
 async fn outbox_order_and_coalescing() {
     for (_dir, store) in all("outbox_order_and_coalescing") {
