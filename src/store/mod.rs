@@ -469,8 +469,8 @@ fn committer(
             }
         }
         let batches: Vec<&Batch> = group.iter().map(|c| &c.batch).collect();
-        let evaluated = evaluate(&batches, &*backend, next_outbox);
-        let result = write_evaluated(&*backend, &quiesce, &evaluated);
+        let mut evaluated = evaluate(&batches, &*backend, next_outbox);
+        let result = write_evaluated(&*backend, &quiesce, &mut evaluated);
         if let Some(inner) = stats.upgrade() {
             inner.group_commits.fetch_add(1, Ordering::Relaxed);
             inner
@@ -571,7 +571,7 @@ fn evaluate(batches: &[&Batch], backend: &dyn Backend, next_outbox: u64) -> Eval
 fn write_evaluated(
     backend: &dyn Backend,
     quiesce: &std::sync::Mutex<()>,
-    evaluated: &Evaluated,
+    evaluated: &mut Evaluated,
 ) -> Result<(), WriteFailure> {
     if let Some(e) = &evaluated.failed {
         return Err(WriteFailure::Store(StoreError::Backend(e.to_string())));
@@ -582,8 +582,9 @@ fn write_evaluated(
         .iter()
         .any(|(k, v)| v.is_some() && k.starts_with(pending));
     let _exclusive = quiesce.lock().unwrap_or_else(|e| e.into_inner());
+    // The writes move into the transaction: nothing reads them after it.
     backend.write_group(GroupWrite {
-        ops: evaluated.writes.clone(),
+        ops: std::mem::take(&mut evaluated.writes),
         must_be_new: evaluated.must_be_new.clone(),
         wakes_worker,
     })
@@ -601,7 +602,7 @@ fn settle_alone(
     const TRIES: usize = 3;
     for _ in 0..TRIES {
         let mut evaluated = evaluate(&[batch], backend, *next_outbox);
-        match write_evaluated(backend, quiesce, &evaluated) {
+        match write_evaluated(backend, quiesce, &mut evaluated) {
             Ok(()) => {
                 *next_outbox = evaluated.next_outbox;
                 return Ok(evaluated.outcomes.pop().unwrap_or_default());
