@@ -138,6 +138,18 @@ pub(crate) enum BenchCommand {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
     },
+    /// One-step jobs through 1 to `--replicas` real replicas on one PostgreSQL database, webhooks spread over them.
+    Replicas {
+        /// Jobs measured per replica count.
+        #[arg(long, default_value_t = 500)]
+        jobs: usize,
+        /// The largest replica count.
+        #[arg(long, default_value_t = 3)]
+        replicas: usize,
+        /// The database (each count runs in a schema of its own, dropped after).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
     /// The database work and time per one-step job on redb and PostgreSQL, beside graphile-worker on the same
     /// database.
     JobsDb {
@@ -247,6 +259,15 @@ pub(crate) fn run(what: BenchCommand) -> ExitCode {
             rounds,
             database_url,
         } => run_async(boomerang::bench_failover::failover(rounds, database_url)),
+        BenchCommand::Replicas {
+            jobs,
+            replicas,
+            database_url,
+        } => run_async(boomerang::bench_replicas::replicas(
+            jobs,
+            replicas,
+            database_url,
+        )),
         BenchCommand::JobsDb {
             jobs,
             lone,

@@ -17,13 +17,17 @@ const REPO: &str = "bench-org/failover";
 const SECRET: &str = "bench-failover-webhook-secret";
 const INSTALLATION: u64 = 77;
 const SHA: &str = "2222222222222222222222222222222222222222";
+/// The token of the replicas' `/metrics` (a fleet bench counts the worker's ended jobs there).
+pub(crate) const METRICS_TOKEN: &str = "bench-fleet-metrics-token";
 /// The longest any one wait of a round may take before the bench gives up.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// One `boomerang serve` child process of the bench.
-struct Replica {
-    child: Child,
-    url: String,
+/// One `boomerang serve` child process of a fleet bench (killed when dropped).
+pub(crate) struct Replica {
+    /// The process.
+    pub(crate) child: Child,
+    /// Its base URL.
+    pub(crate) url: String,
 }
 
 impl Drop for Replica {
@@ -65,53 +69,7 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<
 impl Bench {
     /// Spawns a replica on `schema` with its own port and `DATA_DIR`, and waits until it answers `/healthz`.
     async fn spawn(&self, schema: &ScratchSchema, data: &Path) -> anyhow::Result<Replica> {
-        let addr = free_addr()?;
-        let url = format!("http://{addr}");
-        let log_path = data.with_extension("log");
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("create {}", log_path.display()))?;
-        let child = Command::new(&self.exe)
-            .arg("serve")
-            .env("APP_ID", "1")
-            .env("PRIVATE_KEY", TEST_APP_PRIVATE_KEY_PEM)
-            .env("WEBHOOK_SECRET", SECRET)
-            .env("GITHUB_API_URL", self.sim.base_url())
-            .env("DATA_DIR", data)
-            .env("LISTEN", addr.to_string())
-            .env("PUBLIC_URL", &url)
-            .env("STORE", "postgres")
-            .env("DATABASE_URL", schema.url())
-            .env("KILL_GRACE", "1s")
-            .env("SHUTDOWN_GRACE", "0s")
-            .env("RUST_LOG", "warn")
-            .env_remove("METRICS_LISTEN")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("spawn boomerang serve")?;
-        let mut replica = Replica { child, url };
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = replica.child.try_wait()? {
-                let said = std::fs::read_to_string(&log_path).unwrap_or_default();
-                anyhow::bail!("a replica exited before answering /healthz: {status}\n{said}");
-            }
-            let healthy = http
-                .get(format!("{}/healthz", replica.url))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if healthy {
-                return Ok(replica);
-            }
-            anyhow::ensure!(Instant::now() < deadline, "a replica did not start");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        spawn_replica(&self.exe, &self.sim, schema, data, SECRET).await
     }
 
     /// Sends `/run hold` to `replica` and waits until the step has started (its first mark).
@@ -125,24 +83,14 @@ impl Bench {
             "User",
             "/run hold",
         );
-        let bytes = serde_json::to_vec(&body)?;
-        let answer = reqwest::Client::new()
-            .post(format!("{}{}", replica.url, crate::webhook::WEBHOOK_PATH))
-            .header("content-type", "application/json")
-            .header("x-github-event", "issue_comment")
-            .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
-            .header(
-                "x-hub-signature-256",
-                boomerang_sim::signature_256(SECRET, &bytes),
-            )
-            .body(bytes)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            answer.status().as_u16() == 202,
-            "the comment was answered {}",
-            answer.status()
-        );
+        post_webhook(
+            &reqwest::Client::new(),
+            &replica.url,
+            SECRET,
+            "issue_comment",
+            &body,
+        )
+        .await?;
         let marks = self.marks.path();
         wait_for("the step to start", || starts(marks) == 1).await
     }
@@ -221,6 +169,94 @@ pub async fn failover(rounds: usize, database_url: Option<String>) -> anyhow::Re
     println!(
         "failover / restart (p50): {:.2}x",
         failover.p50.as_secs_f64() / restart.p50.as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}
+
+/// Spawns `boomerang serve` (the executable `exe`) on `schema` against `sim`, with its own port and `DATA_DIR` and
+/// the webhook secret `secret`, and waits until it answers `/healthz`.
+pub(crate) async fn spawn_replica(
+    exe: &Path,
+    sim: &Simulator,
+    schema: &ScratchSchema,
+    data: &Path,
+    secret: &str,
+) -> anyhow::Result<Replica> {
+    let addr = free_addr()?;
+    let url = format!("http://{addr}");
+    let log_path = data.with_extension("log");
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("create {}", log_path.display()))?;
+    let child = Command::new(exe)
+        .arg("serve")
+        .env("APP_ID", "1")
+        .env("PRIVATE_KEY", TEST_APP_PRIVATE_KEY_PEM)
+        .env("WEBHOOK_SECRET", secret)
+        .env("GITHUB_API_URL", sim.base_url())
+        .env("DATA_DIR", data)
+        .env("LISTEN", addr.to_string())
+        .env("PUBLIC_URL", &url)
+        .env("STORE", "postgres")
+        .env("DATABASE_URL", schema.url())
+        .env("KILL_GRACE", "1s")
+        .env("SHUTDOWN_GRACE", "0s")
+        .env("RUST_LOG", "warn")
+        .env_remove("METRICS_LISTEN")
+        .env("METRICS_TOKEN", METRICS_TOKEN)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("spawn boomerang serve")?;
+    let mut replica = Replica { child, url };
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = replica.child.try_wait()? {
+            let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+            anyhow::bail!("a replica exited before answering /healthz: {status}\n{said}");
+        }
+        let healthy = http
+            .get(format!("{}/healthz", replica.url))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if healthy {
+            return Ok(replica);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "a replica did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Posts a signed webhook delivery (a new GUID) to the server at `base_url`, as GitHub would, and checks it was accepted (202).
+pub(crate) async fn post_webhook(
+    http: &reqwest::Client,
+    base_url: &str,
+    secret: &str,
+    event: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec(body)?;
+    let answer = http
+        .post(format!("{base_url}{}", crate::webhook::WEBHOOK_PATH))
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
+        .header(
+            "x-hub-signature-256",
+            boomerang_sim::signature_256(secret, &bytes),
+        )
+        .body(bytes)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        answer.status().as_u16() == 202,
+        "the `{event}` delivery was answered {}",
+        answer.status()
     );
     Ok(())
 }

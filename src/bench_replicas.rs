@@ -1,0 +1,219 @@
+//! Purpose: `boomerang bench replicas`: one-step jobs through 1, 2, … real `boomerang serve` replicas sharing one
+//! PostgreSQL database, the webhooks spread round robin over the replicas. Every replica records webhooks; the
+//! worker runs every job (the others forward and stand by), so on one host the curve shows what the standbys cost the
+//! fleet (the same database and cores, more sessions), not scaling. Each count runs in a schema of its own.
+
+use crate::bench::Stats;
+use crate::bench_failover::{METRICS_TOKEN, Replica, post_webhook, spawn_replica};
+use crate::store::ScratchSchema;
+use anyhow::Context;
+use boomerang_sim::{SimConfig, Simulator, payloads};
+use std::time::{Duration, Instant};
+
+/// The replicas' webhook secret.
+const SECRET: &str = "bench-replicas-webhook-secret";
+/// Webhooks in flight at once.
+const IN_FLIGHT: usize = 32;
+/// Installations the jobs are spread over (GitHub paces each one's writes).
+const INSTALLATIONS: u64 = 50;
+/// How long the bench waits without a job ending before it gives up.
+const STALL: Duration = Duration::from_secs(60);
+/// The repo config: one step, `true`, started by a `repository_dispatch` of type `go`.
+const CONFIG: &str = "jobs:\n  noop:\n    on:\n      repository_dispatch: {types: [go]}\n    on_complete:\n      dispatch: false\n    steps:\n      - run: 'true'\n";
+
+/// One replica count's figures.
+struct Point {
+    replicas: usize,
+    jobs_per_s: f64,
+    ack: Stats,
+}
+
+/// `bench replicas`: `jobs` one-step jobs through 1 to `max_replicas` replicas on `database_url`.
+pub async fn replicas(
+    jobs: usize,
+    max_replicas: usize,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
+    let database_url = database_url
+        .ok_or_else(|| anyhow::anyhow!("bench replicas needs DATABASE_URL (or --database-url)"))?;
+    anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
+    anyhow::ensure!((1..=8).contains(&max_replicas), "--replicas must be 1 to 8");
+    println!(
+        "replicas: {jobs} one-step jobs (`run: 'true'`) per replica count, webhooks round robin over the replicas, \
+         {IN_FLIGHT} in flight, over {INSTALLATIONS} installations; one worker runs every job"
+    );
+    let exe = std::env::current_exe().context("this binary's path")?;
+    let mut points: Vec<Point> = Vec::new();
+    for n in 1..=max_replicas {
+        let point = run_count(&exe, &database_url, n, jobs).await?;
+        println!(
+            "{} replica{}: {:.0} jobs/s (first webhook sent → last job ended); webhook acknowledged: {}",
+            point.replicas,
+            if point.replicas == 1 { "" } else { "s" },
+            point.jobs_per_s,
+            point.ack
+        );
+        points.push(point);
+    }
+    if let Some(one) = points.first() {
+        let ratios: Vec<String> = points
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}: {:.2}x",
+                    p.replicas,
+                    p.jobs_per_s / one.jobs_per_s.max(1e-9)
+                )
+            })
+            .collect();
+        println!(
+            "jobs/s against one replica in the same run: {}",
+            ratios.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// One replica count: a fresh simulator and schema, `n` replicas, one warm-up job per installation, then `jobs`.
+async fn run_count(
+    exe: &std::path::Path,
+    database_url: &str,
+    n: usize,
+    jobs: usize,
+) -> anyhow::Result<Point> {
+    let sim = Simulator::start(SimConfig::with_test_key(1, "bench", SECRET)).await?;
+    let repos = crate::bench::add_repos(&sim, INSTALLATIONS, CONFIG);
+    let schema = ScratchSchema::create(database_url, "bench_replicas")?;
+    let dirs = tempfile::tempdir()?;
+    let mut fleet: Vec<Replica> = Vec::with_capacity(n);
+    for r in 0..n {
+        fleet.push(
+            spawn_replica(
+                exe,
+                &sim,
+                &schema,
+                &dirs.path().join(format!("r{r}")),
+                SECRET,
+            )
+            .await?,
+        );
+    }
+    // Each installation's first job mints its token and reads its config: not what is measured.
+    drive(&sim, &fleet, &repos, 0, repos.len()).await?;
+    let (ack, took) = drive(&sim, &fleet, &repos, repos.len(), jobs).await?;
+    drop(fleet);
+    Ok(Point {
+        replicas: n,
+        jobs_per_s: jobs as f64 / took.as_secs_f64().max(1e-9),
+        ack,
+    })
+}
+
+/// Sends `count` job webhooks (numbered from `first`) round robin over the replicas and the repos, keeping
+/// [`IN_FLIGHT`] jobs unended (counted on the worker's `/metrics`), until every one has ended, then waits until their
+/// check runs are final (not timed: GitHub's pacing spaces them); answers the time each webhook took to be
+/// acknowledged and the time from the first send to the last job's end.
+async fn drive(
+    sim: &Simulator,
+    fleet: &[Replica],
+    repos: &[(u64, String)],
+    first: usize,
+    count: usize,
+) -> anyhow::Result<(Stats, Duration)> {
+    let http = reqwest::Client::new();
+    let final_base = final_check_runs(sim, repos);
+    let base = ended_jobs(&http, &fleet[0]).await?;
+    let mut sends = tokio::task::JoinSet::new();
+    let mut acks = Vec::with_capacity(count);
+    let started = Instant::now();
+    let (mut sent, mut seen, mut progress) = (0, 0, Instant::now());
+    loop {
+        let done = ended_jobs(&http, &fleet[0]).await?.saturating_sub(base);
+        if done >= count {
+            break;
+        }
+        if done > seen {
+            (seen, progress) = (done, Instant::now());
+        }
+        anyhow::ensure!(
+            progress.elapsed() < STALL,
+            "no check run became final for {} s ({done} of {count})",
+            STALL.as_secs()
+        );
+        while sent < count && sent - done < IN_FLIGHT {
+            let seq = first + sent;
+            let (installation, repo) = repos[seq % repos.len()].clone();
+            let body = payloads::repository_dispatch(
+                &repo,
+                installation,
+                "go",
+                "main",
+                serde_json::json!({ "n": seq }),
+                "octocat",
+                "User",
+            );
+            let (http, url) = (http.clone(), fleet[seq % fleet.len()].url.clone());
+            sends.spawn(async move {
+                let at = Instant::now();
+                post_webhook(&http, &url, SECRET, "repository_dispatch", &body)
+                    .await
+                    .map(|()| at.elapsed())
+            });
+            sent += 1;
+        }
+        while let Some(outcome) = sends.try_join_next() {
+            acks.push(outcome??);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = started.elapsed();
+    while let Some(outcome) = sends.join_next().await {
+        acks.push(outcome??);
+    }
+    wait_final(sim, repos, final_base + count).await?;
+    Ok((Stats::of(acks), took))
+}
+
+/// Job attempts the worker (the first replica: it took the lease first) has ended, from its `/metrics`.
+async fn ended_jobs(http: &reqwest::Client, worker: &Replica) -> anyhow::Result<usize> {
+    let text = http
+        .get(format!("{}/metrics", worker.url))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.contains("job_duration_seconds_count"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as usize)
+}
+
+/// Waits until `count` check runs over `repos` are completed (GitHub's pacing spaces an installation's writes, so
+/// they trail the jobs' ends).
+async fn wait_final(sim: &Simulator, repos: &[(u64, String)], count: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + STALL;
+    while final_check_runs(sim, repos) < count {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the check runs did not all become final"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Check runs completed over `repos` so far.
+fn final_check_runs(sim: &Simulator, repos: &[(u64, String)]) -> usize {
+    repos
+        .iter()
+        .map(|(_, repo)| {
+            sim.check_runs(repo)
+                .iter()
+                .filter(|c| c.status == "completed")
+                .count()
+        })
+        .sum()
+}
