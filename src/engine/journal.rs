@@ -6,6 +6,7 @@
 //! [`Journal::commit`] appends to several jobs in one caller's batch; [`Journal::lock`] holds the jobs while the caller
 //! reads them and decides what to append (a command checked against the state it changes).
 
+use super::job_cache::JobCache;
 use crate::ids::JobId;
 use crate::job::{JobEvent, JobRecord, JobState, JobSummary, fold};
 use crate::redact::{Redactor, Redactors};
@@ -29,6 +30,8 @@ pub struct Journal {
 
 struct Inner {
     store: Store,
+    /// Recently loaded jobs, moved on by each commit ([`super::job_cache`]).
+    cache: JobCache,
     redactors: Redactors,
     next_seqs: Mutex<HashMap<JobId, SeqSlot>>,
     changes: broadcast::Sender<JobId>,
@@ -43,6 +46,7 @@ impl Journal {
         Journal {
             inner: Arc::new(Inner {
                 store,
+                cache: JobCache::default(),
                 redactors,
                 next_seqs: Mutex::new(HashMap::new()),
                 changes,
@@ -66,16 +70,32 @@ impl Journal {
         self.inner.outbox_wake.notify_one();
     }
 
-    /// A job's record and folded state (and its secret parameters made known to its redactor).
+    /// A job's record and folded state (and its secret parameters made known to its redactor): from memory when
+    /// it was loaded lately, else from the store.
     pub fn load(&self, job: &JobId) -> Result<Option<(JobRecord, JobState)>, StoreError> {
-        let Some(record) = self.inner.store.job::<JobRecord>(job.as_str())? else {
+        let inner = &self.inner;
+        let ticket = match inner.cache.get(job) {
+            Ok((record, state)) => {
+                if inner.redactors.job(job.as_str()).is_none() {
+                    inner
+                        .redactors
+                        .set_job(job.as_str(), &record.params.secret_values());
+                }
+                return Ok(Some((record, state)));
+            }
+            Err(ticket) => ticket,
+        };
+        let Some(record) = inner.store.job::<JobRecord>(job.as_str())? else {
             return Ok(None);
         };
-        self.inner
+        inner
             .redactors
             .set_job(job.as_str(), &record.params.secret_values());
-        let events: Vec<JobEvent> = self.inner.store.job_events(job.as_str())?;
+        let events: Vec<JobEvent> = inner.store.job_events(job.as_str())?;
         let state = fold(&record, &events);
+        inner
+            .cache
+            .offer(job, ticket, &record, &state, events.len() as u64);
         Ok(Some((record, state)))
     }
 
@@ -217,6 +237,8 @@ impl LockedJobs {
             }
         }
         self.relist(&mut batch, &appends)?;
+        let journal = self.journal.clone();
+        let cache = &journal.inner.cache;
         let outcome = match write(batch).await {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -225,13 +247,27 @@ impl LockedJobs {
                 for (job, _) in &next {
                     self.forget(job);
                 }
+                for job in self.jobs() {
+                    cache.forget(job);
+                }
                 return Err(e);
             }
         };
         for (job, n) in &next {
             self.advance(job, *n);
+            let appended: Vec<JobEvent> = appends
+                .iter()
+                .filter(|(j, _)| j == job)
+                .flat_map(|(_, events)| events.iter().cloned())
+                .collect();
+            cache.committed(job, n - appended.len() as u64, &appended);
         }
-        let journal = self.journal.clone();
+        // A locked job the commit appended nothing to may have been changed otherwise (deleted by a purge).
+        for job in self.jobs() {
+            if !next.iter().any(|(j, _)| j == job) {
+                cache.forget(job);
+            }
+        }
         drop(self);
         if !next.is_empty() {
             journal.inner.outbox_wake.notify_one();

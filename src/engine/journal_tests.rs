@@ -238,3 +238,82 @@ async fn a_commit_without_appends_tells_nobody() {
         "the append woke the outbox"
     );
 }
+
+/// A stored job `j` whose state the cache tests watch: record plus `n` events, as creation and earlier commits left it.
+async fn stored_job(store: &Store, n: u32) -> JobId {
+    let record =
+        crate::job::test_fixture::record_of("jobs:\n  j:\n    steps:\n      - run: 'true'\n");
+    let mut batch = Batch::new();
+    batch.put_job(record.id.as_str(), &record);
+    for i in 0..n {
+        batch.append_event(record.id.as_str(), i as u64, &event(i));
+    }
+    store.commit(batch).await.expect("stored");
+    record.id
+}
+
+/// The cancel request a state shows (the tests' events are cancel requests named by their number).
+fn cancel_by(journal: &Journal, job: &JobId) -> Option<String> {
+    let (_, state) = journal.load(job).expect("loads").expect("exists");
+    state.cancel_requested
+}
+
+/// A loaded job is then served from memory, and every commit to it moves that state on: what a load answers is what
+/// the store folds to.
+#[tokio::test]
+async fn a_loaded_job_follows_each_commit() {
+    let (_dir, store) = store();
+    let journal = journal(&store);
+    let j = stored_job(&store, 1).await;
+    assert_eq!(cancel_by(&journal, &j).as_deref(), Some("e0"));
+    for n in 1..4 {
+        journal
+            .append(&j, &[event(n)], |_| {})
+            .await
+            .expect("appends");
+        assert_eq!(cancel_by(&journal, &j), Some(format!("e{n}")));
+        let record = store
+            .job::<JobRecord>(j.as_str())
+            .expect("reads")
+            .expect("exists");
+        let folded = fold(&record, &stored(&store, &j));
+        assert_eq!(journal.load(&j).expect("loads").expect("exists").1, folded);
+    }
+}
+
+/// A load that read the store before a commit landed, and offers what it read after, is not kept: the next load
+/// sees the commit.
+#[tokio::test]
+async fn a_load_overtaken_by_a_commit_is_not_kept() {
+    let (_dir, store) = store();
+    let journal = journal(&store);
+    let j = stored_job(&store, 1).await;
+    let cache = &journal.inner.cache;
+    let ticket = cache.get(&j).expect_err("not cached yet");
+    let record = store
+        .job::<JobRecord>(j.as_str())
+        .expect("reads")
+        .expect("exists");
+    let before = fold(&record, &stored(&store, &j));
+    journal
+        .append(&j, &[event(1)], |_| {})
+        .await
+        .expect("appends");
+    cache.offer(&j, ticket, &record, &before, 1);
+    assert_eq!(cancel_by(&journal, &j).as_deref(), Some("e1"));
+}
+
+/// A commit that fails (its outcome unknown) or that appends nothing to a locked job (a purge deleting it) drops the
+/// job from memory: the next load reads the store.
+#[tokio::test]
+async fn a_purged_job_is_not_served_from_memory() {
+    let (_dir, store) = store();
+    let journal = journal(&store);
+    let j = stored_job(&store, 2).await;
+    assert_eq!(cancel_by(&journal, &j).as_deref(), Some("e1"));
+    let locked = journal.lock([j.clone()]).await;
+    let mut batch = Batch::new();
+    batch.delete_job(j.as_str(), 2);
+    locked.commit(batch, Vec::new()).await.expect("deleted");
+    assert!(journal.load(&j).expect("loads").is_none(), "gone");
+}

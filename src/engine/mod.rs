@@ -17,6 +17,7 @@ mod deadlines;
 mod dispatch_steps;
 mod drain;
 mod group;
+mod job_cache;
 mod journal;
 mod recovery;
 mod runner;
