@@ -67,7 +67,8 @@ fn fill_job_list(
 }
 
 /// Fills every derived index this store has not filled yet from its job records, writing straight to the backend
-/// (called by [`Store::open`] before the committer starts, so nothing else writes meanwhile); returns how many job
+/// (called by [`Store::open`] on an embedded store before the committer starts, and on PostgreSQL by the replica that
+/// takes the worker lease before it starts anything, so nothing else writes jobs meanwhile); returns how many job
 /// records were read. Writing an entry twice is harmless (each write is a put of the same value).
 pub(super) fn backfill_derived_indexes(backend: &dyn Backend) -> Result<usize, StoreError> {
     let mut missing = Vec::new();

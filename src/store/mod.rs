@@ -190,9 +190,12 @@ impl Store {
                 )));
             }
         }
-        let filled = backfill::backfill_derived_indexes(&*backend)?;
-        if filled > 0 {
-            tracing::info!(jobs = filled, "filled newer indexes from the stored jobs");
+        // On a shared database only the worker fills them (in `become_worker`): a standby starting beside a running
+        // worker would write listings from job states the worker is moving on. With no job stored there is nothing
+        // to fill, and the flags saying so are written at once (new jobs write their own entries).
+        if kind != BackendKind::Postgres || backend.scan(keys::JOBS.as_bytes(), None, 1)?.is_empty()
+        {
+            fill_derived_indexes(&*backend)?;
         }
         let next_outbox = stored_next_outbox(&*backend)?;
         let (tx, rx) = mpsc::sync_channel::<Commit>(4096);
@@ -237,6 +240,13 @@ impl Store {
                 epoch,
                 "raised the worker epoch: commits of an earlier worker are refused from now on"
             );
+        }
+        if self.inner.kind == BackendKind::Postgres {
+            // Before this worker starts anything: nobody else writes jobs meanwhile.
+            let backend = self.inner.backend.clone();
+            tokio::task::spawn_blocking(move || fill_derived_indexes(&*backend))
+                .await
+                .map_err(|_| StoreError::Closed)??;
         }
         let mut batch = Batch::new();
         batch.ops.push(Op::SyncOutboxSeq);
@@ -505,6 +515,15 @@ fn committer(
             }
         }
     }
+}
+
+/// Fills the derived indexes an older store lacks ([`backfill`]), saying so when it did.
+fn fill_derived_indexes(backend: &dyn Backend) -> Result<(), StoreError> {
+    let filled = backfill::backfill_derived_indexes(backend)?;
+    if filled > 0 {
+        tracing::info!(jobs = filled, "filled newer indexes from the stored jobs");
+    }
+    Ok(())
 }
 
 /// Records the installations whose outbox the committed `batches` queued something in.

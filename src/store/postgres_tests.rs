@@ -330,3 +330,52 @@ fn a_superseded_worker_commits_nothing() {
     batch.put_meta("written-by-the-new-worker", &true);
     new.commit_blocking(batch).expect("the successor commits");
 }
+
+/// Finding: every replica that opened a store an older boomerang wrote filled its derived indexes from the stored
+/// jobs, so a standby starting while the worker ran could write a job's listing as it was before the worker moved
+/// it on. Now only the replica that takes the worker lease fills them (once; later workers find the flag).
+#[tokio::test]
+async fn only_the_worker_fills_the_indexes_an_older_store_lacks() {
+    let Some(schema) = postgres_schema("pg_backfill_worker") else {
+        return;
+    };
+    let target = StoreTarget::Postgres(schema.url().to_string());
+    let job = crate::job::test_fixture::record_of("jobs:\n  j:\n    steps:\n      - run: 'true'\n");
+    let commit = crate::store::indexes::CommitKey {
+        repo: job.repo.clone(),
+        sha: job.sha.clone(),
+    };
+    {
+        // A job as an older build stored it: its record, none of the newer indexes, no flags saying they are filled.
+        let older = Store::open_target(&target).expect("open");
+        let mut batch = crate::store::Batch::new();
+        batch.put_job(job.id.as_str(), &job);
+        batch
+            .ops
+            .push(super::super::batch::Op::Delete(super::super::keys::meta(
+                "backfilled/commit-jobs",
+            )));
+        batch
+            .ops
+            .push(super::super::batch::Op::Delete(super::super::keys::meta(
+                "backfilled/job-list",
+            )));
+        older.commit(batch).await.expect("commit");
+    }
+    let standby = Store::open_target(&target).expect("a standby opens");
+    let filled = |store: &Store| {
+        crate::store::indexes::COMMIT_JOBS
+            .scan(store, &commit)
+            .expect("scan")
+            .len()
+    };
+    assert_eq!(filled(&standby), 0, "a standby's open writes no index");
+    let address = crate::store::WorkerAddress {
+        url: "http://worker".into(),
+        host: "test".into(),
+        pid: 1,
+        since: chrono::Utc::now(),
+    };
+    standby.become_worker(&address).await.expect("takes over");
+    assert_eq!(filled(&standby), 1, "the worker fills it");
+}
