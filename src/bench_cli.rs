@@ -26,6 +26,12 @@ pub(crate) enum BenchCommand {
         /// With --store postgres: the database (the deliveries go into a schema of their own, dropped after).
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
+        /// The load generator: wrk (a process of its own) when installed, else the in-process one.
+        #[arg(long, value_enum, default_value = "auto")]
+        generator: boomerang::bench_ingest::Generator,
+        /// With wrk: how long each run lasts (the in-process generator sends `--requests` instead).
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
     },
     /// Scheduling overhead of a 102-step DAG of no-op steps (accepted → all done, minus the steps' own time).
     Dag {
@@ -187,12 +193,16 @@ pub(crate) fn run(what: BenchCommand) -> ExitCode {
             fixtures,
             store,
             database_url,
+            generator,
+            seconds,
         } => run_async(boomerang::bench_ingest::ingest(
             fixtures,
             requests,
             concurrency,
             store,
             database_url,
+            generator,
+            seconds,
         )),
         BenchCommand::Comment {
             n,

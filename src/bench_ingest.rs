@@ -6,6 +6,9 @@
 //!   cost at best);
 //! - the null-server ceiling, when `node` is on the PATH: a Node HTTP server that reads each body and answers 200,
 //!   driven by the same load generator (what the generator and loopback HTTP allow at best).
+//!
+//! The load generator is wrk when it is installed ([`crate::bench_wrk`], a process of its own), else an in-process
+//! one (which then shares the bench's runtime with the server and is the null server's limit).
 
 use crate::app::App;
 use crate::bench::{SECRET, Stats, settings};
@@ -19,17 +22,44 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
 
-/// `bench ingest`: `requests` deliveries of the vendored payloads, `concurrency` at a time, against the ingress only
-/// (the processor is not running, so nothing but verify + persist + acknowledge is measured).
-/// With `store` postgres, `database_url` is the database: the deliveries go into a schema of their own, dropped
-/// afterwards.
+/// Which load generator drives `bench ingest` and its null-server ceiling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generator {
+    /// wrk when it is on the PATH, else the in-process one.
+    Auto,
+    /// wrk (an error when it is missing), for the run's length.
+    Wrk,
+    /// The in-process generator, for the number of requests.
+    InProcess,
+}
+
+/// `bench ingest`: deliveries of the vendored payloads, `concurrency` at a time, against the ingress only (the
+/// processor is not running, so nothing but verify + persist + acknowledge is measured): `requests` of them with the
+/// in-process generator, as many as `seconds` allow with wrk. With `store` postgres, `database_url` is the database:
+/// the deliveries go into a schema of their own, dropped afterwards.
+#[allow(clippy::too_many_arguments)]
 pub async fn ingest(
     fixtures: PathBuf,
     requests: usize,
     concurrency: usize,
     store: BackendKind,
     database_url: Option<String>,
+    generator: Generator,
+    seconds: u64,
 ) -> anyhow::Result<()> {
+    let wrk = match generator {
+        Generator::Wrk => {
+            anyhow::ensure!(
+                crate::bench_wrk::available(),
+                "--generator wrk: wrk is not installed (Debian: apt-get install wrk)"
+            );
+            Some(Duration::from_secs(seconds.max(1)))
+        }
+        Generator::Auto if crate::bench_wrk::available() => {
+            Some(Duration::from_secs(seconds.max(1)))
+        }
+        Generator::Auto | Generator::InProcess => None,
+    };
     let payloads = Arc::new(load_fixtures(&fixtures)?);
     let dir = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -49,29 +79,57 @@ pub async fn ingest(
     let router = app.router();
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let url = format!("http://{addr}{WEBHOOK_PATH}");
-    let load = drive(&url, &payloads, requests, concurrency).await?;
-    let (samples, failures, elapsed) = (load.samples, load.failures, load.elapsed);
-    let (txns, batches) = app.store.commit_stats();
-    server.abort();
     let bytes: usize = payloads.iter().map(|(_, b)| b.len()).sum::<usize>() / payloads.len();
     println!(
-        "ingest  store={store} payloads={} (avg {:.1} KB) concurrency={concurrency}",
+        "ingest  store={store} payloads={} (avg {:.1} KB) concurrency={concurrency} generator={}",
         payloads.len(),
-        bytes as f64 / 1024.0
+        bytes as f64 / 1024.0,
+        if wrk.is_some() { "wrk" } else { "in-process" }
     );
-    println!(
-        "ingest  {} acknowledged in {:.2} s = {:.0} deliveries/s, {failures} failed",
-        samples.len(),
-        elapsed.as_secs_f64(),
-        samples.len() as f64 / elapsed.as_secs_f64()
-    );
-    println!("ingest  latency {}", Stats::of(samples));
+    let rate = match wrk {
+        Some(duration) => {
+            let run =
+                crate::bench_wrk::run(&url, &payloads, SECRET, concurrency, duration, dir.path())
+                    .await?;
+            println!(
+                "ingest  {} answered in {} s = {:.0} acknowledged deliveries/s, {} failed",
+                run.requests,
+                duration.as_secs(),
+                run.rate,
+                run.failures
+            );
+            println!("ingest  latency {}", run.latency);
+            run.rate
+        }
+        None => {
+            let load = drive(&url, &payloads, requests, concurrency).await?;
+            let (samples, failures, elapsed) = (load.samples, load.failures, load.elapsed);
+            println!(
+                "ingest  {} acknowledged in {:.2} s = {:.0} deliveries/s, {failures} failed",
+                samples.len(),
+                elapsed.as_secs_f64(),
+                samples.len() as f64 / elapsed.as_secs_f64()
+            );
+            println!("ingest  latency {}", Stats::of(samples));
+            load_rate(requests - failures, elapsed)
+        }
+    };
+    let (txns, batches) = app.store.commit_stats();
+    server.abort();
     println!(
         "ingest  group commit: {batches} batches in {txns} durable transactions ({:.1} per fsync)",
         batches as f64 / txns.max(1) as f64
     );
-    let rate = load_rate(requests - failures, elapsed);
-    report(rate, dir.path(), bytes, &payloads, requests, concurrency).await?;
+    report(
+        rate,
+        dir.path(),
+        bytes,
+        &payloads,
+        requests,
+        concurrency,
+        wrk,
+    )
+    .await?;
     Ok(())
 }
 
@@ -203,6 +261,7 @@ async fn null_server_ceiling(
     payloads: &Arc<Vec<(String, Vec<u8>)>>,
     requests: usize,
     concurrency: usize,
+    wrk: Option<(Duration, &Path)>,
 ) -> anyhow::Result<Option<(f64, Stats)>> {
     let child = tokio::process::Command::new("node")
         .args(["-e", NULL_SERVER])
@@ -224,19 +283,27 @@ async fn null_server_ceiling(
         .trim()
         .parse()
         .map_err(|_| anyhow::anyhow!("the null server printed {first:?}, not its port"))?;
-    let load = drive(
-        &format!("http://127.0.0.1:{port}/"),
-        payloads,
-        requests,
-        concurrency,
-    )
-    .await?;
+    let url = format!("http://127.0.0.1:{port}/");
+    let measured = match wrk {
+        Some((duration, dir)) => {
+            let run =
+                crate::bench_wrk::run(&url, payloads, SECRET, concurrency, duration, dir).await?;
+            (run.rate, run.latency)
+        }
+        None => {
+            let load = drive(&url, payloads, requests, concurrency).await?;
+            (
+                load_rate(load.samples.len(), load.elapsed),
+                Stats::of(load.samples),
+            )
+        }
+    };
     child.kill().await.ok();
-    let rate = load_rate(load.samples.len(), load.elapsed);
-    Ok(Some((rate, Stats::of(load.samples))))
+    Ok(Some(measured))
 }
 
-/// Measures both ceilings and prints them and `rate`'s ratio to the lower one.
+/// Measures both ceilings (the null server with wrk for `wrk`'s length when given) and prints them and `rate`'s
+/// ratio to the lower one.
 pub(crate) async fn report(
     rate: f64,
     dir: &Path,
@@ -244,6 +311,7 @@ pub(crate) async fn report(
     payloads: &Arc<Vec<(String, Vec<u8>)>>,
     requests: usize,
     concurrency: usize,
+    wrk: Option<Duration>,
 ) -> anyhow::Result<()> {
     let dir_owned = dir.to_path_buf();
     let disk =
@@ -253,7 +321,7 @@ pub(crate) async fn report(
         body as f64 / 1024.0
     );
     let mut lower = disk;
-    match null_server_ceiling(payloads, requests, concurrency).await? {
+    match null_server_ceiling(payloads, requests, concurrency, wrk.map(|d| (d, dir))).await? {
         Some((null, stats)) => {
             println!(
                 "ceiling null server (node, reads each body, answers 200): {null:.0} deliveries/s, latency {stats}"

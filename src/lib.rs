@@ -43,6 +43,7 @@ pub mod bench_metrics;
 pub mod bench_replicas;
 pub mod bench_store;
 pub mod bench_waits;
+pub(crate) mod bench_wrk;
 pub mod callbacks;
 pub mod checkout;
 pub mod cli;
