@@ -4,8 +4,8 @@
 //! `bench/graphile/noop.js` runs the jobs and prints one JSON line, parsed here. The schema is dropped afterwards.
 
 use crate::bench::Stats;
+use crate::bench_npm::{installed, output, present};
 use crate::store::ScratchSchema;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The graphile-worker installed and measured (0.18 needs Node 22; this one runs on Node 14 and later).
@@ -14,7 +14,7 @@ pub const GRAPHILE_WORKER_VERSION: &str = "0.17.3";
 /// The script that runs the peer's jobs.
 const SCRIPT: &str = include_str!("../bench/graphile/noop.js");
 
-/// How long `npm install` and the script may each take.
+/// How long the script may take.
 const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What graphile-worker measured.
@@ -78,97 +78,6 @@ fn parse_output(stdout: &str) -> Result<PeerFigures, String> {
     })
 }
 
-/// Runs `program args` in `dir` with `env`, within [`TIMEOUT`]; answers its stdout, or why it failed.
-async fn output(
-    program: &str,
-    args: &[&str],
-    dir: &Path,
-    env: &[(&str, String)],
-) -> Result<String, String> {
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let out = tokio::time::timeout(TIMEOUT, command.output())
-        .await
-        .map_err(|_| format!("`{program}` took more than {} s", TIMEOUT.as_secs()))?
-        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "`{program} {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            stderr.trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Whether `program --version` runs.
-async fn present(program: &str) -> bool {
-    output(program, &["--version"], &std::env::temp_dir(), &[])
-        .await
-        .is_ok()
-}
-
-/// The pinned graphile-worker's `node_modules`, installed by npm on first use into the OS temporary directory.
-async fn installed() -> Result<PathBuf, String> {
-    let root = std::env::temp_dir();
-    let cache = root.join(format!(
-        "boomerang-graphile-worker-{GRAPHILE_WORKER_VERSION}"
-    ));
-    let modules = cache.join("node_modules");
-    if modules
-        .join("graphile-worker")
-        .join("package.json")
-        .is_file()
-    {
-        return Ok(modules);
-    }
-    println!(
-        "graphile-worker: installing graphile-worker@{GRAPHILE_WORKER_VERSION} with npm into {} (once)",
-        cache.display()
-    );
-    // Installed beside the cache and moved into place, so a run that stops half-way leaves no half cache.
-    let fresh = tempfile::Builder::new()
-        .prefix("boomerang-graphile-worker-install-")
-        .tempdir_in(&root)
-        .map_err(|e| format!("cannot make a directory in {}: {e}", root.display()))?;
-    let package = format!("graphile-worker@{GRAPHILE_WORKER_VERSION}");
-    output(
-        "npm",
-        &[
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--silent",
-            "--save-exact",
-            &package,
-        ],
-        fresh.path(),
-        &[],
-    )
-    .await?;
-    match std::fs::rename(fresh.path(), &cache) {
-        Ok(()) => {}
-        // Another run installed it meanwhile: use theirs (`fresh` is removed when dropped).
-        Err(_) if modules.join("graphile-worker").is_dir() => {}
-        Err(e) => {
-            return Err(format!(
-                "cannot move npm's install to {}: {e}",
-                cache.display()
-            ));
-        }
-    }
-    Ok(modules)
-}
-
 /// Runs `lone` no-op jobs of graphile-worker one after another, then `jobs` with `concurrency` in flight, in a fresh
 /// schema of the database at `url` (dropped afterwards). Answers its figures, or why it did not run.
 pub async fn run(
@@ -180,7 +89,9 @@ pub async fn run(
     if !present("node").await || !present("npm").await {
         return Err("`node` and `npm` are needed for graphile-worker, and are not on PATH".into());
     }
-    let modules = installed().await?;
+    let modules = installed("graphile-worker", GRAPHILE_WORKER_VERSION)
+        .await?
+        .join("node_modules");
     let script_dir = tempfile::tempdir().map_err(|e| format!("cannot make a directory: {e}"))?;
     let script = script_dir.path().join("noop.js");
     std::fs::write(&script, SCRIPT)
@@ -194,7 +105,7 @@ pub async fn run(
         ("PEER_LONE", lone.to_string()),
         ("PEER_CONCURRENCY", concurrency.to_string()),
     ];
-    let stdout = output("node", &["noop.js"], script_dir.path(), &env).await?;
+    let stdout = output("node", &["noop.js"], script_dir.path(), &env, TIMEOUT).await?;
     drop(schema);
     parse_output(&stdout)
 }

@@ -228,6 +228,12 @@ pub(crate) async fn drive(
     })
 }
 
+/// The Probot measured beside boomerang.
+pub const PROBOT_VERSION: &str = "14.3.2";
+
+/// The Probot app and server the peer runs.
+const PROBOT_SERVER: &str = include_str!("../bench/probot/server.mjs");
+
 /// How long the disk ceiling is measured.
 const DISK_RUN: Duration = Duration::from_secs(2);
 
@@ -255,20 +261,23 @@ fn disk_ceiling(dir: &Path, body: usize, group: usize) -> anyhow::Result<f64> {
     Ok(rate)
 }
 
-/// Deliveries per second a Node server that only reads and answers takes from the load generator, with its
-/// latencies; `None` when `node` cannot be started.
-async fn null_server_ceiling(
-    payloads: &Arc<Vec<(String, Vec<u8>)>>,
-    requests: usize,
-    concurrency: usize,
-    wrk: Option<(Duration, &Path)>,
-) -> anyhow::Result<Option<(f64, Stats)>> {
-    let child = tokio::process::Command::new("node")
-        .args(["-e", NULL_SERVER])
+/// Starts `node args` in `dir` with `env`: a server that prints its port on its first line. `None` when `node`
+/// cannot be started.
+async fn start_node(
+    args: &[&str],
+    dir: &Path,
+    env: &[(&str, String)],
+) -> anyhow::Result<Option<(tokio::process::Child, u16)>> {
+    let mut command = tokio::process::Command::new("node");
+    command
+        .args(args)
+        .current_dir(dir)
         .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    let Ok(mut child) = child else {
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let Ok(mut child) = command.spawn() else {
         return Ok(None);
     };
     let stdout = child
@@ -282,28 +291,90 @@ async fn null_server_ceiling(
     let port: u16 = first
         .trim()
         .parse()
-        .map_err(|_| anyhow::anyhow!("the null server printed {first:?}, not its port"))?;
-    let url = format!("http://127.0.0.1:{port}/");
-    let measured = match wrk {
+        .map_err(|_| anyhow::anyhow!("the node server printed {first:?}, not its port"))?;
+    Ok(Some((child, port)))
+}
+
+/// Drives `url` with the run's generator (wrk for its length when given, else `requests` in process): the rate of
+/// successful answers and their latencies.
+async fn measure(
+    url: &str,
+    payloads: &Arc<Vec<(String, Vec<u8>)>>,
+    requests: usize,
+    concurrency: usize,
+    wrk: Option<(Duration, &Path)>,
+) -> anyhow::Result<(f64, Stats)> {
+    Ok(match wrk {
         Some((duration, dir)) => {
             let run =
-                crate::bench_wrk::run(&url, payloads, SECRET, concurrency, duration, dir).await?;
+                crate::bench_wrk::run(url, payloads, SECRET, concurrency, duration, dir).await?;
             (run.rate, run.latency)
         }
         None => {
-            let load = drive(&url, payloads, requests, concurrency).await?;
+            let load = drive(url, payloads, requests, concurrency).await?;
             (
                 load_rate(load.samples.len(), load.elapsed),
                 Stats::of(load.samples),
             )
         }
+    })
+}
+
+/// Deliveries per second a Node server that only reads and answers takes from the load generator, with its
+/// latencies; `None` when `node` cannot be started.
+async fn null_server_ceiling(
+    payloads: &Arc<Vec<(String, Vec<u8>)>>,
+    requests: usize,
+    concurrency: usize,
+    wrk: Option<(Duration, &Path)>,
+) -> anyhow::Result<Option<(f64, Stats)>> {
+    let Some((mut child, port)) =
+        start_node(&["-e", NULL_SERVER], &std::env::temp_dir(), &[]).await?
+    else {
+        return Ok(None);
     };
+    let url = format!("http://127.0.0.1:{port}/");
+    let measured = measure(&url, payloads, requests, concurrency, wrk).await?;
     child.kill().await.ok();
     Ok(Some(measured))
 }
 
-/// Measures both ceilings (the null server with wrk for `wrk`'s length when given) and prints them and `rate`'s
-/// ratio to the lower one.
+/// The peer, Probot (pinned, installed by npm once): deliveries per second its app with an empty handler for every
+/// event takes, with their latencies; why not, when it cannot run.
+async fn probot_peer(
+    payloads: &Arc<Vec<(String, Vec<u8>)>>,
+    requests: usize,
+    concurrency: usize,
+    wrk: Option<(Duration, &Path)>,
+) -> anyhow::Result<Result<(f64, Stats), String>> {
+    if !crate::bench_npm::present("node").await || !crate::bench_npm::present("npm").await {
+        return Ok(Err("`node` and `npm` are not on PATH".into()));
+    }
+    let dir = match crate::bench_npm::installed("probot", PROBOT_VERSION).await {
+        Ok(dir) => dir,
+        Err(why) => return Ok(Err(why)),
+    };
+    // An ES module finds `probot` from where it lies: beside the installed `node_modules`.
+    std::fs::write(dir.join("server.mjs"), PROBOT_SERVER)?;
+    let env = [
+        ("PEER_SECRET", SECRET.to_string()),
+        (
+            "PEER_PRIVATE_KEY",
+            boomerang_sim::TEST_APP_PRIVATE_KEY_PEM.to_string(),
+        ),
+        ("PEER_PATH", WEBHOOK_PATH.to_string()),
+    ];
+    let Some((mut child, port)) = start_node(&["server.mjs"], &dir, &env).await? else {
+        return Ok(Err("`node` cannot be started".into()));
+    };
+    let url = format!("http://127.0.0.1:{port}{WEBHOOK_PATH}");
+    let measured = measure(&url, payloads, requests, concurrency, wrk).await?;
+    child.kill().await.ok();
+    Ok(Ok(measured))
+}
+
+/// Measures both ceilings and the Probot peer (driven by wrk for `wrk`'s length when given) and prints them and
+/// `rate`'s ratio to the lower ceiling and to Probot.
 pub(crate) async fn report(
     rate: f64,
     dir: &Path,
@@ -334,5 +405,13 @@ pub(crate) async fn report(
         "ingest  {rate:.0} deliveries/s = {:.2}x the lower ceiling ({lower:.0}/s)",
         rate / lower.max(1e-9)
     );
+    match probot_peer(payloads, requests, concurrency, wrk.map(|d| (d, dir))).await? {
+        Ok((peer, stats)) => println!(
+            "peer probot {PROBOT_VERSION} (verifies, runs an empty handler, stores nothing): {peer:.0} deliveries/s, \
+             latency {stats}; boomerang = {:.2}x probot",
+            rate / peer.max(1e-9)
+        ),
+        Err(why) => println!("peer probot: not measured: {why}"),
+    }
     Ok(())
 }

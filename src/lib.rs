@@ -40,6 +40,7 @@ pub mod bench_job_db;
 pub mod bench_jobs;
 pub mod bench_logs;
 pub mod bench_metrics;
+pub(crate) mod bench_npm;
 pub mod bench_replicas;
 pub mod bench_store;
 pub mod bench_waits;
