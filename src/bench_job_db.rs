@@ -156,7 +156,7 @@ fn ended(metrics: &Metrics) -> (u64, u64) {
 }
 
 /// Check runs the simulator holds as completed, over `repos`.
-fn final_check_runs(sim: &Simulator, repos: &[(u64, String)]) -> usize {
+pub(crate) fn final_check_runs(sim: &Simulator, repos: &[(u64, String)]) -> usize {
     repos
         .iter()
         .map(|(_, repo)| {

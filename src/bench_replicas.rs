@@ -5,6 +5,7 @@
 
 use crate::bench::Stats;
 use crate::bench_failover::{METRICS_TOKEN, Replica, post_webhook, spawn_replica};
+use crate::bench_job_db::final_check_runs;
 use crate::store::ScratchSchema;
 use anyhow::Context;
 use boomerang_sim::{SimConfig, Simulator, payloads};
@@ -203,17 +204,4 @@ async fn wait_final(sim: &Simulator, repos: &[(u64, String)], count: usize) -> a
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
-}
-
-/// Check runs completed over `repos` so far.
-fn final_check_runs(sim: &Simulator, repos: &[(u64, String)]) -> usize {
-    repos
-        .iter()
-        .map(|(_, repo)| {
-            sim.check_runs(repo)
-                .iter()
-                .filter(|c| c.status == "completed")
-                .count()
-        })
-        .sum()
 }
