@@ -29,7 +29,7 @@ const INSTALLATIONS: usize = 50;
 const STALL: Duration = Duration::from_secs(60);
 
 /// The repo config of every job: one step, `true`, started by a `repository_dispatch` of type `go`.
-const CONFIG: &str = "jobs:\n  noop:\n    on:\n      repository_dispatch: {types: [go]}\n    on_complete:\n      dispatch: false\n    steps:\n      - run: 'true'\n";
+pub(crate) const CONFIG: &str = "jobs:\n  noop:\n    on:\n      repository_dispatch: {types: [go]}\n    on_complete:\n      dispatch: false\n    steps:\n      - run: 'true'\n";
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -177,9 +177,9 @@ async fn wait_final(sim: &Simulator, repos: &[(u64, String)], count: usize) -> a
     .map_err(|_| anyhow::anyhow!("the check runs of {count} jobs did not all become final"))
 }
 
-/// Sends the `seq`th job request (a `repository_dispatch` webhook) to `repo` and checks it was accepted.
-async fn send(sim: &Simulator, installation: u64, repo: &str, seq: usize) -> anyhow::Result<()> {
-    let body = payloads::repository_dispatch(
+/// The `seq`th job request to `repo`: the `repository_dispatch` webhook [`CONFIG`]'s job starts on.
+pub(crate) fn job_request(installation: u64, repo: &str, seq: usize) -> serde_json::Value {
+    payloads::repository_dispatch(
         repo,
         installation,
         "go",
@@ -187,7 +187,12 @@ async fn send(sim: &Simulator, installation: u64, repo: &str, seq: usize) -> any
         serde_json::json!({ "n": seq }),
         "octocat",
         "User",
-    );
+    )
+}
+
+/// Sends the `seq`th job request (a `repository_dispatch` webhook) to `repo` and checks it was accepted.
+async fn send(sim: &Simulator, installation: u64, repo: &str, seq: usize) -> anyhow::Result<()> {
+    let body = job_request(installation, repo, seq);
     let sent = sim.send_webhook("repository_dispatch", &body).await?;
     anyhow::ensure!(
         (200..300).contains(&sent.status),

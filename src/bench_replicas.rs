@@ -5,10 +5,10 @@
 
 use crate::bench::Stats;
 use crate::bench_failover::{METRICS_TOKEN, Replica, post_webhook, spawn_replica};
-use crate::bench_job_db::final_check_runs;
+use crate::bench_job_db::{CONFIG, final_check_runs, job_request};
 use crate::store::ScratchSchema;
 use anyhow::Context;
-use boomerang_sim::{SimConfig, Simulator, payloads};
+use boomerang_sim::{SimConfig, Simulator};
 use std::time::{Duration, Instant};
 
 /// The replicas' webhook secret.
@@ -19,8 +19,6 @@ const IN_FLIGHT: usize = 32;
 const INSTALLATIONS: u64 = 50;
 /// How long the bench waits without a job ending before it gives up.
 const STALL: Duration = Duration::from_secs(60);
-/// The repo config: one step, `true`, started by a `repository_dispatch` of type `go`.
-const CONFIG: &str = "jobs:\n  noop:\n    on:\n      repository_dispatch: {types: [go]}\n    on_complete:\n      dispatch: false\n    steps:\n      - run: 'true'\n";
 
 /// One replica count's figures.
 struct Point {
@@ -144,15 +142,7 @@ async fn drive(
         while sent < count && sent - done < IN_FLIGHT {
             let seq = first + sent;
             let (installation, repo) = repos[seq % repos.len()].clone();
-            let body = payloads::repository_dispatch(
-                &repo,
-                installation,
-                "go",
-                "main",
-                serde_json::json!({ "n": seq }),
-                "octocat",
-                "User",
-            );
+            let body = job_request(installation, &repo, seq);
             let (http, url) = (http.clone(), fleet[seq % fleet.len()].url.clone());
             sends.spawn(async move {
                 let at = Instant::now();
