@@ -104,10 +104,9 @@ fn migrations_run_once_and_a_newer_database_is_refused() {
 fn execute_alone_for_test(url: &str, sql: &str) {
     let (url, sql) = (url.to_string(), sql.to_string());
     std::thread::spawn(move || {
-        let mut client = url
-            .parse::<postgres::Config>()
+        let mut client = super::PgTarget::parse(&url)
             .expect("url")
-            .connect(NoTls)
+            .connect()
             .expect("connect");
         client.batch_execute(&sql).expect("sql");
     })
