@@ -144,7 +144,10 @@ fn a_broken_connection_fails_one_call_and_is_made_again() {
             Ok(()) => break,
             Err(e) => failures.push(e.to_string()),
         }
-        assert!(failures.len() <= crate::store::DEFAULT_POOL_SIZE, "still failing: {failures:?}");
+        assert!(
+            failures.len() <= crate::store::DEFAULT_POOL_SIZE,
+            "still failing: {failures:?}"
+        );
     }
     for failure in &failures {
         assert!(
