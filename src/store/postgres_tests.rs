@@ -327,3 +327,60 @@ fn a_superseded_worker_commits_nothing() {
     batch.put_meta("written-by-the-new-worker", &true);
     new.commit_blocking(batch).expect("the successor commits");
 }
+
+/// Backends the server has for `application_name` (read on a connection of its own).
+fn backends_named(url: &str, name: &str) -> i64 {
+    let (url, sql) = (
+        url.to_string(),
+        format!("SELECT count(*) FROM pg_stat_activity WHERE application_name = '{name}'"),
+    );
+    std::thread::spawn(move || {
+        let mut client = super::PgTarget::parse(&url)
+            .expect("url")
+            .connect()
+            .expect("connect");
+        client
+            .query_one(&sql, &[])
+            .expect("count")
+            .try_get::<_, i64>(0)
+            .expect("a count")
+    })
+    .join()
+    .expect("the helper thread")
+}
+
+/// `DATABASE_POOL_SIZE` (`pool_size=`) caps the store's connections: many reads at once from eight threads are
+/// served by one connection with a pool of 1, and by at most three with a pool of 3.
+#[test]
+fn the_pool_size_caps_the_connections() {
+    let Some(schema) = postgres_schema("pg_pool") else {
+        return;
+    };
+    for size in [1usize, 3] {
+        let name = format!("{}_{size}", schema.name());
+        let url = crate::store::with_settings(
+            &format!("{}&application_name={name}", schema.url()),
+            None,
+            Some(size),
+        );
+        let pg = Arc::new(PostgresBackend::open(&url).expect("open").0);
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let pg = pg.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        pg.get(b"k").expect("get");
+                    }
+                })
+            })
+            .collect();
+        for r in readers {
+            r.join().expect("a reader");
+        }
+        let n = backends_named(schema.url(), &name);
+        assert!(
+            (1..=size as i64).contains(&n),
+            "pool {size}: {n} connections"
+        );
+    }
+}
