@@ -302,9 +302,7 @@ fn database_work(url: &str, schema: &str) -> anyhow::Result<(DatabaseWork, i64)>
     std::thread::spawn(move || -> anyhow::Result<(DatabaseWork, i64)> {
         let one = |sql: &str, param: Option<&str>| -> anyhow::Result<i64> {
             // A connection per query: its own transactions are published when it ends, like the server's.
-            let mut client = url
-                .parse::<postgres::Config>()?
-                .connect(postgres::NoTls)?;
+            let mut client = crate::store::PgTarget::parse(&url)?.connect()?;
             let row = match param {
                 Some(p) => client.query_one(sql, &[&p])?,
                 None => client.query_one(sql, &[])?,

@@ -96,6 +96,9 @@ enum Command {
         /// With --store postgres: the empty database to fill (the server's DATABASE_URL).
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
+        /// A PEM file of a private CA trusted for the database's TLS (as `serve`'s DATABASE_CA_FILE).
+        #[arg(long, env = "DATABASE_CA_FILE")]
+        database_ca_file: Option<PathBuf>,
         /// Restore into a DATA_DIR that holds something: it is moved aside into DATA_DIR/replaced-<time>/.
         #[arg(long)]
         force: bool,
@@ -105,6 +108,9 @@ enum Command {
         /// The database (postgres://user@host:5432/db).
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
+        /// A PEM file of a private CA trusted for the database's TLS (as `serve`'s DATABASE_CA_FILE).
+        #[arg(long, env = "DATABASE_CA_FILE")]
+        database_ca_file: Option<PathBuf>,
     },
     /// Copy every row of a stopped server's store into a new, empty store of any backend, and check the count.
     MigrateStore {
@@ -389,15 +395,23 @@ fn main() -> ExitCode {
                 async move { boomerang::backup::client::backup(&remote.remote(), &dest).await },
             )
         }
-        Command::Migrate { database_url } => say(boomerang::migrate::migrate(&database_url)),
+        Command::Migrate {
+            database_url,
+            database_ca_file,
+        } => say(boomerang::migrate::migrate(
+            &boomerang::store::with_settings(&database_url, database_ca_file.as_deref(), None),
+        )),
         Command::MigrateStore { from, to } => say(boomerang::migrate::migrate_store(&from, &to)),
         Command::Restore {
             src,
             data_dir,
             store,
             database_url,
+            database_ca_file,
             force,
         } => {
+            let database_url = database_url
+                .map(|u| boomerang::store::with_settings(&u, database_ca_file.as_deref(), None));
             let options = boomerang::backup::restore::RestoreOptions {
                 data_dir,
                 store,

@@ -396,9 +396,27 @@ impl Settings {
             None => BackendKind::Redb,
             Some(s) => s.trim().parse().map_err(|e: String| bad("STORE", e))?,
         };
+        let pool_size = match get("DATABASE_POOL_SIZE") {
+            None => None,
+            Some(v) => {
+                Some(crate::store::parse_pool_size(&v).map_err(|e| bad("DATABASE_POOL_SIZE", e))?)
+            }
+        };
+        let ca_file = get("DATABASE_CA_FILE")
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        // Both ride in the URL (`sslrootcert=`, `pool_size=`), so every connection made from it has them.
         let database_url = get("DATABASE_URL")
             .map(|u| u.trim().to_string())
-            .filter(|u| !u.is_empty());
+            .filter(|u| !u.is_empty())
+            .map(|u| crate::store::with_settings(&u, ca_file.as_deref(), pool_size));
+        if let Some(url) = &database_url
+            && store == BackendKind::Postgres
+            && let Err(e) = crate::store::PgTarget::parse(url)
+        {
+            return Err(bad("DATABASE_URL", e.to_string()));
+        }
         if store == BackendKind::Postgres {
             match &database_url {
                 None => {
@@ -624,6 +642,9 @@ mod tests {
             (("GITHUB_API_URL", "ftp://x"), "GITHUB_API_URL"),
             (("STORE", "mysql"), "STORE"),
             (("STORE", "postgres"), "DATABASE_URL"),
+            (("DATABASE_POOL_SIZE", "0"), "DATABASE_POOL_SIZE"),
+            (("DATABASE_POOL_SIZE", "65"), "DATABASE_POOL_SIZE"),
+            (("DATABASE_POOL_SIZE", "four"), "DATABASE_POOL_SIZE"),
             (("API_TOKENS", "short"), "API_TOKENS"),
             (("WEBHOOK_SECRET", "s3cret"), "WEBHOOK_SECRET"),
             (("KILL_GRACE", "soon"), "KILL_GRACE"),

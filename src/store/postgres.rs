@@ -13,19 +13,14 @@ use super::backend::{Backend, GroupWrite, Row, RowSink, WriteFailure, prefix_end
 use super::lease::LeaseEvents;
 use super::migrations::{self, MigrationReport};
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-/// Connections (and threads) serving the store's reads and writes. Small: one writer (the committer) and a few
-/// readers; a connection is made on first use.
-const CONNECTIONS: usize = 4;
-
-/// How long a connection attempt may take when `DATABASE_URL` does not say (`connect_timeout=`).
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) use super::pg_connect::CONNECT_TIMEOUT;
+use super::pg_connect::PgTarget;
 
 /// Rows per message while exporting.
 const EXPORT_CHUNK: usize = 1_000;
@@ -71,37 +66,10 @@ const SIZE: &str = "SELECT pg_total_relation_size('boomerang_rows')";
 
 /// `DATABASE_URL` shown without its password: `postgres://user@host:port/db`.
 pub(super) fn describe(url: &str) -> String {
-    match url.parse::<postgres::Config>() {
-        Ok(config) => describe_config(&config),
-        Err(_) => "postgres://(a URL that does not parse)".to_string(),
+    match super::pg_connect::describe_url(url) {
+        Some(shown) => shown,
+        None => "postgres://(a URL that does not parse)".to_string(),
     }
-}
-
-fn describe_config(config: &postgres::Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        #[cfg(unix)]
-        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => "localhost".to_string(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "postgres://{}@{host}:{port}/{}",
-        config.get_user().unwrap_or(""),
-        config.get_dbname().unwrap_or("")
-    )
-}
-
-/// Parses `DATABASE_URL` into the client's settings, with a connect timeout when it names none.
-fn parse(url: &str) -> Result<postgres::Config, StoreError> {
-    let mut config: postgres::Config = url
-        .parse()
-        .map_err(|e| StoreError::Backend(format!("DATABASE_URL does not parse: {e}")))?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    config.keepalives_idle(Duration::from_secs(30));
-    Ok(config)
 }
 
 /// One connection and the statements prepared on it.
@@ -112,15 +80,20 @@ pub(super) struct Conn {
 
 impl Conn {
     /// Connects (on the calling thread, which must not be inside a tokio runtime) with durable commits.
-    pub(super) fn connect(config: &postgres::Config, target: &str) -> Result<Conn, StoreError> {
-        let mut client = config.connect(NoTls).map_err(|e| {
-            let why = format!("PostgreSQL at {target}: cannot connect: {}", message(&e));
-            // The server answered (a refused password, a database that does not exist, starting up): its words.
-            // No answer at all (down, restarting, cut off) is worth waiting for.
+    pub(super) fn connect(config: &PgTarget, target: &str) -> Result<Conn, StoreError> {
+        let mut client = config.connect().map_err(|e| {
+            let mut why = format!("PostgreSQL at {target}: cannot connect: {}", message(&e));
+            if let Some(hint) = config.hint(&e) {
+                why = format!("{why} ({hint})");
+            }
+            // The server answered (a refused password, a database that does not exist, starting up) or TLS
+            // failed (a certificate refused): its words. No answer at all (down, restarting, cut off) is worth
+            // waiting for.
             match e.as_db_error() {
                 Some(db) if db.code() != &postgres::error::SqlState::CANNOT_CONNECT_NOW => {
                     StoreError::Backend(why)
                 }
+                None if PgTarget::is_tls_failure(&e) => StoreError::Backend(why),
                 _ => StoreError::Unreachable(why),
             }
         })?;
@@ -175,7 +148,7 @@ pub(super) struct PostgresBackend {
     reads: AtomicU64,
     /// Write transactions made so far.
     writes: AtomicU64,
-    config: Arc<postgres::Config>,
+    config: Arc<PgTarget>,
     /// `DATABASE_URL` without its password, for messages.
     target: Arc<str>,
     tasks: mpsc::Sender<Task>,
@@ -189,11 +162,11 @@ pub(super) struct PostgresBackend {
 impl PostgresBackend {
     /// Connects to `url`, applies the migrations the database lacks, and returns the engine with what they did.
     pub(super) fn open(url: &str) -> Result<(PostgresBackend, MigrationReport), StoreError> {
-        let config = Arc::new(parse(url)?);
-        let target: Arc<str> = describe_config(&config).into();
+        let config = Arc::new(PgTarget::parse(url)?);
+        let target: Arc<str> = config.describe().into();
         let (tasks, rx) = mpsc::channel::<Task>();
         let rx = Arc::new(Mutex::new(rx));
-        for i in 0..CONNECTIONS {
+        for i in 0..config.pool_size() {
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("store-pg-{i}"))
@@ -283,7 +256,7 @@ fn broken(client: &Client, e: &postgres::Error) -> bool {
 
 fn run_on<T>(
     slot: &mut Option<Conn>,
-    config: &postgres::Config,
+    config: &PgTarget,
     target: &str,
     what: &str,
     work: &mut impl FnMut(&mut Conn) -> Result<T, Failure>,
@@ -591,7 +564,7 @@ impl Backend for PostgresBackend {
 
 /// Streams every row, in key order and as of one snapshot, to `chunks`.
 fn export_rows(
-    config: &postgres::Config,
+    config: &PgTarget,
     target: &str,
     chunks: &mpsc::SyncSender<Result<Vec<Row>, StoreError>>,
 ) -> Result<(), StoreError> {

@@ -39,7 +39,7 @@ const HOLD_CHECK: Duration = Duration::from_secs(1);
 /// The lease's thread: tries until it holds the lease (telling `events` once whether it is the worker or a
 /// standby), then holds it, forwarding notifications, until `stop` or until the session breaks.
 pub(super) fn hold(
-    config: &postgres::Config,
+    config: &super::pg_connect::PgTarget,
     target: &str,
     events: &LeaseEvents,
     stop: &mpsc::Receiver<()>,
@@ -153,7 +153,7 @@ enum Taken {
 }
 
 /// One attempt on a new connection: takes the lock if it is free.
-fn try_take(config: &postgres::Config, target: &str) -> Result<Taken, StoreError> {
+fn try_take(config: &super::pg_connect::PgTarget, target: &str) -> Result<Taken, StoreError> {
     let mut conn = Conn::connect(config, target)?;
     // A standby's wait in the lock comes back after STANDBY_WAIT, to check whether it should stop.
     conn.client

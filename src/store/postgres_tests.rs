@@ -104,10 +104,9 @@ fn migrations_run_once_and_a_newer_database_is_refused() {
 fn execute_alone_for_test(url: &str, sql: &str) {
     let (url, sql) = (url.to_string(), sql.to_string());
     std::thread::spawn(move || {
-        let mut client = url
-            .parse::<postgres::Config>()
+        let mut client = super::PgTarget::parse(&url)
             .expect("url")
-            .connect(NoTls)
+            .connect()
             .expect("connect");
         client.batch_execute(&sql).expect("sql");
     })
@@ -145,7 +144,10 @@ fn a_broken_connection_fails_one_call_and_is_made_again() {
             Ok(()) => break,
             Err(e) => failures.push(e.to_string()),
         }
-        assert!(failures.len() <= CONNECTIONS, "still failing: {failures:?}");
+        assert!(
+            failures.len() <= crate::store::DEFAULT_POOL_SIZE,
+            "still failing: {failures:?}"
+        );
     }
     for failure in &failures {
         assert!(
@@ -378,4 +380,61 @@ async fn only_the_worker_fills_the_indexes_an_older_store_lacks() {
     };
     standby.become_worker(&address).await.expect("takes over");
     assert_eq!(filled(&standby), 1, "the worker fills it");
+}
+
+/// Backends the server has for `application_name` (read on a connection of its own).
+fn backends_named(url: &str, name: &str) -> i64 {
+    let (url, sql) = (
+        url.to_string(),
+        format!("SELECT count(*) FROM pg_stat_activity WHERE application_name = '{name}'"),
+    );
+    std::thread::spawn(move || {
+        let mut client = super::PgTarget::parse(&url)
+            .expect("url")
+            .connect()
+            .expect("connect");
+        client
+            .query_one(&sql, &[])
+            .expect("count")
+            .try_get::<_, i64>(0)
+            .expect("a count")
+    })
+    .join()
+    .expect("the helper thread")
+}
+
+/// `DATABASE_POOL_SIZE` (`pool_size=`) caps the store's connections: many reads at once from eight threads are
+/// served by one connection with a pool of 1, and by at most three with a pool of 3.
+#[test]
+fn the_pool_size_caps_the_connections() {
+    let Some(schema) = postgres_schema("pg_pool") else {
+        return;
+    };
+    for size in [1usize, 3] {
+        let name = format!("{}_{size}", schema.name());
+        let url = crate::store::with_settings(
+            &format!("{}&application_name={name}", schema.url()),
+            None,
+            Some(size),
+        );
+        let pg = Arc::new(PostgresBackend::open(&url).expect("open").0);
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let pg = pg.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        pg.get(b"k").expect("get");
+                    }
+                })
+            })
+            .collect();
+        for r in readers {
+            r.join().expect("a reader");
+        }
+        let n = backends_named(schema.url(), &name);
+        assert!(
+            (1..=size as i64).contains(&n),
+            "pool {size}: {n} connections"
+        );
+    }
 }

@@ -16,17 +16,13 @@ pub struct ScratchSchema {
 fn execute_alone(url: &str, sql: String) -> Result<(), StoreError> {
     let url = url.to_string();
     std::thread::spawn(move || -> Result<(), StoreError> {
-        let mut client = url
-            .parse::<postgres::Config>()
-            .map_err(|e| StoreError::Backend(format!("DATABASE_URL does not parse: {e}")))?
-            .connect(postgres::NoTls)
-            .map_err(|e| {
-                StoreError::Backend(format!(
-                    "PostgreSQL at {}: cannot connect: {}",
-                    super::postgres::describe(&url),
-                    super::postgres::message(&e)
-                ))
-            })?;
+        let mut client = super::PgTarget::parse(&url)?.connect().map_err(|e| {
+            StoreError::Backend(format!(
+                "PostgreSQL at {}: cannot connect: {}",
+                super::postgres::describe(&url),
+                super::postgres::message(&e)
+            ))
+        })?;
         client.batch_execute(&sql).map_err(|e| {
             StoreError::Backend(format!("PostgreSQL: {}", super::postgres::message(&e)))
         })

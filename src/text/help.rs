@@ -14,7 +14,9 @@ Settings (environment variables; README \"Configure the server\" has the details
   LISTEN                      the address to bind [default: 0.0.0.0:3000]
   PUBLIC_URL                  how browsers and GitHub reach this server [default: http://localhost:<port>]
   STORE                       redb, sled or postgres [default: redb]
-  DATABASE_URL                with STORE=postgres: postgres://user@host:5432/db
+  DATABASE_URL                with STORE=postgres: postgres://user@host:5432/db[?sslmode=verify-full]
+  DATABASE_CA_FILE            PEM file of a private CA trusted for PostgreSQL's TLS [default: public roots only]
+  DATABASE_POOL_SIZE          PostgreSQL connections of the store, 1 to 64 [default: 4]
   PEER_URL                    how other replicas reach this one [default: http://127.0.0.1:<port>]
   API_TOKENS                  comma-separated bearer tokens for the API and job pages, 16+ characters each
   KILL_GRACE                  SIGTERM to SIGKILL when a step is stopped [default: 10s]

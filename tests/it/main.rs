@@ -34,6 +34,7 @@ mod more_commands;
 mod ops_api;
 mod pages;
 mod postgres_cli;
+mod postgres_tls;
 mod reconcile;
 mod redact;
 mod redelivery;

@@ -85,6 +85,110 @@ impl PrivateCluster {
         Some(cluster)
     }
 
+    /// Like [`PrivateCluster::start`], but serving TLS only (`hostssl` in `pg_hba.conf`) with a certificate for
+    /// `localhost` signed by a CA made here (with the `openssl` program); answers the cluster and the CA's PEM file.
+    pub(crate) fn start_tls() -> Option<(PrivateCluster, PathBuf)> {
+        let cluster = PrivateCluster::start()?;
+        let dir = cluster.dir().to_path_buf();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=boomerang test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write ext.cnf");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let conf = format!(
+            "ssl = on\nssl_cert_file = '{0}/server.pem'\nssl_key_file = '{0}/server.key'\n",
+            dir.display()
+        );
+        let mut postgresql = std::fs::read_to_string(cluster.data().join("postgresql.conf"))
+            .expect("read postgresql.conf");
+        postgresql.push_str(&conf);
+        std::fs::write(cluster.data().join("postgresql.conf"), postgresql)
+            .expect("write postgresql.conf");
+        std::fs::write(
+            cluster.data().join("pg_hba.conf"),
+            "hostssl all all 127.0.0.1/32 trust\n",
+        )
+        .expect("write pg_hba.conf");
+        if running_as_root() {
+            let owned = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .expect("run chown");
+            assert!(owned.success(), "chown the certificates to postgres");
+        }
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                dir.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("chmod the key");
+        }
+        cluster.pg_ctl(&["restart", "-w", "-t", "60"]);
+        Some((cluster, dir.join("ca.pem")))
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
