@@ -2,14 +2,18 @@
 //! outbox rendering its check run, the active-jobs gauge) fold it from memory instead of reading its record and every
 //! event from the store at each change (on PostgreSQL, two round trips per load).
 //!
-//! Correctness rests on two rules. An entry knows how many events it holds, and a commit updates it only when the
-//! commit's first new event is the entry's next one (anything else removes the entry). A load that missed reads the
-//! store outside any lock, so a commit may land meanwhile: each job has a generation, raised by every commit to it,
-//! and the load's result is kept only if the generation did not move while it read.
+//! Correctness rests on three rules. A commit takes its jobs out of the cache before it writes ([`JobCache::begin`]),
+//! and they stay out (every load reads the store) until it has succeeded ([`JobCache::settled`]): a commit becomes
+//! visible to the store's readers before its writer hears of it, and a reader must never see its other writes (an
+//! outbox entry, an index line) beside a cached state without its events. A failed or abandoned commit leaves its
+//! jobs out until a later commit to them succeeds. An entry knows how many events it holds, and is moved on only when
+//! the commit's first new event is its next one. A load that missed reads the store outside any lock, so each job has
+//! a generation, raised by every commit to it, and the load's result is kept only if the generation did not move
+//! while it read.
 
 use crate::ids::JobId;
 use crate::job::{JobEvent, JobRecord, JobState, apply};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 /// Jobs kept at most; past it, entries are dropped (a dropped job is read from the store again when next loaded).
@@ -31,6 +35,14 @@ struct Inner {
     entries: HashMap<JobId, Entry>,
     generations: HashMap<JobId, u64>,
     epoch: u64,
+    /// Jobs a commit is writing (or failed to write): never served from memory until a commit to them succeeds.
+    unsettled: HashSet<JobId>,
+}
+
+/// A job's entry as a commit took it out before writing, to be moved on once the commit has succeeded.
+pub(super) struct Taken {
+    job: JobId,
+    entry: Option<Entry>,
 }
 
 /// What a load that missed noted before reading the store: it may keep its result only if nothing moved since.
@@ -54,7 +66,11 @@ impl JobCache {
     /// The job's record and state, if cached; otherwise the ticket to present with what the store answers.
     pub(super) fn get(&self, job: &JobId) -> Result<(JobRecord, JobState), Ticket> {
         let inner = self.lock();
-        match inner.entries.get(job) {
+        match inner
+            .entries
+            .get(job)
+            .filter(|_| !inner.unsettled.contains(job))
+        {
             Some(e) => Ok((e.record.clone(), e.state.clone())),
             None => Err(Ticket {
                 epoch: inner.epoch,
@@ -78,7 +94,7 @@ impl JobCache {
             epoch: inner.epoch,
             generation: inner.generations.get(job).copied().unwrap_or(0),
         };
-        if now != ticket || inner.entries.contains_key(job) {
+        if now != ticket || inner.entries.contains_key(job) || inner.unsettled.contains(job) {
             return;
         }
         if inner.entries.len() >= CAPACITY {
@@ -98,30 +114,34 @@ impl JobCache {
         );
     }
 
-    /// After a commit that stored `events` for `job` from sequence number `first` (with the job's append lock
-    /// held): moves the cached state on, or drops it when it does not end right before them.
-    pub(super) fn committed(&self, job: &JobId, first: u64, events: &[JobEvent]) {
+    /// Before a commit to `job` writes: takes the job out (loads read the store until [`JobCache::settled`]).
+    pub(super) fn begin(&self, job: &JobId) -> Taken {
         let mut inner = self.lock();
         raise(&mut inner, job);
-        let Some(entry) = inner.entries.get_mut(job) else {
-            return;
-        };
-        let after = first + events.len() as u64;
-        if entry.events == first {
-            for event in events {
-                apply(&mut entry.state, &entry.record, event);
-            }
-            entry.events = after;
-        } else if entry.events != after {
-            inner.entries.remove(job);
+        inner.unsettled.insert(job.clone());
+        Taken {
+            job: job.clone(),
+            entry: inner.entries.remove(job),
         }
     }
 
-    /// Drops `job` (a commit whose outcome is unknown, or one that may have deleted it).
-    pub(super) fn forget(&self, job: &JobId) {
+    /// After the commit of `taken`'s job succeeded, having stored `events` from sequence number `first` (none for a
+    /// job it only locked): serves the job from memory again, its entry moved on when it ended right before them.
+    pub(super) fn settled(&self, taken: Taken, first: u64, events: &[JobEvent]) {
         let mut inner = self.lock();
-        raise(&mut inner, job);
-        inner.entries.remove(job);
+        raise(&mut inner, &taken.job);
+        inner.unsettled.remove(&taken.job);
+        let Some(mut entry) = taken
+            .entry
+            .filter(|e| e.events == first && !events.is_empty())
+        else {
+            return;
+        };
+        for event in events {
+            apply(&mut entry.state, &entry.record, event);
+        }
+        entry.events = first + events.len() as u64;
+        inner.entries.insert(taken.job, entry);
     }
 }
 

@@ -239,6 +239,9 @@ impl LockedJobs {
         self.relist(&mut batch, &appends)?;
         let journal = self.journal.clone();
         let cache = &journal.inner.cache;
+        // Out of the cache before the write: the store's readers see the commit before this task hears of it. Left
+        // out if it fails or this future is dropped, until a later commit to them succeeds.
+        let taken: Vec<_> = self.jobs().map(|job| cache.begin(job)).collect();
         let outcome = match write(batch).await {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -247,26 +250,25 @@ impl LockedJobs {
                 for (job, _) in &next {
                     self.forget(job);
                 }
-                for job in self.jobs() {
-                    cache.forget(job);
-                }
                 return Err(e);
             }
         };
         for (job, n) in &next {
             self.advance(job, *n);
+        }
+        for (taken, job) in taken.into_iter().zip(self.jobs()) {
+            // A locked job the commit appended nothing to may have been changed otherwise (deleted by a purge): its
+            // entry is dropped.
             let appended: Vec<JobEvent> = appends
                 .iter()
                 .filter(|(j, _)| j == job)
                 .flat_map(|(_, events)| events.iter().cloned())
                 .collect();
-            cache.committed(job, n - appended.len() as u64, &appended);
-        }
-        // A locked job the commit appended nothing to may have been changed otherwise (deleted by a purge).
-        for job in self.jobs() {
-            if !next.iter().any(|(j, _)| j == job) {
-                cache.forget(job);
-            }
+            let first = next
+                .iter()
+                .find(|(j, _)| j == job)
+                .map_or(0, |(_, n)| n - appended.len() as u64);
+            cache.settled(taken, first, &appended);
         }
         drop(self);
         if !next.is_empty() {

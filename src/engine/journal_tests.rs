@@ -317,3 +317,55 @@ async fn a_purged_job_is_not_served_from_memory() {
     locked.commit(batch, Vec::new()).await.expect("deleted");
     assert!(journal.load(&j).expect("loads").is_none(), "gone");
 }
+
+/// Finding (review): a commit is in the store before its writer hears of it, and a cached job was then served as it
+/// was before the commit beside the commit's other writes (a queued check run for an attempt the state lacked). Now a
+/// commit's jobs are read from the store from before its write until it has succeeded, and stay so after a failure.
+#[tokio::test]
+async fn a_commit_visible_in_the_store_is_never_hidden_by_the_cache() {
+    let (_dir, store) = store();
+    let journal = journal(&store);
+    let j = stored_job(&store, 1).await;
+    assert_eq!(cancel_by(&journal, &j).as_deref(), Some("e0"), "cached now");
+    let locked = journal.lock([j.clone()]).await;
+    let (during, reader, job) = (store.clone(), journal.clone(), j.clone());
+    locked
+        .commit_with(
+            Batch::new(),
+            vec![(j.clone(), vec![event(1)])],
+            |batch| async move {
+                let written = during.commit(batch).await;
+                assert_eq!(
+                    cancel_by(&reader, &job).as_deref(),
+                    Some("e1"),
+                    "while the writer waits"
+                );
+                written
+            },
+        )
+        .await
+        .expect("commits");
+    assert_eq!(cancel_by(&journal, &j).as_deref(), Some("e1"));
+
+    let locked = journal.lock([j.clone()]).await;
+    let (during, reader, job) = (store.clone(), journal.clone(), j.clone());
+    let failed = locked
+        .commit_with(
+            Batch::new(),
+            vec![(j.clone(), vec![event(2)])],
+            |batch| async move {
+                // The write lands, but its writer hears of a failure (a connection broken during COMMIT).
+                during.commit(batch).await.expect("lands");
+                drop(reader);
+                drop(job);
+                Err(crate::store::StoreError::Backend("connection lost".into()))
+            },
+        )
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(
+        cancel_by(&journal, &j).as_deref(),
+        Some("e2"),
+        "read from the store after a failure"
+    );
+}

@@ -134,10 +134,12 @@ impl Outbox {
     pub async fn run(self, shutdown: CancellationToken, notified: Arc<tokio::sync::Notify>) {
         let mut workers: HashMap<u64, Arc<tokio::sync::Notify>> = HashMap::new();
         let mut tasks = tokio::task::JoinSet::new();
-        let mut scan = true;
+        let mut last_scan: Option<tokio::time::Instant> = None;
         loop {
             let mut queued = self.inner.store.take_enqueued_installations();
-            if scan {
+            // Once a second even while commits keep notifying.
+            if last_scan.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                last_scan = Some(tokio::time::Instant::now());
                 match self.inner.store.outbox_installations() {
                     Ok(list) => queued.extend(list),
                     Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
@@ -159,8 +161,8 @@ impl Outbox {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = notified.notified() => scan = false,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => scan = true,
+                _ = notified.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
         tasks.shutdown().await;
