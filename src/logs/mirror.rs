@@ -18,7 +18,7 @@ pub struct Chunk {
 }
 
 /// Where the durable copy of the log files lives (the PostgreSQL backend implements it). Appends are idempotent:
-/// a chunk already stored at the same offset is kept as it is (the bytes at an offset never change).
+/// the bytes at an offset never change, so of two chunks at one offset the longer is kept.
 pub trait LogMirror: Send + Sync {
     /// Stores `chunks`, committed before it returns.
     fn append(&self, chunks: &[Chunk]) -> io::Result<()>;

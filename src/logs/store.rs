@@ -271,23 +271,28 @@ impl LogStore {
     /// being written.
     pub fn delete_job(&self, job_id: &str) -> io::Result<()> {
         let dir = self.inner.job_dir(job_id)?;
-        let mut state = self.inner.state();
-        if state.open.iter().any(|p| p.starts_with(&dir)) {
-            return Err(io::Error::new(
-                io::ErrorKind::ResourceBusy,
-                format!("job {job_id} still has a log being written"),
-            ));
+        let busy = |state: &State| {
+            if state.open.iter().any(|p| p.starts_with(&dir)) {
+                return Err(io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    format!("job {job_id} still has a log being written"),
+                ));
+            }
+            Ok(())
+        };
+        busy(&self.inner.state())?;
+        // The database's copy first: if that fails the local files stay, and the next sweep tries again.
+        if let Some(mirrored) = self.inner.mirror.get() {
+            mirrored.backend.delete_job(job_id)?;
         }
+        let mut state = self.inner.state();
+        busy(&state)?;
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
         state.usage.remove(job_id);
-        drop(state);
-        if let Some(mirrored) = self.inner.mirror.get() {
-            mirrored.backend.delete_job(job_id)?;
-        }
         Ok(())
     }
 

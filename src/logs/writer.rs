@@ -50,10 +50,21 @@ impl LogStore {
         let job_dir = self.inner.job_dir(job_id)?;
         // A job resumed after a failover continues its logs: bring them here first.
         self.ensure_local(job_id);
-        let mirror = self.inner.mirror.get().map(|m| Mirror {
-            uploader: m.uploader.clone(),
-            path: format!("{job_id}/{attempt}/{step_id}.log"),
-            uploaded: 0,
+        let rel = format!("{job_id}/{attempt}/{step_id}.log");
+        // What the database holds of this file: the writer uploads from there (after a crash on this host, what
+        // the last writer had not uploaded yet too).
+        let mirror = self.inner.mirror.get().map(|m| {
+            let stored = m.backend.list(&rel).map(|files| {
+                files
+                    .into_iter()
+                    .find(|(p, _)| *p == rel)
+                    .map_or(0, |(_, len)| len)
+            });
+            let stored = stored.unwrap_or_else(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "cannot learn what the database holds of a step log; uploading all of it");
+                0
+            });
+            (m.uploader.clone(), stored)
         });
         let mut state = self.inner.state();
         if state.open.contains(&path) {
@@ -115,9 +126,10 @@ impl LogStore {
             store: self.inner.clone(),
             path,
             record: String::new(),
-            mirror: mirror.map(|m| Mirror {
-                uploaded: valid,
-                ..m
+            mirror: mirror.map(|(uploader, stored)| Mirror {
+                uploader,
+                path: rel,
+                uploaded: stored.min(valid),
             }),
         })
     }
@@ -172,8 +184,7 @@ struct Mirror {
     uploader: Uploader,
     /// The file's path under the log root.
     path: String,
-    /// Bytes of the file handed to the uploader (the ones before were there when the writer opened it: they were
-    /// uploaded by their writer, or are by the next reconcile).
+    /// Bytes of the file handed to the uploader (or found in the database when the writer opened it).
     uploaded: u64,
 }
 

@@ -1,6 +1,7 @@
 //! Purpose: the step logs' durable copy in PostgreSQL ([`LogMirror`] on the PostgreSQL engine): each log file as
 //! chunks `(path, start, bytes)` of `boomerang_log_chunks`, written on the engine's connection threads (a call is one
-//! transaction, committed before it returns), an append idempotent by its offset.
+//! transaction, committed before it returns), an append idempotent by its offset: a file's bytes at an offset never
+//! change, so of two chunks stored at one offset (a retry, a re-upload after a crash) the longer is kept.
 
 use std::io;
 
@@ -9,7 +10,8 @@ use super::postgres::{Failure, PostgresBackend};
 use crate::logs::mirror::{Chunk, LogMirror, assemble, contiguous_len};
 
 const APPEND: &str = "INSERT INTO boomerang_log_chunks (path, start, bytes) \
-    SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]) ON CONFLICT (path, start) DO NOTHING";
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]) ON CONFLICT (path, start) \
+    DO UPDATE SET bytes = EXCLUDED.bytes WHERE octet_length(EXCLUDED.bytes) > octet_length(boomerang_log_chunks.bytes)";
 const LIST_ALL: &str = "SELECT path, start, octet_length(bytes)::bigint FROM boomerang_log_chunks ORDER BY path, start";
 const LIST_RANGE: &str = "SELECT path, start, octet_length(bytes)::bigint FROM boomerang_log_chunks \
     WHERE path >= $1 AND path < $2 ORDER BY path, start";

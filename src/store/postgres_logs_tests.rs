@@ -28,11 +28,13 @@ fn log_files_are_appended_listed_fetched_and_deleted() {
             chunk("j10/1/build.log", 0, b"other job\n"),
         ])
         .expect("append");
-    // A retried upload: the same offset again (even with other bytes) and an overlapping run change nothing.
+    // A retried upload: the same offset again and an overlapping run change nothing; a longer chunk at a stored
+    // offset (a re-upload after a crash) extends the file.
     mirror
         .append(&[
-            chunk("j1/1/build.log", 6, b"WORLD\n"),
+            chunk("j1/1/build.log", 6, b"world\n"),
             chunk("j1/1/build.log", 3, b"lo world\n"),
+            chunk("j1/1/annotations.jsonl", 0, b"{}\n{}\n"),
         ])
         .expect("append again");
     assert_eq!(
@@ -46,7 +48,7 @@ fn log_files_are_appended_listed_fetched_and_deleted() {
     assert_eq!(
         listed,
         vec![
-            ("j1/1/annotations.jsonl".to_string(), 3),
+            ("j1/1/annotations.jsonl".to_string(), 6),
             ("j1/1/build.log".to_string(), 12)
         ]
     );
