@@ -88,6 +88,11 @@ impl App {
                     data.display()
                 )
             })?;
+        if let Some(mirror) = store.log_mirror() {
+            // STORE=postgres: the database keeps the durable copy of every log; DATA_DIR/logs is this host's cache.
+            logs.set_mirror(mirror)
+                .context("cannot start the step logs' uploader")?;
+        }
         let auth =
             AppAuth::new(settings.app_id, &settings.private_key_pem).context("PRIVATE_KEY")?;
         let metrics = Metrics::new();
@@ -260,6 +265,7 @@ impl App {
                 .become_worker(&address)
                 .await
                 .context("cannot record this worker's address")?;
+            self.reconcile_logs();
             self.start(shutdown).await
         }
         .await;
@@ -287,6 +293,25 @@ impl App {
             tracing::info!(peer_url = %address.url, "this replica is the worker");
         }
         Ok(running)
+    }
+
+    /// In the background: brings this host's log files (a cache) and the database's copy into agreement, so the logs
+    /// of jobs the previous worker ran are here (a read of one job fetches its files at once meanwhile).
+    fn reconcile_logs(&self) {
+        if self.store.log_mirror().is_none() {
+            return;
+        }
+        let logs = self.logs.clone();
+        tokio::task::spawn_blocking(move || match logs.reconcile() {
+            Ok(done) => tracing::info!(
+                fetched = done.fetched,
+                uploaded = done.uploaded,
+                "step logs reconciled with the database"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "reconciling step logs with the database failed")
+            }
+        });
     }
 
     /// The `METRICS_LISTEN` listener's routes: `/metrics`, `/healthz` and `/readyz` only.

@@ -82,6 +82,21 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// What keeping step logs in PostgreSQL costs: ingest lines/s with the database's copy and without, interleaved.
+    LogUpload {
+        /// MiB written per run, each way.
+        #[arg(long, default_value_t = 100)]
+        mb: u64,
+        /// Jobs (one step each) a run is spread over.
+        #[arg(long, default_value_t = 20)]
+        jobs: usize,
+        /// Runs (median and range are printed).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The database (the figures are taken in a schema of their own, dropped after).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
     /// Store write throughput, size on disk against live data, and reopen time with `--bytes` stored.
     Store {
         /// How much to write (1G, 200M, …).
@@ -234,6 +249,27 @@ pub(crate) fn run(what: BenchCommand) -> ExitCode {
                 dir,
             })
         }),
+        BenchCommand::LogUpload {
+            mb,
+            jobs,
+            runs,
+            database_url,
+        } => {
+            // Synchronous: the PostgreSQL client must not run inside the async runtime.
+            let opts = boomerang::bench_log_upload::LogUploadOptions {
+                mb,
+                jobs,
+                runs,
+                database_url,
+            };
+            match boomerang::bench_log_upload::run(&opts) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("boomerang: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
         BenchCommand::Store {
             bytes,
             store,

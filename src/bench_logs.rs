@@ -35,7 +35,7 @@ const SECRETS: [&str; 3] = [
 ];
 
 /// A store at `root` redacting [`SECRETS`].
-fn open_store(root: &Path) -> anyhow::Result<LogStore> {
+pub(crate) fn open_store(root: &Path) -> anyhow::Result<LogStore> {
     let redactor = Redactor::default();
     for s in SECRETS {
         redactor.add(s);
@@ -45,7 +45,7 @@ fn open_store(root: &Path) -> anyhow::Result<LogStore> {
 
 /// Writes `bytes` of corpus lines to each of `jobs` through the writer (synced and closed at the end of each, as a
 /// step ends); returns the lines written and the bytes of their text.
-fn ingest(store: &LogStore, jobs: &[String], bytes: u64) -> anyhow::Result<(u64, u64)> {
+pub(crate) fn ingest(store: &LogStore, jobs: &[String], bytes: u64) -> anyhow::Result<(u64, u64)> {
     let (mut lines, mut total) = (0u64, 0u64);
     for (j, job) in jobs.iter().enumerate() {
         let mut w = store.writer(job, 1, "build")?;

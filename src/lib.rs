@@ -38,6 +38,7 @@ pub mod bench_graphile;
 pub mod bench_ingest;
 pub mod bench_job_db;
 pub mod bench_jobs;
+pub mod bench_log_upload;
 pub mod bench_logs;
 pub mod bench_metrics;
 pub(crate) mod bench_npm;

@@ -28,7 +28,7 @@ impl LogStore {
             text.push_str(&serde_json::to_string(a).map_err(io::Error::other)?);
             text.push('\n');
         }
-        let _state = self.inner.state();
+        let state = self.inner.state();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -47,12 +47,27 @@ impl LogStore {
             }
         }
         file.write_all(text.as_bytes())?;
-        file.sync_data()
+        file.sync_data()?;
+        drop(state);
+        if let Some(mirrored) = self.inner.mirror.get() {
+            // Committed before the step's end is: a failure is retried once, then left to the next reconcile.
+            let rel = format!("{job_id}/{attempt}/{}", super::store::ANNOTATIONS_FILE);
+            let chunks = super::upload::chunks(&rel, len, text.as_bytes());
+            if let Err(e) = mirrored
+                .backend
+                .append(&chunks)
+                .or_else(|_| mirrored.backend.append(&chunks))
+            {
+                tracing::warn!(job = job_id, attempt, error = %e, "could not upload annotations to the database");
+            }
+        }
+        Ok(())
     }
 
     /// An attempt's annotations in the order they were found, each once (a line that does not parse, such as
     /// one torn by a crash, is skipped). `NotFound` when the attempt has none.
     pub fn annotations(&self, job_id: &str, attempt: u32) -> io::Result<Vec<Annotation>> {
+        self.ensure_local(job_id);
         let file = File::open(self.inner.annotations_path(job_id, attempt)?)?;
         let mut all = Vec::new();
         for line in BufReader::new(file).lines() {

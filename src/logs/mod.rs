@@ -25,18 +25,29 @@
 //! record format of `record`), `retention`, `annotation_file`, [`search`], `index` (the index files) and `required`
 //! (the literals a pattern needs).
 //!
+//! With `STORE=postgres` the files have a durable copy in the database ([`mirror`]): each replica's log root is a
+//! cache of it. Writers hand each flushed batch's complete records to a background uploader (`upload`) and wait for
+//! it when a step ends ([`StepLogWriter::sync`]); the job's deletion deletes its rows; a replica that becomes the worker
+//! brings its cache up to date ([`LogStore::reconcile`], `hydrate`), and a read of a job not checked yet fetches that
+//! job's files first.
+//!
 //! The API is synchronous (plain file I/O); async callers use `spawn_blocking` or accept short writes.
 
 mod annotation_file;
+mod hydrate;
 mod index;
+pub mod mirror;
 mod reader;
 mod record;
 mod required;
 mod retention;
 pub mod search;
 mod store;
+mod upload;
 mod writer;
 
+pub use hydrate::Reconciled;
+pub use mirror::LogMirror;
 pub use retention::retention_sweep;
 pub use store::LogStore;
 pub use writer::StepLogWriter;

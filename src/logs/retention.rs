@@ -19,6 +19,8 @@ impl LogStore {
             if !entry.file_type()?.is_dir() || validate("job id", &job).is_err() {
                 continue;
             }
+            // After a failover the database may hold newer lines of this job than this host: fetch them first.
+            self.ensure_local(&job);
             let newest = newest_mtime(&entry.path())?;
             if newest.is_some_and(|t| t >= cutoff) {
                 continue;

@@ -8,9 +8,11 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use super::mirror::LogMirror;
 use super::reader::{TAIL_BLOCK, complete_len, read_file, tail_file};
+use super::upload::Uploader;
 use super::{InvalidId, LiveLine, LogLine};
 use crate::redact::{Redactor, Redactors};
 
@@ -40,6 +42,24 @@ pub(super) struct Inner {
     pub(super) redactors: Redactors,
     /// Whether writers and searches keep the logs' indexes up to date (searches use an index either way).
     indexing: AtomicBool,
+    /// The durable copy of the files outside this host, when there is one ([`LogStore::set_mirror`]).
+    pub(super) mirror: OnceLock<Mirrored>,
+}
+
+/// The log mirror of a store and what it needs beside it.
+pub(super) struct Mirrored {
+    /// Where the durable copy lives.
+    pub(super) backend: Arc<dyn LogMirror>,
+    /// The background uploader writers hand their batches to.
+    pub(super) uploader: Uploader,
+    /// Jobs whose local files were brought up to date with the mirror's (or written here) since the store opened.
+    pub(super) checked: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Mirrored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mirrored")
+    }
 }
 
 /// The store's bookkeeping.
@@ -134,6 +154,7 @@ impl LogStore {
                 state: Mutex::new(State::default()),
                 redactors: Redactors::new(redactor),
                 indexing: AtomicBool::new(true),
+                mirror: OnceLock::new(),
             }),
         })
     }
@@ -179,6 +200,7 @@ impl LogStore {
         step_id: &str,
         n: usize,
     ) -> io::Result<Vec<LogLine>> {
+        self.ensure_local(job_id);
         let file = File::open(self.inner.step_path(job_id, attempt, step_id)?)?;
         tail_file(&file, n, TAIL_BLOCK)
     }
@@ -193,6 +215,7 @@ impl LogStore {
         from_line: u64,
         limit: usize,
     ) -> io::Result<Vec<LogLine>> {
+        self.ensure_local(job_id);
         let file = File::open(self.inner.step_path(job_id, attempt, step_id)?)?;
         read_file(&file, from_line, limit)
     }
@@ -200,6 +223,7 @@ impl LogStore {
     /// The (attempt, step id) pairs of a job that have a log, sorted by attempt, then step id. The store does not
     /// know the order the steps ran in: a reader showing a job orders these by the job's state.
     pub fn steps(&self, job_id: &str) -> io::Result<Vec<(u32, String)>> {
+        self.ensure_local(job_id);
         let dir = self.inner.job_dir(job_id)?;
         let attempts = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -243,17 +267,26 @@ impl LogStore {
         Inner::usage(&mut state, job_id, &dir).load(Ordering::SeqCst)
     }
 
-    /// Deletes every log of a job (retention). Fails with `ResourceBusy` while one of them is being
-    /// written.
+    /// Deletes every log of a job (retention), here and in the mirror. Fails with `ResourceBusy` while one of them is
+    /// being written.
     pub fn delete_job(&self, job_id: &str) -> io::Result<()> {
         let dir = self.inner.job_dir(job_id)?;
-        let mut state = self.inner.state();
-        if state.open.iter().any(|p| p.starts_with(&dir)) {
-            return Err(io::Error::new(
-                io::ErrorKind::ResourceBusy,
-                format!("job {job_id} still has a log being written"),
-            ));
+        let busy = |state: &State| {
+            if state.open.iter().any(|p| p.starts_with(&dir)) {
+                return Err(io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    format!("job {job_id} still has a log being written"),
+                ));
+            }
+            Ok(())
+        };
+        busy(&self.inner.state())?;
+        // The database's copy first: if that fails the local files stay, and the next sweep tries again.
+        if let Some(mirrored) = self.inner.mirror.get() {
+            mirrored.backend.delete_job(job_id)?;
         }
+        let mut state = self.inner.state();
+        busy(&state)?;
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}

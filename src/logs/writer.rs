@@ -14,9 +14,11 @@ use chrono::{DateTime, Utc};
 use super::index;
 use super::reader::{TAIL_BLOCK, complete_len, last_record};
 use super::store::{Inner, LIVE_BUFFER};
+use super::upload::{self, Uploader};
 use super::{LiveLine, LogLine, LogStore, record};
 use crate::executor::{OutputLine, Stream};
 use crate::redact::Redactor;
+use std::os::unix::fs::FileExt;
 
 /// Start of the marker line written when a job's log reaches its cap.
 pub(super) const TRUNCATED_PREFIX: &str = "[boomerang] log truncated: ";
@@ -46,6 +48,24 @@ impl LogStore {
     pub fn writer(&self, job_id: &str, attempt: u32, step_id: &str) -> io::Result<StepLogWriter> {
         let path = self.inner.step_path(job_id, attempt, step_id)?;
         let job_dir = self.inner.job_dir(job_id)?;
+        // A job resumed after a failover continues its logs: bring them here first.
+        self.ensure_local(job_id);
+        let rel = format!("{job_id}/{attempt}/{step_id}.log");
+        // What the database holds of this file: the writer uploads from there (after a crash on this host, what
+        // the last writer had not uploaded yet too).
+        let mirror = self.inner.mirror.get().map(|m| {
+            let stored = m.backend.list(&rel).map(|files| {
+                files
+                    .into_iter()
+                    .find(|(p, _)| *p == rel)
+                    .map_or(0, |(_, len)| len)
+            });
+            let stored = stored.unwrap_or_else(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "cannot learn what the database holds of a step log; uploading all of it");
+                0
+            });
+            (m.uploader.clone(), stored)
+        });
         let mut state = self.inner.state();
         if state.open.contains(&path) {
             return Err(io::Error::new(
@@ -106,6 +126,11 @@ impl LogStore {
             store: self.inner.clone(),
             path,
             record: String::new(),
+            mirror: mirror.map(|(uploader, stored)| Mirror {
+                uploader,
+                path: rel,
+                uploaded: stored.min(valid),
+            }),
         })
     }
 }
@@ -149,6 +174,18 @@ pub struct StepLogWriter {
     /// The longest secret form minus one byte: how far back a form crossing a join can start (the job's redactor
     /// does not change while a step runs).
     horizon: usize,
+    /// Where the written records go besides the file, when the store has a mirror.
+    mirror: Option<Mirror>,
+}
+
+/// A writer's share of the log mirror: the uploader and how much of the file was handed to it.
+#[derive(Debug)]
+struct Mirror {
+    uploader: Uploader,
+    /// The file's path under the log root.
+    path: String,
+    /// Bytes of the file handed to the uploader (or found in the database when the writer opened it).
+    uploaded: u64,
 }
 
 /// A line counted against the cap but not yet written.
@@ -196,6 +233,15 @@ fn masked(text: &str, mut masks: Vec<std::ops::Range<usize>>) -> String {
     }
     out.push_str(text.get(pos..).unwrap_or_default());
     out
+}
+
+/// How [`StepLogWriter::hand_off`] treats a full upload queue.
+#[derive(Debug, Clone, Copy)]
+enum Handoff {
+    /// Leave the rest for later (a flush: the step must not wait).
+    Offer,
+    /// Wait for room (a sync, or the writer's end).
+    Wait,
 }
 
 /// Lines a writer holds back at most, whatever their size.
@@ -262,6 +308,7 @@ impl StepLogWriter {
             &mut self.record,
         );
         self.file.write_all(self.record.as_bytes())?;
+        self.written += self.record.len() as u64;
         self.usage
             .fetch_add(self.record.len() as u64, Ordering::SeqCst);
         self.publish(LogLine {
@@ -415,7 +462,43 @@ impl StepLogWriter {
         self.release(Release::Batch)?;
         self.file.flush()?;
         self.index_if_behind(index::SEGMENT);
+        self.hand_off(Handoff::Offer);
         Ok(())
+    }
+
+    /// Hands the written records not handed off yet to the uploader (after the buffer is flushed to the file). A
+    /// failure to read them back is logged: the next reconcile uploads them.
+    fn hand_off(&mut self, how: Handoff) {
+        let Some(mirror) = self.mirror.as_mut() else {
+            return;
+        };
+        if self.written <= mirror.uploaded {
+            return;
+        }
+        let Ok(len) = usize::try_from(self.written - mirror.uploaded) else {
+            return;
+        };
+        let mut bytes = vec![0; len];
+        if let Err(e) = self
+            .file
+            .get_ref()
+            .read_exact_at(&mut bytes, mirror.uploaded)
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not read a step log back to upload it");
+            return;
+        }
+        for chunk in upload::chunks(&mirror.path, mirror.uploaded, &bytes) {
+            let len = chunk.bytes.len() as u64;
+            match how {
+                Handoff::Offer => {
+                    if !mirror.uploader.offer(chunk) {
+                        return; // the queue is full: the next flush or sync hands it off
+                    }
+                }
+                Handoff::Wait => mirror.uploader.send(chunk),
+            }
+            mirror.uploaded += len;
+        }
     }
 
     /// Extends the log's search index when at least `min_new` bytes written are not in it yet. A failure is logged,
@@ -436,10 +519,16 @@ impl StepLogWriter {
     }
 
     /// Flushes and fsyncs the file, so the lines survive a power loss.
+    /// With a log mirror, also waits until every line written is committed to it (or its upload was given up).
     pub fn sync(&mut self) -> io::Result<()> {
         self.release(Release::All)?;
         self.file.flush()?;
-        self.file.get_ref().sync_data()
+        self.file.get_ref().sync_data()?;
+        self.hand_off(Handoff::Wait);
+        if let Some(mirror) = &self.mirror {
+            mirror.uploader.wait_uploaded();
+        }
+        Ok(())
     }
 }
 
@@ -448,6 +537,7 @@ impl Drop for StepLogWriter {
         if let Err(e) = self.release(Release::All).and_then(|()| self.file.flush()) {
             tracing::warn!(path = %self.path.display(), error = %e, "flushing a step log failed");
         }
+        self.hand_off(Handoff::Wait);
         self.index_if_behind(index::BLOCK);
         let mut state = self.store.state();
         state.open.remove(&self.path);

@@ -100,6 +100,11 @@ pub(super) trait Backend: Send + Sync {
         let _ = events.send(LeaseEvent::Worker);
         Ok(())
     }
+    /// The durable copy of the step logs this engine keeps, if any: PostgreSQL keeps one, so logs outlive a replica's
+    /// host; an embedded engine lives on the same disk as the logs, so it keeps none.
+    fn log_mirror(self: Arc<Self>) -> Option<Arc<dyn crate::logs::LogMirror>> {
+        None
+    }
 }
 
 /// A group commit's writes and the conditions the fleet puts on them (see [`Backend::write_group`]).

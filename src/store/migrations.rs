@@ -15,11 +15,18 @@ pub struct Migration {
 }
 
 /// Every migration this boomerang knows, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "rows",
-    sql: include_str!("../../migrations/0001_rows.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "rows",
+        sql: include_str!("../../migrations/0001_rows.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "log_chunks",
+        sql: include_str!("../../migrations/0002_log_chunks.sql"),
+    },
+];
 
 /// What [`apply`] found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,6 +20,7 @@ pub mod migrations;
 mod pg_connect;
 mod postgres;
 mod postgres_lease;
+mod postgres_logs;
 mod scratch;
 pub mod snapshot;
 mod target;
@@ -222,6 +223,12 @@ impl Store {
     /// Which backend this store runs on.
     pub fn kind(&self) -> BackendKind {
         self.inner.kind
+    }
+
+    /// The durable copy of the step logs this store's engine keeps (PostgreSQL), given to the log store so logs
+    /// outlive a replica's host; `None` on redb and sled.
+    pub fn log_mirror(&self) -> Option<Arc<dyn crate::logs::LogMirror>> {
+        self.inner.backend.clone().log_mirror()
     }
 
     /// Starts taking the worker lease ([`lease`]); what comes of it arrives on `events`. Once per store.

@@ -106,7 +106,7 @@ impl Conn {
         })
     }
 
-    fn prepared(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+    pub(super) fn prepared(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
@@ -193,7 +193,7 @@ impl PostgresBackend {
     /// Runs `work` on a connection thread and waits for its answer. A failure on a connection that is now broken
     /// drops it, so the next call connects again; a `retryable` call (a read) is then run once more on a new
     /// connection, a write is not (whether its commit landed is unknown: the caller sees the error).
-    fn call<T: Send + 'static>(
+    pub(super) fn call<T: Send + 'static>(
         &self,
         what: &'static str,
         retryable: bool,
@@ -222,8 +222,10 @@ impl PostgresBackend {
 }
 
 /// Why a call failed: the database's error (the connection may have broken) or the store's own.
-enum Failure {
+pub(super) enum Failure {
+    /// The database's error.
     Pg(postgres::Error),
+    /// The store's own.
     Store(StoreError),
 }
 
@@ -559,6 +561,10 @@ impl Backend for PostgresBackend {
             .map_err(|e| StoreError::Backend(format!("cannot start the lease thread: {e}")))?;
         *held = Some(stop);
         Ok(())
+    }
+
+    fn log_mirror(self: Arc<Self>) -> Option<Arc<dyn crate::logs::LogMirror>> {
+        Some(self)
     }
 }
 

@@ -1270,3 +1270,137 @@ async fn kill_9_loop_long_1000_kills_redb() {
 async fn kill_9_loop_long_1000_kills_sled() {
     durability_kill_loop("sled", 1000, seed(0x105ed), 5000).await;
 }
+
+/// A job whose steps print lines found nowhere else: `prepare` ends, `slow` prints a line and runs until killed
+/// (its second run finishes at once).
+fn distinctive_config(marks: &std::path::Path) -> String {
+    let m = marks.display();
+    format!(
+        r#"jobs:
+  slow:
+    description: A job whose log must outlive its worker's host
+    timeout: 5m
+    on_interrupt: retry
+    steps:
+      - id: prepare
+        run: echo "prepared zebra-4711 on the first host"
+      - id: slow
+        run: |
+          if [ -e "{m}/slow-ran-before" ]; then
+            echo "second run: finishing at once"
+            exit 0
+          fi
+          touch "{m}/slow-ran-before"
+          echo "first run printed okapi-9321 before the kill"
+          echo "$$" > "{m}/slow.pid.tmp"
+          mv "{m}/slow.pid.tmp" "{m}/slow.pid"
+          exec sleep 60
+"#
+    )
+}
+
+/// Whether some stored log chunk in the database holds `text` (the test waits on it, not on time, before the kill).
+async fn database_has(url: &str, text: &str) -> bool {
+    let (url, text) = (url.to_string(), text.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut client = url
+            .parse::<postgres::Config>()
+            .expect("url")
+            .connect(postgres::NoTls)
+            .expect("connect");
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM boomerang_log_chunks WHERE position(convert_to($1, 'UTF8') in bytes) > 0",
+                &[&text],
+            )
+            .expect("query the log chunks");
+        row.get::<_, i64>(0) > 0
+    })
+    .await
+    .expect("the query's thread")
+}
+
+/// GET `path` of the server at `base` with the API token: the status and the body.
+async fn get_at(h: &Harness, base: &str, path: &str) -> (u16, String) {
+    let response = h
+        .http
+        .get(format!("{base}{path}"))
+        .bearer_auth(support::API_TOKEN)
+        .send()
+        .await
+        .expect("GET");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// Two replicas on two hosts (different data dirs): the worker runs a job whose first step ends and whose second
+/// prints a line and is killed with the worker (`kill -9`). The standby takes over, reruns the step, and its API
+/// shows the lines printed on the dead host, and a log search finds one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_logs_outlive_the_host_of_a_killed_worker_postgres() {
+    let Some(h) = Harness::new_postgres("log_failover").await else {
+        return;
+    };
+    let database = h
+        .database
+        .as_ref()
+        .map(|d| d.url().to_string())
+        .expect("a database");
+    let marks = h.marks();
+    h.add_repo(INSTALLATION, REPO, &distinctive_config(&marks), &sha(0xabc));
+    let worker = h.start().await;
+    let spare = Replica {
+        addr: support::stable_port(),
+        data: h.dir.path().join("data-other-host"),
+    };
+    let standby_url = spare.url();
+    let standby = spare.start(&h).await;
+    h.wait_logged(
+        "the second replica to say it is a standby",
+        "serving as a standby",
+    )
+    .await;
+    let (status, _) = h
+        .deliver(
+            "issue_comment",
+            &comment(REPO, INSTALLATION, 502, "/run slow"),
+            &uuid::Uuid::new_v4().to_string(),
+        )
+        .await
+        .expect("deliver the PR comment");
+    assert_eq!(status, 202);
+    let running =
+        wait_check_run(&h, "the worker runs the job", |c| titled(c, "Running slow")).await;
+    let job = running
+        .external_id
+        .clone()
+        .expect("external_id is the job id");
+    read_pid(&marks.join("slow.pid")).await;
+    let deadline = Instant::now() + PATIENCE;
+    while !database_has(&database, "okapi-9321").await {
+        assert!(
+            Instant::now() < deadline,
+            "the running step's line never reached the database"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    worker.kill9();
+    wait_closed(&h, REPO, "rocket").await;
+    let (status, logs) = get_at(&h, &standby_url, &format!("/api/v1/jobs/{job}/logs")).await;
+    assert_eq!(status, 200, "{logs}");
+    for line in [
+        "prepared zebra-4711 on the first host",
+        "first run printed okapi-9321 before the kill",
+        "second run: finishing at once",
+    ] {
+        assert!(logs.contains(line), "the new worker shows {line:?}: {logs}");
+    }
+    let (status, found) = get_at(&h, &standby_url, "/api/v1/search?q=zebra-4711").await;
+    assert_eq!(status, 200, "{found}");
+    assert!(
+        found.contains("prepared zebra-4711 on the first host") && found.contains(&job),
+        "the search on the new worker finds the line printed on the dead host: {found}"
+    );
+    drop(standby);
+}
