@@ -199,6 +199,7 @@ impl App {
     pub fn router(&self) -> Router {
         crate::api::with_security_headers(
             self.ingress()
+                .counting_first_starts(self.processor.first_starts())
                 .router()
                 .merge(crate::api::router(self.api_state()))
                 .merge(crate::health::http::public_routes(self.ops_state())),

@@ -7,6 +7,7 @@
 //!
 //! One file per concern:
 //! - `queue`: the processor and its loop over pending deliveries (concurrency, retries, back-off).
+//! - `first_starts`: deliveries whose first processing start their acknowledgement's commit counted.
 //! - `plan`: what a delivery decided (`plan::Plan`) and its one atomic commit.
 //! - `event_triggers`: one handler per webhook event that names jobs (dispatches, workflow runs, pushes, re-runs).
 //! - `answers`: webhook events that answer waiting jobs (a dispatch or workflow run carrying a correlation id,
@@ -27,6 +28,7 @@ pub mod command;
 mod comment;
 mod config;
 mod event_triggers;
+mod first_starts;
 mod fork;
 mod jobs;
 mod plan;
@@ -34,6 +36,7 @@ mod queue;
 mod replay;
 
 pub use api_start::{ApiJobRequest, ApiRefusal};
+pub use first_starts::FirstStarts;
 pub use queue::{CONCURRENCY, MAX_PROCESSING_AGE, MAX_UNFINISHED_STARTS, Processor};
 pub use replay::{ReplayRefusal, Replayed};
 

@@ -131,10 +131,17 @@ impl Processor {
         };
         // Counted on disk before the work (once the repository's lock is held, so a delivery merely queued behind a
         // hung one is not blamed for it): a crash or hang from here on is counted too.
-        record.unfinished_starts = record.unfinished_starts.saturating_add(1);
-        let mut b = Batch::new();
-        b.update_delivery(&key.guid, &record);
-        inner.store.commit(b).await?;
+        // The acknowledgement's commit counted this start when this process acknowledged the delivery and no start
+        // has been recorded since (the count on disk is still that one): no second commit for it.
+        let counted_on_ack = inner.first_starts.take(&key.guid)
+            && record.unfinished_starts == 1
+            && record.attempts == 0;
+        if !counted_on_ack {
+            record.unfinished_starts = record.unfinished_starts.saturating_add(1);
+            let mut b = Batch::new();
+            b.update_delivery(&key.guid, &record);
+            inner.store.commit(b).await?;
+        }
         tracing::info!(
             guid = %record.guid,
             event = %record.event,
@@ -226,9 +233,11 @@ impl Processor {
         Ok(committed)
     }
 
-    /// Tells the engine about a job committed with [`add_job`] and starts it.
+    /// Tells the engine about a job committed with [`add_job`] and starts it, and wakes the outbox: the job's check
+    /// run create was queued in the same batch (waiting for the job's runner's first commit to wake it cost a commit).
     pub(super) fn started(&self, job: &JobRecord) {
         self.inner.journal.notify_changed(&job.id);
+        self.inner.journal.wake_outbox();
         self.inner.engine.start(&job.id);
     }
 }

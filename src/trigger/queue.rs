@@ -3,6 +3,7 @@
 //! reason until GitHub's own redelivery window has passed.
 
 use super::ProcessError;
+use super::first_starts::FirstStarts;
 use crate::clock::Clock;
 use crate::engine::{Engine, Journal};
 use crate::github::{GithubClient, Retry};
@@ -51,6 +52,8 @@ pub(super) struct Inner {
     retry_at: Mutex<HashMap<String, tokio::time::Instant>>,
     /// One delivery per repository at a time, so "has this comment's command already run?" is race-free.
     pub(super) repo_locks: Mutex<HashMap<RepoName, Arc<tokio::sync::Mutex<()>>>>,
+    /// Deliveries this process's ingress committed with their first start counted.
+    pub(super) first_starts: Arc<FirstStarts>,
 }
 
 impl Processor {
@@ -76,8 +79,15 @@ impl Processor {
                 in_progress: Mutex::new(HashSet::new()),
                 retry_at: Mutex::new(HashMap::new()),
                 repo_locks: Mutex::new(HashMap::new()),
+                first_starts: Arc::new(FirstStarts::default()),
             }),
         }
+    }
+
+    /// Where this process's ingress notes the deliveries it committed with their first start counted
+    /// ([`crate::webhook::Ingress::counting_first_starts`]).
+    pub fn first_starts(&self) -> Arc<FirstStarts> {
+        self.inner.first_starts.clone()
     }
 
     /// Processes pending deliveries until `shutdown`; `wake` is notified by the ingress for each new one.

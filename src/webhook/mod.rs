@@ -80,6 +80,9 @@ pub struct Ingress {
     /// Cancelled when a graceful shutdown begins: deliveries are then refused with 503, so GitHub's list shows them
     /// failed and the redelivery poller asks for them again once the server is back.
     draining: tokio_util::sync::CancellationToken,
+    /// Set when this process's processor takes the deliveries this ingress queues: each is then committed with its
+    /// first processing start counted, saving the processor that commit.
+    first_starts: Option<Arc<crate::trigger::FirstStarts>>,
 }
 
 impl Ingress {
@@ -99,7 +102,18 @@ impl Ingress {
             clock,
             metrics,
             draining: tokio_util::sync::CancellationToken::new(),
+            first_starts: None,
         }
+    }
+
+    /// Commits each queued delivery with its first processing start counted and notes it in `first_starts`, which
+    /// the processor of this same process reads ([`crate::trigger::Processor::first_starts`]).
+    pub fn counting_first_starts(
+        mut self,
+        first_starts: Arc<crate::trigger::FirstStarts>,
+    ) -> Ingress {
+        self.first_starts = Some(first_starts);
+        self
     }
 
     /// Refuses deliveries with 503 once `draining` is cancelled (a graceful shutdown).
@@ -237,7 +251,7 @@ async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response
         },
         note: (!actionable).then(|| "not an event boomerang acts on".to_string()),
         attempts: 0,
-        unfinished_starts: 0,
+        unfinished_starts: u32::from(actionable && ingress.first_starts.is_some()),
     };
     let mut batch = Batch::new();
     let queue_at = actionable.then(|| now.timestamp_nanos_opt().unwrap_or_default().max(0) as u64);
@@ -250,6 +264,9 @@ async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response
         Ok(_) => {
             tracing::debug!(%guid, %event, actionable, "delivery recorded");
             if actionable {
+                if let Some(first_starts) = &ingress.first_starts {
+                    first_starts.note(guid);
+                }
                 ingress.wake.notify_one();
                 answer(StatusCode::ACCEPTED, "accepted")
             } else if event == "ping" {
