@@ -233,11 +233,9 @@ impl Processor {
         Ok(committed)
     }
 
-    /// Tells the engine about a job committed with [`add_job`] and starts it, and wakes the outbox: the job's check
-    /// run create was queued in the same batch (waiting for the job's runner's first commit to wake it cost a commit).
+    /// Tells the engine about a job committed with [`add_job`] and starts it.
     pub(super) fn started(&self, job: &JobRecord) {
         self.inner.journal.notify_changed(&job.id);
-        self.inner.journal.wake_outbox();
         self.inner.engine.start(&job.id);
     }
 }
