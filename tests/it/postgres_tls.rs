@@ -37,7 +37,7 @@ fn migrate_over_tls_checks_the_certificate() {
     let port = cluster.port;
     let (ok, said) = migrate(port, "sslmode=verify-full", Some(&ca));
     assert!(ok, "{said}\n{}", cluster.log());
-    assert!(said.contains("applied migration 1"), "{said}");
+    assert!(said.contains("applied migrations 1 (rows)"), "{said}");
 
     let (ok, said) = migrate(port, "sslmode=verify-full", None);
     assert!(!ok, "{said}");
