@@ -267,6 +267,7 @@ impl App {
                 .await
                 .context("cannot record this worker's address")?;
             self.reconcile_logs();
+            self.place_steps();
             self.start(shutdown).await
         }
         .await;
@@ -294,6 +295,43 @@ impl App {
             tracing::info!(peer_url = %address.url, "this replica is the worker");
         }
         Ok(running)
+    }
+
+    /// With `STEP_PLACEMENT=fleet`: this worker's steps are posted to the fleet's agents (before recovery, which
+    /// stops what the previous worker had posted).
+    fn place_steps(&self) {
+        if self.settings.step_placement != crate::fleet::steps::StepPlacement::Fleet {
+            return;
+        }
+        if let Some(queue) = self.store.step_queue() {
+            self.engine
+                .place_steps_on_fleet(crate::fleet::steps::remote::RemoteSteps::start(queue));
+        }
+    }
+
+    /// With `STEP_PLACEMENT=fleet`, on every replica: starts this replica's step agent, which runs steps until
+    /// `shutdown` (then lets them run for `SHUTDOWN_GRACE` and stops them); `None` otherwise.
+    pub fn start_step_agent(
+        &self,
+        shutdown: CancellationToken,
+    ) -> Option<crate::fleet::steps::agent::AgentHandle> {
+        if self.settings.step_placement != crate::fleet::steps::StepPlacement::Fleet
+            || self.settings.step_slots == 0
+        {
+            return None;
+        }
+        let queue = self.store.step_queue()?;
+        let settings = crate::fleet::steps::agent::AgentSettings {
+            slots: self.settings.step_slots,
+            lease: self.settings.step_lease,
+            grace: self.settings.shutdown_grace,
+        };
+        Some(crate::fleet::steps::agent::start(
+            self.engine.clone(),
+            queue,
+            settings,
+            shutdown,
+        ))
     }
 
     /// In the background: brings this host's log files (a cache) and the database's copy into agreement, so the logs

@@ -170,6 +170,15 @@ pub(crate) enum BenchCommand {
         /// The database (each count runs in a schema of its own, dropped after).
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
+        /// `worker`: the worker runs every step; `fleet`: every replica's step agent does (`STEP_PLACEMENT`).
+        #[arg(long, default_value = "worker")]
+        placement: String,
+        /// `STEP_SLOTS` of each replica with `--placement fleet`.
+        #[arg(long, default_value_t = 8)]
+        slots: u32,
+        /// How long each job's step sleeps (0: `run: 'true'`).
+        #[arg(long, default_value_t = 0)]
+        step_ms: u64,
     },
     /// The database work and time per one-step job on redb and PostgreSQL, beside graphile-worker on the same
     /// database.
@@ -309,11 +318,23 @@ pub(crate) fn run(what: BenchCommand) -> ExitCode {
             jobs,
             replicas,
             database_url,
-        } => run_async(boomerang::bench_replicas::replicas(
-            jobs,
-            replicas,
-            database_url,
-        )),
+            placement,
+            slots,
+            step_ms,
+        } => run_async(async move {
+            let placement: boomerang::fleet::steps::StepPlacement = placement
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--placement: {e}"))?;
+            boomerang::bench_replicas::replicas(boomerang::bench_replicas::ReplicasOptions {
+                jobs,
+                max_replicas: replicas,
+                database_url,
+                fleet: placement == boomerang::fleet::steps::StepPlacement::Fleet,
+                slots,
+                step_ms,
+            })
+            .await
+        }),
         BenchCommand::JobsDb {
             jobs,
             lone,

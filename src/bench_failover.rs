@@ -69,7 +69,7 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<
 impl Bench {
     /// Spawns a replica on `schema` with its own port and `DATA_DIR`, and waits until it answers `/healthz`.
     async fn spawn(&self, schema: &ScratchSchema, data: &Path) -> anyhow::Result<Replica> {
-        spawn_replica(&self.exe, &self.sim, schema, data, SECRET).await
+        spawn_replica(&self.exe, &self.sim, schema, data, SECRET, &[]).await
     }
 
     /// Sends `/run hold` to `replica` and waits until the step has started (its first mark).
@@ -181,6 +181,7 @@ pub(crate) async fn spawn_replica(
     schema: &ScratchSchema,
     data: &Path,
     secret: &str,
+    extra_env: &[(&str, &str)],
 ) -> anyhow::Result<Replica> {
     let addr = free_addr()?;
     let url = format!("http://{addr}");
@@ -206,6 +207,8 @@ pub(crate) async fn spawn_replica(
         .env("RUST_LOG", "warn")
         .env_remove("METRICS_LISTEN")
         .env("METRICS_TOKEN", METRICS_TOKEN)
+        .env_remove("STEP_PLACEMENT")
+        .envs(extra_env.iter().copied())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

@@ -1,11 +1,14 @@
 //! Purpose: `boomerang bench replicas`: one-step jobs through 1, 2, … real `boomerang serve` replicas sharing one
-//! PostgreSQL database, the webhooks spread round robin over the replicas. Every replica records webhooks; the
-//! worker runs every job (the others forward and stand by), so on one host the curve shows what the standbys cost the
-//! fleet (the same database and cores, more sessions), not scaling. Each count runs in a schema of its own.
+//! PostgreSQL database, the webhooks spread round robin over the replicas. Every replica records webhooks. With
+//! `--placement worker` the worker runs every step (the others forward and stand by), so on one host the curve shows
+//! what the standbys cost the fleet (the same database and cores, more sessions), not scaling; with `--placement
+//! fleet` every replica's step agent runs steps with `--slots` each, so a step that waits (`--step-ms`) shows the
+//! capacity the replicas add and what placing steps through the database costs. Each count runs in a schema of its
+//! own.
 
 use crate::bench::Stats;
 use crate::bench_failover::{METRICS_TOKEN, Replica, post_webhook, spawn_replica};
-use crate::bench_job_db::{CONFIG, final_check_runs, job_request};
+use crate::bench_job_db::{final_check_runs, job_request};
 use crate::store::ScratchSchema;
 use anyhow::Context;
 use boomerang_sim::{SimConfig, Simulator};
@@ -27,24 +30,81 @@ struct Point {
     ack: Stats,
 }
 
-/// `bench replicas`: `jobs` one-step jobs through 1 to `max_replicas` replicas on `database_url`.
-pub async fn replicas(
-    jobs: usize,
-    max_replicas: usize,
-    database_url: Option<String>,
-) -> anyhow::Result<()> {
+/// What `bench replicas` runs.
+#[derive(Debug, Clone)]
+pub struct ReplicasOptions {
+    /// Jobs measured per replica count.
+    pub jobs: usize,
+    /// The largest replica count.
+    pub max_replicas: usize,
+    /// The database.
+    pub database_url: Option<String>,
+    /// `true`: `STEP_PLACEMENT=fleet` (every replica runs steps); `false`: the worker runs them all.
+    pub fleet: bool,
+    /// `STEP_SLOTS` of each replica with `fleet`.
+    pub slots: u32,
+    /// The step sleeps this long (0: `true`).
+    pub step_ms: u64,
+}
+
+/// The bench's repository config: one job of one step, started by a `repository_dispatch` of type `go`.
+fn config(step_ms: u64) -> String {
+    let run = if step_ms == 0 {
+        "'true'".to_string()
+    } else {
+        format!("'sleep {:.3}'", step_ms as f64 / 1000.0)
+    };
+    format!(
+        "jobs:\n  noop:\n    on:\n      repository_dispatch: {{types: [go]}}\n    on_complete:\n      dispatch: false\n    steps:\n      - run: {run}\n"
+    )
+}
+
+/// `bench replicas`: one-step jobs through 1 to `max_replicas` replicas (see the module's text).
+pub async fn replicas(options: ReplicasOptions) -> anyhow::Result<()> {
+    let ReplicasOptions {
+        jobs,
+        max_replicas,
+        database_url,
+        fleet,
+        slots,
+        step_ms,
+    } = options;
     let database_url = database_url
         .ok_or_else(|| anyhow::anyhow!("bench replicas needs DATABASE_URL (or --database-url)"))?;
     anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
     anyhow::ensure!((1..=8).contains(&max_replicas), "--replicas must be 1 to 8");
+    anyhow::ensure!((1..=1024).contains(&slots), "--slots must be 1 to 1024");
+    let placement = if fleet {
+        format!("every replica runs steps (STEP_PLACEMENT=fleet, STEP_SLOTS={slots})")
+    } else {
+        "the worker runs every step".to_string()
+    };
+    let step = if step_ms == 0 {
+        "`run: 'true'`".to_string()
+    } else {
+        format!("`sleep` {step_ms} ms")
+    };
     println!(
-        "replicas: {jobs} one-step jobs (`run: 'true'`) per replica count, webhooks round robin over the replicas, \
-         {IN_FLIGHT} in flight, over {INSTALLATIONS} installations; one worker runs every job"
+        "replicas: {jobs} one-step jobs ({step}) per replica count, webhooks round robin over the replicas, \
+         {IN_FLIGHT} in flight, over {INSTALLATIONS} installations; {placement}"
     );
+    if fleet && step_ms > 0 {
+        let ideal = f64::from(slots) * 1000.0 / step_ms as f64;
+        println!(
+            "the slots' own limit: {ideal:.0} jobs/s per replica ({slots} slots, each step {step_ms} ms)"
+        );
+    }
     let exe = std::env::current_exe().context("this binary's path")?;
+    let slots_text = slots.to_string();
+    let env: Vec<(&str, &str)> = if fleet {
+        vec![("STEP_PLACEMENT", "fleet"), ("STEP_SLOTS", &slots_text)]
+    } else {
+        Vec::new()
+    };
+    let config = config(step_ms);
     let mut points: Vec<Point> = Vec::new();
     for n in 1..=max_replicas {
-        let point = run_count(&exe, &database_url, n, jobs).await?;
+        let point = run_count(&exe, &database_url, n, jobs, &config, &env).await?;
         println!(
             "{} replica{}: {:.0} jobs/s (first webhook sent → last job ended); webhook acknowledged: {}",
             point.replicas,
@@ -79,9 +139,11 @@ async fn run_count(
     database_url: &str,
     n: usize,
     jobs: usize,
+    config: &str,
+    env: &[(&str, &str)],
 ) -> anyhow::Result<Point> {
     let sim = Simulator::start(SimConfig::with_test_key(1, "bench", SECRET)).await?;
-    let repos = crate::bench::add_repos(&sim, INSTALLATIONS, CONFIG);
+    let repos = crate::bench::add_repos(&sim, INSTALLATIONS, config);
     let schema = ScratchSchema::create(database_url, "bench_replicas")?;
     let dirs = tempfile::tempdir()?;
     let mut fleet: Vec<Replica> = Vec::with_capacity(n);
@@ -93,6 +155,7 @@ async fn run_count(
                 &schema,
                 &dirs.path().join(format!("r{r}")),
                 SECRET,
+                env,
             )
             .await?,
         );

@@ -8,6 +8,7 @@ use crate::app::{App, Running};
 use crate::clock::Clock;
 use crate::config::{Endpoints, Settings};
 use crate::fleet::Role;
+use crate::fleet::steps::agent::AgentHandle;
 use crate::setup::credentials::Credentials;
 use crate::setup::{Registration, SetupMode};
 use axum::Router;
@@ -125,6 +126,7 @@ pub async fn run(shutdown: CancellationToken) -> Result<(), ServeError> {
     }
     let settings = Settings::from_env_or(with_file(file.as_ref())).map_err(setting)?;
     let app = build_checked(settings, &shutdown).await?;
+    let agent = app.start_step_agent(shutdown.clone());
     let mut lease = app.take_lease().map_err(ServeError::Failed)?;
     if lease.role().await == Role::Worker {
         let running = app
@@ -133,7 +135,8 @@ pub async fn run(shutdown: CancellationToken) -> Result<(), ServeError> {
             .map_err(ServeError::Failed)?;
         let switch = RouterSwitch::new(app.router());
         announce(&app.settings);
-        return serve_until(listener, switch, running, shutdown).await;
+        let http = spawn_http(listener, switch);
+        return finish(http, Some(running), agent, shutdown).await;
     }
     // A standby: webhooks are recorded here and the rest forwarded until this replica takes the lease over.
     let switch = RouterSwitch::new(app.standby_router().map_err(ServeError::Failed)?);
@@ -143,7 +146,7 @@ pub async fn run(shutdown: CancellationToken) -> Result<(), ServeError> {
         _ = shutdown.cancelled() => {
             // Not taking the lease while stopping: another standby should.
             drop(lease);
-            return finish(http, None, shutdown).await;
+            return finish(http, None, agent, shutdown).await;
         }
         taken = lease.until_worker() => {
             if let Err(why) = taken {
@@ -159,7 +162,7 @@ pub async fn run(shutdown: CancellationToken) -> Result<(), ServeError> {
         .map_err(ServeError::Failed)?;
     switch.set(app.router());
     announce(&app.settings);
-    finish(http, Some(running), shutdown).await
+    finish(http, Some(running), agent, shutdown).await
 }
 
 fn announce(settings: &Settings) {
@@ -190,7 +193,7 @@ async fn run_setup(
         crate::text::setup::setup_link_lines(&mode.link(), crate::setup::credentials::FILE_NAME)
     );
     tracing::info!(listen = %endpoints.listen, public_url = %endpoints.public_url, "boomerang in setup mode");
-    let (app, running) = loop {
+    let (app, running, agent) = loop {
         let registration = tokio::select! {
             _ = shutdown.cancelled() => None,
             r = registrations.recv() => r,
@@ -200,7 +203,7 @@ async fn run_setup(
             started,
         }) = registration
         else {
-            return finish(http, None, shutdown).await;
+            return finish(http, None, None, shutdown).await;
         };
         if let Err(e) = credentials.save(&endpoints.data_dir) {
             tracing::error!(error = %e, "setup: cannot write the credentials file");
@@ -208,10 +211,10 @@ async fn run_setup(
             continue;
         }
         match go_live(&credentials, &shutdown).await {
-            Ok((app, running)) => {
+            Ok((app, running, agent)) => {
                 switch.set(app.router());
                 let _ = started.send(Ok(()));
-                break (app, running);
+                break (app, running, agent);
             }
             Err(e) => {
                 tracing::error!(error = %e, "setup: cannot serve with the registered App");
@@ -222,16 +225,17 @@ async fn run_setup(
     // A second registration racing the first one is answered at once instead of waiting on a closed loop.
     drop(registrations);
     announce(&app.settings);
-    finish(http, Some(running), shutdown).await
+    finish(http, Some(running), agent, shutdown).await
 }
 
 /// The settings with the registered App's credentials, the App built, checked and started.
 async fn go_live(
     credentials: &Credentials,
     shutdown: &CancellationToken,
-) -> Result<(App, Running), ServeError> {
+) -> Result<(App, Running, Option<AgentHandle>), ServeError> {
     let settings = Settings::from_env_or(with_file(Some(credentials))).map_err(setting)?;
     let app = build_checked(settings, shutdown).await?;
+    let agent = app.start_step_agent(shutdown.clone());
     let mut lease = app.take_lease().map_err(ServeError::Failed)?;
     if let Err(why) = lease.until_worker().await {
         return Err(ServeError::Failed(anyhow::anyhow!(why)));
@@ -240,7 +244,7 @@ async fn go_live(
         .start_worker(lease, shutdown.clone())
         .await
         .map_err(ServeError::Failed)?;
-    Ok((app, running))
+    Ok((app, running, agent))
 }
 
 /// The HTTP server's task and the token that stops it (after the drain, so pages and the API answer meanwhile).
@@ -260,20 +264,12 @@ fn spawn_http(listener: TcpListener, switch: RouterSwitch) -> Http {
     Http { task, stop }
 }
 
-async fn serve_until(
-    listener: TcpListener,
-    switch: RouterSwitch,
-    running: Running,
-    shutdown: CancellationToken,
-) -> Result<(), ServeError> {
-    let http = spawn_http(listener, switch);
-    finish(http, Some(running), shutdown).await
-}
-
-/// Waits for `shutdown` (or HTTP ending on an error), drains and stops the loops, then stops HTTP.
+/// Waits for `shutdown` (or HTTP ending on an error), drains and stops the loops and the step agent, then stops
+/// HTTP.
 async fn finish(
     mut http: Http,
     running: Option<Running>,
+    agent: Option<AgentHandle>,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let ended = tokio::select! {
@@ -283,6 +279,10 @@ async fn finish(
     shutdown.cancel();
     if let Some(running) = running {
         running.stop().await;
+    }
+    // After the drain: the worker's steps on this replica's agent are stopped and reported first.
+    if let Some(agent) = agent {
+        agent.stop().await;
     }
     http.stop.cancel();
     let served = match ended {

@@ -312,6 +312,9 @@ async fn stream(
         .into_response()
 }
 
+/// How often a live log stream looks for lines printed on other replicas (`STORE=postgres`).
+const REMOTE_LINES_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Sends the job's stored lines (the last `tail` of each step), then each new line, then an `end` event
 /// when the job has ended. Stops early when the client goes away.
 async fn follow(app: ApiState, id: String, tail: usize, tx: tokio::sync::mpsc::Sender<Event>) {
@@ -371,6 +374,11 @@ async fn follow(app: ApiState, id: String, tail: usize, tx: tokio::sync::mpsc::S
         }
     }
     let mut check = true;
+    // With the logs in the database, a step may print on another replica (`STEP_PLACEMENT=fleet`): its lines
+    // are fetched here by reads, so the stream reads what is new once a second.
+    let mut fetch = tokio::time::interval(REMOTE_LINES_EVERY);
+    fetch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mirrored = logs.is_mirrored();
     loop {
         if check && let Some(end) = ended() {
             for e in catch_up(&mut last, false) {
@@ -407,6 +415,14 @@ async fn follow(app: ApiState, id: String, tail: usize, tx: tokio::sync::mpsc::S
             },
             changed = changes.recv() => {
                 check = !matches!(changed, Ok(job) if job.as_str() != id);
+            }
+            _ = fetch.tick(), if mirrored => {
+                logs.recheck(&id);
+                for e in catch_up(&mut last, false) {
+                    if tx.send(e).await.is_err() {
+                        return;
+                    }
+                }
             }
         }
     }

@@ -89,6 +89,15 @@ pub struct Settings {
     pub store: BackendKind,
     /// `DATABASE_URL`: the PostgreSQL database of `STORE=postgres` (`postgres://user@host:5432/db`).
     pub database_url: Option<String>,
+    /// `STEP_PLACEMENT`: `worker` (default: steps run in the worker's process tree) or `fleet` (`STORE=postgres`:
+    /// every replica's step agent claims steps from the database and runs them on its host).
+    pub step_placement: crate::fleet::steps::StepPlacement,
+    /// `STEP_SLOTS`: how many steps this replica's agent runs at once with `STEP_PLACEMENT=fleet` (default: the
+    /// number of CPUs; 0: this replica runs none, e.g. a worker that only coordinates).
+    pub step_slots: u32,
+    /// `STEP_LEASE`: how long a replica's step agent counts as alive after each renewal (every second; default
+    /// 10s): a replica that dies has its steps counted interrupted this long after.
+    pub step_lease: Duration,
     /// `PEER_URL`: how the other replicas on the same database reach this one's HTTP listener, to forward what
     /// only the worker answers (default `http://[$FLY_PRIVATE_IP]:<port>` on Fly.io, else `http://127.0.0.1:<port>`).
     pub peer_url: String,
@@ -396,6 +405,37 @@ impl Settings {
             None => BackendKind::Redb,
             Some(s) => s.trim().parse().map_err(|e: String| bad("STORE", e))?,
         };
+        let step_placement: crate::fleet::steps::StepPlacement = match get("STEP_PLACEMENT") {
+            None => Default::default(),
+            Some(v) => v.parse().map_err(|e: String| bad("STEP_PLACEMENT", e))?,
+        };
+        if step_placement == crate::fleet::steps::StepPlacement::Fleet
+            && store != BackendKind::Postgres
+        {
+            return Err(bad(
+                "STEP_PLACEMENT",
+                "`fleet` needs STORE=postgres: the replicas share steps through the database",
+            ));
+        }
+        let step_slots = match get("STEP_SLOTS") {
+            None => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if n <= 1024 => n,
+                _ => {
+                    return Err(bad(
+                        "STEP_SLOTS",
+                        format!("expected a number from 0 to 1024, not {v:?}"),
+                    ));
+                }
+            },
+        };
+        let step_lease = duration("STEP_LEASE", get("STEP_LEASE"), Duration::from_secs(10))?;
+        if step_lease < Duration::from_secs(3) {
+            return Err(bad(
+                "STEP_LEASE",
+                "must be at least 3s (the agent renews it every second)",
+            ));
+        }
         let pool_size = match get("DATABASE_POOL_SIZE") {
             None => None,
             Some(v) => {
@@ -527,6 +567,9 @@ impl Settings {
             public_url,
             store,
             database_url,
+            step_placement,
+            step_slots,
+            step_lease,
             peer_url,
             api_tokens,
             kill_grace: duration("KILL_GRACE", get("KILL_GRACE"), Duration::from_secs(10))?,
@@ -643,6 +686,11 @@ mod tests {
             (("STORE", "mysql"), "STORE"),
             (("STORE", "postgres"), "DATABASE_URL"),
             (("DATABASE_POOL_SIZE", "0"), "DATABASE_POOL_SIZE"),
+            (("STEP_PLACEMENT", "everywhere"), "STEP_PLACEMENT"),
+            (("STEP_PLACEMENT", "fleet"), "STEP_PLACEMENT"),
+            (("STEP_SLOTS", "1025"), "STEP_SLOTS"),
+            (("STEP_SLOTS", "many"), "STEP_SLOTS"),
+            (("STEP_LEASE", "1s"), "STEP_LEASE"),
             (("DATABASE_POOL_SIZE", "65"), "DATABASE_POOL_SIZE"),
             (("DATABASE_POOL_SIZE", "four"), "DATABASE_POOL_SIZE"),
             (("API_TOKENS", "short"), "API_TOKENS"),

@@ -76,26 +76,32 @@ impl AttemptRun<'_> {
         step_id: &str,
         extra: &std::collections::BTreeMap<String, String>,
     ) -> Vec<(String, String)> {
-        let settings = &self.engine.inner.settings;
-        let mut env = step_env(
-            &settings.base_env,
-            &self.record,
-            self.attempt,
-            step_id,
-            extra,
-        );
-        if self.record.spec.waits().next().is_some() {
-            let dir = super::workdir::events_dir(self);
-            env.push(("BOOMERANG_EVENTS_DIR".into(), dir.display().to_string()));
-            if let Some(links) = &settings.links {
-                let job = self.record.id.as_str();
-                env.push(("BOOMERANG_EVENTS_TOKEN".into(), links.events_token(job)));
-                env.push((
-                    "BOOMERANG_EVENTS_URL".into(),
-                    format!("{}/api/v1/events", links.public_url()),
-                ));
-            }
-        }
-        env
+        attempt_step_env(self.engine, &self.record, self.attempt, step_id, extra)
     }
+}
+
+/// [`AttemptRun::step_env`] from the job's record alone: what a step agent (`STEP_PLACEMENT=fleet`) builds on its
+/// own host, with its own working directory's events.
+pub(super) fn attempt_step_env(
+    engine: &Engine,
+    record: &JobRecord,
+    attempt: u32,
+    step_id: &str,
+    extra: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let settings = &engine.inner.settings;
+    let mut env = step_env(&settings.base_env, record, attempt, step_id, extra);
+    if record.spec.waits().next().is_some() {
+        let dir = super::workdir::events_dir_of(engine, &record.id, attempt);
+        env.push(("BOOMERANG_EVENTS_DIR".into(), dir.display().to_string()));
+        if let Some(links) = &settings.links {
+            let job = record.id.as_str();
+            env.push(("BOOMERANG_EVENTS_TOKEN".into(), links.events_token(job)));
+            env.push((
+                "BOOMERANG_EVENTS_URL".into(),
+                format!("{}/api/v1/events", links.public_url()),
+            ));
+        }
+    }
+    env
 }

@@ -43,6 +43,7 @@ pub(super) async fn run_compensations(
             step: id.clone(),
             script,
             env: run.step_env(&id, &step.env),
+            step_env: step.env.clone(),
             step_timeout: step.timeout.or(Some(Duration::from_secs(600))),
             deadline: run.engine.inner.clock.now() + chrono::Duration::hours(1),
             workdir: workdir.to_path_buf(),

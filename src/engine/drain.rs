@@ -41,11 +41,24 @@ pub(super) fn interrupted_step_event(
     step: &StepState,
     now: DateTime<Utc>,
 ) -> JobEvent {
+    interrupted_step_event_because(record, attempt, step, now, None)
+}
+
+/// [`interrupted_step_event`] for a step stopped by something else than a restart of boomerang (`reason`: the
+/// replica that ran it stopped answering), which the step's note then gives.
+pub(super) fn interrupted_step_event_because(
+    record: &JobRecord,
+    attempt: u32,
+    step: &StepState,
+    now: DateTime<Utc>,
+    reason: Option<String>,
+) -> JobEvent {
     match record.spec.on_interrupt {
         OnInterrupt::Retry => JobEvent::StepInterrupted {
             attempt,
             step: step.id.clone(),
             at: now,
+            reason,
         },
         OnInterrupt::Fail => JobEvent::StepFinished {
             attempt,
@@ -58,7 +71,10 @@ pub(super) fn interrupted_step_event(
                 .started_at
                 .map(|s| (now - s).num_milliseconds().max(0) as u64)
                 .unwrap_or(0),
-            note: Some(notes::INTERRUPTED_BY_RESTART.into()),
+            note: Some(match reason {
+                Some(why) => notes::interrupted_because(&why),
+                None => notes::INTERRUPTED_BY_RESTART.into(),
+            }),
         },
     }
 }

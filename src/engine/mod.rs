@@ -19,6 +19,7 @@ mod drain;
 mod group;
 mod job_cache;
 mod journal;
+mod placed;
 mod recovery;
 mod runner;
 mod schedule;
@@ -34,6 +35,7 @@ pub use commands::{CommittedCommands, JobCommand};
 pub use dispatch_steps::{run_ended, still_waiting};
 pub use drain::DrainOutcome;
 pub use journal::{Journal, LockedJobs};
+pub use placed::AGENT_VARIABLE;
 
 use crate::clock::Clock;
 use crate::effect::{Effect, enqueue};
@@ -122,6 +124,8 @@ struct Inner {
     running: Mutex<HashMap<JobId, Runner>>,
     deadlines: deadlines::Deadlines,
     drain: drain::DrainSignals,
+    /// Set when steps run on the fleet's agents (`STEP_PLACEMENT=fleet`) instead of in this process.
+    remote: std::sync::OnceLock<crate::fleet::steps::remote::RemoteSteps>,
 }
 
 /// A job's runner while it is active in this process: how to stop it and how to make it look at its state again.
@@ -165,6 +169,7 @@ impl Engine {
                 running: Mutex::new(HashMap::new()),
                 deadlines: deadlines::Deadlines::default(),
                 drain: drain::DrainSignals::default(),
+                remote: std::sync::OnceLock::new(),
             }),
         }
     }

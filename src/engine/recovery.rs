@@ -49,6 +49,12 @@ impl Engine {
                 continue;
             }
             let now = self.inner.clock.now();
+            // Steps on the fleet (`STEP_PLACEMENT=fleet`) that the previous worker followed: their agents stop them.
+            if let Some(remote) = self.remote_steps()
+                && let Err(e) = remote.cancel_job(job.as_str()).await
+            {
+                tracing::warn!(%job, error = %e, "cannot stop the interrupted job's steps on the fleet");
+            }
             // Everything in the job's step cgroups, including what left the process group (setsid).
             if let Some(root) = &self.inner.settings.step_cgroup {
                 let left = root.kill_leftovers(job.as_str());

@@ -85,12 +85,14 @@ pub(super) async fn run_attempt(
     let deadline = started_at
         + chrono::Duration::from_std(run.record.spec.timeout).unwrap_or(chrono::Duration::hours(1));
     let workdir = workdir::path(&run);
-    let checkout = if run.record.spec.checkout && !workdir.exists() {
+    // Steps placed on the fleet get their working directory (and checkout) on the agent's host.
+    let placed = engine.remote_steps().is_some();
+    let checkout = if run.record.spec.checkout && !placed && !workdir.exists() {
         workdir::checkout(&run, &workdir, deadline, &cancel).await
     } else {
         Ok(())
     };
-    if let Err(e) = std::fs::create_dir_all(&workdir) {
+    if !placed && let Err(e) = std::fs::create_dir_all(&workdir) {
         tracing::error!(job = %run.record.id, error = %e, "cannot create the workspace");
     }
     if let Err(reason) = checkout {
@@ -229,7 +231,13 @@ pub(super) async fn run_attempt(
                 };
                 steps.in_flight.remove(&result.step);
                 let Some(step) = spec.step(&result.step).cloned() else { continue };
-                let retry = finish_step(&mut run, &step, result, &mut verdict, cancel_seen, deadline).await?;
+                let retry = if (result.lost.is_some() || result.interrupted) && !draining.is_cancelled() {
+                    // Its replica died or shut down (`STEP_PLACEMENT=fleet`): the job's on_interrupt, as at a
+                    // restart; a step put back to pending is launched again by the next round.
+                    finish_interrupted_step(&mut run, &step, result, &mut verdict, cancel_seen, deadline).await?
+                } else {
+                    finish_step(&mut run, &step, result, &mut verdict, cancel_seen, deadline).await?
+                };
                 // A retry recorded as a shutdown begins is left to the next start.
                 if let Some((try_number, delay)) = retry.filter(|_| !draining.is_cancelled()) {
                     steps.launch(&run, &step, try_number, delay);
@@ -263,7 +271,7 @@ pub(super) async fn run_attempt(
     }
     let (conclusion, reason) = verdict.conclusion(&run, &notes);
     finish_attempt(&mut run, conclusion, reason).await?;
-    workdir::remove(&run, &workdir);
+    workdir::release(&run, &workdir).await;
     Ok(())
 }
 
@@ -293,7 +301,7 @@ async fn fail_before_steps(
         run.record_visible(skips).await?;
     }
     finish_attempt(run, JobConclusion::Failure, reason).await?;
-    workdir::remove(run, workdir);
+    workdir::release(run, workdir).await;
     Ok(())
 }
 
@@ -389,7 +397,7 @@ async fn finish_drained_step(
     cancelled: bool,
     deadline: DateTime<Utc>,
 ) -> Result<(), EngineError> {
-    if !result.interrupted {
+    if !result.interrupted && result.lost.is_none() {
         finish_step(run, step, result, verdict, cancelled, deadline).await?;
         return Ok(());
     }
@@ -418,6 +426,53 @@ async fn finish_drained_step(
         run.record_visible(events).await?;
     }
     Ok(())
+}
+
+/// Records a try whose replica stopped it while this worker goes on (`STEP_PLACEMENT=fleet`: the agent died or
+/// shut down) as its job's `on_interrupt` says: `retry` puts the step back to pending, `fail` counts the try as
+/// failed, its retries and `on_failure` applying as for any failure.
+async fn finish_interrupted_step(
+    run: &mut AttemptRun<'_>,
+    step: &StepSpec,
+    mut result: StepResult,
+    verdict: &mut Verdict,
+    cancelled: bool,
+    deadline: DateTime<Utc>,
+) -> Result<Option<(u32, Duration)>, EngineError> {
+    let reason = match &result.lost {
+        Some(agent) => say::agent_lost(agent),
+        None => say::AGENT_SHUT_DOWN.to_string(),
+    };
+    tracing::warn!(job = %run.record.id, step = %step.id, %reason, "step interrupted on the fleet");
+    if run.record.spec.on_interrupt == crate::spec::OnInterrupt::Fail || cancelled {
+        result.outcome = Err(say::interrupted_because(&reason));
+        result.interrupted = false;
+        result.lost = None;
+        return finish_step(run, step, result, verdict, cancelled, deadline).await;
+    }
+    let mut events = run.take_started(result.started);
+    let mut after_start = run.state.clone();
+    for e in &events {
+        crate::job::apply(&mut after_start, &run.record, e);
+    }
+    if let Some(state) = after_start
+        .attempt(run.attempt)
+        .and_then(|a| a.step(&step.id))
+        .filter(|s| s.status == StepStatus::Running)
+    {
+        let now = run.engine.inner.clock.now();
+        events.push(super::drain::interrupted_step_event_because(
+            &run.record,
+            run.attempt,
+            state,
+            now,
+            Some(reason),
+        ));
+    }
+    if !events.is_empty() {
+        run.record_visible(events).await?;
+    }
+    Ok(None)
 }
 
 /// Handles a finished try: records it, and decides retry, stop, continue or compensate.
@@ -549,6 +604,7 @@ impl Steps {
             step: step.id.clone(),
             script: step.run.clone(),
             env: run.step_env(&step.id, &step.env),
+            step_env: step.env.clone(),
             step_timeout: step.timeout,
             deadline: self.deadline,
             workdir: self.workdir.clone(),

@@ -29,8 +29,11 @@ pub(super) struct StepResult {
     pub(super) outcome: Result<StepOutcome, String>,
     /// Whether the job's deadline, not the step's own timeout, bounded this try.
     pub(super) limited_by_job: bool,
-    /// Whether a shutdown's drain stopped the try (before it started, or its process, once the grace was over).
+    /// Whether a shutdown's drain stopped the try (before it started, or its process, once the grace was over), or
+    /// the replica running it (`STEP_PLACEMENT=fleet`) stopped it because it was shutting down.
     pub(super) interrupted: bool,
+    /// The replica running the try (`STEP_PLACEMENT=fleet`) stopped renewing its lease before it reported: which.
+    pub(super) lost: Option<String>,
 }
 
 /// A finished try as its `StepFinished` event records it.
@@ -129,6 +132,8 @@ pub(super) struct StepTask {
     pub(super) script: String,
     /// The complete environment (see [`step_env`]).
     pub(super) env: Vec<(String, String)>,
+    /// The step's own `env` from the config (what a fleet order carries: its agent builds the rest itself).
+    pub(super) step_env: std::collections::BTreeMap<String, String>,
     /// The step's own timeout, if it has one.
     pub(super) step_timeout: Option<Duration>,
     /// The job's deadline: the try is stopped there whatever its own timeout.
@@ -164,6 +169,7 @@ impl StepTask {
             outcome: Err("not started".into()),
             limited_by_job: false,
             interrupted: false,
+            lost: None,
         };
         let interrupt = self.engine.interrupt_token();
         let draining = self.engine.draining_token();
@@ -189,16 +195,124 @@ impl StepTask {
             _ => (remaining, true),
         };
         result.limited_by_job = limited;
+        if let Some(remote) = self.engine.inner.remote.get().cloned() {
+            return self.run_placed(&remote, result, timeout).await;
+        }
+        // The process is stopped when the attempt is cancelled, or when a shutdown's grace is over.
+        let stop = self.cancel.child_token();
+        let interrupter = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                tokio::select! {
+                    _ = interrupt.cancelled() => stop.cancel(),
+                    _ = stop.cancelled() => {}
+                }
+            }
+        });
+        let process = LoggedProcess {
+            engine: &self.engine,
+            job: &self.job,
+            attempt: self.attempt,
+            step: &self.step,
+            try_number: self.try_number,
+            script: &self.script,
+            env: &self.env,
+            workdir: &self.workdir,
+            timeout,
+            matchers: &self.matchers,
+        };
+        let mut started = None;
+        let outcome = process
+            .run(stop.clone(), |pid| {
+                let event = JobEvent::StepStarted {
+                    attempt: self.attempt,
+                    step: self.step.clone(),
+                    try_number: self.try_number,
+                    at: clock.now(),
+                    pgid: Some(pid),
+                };
+                started = Some(event.clone());
+                let journal = self.engine.inner.journal.clone();
+                let job = self.job.clone();
+                async move {
+                    if let Err(e) = journal
+                        .append(&job, std::slice::from_ref(&event), |_| {})
+                        .await
+                    {
+                        tracing::error!(%job, error = %e, "cannot record a step start");
+                    }
+                }
+            })
+            .await;
+        interrupter.abort();
+        result.started = started.map(|event| (event, true));
+        result.interrupted = stop.is_cancelled()
+            && !self.cancel.is_cancelled()
+            && !matches!(&outcome, Ok(o) if o.conclusion == StepConclusion::Success);
+        result.outcome = outcome;
+        self.unrecorded_start(&mut result);
+        result
+    }
+
+    /// A try whose process never spawned still gets a start, so the step table is complete.
+    pub(super) fn unrecorded_start(&self, result: &mut StepResult) {
+        if result.started.is_none() {
+            let event = JobEvent::StepStarted {
+                attempt: self.attempt,
+                step: self.step.clone(),
+                try_number: self.try_number,
+                at: self.engine.inner.clock.now(),
+                pgid: None,
+            };
+            result.started = Some((event, false));
+        }
+    }
+}
+
+/// A step's process with its log: what the worker runs for a try, and what a step agent runs for an order.
+pub(super) struct LoggedProcess<'a> {
+    /// The engine (its logs take the output; its settings bound the process).
+    pub(super) engine: &'a Engine,
+    /// The job.
+    pub(super) job: &'a JobId,
+    /// The attempt.
+    pub(super) attempt: u32,
+    /// The step's id (its log's name).
+    pub(super) step: &'a str,
+    /// Which try (a retry's log gets a marker line).
+    pub(super) try_number: u32,
+    /// The shell script.
+    pub(super) script: &'a str,
+    /// The complete environment.
+    pub(super) env: &'a [(String, String)],
+    /// The working directory.
+    pub(super) workdir: &'a std::path::Path,
+    /// How long it may run.
+    pub(super) timeout: Duration,
+    /// The job's problem matchers.
+    pub(super) matchers: &'a [crate::spec::ProblemMatcher],
+}
+
+impl LoggedProcess<'_> {
+    /// Opens the log, spawns the process (calling `on_spawn` with its process group once it runs), stores its output
+    /// with secrets masked and annotations found, and returns its outcome once it and its log are done. `stop`
+    /// stops the process (SIGTERM, then SIGKILL after the grace).
+    pub(super) async fn run<F, Fut>(
+        self,
+        stop: CancellationToken,
+        on_spawn: F,
+    ) -> Result<StepOutcome, String>
+    where
+        F: FnOnce(u32) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let clock = self.engine.inner.clock.clone();
         // Loads the job's secret parameters into the redactor the writer takes.
         let redactor = self.engine.inner.journal.redactor(self.job.as_str());
         let logs = self.engine.inner.logs.clone();
-        let mut writer = match logs.writer(self.job.as_str(), self.attempt, &self.step) {
-            Ok(w) => w,
-            Err(e) => {
-                result.outcome = Err(format!("cannot open the step log: {e}"));
-                return result;
-            }
-        };
+        let mut writer = logs
+            .writer(self.job.as_str(), self.attempt, self.step)
+            .map_err(|e| format!("cannot open the step log: {e}"))?;
         let (tx, rx) = tokio::sync::mpsc::channel::<OutputLine>(1024);
         if self.try_number > 1 {
             let _ = writer.append(&OutputLine {
@@ -207,7 +321,7 @@ impl StepTask {
                 text: notes::retry_marker(self.try_number),
             });
         }
-        let detector = Detector::new(&self.step, &self.matchers);
+        let detector = Detector::new(self.step, self.matchers);
         // The job's events token (a job with waits has one) is masked where the output prints it as it is.
         let token = self
             .env
@@ -221,73 +335,39 @@ impl StepTask {
                 write_log(writer, rx, detector, &redactor, token.as_deref(), &place)
             }
         });
+        let settings = &self.engine.inner.settings;
         let command = StepCommand {
-            script: self.script.clone(),
-            env: self.env.clone(),
-            workdir: self.workdir.clone(),
-            timeout: Some(timeout),
-            kill_grace: self.engine.inner.settings.kill_grace,
-            cgroup: self.engine.inner.settings.step_cgroup.as_ref().map(|root| {
-                root.step_dir(self.job.as_str(), self.attempt, self.try_number, &self.step)
+            script: self.script.to_owned(),
+            env: self.env.to_vec(),
+            workdir: self.workdir.to_path_buf(),
+            timeout: Some(self.timeout),
+            kill_grace: settings.kill_grace,
+            cgroup: settings.step_cgroup.as_ref().map(|root| {
+                root.step_dir(self.job.as_str(), self.attempt, self.try_number, self.step)
             }),
         };
         let (pid_tx, pid_rx) = tokio::sync::oneshot::channel::<u32>();
-        // The process is stopped when the attempt is cancelled, or when a shutdown's grace is over.
-        let stop = self.cancel.child_token();
-        let interrupter = tokio::spawn({
-            let stop = stop.clone();
-            async move {
-                tokio::select! {
-                    _ = interrupt.cancelled() => stop.cancel(),
-                    _ = stop.cancelled() => {}
-                }
-            }
-        });
         let step_run = run_step(
             &command,
             move |pid| {
                 let _ = pid_tx.send(pid);
             },
             tx,
-            stop.clone(),
+            stop,
         );
         tokio::pin!(step_run);
         let outcome = tokio::select! {
             biased;
             pid = pid_rx => {
-                let event = JobEvent::StepStarted {
-                    attempt: self.attempt,
-                    step: self.step.clone(),
-                    try_number: self.try_number,
-                    at: clock.now(),
-                    pgid: pid.ok(),
-                };
-                if let Err(e) = self.engine.inner.journal.append(&self.job, std::slice::from_ref(&event), |_| {}).await {
-                    tracing::error!(job = %self.job, error = %e, "cannot record a step start");
+                if let Ok(pid) = pid {
+                    on_spawn(pid).await;
                 }
-                result.started = Some((event, true));
                 step_run.await
             }
             outcome = &mut step_run => outcome,
         };
-        interrupter.abort();
         let _ = log_task.await;
-        result.interrupted = stop.is_cancelled()
-            && !self.cancel.is_cancelled()
-            && !matches!(&outcome, Ok(o) if o.conclusion == StepConclusion::Success);
-        result.outcome = outcome.map_err(|e| e.to_string());
-        if result.started.is_none() {
-            // The process never spawned: still record a start so the step table is complete.
-            let event = JobEvent::StepStarted {
-                attempt: self.attempt,
-                step: self.step.clone(),
-                try_number: self.try_number,
-                at: clock.now(),
-                pgid: None,
-            };
-            result.started = Some((event, false));
-        }
-        result
+        outcome.map_err(|e| e.to_string())
     }
 }
 

@@ -3,7 +3,10 @@
 //! attempt's waits received (`$BOOMERANG_EVENTS_DIR/<name>.json`, each the event's payload), written before
 //! each step starts.
 
+use super::Engine;
 use super::attempt::AttemptRun;
+use crate::ids::JobId;
+use crate::job::{JobRecord, JobState};
 use crate::text::notes;
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
@@ -12,12 +15,17 @@ use tokio_util::sync::CancellationToken;
 
 /// Where attempt `attempt` of `job` works: `<workspace root>/<job>/<attempt>`.
 pub(super) fn path(run: &AttemptRun<'_>) -> PathBuf {
-    run.engine
+    path_of(run.engine, &run.record.id, run.attempt)
+}
+
+/// [`path`] by job and attempt.
+pub(super) fn path_of(engine: &Engine, job: &JobId, attempt: u32) -> PathBuf {
+    engine
         .inner
         .settings
         .workspace_root
-        .join(run.record.id.as_str())
-        .join(run.attempt.to_string())
+        .join(job.as_str())
+        .join(attempt.to_string())
 }
 
 /// Where the events attempt `attempt` of `job` received are: `<workspace root>/<job>/<attempt>.events`.
@@ -25,16 +33,26 @@ pub(super) fn events_dir(run: &AttemptRun<'_>) -> PathBuf {
     path(run).with_extension("events")
 }
 
+/// [`events_dir`] by job and attempt.
+pub(super) fn events_dir_of(engine: &Engine, job: &JobId, attempt: u32) -> PathBuf {
+    path_of(engine, job, attempt).with_extension("events")
+}
+
 /// Writes each event the attempt received as `<name>.json` (its payload) into [`events_dir`], for the steps
 /// that follow; a job without waits has none. Failures are logged: the step then misses the file.
 pub(super) fn write_events(run: &AttemptRun<'_>) {
-    let Some(attempt) = run.state.attempt(run.attempt) else {
+    write_events_of(run.engine, &run.record, &run.state, run.attempt);
+}
+
+/// [`write_events`] from a job's record and state.
+pub(super) fn write_events_of(engine: &Engine, record: &JobRecord, state: &JobState, attempt: u32) {
+    let Some(attempt) = state.attempt(attempt) else {
         return;
     };
-    if run.record.spec.waits().next().is_none() {
+    if record.spec.waits().next().is_none() {
         return;
     }
-    let dir = events_dir(run);
+    let dir = events_dir_of(engine, &record.id, attempt.number);
     let written = std::fs::create_dir_all(&dir).and_then(|()| {
         for event in &attempt.events {
             // Names are `[a-z0-9][a-z0-9_-]*` (checked by the config), so they are safe file names.
@@ -47,7 +65,19 @@ pub(super) fn write_events(run: &AttemptRun<'_>) {
         Ok(())
     });
     if let Err(e) = written {
-        tracing::warn!(job = %run.record.id, error = %e, "cannot write the received events for the steps");
+        tracing::warn!(job = %record.id, error = %e, "cannot write the received events for the steps");
+    }
+}
+
+/// An attempt ended: removes its working directory here, and with steps on the fleet lets its agent remove its own.
+pub(super) async fn release(run: &AttemptRun<'_>, workdir: &Path) {
+    remove(run, workdir);
+    if let Some(remote) = run.engine.remote_steps()
+        && let Err(e) = remote
+            .attempt_ended(run.record.id.as_str(), run.attempt)
+            .await
+    {
+        tracing::warn!(job = %run.record.id, error = %e, "cannot end the attempt's placement on the fleet");
     }
 }
 
@@ -72,9 +102,19 @@ pub(super) async fn checkout(
     deadline: DateTime<Utc>,
     cancel: &CancellationToken,
 ) -> Result<(), String> {
-    let record = &run.record;
+    checkout_of(run.engine, &run.record, workdir, deadline, cancel).await
+}
+
+/// [`checkout`] from a job's record (a step agent fills its own host's working directory).
+pub(super) async fn checkout_of(
+    engine: &Engine,
+    record: &JobRecord,
+    workdir: &Path,
+    deadline: DateTime<Utc>,
+    cancel: &CancellationToken,
+) -> Result<(), String> {
     let failed = |why: String| notes::checkout_failed(&why);
-    let Some(checkout) = run.engine.inner.settings.checkout.clone() else {
+    let Some(checkout) = engine.inner.settings.checkout.clone() else {
         return Err(failed(
             crate::checkout::CheckoutError::Unavailable.to_string(),
         ));
@@ -83,7 +123,7 @@ pub(super) async fn checkout(
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
         .map_err(|e| failed(format!("cannot create {}: {e}", staging.display())))?;
-    let remaining = (deadline - run.engine.inner.clock.now())
+    let remaining = (deadline - engine.inner.clock.now())
         .to_std()
         .unwrap_or(Duration::ZERO);
     let fetch = checkout.checkout(record.installation, &record.repo, &record.sha, &staging);

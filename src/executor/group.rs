@@ -131,23 +131,37 @@ pub fn kill_orphaned_group(pgid: u32, marker: (&str, &str)) -> bool {
 /// how many groups it killed. Start-up recovery uses it for steps whose start (and so whose group) was never
 /// recorded because boomerang died between spawning the process and writing the event.
 pub fn kill_orphans_with(marker: (&str, &str)) -> usize {
-    if marker.0.is_empty() || marker.0.contains('=') || marker.1.is_empty() {
+    if marker.1.is_empty() {
         return 0;
     }
-    let wanted = format!("{}={}", marker.0, marker.1).into_bytes();
+    kill_orphans_where(marker.0, |value| value == marker.1)
+}
+
+/// Kills every process group holding a live process whose environment has `NAME=<value>` with `dead(value)`, and
+/// returns how many groups it killed. A step agent starting uses it for the steps of an earlier agent on this host
+/// that died (`BOOMERANG_AGENT=<its name>`).
+pub fn kill_orphans_where(name: &str, dead: impl Fn(&str) -> bool) -> usize {
+    if name.is_empty() || name.contains('=') {
+        return 0;
+    }
+    let prefix = format!("{name}=").into_bytes();
     let own_group = nix::unistd::getpgrp().as_raw() as u32;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
-    let mut groups: Vec<u32> = entries
+    let mut groups: Vec<(u32, String)> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            std::fs::read(format!("/proc/{p}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == wanted))
+        .filter_map(|p| {
+            let env = std::fs::read(format!("/proc/{p}/environ")).ok()?;
+            let value = env
+                .split(|&b| b == 0)
+                .find_map(|kv| kv.strip_prefix(prefix.as_slice()))?;
+            let value = String::from_utf8(value.to_vec()).ok()?;
+            dead(&value).then_some((p, value))
         })
-        .filter_map(|p| match stat(p) {
+        .filter_map(|(p, value)| match stat(p) {
             Some((state, pgrp)) if !matches!(state, 'Z' | 'X' | 'x') && pgrp != own_group => {
-                Some(pgrp)
+                Some((pgrp, value))
             }
             _ => None,
         })
@@ -156,7 +170,7 @@ pub fn kill_orphans_with(marker: (&str, &str)) -> usize {
     groups.dedup();
     groups
         .into_iter()
-        .filter(|&g| kill_orphaned_group(g, marker))
+        .filter(|(g, value)| kill_orphaned_group(*g, (name, value)))
         .count()
 }
 

@@ -2,9 +2,11 @@
 //! deduplicated on the delivery GUID across the fleet); the one holding the worker lease ([`crate::store::lease`])
 //! does everything else: it processes deliveries, runs jobs, sends the outbox at GitHub's pace and fires the timers.
 //! A standby forwards the API and the pages to the worker ([`forward`]), and takes the lease over when the worker
-//! dies, resuming its jobs the way a restart does (`on_interrupt`).
+//! dies, resuming its jobs the way a restart does (`on_interrupt`). With `STEP_PLACEMENT=fleet` every replica
+//! also runs steps: the worker posts them, each replica's agent claims and runs them ([`steps`]).
 
 pub mod forward;
+pub mod steps;
 
 use crate::store::{LeaseEvent, Store, StoreError};
 use std::sync::Arc;

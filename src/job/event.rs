@@ -163,7 +163,8 @@ pub enum JobEvent {
         /// When.
         at: DateTime<Utc>,
     },
-    /// boomerang restarted while the step ran (its process was stopped); it will run again from the start.
+    /// boomerang restarted while the step ran (its process was stopped), or the replica running it stopped
+    /// answering; it will run again from the start.
     StepInterrupted {
         /// Attempt.
         attempt: u32,
@@ -171,6 +172,9 @@ pub enum JobEvent {
         step: String,
         /// When the restart noticed it.
         at: DateTime<Utc>,
+        /// Why, when it was not a restart of boomerang (older events have none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// The attempt waits for earlier jobs of its concurrency group to end before it starts.
     WaitingInGroup {

@@ -434,11 +434,19 @@ fn apply_event(state: &mut JobState, record: &JobRecord, event: &JobEvent) {
             "{operation}: {}{message}",
             status.map(|s| format!("{s} ")).unwrap_or_default()
         )),
-        JobEvent::StepInterrupted { attempt, step, .. } => {
+        JobEvent::StepInterrupted {
+            attempt,
+            step,
+            reason,
+            ..
+        } => {
             if let Some(s) = attempt_mut(state, *attempt).and_then(|a| a.step_mut(step)) {
                 s.status = StepStatus::Pending;
                 s.pgid = None;
-                s.note = Some("interrupted by a restart of boomerang; run again".to_string());
+                s.note = Some(match reason {
+                    Some(why) => format!("{why}; run again"),
+                    None => "interrupted by a restart of boomerang; run again".to_string(),
+                });
             }
         }
         JobEvent::AnnotationsSent { attempt, total } => {

@@ -189,6 +189,7 @@ fn fold_table() {
                     attempt: 1,
                     step: "a".into(),
                     at: at(40),
+                    reason: None,
                 },
             ],
             "1:Queued [a=Pending b=Pending]",

@@ -92,6 +92,30 @@ impl LogStore {
         }
     }
 
+    /// Brings `job_id`'s files up to date with the mirror's copy now (a step that ran on another replica has
+    /// ended: its lines are in the database). A failure is logged, as in a read.
+    pub fn refresh_job(&self, job_id: &str) {
+        self.recheck(job_id);
+        self.ensure_local(job_id);
+    }
+
+    /// The next read of `job_id` fetches what the mirror has beyond the local files first (a step of it runs on
+    /// another replica and uploads as it prints).
+    pub fn recheck(&self, job_id: &str) {
+        if let Some(mirrored) = self.inner.mirror.get() {
+            mirrored
+                .checked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(job_id);
+        }
+    }
+
+    /// Whether the logs have a durable copy elsewhere (`STORE=postgres`): lines may then arrive from other hosts.
+    pub fn is_mirrored(&self) -> bool {
+        self.inner.mirror.get().is_some()
+    }
+
     /// Fetches what the mirror has of `rel` (`stored` bytes) beyond the local file. True when it fetched something.
     fn bring_local(&self, mirror: &Arc<dyn LogMirror>, rel: &str, stored: u64) -> io::Result<bool> {
         let Some(path) = self.local_path(rel) else {

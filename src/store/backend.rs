@@ -105,6 +105,10 @@ pub(super) trait Backend: Send + Sync {
     fn log_mirror(self: Arc<Self>) -> Option<Arc<dyn crate::logs::LogMirror>> {
         None
     }
+    /// Where the fleet's step orders are kept, if this engine is shared by replicas (PostgreSQL).
+    fn step_queue(self: Arc<Self>) -> Option<Arc<dyn crate::fleet::steps::StepQueue>> {
+        None
+    }
 }
 
 /// A group commit's writes and the conditions the fleet puts on them (see [`Backend::write_group`]).

@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "log_chunks",
         sql: include_str!("../../migrations/0002_log_chunks.sql"),
     },
+    Migration {
+        version: 3,
+        name: "step_orders",
+        sql: include_str!("../../migrations/0003_step_orders.sql"),
+    },
 ];
 
 /// What [`apply`] found and did.

@@ -21,6 +21,7 @@ mod pg_connect;
 mod postgres;
 mod postgres_lease;
 mod postgres_logs;
+mod postgres_steps;
 mod scratch;
 pub mod snapshot;
 mod target;
@@ -229,6 +230,12 @@ impl Store {
     /// outlive a replica's host; `None` on redb and sled.
     pub fn log_mirror(&self) -> Option<Arc<dyn crate::logs::LogMirror>> {
         self.inner.backend.clone().log_mirror()
+    }
+
+    /// Where the fleet's step orders are kept (PostgreSQL: `STEP_PLACEMENT=fleet`); `None` on redb and sled, whose
+    /// store belongs to one process.
+    pub fn step_queue(&self) -> Option<Arc<dyn crate::fleet::steps::StepQueue>> {
+        self.inner.backend.clone().step_queue()
     }
 
     /// Starts taking the worker lease ([`lease`]); what comes of it arrives on `events`. Once per store.

@@ -566,6 +566,10 @@ impl Backend for PostgresBackend {
     fn log_mirror(self: Arc<Self>) -> Option<Arc<dyn crate::logs::LogMirror>> {
         Some(self)
     }
+
+    fn step_queue(self: Arc<Self>) -> Option<Arc<dyn crate::fleet::steps::StepQueue>> {
+        Some(self)
+    }
 }
 
 /// Streams every row, in key order and as of one snapshot, to `chunks`.

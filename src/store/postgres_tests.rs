@@ -85,11 +85,15 @@ fn migrations_run_once_and_a_newer_database_is_refused() {
     assert_eq!(first.from, 0);
     assert_eq!(
         first.applied,
-        vec![(1, "rows".to_string()), (2, "log_chunks".to_string())]
+        vec![
+            (1, "rows".to_string()),
+            (2, "log_chunks".to_string()),
+            (3, "step_orders".to_string())
+        ]
     );
     let again = Store::migrate(schema.url()).expect("migrate again");
     assert!(again.applied.is_empty(), "{again:?}");
-    assert_eq!(again.to(), 2);
+    assert_eq!(again.to(), 3);
     execute_alone_for_test(
         schema.url(),
         "INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')",

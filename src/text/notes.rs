@@ -91,6 +91,26 @@ pub fn queued_in_group(job: &str, waiting: &str) -> String {
     format!("`{job}` is queued: {waiting}. It starts when the jobs ahead of it end.")
 }
 
+/// A step stopped by something else than a restart (its replica stopped answering), with the job's
+/// `on_interrupt: fail`.
+pub fn interrupted_because(why: &str) -> String {
+    format!(
+        "interrupted: {why}, and the job's on_interrupt is `fail` (re-run the job to try again)"
+    )
+}
+
+/// Why a step placed on another replica stopped: that replica's step agent stopped renewing its lease.
+pub fn agent_lost(agent: &str) -> String {
+    format!("the replica running this step ({agent}) stopped answering")
+}
+
+/// A step no replica's agent claimed before its timeout (`STEP_PLACEMENT=fleet`).
+pub const NO_AGENT_TOOK_THE_STEP: &str = "no replica took this step before its timeout: every step agent was busy \
+     or none runs (STEP_SLOTS)";
+
+/// Why a step placed on another replica stopped: that replica was shutting down.
+pub const AGENT_SHUT_DOWN: &str = "the replica running this step shut down";
+
 /// A step a restart interrupted, when the job's `on_interrupt` is `fail`.
 pub const INTERRUPTED_BY_RESTART: &str = "interrupted: boomerang restarted while this step was running, and the job's \
      on_interrupt is `fail` (re-run the job to try again)";

@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use support::{Harness, PATIENCE, alive, comment, poll, read_pid, sha};
+use support::{Harness, PATIENCE, Replica, alive, comment, get_at, poll, read_pid, sha};
 
 const REPO: &str = "acme/widgets";
 const INSTALLATION: u64 = 7;
@@ -502,28 +502,6 @@ async fn chaos(
     .await
 }
 
-/// One replica of a chaos run: where it listens and keeps its `DATA_DIR` (the same on every restart).
-struct Replica {
-    addr: std::net::SocketAddr,
-    data: std::path::PathBuf,
-}
-
-impl Replica {
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Starts `boomerang serve` for this replica and waits until it answers `/healthz`.
-    async fn start(&self, h: &Harness) -> support::Server {
-        let mut server = h.spawn_with(&[
-            ("LISTEN", &self.addr.to_string()),
-            ("DATA_DIR", &self.data.display().to_string()),
-        ]);
-        h.wait_healthy_at(&mut server, &self.url()).await;
-        server
-    }
-}
-
 /// [`chaos`] on `h`'s store with `replicas` servers sharing it (several need PostgreSQL): each delivery goes to a
 /// random replica (another one when that one is down), each kill hits a random replica, which is restarted.
 async fn chaos_on(
@@ -764,6 +742,22 @@ async fn chaos_kill_9_replicas_while_jobs_run_postgres() {
         return;
     };
     chaos_on(h, 3, 24, 24, 6, seed(0xf1ee7), true).await;
+}
+
+/// [`chaos_kill_9_replicas_while_jobs_run_postgres`] with the steps on the fleet (`STEP_PLACEMENT=fleet`): every
+/// replica's agent runs steps, so a kill also takes steps down with a standby; each such step runs again on a live
+/// replica (`on_interrupt: retry`) and the same guarantees hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_kill_9_replicas_with_steps_on_the_fleet_postgres() {
+    let Some(mut h) = Harness::new_postgres("chaos_fleet_steps").await else {
+        return;
+    };
+    h.set_env(&[
+        ("STEP_PLACEMENT", "fleet"),
+        ("STEP_SLOTS", "2"),
+        ("STEP_LEASE", "3s"),
+    ]);
+    chaos_on(h, 3, 24, 24, 6, seed(0xf1ee8), true).await;
 }
 
 /// Two replicas on a PostgreSQL server of the test's own, behind a proxy the test controls, while 12 jobs are
@@ -1335,19 +1329,6 @@ async fn database_has(url: &str, text: &str) -> bool {
     })
     .await
     .expect("the query's thread")
-}
-
-/// GET `path` of the server at `base` with the API token: the status and the body.
-async fn get_at(h: &Harness, base: &str, path: &str) -> (u16, String) {
-    let response = h
-        .http
-        .get(format!("{base}{path}"))
-        .bearer_auth(support::API_TOKEN)
-        .send()
-        .await
-        .expect("GET");
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap_or_default())
 }
 
 /// Two replicas on two hosts (different data dirs): the worker runs a job whose first step ends and whose second

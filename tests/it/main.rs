@@ -26,6 +26,7 @@ mod dispatch_await;
 mod faults;
 mod feedback_loop;
 mod first_run;
+mod fleet_steps;
 mod hardening;
 mod ingress;
 mod logs;

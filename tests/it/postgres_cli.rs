@@ -30,8 +30,8 @@ fn migrate_says_what_it_applied_and_then_that_nothing_is_left() {
     let (ok, said) = boomerang(&["migrate", "--database-url", schema.url()]);
     assert!(ok, "{said}");
     assert!(
-        said.contains("applied migrations 1 (rows), 2 (log_chunks)")
-            && said.contains("from version 0 to 2"),
+        said.contains("applied migrations 1 (rows), 2 (log_chunks), 3 (step_orders)")
+            && said.contains("from version 0 to 3"),
         "{said}"
     );
     assert!(

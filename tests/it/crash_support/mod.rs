@@ -61,6 +61,8 @@ pub(crate) struct Harness {
     /// A client without connection reuse, so no request rides a connection of a killed server.
     pub(crate) http: reqwest::Client,
     starts: AtomicU32,
+    /// Environment variables every server this harness starts gets ([`Harness::set_env`]).
+    env: Vec<(String, String)>,
 }
 
 /// A running `boomerang serve` process.
@@ -164,6 +166,7 @@ impl Harness {
             database: None,
             http,
             starts: AtomicU32::new(0),
+            env: Vec::new(),
         }
     }
 
@@ -186,6 +189,14 @@ impl Harness {
             .set_file(repo, "main", ".github/boomerang.yml", config);
         self.sim.add_pull(repo, 1, head_sha, "feature/crash", repo);
         self.sim.set_permission(repo, USER, "write");
+    }
+
+    /// Every server started from now on gets these environment variables too (before a start's own extra ones).
+    pub(crate) fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     }
 
     /// A directory the steps of a test may write marks into (outside `DATA_DIR`).
@@ -254,6 +265,7 @@ impl Harness {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
             .stderr(log);
+        command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         command.envs(extra_env.iter().copied());
         let child = command.spawn().expect("spawn boomerang serve");
         Server { child }
@@ -450,4 +462,56 @@ pub(crate) fn postgres_schema(test: &str) -> Option<boomerang::store::ScratchSch
         }
         Err(e) => panic!("BOOMERANG_REQUIRE_POSTGRES=1 and the test database fails: {e}"),
     }
+}
+
+/// One more replica on the harness's store: where it listens and keeps its `DATA_DIR` (the same on every restart;
+/// another directory than the harness's own is another host's disk).
+pub(crate) struct Replica {
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
+    /// Its `DATA_DIR`.
+    pub(crate) data: PathBuf,
+}
+
+impl Replica {
+    /// A replica on a free port with `DATA_DIR` `name` under the harness's directory.
+    pub(crate) fn new(h: &Harness, name: &str) -> Replica {
+        Replica {
+            addr: stable_port(),
+            data: h.dir.path().join(name),
+        }
+    }
+
+    /// Its base URL.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Starts `boomerang serve` for this replica and waits until it answers `/healthz`.
+    pub(crate) async fn start(&self, h: &Harness) -> Server {
+        self.start_with(h, &[]).await
+    }
+
+    /// [`Replica::start`] with extra environment variables.
+    pub(crate) async fn start_with(&self, h: &Harness, extra_env: &[(&str, &str)]) -> Server {
+        let (addr, data) = (self.addr.to_string(), self.data.display().to_string());
+        let mut env: Vec<(&str, &str)> = vec![("LISTEN", &addr), ("DATA_DIR", &data)];
+        env.extend_from_slice(extra_env);
+        let mut server = h.spawn_with(&env);
+        h.wait_healthy_at(&mut server, &self.url()).await;
+        server
+    }
+}
+
+/// GET `path` of the server at `base` with the API token: the status and the body.
+pub(crate) async fn get_at(h: &Harness, base: &str, path: &str) -> (u16, String) {
+    let response = h
+        .http
+        .get(format!("{base}{path}"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("GET");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
 }
