@@ -300,12 +300,12 @@ impl App {
     /// With `STEP_PLACEMENT=fleet`: this worker's steps are posted to the fleet's agents (before recovery, which
     /// stops what the previous worker had posted).
     fn place_steps(&self) {
-        if self.settings.step_placement != crate::fleet::steps::StepPlacement::Fleet {
+        if self.settings.step_placement != crate::step_orders::StepPlacement::Fleet {
             return;
         }
         if let Some(queue) = self.store.step_queue() {
             self.engine
-                .place_steps_on_fleet(crate::fleet::steps::remote::RemoteSteps::start(queue));
+                .place_steps_on_fleet(crate::step_orders::remote::RemoteSteps::start(queue));
         }
     }
 
@@ -314,19 +314,19 @@ impl App {
     pub fn start_step_agent(
         &self,
         shutdown: CancellationToken,
-    ) -> Option<crate::fleet::steps::agent::AgentHandle> {
-        if self.settings.step_placement != crate::fleet::steps::StepPlacement::Fleet
+    ) -> Option<crate::fleet::agent::AgentHandle> {
+        if self.settings.step_placement != crate::step_orders::StepPlacement::Fleet
             || self.settings.step_slots == 0
         {
             return None;
         }
         let queue = self.store.step_queue()?;
-        let settings = crate::fleet::steps::agent::AgentSettings {
+        let settings = crate::fleet::agent::AgentSettings {
             slots: self.settings.step_slots,
             lease: self.settings.step_lease,
             grace: self.settings.shutdown_grace,
         };
-        Some(crate::fleet::steps::agent::start(
+        Some(crate::fleet::agent::start(
             self.engine.clone(),
             queue,
             settings,

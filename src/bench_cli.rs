@@ -322,14 +322,14 @@ pub(crate) fn run(what: BenchCommand) -> ExitCode {
             slots,
             step_ms,
         } => run_async(async move {
-            let placement: boomerang::fleet::steps::StepPlacement = placement
+            let placement: boomerang::step_orders::StepPlacement = placement
                 .parse()
                 .map_err(|e: String| anyhow::anyhow!("--placement: {e}"))?;
             boomerang::bench_replicas::replicas(boomerang::bench_replicas::ReplicasOptions {
                 jobs,
                 max_replicas: replicas,
                 database_url,
-                fleet: placement == boomerang::fleet::steps::StepPlacement::Fleet,
+                fleet: placement == boomerang::step_orders::StepPlacement::Fleet,
                 slots,
                 step_ms,
             })

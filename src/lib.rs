@@ -15,6 +15,8 @@
 //! `ops` is what operators ask of a running server (lists, queues, cancel, retry, purge, replay).
 //! `metrics` is what the components count as things happen; `health` reads the present for `/metrics` and serves
 //! `/healthz`, `/readyz` and `/metrics` (it reads the components; `metrics` imports none of them).
+//! `step_orders` is what the worker and the replicas' step agents (`fleet::agent`) say to each other through the
+//! database when steps run on every replica (`STEP_PLACEMENT=fleet`).
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
 //! all together and owns the background loops; `serve` is `boomerang serve` from start-up checks to shutdown, and
 //! `setup` its setup mode (GitHub's manifest flow, the credentials file); `main.rs` is only the CLI.
@@ -75,6 +77,7 @@ pub mod report;
 pub mod serve;
 pub mod setup;
 pub mod spec;
+pub mod step_orders;
 pub mod store;
 pub mod text;
 pub mod trigger;

@@ -8,7 +8,7 @@ use crate::app::{App, Running};
 use crate::clock::Clock;
 use crate::config::{Endpoints, Settings};
 use crate::fleet::Role;
-use crate::fleet::steps::agent::AgentHandle;
+use crate::fleet::agent::AgentHandle;
 use crate::setup::credentials::Credentials;
 use crate::setup::{Registration, SetupMode};
 use axum::Router;

@@ -91,7 +91,7 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// `STEP_PLACEMENT`: `worker` (default: steps run in the worker's process tree) or `fleet` (`STORE=postgres`:
     /// every replica's step agent claims steps from the database and runs them on its host).
-    pub step_placement: crate::fleet::steps::StepPlacement,
+    pub step_placement: crate::step_orders::StepPlacement,
     /// `STEP_SLOTS`: how many steps this replica's agent runs at once with `STEP_PLACEMENT=fleet` (default: the
     /// number of CPUs; 0: this replica runs none, e.g. a worker that only coordinates).
     pub step_slots: u32,
@@ -405,11 +405,11 @@ impl Settings {
             None => BackendKind::Redb,
             Some(s) => s.trim().parse().map_err(|e: String| bad("STORE", e))?,
         };
-        let step_placement: crate::fleet::steps::StepPlacement = match get("STEP_PLACEMENT") {
+        let step_placement: crate::step_orders::StepPlacement = match get("STEP_PLACEMENT") {
             None => Default::default(),
             Some(v) => v.parse().map_err(|e: String| bad("STEP_PLACEMENT", e))?,
         };
-        if step_placement == crate::fleet::steps::StepPlacement::Fleet
+        if step_placement == crate::step_orders::StepPlacement::Fleet
             && store != BackendKind::Postgres
         {
             return Err(bad(

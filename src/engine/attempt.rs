@@ -2,7 +2,7 @@
 //! event the attempt appends, with the ways it records them (plain, or with a check run refresh).
 
 use super::step::step_env;
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, workdir};
 use crate::job::{JobEvent, JobRecord, JobState, StepState, apply};
 
 /// The attempt runner's working state: the job, its folded state kept current by applying each appended event.
@@ -78,6 +78,21 @@ impl AttemptRun<'_> {
     ) -> Vec<(String, String)> {
         attempt_step_env(self.engine, &self.record, self.attempt, step_id, extra)
     }
+
+    /// The attempt's working directory ([`workdir::path`]).
+    pub(super) fn workdir(&self) -> std::path::PathBuf {
+        workdir::path(self.engine, &self.record.id, self.attempt)
+    }
+
+    /// Writes the events the attempt received for its next step ([`workdir::write_events`]).
+    pub(super) fn write_events(&self) {
+        workdir::write_events(self.engine, &self.record, &self.state, self.attempt);
+    }
+
+    /// The attempt ended: its working directory goes ([`workdir::release`]).
+    pub(super) async fn release_workdir(&self, dir: &std::path::Path) {
+        workdir::release(self.engine, &self.record.id, self.attempt, dir).await;
+    }
 }
 
 /// [`AttemptRun::step_env`] from the job's record alone: what a step agent (`STEP_PLACEMENT=fleet`) builds on its
@@ -92,7 +107,7 @@ pub(super) fn attempt_step_env(
     let settings = &engine.inner.settings;
     let mut env = step_env(&settings.base_env, record, attempt, step_id, extra);
     if record.spec.waits().next().is_some() {
-        let dir = super::workdir::events_dir_of(engine, &record.id, attempt);
+        let dir = workdir::events_dir(engine, &record.id, attempt);
         env.push(("BOOMERANG_EVENTS_DIR".into(), dir.display().to_string()));
         if let Some(links) = &settings.links {
             let job = record.id.as_str();

@@ -112,6 +112,14 @@ impl Journal {
         }
     }
 
+    /// The redactor of `record`'s job from the record in hand (a step agent read it just now: no second read that
+    /// could fail and leave the job's secrets unmasked).
+    pub fn redactor_of(&self, record: &JobRecord) -> Redactor {
+        self.inner
+            .redactors
+            .set_job(record.id.as_str(), &record.params.secret_values())
+    }
+
     /// The server's redactor (its own secrets only), for text that belongs to no job.
     pub fn server_redactor(&self) -> &Redactor {
         self.inner.redactors.server()

@@ -125,7 +125,7 @@ struct Inner {
     deadlines: deadlines::Deadlines,
     drain: drain::DrainSignals,
     /// Set when steps run on the fleet's agents (`STEP_PLACEMENT=fleet`) instead of in this process.
-    remote: std::sync::OnceLock<crate::fleet::steps::remote::RemoteSteps>,
+    remote: std::sync::OnceLock<crate::step_orders::remote::RemoteSteps>,
 }
 
 /// A job's runner while it is active in this process: how to stop it and how to make it look at its state again.

@@ -1,4 +1,4 @@
-//! Purpose: steps placed on the fleet (`STEP_PLACEMENT=fleet`, see [`crate::fleet::steps`]), the engine's two
+//! Purpose: steps placed on the fleet (`STEP_PLACEMENT=fleet`, see [`crate::step_orders`]), the engine's two
 //! sides: the worker's try posts an order and follows it ([`StepTask::run_placed`]: it records the start when the
 //! agent's process spawned, asks the agent to stop it on a cancel or a shutdown's end of grace, and brings the
 //! step's log from the database when it ends); a step agent runs a claimed order on its own host
@@ -7,10 +7,10 @@
 use super::step::{LoggedProcess, StepResult, StepTask};
 use super::{Engine, attempt, workdir};
 use crate::executor::{StepConclusion, StepOutcome};
-use crate::fleet::steps::remote::RemoteSteps;
-use crate::fleet::steps::{OrderState, StepOrder};
 use crate::ids::JobId;
 use crate::job::{JobEvent, JobRecord, fold};
+use crate::step_orders::remote::RemoteSteps;
+use crate::step_orders::{OrderState, StepOrder};
 use crate::store::StoreError;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,7 @@ impl StepTask {
             script: self.script.clone(),
             step_env: self.step_env.clone(),
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            deadline: self.deadline,
         };
         let mut watch = match remote.post(order).await {
             Ok(watch) => watch,
@@ -47,8 +48,11 @@ impl StepTask {
             }
         };
         let interrupt = self.engine.interrupt_token();
-        // No agent took it before its time was up (every replica busy, or none runs steps): withdrawn.
-        let unclaimed_until = tokio::time::Instant::now() + timeout;
+        // No agent took it before the job's deadline (every replica busy, or none runs steps): withdrawn.
+        let until_deadline = (self.deadline - self.engine.inner.clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let unclaimed_until = tokio::time::Instant::now() + until_deadline;
         let mut unclaimed = false;
         // A cancel, the end of a shutdown's grace, or the unclaimed timeout asks the agent to stop it (`asked`).
         let (mut stop, mut asked) = (false, false);
@@ -82,8 +86,10 @@ impl StepTask {
                 OrderState::Finished(report) => {
                     let succeeded =
                         matches!(&report.outcome, Ok(o) if o.conclusion == StepConclusion::Success);
-                    result.interrupted = report.interrupted
-                        || (interrupt.is_cancelled() && !self.cancel.is_cancelled() && !succeeded);
+                    // A try that succeeded is a success, whatever stopped around it.
+                    result.interrupted = !succeeded
+                        && (report.interrupted
+                            || (interrupt.is_cancelled() && !self.cancel.is_cancelled()));
                     result.outcome = report.outcome;
                     break;
                 }
@@ -152,6 +158,7 @@ impl Engine {
         &self,
         agent: &str,
         order: &StepOrder,
+        prepare: &tokio::sync::Mutex<()>,
         stop: CancellationToken,
         on_spawn: F,
     ) -> Result<StepOutcome, String>
@@ -160,31 +167,43 @@ impl Engine {
         Fut: std::future::Future<Output = ()>,
     {
         let job = JobId(order.job.clone());
-        let (record, state) = self
-            .stored_job(&job)
+        let read = {
+            let (engine, job) = (self.clone(), job.clone());
+            tokio::task::spawn_blocking(move || engine.stored_job(&job))
+                .await
+                .map_err(|e| format!("cannot read the job on this replica: {e}"))?
+        };
+        let (record, state) = read
             .map_err(|e| format!("cannot read the job on this replica: {e}"))?
             .ok_or_else(|| format!("no job {job} in the store"))?;
-        let timeout = Duration::from_millis(order.timeout_ms);
-        let workdir = workdir::path_of(self, &job, order.attempt);
-        if record.spec.checkout && !workdir.exists() {
-            let deadline = self.inner.clock.now()
-                + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::hours(1));
-            workdir::checkout_of(self, &record, &workdir, deadline, &stop).await?;
+        let cancelled = StepOutcome {
+            exit_code: None,
+            signal: None,
+            conclusion: StepConclusion::Cancelled,
+            duration: Duration::ZERO,
+        };
+        let left = (order.deadline - self.inner.clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let timeout = Duration::from_millis(order.timeout_ms).min(left);
+        let workdir = workdir::path(self, &job, order.attempt);
+        {
+            // Steps of one attempt started together fill its working directory once.
+            let _prepared = prepare.lock().await;
+            if record.spec.checkout && !workdir.exists() {
+                workdir::checkout(self, &record, &workdir, order.deadline, &stop).await?;
+            }
+            if stop.is_cancelled() {
+                // Stopped while the checkout downloaded: no empty directory is left for a later try to trust.
+                return Ok(cancelled);
+            }
+            std::fs::create_dir_all(&workdir)
+                .map_err(|e| format!("cannot create the workspace {}: {e}", workdir.display()))?;
+            workdir::write_events(self, &record, &state, order.attempt);
         }
-        std::fs::create_dir_all(&workdir)
-            .map_err(|e| format!("cannot create the workspace {}: {e}", workdir.display()))?;
-        workdir::write_events_of(self, &record, &state, order.attempt);
         let mut env =
             attempt::attempt_step_env(self, &record, order.attempt, &order.step, &order.step_env);
         env.push((AGENT_VARIABLE.to_string(), agent.to_string()));
-        if stop.is_cancelled() {
-            return Ok(StepOutcome {
-                exit_code: None,
-                signal: None,
-                conclusion: StepConclusion::Cancelled,
-                duration: Duration::ZERO,
-            });
-        }
         LoggedProcess {
             engine: self,
             job: &job,
@@ -196,6 +215,7 @@ impl Engine {
             workdir: &workdir,
             timeout,
             matchers: &record.spec.problem_matchers,
+            redactor: self.inner.journal.redactor_of(&record),
         }
         .run(stop, on_spawn)
         .await

@@ -49,23 +49,26 @@ impl Engine {
                 continue;
             }
             let now = self.inner.clock.now();
-            // Steps on the fleet (`STEP_PLACEMENT=fleet`) that the previous worker followed: their agents stop them.
-            if let Some(remote) = self.remote_steps()
-                && let Err(e) = remote.cancel_job(job.as_str()).await
-            {
-                tracing::warn!(%job, error = %e, "cannot stop the interrupted job's steps on the fleet");
-            }
-            // Everything in the job's step cgroups, including what left the process group (setsid).
-            if let Some(root) = &self.inner.settings.step_cgroup {
-                let left = root.kill_leftovers(job.as_str());
-                if left > 0 {
-                    tracing::warn!(%job, cgroups = left, "killed the processes left in an interrupted job's cgroups");
+            if let Some(remote) = self.remote_steps() {
+                // Steps on the fleet (`STEP_PLACEMENT=fleet`) that the previous worker followed: their agents stop
+                // them (SIGTERM, then the grace), and a re-run waits on its agent for that. What runs on this host
+                // is an agent's, this replica's own or another's: not killed here by the job's marks.
+                if let Err(e) = remote.cancel_job(job.as_str()).await {
+                    tracing::warn!(%job, error = %e, "cannot stop the interrupted job's steps on the fleet");
                 }
-            }
-            // A step whose start was never recorded (killed between spawn and event) is found by its environment.
-            let stray = crate::executor::kill_orphans_with(("BOOMERANG_JOB_ID", job.as_str()));
-            if stray > 0 {
-                tracing::warn!(%job, groups = stray, "killed orphaned step processes of an interrupted job");
+            } else {
+                // Everything in the job's step cgroups, including what left the process group (setsid).
+                if let Some(root) = &self.inner.settings.step_cgroup {
+                    let left = root.kill_leftovers(job.as_str());
+                    if left > 0 {
+                        tracing::warn!(%job, cgroups = left, "killed the processes left in an interrupted job's cgroups");
+                    }
+                }
+                // A step whose start was never recorded (killed between spawn and event) is found by its environment.
+                let stray = crate::executor::kill_orphans_with(("BOOMERANG_JOB_ID", job.as_str()));
+                if stray > 0 {
+                    tracing::warn!(%job, groups = stray, "killed orphaned step processes of an interrupted job");
+                }
             }
             let mut events = Vec::new();
             for step in attempt

@@ -84,11 +84,11 @@ pub(super) async fn run_attempt(
         .unwrap_or_else(|| clock.now());
     let deadline = started_at
         + chrono::Duration::from_std(run.record.spec.timeout).unwrap_or(chrono::Duration::hours(1));
-    let workdir = workdir::path(&run);
+    let workdir = run.workdir();
     // Steps placed on the fleet get their working directory (and checkout) on the agent's host.
     let placed = engine.remote_steps().is_some();
     let checkout = if run.record.spec.checkout && !placed && !workdir.exists() {
-        workdir::checkout(&run, &workdir, deadline, &cancel).await
+        workdir::checkout(engine, &run.record, &workdir, deadline, &cancel).await
     } else {
         Ok(())
     };
@@ -271,7 +271,7 @@ pub(super) async fn run_attempt(
     }
     let (conclusion, reason) = verdict.conclusion(&run, &notes);
     finish_attempt(&mut run, conclusion, reason).await?;
-    workdir::release(&run, &workdir).await;
+    run.release_workdir(&workdir).await;
     Ok(())
 }
 
@@ -301,7 +301,7 @@ async fn fail_before_steps(
         run.record_visible(skips).await?;
     }
     finish_attempt(run, JobConclusion::Failure, reason).await?;
-    workdir::release(run, workdir).await;
+    run.release_workdir(workdir).await;
     Ok(())
 }
 
@@ -596,7 +596,7 @@ impl Steps {
     /// Starts try `try_number` of `step` after `delay`, in a task of its own.
     fn launch(&mut self, run: &AttemptRun<'_>, step: &StepSpec, try_number: u32, delay: Duration) {
         self.in_flight.insert(step.id.clone());
-        workdir::write_events(run);
+        run.write_events();
         let task = StepTask {
             engine: run.engine.clone(),
             job: run.record.id.clone(),

@@ -220,6 +220,8 @@ impl StepTask {
             workdir: &self.workdir,
             timeout,
             matchers: &self.matchers,
+            // Loads the job's secret parameters into the redactor the writer takes.
+            redactor: self.engine.inner.journal.redactor(self.job.as_str()),
         };
         let mut started = None;
         let outcome = process
@@ -291,6 +293,8 @@ pub(super) struct LoggedProcess<'a> {
     pub(super) timeout: Duration,
     /// The job's problem matchers.
     pub(super) matchers: &'a [crate::spec::ProblemMatcher],
+    /// Masks the server's and the job's secrets in what it prints.
+    pub(super) redactor: Redactor,
 }
 
 impl LoggedProcess<'_> {
@@ -307,8 +311,7 @@ impl LoggedProcess<'_> {
         Fut: std::future::Future<Output = ()>,
     {
         let clock = self.engine.inner.clock.clone();
-        // Loads the job's secret parameters into the redactor the writer takes.
-        let redactor = self.engine.inner.journal.redactor(self.job.as_str());
+        let redactor = self.redactor;
         let logs = self.engine.inner.logs.clone();
         let mut writer = logs
             .writer(self.job.as_str(), self.attempt, self.step)

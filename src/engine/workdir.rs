@@ -4,7 +4,6 @@
 //! each step starts.
 
 use super::Engine;
-use super::attempt::AttemptRun;
 use crate::ids::JobId;
 use crate::job::{JobRecord, JobState};
 use crate::text::notes;
@@ -14,12 +13,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Where attempt `attempt` of `job` works: `<workspace root>/<job>/<attempt>`.
-pub(super) fn path(run: &AttemptRun<'_>) -> PathBuf {
-    path_of(run.engine, &run.record.id, run.attempt)
-}
-
-/// [`path`] by job and attempt.
-pub(super) fn path_of(engine: &Engine, job: &JobId, attempt: u32) -> PathBuf {
+pub(super) fn path(engine: &Engine, job: &JobId, attempt: u32) -> PathBuf {
     engine
         .inner
         .settings
@@ -29,30 +23,20 @@ pub(super) fn path_of(engine: &Engine, job: &JobId, attempt: u32) -> PathBuf {
 }
 
 /// Where the events attempt `attempt` of `job` received are: `<workspace root>/<job>/<attempt>.events`.
-pub(super) fn events_dir(run: &AttemptRun<'_>) -> PathBuf {
-    path(run).with_extension("events")
-}
-
-/// [`events_dir`] by job and attempt.
-pub(super) fn events_dir_of(engine: &Engine, job: &JobId, attempt: u32) -> PathBuf {
-    path_of(engine, job, attempt).with_extension("events")
+pub(super) fn events_dir(engine: &Engine, job: &JobId, attempt: u32) -> PathBuf {
+    path(engine, job, attempt).with_extension("events")
 }
 
 /// Writes each event the attempt received as `<name>.json` (its payload) into [`events_dir`], for the steps
 /// that follow; a job without waits has none. Failures are logged: the step then misses the file.
-pub(super) fn write_events(run: &AttemptRun<'_>) {
-    write_events_of(run.engine, &run.record, &run.state, run.attempt);
-}
-
-/// [`write_events`] from a job's record and state.
-pub(super) fn write_events_of(engine: &Engine, record: &JobRecord, state: &JobState, attempt: u32) {
+pub(super) fn write_events(engine: &Engine, record: &JobRecord, state: &JobState, attempt: u32) {
     let Some(attempt) = state.attempt(attempt) else {
         return;
     };
     if record.spec.waits().next().is_none() {
         return;
     }
-    let dir = events_dir_of(engine, &record.id, attempt.number);
+    let dir = events_dir(engine, &record.id, attempt.number);
     let written = std::fs::create_dir_all(&dir).and_then(|()| {
         for event in &attempt.events {
             // Names are `[a-z0-9][a-z0-9_-]*` (checked by the config), so they are safe file names.
@@ -70,24 +54,22 @@ pub(super) fn write_events_of(engine: &Engine, record: &JobRecord, state: &JobSt
 }
 
 /// An attempt ended: removes its working directory here, and with steps on the fleet lets its agent remove its own.
-pub(super) async fn release(run: &AttemptRun<'_>, workdir: &Path) {
-    remove(run, workdir);
-    if let Some(remote) = run.engine.remote_steps()
-        && let Err(e) = remote
-            .attempt_ended(run.record.id.as_str(), run.attempt)
-            .await
+pub(super) async fn release(engine: &Engine, job: &JobId, attempt: u32, workdir: &Path) {
+    remove(engine, job, attempt, workdir);
+    if let Some(remote) = engine.remote_steps()
+        && let Err(e) = remote.attempt_ended(job.as_str(), attempt).await
     {
-        tracing::warn!(job = %run.record.id, error = %e, "cannot end the attempt's placement on the fleet");
+        tracing::warn!(%job, error = %e, "cannot end the attempt's placement on the fleet");
     }
 }
 
 /// Removes an ended attempt's working directory and its events (gone already is fine; anything else is logged).
-pub(super) fn remove(run: &AttemptRun<'_>, workdir: &Path) {
-    for dir in [workdir.to_path_buf(), events_dir(run)] {
+fn remove(engine: &Engine, job: &JobId, attempt: u32, workdir: &Path) {
+    for dir in [workdir.to_path_buf(), events_dir(engine, job, attempt)] {
         if let Err(e) = std::fs::remove_dir_all(&dir)
             && e.kind() != std::io::ErrorKind::NotFound
         {
-            tracing::warn!(job = %run.record.id, error = %e, "cannot remove the workspace");
+            tracing::warn!(%job, error = %e, "cannot remove the workspace");
         }
     }
 }
@@ -95,18 +77,9 @@ pub(super) fn remove(run: &AttemptRun<'_>, workdir: &Path) {
 /// `checkout: true`: fills the attempt's working directory with the repository at the job's commit, before any
 /// step runs. It is unpacked into a sibling directory and renamed into place, so a crash half-way leaves no
 /// half-filled workdir (a resumed attempt whose workdir exists does not fetch again). A cancel or the job's
-/// deadline stops the download. `Err` carries the reason the attempt fails with.
+/// deadline stops the download. `Err` carries the reason the attempt fails with. A step agent fills its own host's
+/// working directory the same way.
 pub(super) async fn checkout(
-    run: &AttemptRun<'_>,
-    workdir: &Path,
-    deadline: DateTime<Utc>,
-    cancel: &CancellationToken,
-) -> Result<(), String> {
-    checkout_of(run.engine, &run.record, workdir, deadline, cancel).await
-}
-
-/// [`checkout`] from a job's record (a step agent fills its own host's working directory).
-pub(super) async fn checkout_of(
     engine: &Engine,
     record: &JobRecord,
     workdir: &Path,

@@ -47,6 +47,12 @@ pub fn kill_all_running() -> usize {
 /// How often the group is looked at while waiting for it to empty.
 const POLL: Duration = Duration::from_millis(10);
 
+/// SIGKILL to every process of group `pgid` at once, without the grace a stop gives: a step agent whose lease runs
+/// out must not let its steps go on beside their re-runs elsewhere.
+pub fn kill_group_now(pgid: u32) {
+    signal_group(pgid, Signal::SIGKILL);
+}
+
 /// Sends `signal` to every process of group `pgid`. A group that no longer exists is not an error.
 pub(crate) fn signal_group(pgid: u32, signal: Signal) {
     let Some(pgrp) = pid(pgid) else { return };

@@ -21,7 +21,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use cgroup::{CgroupRoot, StepCgroupMode};
-pub use group::{kill_all_running, kill_orphaned_group, kill_orphans_where, kill_orphans_with};
+pub use group::{
+    kill_all_running, kill_group_now, kill_orphaned_group, kill_orphans_where, kill_orphans_with,
+};
 
 /// What to run for one step. Built by the engine from the repo config (read from the default branch,
 /// hence trusted shell text) and the job's parameters.

@@ -3,10 +3,10 @@
 //! does everything else: it processes deliveries, runs jobs, sends the outbox at GitHub's pace and fires the timers.
 //! A standby forwards the API and the pages to the worker ([`forward`]), and takes the lease over when the worker
 //! dies, resuming its jobs the way a restart does (`on_interrupt`). With `STEP_PLACEMENT=fleet` every replica
-//! also runs steps: the worker posts them, each replica's agent claims and runs them ([`steps`]).
+//! also runs steps: the worker posts them, each replica's agent claims and runs them ([`agent`], through [`crate::step_orders`]).
 
+pub mod agent;
 pub mod forward;
-pub mod steps;
 
 use crate::store::{LeaseEvent, Store, StoreError};
 use std::sync::Arc;

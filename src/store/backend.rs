@@ -106,7 +106,7 @@ pub(super) trait Backend: Send + Sync {
         None
     }
     /// Where the fleet's step orders are kept, if this engine is shared by replicas (PostgreSQL).
-    fn step_queue(self: Arc<Self>) -> Option<Arc<dyn crate::fleet::steps::StepQueue>> {
+    fn step_queue(self: Arc<Self>) -> Option<Arc<dyn crate::step_orders::StepQueue>> {
         None
     }
 }

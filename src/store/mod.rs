@@ -234,7 +234,7 @@ impl Store {
 
     /// Where the fleet's step orders are kept (PostgreSQL: `STEP_PLACEMENT=fleet`); `None` on redb and sled, whose
     /// store belongs to one process.
-    pub fn step_queue(&self) -> Option<Arc<dyn crate::fleet::steps::StepQueue>> {
+    pub fn step_queue(&self) -> Option<Arc<dyn crate::step_orders::StepQueue>> {
         self.inner.backend.clone().step_queue()
     }
 

@@ -51,7 +51,9 @@ const READ_EPOCH: &str =
     "SELECT convert_from(value, 'UTF8')::bigint FROM boomerang_rows WHERE key = $1 FOR SHARE";
 
 /// The stored worker epoch, share-locked for the rest of `txn`.
-fn conn_fence(txn: &mut postgres::Transaction<'_>) -> Result<Option<i64>, postgres::Error> {
+pub(super) fn conn_fence(
+    txn: &mut postgres::Transaction<'_>,
+) -> Result<Option<i64>, postgres::Error> {
     Ok(match txn.query_opt(READ_EPOCH, &[&WORKER_EPOCH_KEY])? {
         Some(row) => Some(row.try_get(0)?),
         None => None,
@@ -160,6 +162,11 @@ pub(super) struct PostgresBackend {
 }
 
 impl PostgresBackend {
+    /// This process's worker epoch (0 before it holds the lease): what its fenced writes check.
+    pub(super) fn worker_epoch(&self) -> i64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Connects to `url`, applies the migrations the database lacks, and returns the engine with what they did.
     pub(super) fn open(url: &str) -> Result<(PostgresBackend, MigrationReport), StoreError> {
         let config = Arc::new(PgTarget::parse(url)?);
@@ -567,7 +574,7 @@ impl Backend for PostgresBackend {
         Some(self)
     }
 
-    fn step_queue(self: Arc<Self>) -> Option<Arc<dyn crate::fleet::steps::StepQueue>> {
+    fn step_queue(self: Arc<Self>) -> Option<Arc<dyn crate::step_orders::StepQueue>> {
         Some(self)
     }
 }

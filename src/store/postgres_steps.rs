@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::StoreError;
 use super::postgres::{Failure, PostgresBackend};
-use crate::fleet::steps::{Claimed, OrderState, StepOrder, StepQueue, StepReport};
+use crate::step_orders::{Claimed, OrderState, StepOrder, StepQueue, StepReport};
 
 /// Orders running on an agent whose `seen_until` is behind the database's clock (dead) become lost.
 const LOSE: &str = "UPDATE boomerang_step_orders o SET state = 'lost' WHERE o.state = 'running' \
@@ -38,8 +38,11 @@ const CANCEL_JOB_RUNNING: &str =
     "UPDATE boomerang_step_orders SET cancel = true WHERE job = $1 AND state = 'running'";
 const ATTEMPT_ENDED: &str = "DELETE FROM boomerang_attempt_agents WHERE job = $1 AND attempt = $2";
 const FORGET_ATTEMPT_ORDERS: &str = "DELETE FROM boomerang_step_orders WHERE job = $1 AND attempt = $2 AND state IN ('finished', 'lost')";
-const RENEW: &str = "UPDATE boomerang_step_agents SET seen_until = now() + make_interval(secs => $2), slots = $3 \
+const RENEW: &str = "UPDATE boomerang_step_agents SET seen_until = now() + make_interval(secs => $2) \
     WHERE name = $1 AND seen_until > now()";
+const OWNED: &str = "SELECT id FROM boomerang_step_orders WHERE agent = $1 AND state = 'running'";
+const UNREADABLE: &str =
+    "UPDATE boomerang_step_orders SET state = 'finished', report = $2::text::jsonb WHERE id = $1";
 const REGISTER: &str = "INSERT INTO boomerang_step_agents (name, host, slots, seen_until) \
     VALUES ($1, $2, $3, now() + make_interval(secs => $4)) ON CONFLICT (name) DO NOTHING";
 const LEAVE: &str = "DELETE FROM boomerang_step_agents WHERE name = $1";
@@ -73,12 +76,18 @@ impl StepQueue for PostgresBackend {
     fn post(&self, order: &StepOrder) -> io::Result<i64> {
         let text = serde_json::to_string(order).map_err(io::Error::other)?;
         let (job, attempt) = (order.job.clone(), order.attempt);
+        let epoch = self.worker_epoch();
         self.call("post a step order", false, move |conn| {
             let attempt = attempt_number(attempt)?;
-            let statement = conn.prepared(POST)?;
-            let row = conn
-                .client
-                .query_one(&statement, &[&job, &attempt, &text])?;
+            let mut txn = conn.client.transaction()?;
+            // Like every write of a worker: refused once another replica took the lease over.
+            if epoch != 0 && super::postgres::conn_fence(&mut txn)? != Some(epoch) {
+                return Err(Failure::Store(StoreError::Backend(
+                    "this boomerang is no longer the worker: its step orders are refused".into(),
+                )));
+            }
+            let row = txn.query_one(POST, &[&job, &attempt, &text])?;
+            txn.commit()?;
             Ok(row.try_get(0)?)
         })
         .map_err(io_error)
@@ -189,52 +198,83 @@ impl StepQueue for PostgresBackend {
         .map_err(io_error)
     }
 
-    fn heartbeat(&self, agent: &str, host: &str, slots: u32, ttl: Duration) -> io::Result<bool> {
+    fn register(&self, agent: &str, host: &str, slots: u32, ttl: Duration) -> io::Result<bool> {
         let (agent, host) = (agent.to_owned(), host.to_owned());
         let slots = i32::try_from(slots).unwrap_or(i32::MAX);
         let ttl = ttl.as_secs_f64();
-        self.call("renew a step agent", true, move |conn| {
-            if conn.client.execute(RENEW, &[&agent, &ttl, &slots])? == 1 {
-                return Ok(true);
-            }
-            // Not renewed: new, or its lease ran out. Registering succeeds only for a name never seen.
-            let registered = conn
+        self.call("register a step agent", false, move |conn| {
+            Ok(conn
                 .client
-                .execute(REGISTER, &[&agent, &host, &slots, &ttl])?;
-            Ok(registered == 1)
+                .execute(REGISTER, &[&agent, &host, &slots, &ttl])?
+                == 1)
+        })
+        .map_err(io_error)
+    }
+
+    fn renew(&self, agent: &str, ttl: Duration) -> io::Result<bool> {
+        let agent = agent.to_owned();
+        let ttl = ttl.as_secs_f64();
+        self.call("renew a step agent", true, move |conn| {
+            Ok(conn.client.execute(RENEW, &[&agent, &ttl])? == 1)
+        })
+        .map_err(io_error)
+    }
+
+    fn owned(&self, agent: &str) -> io::Result<Vec<i64>> {
+        let agent = agent.to_owned();
+        self.call("read an agent's step orders", true, move |conn| {
+            conn.client
+                .query(OWNED, &[&agent])?
+                .iter()
+                .map(|r| Ok(r.try_get(0)?))
+                .collect::<Result<Vec<i64>, Failure>>()
         })
         .map_err(io_error)
     }
 
     fn claim(&self, agent: &str) -> io::Result<Option<Claimed>> {
         let agent = agent.to_owned();
-        let claimed = self
-            .call("claim a step order", false, move |conn| {
-                let mut txn = conn.client.transaction()?;
-                let Some(row) = txn.query_opt(CANDIDATE, &[&agent])? else {
+        self.call("claim a step order", false, move |conn| {
+            let mut txn = conn.client.transaction()?;
+            let Some(row) = txn.query_opt(CANDIDATE, &[&agent])? else {
+                txn.commit()?;
+                return Ok(None);
+            };
+            let (id, job, attempt, order): (i64, String, i32, String) = (
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            );
+            let order: StepOrder = match serde_json::from_str(&order) {
+                Ok(order) => order,
+                Err(e) => {
+                    // An order this version cannot read (another version posted it): ended with the reason, so
+                    // the worker does not wait for it.
+                    let report = serde_json::to_string(&StepReport {
+                        outcome: Err(format!(
+                            "the replica's step agent cannot read this step's order: {e}"
+                        )),
+                        interrupted: false,
+                    })
+                    .map_err(json_error)?;
+                    txn.execute(UNREADABLE, &[&id, &report])?;
                     txn.commit()?;
                     return Ok(None);
-                };
-                let (id, job, attempt, order): (i64, String, i32, String) = (
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                );
-                txn.execute(PLACE, &[&job, &attempt, &agent])?;
-                let placed: String = txn.query_one(PLACED_ON, &[&job, &attempt])?.try_get(0)?;
-                if placed != agent {
-                    // Another agent placed the attempt meanwhile: the order is its to run.
-                    txn.rollback()?;
-                    return Ok(None);
                 }
-                txn.execute(TAKE, &[&id, &agent])?;
-                txn.commit()?;
-                let order: StepOrder = serde_json::from_str(&order).map_err(json_error)?;
-                Ok(Some(Claimed { id, order }))
-            })
-            .map_err(io_error)?;
-        Ok(claimed)
+            };
+            txn.execute(PLACE, &[&job, &attempt, &agent])?;
+            let placed: String = txn.query_one(PLACED_ON, &[&job, &attempt])?.try_get(0)?;
+            if placed != agent {
+                // Another agent placed the attempt meanwhile: the order is its to run.
+                txn.rollback()?;
+                return Ok(None);
+            }
+            txn.execute(TAKE, &[&id, &agent])?;
+            txn.commit()?;
+            Ok(Some(Claimed { id, order }))
+        })
+        .map_err(io_error)
     }
 
     fn started(&self, agent: &str, id: i64, pgid: Option<u32>) -> io::Result<()> {

@@ -3,8 +3,8 @@
 //! withdraws an unclaimed order and flags a running one, and an agent whose lease ran out cannot renew it.
 
 use crate::executor::{StepConclusion, StepOutcome};
-use crate::fleet::steps::{OrderState, StepOrder, StepQueue, StepReport};
-use crate::store::test_stores::postgres_schema;
+use crate::step_orders::{OrderState, StepOrder, StepQueue, StepReport};
+use crate::store::test_stores::{execute_alone_for_test, postgres_schema};
 use crate::store::{Store, StoreTarget};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +18,7 @@ fn order(job: &str, attempt: u32, step: &str) -> StepOrder {
         script: "true".into(),
         step_env: Default::default(),
         timeout_ms: 60_000,
+        deadline: chrono::Utc::now() + chrono::Duration::hours(1),
     }
 }
 
@@ -56,11 +57,11 @@ fn orders_are_claimed_once_and_an_attempt_stays_on_its_agent() {
     };
     let lease = Duration::from_secs(30);
     assert!(
-        q.heartbeat("agent-a", "host-a", 2, lease)
+        q.register("agent-a", "host-a", 2, lease)
             .expect("register a")
     );
     assert!(
-        q.heartbeat("agent-b", "host-b", 2, lease)
+        q.register("agent-b", "host-b", 2, lease)
             .expect("register b")
     );
     let first = q.post(&order("job-1", 1, "build")).expect("post");
@@ -122,11 +123,11 @@ fn a_dead_agents_orders_are_lost_and_its_attempts_placed_anew() {
     };
     // A lease of 3 s that is never renewed: the agent dies.
     assert!(
-        q.heartbeat("mortal", "host-a", 1, Duration::from_secs(3))
+        q.register("mortal", "host-a", 1, Duration::from_secs(3))
             .expect("register")
     );
     assert!(
-        q.heartbeat("survivor", "host-b", 1, Duration::from_secs(60))
+        q.register("survivor", "host-b", 1, Duration::from_secs(60))
             .expect("register")
     );
     let running = q.post(&order("job-1", 1, "build")).expect("post");
@@ -154,9 +155,13 @@ fn a_dead_agents_orders_are_lost_and_its_attempts_placed_anew() {
         "a lost order takes no report"
     );
     assert!(
-        !q.heartbeat("mortal", "host-a", 1, Duration::from_secs(3))
-            .expect("renew"),
+        !q.renew("mortal", Duration::from_secs(3)).expect("renew"),
         "a lapsed lease is not renewed"
+    );
+    assert!(
+        !q.register("mortal", "host-a", 1, Duration::from_secs(3))
+            .expect("register"),
+        "a name is registered once"
     );
     assert_eq!(
         q.claim("survivor").expect("claim").map(|c| c.id),
@@ -171,7 +176,7 @@ fn a_cancel_withdraws_a_queued_order_and_flags_a_running_one() {
         return;
     };
     assert!(
-        q.heartbeat("agent-a", "host-a", 2, Duration::from_secs(30))
+        q.register("agent-a", "host-a", 2, Duration::from_secs(30))
             .expect("register")
     );
     let queued = q.post(&order("job-1", 1, "build")).expect("post");
@@ -212,4 +217,61 @@ fn a_cancel_withdraws_a_queued_order_and_flags_a_running_one() {
         2,
         "an agent that left has its running orders lost"
     );
+}
+
+#[test]
+fn an_agent_forgotten_after_an_hour_dead_cannot_renew_or_come_back_under_its_name() {
+    let Some((schema, _store, q)) = queue("pg_step_orders_buried") else {
+        return;
+    };
+    assert!(
+        q.register("sleeper", "host-a", 1, Duration::from_secs(30))
+            .expect("register")
+    );
+    assert!(q.renew("sleeper", Duration::from_secs(30)).expect("renew"));
+    let id = q.post(&order("job-1", 1, "build")).expect("post");
+    assert_eq!(q.claim("sleeper").expect("claim").map(|c| c.id), Some(id));
+    assert_eq!(q.owned("sleeper").expect("owned"), vec![id]);
+    // Its host was suspended for two hours: the sweep loses its order and forgets it.
+    execute_alone_for_test(
+        schema.url(),
+        "UPDATE boomerang_step_agents SET seen_until = now() - interval '2 hours'",
+    );
+    assert_eq!(q.sweep().expect("sweep"), 1);
+    assert!(
+        q.owned("sleeper").expect("owned").is_empty(),
+        "its order is no longer its own"
+    );
+    assert!(
+        !q.renew("sleeper", Duration::from_secs(30)).expect("renew"),
+        "a forgotten agent cannot renew"
+    );
+    assert!(
+        !q.finished("sleeper", id, &success()).expect("report"),
+        "nor report the order it lost"
+    );
+}
+
+#[test]
+fn an_order_this_version_cannot_read_ends_with_the_reason() {
+    let Some((schema, _store, q)) = queue("pg_step_orders_unreadable") else {
+        return;
+    };
+    assert!(
+        q.register("agent-a", "host-a", 1, Duration::from_secs(30))
+            .expect("register")
+    );
+    let id = q.post(&order("job-1", 1, "build")).expect("post");
+    execute_alone_for_test(
+        schema.url(),
+        "UPDATE boomerang_step_orders SET step_order = '{\"from\": \"a newer version\"}'",
+    );
+    assert!(q.claim("agent-a").expect("claim").is_none());
+    match state(&q, id) {
+        OrderState::Finished(report) => {
+            let why = report.outcome.expect_err("an error");
+            assert!(why.contains("cannot read this step's order"), "{why}");
+        }
+        other => panic!("the order ends with the reason: {other:?}"),
+    }
 }

@@ -3,7 +3,7 @@
 //! replica at a time is the worker, and the fleet's write conditions hold across replicas.
 
 use super::*;
-use crate::store::test_stores::postgres_schema;
+use crate::store::test_stores::{execute_alone_for_test, postgres_schema};
 use crate::store::{BackendKind, Store, StoreTarget};
 
 fn pg(schema: &crate::store::ScratchSchema) -> PostgresBackend {
@@ -106,19 +106,6 @@ fn migrations_run_once_and_a_newer_database_is_refused() {
         refused.contains("version 99") && refused.contains("newer"),
         "{refused}"
     );
-}
-
-fn execute_alone_for_test(url: &str, sql: &str) {
-    let (url, sql) = (url.to_string(), sql.to_string());
-    std::thread::spawn(move || {
-        let mut client = super::PgTarget::parse(&url)
-            .expect("url")
-            .connect()
-            .expect("connect");
-        client.batch_execute(&sql).expect("sql");
-    })
-    .join()
-    .expect("the helper thread");
 }
 
 /// When the server ends the store's connections (a restart, a failover), a read is answered on a new connection,

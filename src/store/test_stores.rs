@@ -60,3 +60,18 @@ pub(super) fn fresh(kind: BackendKind, test: &str) -> Option<(Place, StoreTarget
     let target = StoreTarget::new(kind, dir.path(), None).expect("an embedded target");
     Some((Box::new(dir) as Place, target))
 }
+
+/// Runs `sql` on a connection of its own to `url` (on a thread of its own: the driver must not run inside a tokio
+/// runtime), for a test that changes the database behind the store's back.
+pub(crate) fn execute_alone_for_test(url: &str, sql: &str) {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let mut client = super::PgTarget::parse(&url)
+            .expect("url")
+            .connect()
+            .expect("connect");
+        client.batch_execute(&sql).expect("sql");
+    })
+    .join()
+    .expect("the helper thread");
+}

@@ -221,3 +221,111 @@ async fn a_step_on_a_killed_replica_runs_again_and_its_orphan_is_killed_postgres
     )
     .await;
 }
+
+/// A job whose `slow` step, the first time, takes a while to stop when asked (it traps SIGTERM), and the second
+/// time ends at once.
+fn slow_to_stop_config(marks: &std::path::Path) -> String {
+    let m = marks.display();
+    format!(
+        r#"jobs:
+  slow:
+    description: A step that outlives its worker on another replica
+    timeout: 5m
+    on_interrupt: retry
+    steps:
+      - id: slow
+        run: |
+          if [ -e "{m}/slow-ran-before" ]; then
+            echo "second run on $BOOMERANG_AGENT: finishing at once"
+            exit 0
+          fi
+          touch "{m}/slow-ran-before"
+          trap 'echo "asked to stop: stopping slowly"; sleep 0.5; exit 143' TERM
+          echo "first run on $BOOMERANG_AGENT"
+          echo "$$" > "{m}/slow.pid.tmp"
+          mv "{m}/slow.pid.tmp" "{m}/slow.pid"
+          sleep 120 &
+          wait $!
+"#
+    )
+}
+
+/// The worker dies (`kill -9`) while its step runs on the other replica's agent; that replica takes the lease over,
+/// stops the old try through its order and runs the step again on the same agent once the old try has stopped
+/// (never two tries of one step at once on an agent: they would share its log and working directory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_worker_runs_a_step_again_after_its_old_try_stopped_postgres() {
+    let Some(h) = Harness::new_postgres("fleet_steps_failover").await else {
+        return;
+    };
+    let marks = h.marks();
+    h.add_repo(INSTALLATION, REPO, &slow_to_stop_config(&marks), &sha(0xf3));
+    let mut worker = h.spawn_with(&[("STEP_PLACEMENT", "fleet"), ("STEP_SLOTS", "0")]);
+    h.wait_healthy(&mut worker).await;
+    let other = Replica::new(&h, "data-other-host");
+    let _other = other
+        .start_with(
+            &h,
+            &[
+                ("STEP_PLACEMENT", "fleet"),
+                ("STEP_SLOTS", "1"),
+                ("STEP_LEASE", "3s"),
+            ],
+        )
+        .await;
+    let (status, _) = h
+        .deliver(
+            "issue_comment",
+            &comment(REPO, INSTALLATION, 800, "/run slow"),
+            &uuid::Uuid::new_v4().to_string(),
+        )
+        .await
+        .expect("deliver the PR comment");
+    assert_eq!(status, 202);
+    let pid = read_pid(&marks.join("slow.pid")).await;
+    let job = h
+        .sim
+        .wait_until(PATIENCE, |sim| {
+            sim.check_runs(REPO).into_iter().find_map(|c| c.external_id)
+        })
+        .await
+        .expect("the job's check run");
+
+    worker.kill9();
+    let run = h
+        .sim
+        .wait_until(PATIENCE, |sim| {
+            sim.check_runs(REPO)
+                .into_iter()
+                .find(|c| c.status == "completed")
+        })
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the check run completes ({e}): {:?}",
+                h.sim.check_runs(REPO)
+            )
+        });
+    assert_eq!(run.conclusion.as_deref(), Some("success"), "{run:?}");
+    assert!(!alive(pid), "the first try was stopped");
+    let (status, logs) = get_at(&h, &other.url(), &format!("/api/v1/jobs/{job}/logs")).await;
+    assert_eq!(status, 200, "{logs}");
+    assert!(
+        logs.contains("asked to stop: stopping slowly"),
+        "the old try was asked to stop: {logs}"
+    );
+    assert!(
+        logs.contains("finishing at once"),
+        "the step ran again: {logs}"
+    );
+    assert!(
+        !logs.contains("already has a writer"),
+        "the two tries never overlapped: {logs}"
+    );
+    let stopped = logs.find("stopping slowly").unwrap_or(0);
+    let second = logs.find("finishing at once").unwrap_or(0);
+    assert!(
+        stopped < second,
+        "the second try started after the first stopped: {logs}"
+    );
+}

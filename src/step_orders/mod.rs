@@ -1,6 +1,6 @@
 //! Purpose: steps placed on the fleet (`STEP_PLACEMENT=fleet`, PostgreSQL only). The worker still decides everything
 //! about a job (its DAG, retries, events, check runs); what moves is where a step's process runs. Each try is posted
-//! as a [`StepOrder`] in the database; every replica runs a step agent ([`agent`]) that claims orders with
+//! as a [`StepOrder`] in the database; every replica runs a step agent ([`crate::fleet::agent`]) that claims orders with
 //! `FOR UPDATE SKIP LOCKED` up to its `STEP_SLOTS`, runs them on its host (checkout, log, redaction and containment
 //! as the worker would), keeps its lease alive while they run, and reports how each ended ([`StepReport`]). The
 //! worker's side ([`remote`]) posts orders, watches them in one query for all, records the start and the end, asks
@@ -8,7 +8,6 @@
 //! (the job's `on_interrupt`). All steps of one attempt run on the agent that took its first step: they share its
 //! working directory.
 
-pub mod agent;
 pub mod remote;
 
 use crate::executor::StepOutcome;
@@ -55,8 +54,11 @@ pub struct StepOrder {
     pub script: String,
     /// The step's own `env` from the repository's config.
     pub step_env: BTreeMap<String, String>,
-    /// How long the try may run (its timeout, or what is left of the job's).
+    /// How long the try may run once it starts (its own timeout, or what was left of the job's when posted).
     pub timeout_ms: u64,
+    /// The job's deadline: the try is stopped there whatever its own timeout, and an order no agent claimed by then
+    /// is withdrawn.
+    pub deadline: chrono::DateTime<chrono::Utc>,
 }
 
 /// How a claimed try ended, as its agent reports it.
@@ -120,9 +122,14 @@ pub trait StepQueue: Send + Sync {
     fn cancel_job(&self, job: &str) -> io::Result<()>;
     /// An attempt ended: its agent may remove its working directory.
     fn attempt_ended(&self, job: &str, attempt: u32) -> io::Result<()>;
-    /// An agent registers (or renews) itself: alive until `ttl` from now by the database's clock. False when its
-    /// lease had already run out (the worker may count its steps lost: it must stop them).
-    fn heartbeat(&self, agent: &str, host: &str, slots: u32, ttl: Duration) -> io::Result<bool>;
+    /// An agent starts under a name never used: alive until `ttl` from now by the database's clock. False when the
+    /// name was taken (every start picks a new one, so it was not).
+    fn register(&self, agent: &str, host: &str, slots: u32, ttl: Duration) -> io::Result<bool>;
+    /// An agent renews its lease: alive until `ttl` from now. False when it had already run out (or the agent was
+    /// forgotten): the worker may count its steps lost, so it must stop them.
+    fn renew(&self, agent: &str, ttl: Duration) -> io::Result<bool>;
+    /// The orders running under this agent's name (one it no longer runs is reported by it as failed).
+    fn owned(&self, agent: &str) -> io::Result<Vec<i64>>;
     /// An agent claims the oldest order it may run (none placed on another agent's attempt).
     fn claim(&self, agent: &str) -> io::Result<Option<Claimed>>;
     /// The agent's process for `id` spawned.
