@@ -18,6 +18,9 @@ Settings (environment variables; README \"Configure the server\" has the details
   DATABASE_CA_FILE            PEM file of a private CA trusted for PostgreSQL's TLS [default: public roots only]
   DATABASE_POOL_SIZE          PostgreSQL connections of the store, 1 to 64 [default: 4]
   PEER_URL                    how other replicas reach this one [default: http://127.0.0.1:<port>]
+  STEP_PLACEMENT              worker, or fleet: every replica runs steps (postgres) [default: worker]
+  STEP_SLOTS                  steps this replica runs at once with fleet [default: CPUs]
+  STEP_LEASE                  a replica's step agent counts as alive this long [default: 10s]
   API_TOKENS                  comma-separated bearer tokens for the API and job pages, 16+ characters each
   KILL_GRACE                  SIGTERM to SIGKILL when a step is stopped [default: 10s]
   SHUTDOWN_GRACE              how long running steps may finish after SIGTERM [default: 30s]
