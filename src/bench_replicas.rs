@@ -105,8 +105,15 @@ pub async fn replicas(options: ReplicasOptions) -> anyhow::Result<()> {
     let mut points: Vec<Point> = Vec::new();
     for n in 1..=max_replicas {
         let point = run_count(&exe, &database_url, n, jobs, &config, &env).await?;
+        // With steps on every replica and a step that waits, the slots bound the rate: n × slots / step.
+        let of_limit = if fleet && step_ms > 0 {
+            let limit = n as f64 * f64::from(slots) * 1000.0 / step_ms as f64;
+            format!(" ({:.2}x the slots' limit)", point.jobs_per_s / limit)
+        } else {
+            String::new()
+        };
         println!(
-            "{} replica{}: {:.0} jobs/s (first webhook sent → last job ended); webhook acknowledged: {}",
+            "{} replica{}: {:.0} jobs/s{of_limit} (first webhook sent → last job ended); webhook acknowledged: {}",
             point.replicas,
             if point.replicas == 1 { "" } else { "s" },
             point.jobs_per_s,

@@ -114,7 +114,8 @@ fn fly_toml_runs_one_machine_with_its_volume_and_a_graceful_stop() {
 }
 
 /// `fly.replicas.toml`: several machines on PostgreSQL (its URL a secret), each reachable by the others on the
-/// private network at the address boomerang derives from `FLY_PRIVATE_IP`, never stopped, stopped gracefully.
+/// private network at the address boomerang derives from `FLY_PRIVATE_IP`, every one running steps, never stopped,
+/// stopped gracefully.
 #[test]
 fn fly_replicas_toml_runs_several_machines_on_one_database() {
     let fly: toml::Table =
@@ -132,6 +133,11 @@ fn fly_replicas_toml_runs_several_machines_on_one_database() {
         settings.listen
     );
     assert_eq!(settings.peer_url, "http://[fdaa:0:1:a7b:1::2]:3000");
+    assert_eq!(
+        settings.step_placement,
+        boomerang::step_orders::StepPlacement::Fleet,
+        "every machine runs steps"
+    );
     let http = fly["http_service"].as_table().expect("[http_service]");
     assert_eq!(
         http["internal_port"].as_integer(),
