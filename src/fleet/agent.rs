@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 /// How often the agent renews its lease, and reads which of its tries the worker asked to stop or no longer counts
 /// as its own, and tidies the working directories of ended attempts.
 pub const RENEW_EVERY: Duration = Duration::from_secs(1);
-/// How often an agent with a free slot looks for an order when the last look found none.
-const CLAIM_EVERY: Duration = Duration::from_millis(20);
+/// How often an agent with a free slot looks for an order when the last look found none and no post woke it (a
+/// post wakes it at once through `LISTEN`; this covers a listening connection that is down).
+const CLAIM_EVERY: Duration = Duration::from_secs(1);
 /// How long the agent waits for one database call: a call that hangs (the database cut off) must not keep it from
 /// its other work.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -254,6 +255,10 @@ async fn run(
         tries: HashMap::new(),
         claiming: 0,
     }));
+    let posted = Arc::new(tokio::sync::Notify::new());
+    if let Err(e) = queue.listen(posted.clone()) {
+        tracing::warn!(error = %e, "cannot listen for step orders; the agent looks every second");
+    }
     let done = CancellationToken::new();
     tokio::spawn(keep_lease(
         queue.clone(),
@@ -356,6 +361,7 @@ async fn run(
                 lock(&state).tries.remove(&id);
                 unsent.push((name, id, report));
             }
+            _ = posted.notified(), if free => {}
             _ = tokio::time::sleep(CLAIM_EVERY), if free => {}
             _ = tokio::time::sleep(RENEW_EVERY), if !free => {}
             _ = shutdown.cancelled(), if grace_ends.is_none() => {}

@@ -140,6 +140,9 @@ pub trait StepQueue: Send + Sync {
     fn cancelled(&self, agent: &str) -> io::Result<Vec<i64>>;
     /// The attempts still placed on this agent (their working directories stay).
     fn placed(&self, agent: &str) -> io::Result<Vec<(String, u32)>>;
+    /// An agent is woken through `wake` when orders are posted (PostgreSQL `LISTEN`, on a connection and thread of
+    /// its own), until it drops its handle on `wake`.
+    fn listen(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> io::Result<()>;
     /// An agent stopping cleanly: it is no longer alive.
     fn leave(&self, agent: &str) -> io::Result<()>;
 }

@@ -162,6 +162,16 @@ pub(super) struct PostgresBackend {
 }
 
 impl PostgresBackend {
+    /// Where the database is, for a connection of a caller's own (the step orders' listener).
+    pub(super) fn config(&self) -> Arc<PgTarget> {
+        self.config.clone()
+    }
+
+    /// `DATABASE_URL` without its password, for messages.
+    pub(super) fn target(&self) -> Arc<str> {
+        self.target.clone()
+    }
+
     /// This process's worker epoch (0 before it holds the lease): what its fenced writes check.
     pub(super) fn worker_epoch(&self) -> i64 {
         self.epoch.load(std::sync::atomic::Ordering::SeqCst)

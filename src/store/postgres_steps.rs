@@ -7,8 +7,17 @@ use std::io;
 use std::time::Duration;
 
 use super::StoreError;
-use super::postgres::{Failure, PostgresBackend};
+use super::pg_connect::PgTarget;
+use super::postgres::{Conn, Failure, PostgresBackend, message};
 use crate::step_orders::{Claimed, OrderState, StepOrder, StepQueue, StepReport};
+use std::sync::Arc;
+
+/// The channel a posted order is announced on: agents `LISTEN` on it ([`StepQueue::listen`]).
+const ORDERS_CHANNEL: &str = "boomerang_step_orders";
+/// How long the listening thread waits for a notification before it checks that its agent still wants them.
+const LISTEN_CHECK: Duration = Duration::from_secs(1);
+/// The pause before connecting again after the listening connection failed.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
 /// Orders running on an agent whose `seen_until` is behind the database's clock (dead) become lost.
 const LOSE: &str = "UPDATE boomerang_step_orders o SET state = 'lost' WHERE o.state = 'running' \
@@ -87,6 +96,8 @@ impl StepQueue for PostgresBackend {
                 )));
             }
             let row = txn.query_one(POST, &[&job, &attempt, &text])?;
+            // Delivered at commit: idle agents claim it at once.
+            txn.batch_execute(&format!("NOTIFY {ORDERS_CHANNEL}"))?;
             txn.commit()?;
             Ok(row.try_get(0)?)
         })
@@ -325,6 +336,14 @@ impl StepQueue for PostgresBackend {
             .collect())
     }
 
+    fn listen(&self, wake: Arc<tokio::sync::Notify>) -> io::Result<()> {
+        let (config, target) = (self.config(), self.target());
+        std::thread::Builder::new()
+            .name("step-orders-listen".into())
+            .spawn(move || listen_for_orders(&config, &target, &wake))
+            .map(drop)
+    }
+
     fn leave(&self, agent: &str) -> io::Result<()> {
         let agent = agent.to_owned();
         self.call("remove a step agent", false, move |conn| {
@@ -332,6 +351,49 @@ impl StepQueue for PostgresBackend {
             Ok(())
         })
         .map_err(io_error)
+    }
+}
+
+/// The listening thread: a connection of its own `LISTEN`s for posted orders and wakes the agent for each burst,
+/// until the agent is gone (it holds the only other handle on `wake`); connects again after a failure.
+fn listen_for_orders(config: &PgTarget, target: &str, wake: &Arc<tokio::sync::Notify>) {
+    use postgres::fallible_iterator::FallibleIterator;
+    while Arc::strong_count(wake) > 1 {
+        let mut conn = match Conn::connect(config, target) {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for step orders yet; the agent looks every second meanwhile");
+                std::thread::sleep(LISTEN_RETRY);
+                continue;
+            }
+        };
+        if let Err(e) = conn
+            .client
+            .batch_execute(&format!("LISTEN {ORDERS_CHANNEL}"))
+        {
+            tracing::warn!(error = %message(&e), "cannot listen for step orders yet");
+            std::thread::sleep(LISTEN_RETRY);
+            continue;
+        }
+        // The agent may have missed orders posted before the LISTEN: it looks now.
+        wake.notify_one();
+        while Arc::strong_count(wake) > 1 {
+            let mut notifications = conn.client.notifications();
+            let first = notifications.timeout_iter(LISTEN_CHECK).next();
+            match first {
+                Ok(Some(_)) => {
+                    // What else arrived: one wake serves them all.
+                    let mut rest = notifications.iter();
+                    while let Ok(Some(_)) = rest.next() {}
+                    wake.notify_one();
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %message(&e), "the connection listening for step orders broke; connecting again");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -275,3 +275,27 @@ fn an_order_this_version_cannot_read_ends_with_the_reason() {
         other => panic!("the order ends with the reason: {other:?}"),
     }
 }
+
+#[test]
+fn a_posted_order_wakes_a_listening_agent() {
+    let Some((_schema, _store, q)) = queue("pg_step_orders_listen") else {
+        return;
+    };
+    let wake = Arc::new(tokio::sync::Notify::new());
+    q.listen(wake.clone()).expect("listen");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let woken = |what: &str| {
+        runtime
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(10), wake.notified()).await
+            })
+            .unwrap_or_else(|_| panic!("{what}"));
+    };
+    // The first wake says it listens (an agent then looks for what was posted before).
+    woken("the listener connects and wakes the agent once");
+    q.post(&order("job-1", 1, "build")).expect("post");
+    woken("a post wakes the agent");
+}

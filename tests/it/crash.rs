@@ -966,6 +966,22 @@ async fn chaos_long_replicas_100_jobs_postgres() {
     chaos_on(h, 3, 100, 10, 20, seed(0x100f1ee7), false).await;
 }
 
+/// [`chaos_long_replicas_100_jobs_postgres`] with the steps on every replica (`STEP_PLACEMENT=fleet`). Run it with
+/// `cargo test --test it crash::chaos_long_replicas_steps -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: 100 jobs, 20 kills of three replicas running steps; run by hand"]
+async fn chaos_long_replicas_steps_on_the_fleet_100_jobs_postgres() {
+    let Some(mut h) = Harness::new_postgres("chaos_long_fleet").await else {
+        return;
+    };
+    h.set_env(&[
+        ("STEP_PLACEMENT", "fleet"),
+        ("STEP_SLOTS", "2"),
+        ("STEP_LEASE", "3s"),
+    ]);
+    chaos_on(h, 3, 100, 10, 20, seed(0x100f1ee8), false).await;
+}
+
 /// The random seed: `CHAOS_SEED` when set (to replay or vary a run), else `default`.
 fn seed(default: u64) -> u64 {
     std::env::var("CHAOS_SEED")
