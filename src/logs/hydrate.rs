@@ -17,6 +17,9 @@ use super::reader::{TAIL_BLOCK, complete_len};
 use super::store::{ANNOTATIONS_FILE, Mirrored, validate};
 use super::upload::{Uploader, chunks};
 
+/// How many stored chunks (each at most 1 MiB) one fetch brings: the memory a fetch of a long log holds at once.
+const FETCH_CHUNKS: u32 = 4;
+
 /// What [`LogStore::reconcile`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reconciled {
@@ -125,21 +128,32 @@ impl LogStore {
             );
             return Ok(false);
         };
-        let local = local_len(&path)?;
-        if local >= stored {
-            return Ok(false);
+        let mut fetched = false;
+        let mut before = None;
+        // In pieces of at most FETCH_CHUNKS chunks: a long log never sits in memory whole.
+        loop {
+            let local = local_len(&path)?;
+            // Stored bytes that do not end in whole records add nothing here: stop rather than fetch them again.
+            if local >= stored || before.is_some_and(|b| local <= b) {
+                return Ok(fetched);
+            }
+            before = Some(local);
+            let bytes = mirror.fetch(rel, local, FETCH_CHUNKS)?;
+            if bytes.is_empty() || !self.append_fetched(rel, &path, local, &bytes)? {
+                return Ok(fetched);
+            }
+            fetched = true;
         }
-        let bytes = mirror.fetch(rel, local)?;
-        if bytes.is_empty() {
-            return Ok(false);
-        }
+    }
+
+    /// Writes a fetched piece of `rel` (its bytes from offset `local`) to the local file at `path`: a new file under
+    /// a temporary name, renamed; else appended. False when a writer opened the file or it changed meanwhile (the
+    /// next reconcile looks again).
+    fn append_fetched(&self, rel: &str, path: &Path, local: u64, bytes: &[u8]) -> io::Result<bool> {
         // Under the store's lock: no writer opens the file meanwhile.
         let state = self.inner.state();
-        if state.open.contains(&path) {
+        if state.open.contains(path) || local_len(path)? != local {
             return Ok(false);
-        }
-        if local_len(&path)? != local {
-            return Ok(false); // changed meanwhile: the next reconcile looks again
         }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -147,13 +161,13 @@ impl LogStore {
         if local == 0 {
             let temp = path.with_extension("hydrating");
             let mut file = File::create(&temp)?;
-            file.write_all(&bytes)?;
+            file.write_all(bytes)?;
             file.sync_data()?;
-            std::fs::rename(&temp, &path)?;
+            std::fs::rename(&temp, path)?;
         } else {
-            let mut file = OpenOptions::new().append(true).open(&path)?;
+            let mut file = OpenOptions::new().append(true).open(path)?;
             file.set_len(local)?;
-            file.write_all(&bytes)?;
+            file.write_all(bytes)?;
             file.sync_data()?;
         }
         if let Some((job, _)) = rel.split_once('/') {

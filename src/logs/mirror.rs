@@ -25,8 +25,9 @@ pub trait LogMirror: Send + Sync {
     /// Every file whose path starts with `prefix` ("" for all), with the length of its bytes stored without a gap
     /// from offset 0.
     fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>>;
-    /// The file's stored bytes from offset `from` on, up to its first gap (empty if it has none there).
-    fn fetch(&self, path: &str, from: u64) -> io::Result<Vec<u8>>;
+    /// The file's stored bytes from offset `from` on, up to its first gap (empty if it has none there), from at
+    /// most `max_chunks` stored chunks (each at most 1 MiB), so a caller reads a long file in bounded pieces.
+    fn fetch(&self, path: &str, from: u64, max_chunks: u32) -> io::Result<Vec<u8>>;
     /// Deletes every file of a job (retention, or the job's deletion).
     fn delete_job(&self, job_id: &str) -> io::Result<()>;
 }

@@ -16,7 +16,7 @@ const LIST_ALL: &str = "SELECT path, start, octet_length(bytes)::bigint FROM boo
 const LIST_RANGE: &str = "SELECT path, start, octet_length(bytes)::bigint FROM boomerang_log_chunks \
     WHERE path >= $1 AND path < $2 ORDER BY path, start";
 const FETCH: &str = "SELECT start, bytes FROM boomerang_log_chunks \
-    WHERE path = $1 AND start + octet_length(bytes) > $2 ORDER BY start";
+    WHERE path = $1 AND start + octet_length(bytes) > $2 ORDER BY start LIMIT $3";
 const DELETE_RANGE: &str = "DELETE FROM boomerang_log_chunks WHERE path >= $1 AND path < $2";
 
 fn io_error(e: StoreError) -> io::Error {
@@ -92,14 +92,15 @@ impl LogMirror for PostgresBackend {
         Ok(out)
     }
 
-    fn fetch(&self, path: &str, from: u64) -> io::Result<Vec<u8>> {
+    fn fetch(&self, path: &str, from: u64, max_chunks: u32) -> io::Result<Vec<u8>> {
         let path = path.to_owned();
+        let limit = i64::from(max_chunks.max(1));
         let chunks: Vec<(i64, Vec<u8>)> = self
             .call("fetch a log file", true, move |conn| {
                 let from = offset(from)?;
                 let statement = conn.prepared(FETCH)?;
                 conn.client
-                    .query(&statement, &[&path, &from])?
+                    .query(&statement, &[&path, &from, &limit])?
                     .iter()
                     .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
                     .collect::<Result<Vec<_>, Failure>>()

@@ -38,11 +38,17 @@ fn log_files_are_appended_listed_fetched_and_deleted() {
         ])
         .expect("append again");
     assert_eq!(
-        mirror.fetch("j1/1/build.log", 0).expect("fetch"),
+        mirror.fetch("j1/1/build.log", 0, 100).expect("fetch"),
         b"hello world\n"
     );
-    assert_eq!(mirror.fetch("j1/1/build.log", 8).expect("fetch"), b"rld\n");
-    assert_eq!(mirror.fetch("j1/1/nothing.log", 0).expect("fetch"), b"");
+    assert_eq!(
+        mirror.fetch("j1/1/build.log", 8, 100).expect("fetch"),
+        b"rld\n"
+    );
+    assert_eq!(
+        mirror.fetch("j1/1/nothing.log", 0, 100).expect("fetch"),
+        b""
+    );
     let mut listed = mirror.list("j1/").expect("list");
     listed.sort();
     assert_eq!(
@@ -57,7 +63,7 @@ fn log_files_are_appended_listed_fetched_and_deleted() {
         .append(&[chunk("j1/1/build.log", 100, b"later\n")])
         .expect("append past a gap");
     assert_eq!(
-        mirror.fetch("j1/1/build.log", 0).expect("fetch"),
+        mirror.fetch("j1/1/build.log", 0, 100).expect("fetch"),
         b"hello world\n"
     );
     assert_eq!(mirror.list("").expect("list all").len(), 3);
@@ -65,5 +71,69 @@ fn log_files_are_appended_listed_fetched_and_deleted() {
     assert_eq!(
         mirror.list("").expect("list"),
         vec![("j10/1/build.log".to_string(), 10)]
+    );
+}
+
+#[test]
+fn a_fetch_brings_at_most_the_chunks_asked_for() {
+    let Some(schema) = postgres_schema("pg_log_mirror_pieces") else {
+        return;
+    };
+    let store = Store::open_target(&StoreTarget::Postgres(schema.url().to_string())).expect("open");
+    let mirror = store.log_mirror().expect("PostgreSQL keeps the logs");
+    mirror
+        .append(&[
+            chunk("j1/1/build.log", 0, b"one\n"),
+            chunk("j1/1/build.log", 4, b"two\n"),
+            chunk("j1/1/build.log", 8, b"three\n"),
+        ])
+        .expect("append");
+    assert_eq!(
+        mirror.fetch("j1/1/build.log", 0, 1).expect("fetch"),
+        b"one\n"
+    );
+    assert_eq!(
+        mirror.fetch("j1/1/build.log", 4, 2).expect("fetch"),
+        b"two\nthree\n"
+    );
+    assert_eq!(mirror.fetch("j1/1/build.log", 6, 1).expect("fetch"), b"o\n");
+}
+
+#[test]
+fn a_long_log_written_on_one_host_is_read_whole_on_another_in_pieces() {
+    let Some(schema) = postgres_schema("pg_log_mirror_long") else {
+        return;
+    };
+    let store = Store::open_target(&StoreTarget::Postgres(schema.url().to_string())).expect("open");
+    let mirror = store.log_mirror().expect("PostgreSQL keeps the logs");
+    let (first_host, second_host) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let writer_side = crate::logs::LogStore::open(first_host.path(), u64::MAX).expect("logs");
+    writer_side.set_mirror(mirror.clone()).expect("mirror");
+    let mut writer = writer_side.writer("job-long", 1, "build").expect("writer");
+    // About 6 MiB: more chunks than one fetch brings.
+    let lines = 60_000;
+    for n in 0..lines {
+        writer
+            .append(&crate::executor::OutputLine {
+                stream: crate::executor::Stream::Stdout,
+                at: chrono::Utc::now(),
+                text: format!("line {n:06} {}", "x".repeat(90)),
+            })
+            .expect("append");
+    }
+    writer.sync().expect("sync: every line is in the database");
+    drop(writer);
+    let reader_side = crate::logs::LogStore::open(second_host.path(), u64::MAX).expect("logs");
+    reader_side.set_mirror(mirror).expect("mirror");
+    let read = reader_side
+        .read("job-long", 1, "build", 1, usize::MAX)
+        .expect("the other host reads the log");
+    assert_eq!(read.len(), lines);
+    assert_eq!(
+        read.last().map(|l| l.text.starts_with("line 059999")),
+        Some(true)
     );
 }
