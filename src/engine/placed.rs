@@ -62,13 +62,7 @@ impl StepTask {
                 OrderState::Running { started, .. } => {
                     if started && result.started.is_none() {
                         // The process group belongs to the agent's host: recovery here must never signal it.
-                        let event = JobEvent::StepStarted {
-                            attempt: self.attempt,
-                            step: self.step.clone(),
-                            try_number: self.try_number,
-                            at: self.engine.inner.clock.now(),
-                            pgid: None,
-                        };
+                        let event = self.start_event(None);
                         let journal = &self.engine.inner.journal;
                         if let Err(e) = journal
                             .append(&self.job, std::slice::from_ref(&event), |_| {})

@@ -226,13 +226,7 @@ impl StepTask {
         let mut started = None;
         let outcome = process
             .run(stop.clone(), |pid| {
-                let event = JobEvent::StepStarted {
-                    attempt: self.attempt,
-                    step: self.step.clone(),
-                    try_number: self.try_number,
-                    at: clock.now(),
-                    pgid: Some(pid),
-                };
+                let event = self.start_event(Some(pid));
                 started = Some(event.clone());
                 let journal = self.engine.inner.journal.clone();
                 let job = self.job.clone();
@@ -259,14 +253,18 @@ impl StepTask {
     /// A try whose process never spawned still gets a start, so the step table is complete.
     pub(super) fn unrecorded_start(&self, result: &mut StepResult) {
         if result.started.is_none() {
-            let event = JobEvent::StepStarted {
-                attempt: self.attempt,
-                step: self.step.clone(),
-                try_number: self.try_number,
-                at: self.engine.inner.clock.now(),
-                pgid: None,
-            };
-            result.started = Some((event, false));
+            result.started = Some((self.start_event(None), false));
+        }
+    }
+
+    /// The try's start, now, with its process group when it runs on this host.
+    pub(super) fn start_event(&self, pgid: Option<u32>) -> JobEvent {
+        JobEvent::StepStarted {
+            attempt: self.attempt,
+            step: self.step.clone(),
+            try_number: self.try_number,
+            at: self.engine.inner.clock.now(),
+            pgid,
         }
     }
 }

@@ -102,6 +102,47 @@ async fn steps_run_on_every_replica_and_an_attempt_keeps_its_agent_postgres() {
     assert_eq!(agents.len(), 2, "both replicas ran steps: {agents:?}");
 }
 
+/// Comments `/run slow` (comment `comment_id`) and waits until its step wrote its pid: the pid and the job's id.
+async fn start_slow(h: &Harness, comment_id: u64, marks: &std::path::Path) -> (u32, String) {
+    let (status, _) = h
+        .deliver(
+            "issue_comment",
+            &comment(REPO, INSTALLATION, comment_id, "/run slow"),
+            &uuid::Uuid::new_v4().to_string(),
+        )
+        .await
+        .expect("deliver the PR comment");
+    assert_eq!(status, 202);
+    let pid = read_pid(&marks.join("slow.pid")).await;
+    let job = h
+        .sim
+        .wait_until(PATIENCE, |sim| {
+            sim.check_runs(REPO).into_iter().find_map(|c| c.external_id)
+        })
+        .await
+        .expect("the job's check run");
+    (pid, job)
+}
+
+/// Waits until [`REPO`]'s check run completes, and checks that it succeeded.
+async fn succeeded(h: &Harness) {
+    let run = h
+        .sim
+        .wait_until(PATIENCE, |sim| {
+            sim.check_runs(REPO)
+                .into_iter()
+                .find(|c| c.status == "completed")
+        })
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the check run completes ({e}): {:?}",
+                h.sim.check_runs(REPO)
+            )
+        });
+    assert_eq!(run.conclusion.as_deref(), Some("success"), "{run:?}");
+}
+
 /// A job whose `slow` step runs until killed the first time (writing its pid) and ends at once the second time.
 fn slow_config(marks: &std::path::Path) -> String {
     let m = marks.display();
@@ -145,23 +186,7 @@ async fn a_step_on_a_killed_replica_runs_again_and_its_orphan_is_killed_postgres
     ];
     let first = runner.start_with(&h, &runner_env).await;
 
-    let (status, _) = h
-        .deliver(
-            "issue_comment",
-            &comment(REPO, INSTALLATION, 700, "/run slow"),
-            &uuid::Uuid::new_v4().to_string(),
-        )
-        .await
-        .expect("deliver the PR comment");
-    assert_eq!(status, 202);
-    let pid = read_pid(&marks.join("slow.pid")).await;
-    let job = h
-        .sim
-        .wait_until(PATIENCE, |sim| {
-            sim.check_runs(REPO).into_iter().find_map(|c| c.external_id)
-        })
-        .await
-        .expect("the job's check run");
+    let (pid, job) = start_slow(&h, 700, &marks).await;
     // While the step runs on the other replica, the worker's API shows what it printed.
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {
@@ -188,21 +213,7 @@ async fn a_step_on_a_killed_replica_runs_again_and_its_orphan_is_killed_postgres
     )
     .await;
 
-    let run = h
-        .sim
-        .wait_until(PATIENCE, |sim| {
-            sim.check_runs(REPO)
-                .into_iter()
-                .find(|c| c.status == "completed")
-        })
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "the check run completes ({e}): {:?}",
-                h.sim.check_runs(REPO)
-            )
-        });
-    assert_eq!(run.conclusion.as_deref(), Some("success"), "{run:?}");
+    succeeded(&h).await;
     let (status, logs) = get_at(&h, &h.url(), &format!("/api/v1/jobs/{job}/logs")).await;
     assert_eq!(status, 200, "{logs}");
     assert!(logs.contains("first run printed okapi-9321"), "{logs}");
@@ -273,40 +284,10 @@ async fn a_new_worker_runs_a_step_again_after_its_old_try_stopped_postgres() {
             ],
         )
         .await;
-    let (status, _) = h
-        .deliver(
-            "issue_comment",
-            &comment(REPO, INSTALLATION, 800, "/run slow"),
-            &uuid::Uuid::new_v4().to_string(),
-        )
-        .await
-        .expect("deliver the PR comment");
-    assert_eq!(status, 202);
-    let pid = read_pid(&marks.join("slow.pid")).await;
-    let job = h
-        .sim
-        .wait_until(PATIENCE, |sim| {
-            sim.check_runs(REPO).into_iter().find_map(|c| c.external_id)
-        })
-        .await
-        .expect("the job's check run");
+    let (pid, job) = start_slow(&h, 800, &marks).await;
 
     worker.kill9();
-    let run = h
-        .sim
-        .wait_until(PATIENCE, |sim| {
-            sim.check_runs(REPO)
-                .into_iter()
-                .find(|c| c.status == "completed")
-        })
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "the check run completes ({e}): {:?}",
-                h.sim.check_runs(REPO)
-            )
-        });
-    assert_eq!(run.conclusion.as_deref(), Some("success"), "{run:?}");
+    succeeded(&h).await;
     assert!(!alive(pid), "the first try was stopped");
     let (status, logs) = get_at(&h, &other.url(), &format!("/api/v1/jobs/{job}/logs")).await;
     assert_eq!(status, 200, "{logs}");
