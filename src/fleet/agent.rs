@@ -270,8 +270,8 @@ async fn run(
     tokio::spawn(watchdog(state.clone(), settings.clone(), done.clone()));
     tracing::info!(agent = %lock(&state).name, slots = settings.slots, "step agent started");
 
-    let mut running: JoinSet<(i64, StepReport)> = JoinSet::new();
-    let mut task_orders: HashMap<tokio::task::Id, i64> = HashMap::new();
+    let mut running: JoinSet<(i64, String, StepReport)> = JoinSet::new();
+    let mut task_orders: HashMap<tokio::task::Id, (i64, String)> = HashMap::new();
     let mut unsent: Vec<(String, i64, StepReport)> = Vec::new();
     let locks = Locks::default();
     let mut last_look = Instant::now() - RENEW_EVERY;
@@ -294,7 +294,11 @@ async fn run(
                     t.stop.cancel();
                 }
             }
-            if tokio::time::Instant::now() >= at + settings.grace + RENEW_EVERY * 10 {
+            if tokio::time::Instant::now() >= at + RENEW_EVERY * 10 {
+                // Nothing may outlive the agent: what is still running is killed outright.
+                for t in lock(&state).tries.values() {
+                    t.kill();
+                }
                 tracing::warn!(
                     reports = unsent.len(),
                     "step agent stopped with reports the database did not take"
@@ -321,7 +325,7 @@ async fn run(
             let launched = match claimed {
                 Ok(Some(claimed)) => {
                     let id = claimed.id;
-                    let handle = launch(
+                    match launch(
                         &engine,
                         &queue,
                         &state,
@@ -329,9 +333,13 @@ async fn run(
                         &name,
                         claimed,
                         &mut running,
-                    );
-                    task_orders.insert(handle, id);
-                    true
+                    ) {
+                        Some(handle) => {
+                            task_orders.insert(handle, (id, name.clone()));
+                            true
+                        }
+                        None => false,
+                    }
                 }
                 Ok(None) => false,
                 Err(e) => {
@@ -346,20 +354,21 @@ async fn run(
         }
         tokio::select! {
             joined = running.join_next_with_id(), if !running.is_empty() => {
-                let (id, report) = match joined {
-                    Some(Ok((task, (id, report)))) => {
+                // Reported under the name the order was claimed under, whatever the agent is called now.
+                let (id, claimed_as, report) = match joined {
+                    Some(Ok((task, (id, claimed_as, report)))) => {
                         task_orders.remove(&task);
-                        (id, report)
+                        (id, claimed_as, report)
                     }
                     Some(Err(e)) => {
-                        let Some(id) = task_orders.remove(&e.id()) else { continue };
+                        let Some((id, claimed_as)) = task_orders.remove(&e.id()) else { continue };
                         tracing::error!(order = id, error = %e, "a step's task failed");
-                        (id, StepReport { outcome: Err(format!("the replica's step agent failed: {e}")), interrupted: false })
+                        (id, claimed_as, StepReport { outcome: Err(format!("the replica's step agent failed: {e}")), interrupted: false })
                     }
                     None => continue,
                 };
                 lock(&state).tries.remove(&id);
-                unsent.push((name, id, report));
+                unsent.push((claimed_as, id, report));
             }
             _ = posted.notified(), if free => {}
             _ = tokio::time::sleep(CLAIM_EVERY), if free => {}
@@ -461,7 +470,8 @@ async fn look_after(
             let agent = name.clone();
             let report = StepReport {
                 outcome: Err("the replica's step agent lost track of this step".into()),
-                interrupted: false,
+                // Like a replica that died with it: the job's on_interrupt decides.
+                interrupted: true,
             };
             let _ = blocking(queue, move |q| q.finished(&agent, id, &report)).await;
         }
@@ -519,7 +529,9 @@ impl Locks {
     }
 }
 
-/// Runs a claimed order in a task of its own; the task's id.
+/// Runs a claimed order in a task of its own; the task's id. `None` when the agent was fenced while it claimed
+/// (its name changed, or its lease is not held): the try is not run, and the order, lost with the old name, is run
+/// again elsewhere by the worker.
 fn launch(
     engine: &Engine,
     queue: &Arc<dyn StepQueue>,
@@ -527,21 +539,28 @@ fn launch(
     locks: &Locks,
     agent: &str,
     claimed: Claimed,
-    running: &mut JoinSet<(i64, StepReport)>,
-) -> tokio::task::Id {
+    running: &mut JoinSet<(i64, String, StepReport)>,
+) -> Option<tokio::task::Id> {
     let Claimed { id, order } = claimed;
     let stop = CancellationToken::new();
     let interrupted = Arc::new(AtomicBool::new(false));
     let pgid = Arc::new(AtomicU32::new(0));
-    lock(state).tries.insert(
-        id,
-        Try {
-            stop: stop.clone(),
-            interrupted: interrupted.clone(),
-            pgid: pgid.clone(),
-            attempt: (order.job.clone(), order.attempt),
-        },
-    );
+    {
+        let mut shared = lock(state);
+        if shared.name != agent || shared.renewed.is_none() {
+            tracing::warn!(%agent, order = id, "claimed a step while losing the lease: not run");
+            return None;
+        }
+        shared.tries.insert(
+            id,
+            Try {
+                stop: stop.clone(),
+                interrupted: interrupted.clone(),
+                pgid: pgid.clone(),
+                attempt: (order.job.clone(), order.attempt),
+            },
+        );
+    }
     let step_lock = locks.step(&order.job, order.attempt, &order.step);
     let prepare = locks.attempt(&order.job, order.attempt);
     let (engine, queue, agent) = (engine.clone(), queue.clone(), agent.to_owned());
@@ -564,9 +583,9 @@ fn launch(
             outcome,
             interrupted: interrupted.load(Ordering::SeqCst) && !succeeded,
         };
-        (id, report)
+        (id, agent, report)
     });
-    handle.id()
+    Some(handle.id())
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use std::sync::Arc;
 const ORDERS_CHANNEL: &str = "boomerang_step_orders";
 /// How long the listening thread waits for a notification before it checks that its agent still wants them.
 const LISTEN_CHECK: Duration = Duration::from_secs(1);
+/// How many quiet [`LISTEN_CHECK`]s the listener waits before it checks that its session is still there.
+const LISTEN_PROBE_AFTER: u32 = 30;
 /// The pause before connecting again after the listening connection failed.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
@@ -377,7 +379,17 @@ fn listen_for_orders(config: &PgTarget, target: &str, wake: &Arc<tokio::sync::No
         }
         // The agent may have missed orders posted before the LISTEN: it looks now.
         wake.notify_one();
+        let mut quiet = 0u32;
         while Arc::strong_count(wake) > 1 {
+            // A partition that never resets the socket leaves a listener that hears nothing: check the session
+            // after a while of quiet, and connect again if it is gone.
+            if quiet >= LISTEN_PROBE_AFTER {
+                quiet = 0;
+                if let Err(e) = conn.client.is_valid(LISTEN_CHECK) {
+                    tracing::warn!(error = %message(&e), "the connection listening for step orders is gone; connecting again");
+                    break;
+                }
+            }
             let mut notifications = conn.client.notifications();
             let first = notifications.timeout_iter(LISTEN_CHECK).next();
             match first {
@@ -386,8 +398,9 @@ fn listen_for_orders(config: &PgTarget, target: &str, wake: &Arc<tokio::sync::No
                     let mut rest = notifications.iter();
                     while let Ok(Some(_)) = rest.next() {}
                     wake.notify_one();
+                    quiet = 0;
                 }
-                Ok(None) => {}
+                Ok(None) => quiet += 1,
                 Err(e) => {
                     tracing::warn!(error = %message(&e), "the connection listening for step orders broke; connecting again");
                     break;
