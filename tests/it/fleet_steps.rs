@@ -102,6 +102,26 @@ async fn steps_run_on_every_replica_and_an_attempt_keeps_its_agent_postgres() {
     assert_eq!(agents.len(), 2, "both replicas ran steps: {agents:?}");
 }
 
+/// The environment of a replica that runs steps, with a short lease so its death is noticed soon.
+const RUNNER_ENV: [(&str, &str); 3] = [
+    ("STEP_PLACEMENT", "fleet"),
+    ("STEP_SLOTS", "1"),
+    ("STEP_LEASE", "3s"),
+];
+
+/// A worker that only coordinates (`STEP_SLOTS=0`) and a second replica (`DATA_DIR` `data`) that runs every step:
+/// the worker, the runner and the runner's process.
+async fn coordinator_and_runner(
+    h: &Harness,
+    data: &str,
+) -> (support::Server, Replica, support::Server) {
+    let mut worker = h.spawn_with(&[("STEP_PLACEMENT", "fleet"), ("STEP_SLOTS", "0")]);
+    h.wait_healthy(&mut worker).await;
+    let runner = Replica::new(h, data);
+    let server = runner.start_with(h, &RUNNER_ENV).await;
+    (worker, runner, server)
+}
+
 /// Comments `/run slow` (comment `comment_id`) and waits until its step wrote its pid: the pid and the job's id.
 async fn start_slow(h: &Harness, comment_id: u64, marks: &std::path::Path) -> (u32, String) {
     let (status, _) = h
@@ -176,15 +196,7 @@ async fn a_step_on_a_killed_replica_runs_again_and_its_orphan_is_killed_postgres
     let marks = h.marks();
     h.add_repo(INSTALLATION, REPO, &slow_config(&marks), &sha(0xf2));
     // The worker only coordinates: every step runs on the other replica.
-    let mut worker = h.spawn_with(&[("STEP_PLACEMENT", "fleet"), ("STEP_SLOTS", "0")]);
-    h.wait_healthy(&mut worker).await;
-    let runner = Replica::new(&h, "data-runner-host");
-    let runner_env = [
-        ("STEP_PLACEMENT", "fleet"),
-        ("STEP_SLOTS", "1"),
-        ("STEP_LEASE", "3s"),
-    ];
-    let first = runner.start_with(&h, &runner_env).await;
+    let (_worker, runner, first) = coordinator_and_runner(&h, "data-runner-host").await;
 
     let (pid, job) = start_slow(&h, 700, &marks).await;
     // While the step runs on the other replica, the worker's API shows what it printed.
@@ -206,7 +218,7 @@ async fn a_step_on_a_killed_replica_runs_again_and_its_orphan_is_killed_postgres
         alive(pid),
         "kill -9 of a replica leaves its step's process running"
     );
-    let _second = runner.start_with(&h, &runner_env).await;
+    let _second = runner.start_with(&h, &RUNNER_ENV).await;
     poll(
         "the orphaned step process killed by the replica's next start",
         || (!alive(pid)).then_some(()),
@@ -271,19 +283,7 @@ async fn a_new_worker_runs_a_step_again_after_its_old_try_stopped_postgres() {
     };
     let marks = h.marks();
     h.add_repo(INSTALLATION, REPO, &slow_to_stop_config(&marks), &sha(0xf3));
-    let mut worker = h.spawn_with(&[("STEP_PLACEMENT", "fleet"), ("STEP_SLOTS", "0")]);
-    h.wait_healthy(&mut worker).await;
-    let other = Replica::new(&h, "data-other-host");
-    let _other = other
-        .start_with(
-            &h,
-            &[
-                ("STEP_PLACEMENT", "fleet"),
-                ("STEP_SLOTS", "1"),
-                ("STEP_LEASE", "3s"),
-            ],
-        )
-        .await;
+    let (worker, other, _other) = coordinator_and_runner(&h, "data-other-host").await;
     let (pid, job) = start_slow(&h, 800, &marks).await;
 
     worker.kill9();
