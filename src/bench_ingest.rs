@@ -114,12 +114,32 @@ pub async fn ingest(
             load_rate(requests - failures, elapsed)
         }
     };
-    let (txns, batches) = app.store.commit_stats();
+    let ended = Instant::now();
+    if let Some(log) = app.store.delivery_log_stats() {
+        // Acknowledged means in the log; the store has them once the mover caught up: say when that was.
+        let mut stats = log;
+        while stats.moved < stats.logged && ended.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            stats = app.store.delivery_log_stats().unwrap_or(stats);
+        }
+        println!(
+            "ingest  delivery log: {} deliveries in {} fdatasyncs ({:.1} per flush); {} moved into the store in {} commits ({:.1} per commit), the last {} ms after the load ended",
+            stats.logged,
+            stats.flushes,
+            stats.logged as f64 / stats.flushes.max(1) as f64,
+            stats.moved,
+            stats.moves,
+            stats.moved as f64 / stats.moves.max(1) as f64,
+            ended.elapsed().as_millis()
+        );
+    } else {
+        let (txns, batches) = app.store.commit_stats();
+        println!(
+            "ingest  group commit: {batches} batches in {txns} durable transactions ({:.1} per fsync)",
+            batches as f64 / txns.max(1) as f64
+        );
+    }
     server.abort();
-    println!(
-        "ingest  group commit: {batches} batches in {txns} durable transactions ({:.1} per fsync)",
-        batches as f64 / txns.max(1) as f64
-    );
     report(
         rate,
         dir.path(),

@@ -137,13 +137,13 @@ async fn fill(app: &App, o: &MetricsBenchOptions) -> anyhow::Result<()> {
             action: Some("created".into()),
             installation: Some(1_000),
             received_at: now,
-            body: "{}".into(),
+            body: String::new(),
             status: DeliveryStatus::Pending,
             note: None,
             attempts: 0,
             unfinished_starts: 0,
         };
-        batch.insert_delivery(&guid, &record, Some(d as u64), 0);
+        batch.insert_delivery(&guid, &record, b"{}", Some(d as u64), 0);
     }
     app.store.commit(batch).await?;
     let m = &app.metrics;

@@ -93,7 +93,7 @@ async fn measure(bytes: u64, target: &StoreTarget, name: &str) -> anyhow::Result
     let singles_started = Instant::now();
     for i in 0..SINGLE_COMMITS {
         let mut b = Batch::new();
-        b.insert_delivery(&format!("bench-{i:06}"), &payload, None, 1);
+        b.insert_delivery(&format!("bench-{i:06}"), &payload, b"", None, 1);
         let one = Instant::now();
         store.commit(b).await?;
         latencies.push(one.elapsed());

@@ -46,24 +46,53 @@ impl Batch {
         self.ops.is_empty()
     }
 
-    /// Records a webhook delivery unless one with this GUID exists; the conflict is reported under `tag`. With
-    /// `queue_at`, the delivery also joins the processing queue there (the receive time in nanoseconds orders it),
-    /// only if it was recorded now: a duplicate (GitHub's redelivery, another replica's copy) is never queued again.
+    /// Records a webhook delivery unless one with this GUID exists; the conflict is reported under `tag`. Its raw
+    /// `body` (when not empty) is stored beside the record under a key of its own ([`super::Store::delivery_body`]).
+    /// With `queue_at`, the delivery also joins the processing queue there (the receive time in nanoseconds orders
+    /// it), only if it was recorded now: a duplicate (GitHub's redelivery, another replica's copy) is never queued
+    /// again.
     pub fn insert_delivery<T: Serialize>(
         &mut self,
         guid: &str,
         record: &T,
+        body: &[u8],
         queue_at: Option<u64>,
         tag: u32,
     ) -> &mut Self {
+        let body = (!body.is_empty()).then(|| (keys::delivery_body(guid), body.to_vec()));
+        self.insert_delivery_row(guid, encode(record), body, queue_at, tag)
+    }
+
+    /// [`Batch::insert_delivery`] of an encoded record whose body is in the store's delivery log, at `at`.
+    pub(super) fn insert_logged_delivery_row(
+        &mut self,
+        guid: &str,
+        record: Vec<u8>,
+        at: super::delivery_log::BodyAt,
+        queue_at: Option<u64>,
+        tag: u32,
+    ) -> &mut Self {
+        let body = Some((keys::delivery_body_at(guid), encode(&at)));
+        self.insert_delivery_row(guid, record, body, queue_at, tag)
+    }
+
+    fn insert_delivery_row(
+        &mut self,
+        guid: &str,
+        value: Vec<u8>,
+        body: Option<(String, Vec<u8>)>,
+        queue_at: Option<u64>,
+        tag: u32,
+    ) -> &mut Self {
+        let mut with: Vec<(String, Vec<u8>)> = body.into_iter().collect();
+        if let Some(seq) = queue_at {
+            with.push((keys::pending(seq, guid), Vec::new()));
+        }
         self.ops.push(Op::PutIfAbsent {
             key: keys::delivery(guid),
-            value: encode(record),
+            value,
             tag,
-            with: queue_at
-                .map(|seq| (keys::pending(seq, guid), Vec::new()))
-                .into_iter()
-                .collect(),
+            with,
         });
         self
     }

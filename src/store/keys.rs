@@ -3,6 +3,16 @@
 pub(super) fn delivery(guid: &str) -> String {
     format!("d/{guid}")
 }
+/// A delivery's raw body, kept apart from its record: stored once as GitHub signed it (never escaped into JSON), and
+/// never rewritten when the record's processing marks change.
+pub(super) fn delivery_body(guid: &str) -> String {
+    format!("db/{guid}")
+}
+/// Where a delivery's raw body is in the delivery log of an embedded store ([`super::delivery_log`]).
+pub(super) fn delivery_body_at(guid: &str) -> String {
+    format!("dl/{guid}")
+}
+pub(super) const DELIVERY_BODY_AT: &str = "dl/";
 pub(super) const PENDING: &str = "dp/";
 pub(super) fn pending(seq: u64, guid: &str) -> String {
     format!("dp/{seq:020}/{guid}")

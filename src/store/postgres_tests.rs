@@ -190,7 +190,7 @@ fn one_replica_at_a_time_is_the_worker() {
     assert_eq!(next_event(&mut second_events), LeaseEvent::Standby);
 
     let mut batch = crate::store::Batch::new();
-    batch.insert_delivery("guid-from-the-standby", &"record", Some(1), 0);
+    batch.insert_delivery("guid-from-the-standby", &"record", b"", Some(1), 0);
     second
         .commit_blocking(batch)
         .expect("the standby records a delivery");
@@ -225,6 +225,7 @@ fn a_delivery_guid_is_recorded_once_across_replicas() {
                         batch.insert_delivery(
                             &guid,
                             &format!("replica {r}"),
+                            b"",
                             Some(g as u64 * 10 + r as u64),
                             7,
                         );

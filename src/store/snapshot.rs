@@ -5,7 +5,8 @@
 //! store to another directly (`boomerang migrate-store`) and checks the count.
 
 use super::backend::{self, Backend};
-use super::{Store, StoreError, StoreTarget};
+use super::{Store, StoreError, StoreTarget, delivery_log, keys};
+use std::borrow::Cow;
 use std::io::{Read, Write};
 
 /// The largest key or value a rows file may hold (a store value is a JSON document well under this).
@@ -26,7 +27,10 @@ impl Store {
         self.inner
             .backend
             .export(&self.inner.quiesce, &mut |k: &[u8], v: &[u8]| {
-                for part in [k, v] {
+                let Some((k, v)) = portable_row(self, k, v)? else {
+                    return Ok(());
+                };
+                for part in [&k[..], &v[..]] {
                     let len = u32::try_from(part.len())
                         .map_err(|_| StoreError::Backend("a row over 4 GiB".into()))?;
                     out.write_all(&len.to_be_bytes()).map_err(io_error)?;
@@ -38,6 +42,34 @@ impl Store {
         out.flush().map_err(io_error)?;
         Ok(rows)
     }
+}
+
+/// A row as it leaves this store for another: a delivery's body held in the delivery log becomes a row of its own
+/// (the other store has no such log), and the log's mark stays behind. `None` for a row that stays.
+#[allow(clippy::type_complexity)]
+fn portable_row<'a>(
+    store: &Store,
+    k: &'a [u8],
+    v: &'a [u8],
+) -> Result<Option<(Cow<'a, [u8]>, Cow<'a, [u8]>)>, StoreError> {
+    if k == keys::meta(delivery_log::MARK_META).as_bytes() {
+        return Ok(None);
+    }
+    let Some(guid) = k.strip_prefix(keys::DELIVERY_BODY_AT.as_bytes()) else {
+        return Ok(Some((Cow::Borrowed(k), Cow::Borrowed(v))));
+    };
+    let guid = String::from_utf8_lossy(guid);
+    let at: delivery_log::BodyAt = super::decode(&String::from_utf8_lossy(k), v)?;
+    let dir = store.delivery_log_dir().ok_or_else(|| {
+        StoreError::Backend(format!(
+            "delivery {guid}: its body is in a delivery log this store has none of"
+        ))
+    })?;
+    let body = delivery_log::read_body(dir, at)?;
+    Ok(Some((
+        Cow::Owned(keys::delivery_body(&guid).into_bytes()),
+        Cow::Owned(body),
+    )))
 }
 
 /// Reads one length-prefixed part, or `None` at a clean end of the input.
@@ -126,7 +158,10 @@ pub fn copy(from: &StoreTarget, to: &StoreTarget) -> Result<Copied, StoreError> 
             .inner
             .backend
             .export(&source.inner.quiesce, &mut |k: &[u8], v: &[u8]| {
-                batch.push((k.to_vec(), Some(v.to_vec())));
+                let Some((k, v)) = portable_row(&source, k, v)? else {
+                    return Ok(());
+                };
+                batch.push((k.into_owned(), Some(v.into_owned())));
                 rows += 1;
                 if batch.len() == IMPORT_BATCH {
                     dest.write(std::mem::take(&mut batch))

@@ -28,10 +28,10 @@ fn all(test: &str) -> Vec<(Place, Store)> {
 async fn delivery_dedupe_and_queue() {
     for (_dir, store) in all("delivery_dedupe_and_queue") {
         let mut b = Batch::new();
-        b.insert_delivery("g1", &"first", Some(10), 1);
+        b.insert_delivery("g1", &"first", b"", Some(10), 1);
         assert!(store.commit(b).await.expect("commit").conflicts.is_empty());
         let mut b = Batch::new();
-        b.insert_delivery("g1", &"again", Some(20), 1);
+        b.insert_delivery("g1", &"again", b"", Some(20), 1);
         assert_eq!(
             store.commit(b).await.expect("commit").conflicts,
             vec![1],

@@ -111,7 +111,8 @@ impl Processor {
             inner.store.commit(b).await?;
             return Ok(());
         }
-        let event = match parse_event(&record) {
+        let body = record.load_body(&inner.store)?;
+        let event = match parse_event(&record, body.as_deref()) {
             Ok(ev) => ev,
             Err(e) => {
                 let mut b = Batch::new();
@@ -265,8 +266,9 @@ pub(super) fn add_job(batch: &mut Batch, job: &JobRecord) {
 }
 
 /// A stored delivery's event, or why it cannot be read.
-pub(super) fn parse_event(record: &DeliveryRecord) -> Result<Event, String> {
-    serde_json::from_str::<Value>(&record.body)
+pub(super) fn parse_event(record: &DeliveryRecord, body: Option<&[u8]>) -> Result<Event, String> {
+    let body = body.ok_or_else(|| "the delivery's body is not in the store".to_string())?;
+    serde_json::from_slice::<Value>(body)
         .map_err(|e| e.to_string())
         .and_then(|v| events::parse(&record.event, &v).map_err(|e| e.to_string()))
 }

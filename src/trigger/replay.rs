@@ -85,7 +85,8 @@ impl Processor {
             return Err(ReplayRefusal::Busy);
         }
         let _in_progress = InProgress(self, guid.to_string());
-        let event = match super::plan::parse_event(&record) {
+        let body = record.load_body(&inner.store)?;
+        let event = match super::plan::parse_event(&record, body.as_deref()) {
             Ok(ev) => ev,
             // Still unreadable: it stays parked, and the answer says why.
             Err(e) => {

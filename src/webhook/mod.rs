@@ -9,7 +9,7 @@ pub mod signature;
 
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::store::{Batch, Store, indexes};
+use crate::store::{Batch, Logged, Store, indexes};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -54,7 +54,9 @@ pub struct DeliveryRecord {
     pub installation: Option<u64>,
     /// When boomerang received it.
     pub received_at: DateTime<Utc>,
-    /// The raw JSON body (UTF-8, as signed).
+    /// The raw JSON body (UTF-8, as signed) of a record stored before bodies got a key of their own; empty in newer
+    /// records, whose body is read with [`DeliveryRecord::load_body`].
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body: String,
     /// Where it is in its life.
     pub status: DeliveryStatus,
@@ -66,6 +68,17 @@ pub struct DeliveryRecord {
     /// was killed or hung. At [`crate::trigger::MAX_UNFINISHED_STARTS`] the delivery is parked as failed.
     #[serde(default)]
     pub unfinished_starts: u32,
+}
+
+impl DeliveryRecord {
+    /// The delivery's raw body: inline in a record stored before bodies were kept apart, else from its own key.
+    /// `None` when neither holds it.
+    pub fn load_body(&self, store: &Store) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
+        if !self.body.is_empty() {
+            return Ok(Some(self.body.as_bytes().to_vec()));
+        }
+        store.delivery_body(&self.guid)
+    }
 }
 
 /// The ingress's shared state.
@@ -122,8 +135,22 @@ impl Ingress {
         self
     }
 
-    /// The `POST /api/github/webhooks` route with its body limit.
+    /// The `POST /api/github/webhooks` route with its body limit. On an embedded store, whose delivery log moves
+    /// acknowledged deliveries into the store in the background, the processor is woken (and the first starts
+    /// noted) once they are there.
     pub fn router(self) -> Router {
+        if self.store.logs_deliveries() {
+            let (wake, first_starts) = (self.wake.clone(), self.first_starts.clone());
+            self.store
+                .on_logged_deliveries_queued(Arc::new(move |guids: &[String]| {
+                    if let Some(first_starts) = &first_starts {
+                        for guid in guids {
+                            first_starts.note(guid);
+                        }
+                    }
+                    wake.notify_one();
+                }));
+        }
         Router::new()
             .route(WEBHOOK_PATH, post(receive))
             .layer(DefaultBodyLimit::disable())
@@ -227,9 +254,9 @@ async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response
             );
         }
     };
-    let Ok(text) = std::str::from_utf8(&body) else {
+    if std::str::from_utf8(&body).is_err() {
         return answer(StatusCode::BAD_REQUEST, "the body is not UTF-8");
-    };
+    }
     // Other apps' check runs are frequent: a completed one is queued only when a waiting job awaits it (an index
     // read).
     let actionable = events::is_actionable(event, peek.action.as_deref())
@@ -243,7 +270,7 @@ async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response
         action: peek.action,
         installation: peek.installation.map(|i| i.id),
         received_at: now,
-        body: text.to_string(),
+        body: String::new(),
         status: if actionable {
             DeliveryStatus::Pending
         } else {
@@ -253,21 +280,15 @@ async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response
         attempts: 0,
         unfinished_starts: u32::from(actionable && ingress.first_starts.is_some()),
     };
-    let mut batch = Batch::new();
     let queue_at = actionable.then(|| now.timestamp_nanos_opt().unwrap_or_default().max(0) as u64);
-    batch.insert_delivery(guid, &record, queue_at, 0);
-    match ingress.store.commit(batch).await {
-        Ok(outcome) if !outcome.conflicts.is_empty() => {
+    match record_delivery(ingress, guid, &record, body, queue_at).await {
+        Ok(Logged::Duplicate) => {
             tracing::debug!(%guid, %event, "duplicate delivery acknowledged");
             answer(StatusCode::OK, "duplicate delivery: already received")
         }
-        Ok(_) => {
+        Ok(Logged::Recorded) => {
             tracing::debug!(%guid, %event, actionable, "delivery recorded");
             if actionable {
-                if let Some(first_starts) = &ingress.first_starts {
-                    first_starts.note(guid);
-                }
-                ingress.wake.notify_one();
                 answer(StatusCode::ACCEPTED, "accepted")
             } else if event == "ping" {
                 answer(StatusCode::OK, "pong")
@@ -286,4 +307,34 @@ async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response
             )
         }
     }
+}
+
+/// Records a delivery durably: through the delivery log on an embedded store (its mover wakes the processor), in
+/// one commit on PostgreSQL (woken here).
+async fn record_delivery(
+    ingress: &Ingress,
+    guid: &str,
+    record: &DeliveryRecord,
+    body: Bytes,
+    queue_at: Option<u64>,
+) -> Result<Logged, crate::store::StoreError> {
+    if ingress.store.logs_deliveries() {
+        return ingress
+            .store
+            .log_delivery(guid, record, body, queue_at)
+            .await;
+    }
+    let mut batch = Batch::new();
+    batch.insert_delivery(guid, record, &body, queue_at, 0);
+    let outcome = ingress.store.commit(batch).await?;
+    if !outcome.conflicts.is_empty() {
+        return Ok(Logged::Duplicate);
+    }
+    if queue_at.is_some() {
+        if let Some(first_starts) = &ingress.first_starts {
+            first_starts.note(guid);
+        }
+        ingress.wake.notify_one();
+    }
+    Ok(Logged::Recorded)
 }

@@ -50,13 +50,16 @@ async fn signature_vectors_behave_as_labelled() {
             if v["valid"].as_bool() == Some(true) {
                 if is_json {
                     assert!((200..300).contains(&answer.status), "{id}: {answer:?}");
-                    assert!(h.delivery(&delivery).is_some(), "{id}: recorded");
+                    assert!(h.delivery(&delivery).await.is_some(), "{id}: recorded");
                 } else {
                     assert_eq!(answer.status, 400, "{id}: signed, but not JSON: {answer:?}");
                 }
             } else {
                 assert_eq!(answer.status, 401, "{id}: {answer:?}");
-                assert!(h.delivery(&delivery).is_none(), "{id}: nothing stored");
+                assert!(
+                    h.delivery(&delivery).await.is_none(),
+                    "{id}: nothing stored"
+                );
             }
         }
         assert!(
@@ -115,7 +118,10 @@ async fn unsigned_or_badly_signed_deliveries_are_refused() {
         headers.extend(extra);
         let answer = h.post_raw(&headers, body.clone()).await;
         assert_eq!(answer.status, 401, "{what}: {answer:?}");
-        assert!(h.delivery(&delivery).is_none(), "{what}: nothing stored");
+        assert!(
+            h.delivery(&delivery).await.is_none(),
+            "{what}: nothing stored"
+        );
     }
     assert!(
         h.sim.calls().is_empty(),
@@ -140,7 +146,7 @@ async fn body_over_25_mb_is_413() {
     let delivery = guid();
     let answer = h.post_signed("workflow_job", &delivery, &body).await;
     assert_eq!(answer.status, 413, "{}", answer.body);
-    assert!(h.delivery(&delivery).is_none(), "nothing stored");
+    assert!(h.delivery(&delivery).await.is_none(), "nothing stored");
     h.finish().await;
 }
 
@@ -153,7 +159,7 @@ async fn non_json_body_with_a_valid_signature_is_400() {
         .post_signed("issue_comment", &delivery, b"payload=%7B%7D")
         .await;
     assert_eq!(answer.status, 400, "{answer:?}");
-    assert!(h.delivery(&delivery).is_none(), "nothing stored");
+    assert!(h.delivery(&delivery).await.is_none(), "nothing stored");
     h.finish().await;
 }
 
@@ -172,7 +178,7 @@ async fn ping_and_unused_events_are_acknowledged() {
     let delivery = guid();
     let answer = h.post_signed("workflow_job", &delivery, &job).await;
     assert!((200..300).contains(&answer.status), "{answer:?}");
-    let record = h.delivery(&delivery).expect("recorded");
+    let record = h.delivery(&delivery).await.expect("recorded");
     assert_eq!(record.status, DeliveryStatus::Ignored);
     assert_eq!(record.event, "workflow_job");
     assert!(h.sim.calls().is_empty(), "nothing was asked of GitHub");

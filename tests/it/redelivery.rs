@@ -14,7 +14,7 @@ async fn a_delivery_that_never_arrived_is_redelivered_and_processed_once() {
     let h = Harness::start().await;
     let (_, payload) = h.comment_payload("alice", "/run build");
     let guid = h.sim.record_failed_delivery("issue_comment", &payload);
-    assert!(h.delivery(&guid).is_none(), "boomerang never saw it");
+    assert!(h.delivery(&guid).await.is_none(), "boomerang never saw it");
 
     let report = h.app.redeliverer().sweep().await.expect("the sweep runs");
     assert_eq!(report.failed, 1, "{report:?}");

@@ -44,7 +44,7 @@ fn soak(kind: BackendKind) -> (u64, u64) {
             let guid = format!("guid-{n:08}");
             let v = value("delivery", n);
             live += (guid.len() + v.len()) as u64;
-            b.insert_delivery(&guid, &v, None, 0);
+            b.insert_delivery(&guid, &v, b"", None, 0);
             let job = format!("job-{n:08}");
             b.put_job(&job, &value("job", n));
             b.append_event(&job, 0, &value("event", n));

@@ -497,7 +497,16 @@ impl Harness {
     // ---- what boomerang stored ----
 
     /// The stored delivery with this GUID.
-    pub fn delivery(&self, guid: &str) -> Option<DeliveryRecord> {
+    pub async fn delivery(&self, guid: &str) -> Option<DeliveryRecord> {
+        // An embedded store's delivery log moves acknowledged deliveries into the store a moment later: wait until
+        // it has moved everything it logged, so "nothing stored" means nothing was logged either.
+        self.wait_store("the delivery log to be moved into the store", |app| {
+            app.store
+                .delivery_log_stats()
+                .is_none_or(|s| s.moved >= s.logged)
+                .then_some(())
+        })
+        .await;
         self.app
             .store
             .delivery::<DeliveryRecord>(guid)

@@ -1,0 +1,223 @@
+use super::*;
+use crate::store::{Store, StoreTarget};
+
+/// Opens the store again once the previous handle's threads have let go of the files.
+async fn reopen(target: &StoreTarget) -> Store {
+    for _ in 0..250 {
+        if let Ok(store) = Store::open_target(target) {
+            return store;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the store did not open again");
+}
+
+/// Waits until the mover has put `guid` in the store.
+async fn moved(store: &Store, guid: &str) {
+    for _ in 0..500 {
+        if store.has_delivery(guid).expect("read") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{guid} never reached the store");
+}
+
+fn record(guid: &str) -> serde_json::Value {
+    serde_json::json!({ "guid": guid, "event": "issue_comment" })
+}
+
+/// Writes entries into a segment by hand, as a writer that died before its mover ran would have left them.
+fn write_segment(dir: &Path, n: u32, entries: &[(&str, Option<u64>, &[u8])], torn_tail: &[u8]) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let mut buf = Vec::new();
+    for (guid, queue_at, body) in entries {
+        let header = encode_header(serde_json::to_vec(&record(guid)).expect("json"), *queue_at);
+        encode_entry(&mut buf, guid, &header, body);
+    }
+    buf.extend_from_slice(torn_tail);
+    std::fs::write(segment_path(dir, n), buf).expect("write");
+}
+
+#[tokio::test]
+async fn deliveries_logged_before_a_crash_are_recorded_at_open_and_a_torn_tail_is_cut() {
+    for kind in ["redb", "sled"] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let target: StoreTarget = format!("{kind}:{}", tmp.path().display())
+            .parse()
+            .expect("target");
+        let dir = tmp.path().join("deliveries");
+        // A torn third entry: its prefix and half its bytes, never acknowledged.
+        let mut torn = Vec::new();
+        encode_entry(&mut torn, "g3", b"\0{}", b"{\"lost\":true}");
+        torn.truncate(torn.len() / 2);
+        write_segment(
+            &dir,
+            1,
+            &[
+                ("g1", Some(7), b"{\"one\":1}"),
+                ("g2", None, b"{\"two\":2}"),
+            ],
+            &torn,
+        );
+        let whole = std::fs::metadata(segment_path(&dir, 1))
+            .expect("meta")
+            .len()
+            - torn.len() as u64;
+        let store = Store::open_target(&target).expect("open");
+        assert_eq!(
+            std::fs::metadata(segment_path(&dir, 1))
+                .expect("meta")
+                .len(),
+            whole,
+            "{kind}: the torn tail is cut off"
+        );
+        assert_eq!(
+            store.delivery_body("g1").expect("read").as_deref(),
+            Some(&b"{\"one\":1}"[..]),
+            "{kind}"
+        );
+        assert_eq!(
+            store.delivery_body("g2").expect("read").as_deref(),
+            Some(&b"{\"two\":2}"[..])
+        );
+        assert!(
+            !store.has_delivery("g3").expect("read"),
+            "{kind}: a torn entry is not a delivery"
+        );
+        let queued: Vec<String> = store
+            .pending_deliveries(10)
+            .expect("pending")
+            .into_iter()
+            .map(|k| k.guid)
+            .collect();
+        assert_eq!(queued, vec!["g1".to_string()], "{kind}: only g1 was queued");
+
+        // Appends go on after the cut, and a second open records nothing twice.
+        let logged = store
+            .log_delivery(
+                "g4",
+                &record("g4"),
+                bytes::Bytes::from_static(b"{\"four\":4}"),
+                Some(9),
+            )
+            .await
+            .expect("log");
+        assert_eq!(logged, crate::store::Logged::Recorded);
+        moved(&store, "g4").await;
+        assert!(
+            std::fs::metadata(segment_path(&dir, 1))
+                .expect("meta")
+                .len()
+                > whole
+        );
+        drop(store);
+        let store = reopen(&target).await;
+        assert_eq!(
+            store.delivery_body("g4").expect("read").as_deref(),
+            Some(&b"{\"four\":4}"[..])
+        );
+        assert_eq!(
+            store.pending_deliveries(10).expect("pending").len(),
+            2,
+            "{kind}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_guid_is_recorded_once_whether_in_flight_or_in_the_store() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let target: StoreTarget = format!("redb:{}", tmp.path().display())
+        .parse()
+        .expect("target");
+    let store = Store::open_target(&target).expect("open");
+    let body = bytes::Bytes::from_static(b"{}");
+    let same = record("same");
+    let (a, b) = tokio::join!(
+        store.log_delivery("same", &same, body.clone(), Some(1)),
+        store.log_delivery("same", &same, body.clone(), Some(2)),
+    );
+    let mut outcomes = vec![a.expect("log"), b.expect("log")];
+    outcomes.sort_by_key(|o| *o == crate::store::Logged::Duplicate);
+    assert_eq!(
+        outcomes,
+        vec![
+            crate::store::Logged::Recorded,
+            crate::store::Logged::Duplicate
+        ]
+    );
+    moved(&store, "same").await;
+    assert_eq!(
+        store
+            .log_delivery("same", &record("same"), body, Some(3))
+            .await
+            .expect("log"),
+        crate::store::Logged::Duplicate
+    );
+    assert_eq!(store.pending_deliveries(10).expect("pending").len(), 1);
+}
+
+#[tokio::test]
+async fn an_export_carries_logged_bodies_to_a_store_without_the_log() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let target: StoreTarget = format!("redb:{}", tmp.path().join("a").display())
+        .parse()
+        .expect("target");
+    let store = Store::open_target(&target).expect("open");
+    store
+        .log_delivery(
+            "g",
+            &record("g"),
+            bytes::Bytes::from_static(b"{\"raw\": \"body\"}"),
+            None,
+        )
+        .await
+        .expect("log");
+    moved(&store, "g").await;
+    let mut rows = Vec::new();
+    store.export(&mut rows).expect("export");
+    let other: StoreTarget = format!("sled:{}", tmp.path().join("b").display())
+        .parse()
+        .expect("target");
+    crate::store::snapshot::import(&other, &mut rows.as_slice()).expect("import");
+    let restored = reopen(&other).await;
+    assert_eq!(
+        restored.delivery_body("g").expect("read").as_deref(),
+        Some(&b"{\"raw\": \"body\"}"[..])
+    );
+    // The restored store's own log starts after the mark the original had, so nothing it logs hides behind it.
+    assert!(restored.meta::<LogMark>(MARK_META).expect("meta").is_none());
+}
+
+#[tokio::test]
+async fn a_log_restarted_behind_its_mark_appends_where_the_mark_cannot_hide_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let target: StoreTarget = format!("redb:{}", tmp.path().display())
+        .parse()
+        .expect("target");
+    let store = Store::open_target(&target).expect("open");
+    let mut batch = crate::store::Batch::new();
+    batch.put_meta(
+        MARK_META,
+        &LogMark {
+            segment: 5,
+            end: 100,
+        },
+    );
+    store.commit(batch).await.expect("commit");
+    drop(store);
+    let _ = std::fs::remove_dir_all(tmp.path().join("deliveries"));
+    let store = reopen(&target).await;
+    store
+        .log_delivery(
+            "after",
+            &record("after"),
+            bytes::Bytes::from_static(b"{}"),
+            Some(1),
+        )
+        .await
+        .expect("log");
+    assert!(segment_path(&tmp.path().join("deliveries"), 6).exists());
+    moved(&store, "after").await;
+}
