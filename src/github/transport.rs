@@ -299,9 +299,17 @@ impl GithubClient {
         body: Option<&Value>,
         accept: Option<&str>,
     ) -> Result<Answer, GithubError> {
+        let started = std::time::Instant::now();
         let result = self
             .call_credentialed(auth, method.clone(), path, body, accept)
             .await;
+        tracing::debug!(
+            %method,
+            path = path.split('?').next().unwrap_or(path),
+            ok = result.is_ok(),
+            micros = started.elapsed().as_micros() as u64,
+            "GitHub call"
+        );
         if let Err(e) = &result {
             let status = match e {
                 GithubError::Status { status, .. } => Some(*status),

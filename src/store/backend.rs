@@ -69,6 +69,11 @@ pub(super) trait Backend: Send + Sync {
     ) -> Result<Vec<Row>, StoreError>;
     /// Applies puts (`Some`) and deletes (`None`) atomically and durably.
     fn write(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError>;
+    /// [`Backend::write`] without waiting for the disk: after a crash the engine holds a prefix of its commits,
+    /// this one only if a durable commit followed it. For writes something else can put back (the delivery log's).
+    fn write_relaxed(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+        self.write(ops)
+    }
     fn size_on_disk(&self) -> u64;
     /// Every row in key order, as of one commit point, handed to `row` (a backup). `quiesce` is held while it
     /// reads when the engine has no snapshot of its own (the committer takes it around every write).
@@ -86,7 +91,11 @@ pub(super) trait Backend: Send + Sync {
     /// group that queued a delivery wakes the worker. An embedded engine is one process's, so its reads before the
     /// write already decided the conditions.
     fn write_group(&self, group: GroupWrite) -> Result<(), WriteFailure> {
-        self.write(group.ops).map_err(WriteFailure::Store)
+        if group.durable {
+            self.write(group.ops).map_err(WriteFailure::Store)
+        } else {
+            self.write_relaxed(group.ops).map_err(WriteFailure::Store)
+        }
     }
     /// Called by a new worker: raises the fleet's worker epoch and from then on commits only while it is still the
     /// stored one, so a worker that lost the lease without knowing yet cannot write over its successor. An
@@ -119,6 +128,8 @@ pub(super) struct GroupWrite {
     pub(super) must_be_new: Vec<Vec<u8>>,
     /// Whether the group queued a delivery.
     pub(super) wakes_worker: bool,
+    /// Whether it must be on disk when the write returns (false only when every batch in it was relaxed).
+    pub(super) durable: bool,
 }
 
 /// Why a group commit did not land.
@@ -203,6 +214,29 @@ impl RedbBackend {
         txn.commit().map_err(err)?;
         Ok(RedbBackend { db, path })
     }
+
+    fn write_with(
+        &self,
+        ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        durability: redb::Durability,
+    ) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write().map_err(err)?;
+        txn.set_durability(durability).map_err(err)?;
+        {
+            let mut table = txn.open_table(TABLE).map_err(err)?;
+            for (k, v) in &ops {
+                match v {
+                    Some(v) => {
+                        table.insert(k.as_slice(), v.as_slice()).map_err(err)?;
+                    }
+                    None => {
+                        table.remove(k.as_slice()).map_err(err)?;
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(err)
+    }
 }
 
 impl Backend for RedbBackend {
@@ -267,21 +301,11 @@ impl Backend for RedbBackend {
     }
 
     fn write(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(err)?;
-        {
-            let mut table = txn.open_table(TABLE).map_err(err)?;
-            for (k, v) in &ops {
-                match v {
-                    Some(v) => {
-                        table.insert(k.as_slice(), v.as_slice()).map_err(err)?;
-                    }
-                    None => {
-                        table.remove(k.as_slice()).map_err(err)?;
-                    }
-                }
-            }
-        }
-        txn.commit().map_err(err)
+        self.write_with(ops, redb::Durability::Immediate)
+    }
+
+    fn write_relaxed(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+        self.write_with(ops, redb::Durability::None)
     }
 
     fn size_on_disk(&self) -> u64 {
@@ -415,6 +439,18 @@ impl Backend for SledBackend {
         self.db.apply_batch(batch).map_err(err)?;
         self.db.flush().map_err(err)?;
         Ok(())
+    }
+
+    fn write_relaxed(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in ops {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        // No flush: the next durable write's flush carries it to disk.
+        self.db.apply_batch(batch).map_err(err)
     }
 
     fn size_on_disk(&self) -> u64 {

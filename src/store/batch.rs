@@ -7,6 +7,9 @@ use serde::Serialize;
 #[derive(Default)]
 pub struct Batch {
     pub(super) ops: Vec<Op>,
+    /// Set for what the delivery log's mover commits: the log already holds it durably and puts it back after a
+    /// crash, so its commit need not wait for the disk (a later durable commit carries it there).
+    pub(super) relaxed: bool,
 }
 
 pub(super) enum Op {
@@ -39,6 +42,15 @@ impl Batch {
     /// An empty batch.
     pub fn new() -> Batch {
         Batch::default()
+    }
+
+    /// An empty batch whose commit need not wait for the disk: for the delivery log's mover, whose log puts its
+    /// writes back after a crash.
+    pub(super) fn relaxed() -> Batch {
+        Batch {
+            relaxed: true,
+            ..Batch::default()
+        }
     }
 
     /// Whether nothing has been added.

@@ -354,7 +354,7 @@ fn mover(
                 Err(_) => break,
             }
         }
-        let mut batch = Batch::new();
+        let mut batch = Batch::relaxed();
         let mut queued = vec![false; group.len()];
         for (i, logged) in group.iter().enumerate() {
             match record_logged(&mut batch, logged, i as u32) {
@@ -385,6 +385,7 @@ fn mover(
                     tracing::error!(error = %e, "cannot move logged deliveries into the store; retrying");
                     std::thread::sleep(std::time::Duration::from_millis(500));
                     // The batch was taken by the failed commit: build it again.
+                    batch = Batch::relaxed();
                     for (i, logged) in group.iter().enumerate() {
                         record_logged(&mut batch, logged, i as u32);
                     }

@@ -619,7 +619,8 @@ fn committer(
         }
         let batches: Vec<&Batch> = group.iter().map(|c| &c.batch).collect();
         let mut evaluated = evaluate(&batches, &*backend, next_outbox);
-        let result = write_evaluated(&*backend, &quiesce, &mut evaluated);
+        let durable = batches.iter().any(|b| !b.relaxed);
+        let result = write_evaluated(&*backend, &quiesce, &mut evaluated, durable);
         if let Some(inner) = stats.upgrade() {
             inner.group_commits.fetch_add(1, Ordering::Relaxed);
             inner
@@ -771,6 +772,7 @@ fn write_evaluated(
     backend: &dyn Backend,
     quiesce: &std::sync::Mutex<()>,
     evaluated: &mut Evaluated,
+    durable: bool,
 ) -> Result<(), WriteFailure> {
     if let Some(e) = &evaluated.failed {
         return Err(WriteFailure::Store(StoreError::Backend(e.to_string())));
@@ -786,6 +788,7 @@ fn write_evaluated(
         ops: std::mem::take(&mut evaluated.writes),
         must_be_new: evaluated.must_be_new.clone(),
         wakes_worker,
+        durable,
     })
 }
 
@@ -801,7 +804,7 @@ fn settle_alone(
     const TRIES: usize = 3;
     for _ in 0..TRIES {
         let mut evaluated = evaluate(&[batch], backend, *next_outbox);
-        match write_evaluated(backend, quiesce, &mut evaluated) {
+        match write_evaluated(backend, quiesce, &mut evaluated, !batch.relaxed) {
             Ok(()) => {
                 *next_outbox = evaluated.next_outbox;
                 return Ok(evaluated.outcomes.pop().unwrap_or_default());
