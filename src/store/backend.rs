@@ -429,14 +429,7 @@ impl Backend for SledBackend {
     }
 
     fn write(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for (k, v) in ops {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
-        self.db.apply_batch(batch).map_err(err)?;
+        self.write_relaxed(ops)?;
         self.db.flush().map_err(err)?;
         Ok(())
     }
@@ -449,7 +442,7 @@ impl Backend for SledBackend {
                 None => batch.remove(k),
             }
         }
-        // No flush: the next durable write's flush carries it to disk.
+        // No flush here: `write` flushes, and otherwise the next durable write's flush carries it to disk.
         self.db.apply_batch(batch).map_err(err)
     }
 

@@ -347,13 +347,7 @@ fn mover(
     hook: Arc<Mutex<Option<MovedHook>>>,
 ) {
     while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_UNMOVED {
-            match rx.try_recv() {
-                Ok(l) => group.push(l),
-                Err(_) => break,
-            }
-        }
+        let group = with_waiting(&rx, first, MAX_UNMOVED);
         let mut batch = Batch::relaxed();
         let mut queued = vec![false; group.len()];
         for (i, logged) in group.iter().enumerate() {
@@ -425,6 +419,19 @@ fn mover(
     }
 }
 
+/// `first` and whatever else waits in `rx` right now, up to `max` in all: a group that one flush serves (the log's
+/// writer and mover, and the store's committer).
+pub(super) fn with_waiting<T>(rx: &mpsc::Receiver<T>, first: T, max: usize) -> Vec<T> {
+    let mut group = vec![first];
+    while group.len() < max {
+        match rx.try_recv() {
+            Ok(item) => group.push(item),
+            Err(_) => break,
+        }
+    }
+    group
+}
+
 /// Reads the body of the entry at `at` in the log in `dir`, checking its CRC.
 pub fn read_body(dir: &Path, at: BodyAt) -> Result<Vec<u8>, StoreError> {
     let path = segment_path(dir, at.segment);
@@ -476,13 +483,7 @@ fn writer(
 ) {
     let mut buf = Vec::new();
     while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(a) => group.push(a),
-                Err(_) => break,
-            }
-        }
+        let group = with_waiting(&rx, first, MAX_GROUP);
         buf.clear();
         let mut placed = Vec::with_capacity(group.len());
         for a in &group {

@@ -11,6 +11,7 @@ mod backend;
 mod backfill;
 mod batch;
 pub mod callbacks;
+mod deliveries;
 pub mod delivery_log;
 mod index;
 pub mod indexes;
@@ -30,6 +31,7 @@ mod target;
 pub use backend::BackendKind;
 pub use batch::Batch;
 use batch::Op;
+pub use deliveries::Logged;
 pub use index::{Index, IndexKey, IndexPrefix};
 pub use migrations::MigrationReport;
 pub use pg_connect::{DEFAULT_POOL_SIZE, PgTarget, parse_pool_size, with_settings};
@@ -75,15 +77,6 @@ const OUTBOX_SEQ: &str = "outbox_seq";
 
 /// The schema version written at creation; an upgrade step must exist for every older version.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// What [`Store::log_delivery`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Logged {
-    /// The delivery is durable in the log.
-    Recorded,
-    /// A delivery with this GUID is recorded or being recorded already.
-    Duplicate,
-}
 
 /// The result of committing a [`Batch`]: which of its conditional writes found their key taken.
 #[derive(Debug, Default, Clone)]
@@ -231,7 +224,7 @@ impl Store {
                     tx.clone(),
                     moved_hook.clone(),
                 )?;
-                record_replayed(&*backend, &replayed)?;
+                deliveries::record_replayed(&*backend, &replayed)?;
                 Some((log_dir, log))
             }
             StoreTarget::Postgres(_) => None,
@@ -409,92 +402,6 @@ impl Store {
             .collect())
     }
 
-    /// A delivery's record.
-    pub fn delivery<T: DeserializeOwned>(&self, guid: &str) -> Result<Option<T>, StoreError> {
-        self.get(&keys::delivery(guid))
-    }
-
-    /// A delivery's raw body as GitHub signed it, when it was stored apart from its record: under its own key
-    /// ([`Batch::insert_delivery`]) or in the delivery log ([`Batch::insert_logged_delivery`]).
-    pub fn delivery_body(&self, guid: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let backend = &self.inner.backend;
-        if let Some(body) = backend.get(keys::delivery_body(guid).as_bytes())? {
-            return Ok(Some(body));
-        }
-        let Some(at) = self.get::<delivery_log::BodyAt>(&keys::delivery_body_at(guid))? else {
-            return Ok(None);
-        };
-        let dir = self.delivery_log_dir().ok_or_else(|| {
-            StoreError::Backend(format!(
-                "delivery {guid}: its body is in a delivery log this store has none of"
-            ))
-        })?;
-        delivery_log::read_body(dir, at).map(Some)
-    }
-
-    /// Whether a delivery with this GUID is recorded.
-    pub fn has_delivery(&self, guid: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .inner
-            .backend
-            .get(keys::delivery(guid).as_bytes())?
-            .is_some())
-    }
-
-    /// Where an embedded store keeps its delivery log ([`delivery_log`]); `None` on PostgreSQL, where deliveries
-    /// are committed to the database directly.
-    pub fn delivery_log_dir(&self) -> Option<&Path> {
-        self.inner
-            .delivery_log
-            .as_ref()
-            .map(|(dir, _)| dir.as_path())
-    }
-
-    /// What the delivery log did since the store opened; `None` without one.
-    pub fn delivery_log_stats(&self) -> Option<delivery_log::LogStats> {
-        self.inner.delivery_log.as_ref().map(|(_, log)| log.stats())
-    }
-
-    /// Whether deliveries are acknowledged through the delivery log ([`Store::log_delivery`]): embedded stores.
-    pub fn logs_deliveries(&self) -> bool {
-        self.inner.delivery_log.is_some()
-    }
-
-    /// Records a webhook delivery through the delivery log: durable when this returns [`Logged::Recorded`]; its
-    /// record (and, with `queue_at`, its place in the processing queue) reaches the store a moment later, in a
-    /// batch, after which the hook set with [`Store::on_logged_deliveries_queued`] hears of it. A delivery whose
-    /// GUID is recorded or being recorded is [`Logged::Duplicate`]. An error on a store without a log.
-    pub async fn log_delivery<T: Serialize>(
-        &self,
-        guid: &str,
-        record: &T,
-        body: bytes::Bytes,
-        queue_at: Option<u64>,
-    ) -> Result<Logged, StoreError> {
-        let Some((_, log)) = &self.inner.delivery_log else {
-            return Err(StoreError::Backend("this store has no delivery log".into()));
-        };
-        let Some(reservation) = log.reserve(guid) else {
-            return Ok(Logged::Duplicate);
-        };
-        if self.has_delivery(guid)? {
-            return Ok(Logged::Duplicate);
-        }
-        let header = delivery_log::encode_header(encode(record), queue_at);
-        log.append(reservation, header, body).await?;
-        Ok(Logged::Recorded)
-    }
-
-    /// Sets what the delivery log's mover calls with the GUIDs of the deliveries it queued for processing, once
-    /// they are in the store (the ingress wakes the processor with it).
-    pub fn on_logged_deliveries_queued(&self, hook: delivery_log::MovedHook) {
-        *self
-            .inner
-            .moved_hook
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(hook);
-    }
-
     /// Deliveries waiting to be processed, oldest first.
     pub fn pending_deliveries(&self, limit: usize) -> Result<Vec<PendingKey>, StoreError> {
         Ok(self
@@ -610,13 +517,7 @@ fn committer(
 ) {
     const MAX_GROUP: usize = 512;
     while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(c) => group.push(c),
-                Err(_) => break,
-            }
-        }
+        let group = delivery_log::with_waiting(&rx, first, MAX_GROUP);
         let batches: Vec<&Batch> = group.iter().map(|c| &c.batch).collect();
         let mut evaluated = evaluate(&batches, &*backend, next_outbox);
         let durable = batches.iter().any(|b| !b.relaxed);
@@ -655,47 +556,6 @@ fn committer(
             }
         }
     }
-}
-
-/// Puts in the store the deliveries the log holds after its mark (acknowledged before a crash, not yet moved), unless
-/// already there, and moves the mark past them. Runs at open, before any commit.
-fn record_replayed(
-    backend: &dyn Backend,
-    replayed: &[delivery_log::Logged],
-) -> Result<(), StoreError> {
-    let Some(last) = replayed.last() else {
-        return Ok(());
-    };
-    let mut batch = Batch::new();
-    for (i, logged) in replayed.iter().enumerate() {
-        if backend
-            .get(keys::delivery(&logged.guid).as_bytes())?
-            .is_none()
-        {
-            delivery_log::record_logged(&mut batch, logged, i as u32);
-        }
-    }
-    batch.put_meta(delivery_log::MARK_META, &last.end);
-    let mut rows = Vec::new();
-    let mut created = std::collections::HashSet::new();
-    for op in batch.ops {
-        match op {
-            // Two entries of one GUID (a duplicate that raced its first copy): the first is recorded.
-            Op::PutIfAbsent {
-                key, value, with, ..
-            } if created.insert(key.clone()) => {
-                rows.push((key.into_bytes(), Some(value)));
-                rows.extend(with.into_iter().map(|(k, v)| (k.into_bytes(), Some(v))));
-            }
-            Op::Put(key, value) => rows.push((key.into_bytes(), Some(value))),
-            _ => {}
-        }
-    }
-    tracing::info!(
-        deliveries = replayed.len(),
-        "recorded the deliveries the delivery log held after a stop"
-    );
-    backend.write(rows)
 }
 
 /// Fills the derived indexes an older store lacks ([`backfill`]), saying so when it did.
