@@ -174,30 +174,42 @@ impl Engine {
         }
     }
 
-    /// Adds a new job to `batch`: its record, its first attempt, its place in the list of jobs, its queued check run
-    /// and the 👀 reaction.
-    /// Commit the batch, then call [`Engine::start`].
+    /// Adds a new job to `batch`: its record, its first attempt, its place in the list of jobs, its check run and the
+    /// 👀 reaction. A job outside any concurrency group has nothing to wait for, so its first attempt starts in the
+    /// same commit: its check run is created `in_progress` as soon as the commit lands, with no commit of the
+    /// start in between (what the time from a comment to its check run is mostly made of). A job in a group is
+    /// queued, and its runner starts it when its turn comes.
+    /// Commit the batch, then call [`Engine::start`] (and wake the outbox).
     pub fn add_new_job(batch: &mut Batch, record: &JobRecord, by: &str) {
         let now = record.created_at;
         batch
             .put_job(record.id.as_str(), record)
             .mark_active(record.id.as_str());
         waits::index_new_job(batch, record);
-        if let Some(group) = record.spec.concurrency_group(&record.params) {
-            let key = group_key(record, &group, now, 1);
+        let group = record.spec.concurrency_group(&record.params);
+        if let Some(group) = &group {
+            let key = group_key(record, group, now, 1);
             indexes::CONCURRENCY.put(batch, &key, &(record.id.clone(), 1u32));
         }
-        let first = JobEvent::AttemptQueued {
+        let mut first = vec![JobEvent::AttemptQueued {
             attempt: 1,
             at: now,
             by: by.to_string(),
             reason: record.trigger.description.clone(),
             only_steps: None,
-        };
-        let state = fold(record, std::slice::from_ref(&first));
+        }];
+        if group.is_none() {
+            first.push(JobEvent::AttemptStarted {
+                attempt: 1,
+                at: now,
+            });
+        }
+        let state = fold(record, &first);
         let summary = crate::job::JobSummary::of(record, &state);
         crate::store::job_list::write_listing(batch, None, &summary);
-        batch.append_event(record.id.as_str(), 0, &first);
+        for (seq, event) in first.iter().enumerate() {
+            batch.append_event(record.id.as_str(), seq as u64, event);
+        }
         enqueue(
             batch,
             record.installation,

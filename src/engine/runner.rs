@@ -60,6 +60,11 @@ pub(super) async fn run_attempt(
             return Ok(());
         }
     }
+    // A new job outside a concurrency group was started by the commit that created it ([`Engine::add_new_job`]);
+    // one that waited its turn is started here. Either way, its first run says so.
+    let first_run = current.status == AttemptStatus::Queued
+        || (current.status == AttemptStatus::InProgress
+            && current.steps.iter().all(|s| s.tries == 0));
     if current.status == AttemptStatus::Queued {
         let at = clock.now();
         run.record_visible(vec![JobEvent::AttemptStarted {
@@ -67,6 +72,8 @@ pub(super) async fn run_attempt(
             at,
         }])
         .await?;
+    }
+    if first_run {
         let r = &run.record;
         tracing::info!(
             job = %r.id,

@@ -234,8 +234,13 @@ impl Processor {
         Ok(committed)
     }
 
-    /// Tells the engine about a job committed with [`add_job`] and starts it.
+    /// Tells the engine about a job committed with [`add_job`] and starts it. A job outside a concurrency group
+    /// started in that commit ([`Engine::add_new_job`]): the outbox is woken to create its check run now,
+    /// `in_progress`.
     pub(super) fn started(&self, job: &JobRecord) {
+        if job.spec.concurrency_group(&job.params).is_none() {
+            self.inner.journal.wake_outbox();
+        }
         self.inner.journal.notify_changed(&job.id);
         self.inner.engine.start(&job.id);
     }
