@@ -108,7 +108,7 @@ impl Store {
 /// already there, and moves the mark past them. Runs at open, before any commit.
 pub(super) fn record_replayed(
     backend: &dyn Backend,
-    replayed: &[delivery_log::Logged],
+    replayed: &[delivery_log::LogEntry],
 ) -> Result<(), StoreError> {
     let Some(last) = replayed.last() else {
         return Ok(());

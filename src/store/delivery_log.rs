@@ -1,10 +1,10 @@
 //! Purpose: the delivery log of an embedded store, the durable step of a webhook's acknowledgement. A delivery's
 //! raw body is appended here once, as GitHub signed it, by one writer thread that makes every append waiting at a
 //! time durable with one `fdatasync` (group commit: the requests that arrive while a flush runs share the next
-//! one). The delivery's small record then reaches the store in the background ([`Logged`], moved by the ingress's
-//! mover in batches of hundreds), with a pointer to its body here ([`BodyAt`]) and a mark of how far the log has
-//! been moved; at start the entries after the mark are handed to the mover again, so an acknowledged delivery is
-//! never lost. The store's B-tree never holds or rewrites the bodies, which is where ingest's time went.
+//! one). The delivery's small record then reaches the store in the background ([`LogEntry`], moved by the mover
+//! thread in batches of hundreds, in commits that do not wait for the disk), with a pointer to its body here
+//! ([`BodyAt`]) and a mark of how far the log has been moved; at open the entries after the last durable mark are
+//! recorded in the store before anything else, so an acknowledged delivery is never lost. The store's B-tree never holds or rewrites the bodies, which is where ingest's time went.
 //!
 //! On disk: `DIR/NNNNNNNN.log` segments of about [`SEGMENT_BYTES`], each a run of entries
 //! `[magic][guid len][header len][body len][crc32][guid][header][body]` (little-endian u32s, the CRC over the
@@ -58,7 +58,7 @@ pub const MARK_META: &str = "delivery-log";
 
 /// An entry made durable, handed to the mover in log order.
 #[derive(Debug)]
-pub struct Logged {
+pub struct LogEntry {
     /// The delivery's GUID.
     pub guid: String,
     /// What the caller logged beside the body (the ingress: the delivery's record, serialised).
@@ -140,7 +140,7 @@ impl DeliveryLog {
         mark: LogMark,
         commits: mpsc::SyncSender<Commit>,
         hook: Arc<Mutex<Option<MovedHook>>>,
-    ) -> Result<(DeliveryLog, Vec<Logged>), StoreError> {
+    ) -> Result<(DeliveryLog, Vec<LogEntry>), StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let segments = segment_numbers(dir)?;
         let mut replayed = Vec::new();
@@ -331,7 +331,7 @@ fn decode_header(header: &[u8]) -> Option<(&[u8], Option<u64>)> {
 
 /// Adds to `batch` the store's rows for `logged` (its record, its body's place, its queue entry), the conflict
 /// reported under `tag`. Whether it joins the queue, or `None` for a header that cannot be read.
-pub(super) fn record_logged(batch: &mut Batch, logged: &Logged, tag: u32) -> Option<bool> {
+pub(super) fn record_logged(batch: &mut Batch, logged: &LogEntry, tag: u32) -> Option<bool> {
     let (record, queue_at) = decode_header(&logged.header)?;
     batch.insert_logged_delivery_row(&logged.guid, record.to_vec(), logged.at, queue_at, tag);
     Some(queue_at.is_some())
@@ -341,7 +341,7 @@ pub(super) fn record_logged(batch: &mut Batch, logged: &Logged, tag: u32) -> Opt
 /// one store commit, calls the hook with the ones it queued, and lets their GUIDs go. A failed commit is retried
 /// (the entries are safe in the log meanwhile); the store closing ends it.
 fn mover(
-    rx: mpsc::Receiver<Logged>,
+    rx: mpsc::Receiver<LogEntry>,
     commits: mpsc::SyncSender<Commit>,
     unmoved: Arc<Unmoved>,
     hook: Arc<Mutex<Option<MovedHook>>>,
@@ -478,7 +478,7 @@ fn writer(
     dir: PathBuf,
     mut segment: Segment,
     rx: mpsc::Receiver<Append>,
-    moved: mpsc::Sender<Logged>,
+    moved: mpsc::Sender<LogEntry>,
     stats: &Counters,
 ) {
     let mut buf = Vec::new();
@@ -511,7 +511,7 @@ fn writer(
                     .logged
                     .fetch_add(group.len() as u64, Ordering::Relaxed);
                 for (a, (at, end)) in group.into_iter().zip(placed) {
-                    let _ = moved.send(Logged {
+                    let _ = moved.send(LogEntry {
                         guid: a.guid,
                         header: a.header,
                         at,
@@ -602,7 +602,7 @@ fn read_entry(file: &File, offset: u64, len: u64) -> std::io::Result<Option<(Ent
 }
 
 /// The entries of segment `n` from byte `from`, and where its valid part ends.
-fn read_segment(dir: &Path, n: u32, from: u64) -> Result<(Vec<Logged>, u64), StoreError> {
+fn read_segment(dir: &Path, n: u32, from: u64) -> Result<(Vec<LogEntry>, u64), StoreError> {
     let path = segment_path(dir, n);
     let file = File::open(&path).map_err(|e| io(&path, e))?;
     let len = file.metadata().map_err(|e| io(&path, e))?.len();
@@ -614,7 +614,7 @@ fn read_segment(dir: &Path, n: u32, from: u64) -> Result<(Vec<Logged>, u64), Sto
             entry: offset,
         };
         offset += total;
-        out.push(Logged {
+        out.push(LogEntry {
             guid: entry.guid,
             header: entry.header,
             at,
