@@ -12,6 +12,10 @@ use std::time::Duration;
 /// A token is refreshed when less than this remains of its life (GitHub's tokens live one hour).
 pub const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
+/// How long one signed app JWT is reused. It lives 9 minutes, so a reused one has at least 5 left; signing (RS256)
+/// costs about a millisecond and a half of CPU, which every installation's first call paid.
+pub const JWT_REUSE: Duration = Duration::from_secs(4 * 60);
+
 #[derive(Serialize)]
 struct Claims {
     iat: i64,
@@ -34,6 +38,8 @@ pub struct AppAuth {
     key: EncodingKey,
     // One async lock per installation so that concurrent callers wait for a single mint.
     tokens: Mutex<HashMap<InstallationId, Arc<tokio::sync::Mutex<Option<InstallationToken>>>>>,
+    /// The last JWT signed and the second it was signed at (reused for [`JWT_REUSE`]).
+    jwt: Mutex<Option<(i64, String)>>,
 }
 
 /// Signing failed (the key was checked at start-up, so this means a broken key or clock).
@@ -50,6 +56,7 @@ impl AppAuth {
             app_id,
             key,
             tokens: Mutex::new(HashMap::new()),
+            jwt: Mutex::new(None),
         })
     }
 
@@ -58,8 +65,24 @@ impl AppAuth {
         self.app_id
     }
 
-    /// A fresh app JWT: `iat` 60 s in the past against clock drift, `exp` 9 minutes ahead (GitHub allows at most 10).
+    /// An app JWT good for at least 5 more minutes at `now`: the one signed last when it is younger than
+    /// [`JWT_REUSE`] (and not from the future: a clock set back signs again), else a new one.
     pub fn jwt(&self, now: DateTime<Utc>) -> Result<String, JwtError> {
+        let mut last = self.jwt.lock().unwrap_or_else(|e| e.into_inner());
+        let reuse = JWT_REUSE.as_secs() as i64;
+        if let Some((signed_at, jwt)) = last.as_ref()
+            && (0..reuse).contains(&(now.timestamp() - signed_at))
+        {
+            return Ok(jwt.clone());
+        }
+        let jwt = self.sign(now)?;
+        *last = Some((now.timestamp(), jwt.clone()));
+        Ok(jwt)
+    }
+
+    /// Signs a new app JWT: `iat` 60 s in the past against clock drift, `exp` 9 minutes ahead (GitHub allows at
+    /// most 10).
+    fn sign(&self, now: DateTime<Utc>) -> Result<String, JwtError> {
         let claims = Claims {
             iat: now.timestamp() - 60,
             exp: now.timestamp() + 9 * 60,
@@ -113,6 +136,26 @@ mod tests {
         assert_eq!(data.claims.iat, now.timestamp() - 60);
         assert!(data.claims.exp - now.timestamp() <= 600);
         assert!(data.claims.exp > now.timestamp());
+    }
+
+    #[test]
+    fn a_jwt_is_reused_for_four_minutes_then_signed_again() {
+        let auth =
+            AppAuth::new(4242, include_str!("../../sim/fixtures/test-app-key.pem")).expect("key");
+        let now = Utc::now();
+        let first = auth.jwt(now).expect("sign");
+        let later = |secs| {
+            auth.jwt(now + chrono::Duration::seconds(secs))
+                .expect("sign")
+        };
+        assert_eq!(later(239), first);
+        assert_ne!(
+            later(240),
+            first,
+            "a JWT older than JWT_REUSE is signed again"
+        );
+        let second = later(240);
+        assert_ne!(later(100), second, "a clock set back signs again");
     }
 
     #[test]
