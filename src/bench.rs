@@ -199,8 +199,21 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
     for i in 0..n {
         if i == installations {
-            // GitHub spaces an installation's writes a second apart: let the first round's pass.
-            tokio::time::sleep(Duration::from_millis(1100) + github_latency * 4).await;
+            // GitHub spaces an installation's writes a second apart: the warm round starts once every first-round
+            // job's check run is completed (its last write but the reaction sent with it) and a second more has
+            // passed, so each installation's budget is free, as the target asks.
+            sim.wait_until(Duration::from_secs(60), |s| {
+                repos
+                    .iter()
+                    .all(|(_, repo)| {
+                        let runs = s.check_runs(repo);
+                        !runs.is_empty() && runs.iter().all(|r| r.status == "completed")
+                    })
+                    .then_some(())
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("the first round's check runs never completed"))?;
+            tokio::time::sleep(Duration::from_millis(1200) + github_latency * 4).await;
         }
         let (inst, repo) = &repos[i % repos.len()];
         let (repo, inst) = (repo.clone(), *inst);
