@@ -15,7 +15,7 @@ use super::config::ConfigLoad;
 use super::plan::Plan;
 use super::{ProcessError, Processor, transient};
 use crate::effect::Effect;
-use crate::github::{GithubError, PullRequest};
+use crate::github::PullRequest;
 use crate::spec::{Permission, RepoConfig};
 use crate::store::indexes::{self, CommentCommandKey};
 use crate::text::replies;
@@ -40,8 +40,6 @@ pub(super) struct CommandCtx<'a> {
     replies: Vec<String>,
     refused: bool,
     pull: Option<PullRequest>,
-    /// The pull request as read beside the sender's permission, before any handler asked for it.
-    pull_read_ahead: Option<Result<PullRequest, GithubError>>,
 }
 
 impl CommandCtx<'_> {
@@ -81,17 +79,12 @@ impl CommandCtx<'_> {
             return Ok(pr.clone());
         }
         let ctx = &self.comment.ctx;
-        let read = match self.pull_read_ahead.take() {
-            Some(read) => read,
-            None => {
-                processor
-                    .inner
-                    .client
-                    .pull_request(ctx.installation, &ctx.repo, self.comment.issue_number)
-                    .await
-            }
-        };
-        let pr = read.map_err(transient)?;
+        let pr = processor
+            .inner
+            .client
+            .pull_request(ctx.installation, &ctx.repo, self.comment.issue_number)
+            .await
+            .map_err(transient)?;
         self.pull = Some(pr.clone());
         Ok(pr)
     }
@@ -161,7 +154,6 @@ impl Processor {
             replies: Vec::new(),
             refused: false,
             pull: None,
-            pull_read_ahead: None,
         };
         if ignored > 0 {
             cx.say(replies::too_many_commands(ignored));
@@ -188,23 +180,7 @@ impl Processor {
             }
             cx.plan.seen_commands.push((seen, guid.to_string()));
             if !permission_known {
-                // `/run` and `/approve` read the pull request once the sender may go on: it is read beside the
-                // permission, one round trip instead of two (a refused sender costs that read, never more).
-                if matches!(cmd, Command::Run { .. } | Command::Approve) {
-                    let ctx = &comment.ctx;
-                    let (permission, pull) = tokio::join!(
-                        self.sender_permission(comment),
-                        self.inner.client.pull_request(
-                            ctx.installation,
-                            &ctx.repo,
-                            comment.issue_number
-                        )
-                    );
-                    cx.permission = permission?;
-                    cx.pull_read_ahead = Some(pull);
-                } else {
-                    cx.permission = self.sender_permission(comment).await?;
-                }
+                cx.permission = self.sender_permission(comment).await?;
                 permission_known = true;
             }
             match cmd {
