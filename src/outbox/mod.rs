@@ -49,8 +49,18 @@ pub fn final_sent_key(job: &JobId, attempt: u32) -> AttemptKey {
     }
 }
 
-/// When each attempt's check run was last sent, by the worker that sent it (updates are throttled per attempt).
-type LastSync = HashMap<(JobId, u32), tokio::time::Instant>;
+/// When each attempt's check run was last sent, and what, by the worker that sent it (updates are throttled per
+/// attempt, and an update identical to the last one is not sent).
+type LastSync = HashMap<(JobId, u32), Synced>;
+
+/// An attempt's check run as its worker last sent it.
+#[derive(Clone, Copy)]
+struct Synced {
+    at: tokio::time::Instant,
+    /// A digest of the last update's body without its `details_url` (whose signed link is minted at each render);
+    /// `None` after a create, whose body is never an update's.
+    update: Option<[u8; 32]>,
+}
 
 /// After this many failed tries an effect is recorded as failed and dropped (backoff grows to 10 minutes: about 5 hours).
 pub const MAX_TRIES: u32 = 40;
@@ -251,7 +261,7 @@ impl Outbox {
             if let Effect::SyncCheckRun { job, attempt, .. } = &entry.effect
                 && let Some(sent) = last_sync.get(&(job.clone(), *attempt))
             {
-                let due = *sent + inner.pacing.check_run_update_interval;
+                let due = sent.at + inner.pacing.check_run_update_interval;
                 let throttle = due.saturating_duration_since(tokio::time::Instant::now());
                 if !throttle.is_zero() && !self.attempt_ended(job, *attempt) {
                     wait = wait.max(throttle);

@@ -4,7 +4,7 @@
 //! loop decides whether and when it is tried again.
 
 use super::render::annotations_sent;
-use super::{LastSync, Outbox, final_sent_key};
+use super::{LastSync, Outbox, Synced, final_sent_key};
 use crate::effect::{Effect, OutboxEntry, enqueue};
 use crate::github::GithubError;
 use crate::ids::{InstallationId, JobId, RepoName};
@@ -192,7 +192,13 @@ impl Outbox {
             }
             None => client.create_check_run(inst, &record.repo, &body).await?,
         };
-        last_sync.insert((job.clone(), attempt), tokio::time::Instant::now());
+        last_sync.insert(
+            (job.clone(), attempt),
+            Synced {
+                at: tokio::time::Instant::now(),
+                update: None,
+            },
+        );
         let mut events = vec![JobEvent::CheckRunCreated {
             attempt,
             check_run_id: created.id,
@@ -256,12 +262,36 @@ impl Outbox {
             return self.commit(job, &[], |b| s.remove(b)).await;
         };
         let (body, notes) = self.check_run_body(&record, a, now, report::check_run_update);
+        let ended = a.status == AttemptStatus::Completed;
+        let digest = update_digest(&body);
+        let unchanged = notes.batch.is_empty()
+            && !notes.more
+            && last_sync
+                .get(&(job.clone(), attempt))
+                .is_some_and(|sent| sent.update == Some(digest));
+        if unchanged {
+            // GitHub already shows exactly this (a change that coalesced into the entry while its update was in
+            // flight, and changed nothing the update did not carry): no request.
+            return self
+                .commit(job, &[], |b| {
+                    s.remove(b);
+                    if ended {
+                        indexes::FINAL_SENT.put(b, &final_sent_key(job, attempt), &true);
+                    }
+                })
+                .await;
+        }
         self.inner
             .client
             .update_check_run(s.inst, &record.repo, id, &body)
             .await?;
-        last_sync.insert((job.clone(), attempt), tokio::time::Instant::now());
-        let ended = a.status == AttemptStatus::Completed;
+        last_sync.insert(
+            (job.clone(), attempt),
+            Synced {
+                at: tokio::time::Instant::now(),
+                update: Some(digest),
+            },
+        );
         let events: Vec<JobEvent> = annotations_sent(attempt, &notes).into_iter().collect();
         self.commit(job, &events, |b| {
             s.remove(b);
@@ -374,4 +404,15 @@ impl Outbox {
             }
         }
     }
+}
+
+/// A digest of a check run update's body without its `details_url`, whose signed link is minted anew at each render:
+/// two updates with the same digest show the same thing.
+fn update_digest(body: &serde_json::Value) -> [u8; 32] {
+    use sha2::Digest;
+    let mut shown = body.clone();
+    if let Some(fields) = shown.as_object_mut() {
+        fields.remove("details_url");
+    }
+    sha2::Sha256::digest(serde_json::to_vec(&shown).unwrap_or_default()).into()
 }
