@@ -269,29 +269,21 @@ impl Outbox {
             && last_sync
                 .get(&(job.clone(), attempt))
                 .is_some_and(|sent| sent.update == Some(digest));
-        if unchanged {
-            // GitHub already shows exactly this (a change that coalesced into the entry while its update was in
-            // flight, and changed nothing the update did not carry): no request.
-            return self
-                .commit(job, &[], |b| {
-                    s.remove(b);
-                    if ended {
-                        indexes::FINAL_SENT.put(b, &final_sent_key(job, attempt), &true);
-                    }
-                })
-                .await;
+        // When GitHub already shows exactly this (a change coalesced into the entry while its update was in flight
+        // and changed nothing the update did not carry), no request: the entry is settled as if it were sent.
+        if !unchanged {
+            self.inner
+                .client
+                .update_check_run(s.inst, &record.repo, id, &body)
+                .await?;
+            last_sync.insert(
+                (job.clone(), attempt),
+                Synced {
+                    at: tokio::time::Instant::now(),
+                    update: Some(digest),
+                },
+            );
         }
-        self.inner
-            .client
-            .update_check_run(s.inst, &record.repo, id, &body)
-            .await?;
-        last_sync.insert(
-            (job.clone(), attempt),
-            Synced {
-                at: tokio::time::Instant::now(),
-                update: Some(digest),
-            },
-        );
         let events: Vec<JobEvent> = annotations_sent(attempt, &notes).into_iter().collect();
         self.commit(job, &events, |b| {
             s.remove(b);
