@@ -81,15 +81,23 @@ pub struct BackendFigures {
     pub measured: u64,
 }
 
-/// Spawning and reaping the step's shell, alone and [`IN_FLIGHT`] at once.
+/// Spawning and reaping the step's shell, alone and [`IN_FLIGHT`] at once: bare, and contained the way the
+/// executor contains a step (the floor a job's rate is a ratio to).
 #[derive(Debug)]
 pub struct SpawnFigures {
     /// The command line.
     pub command: String,
-    /// Processes per second with [`IN_FLIGHT`] at once.
+    /// Bare processes per second with [`IN_FLIGHT`] at once.
     pub per_s: f64,
-    /// One process alone.
+    /// One bare process alone.
     pub lone: Stats,
+    /// How the executor contains a step on this machine (a cgroup v2 and a process group, or the group alone).
+    pub containment: String,
+    /// Contained steps per second with [`IN_FLIGHT`] at once: the executor's own spawn, wait and clean-up of a
+    /// `true` step, without anything durable.
+    pub contained_per_s: f64,
+    /// One contained step alone.
+    pub contained_lone: Stats,
 }
 
 /// Everything the bench measured.
@@ -442,11 +450,43 @@ async fn spawn_once(program: PathBuf, options: &'static [&'static str]) -> anyho
     Ok(())
 }
 
-/// Spawns and reaps the step's shell running `true` (the shell and options the executor picks) `count` times,
-/// [`IN_FLIGHT`] at once, then `lone` times one after another.
-async fn spawn_floor(count: usize, lone: usize) -> anyhow::Result<SpawnFigures> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let (program, options) = crate::executor::shell_invocation(&[("PATH".to_string(), path)]);
+/// Runs `true` as a step through the executor, with its containment (a cgroup of its own under `cgroups` when
+/// there is one, its own process group, its output read) and nothing durable.
+async fn contained_once(
+    cgroups: Option<crate::executor::CgroupRoot>,
+    env: Vec<(String, String)>,
+) -> anyhow::Result<()> {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let command = crate::executor::StepCommand {
+        script: "true".into(),
+        env,
+        workdir: std::env::temp_dir(),
+        timeout: None,
+        kill_grace: Duration::from_secs(5),
+        cgroup: cgroups.map(|root| root.step_dir(&id, 1, 1, "floor")),
+    };
+    // Nobody reads the lines: `true` prints none, and a dropped receiver does not stop a step.
+    let (lines, _) = tokio::sync::mpsc::channel(1);
+    let outcome = crate::executor::run_step(
+        &command,
+        |_| {},
+        lines,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await?;
+    anyhow::ensure!(
+        outcome.exit_code == Some(0),
+        "the contained `true` step ended {outcome:?}"
+    );
+    Ok(())
+}
+
+/// Runs `count` of `once` with [`IN_FLIGHT`] at once, then `lone` one after another: the rate and a lone one's time.
+async fn floor_of<F, Fut>(count: usize, lone: usize, once: F) -> anyhow::Result<(f64, Stats)>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     let started = Instant::now();
     let mut running = tokio::task::JoinSet::new();
     for _ in 0..count {
@@ -455,7 +495,7 @@ async fn spawn_floor(count: usize, lone: usize) -> anyhow::Result<SpawnFigures> 
         {
             outcome??;
         }
-        running.spawn(spawn_once(program.clone(), options));
+        running.spawn(once());
     }
     while let Some(outcome) = running.join_next().await {
         outcome??;
@@ -464,13 +504,35 @@ async fn spawn_floor(count: usize, lone: usize) -> anyhow::Result<SpawnFigures> 
     let mut samples = Vec::with_capacity(lone);
     for _ in 0..lone {
         let t = Instant::now();
-        spawn_once(program.clone(), options).await?;
+        once().await?;
         samples.push(t.elapsed());
     }
+    Ok((per_s, Stats::of(samples)))
+}
+
+/// Spawns and reaps the step's shell running `true` (the shell and options the executor picks) `count` times,
+/// [`IN_FLIGHT`] at once, then `lone` times one after another; then the same through the executor, contained.
+async fn spawn_floor(count: usize, lone: usize) -> anyhow::Result<SpawnFigures> {
+    let env = vec![(
+        "PATH".to_string(),
+        std::env::var("PATH").unwrap_or_default(),
+    )];
+    let (program, options) = crate::executor::shell_invocation(&env);
+    let (per_s, lone_bare) = floor_of(count, lone, || spawn_once(program.clone(), options)).await?;
+    let cgroups = crate::executor::CgroupRoot::detect(crate::executor::StepCgroupMode::Auto);
+    let containment = match &cgroups {
+        Some(_) => "a cgroup v2 and a process group each",
+        None => "a process group each (no writable cgroup v2 here)",
+    };
+    let (contained_per_s, contained_lone) =
+        floor_of(count, lone, || contained_once(cgroups.clone(), env.clone())).await?;
     Ok(SpawnFigures {
         command: format!("{} {} true", program.display(), options.join(" ")),
         per_s,
-        lone: Stats::of(samples),
+        lone: lone_bare,
+        containment: containment.to_string(),
+        contained_per_s,
+        contained_lone,
     })
 }
 
@@ -542,10 +604,12 @@ fn print_ratios(pg: &BackendFigures, redb: &BackendFigures) {
 }
 
 /// boomerang's time per job beyond its step's process: at [`IN_FLIGHT`] in flight (from the rates) and alone (p50).
+/// The contained step is the floor: the process as the executor runs it.
 fn overhead_ms(b: &BackendFigures, spawn: &SpawnFigures) -> (f64, f64) {
     (
-        1000.0 / b.jobs_per_s.max(f64::MIN_POSITIVE) - 1000.0 / spawn.per_s.max(f64::MIN_POSITIVE),
-        ms(b.lone.p50) - ms(spawn.lone.p50),
+        1000.0 / b.jobs_per_s.max(f64::MIN_POSITIVE)
+            - 1000.0 / spawn.contained_per_s.max(f64::MIN_POSITIVE),
+        ms(b.lone.p50) - ms(spawn.contained_lone.p50),
     )
 }
 
@@ -558,12 +622,22 @@ fn print_spawn(spawn: &SpawnFigures, backends: &[BackendFigures]) {
         ms(spawn.lone.p50),
         ms(spawn.lone.p99)
     );
+    println!(
+        "the same step run by the executor, contained in {}, its output read: {:.0}/s with {IN_FLIGHT} at once; \
+         alone p50 {:.2} ms, p99 {:.2} ms",
+        spawn.containment,
+        spawn.contained_per_s,
+        ms(spawn.contained_lone.p50),
+        ms(spawn.contained_lone.p99)
+    );
     for b in backends {
         let (busy, alone) = overhead_ms(b, spawn);
         println!(
-            "  {} per-job overhead beyond the process: {busy:.2} ms of time per job with {IN_FLIGHT} in flight; \
-             {alone:.2} ms for a lone job (p50)",
-            b.kind
+            "  {}: {:.2}x the contained spawn rate ({:.2}x the bare one); per-job overhead beyond the contained \
+             process: {busy:.2} ms of time per job with {IN_FLIGHT} in flight; {alone:.2} ms for a lone job (p50)",
+            b.kind,
+            ratio(b.jobs_per_s, spawn.contained_per_s),
+            ratio(b.jobs_per_s, spawn.per_s),
         );
     }
 }

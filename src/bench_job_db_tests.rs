@@ -36,6 +36,8 @@ async fn the_bench_runs_every_job_on_redb() {
     assert!(redb.database.is_none());
     assert!(report.spawn.per_s > 0.0 && report.spawn.lone.n == 2);
     assert!(report.spawn.command.ends_with(" true"));
+    assert!(report.spawn.contained_per_s > 0.0 && report.spawn.contained_lone.n == 2);
+    assert!(report.spawn.containment.contains("process group"));
     let why = report.peer.expect_err("no peer without a database");
     assert!(why.contains("--database-url"), "{why}");
 }
