@@ -66,10 +66,16 @@ pub(crate) fn signal_group(pgid: u32, signal: Signal) {
 
 /// Whether group `pgid` still has a member that is not a zombie.
 pub(crate) fn group_alive(pgid: u32) -> bool {
+    let Some(pgrp) = pid(pgid) else { return false };
+    // The kernel's view first, which counts zombies too: a group with no process at all (the usual case once the
+    // step's shell is reaped) is answered without listing every process of the machine in /proc.
+    if killpg(pgrp, None::<Signal>) == Err(Errno::ESRCH) {
+        return false;
+    }
     match live_members(pgid) {
         Some(members) => !members.is_empty(),
-        // No /proc: fall back to the kernel's view, which counts zombies too.
-        None => pid(pgid).is_some_and(|p| killpg(p, None::<Signal>).is_ok()),
+        // No /proc: the kernel's view.
+        None => true,
     }
 }
 
