@@ -161,25 +161,37 @@ pub async fn run_step(
             })
             .ok()
     });
-    let mut command = match &cgroup {
-        // The wrapper joins the cgroup with its own pid, then becomes the step's shell (same pid, same group), so
-        // the step runs no code of its own before it is contained.
-        Some(cg) => {
+    // The step runs no code of its own before it is contained. Its shell joins the cgroup first, in a prefix of
+    // the script on the script's first line (so line numbers in the step's errors stay its own). Where the shell
+    // would run code of the step's before the script (`BASH_ENV`), a `/bin/sh` wrapper joins the cgroup with its
+    // own pid and then becomes the step's shell (same pid, same group): one more program started per step.
+    let sources_first = cmd.env.iter().any(|(k, _)| k == "BASH_ENV");
+    let (mut command, script, join_via) = match &cgroup {
+        Some(cg) if sources_first => {
             let mut c = Command::new(CGROUP_WRAPPER_SHELL);
             c.arg("-c")
                 .arg(CGROUP_WRAPPER)
                 .arg("boomerang-step")
                 .arg(cg.procs_file())
                 .arg(&shell);
-            c
+            (c, cmd.script.clone(), None)
         }
-        None => Command::new(&shell),
+        Some(cg) => (
+            Command::new(&shell),
+            format!("{CGROUP_JOIN}{}", cmd.script),
+            Some(cg.procs_file()),
+        ),
+        None => (Command::new(&shell), cmd.script.clone(), None),
     };
-    let spawned = command
+    command
         .args(args)
-        .arg(&cmd.script)
+        .arg(&script)
         .env_clear()
-        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+        .envs(cmd.env.iter().map(|(k, v)| (k, v)));
+    if let Some(procs) = join_via {
+        command.env(CGROUP_JOIN_VAR, procs);
+    }
+    let spawned = command
         .current_dir(&cmd.workdir)
         .process_group(0)
         .stdin(Stdio::null())
@@ -253,6 +265,12 @@ pub async fn run_step(
     Ok(outcome(status, stop, duration))
 }
 
+/// The variable holding the cgroup's `cgroup.procs` for [`CGROUP_JOIN`] (unset again before the step's own code).
+const CGROUP_JOIN_VAR: &str = "BOOMERANG_STEP_CGROUP_PROCS";
+/// Prefixed to the step's script: joins the cgroup whose `cgroup.procs` is in [`CGROUP_JOIN_VAR`] with the shell's
+/// own pid. If joining fails the step still runs, contained by its process group only, and its log says so. No
+/// newline, so the script's line numbers are unchanged.
+const CGROUP_JOIN: &str = r#"{ echo $$ > "$BOOMERANG_STEP_CGROUP_PROCS"; } 2>/dev/null || echo "boomerang: could not move this step into its cgroup; only its process group contains it" >&2; unset BOOMERANG_STEP_CGROUP_PROCS; "#;
 /// The shell that runs [`CGROUP_WRAPPER`].
 pub(crate) const CGROUP_WRAPPER_SHELL: &str = "/bin/sh";
 /// Joins the cgroup whose `cgroup.procs` is `$1`, then `exec`s the step's shell and its arguments (`$2…`). If

@@ -385,3 +385,74 @@ fn kill_orphans_with_finds_groups_by_environment() {
     let _ = other.kill();
     let _ = other.wait();
 }
+
+/// A step in a cgroup of its own: `(root, step)` with the step's `cgroup` set, or `None` (with a note) where this
+/// machine has no writable cgroup v2.
+fn in_a_cgroup(test: &str, script: &str) -> Option<(CgroupRoot, StepCommand)> {
+    let Some(root) = CgroupRoot::detect(StepCgroupMode::Auto) else {
+        eprintln!("SKIPPED {test}: no writable cgroup v2 here");
+        return None;
+    };
+    let mut cmd = step(script);
+    let job = uuid::Uuid::now_v7().simple().to_string();
+    cmd.cgroup = Some(root.step_dir(&job, 1, 1, "s"));
+    Some((root, cmd))
+}
+
+/// The step's shell is in the step's cgroup before the step's first line runs; the variable that carried the
+/// cgroup is gone by then, the cgroup is removed at the end, and an error on the script's first line is reported
+/// at line 1.
+#[tokio::test]
+async fn a_step_is_in_its_cgroup_from_its_first_line() {
+    let script = "grep ^0:: /proc/$$/cgroup; echo \"var=${BOOMERANG_STEP_CGROUP_PROCS-unset}\"\nno-such-command-xyz";
+    let Some((_root, cmd)) = in_a_cgroup("a_step_is_in_its_cgroup_from_its_first_line", script)
+    else {
+        return;
+    };
+    let dir = cmd.cgroup.clone().unwrap();
+    let leaf = dir.file_name().unwrap().to_str().unwrap().to_owned();
+    let (outcome, out, _) = run(&cmd).await;
+    assert_eq!(outcome.conclusion, StepConclusion::Failure, "{out:?}");
+    assert!(
+        out.stdout[0].ends_with(&format!("/{leaf}")),
+        "the step ran outside its cgroup: {out:?}"
+    );
+    assert_eq!(out.stdout[1], "var=unset");
+    assert!(
+        out.stderr
+            .iter()
+            .any(|l| l.contains("line 2") && l.contains("no-such-command-xyz")),
+        "the script's line numbers moved: {out:?}"
+    );
+    assert!(!dir.exists(), "the step's cgroup was left behind");
+}
+
+/// With `BASH_ENV` set, the file it names runs before the script, and it runs in the step's cgroup too.
+#[tokio::test]
+async fn a_steps_bash_env_runs_in_its_cgroup() {
+    let Some((_root, mut cmd)) = in_a_cgroup("a_steps_bash_env_runs_in_its_cgroup", "echo script")
+    else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let env_file = scratch.path().join("env.sh");
+    std::fs::write(&env_file, "echo \"env $(grep ^0:: /proc/$$/cgroup)\"\n").unwrap();
+    cmd.env
+        .push(("BASH_ENV".to_owned(), env_file.display().to_string()));
+    let leaf = cmd
+        .cgroup
+        .as_ref()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (outcome, out, _) = run(&cmd).await;
+    assert_eq!(outcome.conclusion, StepConclusion::Success, "{out:?}");
+    assert!(
+        out.stdout[0].starts_with("env ") && out.stdout[0].ends_with(&format!("/{leaf}")),
+        "BASH_ENV ran outside the step's cgroup: {out:?}"
+    );
+    assert_eq!(out.stdout[1], "script");
+}
