@@ -54,6 +54,18 @@ impl World {
         state
     }
 
+    /// Gives back the unit [`World::admit`] counted: a conditional request answered `304 Not Modified` does not
+    /// count against the primary rate limit.
+    pub(crate) fn refund(
+        &mut self,
+        key: RateKey,
+        now: Instant,
+        wall: chrono::DateTime<chrono::Utc>,
+    ) {
+        let state = self.rate_state(key, now, wall);
+        state.used = state.used.saturating_sub(1);
+    }
+
     /// Counts the request against its budget and decides whether the limits let it through.
     pub(crate) fn admit(
         &mut self,

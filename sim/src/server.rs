@@ -247,16 +247,26 @@ fn process(world: &mut World, req: &Incoming<'_>) -> Outcome {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let if_none_match = req
+            .headers
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let ctx = Ctx {
             method: &req.method,
             path: &req.path,
             query: routes::parse_query(req.query.as_deref()),
             body: body.unwrap_or(Value::Null),
             accept,
+            if_none_match,
             now: req.wall,
         };
         routes::handle(world, route, &ctx, &mut after)
     };
+    if reply.status == 304 {
+        // GitHub does not count a conditional request answered 304 against the primary rate limit.
+        world.refund(key, req.at, req.wall);
+    }
 
     let mut reply = reply;
     for (name, value) in world.rate_headers(key, req.at) {

@@ -915,6 +915,69 @@ async fn permission_mapping() {
     );
 }
 
+/// Contents carry an `ETag`; the same read with `If-None-Match` and that tag is answered 304 with no body and costs
+/// no rate limit, until the file changes; the raw and the JSON answer have tags of their own.
+#[tokio::test]
+async fn contents_answer_conditional_reads() {
+    let sim = sim().await;
+    let client = Client::new(&sim);
+    let token = client.token(1).await;
+    sim.set_file(REPO, "main", ".github/boomerang.yml", "jobs: {}\n");
+    let url = format!(
+        "{}/repos/{REPO}/contents/.github/boomerang.yml",
+        client.base
+    );
+    let get = |tag: Option<String>, raw: bool| {
+        let mut req = client.http.get(&url).header("authorization", &token);
+        if raw {
+            req = req.header("accept", "application/vnd.github.raw+json");
+        }
+        if let Some(tag) = tag {
+            req = req.header("if-none-match", tag);
+        }
+        async move { req.send().await.expect("answer") }
+    };
+    let first = get(None, true).await;
+    assert_eq!(first.status().as_u16(), 200);
+    let tag = first.headers()["etag"].to_str().expect("ascii").to_owned();
+    let used = first.headers()["x-ratelimit-used"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+
+    let again = get(Some(tag.clone()), true).await;
+    assert_eq!(again.status().as_u16(), 304);
+    assert_eq!(again.headers()["etag"], tag.as_str());
+    assert_eq!(
+        again.headers()["x-ratelimit-used"],
+        used.as_str(),
+        "a 304 was counted"
+    );
+    assert!(again.bytes().await.expect("body").is_empty());
+
+    let json = get(Some(tag.clone()), false).await;
+    assert_eq!(
+        json.status().as_u16(),
+        200,
+        "the JSON answer has a tag of its own"
+    );
+    assert_ne!(json.headers()["etag"], tag.as_str());
+
+    sim.set_file(
+        REPO,
+        "main",
+        ".github/boomerang.yml",
+        "jobs: {x: {run: 'true'}}\n",
+    );
+    let changed = get(Some(tag.clone()), true).await;
+    assert_eq!(changed.status().as_u16(), 200);
+    assert_ne!(changed.headers()["etag"], tag.as_str());
+    assert_eq!(
+        changed.text().await.expect("text"),
+        "jobs: {x: {run: 'true'}}\n"
+    );
+}
+
 /// Contents: base64 wrapped at 60 characters decodes to the file; raw media type gives the bytes; refs resolve.
 #[tokio::test]
 async fn contents_round_trip() {

@@ -13,6 +13,7 @@ pub mod auth;
 mod checks;
 mod dispatch;
 mod error;
+mod file_cache;
 mod health;
 mod issues;
 mod manifest;

@@ -3,9 +3,10 @@
 
 use super::GithubClient;
 use super::error::GithubError;
+use super::file_cache::CachedFile;
 use super::transport::{Auth, urlencode};
 use crate::ids::{CommitSha, InstallationId, RepoName};
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -72,12 +73,44 @@ impl GithubClient {
             url.push_str(&format!("?ref={}", urlencode(r)));
         }
         let raw = Some("application/vnd.github.raw+json");
+        // Read again as a conditional request when a copy is kept: unchanged, GitHub answers 304, which costs no
+        // rate limit.
+        let key = (
+            inst,
+            repo.to_string(),
+            path.to_string(),
+            git_ref.map(str::to_string),
+        );
+        let kept = self.files.get(&key);
+        let tag = kept.as_ref().map(|k| k.etag.as_str());
         match self
-            .call(Auth::Installation(inst), Method::GET, &url, None, raw)
+            .call_conditional(Auth::Installation(inst), Method::GET, &url, None, raw, tag)
             .await
         {
-            Ok(a) => Ok(Some(String::from_utf8_lossy(&a.body).into_owned())),
-            Err(GithubError::Status { status: 404, .. }) => Ok(None),
+            Ok(a) if a.status == StatusCode::NOT_MODIFIED => match kept {
+                Some(file) => Ok(Some(file.text)),
+                None => Err(GithubError::Decode(
+                    "304 Not Modified without a kept copy".into(),
+                )),
+            },
+            Ok(a) => {
+                let text = String::from_utf8_lossy(&a.body).into_owned();
+                match a.headers.get("etag").and_then(|v| v.to_str().ok()) {
+                    Some(etag) => self.files.put(
+                        key,
+                        CachedFile {
+                            etag: etag.to_string(),
+                            text: text.clone(),
+                        },
+                    ),
+                    None => self.files.forget(&key),
+                }
+                Ok(Some(text))
+            }
+            Err(GithubError::Status { status: 404, .. }) => {
+                self.files.forget(&key);
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }

@@ -68,6 +68,8 @@ pub struct GithubClient {
     health: GithubHealth,
     /// Counts every request by operation and answer, and every rate limit GitHub reports.
     pub(super) metrics: Metrics,
+    /// Files read lately with their `ETag`, for conditional reads.
+    pub(super) files: Arc<super::file_cache::FileCache>,
 }
 
 /// A header's value parsed as `T` (`None` when absent or malformed).
@@ -97,6 +99,7 @@ impl GithubClient {
             turns: Arc::default(),
             metrics,
             health: GithubHealth::default(),
+            files: Arc::default(),
         })
     }
 
@@ -201,7 +204,7 @@ impl GithubClient {
         let answer = self
             .guarded(
                 None,
-                self.raw(Method::POST, &path, &jwt, Some(&json!({})), None),
+                self.raw(Method::POST, &path, &jwt, Some(&json!({})), None, None),
             )
             .await?;
         let minted: Minted = Self::decode(&answer)?;
@@ -221,6 +224,7 @@ impl GithubClient {
         bearer: &str,
         body: Option<&Value>,
         accept: Option<&str>,
+        if_none_match: Option<&str>,
     ) -> Result<Answer, GithubError> {
         // Counted by operation and GitHub's answer (`None`: no answer came).
         let operation = method.clone();
@@ -234,6 +238,9 @@ impl GithubClient {
             .bearer_auth(bearer)
             .header("accept", accept.unwrap_or("application/vnd.github+json"))
             .header("x-github-api-version", API_VERSION);
+        if let Some(tag) = if_none_match {
+            req = req.header("if-none-match", tag);
+        }
         if let Some(b) = body {
             // Bodies arrive redacted where they are built (their free-text fields only, with the job's secrets).
             req = req.json(b);
@@ -249,7 +256,8 @@ impl GithubClient {
             .bytes()
             .await
             .map_err(|e| GithubError::Transport(e.to_string()))?;
-        if status.is_success() {
+        // A 304 answers a conditional request: the caller holds the body.
+        if status.is_success() || (status == StatusCode::NOT_MODIFIED && if_none_match.is_some()) {
             return Ok(Answer {
                 status,
                 headers,
@@ -269,10 +277,25 @@ impl GithubClient {
         body: Option<&Value>,
         accept: Option<&str>,
     ) -> Result<Answer, GithubError> {
+        self.call_conditional(auth, method, path, body, accept, None)
+            .await
+    }
+
+    /// [`GithubClient::call`] with `If-None-Match: if_none_match` when given: an answer `304 Not Modified` is then
+    /// an `Ok` [`Answer`] with that status and no body.
+    pub(super) async fn call_conditional(
+        &self,
+        auth: Auth,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        accept: Option<&str>,
+        if_none_match: Option<&str>,
+    ) -> Result<Answer, GithubError> {
         let mut tries = 0u32;
         loop {
             let result = self
-                .call_once(auth, method.clone(), path, body, accept)
+                .call_once(auth, method.clone(), path, body, accept, if_none_match)
                 .await;
             match &result {
                 Err(e)
@@ -298,10 +321,11 @@ impl GithubClient {
         path: &str,
         body: Option<&Value>,
         accept: Option<&str>,
+        if_none_match: Option<&str>,
     ) -> Result<Answer, GithubError> {
         let started = std::time::Instant::now();
         let result = self
-            .call_credentialed(auth, method.clone(), path, body, accept)
+            .call_credentialed(auth, method.clone(), path, body, accept, if_none_match)
             .await;
         tracing::debug!(
             %method,
@@ -342,25 +366,23 @@ impl GithubClient {
         path: &str,
         body: Option<&Value>,
         accept: Option<&str>,
+        if_none_match: Option<&str>,
     ) -> Result<Answer, GithubError> {
+        let raw = |method, bearer| self.raw(method, path, bearer, body, accept, if_none_match);
         match auth {
             Auth::App => {
                 let jwt = self.auth.jwt(Utc::now())?;
-                self.guarded(None, self.raw(method, path, &jwt, body, accept))
-                    .await
+                self.guarded(None, raw(method, &jwt)).await
             }
             Auth::Installation(inst) => {
                 let token = self.token(inst, None).await?;
                 let key = Some(inst);
-                let first = self
-                    .guarded(key, self.raw(method.clone(), path, &token, body, accept))
-                    .await;
+                let first = self.guarded(key, raw(method.clone(), &token)).await;
                 let result = match first {
                     // The token was revoked or expired early: mint a new one, once.
                     Err(GithubError::Status { status: 401, .. }) => {
                         let token = self.token(inst, Some(&token)).await?;
-                        self.guarded(key, self.raw(method, path, &token, body, accept))
-                            .await
+                        self.guarded(key, raw(method, &token)).await
                     }
                     other => other,
                 };

@@ -121,3 +121,34 @@ async fn a_long_job_updates_its_check_run_at_most_once_per_interval() {
     }
     h.finish().await;
 }
+
+/// The repo config is read again as a conditional request: the second comment's read is answered 304 (no rate
+/// limit spent) and the job still runs; once the config changes, the next read gets the new file and its jobs run.
+#[tokio::test]
+async fn an_unchanged_repo_config_is_read_conditionally() {
+    let h = Harness::builder().start().await;
+    h.comment("alice", "/run greet who=a").await;
+    h.wait_check_runs_completed("boomerang/greet", 1).await;
+    h.comment("alice", "/run greet who=b").await;
+    h.wait_check_runs_completed("boomerang/greet", 2).await;
+    h.sim.set_file(
+        REPO,
+        "main",
+        ".github/boomerang.yml",
+        "jobs:\n  other:\n    steps:\n      - run: echo other\n",
+    );
+    h.comment("alice", "/run other").await;
+    let run = h.wait_check_run_completed("boomerang/other").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+
+    let config = format!("/repos/{REPO}/contents/.github/boomerang.yml");
+    let reads: Vec<u16> = h
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| c.method == "GET" && c.path == config)
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(reads, [200, 304, 200], "the config reads and their answers");
+    h.finish().await;
+}

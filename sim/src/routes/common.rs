@@ -22,6 +22,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) body: Value,
     /// The `accept` header (a raw media type changes some answers).
     pub(crate) accept: String,
+    /// The `if-none-match` header (a conditional request), if any.
+    pub(crate) if_none_match: Option<String>,
     /// When the request arrived (wall clock).
     pub(crate) now: chrono::DateTime<chrono::Utc>,
 }

@@ -53,17 +53,28 @@ pub(crate) fn get_content(world: &World, repo: &Repo, path: &str, ctx: &Ctx<'_>)
         })
     };
     if let Some(content) = repo.file_at(&git_ref, path) {
-        if ctx.accept.contains("raw") {
+        let raw = ctx.accept.contains("raw");
+        // One tag per content and representation, as GitHub's differ between the raw and the JSON answer.
+        let etag = format!("\"{}{}\"", blob_sha(content), if raw { "-raw" } else { "" });
+        if ctx
+            .if_none_match
+            .as_deref()
+            .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag))
+        {
+            return Reply::empty(304).header("etag", &etag);
+        }
+        if raw {
             return Reply::raw(
                 200,
                 "application/vnd.github.raw; charset=utf-8",
                 content.as_bytes().to_vec(),
-            );
+            )
+            .header("etag", &etag);
         }
         let mut file = entry("file", path, Some(content));
         file["encoding"] = json!("base64");
         file["content"] = json!(github_base64(content.as_bytes()));
-        return Reply::json(200, file);
+        return Reply::json(200, file).header("etag", &etag);
     }
     let under = repo.files_under(&git_ref, path);
     if under.is_empty() {

@@ -1,0 +1,116 @@
+//! Purpose: the files boomerang read from repositories (the repo config above all: every trigger reads it), kept
+//! with GitHub's `ETag` so the next read of the same file at the same ref is a conditional request. GitHub answers
+//! `304 Not Modified` when the file is unchanged, and a 304 does not count against the installation's primary rate
+//! limit (GITHUB-FACTS §7.3). Bounded: [`MAX_FILES`] files of at most [`MAX_FILE_BYTES`] each, oldest dropped first.
+
+use crate::ids::InstallationId;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// Files kept at most.
+pub(super) const MAX_FILES: usize = 1024;
+/// A larger file is not kept (it is read whole each time).
+pub(super) const MAX_FILE_BYTES: usize = 256 * 1024;
+
+/// What identifies one file read: the installation whose token read it, `owner/name`, the path and the ref.
+pub(super) type FileKey = (InstallationId, String, String, Option<String>);
+
+/// A file as last read, with the tag GitHub gave that answer.
+#[derive(Clone, Debug)]
+pub(super) struct CachedFile {
+    /// GitHub's `ETag` for the answer (sent back as `If-None-Match`).
+    pub(super) etag: String,
+    /// The file's text.
+    pub(super) text: String,
+}
+
+/// The files last read, by [`FileKey`]. Cheap to share behind the client's `Arc`.
+#[derive(Default)]
+pub(super) struct FileCache {
+    inner: Mutex<Files>,
+}
+
+#[derive(Default)]
+struct Files {
+    by_key: HashMap<FileKey, CachedFile>,
+    /// Keys in the order they were first kept, to drop the oldest.
+    order: VecDeque<FileKey>,
+}
+
+impl FileCache {
+    /// The file last read at `key`, if it is kept.
+    pub(super) fn get(&self, key: &FileKey) -> Option<CachedFile> {
+        self.lock().by_key.get(key).cloned()
+    }
+
+    /// Keeps `file` at `key` (too large a file is not kept, and forgets what was).
+    pub(super) fn put(&self, key: FileKey, file: CachedFile) {
+        let mut files = self.lock();
+        if file.text.len() > MAX_FILE_BYTES {
+            files.remove(&key);
+            return;
+        }
+        if files.by_key.insert(key.clone(), file).is_none() {
+            files.order.push_back(key);
+            while files.order.len() > MAX_FILES {
+                if let Some(oldest) = files.order.pop_front() {
+                    files.by_key.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    /// Forgets the file at `key` (it is gone).
+    pub(super) fn forget(&self, key: &FileKey) {
+        self.lock().remove(key);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Files> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Files {
+    fn remove(&mut self, key: &FileKey) {
+        if self.by_key.remove(key).is_some() {
+            self.order.retain(|k| k != key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: usize) -> FileKey {
+        (InstallationId(1), format!("o/r{n}"), "f".into(), None)
+    }
+
+    fn file(text: &str) -> CachedFile {
+        CachedFile {
+            etag: format!("\"{text}\""),
+            text: text.into(),
+        }
+    }
+
+    /// The oldest file goes first once the cache is full; a file kept again keeps its place; a file too large is
+    /// not kept and forgets the earlier copy.
+    #[test]
+    fn the_cache_is_bounded() {
+        let cache = FileCache::default();
+        for n in 0..MAX_FILES + 1 {
+            cache.put(key(n), file("a"));
+        }
+        assert!(cache.get(&key(0)).is_none());
+        assert!(cache.get(&key(1)).is_some());
+        assert!(cache.get(&key(MAX_FILES)).is_some());
+        cache.put(key(1), file("b"));
+        assert_eq!(cache.get(&key(1)).map(|f| f.text), Some("b".to_string()));
+        cache.put(key(2), file(&"x".repeat(MAX_FILE_BYTES + 1)));
+        assert!(cache.get(&key(2)).is_none());
+        cache.forget(&key(1));
+        assert!(cache.get(&key(1)).is_none());
+        let files = cache.lock();
+        assert_eq!(files.by_key.len(), files.order.len());
+    }
+}
