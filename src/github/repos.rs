@@ -4,7 +4,7 @@
 use super::GithubClient;
 use super::error::GithubError;
 use super::file_cache::CachedFile;
-use super::transport::{Auth, urlencode};
+use super::transport::{Auth, Request, urlencode};
 use crate::ids::{CommitSha, InstallationId, RepoName};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -84,7 +84,16 @@ impl GithubClient {
         let kept = self.files.get(&key);
         let tag = kept.as_ref().map(|k| k.etag.as_str());
         match self
-            .call_conditional(Auth::Installation(inst), Method::GET, &url, None, raw, tag)
+            .send(
+                Auth::Installation(inst),
+                Request {
+                    method: &Method::GET,
+                    path: &url,
+                    body: None,
+                    accept: raw,
+                    if_none_match: tag,
+                },
+            )
             .await
         {
             Ok(a) if a.status == StatusCode::NOT_MODIFIED => match kept {

@@ -37,6 +37,21 @@ pub(super) enum Auth {
     Installation(InstallationId),
 }
 
+/// What one request sends, apart from its credential.
+#[derive(Clone, Copy)]
+pub(super) struct Request<'a> {
+    /// The method.
+    pub(super) method: &'a Method,
+    /// The path (and query) under the API's base URL.
+    pub(super) path: &'a str,
+    /// The JSON body, if any.
+    pub(super) body: Option<&'a Value>,
+    /// The media type asked for (`None`: GitHub's JSON).
+    pub(super) accept: Option<&'a str>,
+    /// The `ETag` of a copy the caller holds: the request is conditional, and `304 Not Modified` is an answer.
+    pub(super) if_none_match: Option<&'a str>,
+}
+
 /// A success answer, read whole.
 pub(super) struct Answer {
     /// Its status.
@@ -204,7 +219,16 @@ impl GithubClient {
         let answer = self
             .guarded(
                 None,
-                self.raw(Method::POST, &path, &jwt, Some(&json!({})), None, None),
+                self.raw(
+                    Request {
+                        method: &Method::POST,
+                        path: &path,
+                        body: Some(&json!({})),
+                        accept: None,
+                        if_none_match: None,
+                    },
+                    &jwt,
+                ),
             )
             .await?;
         let minted: Minted = Self::decode(&answer)?;
@@ -217,24 +241,19 @@ impl GithubClient {
 
     /// Sends one request with `bearer` and reads the whole answer; a non-success status becomes
     /// [`GithubError::Status`].
-    async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        bearer: &str,
-        body: Option<&Value>,
-        accept: Option<&str>,
-        if_none_match: Option<&str>,
-    ) -> Result<Answer, GithubError> {
+    async fn raw(&self, request: Request<'_>, bearer: &str) -> Result<Answer, GithubError> {
+        let Request {
+            method,
+            path,
+            body,
+            accept,
+            if_none_match,
+        } = request;
         // Counted by operation and GitHub's answer (`None`: no answer came).
-        let operation = method.clone();
-        let count = |status| {
-            self.metrics
-                .github_request(operation.as_str(), path, status)
-        };
+        let count = |status| self.metrics.github_request(method.as_str(), path, status);
         let mut req = self
             .http
-            .request(method, format!("{}{}", self.api, path))
+            .request(method.clone(), format!("{}{}", self.api, path))
             .bearer_auth(bearer)
             .header("accept", accept.unwrap_or("application/vnd.github+json"))
             .header("x-github-api-version", API_VERSION);
@@ -277,29 +296,29 @@ impl GithubClient {
         body: Option<&Value>,
         accept: Option<&str>,
     ) -> Result<Answer, GithubError> {
-        self.call_conditional(auth, method, path, body, accept, None)
-            .await
+        let request = Request {
+            method: &method,
+            path,
+            body,
+            accept,
+            if_none_match: None,
+        };
+        self.send(auth, request).await
     }
 
-    /// [`GithubClient::call`] with `If-None-Match: if_none_match` when given: an answer `304 Not Modified` is then
-    /// an `Ok` [`Answer`] with that status and no body.
-    pub(super) async fn call_conditional(
+    /// [`GithubClient::call`] of a whole [`Request`]: with `if_none_match`, an answer `304 Not Modified` is an `Ok`
+    /// [`Answer`] with that status and no body.
+    pub(super) async fn send(
         &self,
         auth: Auth,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        accept: Option<&str>,
-        if_none_match: Option<&str>,
+        request: Request<'_>,
     ) -> Result<Answer, GithubError> {
         let mut tries = 0u32;
         loop {
-            let result = self
-                .call_once(auth, method.clone(), path, body, accept, if_none_match)
-                .await;
+            let result = self.call_once(auth, request).await;
             match &result {
                 Err(e)
-                    if method == Method::GET
+                    if *request.method == Method::GET
                         && tries < 2
                         && e.retry(Utc::now()) == Retry::Later =>
                 {
@@ -314,19 +333,10 @@ impl GithubClient {
     }
 
     /// One try of [`GithubClient::call`], with a failure remembered in [`GithubHealth`].
-    async fn call_once(
-        &self,
-        auth: Auth,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        accept: Option<&str>,
-        if_none_match: Option<&str>,
-    ) -> Result<Answer, GithubError> {
+    async fn call_once(&self, auth: Auth, request: Request<'_>) -> Result<Answer, GithubError> {
+        let (method, path) = (request.method, request.path);
         let started = std::time::Instant::now();
-        let result = self
-            .call_credentialed(auth, method.clone(), path, body, accept, if_none_match)
-            .await;
+        let result = self.call_credentialed(auth, request).await;
         tracing::debug!(
             %method,
             path = path.split('?').next().unwrap_or(path),
@@ -362,27 +372,22 @@ impl GithubClient {
     async fn call_credentialed(
         &self,
         auth: Auth,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        accept: Option<&str>,
-        if_none_match: Option<&str>,
+        request: Request<'_>,
     ) -> Result<Answer, GithubError> {
-        let raw = |method, bearer| self.raw(method, path, bearer, body, accept, if_none_match);
         match auth {
             Auth::App => {
                 let jwt = self.auth.jwt(Utc::now())?;
-                self.guarded(None, raw(method, &jwt)).await
+                self.guarded(None, self.raw(request, &jwt)).await
             }
             Auth::Installation(inst) => {
                 let token = self.token(inst, None).await?;
                 let key = Some(inst);
-                let first = self.guarded(key, raw(method.clone(), &token)).await;
+                let first = self.guarded(key, self.raw(request, &token)).await;
                 let result = match first {
                     // The token was revoked or expired early: mint a new one, once.
                     Err(GithubError::Status { status: 401, .. }) => {
                         let token = self.token(inst, Some(&token)).await?;
-                        self.guarded(key, raw(method, &token)).await
+                        self.guarded(key, self.raw(request, &token)).await
                     }
                     other => other,
                 };
