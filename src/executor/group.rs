@@ -69,13 +69,14 @@ pub(crate) fn group_alive(pgid: u32) -> bool {
     let Some(pgrp) = pid(pgid) else { return false };
     // The kernel's view first, which counts zombies too: a group with no process at all (the usual case once the
     // step's shell is reaped) is answered without listing every process of the machine in /proc.
-    if killpg(pgrp, None::<Signal>) == Err(Errno::ESRCH) {
+    let kernel = killpg(pgrp, None::<Signal>);
+    if kernel == Err(Errno::ESRCH) {
         return false;
     }
     match live_members(pgid) {
         Some(members) => !members.is_empty(),
         // No /proc: the kernel's view.
-        None => true,
+        None => kernel.is_ok(),
     }
 }
 

@@ -163,11 +163,16 @@ pub async fn run_step(
     });
     // The step runs no code of its own before it is contained. Its shell joins the cgroup first, in a prefix of
     // the script on the script's first line (so line numbers in the step's errors stay its own). Where the shell
-    // would run code of the step's before the script (`BASH_ENV`), a `/bin/sh` wrapper joins the cgroup with its
-    // own pid and then becomes the step's shell (same pid, same group): one more program started per step.
-    let sources_first = cmd.env.iter().any(|(k, _)| k == "BASH_ENV");
+    // would run code of the step's before the script (`BASH_ENV`, `SHELLOPTS`, …), or the shell is not one of the
+    // system's (a `bash` found on the step's own `PATH` could ignore the prefix), a `/bin/sh` wrapper joins the
+    // cgroup with its own pid and then becomes the step's shell (same pid, same group): one more program started.
+    let sources_first = cmd
+        .env
+        .iter()
+        .any(|(k, _)| SHELL_STARTUP_VARIABLES.contains(&k.as_str()));
+    let trusted_shell = TRUSTED_SHELLS.iter().any(|t| shell == Path::new(t));
     let (mut command, script, join_via) = match &cgroup {
-        Some(cg) if sources_first => {
+        Some(cg) if sources_first || !trusted_shell => {
             let mut c = Command::new(CGROUP_WRAPPER_SHELL);
             c.arg("-c")
                 .arg(CGROUP_WRAPPER)
@@ -265,12 +270,17 @@ pub async fn run_step(
     Ok(outcome(status, stop, duration))
 }
 
+/// Variables that make bash run or trace code of the step's before its script, or change how the join's
+/// redirection behaves (`SHELLOPTS=noclobber`): with any of them set, the step joins through [`CGROUP_WRAPPER`].
+const SHELL_STARTUP_VARIABLES: &[&str] = &["BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4"];
+/// The shells trusted to run [`CGROUP_JOIN`] first: the system's own, not one found on the step's `PATH`.
+const TRUSTED_SHELLS: &[&str] = &["/usr/bin/bash", "/bin/bash", "/bin/sh"];
 /// The variable holding the cgroup's `cgroup.procs` for [`CGROUP_JOIN`] (unset again before the step's own code).
 const CGROUP_JOIN_VAR: &str = "BOOMERANG_STEP_CGROUP_PROCS";
 /// Prefixed to the step's script: joins the cgroup whose `cgroup.procs` is in [`CGROUP_JOIN_VAR`] with the shell's
 /// own pid. If joining fails the step still runs, contained by its process group only, and its log says so. No
 /// newline, so the script's line numbers are unchanged.
-const CGROUP_JOIN: &str = r#"{ echo $$ > "$BOOMERANG_STEP_CGROUP_PROCS"; } 2>/dev/null || echo "boomerang: could not move this step into its cgroup; only its process group contains it" >&2; unset BOOMERANG_STEP_CGROUP_PROCS; "#;
+const CGROUP_JOIN: &str = r#"{ echo $$ >| "$BOOMERANG_STEP_CGROUP_PROCS"; } 2>/dev/null || echo "boomerang: could not move this step into its cgroup; only its process group contains it" >&2; unset BOOMERANG_STEP_CGROUP_PROCS; "#;
 /// The shell that runs [`CGROUP_WRAPPER`].
 pub(crate) const CGROUP_WRAPPER_SHELL: &str = "/bin/sh";
 /// Joins the cgroup whose `cgroup.procs` is `$1`, then `exec`s the step's shell and its arguments (`$2…`). If

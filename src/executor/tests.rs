@@ -456,3 +456,68 @@ async fn a_steps_bash_env_runs_in_its_cgroup() {
     );
     assert_eq!(out.stdout[1], "script");
 }
+
+/// A `bash` found first on the step's own `PATH` (one an earlier step could have written) still runs in the step's
+/// cgroup: it is not trusted to run the joining prefix, so the wrapper joins for it.
+#[tokio::test]
+async fn a_bash_from_the_steps_path_runs_in_its_cgroup() {
+    let Some((_root, mut cmd)) =
+        in_a_cgroup("a_bash_from_the_steps_path_runs_in_its_cgroup", "ignored")
+    else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let fake = scratch.path().join("bash");
+    std::fs::write(&fake, "#!/bin/sh\ngrep ^0:: /proc/$$/cgroup\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    cmd.env = vec![(
+        "PATH".to_owned(),
+        format!("{}:/usr/bin:/bin", scratch.path().display()),
+    )];
+    let leaf = cmd
+        .cgroup
+        .as_ref()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (_, out, _) = run(&cmd).await;
+    assert!(
+        out.stdout
+            .first()
+            .is_some_and(|l| l.ends_with(&format!("/{leaf}"))),
+        "a bash from the step's PATH ran outside its cgroup: {out:?}"
+    );
+}
+
+/// `SHELLOPTS=noclobber` in the step's environment does not keep the step out of its cgroup.
+#[tokio::test]
+async fn a_step_with_noclobber_joins_its_cgroup() {
+    let Some((_root, mut cmd)) = in_a_cgroup(
+        "a_step_with_noclobber_joins_its_cgroup",
+        "grep ^0:: /proc/$$/cgroup",
+    ) else {
+        return;
+    };
+    cmd.env
+        .push(("SHELLOPTS".to_owned(), "noclobber".to_owned()));
+    let leaf = cmd
+        .cgroup
+        .as_ref()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (outcome, out, _) = run(&cmd).await;
+    assert_eq!(outcome.conclusion, StepConclusion::Success, "{out:?}");
+    assert!(
+        out.stdout[0].ends_with(&format!("/{leaf}")),
+        "the step ran outside its cgroup: {out:?}"
+    );
+    assert!(out.stderr.is_empty(), "{out:?}");
+}
