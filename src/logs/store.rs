@@ -16,10 +16,8 @@ use super::upload::Uploader;
 use super::{InvalidId, LiveLine, LogLine};
 use crate::redact::{Redactor, Redactors};
 
-/// Lines a live subscriber may fall behind before it misses some (it then re-reads the file). Every job with a
-/// step log open allocates this many slots up front, watched or not: 4,096 slots cost each job about half a
-/// megabyte allocated, zeroed and freed (a one-step job's largest single cost in `bench jobs-db`'s profile).
-pub(super) const LIVE_BUFFER: usize = 256;
+/// Lines a live subscriber may fall behind before it misses some (it then re-reads the file).
+pub(super) const LIVE_BUFFER: usize = 4096;
 
 /// The file beside an attempt's step logs holding the annotations found in their output.
 pub(super) const ANNOTATIONS_FILE: &str = "annotations.jsonl";
