@@ -399,6 +399,12 @@ fn in_a_cgroup(test: &str, script: &str) -> Option<(CgroupRoot, StepCommand)> {
     Some((root, cmd))
 }
 
+/// The last component of the step's cgroup, as `/proc/<pid>/cgroup` ends when a process is in it.
+fn leaf_of(cmd: &StepCommand) -> String {
+    let dir = cmd.cgroup.as_ref().unwrap();
+    format!("/{}", dir.file_name().unwrap().to_str().unwrap())
+}
+
 /// The step's shell is in the step's cgroup before the step's first line runs; the variable that carried the
 /// cgroup is gone by then, the cgroup is removed at the end, and an error on the script's first line is reported
 /// at line 1.
@@ -410,11 +416,11 @@ async fn a_step_is_in_its_cgroup_from_its_first_line() {
         return;
     };
     let dir = cmd.cgroup.clone().unwrap();
-    let leaf = dir.file_name().unwrap().to_str().unwrap().to_owned();
+    let leaf = leaf_of(&cmd);
     let (outcome, out, _) = run(&cmd).await;
     assert_eq!(outcome.conclusion, StepConclusion::Failure, "{out:?}");
     assert!(
-        out.stdout[0].ends_with(&format!("/{leaf}")),
+        out.stdout[0].ends_with(&leaf),
         "the step ran outside its cgroup: {out:?}"
     );
     assert_eq!(out.stdout[1], "var=unset");
@@ -439,19 +445,11 @@ async fn a_steps_bash_env_runs_in_its_cgroup() {
     std::fs::write(&env_file, "echo \"env $(grep ^0:: /proc/$$/cgroup)\"\n").unwrap();
     cmd.env
         .push(("BASH_ENV".to_owned(), env_file.display().to_string()));
-    let leaf = cmd
-        .cgroup
-        .as_ref()
-        .unwrap()
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let leaf = leaf_of(&cmd);
     let (outcome, out, _) = run(&cmd).await;
     assert_eq!(outcome.conclusion, StepConclusion::Success, "{out:?}");
     assert!(
-        out.stdout[0].starts_with("env ") && out.stdout[0].ends_with(&format!("/{leaf}")),
+        out.stdout[0].starts_with("env ") && out.stdout[0].ends_with(&leaf),
         "BASH_ENV ran outside the step's cgroup: {out:?}"
     );
     assert_eq!(out.stdout[1], "script");
@@ -475,20 +473,10 @@ async fn a_bash_from_the_steps_path_runs_in_its_cgroup() {
         "PATH".to_owned(),
         format!("{}:/usr/bin:/bin", scratch.path().display()),
     )];
-    let leaf = cmd
-        .cgroup
-        .as_ref()
-        .unwrap()
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let leaf = leaf_of(&cmd);
     let (_, out, _) = run(&cmd).await;
     assert!(
-        out.stdout
-            .first()
-            .is_some_and(|l| l.ends_with(&format!("/{leaf}"))),
+        out.stdout.first().is_some_and(|l| l.ends_with(&leaf)),
         "a bash from the step's PATH ran outside its cgroup: {out:?}"
     );
 }
@@ -504,19 +492,11 @@ async fn a_step_with_noclobber_joins_its_cgroup() {
     };
     cmd.env
         .push(("SHELLOPTS".to_owned(), "noclobber".to_owned()));
-    let leaf = cmd
-        .cgroup
-        .as_ref()
-        .unwrap()
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let leaf = leaf_of(&cmd);
     let (outcome, out, _) = run(&cmd).await;
     assert_eq!(outcome.conclusion, StepConclusion::Success, "{out:?}");
     assert!(
-        out.stdout[0].ends_with(&format!("/{leaf}")),
+        out.stdout[0].ends_with(&leaf),
         "the step ran outside its cgroup: {out:?}"
     );
     assert!(out.stderr.is_empty(), "{out:?}");
