@@ -395,6 +395,17 @@ async fn follow(app: ApiState, id: String, tail: usize, tx: tokio::sync::mpsc::S
             got = live.recv() => match got {
                 Ok(l) => {
                     let key = (l.attempt, l.step.clone());
+                    let next = last.get(&key).map_or(1, |n| n + 1);
+                    if l.line.number > next {
+                        // Lines before this one never came live (the stream started between their writing and
+                        // their publishing, say): a line is published once it is in the file, so the file has
+                        // them all, this one included.
+                        for e in catch_up(&mut last, false) {
+                            if tx.send(e).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                     if last.get(&key).is_none_or(|n| l.line.number > *n) {
                         last.insert(key, l.line.number);
                         if tx.send(line_event(l.attempt, &l.step, &l.line)).await.is_err() {

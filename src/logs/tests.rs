@@ -389,6 +389,54 @@ fn subscribers_receive_redacted_lines() {
     );
 }
 
+/// A line reaches live subscribers only once it is in the file: a subscriber that lags and re-reads the file finds
+/// every line it missed, in one long batch as in short ones.
+#[test]
+fn a_published_line_is_already_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogStore::open(&dir.path().join("logs"), u64::MAX).unwrap();
+    let mut rx = logs.subscribe("job-1");
+    let mut w = logs.writer("job-1", 1, "s").unwrap();
+    let lines = super::store::LIVE_BUFFER as u64 + 3000;
+    let (mut received, mut lagged) = (0, false);
+    let mut check = |rx: &mut tokio::sync::broadcast::Receiver<LiveLine>| loop {
+        match rx.try_recv() {
+            Ok(l) => {
+                // The file is appended in order: each line received is checked, the earlier ones with it.
+                let stored = logs.read("job-1", 1, "s", l.line.number, 1).unwrap();
+                assert_eq!(
+                    stored.first().map(|s| s.number),
+                    Some(l.line.number),
+                    "a line was published before it was in the file"
+                );
+                received += 1;
+            }
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => lagged = true,
+            Err(_) => return,
+        }
+    };
+    // One batch far longer than the live channel holds: the subscriber lags within it.
+    for i in 0..lines {
+        w.append(&out(
+            Stream::Stdout,
+            0,
+            &format!("line {i} of a long batch"),
+        ))
+        .unwrap();
+        if i == lines - 1000 {
+            check(&mut rx);
+        }
+    }
+    w.flush().unwrap();
+    check(&mut rx);
+    assert!(lagged, "the subscriber never lagged");
+    assert!(received > 0);
+    assert_eq!(
+        logs.read("job-1", 1, "s", 1, usize::MAX).unwrap().len() as u64,
+        lines
+    );
+}
+
 /// A secret split across two lines (as the 16 KiB cut or base64 wrapping leaves it) is masked in both lines,
 /// whether both lines arrive in one batch or the first one ends a batch; a job's secret masks that job's lines
 /// only; the cap still counts what is stored.

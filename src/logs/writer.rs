@@ -131,6 +131,7 @@ impl LogStore {
                 path: rel,
                 uploaded: stored.min(valid),
             }),
+            unpublished: Vec::new(),
         })
     }
 }
@@ -176,6 +177,9 @@ pub struct StepLogWriter {
     horizon: usize,
     /// Where the written records go besides the file, when the store has a mirror.
     mirror: Option<Mirror>,
+    /// Lines written to the buffer but not yet to the file: published to live subscribers once they are in the
+    /// file, so a subscriber that lags and reads the file instead finds every line it missed.
+    unpublished: Vec<LogLine>,
 }
 
 /// A writer's share of the log mirror: the uploader and how much of the file was handed to it.
@@ -247,6 +251,10 @@ enum Handoff {
 /// Lines a writer holds back at most, whatever their size.
 const MAX_HELD: usize = 256;
 
+/// Lines written but not yet published at most: a batch longer than this is flushed to the file (and published)
+/// in parts, which bounds the memory a long batch holds and keeps far below the live channel's capacity.
+const MAX_UNPUBLISHED: usize = 1024;
+
 /// A batch's last line stays held past [`StepLogWriter::flush`] when it ends with at least this many bytes of a
 /// secret form (the next line may complete it); a split leaving fewer bytes of the form before the join shows them.
 const PARTIAL_MIN: usize = 3;
@@ -311,7 +319,7 @@ impl StepLogWriter {
         self.written += self.record.len() as u64;
         self.usage
             .fetch_add(self.record.len() as u64, Ordering::SeqCst);
-        self.publish(LogLine {
+        self.unpublished.push(LogLine {
             number: self.next,
             stream: Stream::Stderr,
             at: line.at,
@@ -319,6 +327,7 @@ impl StepLogWriter {
         });
         self.next += 1;
         self.truncated = true;
+        self.write_out()?;
         Ok(None)
     }
 
@@ -366,17 +375,40 @@ impl StepLogWriter {
                 return Err(e);
             }
             self.written += len;
-            if self.live.receiver_count() > 0 {
-                self.publish(LogLine {
-                    number: held.number,
-                    stream: held.stream,
-                    at: held.at,
-                    text,
-                });
-            } else {
-                self.recycle(text);
+            self.unpublished.push(LogLine {
+                number: held.number,
+                stream: held.stream,
+                at: held.at,
+                text,
+            });
+            if self.unpublished.len() >= MAX_UNPUBLISHED {
+                self.write_out()?;
             }
         }
+        Ok(())
+    }
+
+    /// Writes the buffer to the file, then publishes the lines in it to live subscribers (or, with none, keeps
+    /// their buffers for reuse). Published only once in the file: a subscriber that lags re-reads the file, and
+    /// every line it missed is there.
+    fn write_out(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        let mut lines = std::mem::take(&mut self.unpublished);
+        if self.live.receiver_count() > 0 {
+            for line in lines.drain(..) {
+                let _ = self.live.send(LiveLine {
+                    attempt: self.attempt,
+                    step: self.step.clone(),
+                    line,
+                });
+            }
+        } else {
+            for line in lines.drain(..) {
+                self.recycle(line.text);
+            }
+        }
+        // The vector's room is reused by the next batch.
+        self.unpublished = lines;
         Ok(())
     }
 
@@ -446,21 +478,11 @@ impl StepLogWriter {
         }
     }
 
-    fn publish(&self, line: LogLine) {
-        if self.live.receiver_count() > 0 {
-            let _ = self.live.send(LiveLine {
-                attempt: self.attempt,
-                step: self.step.clone(),
-                line,
-            });
-        }
-    }
-
     /// Writes held and buffered lines to the file (no fsync), so readers see them; a last line ending with the
     /// start of a secret form stays held until the next line (or [`StepLogWriter::sync`]).
     pub fn flush(&mut self) -> io::Result<()> {
         self.release(Release::Batch)?;
-        self.file.flush()?;
+        self.write_out()?;
         self.index_if_behind(index::SEGMENT);
         self.hand_off(Handoff::Offer);
         Ok(())
@@ -522,7 +544,7 @@ impl StepLogWriter {
     /// With a log mirror, also waits until every line written is committed to it (or its upload was given up).
     pub fn sync(&mut self) -> io::Result<()> {
         self.release(Release::All)?;
-        self.file.flush()?;
+        self.write_out()?;
         self.file.get_ref().sync_data()?;
         self.hand_off(Handoff::Wait);
         if let Some(mirror) = &self.mirror {
@@ -534,7 +556,7 @@ impl StepLogWriter {
 
 impl Drop for StepLogWriter {
     fn drop(&mut self) {
-        if let Err(e) = self.release(Release::All).and_then(|()| self.file.flush()) {
+        if let Err(e) = self.release(Release::All).and_then(|()| self.write_out()) {
             tracing::warn!(path = %self.path.display(), error = %e, "flushing a step log failed");
         }
         self.hand_off(Handoff::Wait);
