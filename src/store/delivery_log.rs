@@ -29,6 +29,8 @@ const BUSY_MOVE: usize = 16;
 const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 /// Appends one group flush takes at most.
 const MAX_GROUP: usize = 512;
+/// Bytes of the writer's buffer kept between groups at most.
+const KEEP_BUFFER: usize = 4 << 20;
 const MAGIC: u32 = 0x3144_4d42; // "BMD1"
 const PREFIX: usize = 20;
 /// A header (the delivery's record) larger than this is refused; GitHub's bodies are capped at 25 MB elsewhere.
@@ -147,26 +149,26 @@ impl DeliveryLog {
         let last = segments.last().copied();
         for &n in segments.iter().filter(|&&n| n >= mark.segment) {
             let from = if n == mark.segment { mark.end } else { 0 };
-            let (entries, valid_end) = read_segment(dir, n, from)?;
-            replayed.extend(entries);
+            let read = read_segment(dir, n, from)?;
+            replayed.extend(read.entries);
             let path = segment_path(dir, n);
+            for damaged in &read.damaged {
+                tracing::error!(
+                    segment = %path.display(),
+                    from = damaged.start,
+                    to = damaged.end,
+                    "the delivery log is damaged here; the valid entries after it are read"
+                );
+            }
             let len = std::fs::metadata(&path).map_err(|e| io(&path, e))?.len();
-            if valid_end < len {
-                if Some(n) == last {
-                    // An append torn by a crash was never acknowledged: cut it off.
-                    let file = std::fs::OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .map_err(|e| io(&path, e))?;
-                    file.set_len(valid_end).map_err(|e| io(&path, e))?;
-                    file.sync_all().map_err(|e| io(&path, e))?;
-                } else {
-                    tracing::error!(
-                        segment = %path.display(),
-                        at = valid_end,
-                        "the delivery log is damaged here; the entries after it in this segment are skipped"
-                    );
-                }
+            if read.valid_end < len && Some(n) == last {
+                // Nothing valid follows: an append torn by a crash, never acknowledged. Cut it off.
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| io(&path, e))?;
+                file.set_len(read.valid_end).map_err(|e| io(&path, e))?;
+                file.sync_all().map_err(|e| io(&path, e))?;
             }
         }
         // Appends go on in the last segment, unless the mark is past it (a store restored from a backup, whose log
@@ -254,6 +256,13 @@ impl DeliveryLog {
             .acquire()
             .await
             .map_err(|_| StoreError::Closed)?;
+        // From here the place in the room belongs to the GUID's entry: whoever lets the GUID go gives it back, the
+        // mover once the delivery is in the store (which can be before this task hears that it is logged), or the
+        // reservation's drop when the append fails or this request is dropped.
+        permit.forget();
+        if let Some(held) = self.unmoved.lock().get_mut(&reservation.guid) {
+            *held = true;
+        }
         let (reply, answer) = oneshot::channel();
         let append = Append {
             guid: reservation.guid.clone(),
@@ -273,11 +282,7 @@ impl DeliveryLog {
             }
         }
         let at = answer.await.map_err(|_| StoreError::Closed)??;
-        // Logged: the GUID and the permit stay taken until the mover has put the delivery in the store.
-        permit.forget();
-        if let Some(held) = self.unmoved.lock().get_mut(&reservation.guid) {
-            *held = true;
-        }
+        // Logged: the GUID and its place stay taken until the mover has put the delivery in the store.
         reservation.logged = true;
         Ok(at)
     }
@@ -530,6 +535,8 @@ fn writer(
                 }
             }
         }
+        // A group of large bodies grows the buffer: its room is not kept past the next group's needs.
+        buf.shrink_to(KEEP_BUFFER);
         if segment.len >= SEGMENT_BYTES {
             match Segment::open(&dir, segment.number + 1) {
                 Ok(next) => segment = next,
@@ -601,20 +608,47 @@ fn read_entry(file: &File, offset: u64, len: u64) -> std::io::Result<Option<(Ent
     Ok(Some((Entry { guid, header, body }, total)))
 }
 
-/// The entries of segment `n` from byte `from`, and where its valid part ends.
-fn read_segment(dir: &Path, n: u32, from: u64) -> Result<(Vec<LogEntry>, u64), StoreError> {
+/// What [`read_segment`] found in a segment.
+struct SegmentRead {
+    /// Its valid entries from the byte asked for, in order.
+    entries: Vec<LogEntry>,
+    /// Where its last valid entry ends: what follows holds no valid entry (a torn append, or nothing).
+    valid_end: u64,
+    /// Byte ranges between valid entries that hold none (damage after the entries were written).
+    damaged: Vec<std::ops::Range<u64>>,
+}
+
+/// The entries of segment `n` from byte `from`. A range that holds no valid entry but is followed by one (a damaged
+/// sector, not a torn tail: only the last append can tear) is skipped, so one bad entry never takes the acknowledged
+/// ones after it along.
+fn read_segment(dir: &Path, n: u32, from: u64) -> Result<SegmentRead, StoreError> {
     let path = segment_path(dir, n);
     let file = File::open(&path).map_err(|e| io(&path, e))?;
     let len = file.metadata().map_err(|e| io(&path, e))?.len();
     let mut offset = from.min(len);
-    let mut out = Vec::new();
-    while let Some((entry, total)) = read_entry(&file, offset, len).map_err(|e| io(&path, e))? {
+    let mut read = SegmentRead {
+        entries: Vec::new(),
+        valid_end: offset,
+        damaged: Vec::new(),
+    };
+    while offset < len {
+        let Some((entry, total)) = read_entry(&file, offset, len).map_err(|e| io(&path, e))? else {
+            match next_entry(&file, offset + 1, len).map_err(|e| io(&path, e))? {
+                Some(next) => {
+                    read.damaged.push(offset..next);
+                    offset = next;
+                    continue;
+                }
+                None => break,
+            }
+        };
         let at = BodyAt {
             segment: n,
             entry: offset,
         };
         offset += total;
-        out.push(LogEntry {
+        read.valid_end = offset;
+        read.entries.push(LogEntry {
             guid: entry.guid,
             header: entry.header,
             at,
@@ -624,7 +658,30 @@ fn read_segment(dir: &Path, n: u32, from: u64) -> Result<(Vec<LogEntry>, u64), S
             },
         });
     }
-    Ok((out, offset))
+    Ok(read)
+}
+
+/// Where the first valid entry at or after `from` starts, if any: each place the magic number appears is tried (an
+/// entry's checksum tells a real one from the same bytes inside a body).
+fn next_entry(file: &File, from: u64, len: u64) -> std::io::Result<Option<u64>> {
+    const CHUNK: usize = 1 << 20;
+    let magic = MAGIC.to_le_bytes();
+    let mut chunk = vec![0u8; CHUNK];
+    let mut start = from;
+    while start + PREFIX as u64 <= len {
+        let n = usize::try_from(len - start).map_or(CHUNK, |rest| rest.min(CHUNK));
+        file.read_exact_at(&mut chunk[..n], start)?;
+        for i in 0..n.saturating_sub(magic.len() - 1) {
+            if chunk[i..i + magic.len()] == magic
+                && read_entry(file, start + i as u64, len)?.is_some()
+            {
+                return Ok(Some(start + i as u64));
+            }
+        }
+        // The next chunk overlaps this one's last bytes, where a magic number may start.
+        start += (n - (magic.len() - 1)) as u64;
+    }
+    Ok(None)
 }
 
 fn segment_path(dir: &Path, n: u32) -> PathBuf {

@@ -221,3 +221,110 @@ async fn a_log_restarted_behind_its_mark_appends_where_the_mark_cannot_hide_it()
     assert!(segment_path(&tmp.path().join("deliveries"), 6).exists());
     moved(&store, "after").await;
 }
+
+/// The log's room for unmoved deliveries is whole again once they are moved, even when the mover puts a delivery in
+/// the store before its appender (here a runtime thread kept busy) hears that it is logged: each such race used to
+/// keep one place for good, until every webhook waited forever.
+#[tokio::test(flavor = "current_thread")]
+async fn the_room_for_unmoved_deliveries_comes_back_when_the_mover_wins_the_race() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let target: StoreTarget = format!("redb:{}", tmp.path().display())
+        .parse()
+        .expect("target");
+    let store = Store::open_target(&target).expect("open");
+    let room = || {
+        let (_, log) = store.inner.delivery_log.as_ref().expect("a delivery log");
+        log.unmoved.room.available_permits()
+    };
+    assert_eq!(room(), MAX_UNMOVED);
+    for n in 0..3 {
+        let guid = format!("race-{n}");
+        let logging = {
+            let (store, guid) = (store.clone(), guid.clone());
+            tokio::spawn(async move {
+                store
+                    .log_delivery(
+                        &guid,
+                        &record(&guid),
+                        bytes::Bytes::from_static(b"{}"),
+                        Some(1),
+                    )
+                    .await
+            })
+        };
+        // Let the append reach the writer, then keep the only runtime thread busy while the writer, the mover and
+        // the committer (threads of their own) log the delivery and move it.
+        tokio::task::yield_now().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !store.has_delivery(&guid).expect("read") && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(
+            logging.await.expect("join").expect("log"),
+            crate::store::Logged::Recorded
+        );
+        moved(&store, &guid).await;
+    }
+    assert_eq!(room(), MAX_UNMOVED, "places in the log's room were lost");
+}
+
+/// A damaged entry in the middle of the last segment (a flipped byte in an acknowledged delivery) costs that entry
+/// only: the acknowledged ones after it are still recorded at open, nothing valid is cut off, and appends go on.
+#[tokio::test]
+async fn a_damaged_entry_does_not_take_the_later_ones_with_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let target: StoreTarget = format!("redb:{}", tmp.path().display())
+        .parse()
+        .expect("target");
+    let dir = tmp.path().join("deliveries");
+    write_segment(
+        &dir,
+        1,
+        &[
+            ("g1", Some(1), b"{\"one\":1}"),
+            ("g2", Some(2), b"{\"two\":2}"),
+            ("g3", Some(3), b"{\"three\":3}"),
+        ],
+        &[],
+    );
+    let path = segment_path(&dir, 1);
+    let mut bytes = std::fs::read(&path).expect("read");
+    let whole = bytes.len() as u64;
+    let two = bytes
+        .windows(9)
+        .position(|w| w == b"{\"two\":2}")
+        .expect("g2's body");
+    bytes[two + 7] = b'9';
+    std::fs::write(&path, &bytes).expect("write");
+    let store = Store::open_target(&target).expect("open");
+    assert_eq!(
+        store.delivery_body("g1").expect("read").as_deref(),
+        Some(&b"{\"one\":1}"[..])
+    );
+    assert!(!store.has_delivery("g2").expect("read"), "g2 is damaged");
+    assert_eq!(
+        store.delivery_body("g3").expect("read").as_deref(),
+        Some(&b"{\"three\":3}"[..]),
+        "the entry after the damaged one is recorded"
+    );
+    assert_eq!(
+        std::fs::metadata(&path).expect("meta").len(),
+        whole,
+        "nothing is cut off"
+    );
+    assert_eq!(
+        store
+            .log_delivery(
+                "g4",
+                &record("g4"),
+                bytes::Bytes::from_static(b"{}"),
+                Some(4)
+            )
+            .await
+            .expect("log"),
+        crate::store::Logged::Recorded
+    );
+    moved(&store, "g4").await;
+    assert_eq!(store.pending_deliveries(10).expect("pending").len(), 3);
+}
