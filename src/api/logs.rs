@@ -395,13 +395,15 @@ async fn follow(app: ApiState, id: String, tail: usize, tx: tokio::sync::mpsc::S
             got = live.recv() => match got {
                 Ok(l) => {
                     let key = (l.attempt, l.step.clone());
-                    let next = last.get(&key).map_or(1, |n| n + 1);
-                    if l.line.number > next {
-                        // Lines before this one never came live (the stream started between their writing and
-                        // their publishing, say): a line is published once it is in the file, so the file has
-                        // them all, this one included.
-                        for e in catch_up(&mut last, false) {
-                            if tx.send(e).await.is_err() {
+                    if let Some(seen) = last.get(&key).copied()
+                        && l.line.number > seen + 1
+                    {
+                        // Lines of a step this stream follows that never came live: a line is published once it
+                        // is in the file, so the file has them. Only the missing ones are read.
+                        let missing = usize::try_from(l.line.number - seen - 1).unwrap_or(usize::MAX);
+                        for m in logs.read(&id, l.attempt, &l.step, seen + 1, missing).unwrap_or_default() {
+                            last.insert(key.clone(), m.number);
+                            if tx.send(line_event(l.attempt, &l.step, &m)).await.is_err() {
                                 return;
                             }
                         }

@@ -519,3 +519,58 @@ async fn search_uses_the_index_and_finds_fresh_lines() {
     h.wait_check_run_completed("boomerang/live").await;
     h.finish().await;
 }
+
+/// A stream opened with `tail=0` on a running step carries only what the step prints from then on, however many
+/// lines it printed before.
+#[tokio::test]
+async fn a_stream_without_tail_carries_only_new_lines() {
+    let config = format!(
+        r#"{CONFIG}  chatty:
+    env:
+      HOLD: "@SCRATCH@/hold-chatty"
+    steps:
+      - id: talk
+        run: |
+          seq 1 100
+          while [ -f "$HOLD" ]; do sleep 0.02; done
+          echo "after the hold"
+"#
+    );
+    let h = Harness::builder().config(&config).start().await;
+    let hold = h.scratch().join("hold-chatty");
+    std::fs::write(&hold, b"hold").expect("the hold file is written");
+    h.comment("alice", "/run chatty").await;
+    h.wait_check_run("`boomerang/chatty` in progress", |c| {
+        c.name == "boomerang/chatty" && c.status == "in_progress"
+    })
+    .await;
+    let job = h.jobs()[0].id.as_str().to_string();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let tail = api(&h, &format!("/api/v1/jobs/{job}/logs?step=talk&tail=1")).await;
+        if texts(&tail["lines"]) == ["100"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the step never printed its 100 lines"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/jobs/{job}/logs/stream?tail=0", h.base))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("the stream opens");
+    assert_eq!(resp.status(), 200);
+    std::fs::remove_file(&hold).expect("the hold file is removed");
+    let text = read_until_end(resp).await;
+    let lines: Vec<&str> = text
+        .split("\n\n")
+        .filter(|event| event.lines().any(|l| l == "event: line"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].contains("after the hold"), "{text}");
+    h.finish().await;
+}
