@@ -161,7 +161,20 @@ impl DeliveryLog {
                 );
             }
             let len = std::fs::metadata(&path).map_err(|e| io(&path, e))?.len();
+            if read.valid_end < len && Some(n) != last {
+                tracing::error!(
+                    segment = %path.display(),
+                    from = read.valid_end,
+                    to = len,
+                    "the delivery log is damaged at the end of this segment; nothing valid follows"
+                );
+            }
             if read.valid_end < len && Some(n) == last {
+                tracing::warn!(
+                    segment = %path.display(),
+                    bytes = len - read.valid_end,
+                    "cut a torn append off the delivery log"
+                );
                 // Nothing valid follows: an append torn by a crash, never acknowledged. Cut it off.
                 let file = std::fs::OpenOptions::new()
                     .write(true)
@@ -259,9 +272,10 @@ impl DeliveryLog {
         // From here the place in the room belongs to the GUID's entry: whoever lets the GUID go gives it back, the
         // mover once the delivery is in the store (which can be before this task hears that it is logged), or the
         // reservation's drop when the append fails or this request is dropped.
-        permit.forget();
+        // (A GUID let go meanwhile, by the mover moving an earlier copy of it, holds no place: this one goes back.)
         if let Some(held) = self.unmoved.lock().get_mut(&reservation.guid) {
             *held = true;
+            permit.forget();
         }
         let (reply, answer) = oneshot::channel();
         let append = Append {
@@ -536,6 +550,7 @@ fn writer(
             }
         }
         // A group of large bodies grows the buffer: its room is not kept past the next group's needs.
+        buf.clear();
         buf.shrink_to(KEEP_BUFFER);
         if segment.len >= SEGMENT_BYTES {
             match Segment::open(&dir, segment.number + 1) {
