@@ -2,8 +2,9 @@
 //! 25 MB cap, dedupes on `X-GitHub-Delivery`, persists the delivery durably and answers; it does nothing else inside
 //! the request but one index read for another app's `check_run.completed` (queued only when a waiting job awaits
 //! it). Processing happens later, from the store ([`crate::trigger`]), so a crash loses nothing that was
-//! acknowledged.
+//! acknowledged. The bodies in flight share a memory budget ([`admission`]).
 
+pub mod admission;
 pub mod events;
 pub mod signature;
 
@@ -156,6 +157,11 @@ impl Ingress {
             .layer(DefaultBodyLimit::disable())
             .layer(tower_http::limit::RequestBodyLimitLayer::new(
                 MAX_BODY_BYTES,
+            ))
+            // Outermost: a request's share of the budget is taken before its body is read.
+            .layer(axum::middleware::from_fn_with_state(
+                admission::Admission::new(admission::IN_FLIGHT_BODY_BYTES),
+                admission::admit,
             ))
             .with_state(self)
     }

@@ -345,3 +345,70 @@ async fn every_fixture_payload_is_accepted_and_none_fails() {
     );
     h.finish().await;
 }
+
+/// Bodies in flight share a memory budget: while uploads declaring 25 MB each trickle in, the one that does not fit
+/// is answered 503 before its body is read, a small delivery still gets in, and once the uploads are dropped their
+/// share comes back.
+#[tokio::test]
+async fn uploads_in_flight_share_a_memory_budget() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start().await;
+    let addr = h.base.trim_start_matches("http://").to_string();
+    let big = boomerang::webhook::MAX_BODY_BYTES;
+    let fit = boomerang::webhook::admission::IN_FLIGHT_BODY_BYTES / big;
+    let mut uploads = Vec::new();
+    for _ in 0..=fit {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connects");
+        let head = format!(
+            "POST {} HTTP/1.1\r\nhost: boomerang\r\ncontent-type: application/json\r\ncontent-length: {big}\r\n\
+             x-github-event: ping\r\nx-github-delivery: {}\r\n\r\n{{\"pad\":\"",
+            boomerang::webhook::WEBHOOK_PATH,
+            guid()
+        );
+        s.write_all(head.as_bytes()).await.expect("writes");
+        uploads.push(s);
+    }
+    // Only the upload that did not fit is answered while every body is still unfinished.
+    let reads = uploads.iter_mut().map(|s| {
+        Box::pin(async move {
+            let mut buf = vec![0u8; 512];
+            let n = s.read(&mut buf).await.expect("reads");
+            String::from_utf8_lossy(&buf[..n]).to_string()
+        })
+    });
+    let (first, _, _) =
+        tokio::time::timeout(support::WAIT, futures_util::future::select_all(reads))
+            .await
+            .expect("one upload is answered");
+    assert!(first.starts_with("HTTP/1.1 503"), "{first}");
+
+    let small = guid();
+    let answer = h
+        .post_signed("ping", &small, br#"{"zen":"Keep it logically awesome."}"#)
+        .await;
+    assert!(
+        answer.status < 300,
+        "a small delivery still fits: {answer:?}"
+    );
+
+    drop(uploads);
+    let mut body = b"{\"pad\":\"".to_vec();
+    body.resize(8 * 1024 * 1024, b'a');
+    body.extend_from_slice(b"\"}");
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    loop {
+        let answer = h.post_signed("ping", &guid(), &body).await;
+        if answer.status < 300 {
+            break;
+        }
+        assert_eq!(answer.status, 503, "{answer:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the dropped uploads never gave their share back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    h.finish().await;
+}
