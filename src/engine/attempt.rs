@@ -15,6 +15,8 @@ pub(super) struct AttemptRun<'a> {
     pub(super) state: JobState,
     /// The attempt's number.
     pub(super) attempt: u32,
+    /// Events applied to `state` but not yet appended ([`AttemptRun::defer`]): the next append carries them first.
+    pub(super) unrecorded: Vec<JobEvent>,
 }
 
 impl AttemptRun<'_> {
@@ -24,15 +26,37 @@ impl AttemptRun<'_> {
         events: Vec<JobEvent>,
         extra: impl FnOnce(&mut crate::store::Batch),
     ) -> Result<(), EngineError> {
+        let mut all = std::mem::take(&mut self.unrecorded);
+        let applied = all.len();
+        all.extend(events);
         self.engine
             .inner
             .journal
-            .append(&self.record.id, &events, extra)
+            .append(&self.record.id, &all, extra)
             .await?;
-        for e in &events {
+        for e in &all[applied..] {
             apply(&mut self.state, &self.record, e);
         }
         Ok(())
+    }
+
+    /// Applies events now and appends them with the next append: a step's end that may be the attempt's last goes
+    /// to disk in the attempt's closing commit (one commit fewer per job). The runner appends them
+    /// ([`AttemptRun::flush`]) before it starts, waits for or leaves anything else, so what is not on disk yet
+    /// never has consequences; a crash before the append finds the step interrupted, as a moment earlier.
+    pub(super) fn defer(&mut self, events: Vec<JobEvent>) {
+        for e in &events {
+            apply(&mut self.state, &self.record, e);
+        }
+        self.unrecorded.extend(events);
+    }
+
+    /// Appends the deferred events, if any (with a check run refresh).
+    pub(super) async fn flush(&mut self) -> Result<(), EngineError> {
+        if self.unrecorded.is_empty() {
+            return Ok(());
+        }
+        self.record_visible(Vec::new()).await
     }
 
     /// Appends events and asks for a (throttled, coalesced) check run refresh.

@@ -52,6 +52,7 @@ pub(super) async fn run_attempt(
         record,
         state,
         attempt: current.number,
+        unrecorded: Vec::new(),
     };
     let clock = engine.inner.clock.clone();
     if current.status == AttemptStatus::Queued {
@@ -140,6 +141,7 @@ pub(super) async fn run_attempt(
         if draining.is_cancelled() {
             // Shutting down: nothing new starts; the runner waits for its running steps, then leaves the rest
             // (and the attempt's end) to the next start.
+            run.flush().await?;
             if steps.running.is_empty() {
                 return Ok(());
             }
@@ -172,6 +174,7 @@ pub(super) async fn run_attempt(
             && waits::waiting(&run)
         {
             // A stopping job waits for nothing.
+            run.flush().await?;
             waits::stop_waits(&mut run, &stop).await?;
             continue;
         }
@@ -206,6 +209,10 @@ pub(super) async fn run_attempt(
             run.record_visible(skips).await?;
         }
         let started_waits = !wait_starts.is_empty();
+        if started_waits || !launches.is_empty() {
+            // What starts now may depend on a step's end: that end is on disk first.
+            run.flush().await?;
+        }
         if started_waits {
             let ids = wait_starts.into_iter().map(|(s, _, _)| s.id).collect();
             waits::start_waits(&mut run, ids).await?;
@@ -221,11 +228,14 @@ pub(super) async fn run_attempt(
             if waits::waiting(&run) {
                 // Only waits are left: no task stays for them. The shared timer holds the job's deadline, and an
                 // event, a deadline or a cancel wakes it.
+                run.flush().await?;
                 engine.refresh_deadline(&run.record, &run.state);
                 return Ok(());
             }
+            // The attempt ends: a step's end still deferred goes in its closing commit.
             break;
         }
+        run.flush().await?;
         tokio::select! {
             joined = steps.running.join_next() => {
                 let Some(joined) = joined else { continue };
@@ -274,6 +284,7 @@ pub(super) async fn run_attempt(
 
     let mut notes = Vec::new();
     if verdict.compensate {
+        run.flush().await?;
         notes.extend(super::compensate::run_compensations(&mut run, &workdir).await?);
     }
     let (conclusion, reason) = verdict.conclusion(&run, &notes);
@@ -581,7 +592,12 @@ async fn finish_step(
             },
         }
     }
-    run.record_visible(events).await?;
+    if retry.is_some() {
+        run.record_visible(events).await?;
+    } else {
+        // Perhaps the attempt's last step: its end may go with the attempt's ([`AttemptRun::defer`]).
+        run.defer(events);
+    }
     Ok(retry)
 }
 
