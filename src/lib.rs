@@ -17,6 +17,7 @@
 //! `/healthz`, `/readyz` and `/metrics` (it reads the components; `metrics` imports none of them).
 //! `step_orders` is what the worker and the replicas' step agents (`fleet::agent`) say to each other through the
 //! database when steps run on every replica (`STEP_PLACEMENT=fleet`).
+//! `admission` bounds the request bodies in flight on the webhook route and on the API (what anyone can send).
 //! `store` holds every byte outside the step logs; `api` serves the REST API and the job pages; `app` wires it
 //! all together and owns the background loops; `serve` is `boomerang serve` from start-up checks to shutdown, and
 //! `setup` its setup mode (GitHub's manifest flow, the credentials file); `main.rs` is only the CLI.
@@ -30,6 +31,7 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
+pub mod admission;
 pub mod annotations;
 pub mod api;
 pub mod app;

@@ -47,6 +47,11 @@ pub fn router(app: ApiState) -> Router {
         .with_state(app.clone())
         .merge(events::router(app.clone()))
         .merge(jobs::router(app))
+        // Outermost: a request's share of the budget is taken before its body is read (and its token checked).
+        .layer(axum::middleware::from_fn_with_state(
+            crate::admission::Admission::api(),
+            crate::admission::admit,
+        ))
 }
 
 /// The Content-Security-Policy of every answer: the job page loads its script and style from `/assets/` (no

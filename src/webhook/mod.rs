@@ -2,9 +2,8 @@
 //! 25 MB cap, dedupes on `X-GitHub-Delivery`, persists the delivery durably and answers; it does nothing else inside
 //! the request but one index read for another app's `check_run.completed` (queued only when a waiting job awaits
 //! it). Processing happens later, from the store ([`crate::trigger`]), so a crash loses nothing that was
-//! acknowledged. The bodies in flight share a memory budget ([`admission`]).
+//! acknowledged. The bodies in flight share a memory budget ([`crate::admission`]).
 
-pub mod admission;
 pub mod events;
 pub mod signature;
 
@@ -160,8 +159,8 @@ impl Ingress {
             ))
             // Outermost: a request's share of the budget is taken before its body is read.
             .layer(axum::middleware::from_fn_with_state(
-                admission::Admission::new(admission::IN_FLIGHT_BODY_BYTES),
-                admission::admit,
+                crate::admission::Admission::webhooks(),
+                crate::admission::admit,
             ))
             .with_state(self)
     }

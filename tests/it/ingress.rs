@@ -1,6 +1,6 @@
 //! The webhook ingress through real HTTP: signatures (GitHub's and octokit's vectors), every rejection and what it
 //! leaves behind (nothing), the size cap, non-JSON bodies, events boomerang does not act on, duplicate deliveries,
-//! and every vendored example payload.
+//! every vendored example payload, and the budgets that bound the request bodies in flight (webhook and API).
 
 use crate::support;
 
@@ -346,31 +346,35 @@ async fn every_fixture_payload_is_accepted_and_none_fails() {
     h.finish().await;
 }
 
-/// Bodies in flight share a memory budget: while uploads declaring 25 MB each trickle in, the one that does not fit
-/// is answered 503 before its body is read, a small delivery still gets in, and once the uploads are dropped their
-/// share comes back.
-#[tokio::test]
-async fn uploads_in_flight_share_a_memory_budget() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let h = Harness::start().await;
+/// Opens `count` uploads of `declared` bytes each to `path` on the harness's server and sends only their head and a
+/// few bytes of body, so each stays in flight.
+async fn unfinished_uploads(
+    h: &Harness,
+    path: &str,
+    declared: usize,
+    count: usize,
+) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
     let addr = h.base.trim_start_matches("http://").to_string();
-    let big = boomerang::webhook::MAX_BODY_BYTES;
-    let fit = boomerang::webhook::admission::IN_FLIGHT_BODY_BYTES / big;
     let mut uploads = Vec::new();
-    for _ in 0..=fit {
+    for _ in 0..count {
         let mut s = tokio::net::TcpStream::connect(&addr)
             .await
             .expect("connects");
         let head = format!(
-            "POST {} HTTP/1.1\r\nhost: boomerang\r\ncontent-type: application/json\r\ncontent-length: {big}\r\n\
-             x-github-event: ping\r\nx-github-delivery: {}\r\n\r\n{{\"pad\":\"",
-            boomerang::webhook::WEBHOOK_PATH,
+            "POST {path} HTTP/1.1\r\nhost: boomerang\r\ncontent-type: application/json\r\n\
+             content-length: {declared}\r\nx-github-event: ping\r\nx-github-delivery: {}\r\n\r\n{{\"pad\":\"",
             guid()
         );
         s.write_all(head.as_bytes()).await.expect("writes");
         uploads.push(s);
     }
-    // Only the upload that did not fit is answered while every body is still unfinished.
+    uploads
+}
+
+/// The first answer any of `uploads` gets (each is still sending its body, so only a refusal comes).
+async fn first_answer(uploads: &mut [tokio::net::TcpStream]) -> String {
+    use tokio::io::AsyncReadExt;
     let reads = uploads.iter_mut().map(|s| {
         Box::pin(async move {
             let mut buf = vec![0u8; 512];
@@ -382,6 +386,19 @@ async fn uploads_in_flight_share_a_memory_budget() {
         tokio::time::timeout(support::WAIT, futures_util::future::select_all(reads))
             .await
             .expect("one upload is answered");
+    first
+}
+
+/// Webhook bodies in flight share a memory budget: while uploads declaring 25 MB each trickle in, the one that does
+/// not fit is answered 503 before its body is read, a small delivery still gets in, and once the uploads are dropped
+/// their share comes back.
+#[tokio::test]
+async fn uploads_in_flight_share_a_memory_budget() {
+    let h = Harness::start().await;
+    let big = boomerang::webhook::MAX_BODY_BYTES;
+    let fit = boomerang::admission::WEBHOOK_BODY_BYTES / big;
+    let mut uploads = unfinished_uploads(&h, boomerang::webhook::WEBHOOK_PATH, big, fit + 1).await;
+    let first = first_answer(&mut uploads).await;
     assert!(first.starts_with("HTTP/1.1 503"), "{first}");
 
     let small = guid();
@@ -410,5 +427,29 @@ async fn uploads_in_flight_share_a_memory_budget() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    h.finish().await;
+}
+
+/// The API's request bodies share a budget of their own, taken before the token is checked: unauthenticated uploads
+/// that fill it get 503 for the next, while pages and reads (no body) and webhooks still get in.
+#[tokio::test]
+async fn api_uploads_in_flight_share_a_budget_of_their_own() {
+    let h = Harness::start().await;
+    let big = boomerang::admission::API_MAX_BODY;
+    let fit = boomerang::admission::API_BODY_BYTES / big;
+    let mut uploads = unfinished_uploads(&h, "/api/v1/jobs", big, fit + 1).await;
+    let first = first_answer(&mut uploads).await;
+    assert!(first.starts_with("HTTP/1.1 503"), "{first}");
+
+    let queue = h.get("/api/v1/queue", Some(support::API_TOKEN)).await;
+    assert_eq!(queue.status, 200, "a read has no body and still gets in");
+    let answer = h
+        .post_signed("ping", &guid(), br#"{"zen":"Design for failure."}"#)
+        .await;
+    assert!(
+        answer.status < 300,
+        "webhooks have their own budget: {answer:?}"
+    );
+    drop(uploads);
     h.finish().await;
 }
