@@ -23,6 +23,15 @@ async fn moved(store: &Store, guid: &str) {
     panic!("{guid} never reached the store");
 }
 
+/// A scratch directory and a redb store target in it.
+fn redb_target() -> (tempfile::TempDir, StoreTarget) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let target = format!("redb:{}", tmp.path().display())
+        .parse()
+        .expect("target");
+    (tmp, target)
+}
+
 fn record(guid: &str) -> serde_json::Value {
     serde_json::json!({ "guid": guid, "event": "issue_comment" })
 }
@@ -127,10 +136,7 @@ async fn deliveries_logged_before_a_crash_are_recorded_at_open_and_a_torn_tail_i
 
 #[tokio::test]
 async fn a_guid_is_recorded_once_whether_in_flight_or_in_the_store() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let target: StoreTarget = format!("redb:{}", tmp.path().display())
-        .parse()
-        .expect("target");
+    let (_tmp, target) = redb_target();
     let store = Store::open_target(&target).expect("open");
     let body = bytes::Bytes::from_static(b"{}");
     let same = record("same");
@@ -192,10 +198,7 @@ async fn an_export_carries_logged_bodies_to_a_store_without_the_log() {
 
 #[tokio::test]
 async fn a_log_restarted_behind_its_mark_appends_where_the_mark_cannot_hide_it() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let target: StoreTarget = format!("redb:{}", tmp.path().display())
-        .parse()
-        .expect("target");
+    let (tmp, target) = redb_target();
     let store = Store::open_target(&target).expect("open");
     let mut batch = crate::store::Batch::new();
     batch.put_meta(
@@ -227,10 +230,7 @@ async fn a_log_restarted_behind_its_mark_appends_where_the_mark_cannot_hide_it()
 /// keep one place for good, until every webhook waited forever.
 #[tokio::test(flavor = "current_thread")]
 async fn the_room_for_unmoved_deliveries_comes_back_when_the_mover_wins_the_race() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let target: StoreTarget = format!("redb:{}", tmp.path().display())
-        .parse()
-        .expect("target");
+    let (_tmp, target) = redb_target();
     let store = Store::open_target(&target).expect("open");
     let room = || {
         let (_, log) = store.inner.delivery_log.as_ref().expect("a delivery log");
@@ -273,10 +273,7 @@ async fn the_room_for_unmoved_deliveries_comes_back_when_the_mover_wins_the_race
 /// only: the acknowledged ones after it are still recorded at open, nothing valid is cut off, and appends go on.
 #[tokio::test]
 async fn a_damaged_entry_does_not_take_the_later_ones_with_it() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let target: StoreTarget = format!("redb:{}", tmp.path().display())
-        .parse()
-        .expect("target");
+    let (tmp, target) = redb_target();
     let dir = tmp.path().join("deliveries");
     write_segment(
         &dir,

@@ -145,8 +145,13 @@ async fn secrets_never_leave_in_any_form() {
 
 /// Opens the SSE stream of `job`.
 async fn open_stream(h: &Harness, job: &str) -> reqwest::Response {
+    open_stream_query(h, job, "").await
+}
+
+/// Opens the SSE stream of `job` with `query` (`?tail=0`, say).
+async fn open_stream_query(h: &Harness, job: &str, query: &str) -> reqwest::Response {
     let resp = reqwest::Client::new()
-        .get(format!("{}/api/v1/jobs/{job}/logs/stream", h.base))
+        .get(format!("{}/api/v1/jobs/{job}/logs/stream{query}", h.base))
         .bearer_auth(API_TOKEN)
         .send()
         .await
@@ -557,13 +562,7 @@ async fn a_stream_without_tail_carries_only_new_lines() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let resp = reqwest::Client::new()
-        .get(format!("{}/api/v1/jobs/{job}/logs/stream?tail=0", h.base))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .expect("the stream opens");
-    assert_eq!(resp.status(), 200);
+    let resp = open_stream_query(&h, &job, "?tail=0").await;
     std::fs::remove_file(&hold).expect("the hold file is removed");
     let text = read_until_end(resp).await;
     let lines: Vec<&str> = text
