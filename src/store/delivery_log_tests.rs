@@ -325,3 +325,30 @@ async fn a_damaged_entry_does_not_take_the_later_ones_with_it() {
     moved(&store, "g4").await;
     assert_eq!(store.pending_deliveries(10).expect("pending").len(), 3);
 }
+
+/// Deliveries nothing processes are moved into the store by relaxed commits; once one has waited the longest a relaxed
+/// write may, the next move is written durably, so the store never lags the log for long (nor keeps redb's freed
+/// pages, nor leaves a long replay for the next open).
+#[tokio::test]
+async fn a_relaxed_move_waits_at_most_a_second_for_the_disk() {
+    let (_tmp, target) = redb_target();
+    let store = Store::open_target(&target).expect("open");
+    let body = bytes::Bytes::from_static(b"{}");
+    store
+        .log_delivery("first", &record("first"), body.clone(), None)
+        .await
+        .expect("log");
+    moved(&store, "first").await;
+    let before = store.durable_commits();
+    tokio::time::sleep(crate::store::committer::MAX_UNSYNCED).await;
+    store
+        .log_delivery("late", &record("late"), body, None)
+        .await
+        .expect("log");
+    moved(&store, "late").await;
+    assert_eq!(
+        store.durable_commits(),
+        before + 1,
+        "the move after the limit is durable"
+    );
+}
