@@ -250,17 +250,14 @@ impl LockedJobs {
         // Out of the cache before the write: the store's readers see the commit before this task hears of it. Left
         // out if it fails or this future is dropped, until a later commit to them succeeds.
         let taken: Vec<_> = self.jobs().map(|job| cache.begin(job)).collect();
-        let outcome = match write(batch).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                // Whether the commit landed is unknown (a connection to the database can break during COMMIT):
-                // the next append counts the stored events again instead of trusting the cached number.
-                for (job, _) in &next {
-                    self.forget(job);
-                }
-                return Err(e);
-            }
-        };
+        // Until the write is known to have landed, the cached numbers are forgotten: if it fails (a connection to
+        // the database can break during COMMIT) or this future is dropped while it runs (an HTTP client went away),
+        // the commit may still have landed, and the next append counts the stored events again instead of writing
+        // over them.
+        for (job, _) in &next {
+            self.forget(job);
+        }
+        let outcome = write(batch).await?;
         for (job, n) in &next {
             self.advance(job, *n);
         }

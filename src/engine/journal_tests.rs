@@ -153,6 +153,40 @@ async fn a_failed_commit_makes_the_next_append_recount() {
     assert!(stored(&store, &b).is_empty());
 }
 
+/// A commit whose caller goes away while it is written (an HTTP client that disconnects drops the handler's future)
+/// may still land: the next append counts the stored events again instead of writing over the ones that landed.
+#[tokio::test]
+async fn a_commit_dropped_while_written_makes_the_next_append_recount() {
+    let (_dir, store) = store();
+    let journal = journal(&store);
+    let a = job(1);
+    journal
+        .append(&a, &[event(1)], |_| {})
+        .await
+        .expect("append");
+    let locked = journal.lock([a.clone()]).await;
+    let writer = store.clone();
+    let dropped = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        locked.commit_with(
+            Batch::new(),
+            vec![(a.clone(), vec![event(2)])],
+            |b| async move {
+                // The write lands, but its caller never hears back.
+                writer.commit(b).await.expect("the write lands");
+                std::future::pending::<Result<CommitOutcome, StoreError>>().await
+            },
+        ),
+    )
+    .await;
+    assert!(dropped.is_err(), "the commit's future was dropped");
+    journal
+        .append(&a, &[event(3)], |_| {})
+        .await
+        .expect("append");
+    assert_eq!(stored(&store, &a), vec![event(1), event(2), event(3)]);
+}
+
 /// Appending to a job that was not locked is refused, and nothing of the batch is written.
 #[tokio::test]
 async fn appends_need_the_jobs_lock() {
