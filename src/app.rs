@@ -236,7 +236,12 @@ impl App {
             .merge(
                 Router::new()
                     .fallback(crate::fleet::forward::forward)
-                    .with_state(forwarder),
+                    .with_state(forwarder)
+                    // What it forwards is read whole first: the API's budget bounds it, as on the worker.
+                    .layer(axum::middleware::from_fn_with_state(
+                        crate::admission::Admission::api(),
+                        crate::admission::admit,
+                    )),
             )
             .layer(tower_http::trace::TraceLayer::new_for_http()))
     }
