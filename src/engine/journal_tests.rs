@@ -166,20 +166,22 @@ async fn a_commit_dropped_while_written_makes_the_next_append_recount() {
         .expect("append");
     let locked = journal.lock([a.clone()]).await;
     let writer = store.clone();
-    let dropped = tokio::time::timeout(
-        std::time::Duration::from_millis(200),
-        locked.commit_with(
-            Batch::new(),
-            vec![(a.clone(), vec![event(2)])],
-            |b| async move {
-                // The write lands, but its caller never hears back.
-                writer.commit(b).await.expect("the write lands");
-                std::future::pending::<Result<CommitOutcome, StoreError>>().await
-            },
-        ),
-    )
-    .await;
-    assert!(dropped.is_err(), "the commit's future was dropped");
+    let (landed, heard) = tokio::sync::oneshot::channel();
+    let commit = locked.commit_with(
+        Batch::new(),
+        vec![(a.clone(), vec![event(2)])],
+        |b| async move {
+            // The write lands, but its caller never hears back.
+            writer.commit(b).await.expect("the write lands");
+            let _ = landed.send(());
+            std::future::pending::<Result<CommitOutcome, StoreError>>().await
+        },
+    );
+    // The commit's future is dropped once its write has landed.
+    tokio::select! {
+        _ = commit => panic!("the commit cannot finish"),
+        _ = heard => {}
+    }
     journal
         .append(&a, &[event(3)], |_| {})
         .await
