@@ -8,11 +8,12 @@
 //! trickling. The deadline covers the upload only: a handler is never cut off after it has read its body (it may
 //! have committed). Requests without a body (pages, log streams) take nothing.
 
+use crate::webhook::answer;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http_body::Frame;
 use std::future::Future;
 use std::pin::Pin;
@@ -191,12 +192,4 @@ impl http_body::Body for ChargedBody {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
-}
-
-fn answer(status: StatusCode, text: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "status": status.as_u16(), "message": text })),
-    )
-        .into_response()
 }

@@ -44,11 +44,10 @@ pub(super) fn committer(
         }
         match result {
             Ok(()) => {
-                match durable {
-                    true => unsynced_since = None,
-                    false => {
-                        unsynced_since.get_or_insert_with(std::time::Instant::now);
-                    }
+                if durable {
+                    unsynced_since = None;
+                } else {
+                    unsynced_since.get_or_insert_with(std::time::Instant::now);
                 }
                 next_outbox = evaluated.next_outbox;
                 if let Some(inner) = stats.upgrade() {

@@ -161,27 +161,28 @@ impl DeliveryLog {
                 );
             }
             let len = std::fs::metadata(&path).map_err(|e| io(&path, e))?.len();
-            if read.valid_end < len && Some(n) != last {
-                tracing::error!(
-                    segment = %path.display(),
-                    from = read.valid_end,
-                    to = len,
-                    "the delivery log is damaged at the end of this segment; nothing valid follows"
-                );
-            }
-            if read.valid_end < len && Some(n) == last {
-                tracing::warn!(
-                    segment = %path.display(),
-                    bytes = len - read.valid_end,
-                    "cut a torn append off the delivery log"
-                );
-                // Nothing valid follows: an append torn by a crash, never acknowledged. Cut it off.
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| io(&path, e))?;
-                file.set_len(read.valid_end).map_err(|e| io(&path, e))?;
-                file.sync_all().map_err(|e| io(&path, e))?;
+            if read.valid_end < len {
+                if Some(n) == last {
+                    // Nothing valid follows: an append torn by a crash, never acknowledged. Cut it off.
+                    tracing::warn!(
+                        segment = %path.display(),
+                        bytes = len - read.valid_end,
+                        "cut a torn append off the delivery log"
+                    );
+                    let file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(|e| io(&path, e))?;
+                    file.set_len(read.valid_end).map_err(|e| io(&path, e))?;
+                    file.sync_all().map_err(|e| io(&path, e))?;
+                } else {
+                    tracing::error!(
+                        segment = %path.display(),
+                        from = read.valid_end,
+                        to = len,
+                        "the delivery log is damaged at the end of this segment; nothing valid follows"
+                    );
+                }
             }
         }
         // Appends go on in the last segment, unless the mark is past it (a store restored from a backup, whose log

@@ -166,7 +166,8 @@ impl Ingress {
     }
 }
 
-fn answer(status: StatusCode, text: &str) -> Response {
+/// A JSON answer `{status, message}`, as GitHub's own errors read (the webhook route's and the admission's).
+pub(crate) fn answer(status: StatusCode, text: &str) -> Response {
     (
         status,
         axum::Json(serde_json::json!({ "status": status.as_u16(), "message": text })),
