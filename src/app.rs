@@ -241,7 +241,8 @@ impl App {
                     .layer(axum::middleware::from_fn_with_state(
                         crate::admission::Admission::api(),
                         crate::admission::admit,
-                    )),
+                    ))
+                    .layer(axum::middleware::from_fn(crate::detached::to_completion)),
             )
             .layer(tower_http::trace::TraceLayer::new_for_http()))
     }

@@ -57,6 +57,7 @@ pub mod cli_ops;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod detached;
 pub mod effect;
 pub mod engine;
 pub mod executor;

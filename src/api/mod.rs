@@ -9,6 +9,7 @@ mod events;
 mod job_ops;
 mod jobs;
 mod log_search;
+mod log_stream;
 mod logs;
 mod openapi;
 mod pages;
@@ -47,11 +48,13 @@ pub fn router(app: ApiState) -> Router {
         .with_state(app.clone())
         .merge(events::router(app.clone()))
         .merge(jobs::router(app))
-        // Outermost: a request's share of the budget is taken before its body is read (and its token checked).
+        // A request's share of the budget is taken before its body is read (and its token checked).
         .layer(axum::middleware::from_fn_with_state(
             crate::admission::Admission::api(),
             crate::admission::admit,
         ))
+        // Outside even that: a request that came in is carried out whole, whether or not its client waits.
+        .layer(axum::middleware::from_fn(crate::detached::to_completion))
 }
 
 /// The Content-Security-Policy of every answer: the job page loads its script and style from `/assets/` (no

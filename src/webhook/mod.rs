@@ -157,11 +157,14 @@ impl Ingress {
             .layer(tower_http::limit::RequestBodyLimitLayer::new(
                 MAX_BODY_BYTES,
             ))
-            // Outermost: a request's share of the budget is taken before its body is read.
+            // A request's share of the budget is taken before its body is read.
             .layer(axum::middleware::from_fn_with_state(
                 crate::admission::Admission::webhooks(),
                 crate::admission::admit,
             ))
+            // Outermost: a delivery that came in is recorded whole (its GUID kept until it is moved), whether or
+            // not GitHub waits for the answer.
+            .layer(axum::middleware::from_fn(crate::detached::to_completion))
             .with_state(self)
     }
 }

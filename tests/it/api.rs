@@ -259,3 +259,43 @@ async fn github_refusing_access_is_422_and_an_outage_is_503() {
     }
     h.finish().await;
 }
+
+/// A request that came in whole is carried out even when its client goes away before the answer: the client
+/// closes its connection while boomerang reads the repo config from GitHub (delayed), and the job is still
+/// recorded, started and run to its check run. Before, hyper dropped the handler with the connection: no job.
+#[tokio::test]
+async fn a_job_posted_by_a_client_that_left_still_runs() {
+    use boomerang_sim::{Fault, FaultKind};
+    use tokio::io::AsyncWriteExt;
+    let h = Harness::builder().config(CONFIG).start().await;
+    h.sim.inject(Fault {
+        method: Some("GET".into()),
+        path_contains: Some("/contents/".into()),
+        kind: FaultKind::Delay(std::time::Duration::from_secs(2)),
+        times: 1,
+    });
+    let body = json!({"repository": REPO, "job": "report"}).to_string();
+    let addr = h.base.trim_start_matches("http://").to_string();
+    let mut client = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connects");
+    let request = format!(
+        "POST /api/v1/jobs HTTP/1.1\r\nhost: boomerang\r\nauthorization: Bearer {API_TOKEN}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    client.write_all(request.as_bytes()).await.expect("writes");
+    h.sim
+        .wait_until(support::WAIT, |s| {
+            s.calls()
+                .iter()
+                .any(|c| c.path.contains("/contents/"))
+                .then_some(())
+        })
+        .await
+        .expect("boomerang reads the config");
+    drop(client);
+    let run = h.wait_check_run_completed("boomerang/report").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    h.finish().await;
+}
