@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 
 /// Default and largest `tail`.
@@ -53,7 +53,7 @@ fn redacted(app: &ApiState, value: Value) -> Response {
     axum::Json(app.logs.redactor().redact_json(&value)).into_response()
 }
 
-fn line_json(app: &ApiState, job: &str, attempt: u32, step: &str, l: &LogLine) -> Value {
+pub(super) fn line_json(app: &ApiState, job: &str, attempt: u32, step: &str, l: &LogLine) -> Value {
     json!({
         "attempt": attempt,
         "step": step,
@@ -105,7 +105,7 @@ pub(super) fn run_order(attempt: &AttemptState) -> impl Iterator<Item = &StepSta
 
 /// The (attempt, step) logs a query covers, attempts oldest first and each attempt's steps in [`run_order`]: the
 /// asked attempt (default: the current one) and step. A log the job's state does not list comes last.
-fn selected(
+pub(super) fn selected(
     logs: &LogStore,
     record: &JobRecord,
     state: &JobState,
@@ -298,7 +298,7 @@ async fn stream(
         return *r;
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
-    tokio::spawn(follow(
+    tokio::spawn(super::log_stream::follow(
         app,
         id,
         q.tail.unwrap_or(MAX_TAIL).min(MAX_TAIL),
@@ -310,133 +310,4 @@ async fn stream(
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()
-}
-
-/// How often a live log stream looks for lines printed on other replicas (`STORE=postgres`).
-const REMOTE_LINES_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Sends the job's stored lines (the last `tail` of each step), then each new line, then an `end` event
-/// when the job has ended. Stops early when the client goes away.
-async fn follow(app: ApiState, id: String, tail: usize, tx: tokio::sync::mpsc::Sender<Event>) {
-    let logs = app.logs.clone();
-    let mut live = logs.subscribe(&id);
-    let mut changes = app.journal.subscribe();
-    let mut last: HashMap<(u32, String), u64> = HashMap::new();
-    let line_event = |attempt: u32, step: &str, l: &LogLine| {
-        let data = line_json(&app, &id, attempt, step, l);
-        Event::default().event("line").data(data.to_string())
-    };
-    // What is stored already (and whatever a missed broadcast left out).
-    let catch_up = |last: &mut HashMap<(u32, String), u64>, first: bool| -> Vec<Event> {
-        let mut out = Vec::new();
-        let Ok(Some((record, state))) = app.journal.load(&crate::ids::JobId(id.clone())) else {
-            return out;
-        };
-        let Ok(steps) = selected(&logs, &record, &state, None, None) else {
-            return out;
-        };
-        for (attempt, step) in steps {
-            let seen = last.get(&(attempt, step.clone())).copied().unwrap_or(0);
-            let lines = if first {
-                logs.tail(&id, attempt, &step, tail)
-            } else {
-                logs.read(&id, attempt, &step, seen + 1, usize::MAX)
-            };
-            for l in lines.unwrap_or_default() {
-                if l.number > seen {
-                    last.insert((attempt, step.clone()), l.number);
-                    out.push(line_event(attempt, &step, &l));
-                }
-            }
-        }
-        out
-    };
-    let ended = || -> Option<Event> {
-        let (_, state) = app
-            .journal
-            .load(&crate::ids::JobId(id.clone()))
-            .ok()
-            .flatten()?;
-        let current = state.current();
-        state.is_terminal().then(|| {
-            Event::default().event("end").data(
-                json!({
-                    "status": current.map(|a| a.status.as_str()),
-                    "conclusion": current.and_then(|a| a.conclusion.map(|c| c.as_str())),
-                })
-                .to_string(),
-            )
-        })
-    };
-    for e in catch_up(&mut last, true) {
-        if tx.send(e).await.is_err() {
-            return;
-        }
-    }
-    let mut check = true;
-    // With the logs in the database, a step may print on another replica (`STEP_PLACEMENT=fleet`): its lines
-    // are fetched here by reads, so the stream reads what is new once a second.
-    let mut fetch = tokio::time::interval(REMOTE_LINES_EVERY);
-    fetch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mirrored = logs.is_mirrored();
-    loop {
-        if check && let Some(end) = ended() {
-            for e in catch_up(&mut last, false) {
-                if tx.send(e).await.is_err() {
-                    return;
-                }
-            }
-            let _ = tx.send(end).await;
-            return;
-        }
-        check = false;
-        tokio::select! {
-            _ = tx.closed() => return,
-            got = live.recv() => match got {
-                Ok(l) => {
-                    let key = (l.attempt, l.step.clone());
-                    if let Some(seen) = last.get(&key).copied()
-                        && l.line.number > seen + 1
-                    {
-                        // Lines of a step this stream follows that never came live: a line is published once it
-                        // is in the file, so the file has them. Only the missing ones are read.
-                        let missing = usize::try_from(l.line.number - seen - 1).unwrap_or(usize::MAX);
-                        for m in logs.read(&id, l.attempt, &l.step, seen + 1, missing).unwrap_or_default() {
-                            last.insert(key.clone(), m.number);
-                            if tx.send(line_event(l.attempt, &l.step, &m)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    if last.get(&key).is_none_or(|n| l.line.number > *n) {
-                        last.insert(key, l.line.number);
-                        if tx.send(line_event(l.attempt, &l.step, &l.line)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    for e in catch_up(&mut last, false) {
-                        if tx.send(e).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                    live = logs.subscribe(&id);
-                }
-            },
-            changed = changes.recv() => {
-                check = !matches!(changed, Ok(job) if job.as_str() != id);
-            }
-            _ = fetch.tick(), if mirrored => {
-                logs.recheck(&id);
-                for e in catch_up(&mut last, false) {
-                    if tx.send(e).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
 }

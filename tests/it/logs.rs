@@ -573,3 +573,70 @@ async fn a_stream_without_tail_carries_only_new_lines() {
     assert!(lines[0].contains("after the hold"), "{text}");
     h.finish().await;
 }
+
+/// A viewer that stops reading while a step prints far more than the live channel holds still gets every line,
+/// once and in order, when it reads again: the stream falls behind, then catches up from the file a bounded number
+/// of lines at a time.
+#[tokio::test]
+async fn a_viewer_far_behind_gets_every_line_once() {
+    // Short lines: many of them fit in the harness's 1 MiB log cap, and their events far exceed the socket buffers.
+    const LINES: usize = 20_000;
+    let config = format!(
+        r#"{CONFIG}  flood:
+    env:
+      HOLD: "@SCRATCH@/hold-flood"
+    steps:
+      - id: talk
+        run: |
+          while [ -f "$HOLD" ]; do sleep 0.02; done
+          seq 1 {LINES}
+"#
+    );
+    let h = Harness::builder().config(&config).start().await;
+    let hold = h.scratch().join("hold-flood");
+    std::fs::write(&hold, b"hold").expect("the hold file is written");
+    h.comment("alice", "/run flood").await;
+    h.wait_check_run("`boomerang/flood` in progress", |c| {
+        c.name == "boomerang/flood" && c.status == "in_progress"
+    })
+    .await;
+    let job = h.jobs()[0].id.as_str().to_string();
+    let mut resp = open_stream(&h, &job).await;
+    std::fs::remove_file(&hold).expect("the hold file is removed");
+    // The viewer reads nothing until the job has ended: the stream falls far behind meanwhile.
+    h.wait_check_run_completed("boomerang/flood").await;
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut looked = 0;
+    // Only what arrived since the last look is searched for the end: the text grows to megabytes.
+    while !text[looked..].contains("event: end") {
+        looked = text.len().saturating_sub(16);
+        while !text.is_char_boundary(looked) {
+            looked -= 1;
+        }
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("the stream ends with the job")
+            .expect("the stream reads");
+        let Some(chunk) = chunk else { break };
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let numbers: Vec<u64> = text
+        .split("\n\n")
+        .filter(|event| event.lines().any(|l| l == "event: line"))
+        .filter_map(|event| {
+            let data = event.lines().find_map(|l| l.strip_prefix("data: "))?;
+            serde_json::from_str::<Value>(data).ok()?["number"].as_u64()
+        })
+        .collect();
+    let expected: Vec<u64> = (1..=LINES as u64).collect();
+    assert!(
+        numbers == expected,
+        "{} lines, first {:?}, last {:?}; the stream's end: {}",
+        numbers.len(),
+        numbers.first(),
+        numbers.last(),
+        &text[text.len().saturating_sub(600)..]
+    );
+    h.finish().await;
+}
