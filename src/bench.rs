@@ -156,6 +156,9 @@ pub struct CommentBench {
     pub database_url: Option<String>,
     /// Added to every GitHub call (the simulator answers after it), as GitHub's own latency would be.
     pub github_latency: Duration,
+    /// Send each comment once the previous comment's job has ended (an idle server), instead of as soon as its
+    /// check run was created (the previous job then still runs beside the next comment).
+    pub idle: bool,
 }
 
 /// `bench comment`: PR comments `/run noop`, one after another; for each, the time from sending the delivery to
@@ -167,6 +170,7 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
         store,
         database_url,
         github_latency,
+        idle,
     } = bench;
     let sim = Simulator::start(SimConfig::with_test_key(1, "bench", SECRET)).await?;
     if !github_latency.is_zero() {
@@ -196,7 +200,7 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
         _ => None,
     };
     let running = serve_against(&sim, store, schema.as_ref().map(|s| s.url().to_string())).await?;
-    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    let (mut cold, mut warm, mut acks) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..n {
         if i == installations {
             // GitHub spaces an installation's writes a second apart: the warm round starts once every first-round
@@ -229,21 +233,37 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
         let before = sim.check_runs(&repo).len();
         let t = Instant::now();
         sim.send_webhook("issue_comment", &body).await?;
-        sim.wait_until(Duration::from_secs(60), |s| {
-            (s.check_runs(&repo).len() > before).then_some(())
-        })
-        .await
-        .map_err(|_| anyhow::anyhow!("no check run created for comment {i}"))?;
+        acks.push(t.elapsed());
+        let job = sim
+            .wait_until(Duration::from_secs(60), |s| {
+                s.check_runs(&repo)
+                    .get(before)
+                    .map(|r| r.external_id.clone())
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("no check run created for comment {i}"))?;
         match i < installations {
             true => cold.push(t.elapsed()),
             false => warm.push(t.elapsed()),
         }
+        if idle && let Some(job) = job {
+            let job = crate::ids::JobId(job);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while running.app.engine.is_running(&job) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            // The job's last local work (its closing commit, the runner's exit) settles.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     running.stop().await;
-    let latency = match github_latency.is_zero() {
+    let mut latency = match github_latency.is_zero() {
         true => String::new(),
         false => format!(" github_latency={github_latency:?}"),
     };
+    if idle {
+        latency.push_str(" idle");
+    }
     println!(
         "comment store={store}{latency}: PR comment delivery → check run created, cold (an installation's first: token minted): {}",
         Stats::of(cold)
@@ -251,6 +271,10 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
     println!(
         "comment store={store}{latency}: PR comment delivery → check run created, warm: {}",
         Stats::of(warm)
+    );
+    println!(
+        "comment store={store}{latency}: of which the delivery's acknowledgement (recorded durably), all: {}",
+        Stats::of(acks)
     );
     Ok(())
 }

@@ -66,6 +66,10 @@ pub(crate) enum BenchCommand {
         /// Added to every GitHub call, as GitHub's own latency (e.g. 50ms).
         #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
         github_latency: std::time::Duration,
+        /// Send each comment once the previous comment's job has ended (an idle server), not as soon as its
+        /// check run was created.
+        #[arg(long)]
+        idle: bool,
     },
     /// Log store: ingest lines/s with redaction, cross-job search latency vs `rg`/`grep -E`, tail latency.
     Logs {
@@ -233,12 +237,14 @@ pub(crate) fn run(what: BenchCommand) -> ExitCode {
             store,
             database_url,
             github_latency,
+            idle,
         } => run_async(boomerang::bench::comment_latency(
             boomerang::bench::CommentBench {
                 n,
                 store,
                 database_url,
                 github_latency,
+                idle,
             },
         )),
         BenchCommand::Dag { n, store } => run_async(boomerang::bench::dag(n, store)),
