@@ -8,7 +8,7 @@
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tracing::Instrument;
 
 /// Middleware: runs the inner service for `request` in its own task and answers what it answers. A handler that
@@ -20,7 +20,7 @@ pub async fn to_completion(request: Request, next: Next) -> Response {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "a request's handler failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the request failed").into_response()
+            crate::webhook::answer(StatusCode::INTERNAL_SERVER_ERROR, "the request failed")
         }
     }
 }

@@ -83,11 +83,7 @@ pub fn with_security_headers(router: Router) -> Router {
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({ "status": status.as_u16(), "message": message })),
-    )
-        .into_response()
+    crate::webhook::answer(status, message)
 }
 
 fn load(app: &ApiState, id: &str) -> Result<(JobRecord, JobState), Box<Response>> {

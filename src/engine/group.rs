@@ -134,6 +134,10 @@ pub(super) async fn wait_for_group(
         }
     }
     // Whatever happened while waiting (a cancel) is in the journal: continue from the stored state.
+    debug_assert!(
+        run.unrecorded.is_empty(),
+        "a reload would drop deferred events"
+    );
     if let Some((_, state)) = run.engine.inner.journal.load(&record.id)? {
         run.state = state;
     }

@@ -169,7 +169,8 @@ impl Ingress {
     }
 }
 
-/// A JSON answer `{status, message}`, as GitHub's own errors read (the webhook route's and the admission's).
+/// A JSON answer `{status, message}`, as GitHub's own errors read: every error boomerang answers over HTTP (the
+/// webhook route's, the admission's, the API's) has this one shape.
 pub(crate) fn answer(status: StatusCode, text: &str) -> Response {
     (
         status,
