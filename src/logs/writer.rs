@@ -118,6 +118,7 @@ impl LogStore {
             job: job_id.to_owned(),
             file: BufWriter::with_capacity(TAIL_BLOCK, file),
             written: valid,
+            synced: valid,
             indexed: 0,
             next: last.as_ref().map_or(1, |l| l.number + 1),
             truncated: last.is_some_and(|l| l.text.starts_with(TRUNCATED_PREFIX)),
@@ -148,6 +149,9 @@ pub struct StepLogWriter {
     file: BufWriter<File>,
     /// Bytes of the log file once the buffer is written.
     written: u64,
+    /// Bytes of the log file known to be on disk: what it held when opened (synced by the writer before, or read
+    /// back after a restart), then what the last [`StepLogWriter::sync`] covered.
+    synced: u64,
     /// Bytes of the log its index covers, as last seen (0 until the writer first looks).
     indexed: u64,
     next: u64,
@@ -540,12 +544,16 @@ impl StepLogWriter {
         }
     }
 
-    /// Flushes and fsyncs the file, so the lines survive a power loss.
+    /// Flushes and fsyncs the file, so the lines survive a power loss (a writer that wrote nothing since the last
+    /// sync has nothing to make durable: a silent step costs no `fdatasync`).
     /// With a log mirror, also waits until every line written is committed to it (or its upload was given up).
     pub fn sync(&mut self) -> io::Result<()> {
         self.release(Release::All)?;
         self.write_out()?;
-        self.file.get_ref().sync_data()?;
+        if self.written != self.synced {
+            self.file.get_ref().sync_data()?;
+            self.synced = self.written;
+        }
         self.hand_off(Handoff::Wait);
         if let Some(mirror) = &self.mirror {
             mirror.uploader.wait_uploaded();
