@@ -1,8 +1,8 @@
 //! Purpose: the live log stream's producer (`GET /api/v1/jobs/{id}/logs/stream`): the stored lines first, then each
 //! new line as the writer publishes it, filling from the files whatever the live channel skipped (a viewer that
-//! lagged, a step printed on another replica), then `end`. Whatever a viewer missed is read from the files
-//! [`CATCH_UP_LINES`] at a time and sent before more is read, so a viewer far behind costs bounded memory however
-//! much the job printed meanwhile.
+//! lagged, a step printed on another replica), then `end`. The opening tail and whatever a viewer missed are read
+//! from the files [`CATCH_UP_LINES`] at a time and sent before more is read, so a stream costs bounded memory
+//! however much the job printed.
 
 use super::ApiState;
 use super::logs::{line_json, selected};
@@ -15,7 +15,8 @@ use tokio::sync::mpsc::Sender;
 /// How often a live log stream looks for lines printed on other replicas (`STORE=postgres`).
 const REMOTE_LINES_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The most lines read from a log file at once to catch a stream up (a few hundred KiB of events at most).
+/// The most lines read from a log file at once to catch a stream up: about 150 KiB of text for typical lines, and
+/// 16 MiB at worst (lines are cut at 16 KiB).
 pub(super) const CATCH_UP_LINES: usize = 1024;
 
 /// The viewer went away: the stream stops.
@@ -101,7 +102,9 @@ impl Follower {
     }
 
     /// Sends what is stored and not yet sent, step by step: with `tail`, the last `tail` lines of each step (the
-    /// stream's start); without, every line after the last one sent.
+    /// stream's start; the lines before them count as seen); without, every line after the last one sent. Each
+    /// step is read up to its last line when the pass reaches it: a step that keeps printing does not hold the
+    /// others back (what it prints meanwhile comes live, or in the next pass).
     async fn catch_up(&mut self, tail: Option<usize>) -> Result<(), Gone> {
         let Ok(Some((record, state))) = self.app.journal.load(&crate::ids::JobId(self.id.clone()))
         else {
@@ -111,24 +114,28 @@ impl Follower {
             return Ok(());
         };
         for (attempt, step) in steps {
-            match tail {
+            let Some(end) = self.last_line(attempt, &step) else {
+                continue;
+            };
+            let key = (attempt, step.clone());
+            let seen = self.last.get(&key).copied().unwrap_or(0);
+            let from = match tail {
                 Some(tail) => {
-                    let lines = self.logs.tail(&self.id, attempt, &step, tail);
-                    for l in lines.unwrap_or_default() {
-                        self.send_line(attempt, &step, &l).await?;
-                    }
+                    let from = (end.saturating_sub(tail as u64) + 1).max(seen + 1);
+                    self.last.insert(key, from - 1);
+                    from
                 }
-                None => {
-                    let seen = self
-                        .last
-                        .get(&(attempt, step.clone()))
-                        .copied()
-                        .unwrap_or(0);
-                    self.send_stored(attempt, &step, seen + 1, None).await?;
-                }
-            }
+                None => seen + 1,
+            };
+            self.send_stored(attempt, &step, from, Some(end)).await?;
         }
         Ok(())
+    }
+
+    /// The number of a step's last stored line.
+    fn last_line(&self, attempt: u32, step: &str) -> Option<u64> {
+        let last = self.logs.tail(&self.id, attempt, step, 1).ok()?;
+        last.last().map(|l| l.number)
     }
 
     /// Sends the stored lines of a step from `from` to `until` (or the file's end), [`CATCH_UP_LINES`] read at a

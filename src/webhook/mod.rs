@@ -169,8 +169,8 @@ impl Ingress {
     }
 }
 
-/// A JSON answer `{status, message}`, as GitHub's own errors read: every error boomerang answers over HTTP (the
-/// webhook route's, the admission's, the API's) has this one shape.
+/// A JSON answer `{status, message}`, as GitHub's own errors read: the one shape of the errors the webhook route,
+/// the request-body admission and the REST API answer themselves.
 pub(crate) fn answer(status: StatusCode, text: &str) -> Response {
     (
         status,

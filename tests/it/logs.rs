@@ -161,10 +161,21 @@ async fn open_stream_query(h: &Harness, job: &str, query: &str) -> reqwest::Resp
 }
 
 /// Reads an SSE stream until its `end` event (deadline [`WAIT`]); returns the raw text.
-async fn read_until_end(mut resp: reqwest::Response) -> String {
+async fn read_until_end(resp: reqwest::Response) -> String {
+    read_until_end_within(resp, WAIT).await
+}
+
+/// Reads an SSE stream until its `end` event, for at most `wait`; returns the raw text.
+async fn read_until_end_within(mut resp: reqwest::Response, wait: std::time::Duration) -> String {
     let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !text.contains("event: end") {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut looked = 0;
+    // Only what arrived since the last look is searched for the end: the text can grow to megabytes.
+    while !text[looked..].contains("event: end") {
+        looked = text.len().saturating_sub(16);
+        while !text.is_char_boundary(looked) {
+            looked -= 1;
+        }
         let chunk = tokio::time::timeout_at(deadline, resp.chunk())
             .await
             .expect("the stream ends with the job")
@@ -173,6 +184,20 @@ async fn read_until_end(mut resp: reqwest::Response) -> String {
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
     text
+}
+
+/// Starts `/run <job>` with its `HOLD` file (`@SCRATCH@/hold-<job>`) in place and waits until its check run is in
+/// progress; answers the job's id and the hold file, whose removal lets the step go on.
+async fn start_held(h: &Harness, job: &str) -> (String, std::path::PathBuf) {
+    let hold = h.scratch().join(format!("hold-{job}"));
+    std::fs::write(&hold, b"hold").expect("the hold file is written");
+    h.comment("alice", &format!("/run {job}")).await;
+    let name = format!("boomerang/{job}");
+    h.wait_check_run(&format!("`{name}` in progress"), |c| {
+        c.name == name && c.status == "in_progress"
+    })
+    .await;
+    (h.jobs()[0].id.as_str().to_string(), hold)
 }
 
 /// Reads the SSE stream of `job` until its `end` event.
@@ -542,14 +567,7 @@ async fn a_stream_without_tail_carries_only_new_lines() {
 "#
     );
     let h = Harness::builder().config(&config).start().await;
-    let hold = h.scratch().join("hold-chatty");
-    std::fs::write(&hold, b"hold").expect("the hold file is written");
-    h.comment("alice", "/run chatty").await;
-    h.wait_check_run("`boomerang/chatty` in progress", |c| {
-        c.name == "boomerang/chatty" && c.status == "in_progress"
-    })
-    .await;
-    let job = h.jobs()[0].id.as_str().to_string();
+    let (job, hold) = start_held(&h, "chatty").await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let tail = api(&h, &format!("/api/v1/jobs/{job}/logs?step=talk&tail=1")).await;
@@ -588,39 +606,28 @@ async fn a_viewer_far_behind_gets_every_line_once() {
     steps:
       - id: talk
         run: |
+          echo ready
           while [ -f "$HOLD" ]; do sleep 0.02; done
           seq 1 {LINES}
 "#
     );
     let h = Harness::builder().config(&config).start().await;
-    let hold = h.scratch().join("hold-flood");
-    std::fs::write(&hold, b"hold").expect("the hold file is written");
-    h.comment("alice", "/run flood").await;
-    h.wait_check_run("`boomerang/flood` in progress", |c| {
-        c.name == "boomerang/flood" && c.status == "in_progress"
-    })
-    .await;
-    let job = h.jobs()[0].id.as_str().to_string();
+    let (job, hold) = start_held(&h, "flood").await;
     let mut resp = open_stream(&h, &job).await;
-    std::fs::remove_file(&hold).expect("the hold file is removed");
-    // The viewer reads nothing until the job has ended: the stream falls far behind meanwhile.
-    h.wait_check_run_completed("boomerang/flood").await;
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
-    let mut looked = 0;
-    // Only what arrived since the last look is searched for the end: the text grows to megabytes.
-    while !text[looked..].contains("event: end") {
-        looked = text.len().saturating_sub(16);
-        while !text.is_char_boundary(looked) {
-            looked -= 1;
-        }
-        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+    // The stream is live (its opening lines are out) before the step goes on.
+    let mut opening = String::new();
+    while !opening.contains(r#""text":"ready""#) {
+        let chunk = tokio::time::timeout(WAIT, resp.chunk())
             .await
-            .expect("the stream ends with the job")
-            .expect("the stream reads");
-        let Some(chunk) = chunk else { break };
-        text.push_str(&String::from_utf8_lossy(&chunk));
+            .expect("the stream carries the first line")
+            .expect("the stream reads")
+            .expect("the stream is open");
+        opening.push_str(&String::from_utf8_lossy(&chunk));
     }
+    std::fs::remove_file(&hold).expect("the hold file is removed");
+    // The viewer reads nothing more until the job has ended: the stream falls far behind meanwhile.
+    h.wait_check_run_completed("boomerang/flood").await;
+    let text = opening + &read_until_end_within(resp, std::time::Duration::from_secs(120)).await;
     let numbers: Vec<u64> = text
         .split("\n\n")
         .filter(|event| event.lines().any(|l| l == "event: line"))
@@ -629,7 +636,7 @@ async fn a_viewer_far_behind_gets_every_line_once() {
             serde_json::from_str::<Value>(data).ok()?["number"].as_u64()
         })
         .collect();
-    let expected: Vec<u64> = (1..=LINES as u64).collect();
+    let expected: Vec<u64> = (1..=LINES as u64 + 1).collect();
     assert!(
         numbers == expected,
         "{} lines, first {:?}, last {:?}; the stream's end: {}",
