@@ -249,7 +249,11 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
         if idle && let Some(job) = job {
             let job = crate::ids::JobId(job);
             let deadline = Instant::now() + Duration::from_secs(60);
-            while running.app.engine.is_running(&job) && Instant::now() < deadline {
+            while running.app.engine.is_running(&job) {
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "comment {i}'s job did not end within a minute"
+                );
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             // The job's last local work (its closing commit, the runner's exit) settles.
