@@ -242,7 +242,10 @@ impl App {
                         crate::admission::Admission::api(),
                         crate::admission::admit,
                     ))
-                    .layer(axum::middleware::from_fn(crate::detached::to_completion)),
+                    .layer(axum::middleware::from_fn_with_state(
+                        crate::detached::InProgress::default(),
+                        crate::detached::to_completion,
+                    )),
             )
             .layer(tower_http::trace::TraceLayer::new_for_http()))
     }

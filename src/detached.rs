@@ -5,18 +5,59 @@
 //! it and the handler) in a task of its own, which the connection's end does not cancel; the client that stayed
 //! gets the answer as before.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
+
+/// Requests whose handlers may run at once on one router. A client that drops its connection no longer ends its
+/// handler, so without a cap a client sending and dropping requests in a loop would pile up work; past the cap a
+/// request gets `503` at once. Far above real loads: GitHub's deliveries take a few milliseconds each.
+pub const MAX_IN_PROGRESS: usize = 4096;
+
+/// The handlers running on one router, at most their cap. Cheap to clone.
+#[derive(Clone)]
+pub struct InProgress(Arc<Semaphore>);
+
+impl InProgress {
+    /// Room for `cap` handlers at once.
+    pub fn new(cap: usize) -> InProgress {
+        InProgress(Arc::new(Semaphore::new(cap)))
+    }
+}
+
+impl Default for InProgress {
+    fn default() -> Self {
+        InProgress::new(MAX_IN_PROGRESS)
+    }
+}
 
 /// Middleware: runs the inner service for `request` in its own task and answers what it answers. A handler that
 /// panicked gets a `500` (the task's panic is contained, as hyper would have contained it by closing the
-/// connection).
-pub async fn to_completion(request: Request, next: Next) -> Response {
-    // The task keeps the request's span, so what the handler logs is still tied to its request.
-    match tokio::spawn(next.run(request).in_current_span()).await {
+/// connection); a request past the router's cap gets `503`.
+pub async fn to_completion(
+    State(in_progress): State<InProgress>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Ok(permit) = in_progress.0.try_acquire_owned() else {
+        tracing::warn!("too many requests in progress: answering 503");
+        return crate::webhook::answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in progress; try again",
+        );
+    };
+    // The task keeps the request's span, so what the handler logs is still tied to its request; the permit lives
+    // as long as the task.
+    let handler = async move {
+        let response = next.run(request).await;
+        drop(permit);
+        response
+    };
+    match tokio::spawn(handler.in_current_span()).await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "a request's handler failed");
@@ -86,7 +127,10 @@ mod tests {
             .route("/work", post(handler))
             .with_state(gate.clone());
         if detached {
-            router = router.layer(axum::middleware::from_fn(to_completion));
+            router = router.layer(axum::middleware::from_fn_with_state(
+                InProgress::default(),
+                to_completion,
+            ));
         }
         let abandoned = gate.abandoned.clone();
         let router = router.layer(axum::middleware::from_fn(
@@ -138,7 +182,10 @@ mod tests {
         let router = Router::new()
             .route("/boom", post(boom))
             .route("/ok", post(|| async { "ok" }))
-            .layer(axum::middleware::from_fn(to_completion));
+            .layer(axum::middleware::from_fn_with_state(
+                InProgress::default(),
+                to_completion,
+            ));
         let addr = serve(router).await;
         let http = reqwest::Client::new();
         let answer = http
@@ -153,5 +200,43 @@ mod tests {
             .await
             .expect("answer");
         assert_eq!(answer.status(), 200);
+    }
+
+    /// Past the cap a request gets 503 at once, and room comes back when a handler ends.
+    #[tokio::test]
+    async fn requests_past_the_cap_get_a_503() {
+        let gate = Gate::default();
+        let router = Router::new()
+            .route("/work", post(handler))
+            .with_state(gate.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                InProgress::new(1),
+                to_completion,
+            ));
+        let addr = serve(router).await;
+        let http = reqwest::Client::new();
+        let held = tokio::spawn({
+            let http = http.clone();
+            async move { http.post(format!("http://{addr}/work")).send().await }
+        });
+        gate.entered.notified().await;
+        let refused = tokio::time::timeout(
+            Duration::from_secs(10),
+            http.post(format!("http://{addr}/work")).send(),
+        )
+        .await
+        .expect("a request past the cap is answered at once")
+        .expect("answer");
+        assert_eq!(refused.status(), 503);
+        gate.go.notify_one();
+        let answer = held.await.expect("joins").expect("answer");
+        assert_eq!(answer.status(), 200);
+        let next = tokio::spawn({
+            let http = http.clone();
+            async move { http.post(format!("http://{addr}/work")).send().await }
+        });
+        gate.entered.notified().await;
+        gate.go.notify_one();
+        assert_eq!(next.await.expect("joins").expect("answer").status(), 200);
     }
 }

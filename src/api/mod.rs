@@ -54,7 +54,10 @@ pub fn router(app: ApiState) -> Router {
             crate::admission::admit,
         ))
         // Outside even that: a request that came in is carried out whole, whether or not its client waits.
-        .layer(axum::middleware::from_fn(crate::detached::to_completion))
+        .layer(axum::middleware::from_fn_with_state(
+            crate::detached::InProgress::default(),
+            crate::detached::to_completion,
+        ))
 }
 
 /// The Content-Security-Policy of every answer: the job page loads its script and style from `/assets/` (no

@@ -164,7 +164,10 @@ impl Ingress {
             ))
             // Outermost: a delivery that came in is recorded whole (its GUID kept until it is moved), whether or
             // not GitHub waits for the answer.
-            .layer(axum::middleware::from_fn(crate::detached::to_completion))
+            .layer(axum::middleware::from_fn_with_state(
+                crate::detached::InProgress::default(),
+                crate::detached::to_completion,
+            ))
             .with_state(self)
     }
 }
