@@ -159,6 +159,9 @@ pub struct CommentBench {
     /// Send each comment once the previous comment's job has ended (an idle server), instead of as soon as its
     /// check run was created (the previous job then still runs beside the next comment).
     pub idle: bool,
+    /// Jobs of 20 steps each added to the repo config beside the one the comments run (a busy repository's
+    /// config, which every comment reads).
+    pub extra_jobs: usize,
 }
 
 /// `bench comment`: PR comments `/run noop`, one after another; for each, the time from sending the delivery to
@@ -171,6 +174,7 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
         database_url,
         github_latency,
         idle,
+        extra_jobs,
     } = bench;
     let sim = Simulator::start(SimConfig::with_test_key(1, "bench", SECRET)).await?;
     if !github_latency.is_zero() {
@@ -181,11 +185,11 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
         );
     }
     let installations = (n / 2).max(1);
-    let repos = add_repos(
-        &sim,
-        installations as u64,
-        "jobs:\n  noop:\n    steps:\n      - run: 'true'\n    on_complete:\n      dispatch: false\n",
+    let config = format!(
+        "jobs:\n  noop:\n    steps:\n      - run: 'true'\n    on_complete:\n      dispatch: false\n{}",
+        generated_jobs(extra_jobs)
     );
+    let repos = add_repos(&sim, installations as u64, &config);
     for (_, repo) in &repos {
         sim.add_pull(repo, 1, SHA, "topic", repo);
         sim.set_permission(repo, "octocat", "write");
@@ -267,6 +271,9 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
     };
     if idle {
         latency.push_str(" idle");
+    }
+    if extra_jobs > 0 {
+        latency.push_str(&format!(" extra_jobs={extra_jobs}"));
     }
     println!(
         "comment store={store}{latency}: PR comment delivery → check run created, cold (an installation's first: token minted): {}",
@@ -404,10 +411,10 @@ pub async fn dag(n: usize, store: BackendKind) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `bench config`: parse + validate time of a large `.github/boomerang.yml` (`jobs` jobs with parameters, env,
-/// retries and a DAG of 20 steps each), `n` times.
-pub fn config(jobs: usize, n: usize) -> anyhow::Result<()> {
-    let mut text = String::from("command_prefix: /\njobs:\n");
+/// `jobs` entries of a `jobs:` map (`job-0` …), each with parameters, env, retries and a DAG of 20 steps: the
+/// config of a busy repository.
+pub(crate) fn generated_jobs(jobs: usize) -> String {
+    let mut text = String::new();
     for j in 0..jobs {
         text.push_str(&format!(
             "  job-{j}:\n    description: Job number {j}\n    timeout: 30m\n    concurrency: {{group: \"g-${{{{ params.env }}}}\", cancel_in_progress: true}}\n    on:\n      command: {{permission: write}}\n      api: true\n      push: {{branches: [main, \"release/**\"]}}\n    params:\n      env: {{type: enum, values: [prod, staging, dev], default: dev}}\n      count: {{type: int, default: 3}}\n      verbose: {{type: bool, default: false}}\n      token: {{type: string, secret: true, required: false}}\n    env:\n      A: \"1\"\n      B: two\n    steps:\n"
@@ -423,6 +430,13 @@ pub fn config(jobs: usize, n: usize) -> anyhow::Result<()> {
             ));
         }
     }
+    text
+}
+
+/// `bench config`: parse + validate time of a large `.github/boomerang.yml` (`jobs` jobs with parameters, env,
+/// retries and a DAG of 20 steps each), `n` times.
+pub fn config(jobs: usize, n: usize) -> anyhow::Result<()> {
+    let text = format!("command_prefix: /\njobs:\n{}", generated_jobs(jobs));
     let parsed = crate::spec::parse(&text).map_err(|e| {
         anyhow::anyhow!(
             "the generated config is invalid: {}",

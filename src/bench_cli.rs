@@ -70,6 +70,10 @@ pub(crate) enum BenchCommand {
         /// check run was created.
         #[arg(long)]
         idle: bool,
+        /// Jobs of 20 steps each added to the repo config beside the one the comments run (a busy repository's
+        /// config, which every comment reads).
+        #[arg(long, default_value_t = 0)]
+        extra_jobs: usize,
     },
     /// Log store: ingest lines/s with redaction, cross-job search latency vs `rg`/`grep -E`, tail latency.
     Logs {
@@ -238,6 +242,7 @@ pub(crate) fn run(what: BenchCommand) -> ExitCode {
             database_url,
             github_latency,
             idle,
+            extra_jobs,
         } => run_async(boomerang::bench::comment_latency(
             boomerang::bench::CommentBench {
                 n,
@@ -245,6 +250,7 @@ pub(crate) fn run(what: BenchCommand) -> ExitCode {
                 database_url,
                 github_latency,
                 idle,
+                extra_jobs,
             },
         )),
         BenchCommand::Dag { n, store } => run_async(boomerang::bench::dag(n, store)),

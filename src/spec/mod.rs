@@ -22,6 +22,7 @@ mod check;
 mod error;
 mod grammar;
 mod help;
+mod memo;
 mod model;
 mod params;
 pub mod sealed;
@@ -38,6 +39,7 @@ mod wait_tests;
 
 pub use check::check_file;
 pub use error::{ConfigError, ConfigErrors};
+pub use memo::parse_remembered;
 pub use model::{
     BranchTrigger, CommandTrigger, Concurrency, DEFAULT_DISPATCH_EVENT_TYPE, DispatchSpec,
     DispatchStep, DispatchTarget, EventSource, EventSpec, JobSpec, MAX_EVENTS_PER_WAIT,

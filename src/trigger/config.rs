@@ -36,7 +36,8 @@ impl Processor {
             .map_err(transient)?;
         Ok(match text {
             None => ConfigLoad::Missing,
-            Some(t) => match spec::parse(&t) {
+            // The default branch's config is the same text from trigger to trigger: parsed once.
+            Some(t) => match spec::parse_remembered(&t) {
                 Ok(c) => ConfigLoad::Valid(c),
                 Err(e) => ConfigLoad::Invalid(e),
             },

@@ -151,3 +151,39 @@ async fn workflow_run_of_a_fork_finds_its_pull_request_by_sha() {
     assert!(reply.contains("`after-ci`"), "{reply}");
     h.finish().await;
 }
+
+/// A changed config on the default branch is the one the next comment reads: the config a comment ran with is
+/// remembered by its text, never by its repository, so a new text is parsed anew.
+#[tokio::test]
+async fn the_next_comment_reads_a_changed_config() {
+    let h = Harness::start().await;
+    h.comment("alice", "/run greet who=octo").await;
+    let first = h.wait_check_run_completed("boomerang/greet").await;
+    assert!(
+        first
+            .output
+            .text
+            .as_deref()
+            .unwrap_or_default()
+            .contains("param=[octo] hello"),
+        "{:?}",
+        first.output.text
+    );
+    let changed = support::CONFIG.replace("default: hello", "default: howdy");
+    assert_ne!(changed, support::CONFIG);
+    h.sim.set_file(REPO, "main", CONFIG_PATH, &changed);
+    h.comment("alice", "/run greet who=cat").await;
+    let runs = h.wait_check_runs_completed("boomerang/greet", 2).await;
+    let second = runs.last().expect("a second run");
+    assert!(
+        second
+            .output
+            .text
+            .as_deref()
+            .unwrap_or_default()
+            .contains("param=[cat] howdy"),
+        "{:?}",
+        second.output.text
+    );
+    h.finish().await;
+}
