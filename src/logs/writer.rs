@@ -118,7 +118,7 @@ impl LogStore {
             job: job_id.to_owned(),
             file: BufWriter::with_capacity(TAIL_BLOCK, file),
             written: valid,
-            synced: valid,
+            synced: 0,
             indexed: 0,
             next: last.as_ref().map_or(1, |l| l.number + 1),
             truncated: last.is_some_and(|l| l.text.starts_with(TRUNCATED_PREFIX)),
@@ -149,8 +149,8 @@ pub struct StepLogWriter {
     file: BufWriter<File>,
     /// Bytes of the log file once the buffer is written.
     written: u64,
-    /// Bytes of the log file known to be on disk: what it held when opened (synced by the writer before, or read
-    /// back after a restart), then what the last [`StepLogWriter::sync`] covered.
+    /// Bytes of the log file known to be on disk: none at open (what the file held then may be only in the page
+    /// cache, left by a process killed before its sync), then what the last [`StepLogWriter::sync`] covered.
     synced: u64,
     /// Bytes of the log its index covers, as last seen (0 until the writer first looks).
     indexed: u64,
