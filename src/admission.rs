@@ -81,6 +81,21 @@ struct Charge {
     late: bool,
 }
 
+/// Wraps `router` in what every route that takes request bodies from outside needs, in this order: a request that
+/// came in is carried out whole, whether or not its client waits ([`crate::detached`], outermost), and its body's
+/// bytes are charged to `admission`'s budget before its handler reads them ([`admit`]).
+pub fn admitted<S: Clone + Send + Sync + 'static>(
+    router: axum::Router<S>,
+    admission: Admission,
+) -> axum::Router<S> {
+    router
+        .layer(axum::middleware::from_fn_with_state(admission, admit))
+        .layer(axum::middleware::from_fn_with_state(
+            crate::detached::InProgress::default(),
+            crate::detached::to_completion,
+        ))
+}
+
 /// The middleware: refuses a body declared larger than the routes take (413) or than the budget has left (503);
 /// otherwise runs the request with its body charged as it arrives, and answers 503 or 408 for a body refused on the
 /// way. The charge is let go once the request is answered.

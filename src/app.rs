@@ -234,18 +234,13 @@ impl App {
         );
         Ok(own
             .merge(
-                Router::new()
-                    .fallback(crate::fleet::forward::forward)
-                    .with_state(forwarder)
-                    // What it forwards is read whole first: the API's budget bounds it, as on the worker.
-                    .layer(axum::middleware::from_fn_with_state(
-                        crate::admission::Admission::api(),
-                        crate::admission::admit,
-                    ))
-                    .layer(axum::middleware::from_fn_with_state(
-                        crate::detached::InProgress::default(),
-                        crate::detached::to_completion,
-                    )),
+                // What it forwards is read whole first: the API's budget bounds it, as on the worker.
+                crate::admission::admitted(
+                    Router::new()
+                        .fallback(crate::fleet::forward::forward)
+                        .with_state(forwarder),
+                    crate::admission::Admission::api(),
+                ),
             )
             .layer(tower_http::trace::TraceLayer::new_for_http()))
     }

@@ -187,19 +187,16 @@ mod tests {
                 to_completion,
             ));
         let addr = serve(router).await;
-        let http = reqwest::Client::new();
-        let answer = http
-            .post(format!("http://{addr}/boom"))
-            .send()
-            .await
-            .expect("answer");
-        assert_eq!(answer.status(), 500);
-        let answer = http
-            .post(format!("http://{addr}/ok"))
-            .send()
-            .await
-            .expect("answer");
-        assert_eq!(answer.status(), 200);
+        let status = |path: &'static str| async move {
+            reqwest::Client::new()
+                .post(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .expect("answer")
+                .status()
+        };
+        assert_eq!(status("/boom").await, 500);
+        assert_eq!(status("/ok").await, 200);
     }
 
     /// Past the cap a request gets 503 at once, and room comes back when a handler ends.

@@ -34,7 +34,7 @@ use serde_json::json;
 
 /// The API and page routes.
 pub fn router(app: ApiState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(pages::routes())
         .route("/api/v1/jobs/{id}", get(job_json))
         .route("/api/v1/jobs/{id}/cancel", post(job_ops::cancel))
@@ -47,17 +47,8 @@ pub fn router(app: ApiState) -> Router {
         .merge(admin::routes())
         .with_state(app.clone())
         .merge(events::router(app.clone()))
-        .merge(jobs::router(app))
-        // A request's share of the budget is taken before its body is read (and its token checked).
-        .layer(axum::middleware::from_fn_with_state(
-            crate::admission::Admission::api(),
-            crate::admission::admit,
-        ))
-        // Outside even that: a request that came in is carried out whole, whether or not its client waits.
-        .layer(axum::middleware::from_fn_with_state(
-            crate::detached::InProgress::default(),
-            crate::detached::to_completion,
-        ))
+        .merge(jobs::router(app));
+    crate::admission::admitted(routes, crate::admission::Admission::api())
 }
 
 /// The Content-Security-Policy of every answer: the job page loads its script and style from `/assets/` (no

@@ -40,6 +40,15 @@ impl AttemptRun<'_> {
         Ok(())
     }
 
+    /// Checks, in debug builds, that nothing is applied in memory but not yet stored, where the caller is about to
+    /// replace the state with the stored one (the runner writes deferred events before it waits or reloads).
+    pub(super) fn debug_assert_recorded(&self) {
+        debug_assert!(
+            self.unrecorded.is_empty(),
+            "a reload would drop deferred events"
+        );
+    }
+
     /// Applies events now and appends them with the next append: a step's end that may be the attempt's last goes
     /// to disk in the attempt's closing commit (one commit fewer per job). The runner appends them
     /// ([`AttemptRun::flush`]) before it starts, waits for or leaves anything else, so what is not on disk yet

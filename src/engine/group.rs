@@ -134,10 +134,7 @@ pub(super) async fn wait_for_group(
         }
     }
     // Whatever happened while waiting (a cancel) is in the journal: continue from the stored state.
-    debug_assert!(
-        run.unrecorded.is_empty(),
-        "a reload would drop deferred events"
-    );
+    run.debug_assert_recorded();
     if let Some((_, state)) = run.engine.inner.journal.load(&record.id)? {
         run.state = state;
     }

@@ -274,9 +274,7 @@ pub(super) async fn run_attempt(
             // A wait ended outside the runner (an event, its deadline): continue from the stored state.
             _ = runner.wake.notified() => {
                 runner.woken.store(false, Ordering::SeqCst);
-                // The stored state replaces the one in memory: nothing may be applied to it that is not yet
-                // stored (the loop writes deferred events before it waits).
-                debug_assert!(run.unrecorded.is_empty(), "a reload would drop deferred events");
+                run.debug_assert_recorded();
                 if let Some((_, state)) = run.engine.inner.journal.load(&run.record.id)? {
                     run.state = state;
                 }

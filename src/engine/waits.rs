@@ -314,10 +314,7 @@ async fn commit_locked(
     run: &mut AttemptRun<'_>,
     decide: impl FnOnce(&JobRecord, &mut JobState, DateTime<Utc>) -> Vec<JobEvent>,
 ) -> Result<(), EngineError> {
-    debug_assert!(
-        run.unrecorded.is_empty(),
-        "a reload would drop deferred events"
-    );
+    run.debug_assert_recorded();
     let engine = run.engine;
     let job = run.record.id.clone();
     let locked = engine.inner.journal.lock([job.clone()]).await;

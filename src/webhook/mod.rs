@@ -151,24 +151,15 @@ impl Ingress {
                     wake.notify_one();
                 }));
         }
-        Router::new()
+        let route = Router::new()
             .route(WEBHOOK_PATH, post(receive))
             .layer(DefaultBodyLimit::disable())
             .layer(tower_http::limit::RequestBodyLimitLayer::new(
                 MAX_BODY_BYTES,
-            ))
-            // A request's share of the budget is taken before its body is read.
-            .layer(axum::middleware::from_fn_with_state(
-                crate::admission::Admission::webhooks(),
-                crate::admission::admit,
-            ))
-            // Outermost: a delivery that came in is recorded whole (its GUID kept until it is moved), whether or
-            // not GitHub waits for the answer.
-            .layer(axum::middleware::from_fn_with_state(
-                crate::detached::InProgress::default(),
-                crate::detached::to_completion,
-            ))
-            .with_state(self)
+            ));
+        // A delivery that came in is recorded whole (its GUID kept until it is moved), whether or not GitHub waits
+        // for the answer; its body is charged to the webhooks' budget before it is read.
+        crate::admission::admitted(route, crate::admission::Admission::webhooks()).with_state(self)
     }
 }
 
