@@ -8,7 +8,7 @@ use crate::crash_support as support;
 
 use boomerang_sim::payloads;
 use std::time::Duration;
-use support::{APP_ID, Harness, PATIENCE, comment, sha};
+use support::{APP_ID, Harness, PATIENCE, Server, comment, sha};
 
 const REPO: &str = "acme/widgets";
 const INSTALLATION: u64 = 7;
@@ -71,6 +71,18 @@ async fn deliver(h: &Harness, event: &str, payload: &serde_json::Value) {
     assert_eq!(status, 202, "{event} accepted");
 }
 
+/// Sends the delivery whose committed plan crashes the server, and waits for the crash. The delivery is stored
+/// before its processing starts, and its processing can reach the crash before the answer is written: then the
+/// connection just closes, as GitHub would see it (a failed delivery it would send again).
+async fn deliver_and_crash(h: &Harness, server: Server, event: &str, payload: &serde_json::Value) {
+    let guid = uuid::Uuid::new_v4().to_string();
+    match h.deliver(event, payload, &guid).await {
+        Ok((status, _)) => assert_eq!(status, 202, "{event} accepted"),
+        Err(e) => assert!(e.is_request(), "the connection closed by the crash: {e}"),
+    }
+    server.wait_crashed().await;
+}
+
 /// `/cancel` of a running job, crash right after its delivery committed: after the restart the job is cancelled
 /// (on the old code the command was lost and the interrupted step ran again to success).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,13 +106,13 @@ async fn a_cancel_committed_before_a_crash_still_cancels_the_job() {
     })
     .await;
 
-    deliver(
+    deliver_and_crash(
         &h,
+        server,
         "issue_comment",
         &comment(REPO, INSTALLATION, 602, "/cancel"),
     )
     .await;
-    server.wait_crashed().await;
 
     let _server = h.start().await;
     wait_runs(&h, "the job ends", |runs| {
@@ -159,13 +171,13 @@ async fn a_retry_committed_before_a_crash_still_runs_the_job_again() {
     let server = h.start_with_failpoints(CRASH_AFTER_COMMIT).await;
     failed_flaky(&h).await;
 
-    deliver(
+    deliver_and_crash(
         &h,
+        server,
         "issue_comment",
         &comment(REPO, INSTALLATION, 702, "/retry"),
     )
     .await;
-    server.wait_crashed().await;
 
     let _server = h.start().await;
     wait_second_attempt_passes(&h, "/retry").await;
@@ -181,8 +193,7 @@ async fn a_github_rerun_committed_before_a_crash_still_runs_the_job_again() {
 
     let rerun =
         payloads::check_run_rerequested(REPO, INSTALLATION, check_run, &job, APP_ID, &sha(0xabc));
-    deliver(&h, "check_run", &rerun).await;
-    server.wait_crashed().await;
+    deliver_and_crash(&h, server, "check_run", &rerun).await;
 
     let _server = h.start().await;
     wait_second_attempt_passes(&h, "re-run").await;
