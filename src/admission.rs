@@ -8,7 +8,7 @@
 //! trickling. The deadline covers the upload only: a handler is never cut off after it has read its body (it may
 //! have committed). Requests without a body (pages, log streams) take nothing.
 
-use crate::webhook::answer;
+use crate::answer::answer;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};

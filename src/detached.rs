@@ -45,7 +45,7 @@ pub async fn to_completion(
 ) -> Response {
     let Ok(permit) = in_progress.0.try_acquire_owned() else {
         tracing::warn!("too many requests in progress: answering 503");
-        return crate::webhook::answer(
+        return crate::answer::answer(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many requests in progress; try again",
         );
@@ -61,7 +61,7 @@ pub async fn to_completion(
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "a request's handler failed");
-            crate::webhook::answer(StatusCode::INTERNAL_SERVER_ERROR, "the request failed")
+            crate::answer::answer(StatusCode::INTERNAL_SERVER_ERROR, "the request failed")
         }
     }
 }

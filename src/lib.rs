@@ -33,6 +33,7 @@ pub const VERSION: &str = concat!(
 
 pub mod admission;
 pub mod annotations;
+pub mod answer;
 pub mod api;
 pub mod app;
 pub mod backup;

@@ -77,7 +77,7 @@ pub fn with_security_headers(router: Router) -> Router {
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
-    crate::webhook::answer(status, message)
+    crate::answer::answer(status, message)
 }
 
 fn load(app: &ApiState, id: &str) -> Result<(JobRecord, JobState), Box<Response>> {

@@ -7,13 +7,14 @@
 pub mod events;
 pub mod signature;
 
+use crate::answer::answer;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::{Batch, Logged, Store, indexes};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -161,16 +162,6 @@ impl Ingress {
         // for the answer; its body is charged to the webhooks' budget before it is read.
         crate::admission::admitted(route, crate::admission::Admission::webhooks()).with_state(self)
     }
-}
-
-/// A JSON answer `{status, message}`, as GitHub's own errors read: the one shape of the errors the webhook route,
-/// the request-body admission and the REST API answer themselves.
-pub(crate) fn answer(status: StatusCode, text: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "status": status.as_u16(), "message": text })),
-    )
-        .into_response()
 }
 
 /// Whether a job waits for the `check_run.completed` in `body`: its repository, commit and name are among the
