@@ -29,8 +29,6 @@ const BUSY_MOVE: usize = 16;
 const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 /// Appends one group flush takes at most.
 const MAX_GROUP: usize = 512;
-/// Bytes of the writer's buffer kept between groups at most.
-const KEEP_BUFFER: usize = 4 << 20;
 const MAGIC: u32 = 0x3144_4d42; // "BMD1"
 const PREFIX: usize = 20;
 /// A header (the delivery's record) larger than this is refused; GitHub's bodies are capped at 25 MB elsewhere.
@@ -492,8 +490,9 @@ impl Segment {
     }
 }
 
-/// The writer thread: takes every append waiting (up to [`MAX_GROUP`]), writes them in one `pwrite`, makes them
-/// durable with one `fdatasync`, hands them to the mover in order and answers each.
+/// The writer thread: takes every append waiting (up to [`MAX_GROUP`]), writes them in one `pwritev` (each entry's
+/// small head from one buffer, its body from the request's own bytes, never copied), makes them durable with one
+/// `fdatasync`, hands them to the mover in order and answers each.
 fn writer(
     dir: PathBuf,
     mut segment: Segment,
@@ -501,31 +500,42 @@ fn writer(
     moved: mpsc::Sender<LogEntry>,
     stats: &Counters,
 ) {
-    let mut buf = Vec::new();
+    let mut heads = Vec::new();
     while let Ok(first) = rx.recv() {
         let group = with_waiting(&rx, first, MAX_GROUP);
-        buf.clear();
+        heads.clear();
+        let mut head_ends = Vec::with_capacity(group.len());
         let mut placed = Vec::with_capacity(group.len());
+        let mut end = segment.len;
         for a in &group {
-            let entry = segment.len + buf.len() as u64;
-            encode_entry(&mut buf, &a.guid, &a.header, &a.body);
+            let entry = end;
+            encode_head(&mut heads, &a.guid, &a.header, &a.body);
+            head_ends.push(heads.len());
+            end += (PREFIX + a.guid.len() + a.header.len() + a.body.len()) as u64;
             let at = BodyAt {
                 segment: segment.number,
                 entry,
             };
-            let end = LogMark {
-                segment: segment.number,
-                end: segment.len + buf.len() as u64,
-            };
-            placed.push((at, end));
+            placed.push((
+                at,
+                LogMark {
+                    segment: segment.number,
+                    end,
+                },
+            ));
         }
-        let written = segment
-            .file
-            .write_all_at(&buf, segment.len)
+        let mut slices = Vec::with_capacity(2 * group.len());
+        let mut head_start = 0;
+        for (a, &head_end) in group.iter().zip(&head_ends) {
+            slices.push(std::io::IoSlice::new(&heads[head_start..head_end]));
+            slices.push(std::io::IoSlice::new(&a.body));
+            head_start = head_end;
+        }
+        let written = write_all_vectored_at(&segment.file, &mut slices, segment.len)
             .and_then(|()| segment.file.sync_data());
         match written {
             Ok(()) => {
-                segment.len += buf.len() as u64;
+                segment.len = end;
                 stats.flushes.fetch_add(1, Ordering::Relaxed);
                 stats
                     .logged
@@ -550,9 +560,6 @@ fn writer(
                 }
             }
         }
-        // A group of large bodies grows the buffer: its room is not kept past the next group's needs.
-        buf.clear();
-        buf.shrink_to(KEEP_BUFFER);
         if segment.len >= SEGMENT_BYTES {
             match Segment::open(&dir, segment.number + 1) {
                 Ok(next) => segment = next,
@@ -562,7 +569,31 @@ fn writer(
     }
 }
 
-fn encode_entry(buf: &mut Vec<u8>, guid: &str, header: &[u8], body: &[u8]) {
+/// Writes every byte of `slices` at `offset`, in as few `pwritev` calls as the kernel allows (at most
+/// [`MAX_GROUP`] entries of two slices each: within Linux's 1,024 per call).
+fn write_all_vectored_at(
+    file: &File,
+    mut slices: &mut [std::io::IoSlice<'_>],
+    mut offset: u64,
+) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        let offset_arg = i64::try_from(offset).map_err(std::io::Error::other)?;
+        match nix::sys::uio::pwritev(file, slices, offset_arg) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                offset += n as u64;
+                std::io::IoSlice::advance_slices(&mut slices, n);
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// An entry's head: its prefix (lengths and the CRC over guid, header and body), its guid and its header; the body
+/// follows it in the file.
+fn encode_head(buf: &mut Vec<u8>, guid: &str, header: &[u8], body: &[u8]) {
     let mut crc = crc32fast::Hasher::new();
     crc.update(guid.as_bytes());
     crc.update(header);
@@ -578,6 +609,12 @@ fn encode_entry(buf: &mut Vec<u8>, guid: &str, header: &[u8], body: &[u8]) {
     }
     buf.extend_from_slice(guid.as_bytes());
     buf.extend_from_slice(header);
+}
+
+/// A whole entry in one buffer, as the writer lays it out (the tests write logs by hand with it).
+#[cfg(test)]
+fn encode_entry(buf: &mut Vec<u8>, guid: &str, header: &[u8], body: &[u8]) {
+    encode_head(buf, guid, header, body);
     buf.extend_from_slice(body);
 }
 
