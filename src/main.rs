@@ -11,11 +11,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// The process's allocator: mimalloc, whose thread-local free lists serve the request path's many short-lived
-/// allocations (bodies, headers, records) without the system allocator's lock and consolidation passes.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "boomerang",
