@@ -27,8 +27,14 @@ pub const MAX_UNMOVED: usize = 16_384;
 /// A move this large means a burst: the mover then pauses [`BUSY_PAUSE`] before the next.
 const BUSY_MOVE: usize = 16;
 const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
-/// Appends one group flush takes at most.
+/// Appends one group flush takes at most: two slices each (head, body) in one `pwritev`, within Linux's 1,024.
 const MAX_GROUP: usize = 512;
+const _: () = assert!(
+    2 * MAX_GROUP <= 1024,
+    "one group's slices must fit in one pwritev"
+);
+/// Bytes of the writer's heads buffer kept between groups at most (a group of large records may grow it).
+const KEEP_HEADS: usize = 1 << 20;
 const MAGIC: u32 = 0x3144_4d42; // "BMD1"
 const PREFIX: usize = 20;
 /// A header (the delivery's record) larger than this is refused; GitHub's bodies are capped at 25 MB elsewhere.
@@ -560,6 +566,8 @@ fn writer(
                 }
             }
         }
+        heads.clear();
+        heads.shrink_to(KEEP_HEADS);
         if segment.len >= SEGMENT_BYTES {
             match Segment::open(&dir, segment.number + 1) {
                 Ok(next) => segment = next,
