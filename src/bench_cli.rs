@@ -29,7 +29,8 @@ pub(crate) enum BenchCommand {
         /// The load generator: wrk (a process of its own) when installed, else the in-process one.
         #[arg(long, value_enum, default_value = "auto")]
         generator: boomerang::bench_ingest::Generator,
-        /// With wrk: how long each run lasts (the in-process generator sends `--requests` instead).
+        /// With wrk: how long boomerang is driven, in one-second turns each followed by one of the null server's (the
+        /// in-process generator sends `--requests` instead).
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },

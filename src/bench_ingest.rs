@@ -5,7 +5,9 @@
 //!   time, each group made durable by one `fdatasync`, as fast as the disk allows (what acknowledging durably could
 //!   cost at best);
 //! - the null-server ceiling, when `node` is on the PATH: a Node HTTP server that reads each body and answers 200,
-//!   driven by the same load generator (what the generator and loopback HTTP allow at best).
+//!   driven by the same load generator (what the generator and loopback HTTP allow at best). With wrk, it is
+//!   measured in one-second turns between boomerang's, so a machine that slows down or speeds up during the run
+//!   moves both alike.
 //!
 //! The load generator is wrk when it is installed ([`crate::bench_wrk`], a process of its own), else an in-process
 //! one (which then shares the bench's runtime with the server and is the null server's limit).
@@ -86,20 +88,27 @@ pub async fn ingest(
         bytes as f64 / 1024.0,
         if wrk.is_some() { "wrk" } else { "in-process" }
     );
+    let mut null_measured = None;
     let rate = match wrk {
         Some(duration) => {
-            let run =
-                crate::bench_wrk::run(&url, &payloads, SECRET, concurrency, duration, dir.path())
-                    .await?;
+            let (ours, null) =
+                interleaved(&url, &payloads, concurrency, duration, dir.path()).await?;
+            let rates: Vec<String> = ours.iter().map(|r| format!("{:.0}", r.rate)).collect();
             println!(
-                "ingest  {} answered in {} s = {:.0} acknowledged deliveries/s, {} failed",
-                run.requests,
-                duration.as_secs(),
-                run.rate,
-                run.failures
+                "ingest  {} answered in {} slices of {} s = {:.0} acknowledged deliveries/s ({}), {} failed",
+                ours.iter().map(|r| r.requests).sum::<u64>(),
+                ours.len(),
+                SLICE.as_secs(),
+                mean_rate(&ours),
+                rates.join(" / "),
+                ours.iter().map(|r| r.failures).sum::<u64>()
             );
-            println!("ingest  latency {}", run.latency);
-            run.rate
+            println!(
+                "ingest  latency (each figure the worst slice's) {}",
+                worst(&ours)
+            );
+            null_measured = Some(null);
+            mean_rate(&ours)
         }
         None => {
             let load = drive(&url, &payloads, requests, concurrency).await?;
@@ -148,6 +157,7 @@ pub async fn ingest(
         requests,
         concurrency,
         wrk,
+        null_measured,
     )
     .await?;
     Ok(())
@@ -253,6 +263,73 @@ pub const PROBOT_VERSION: &str = "14.3.2";
 
 /// The Probot app and server the peer runs.
 const PROBOT_SERVER: &str = include_str!("../bench/probot/server.mjs");
+
+/// With wrk, boomerang and the null server are measured in turns of this length, so that both see the same
+/// machine: on a shared machine the rate either reaches moves by a third from one minute to the next, which two runs
+/// one after the other would read as a difference between them.
+const SLICE: Duration = Duration::from_secs(1);
+
+/// The null server's turns beside boomerang's, or why it was not measured.
+type NullTurns = Option<Vec<crate::bench_wrk::WrkRun>>;
+
+/// Drives `url` with wrk for `duration` in turns of [`SLICE`], each followed by a turn of the null server's (when
+/// `node` can start it), after one uncounted turn of each: boomerang's counted turns and the null server's.
+async fn interleaved(
+    url: &str,
+    payloads: &Arc<Vec<(String, Vec<u8>)>>,
+    concurrency: usize,
+    duration: Duration,
+    dir: &Path,
+) -> anyhow::Result<(Vec<crate::bench_wrk::WrkRun>, NullTurns)> {
+    let mut null = start_node(&["-e", NULL_SERVER], &std::env::temp_dir(), &[]).await?;
+    let turns = (duration.as_secs() / SLICE.as_secs()).max(1);
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    // One turn each first, not counted: node compiles its handler as it runs, and boomerang's first requests open
+    // its connections and files.
+    for turn in 0..=turns {
+        if turn == 1 {
+            ours.clear();
+            theirs.clear();
+        }
+        ours.push(crate::bench_wrk::run(url, payloads, SECRET, concurrency, SLICE, dir).await?);
+        if let Some((_, port)) = &null {
+            let null_url = format!("http://127.0.0.1:{port}/");
+            theirs.push(
+                crate::bench_wrk::run(&null_url, payloads, SECRET, concurrency, SLICE, dir).await?,
+            );
+        }
+    }
+    Ok(match null.take() {
+        Some((mut child, _)) => {
+            child.kill().await.ok();
+            (ours, Some(theirs))
+        }
+        None => (ours, None),
+    })
+}
+
+/// The rate over turns of equal length.
+fn mean_rate(turns: &[crate::bench_wrk::WrkRun]) -> f64 {
+    turns.iter().map(|r| r.rate).sum::<f64>() / turns.len().max(1) as f64
+}
+
+/// The latencies of several turns, each percentile the worst turn's (an upper bound on the whole run's).
+fn worst(turns: &[crate::bench_wrk::WrkRun]) -> Stats {
+    let most = |f: fn(&Stats) -> Duration| {
+        turns
+            .iter()
+            .map(|r| f(&r.latency))
+            .max()
+            .unwrap_or_default()
+    };
+    Stats {
+        n: turns.iter().map(|r| r.latency.n).sum(),
+        p50: most(|s| s.p50),
+        p90: most(|s| s.p90),
+        p99: most(|s| s.p99),
+        max: most(|s| s.max),
+    }
+}
 
 /// How long the disk ceiling is measured.
 const DISK_RUN: Duration = Duration::from_secs(2);
@@ -394,7 +471,9 @@ async fn probot_peer(
 }
 
 /// Measures both ceilings and the Probot peer (driven by wrk for `wrk`'s length when given) and prints them and
-/// `rate`'s ratio to the lower ceiling and to Probot.
+/// `rate`'s ratio to the lower ceiling and to Probot. `null_turns`: the null server's turns when they were taken
+/// beside boomerang's ([`interleaved`]); else it is measured here.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn report(
     rate: f64,
     dir: &Path,
@@ -403,6 +482,7 @@ pub(crate) async fn report(
     requests: usize,
     concurrency: usize,
     wrk: Option<Duration>,
+    null_turns: Option<NullTurns>,
 ) -> anyhow::Result<()> {
     let dir_owned = dir.to_path_buf();
     let disk =
@@ -412,7 +492,19 @@ pub(crate) async fn report(
         body as f64 / 1024.0
     );
     let mut lower = disk;
-    match null_server_ceiling(payloads, requests, concurrency, wrk.map(|d| (d, dir))).await? {
+    let null = match null_turns {
+        Some(Some(turns)) => {
+            let rates: Vec<String> = turns.iter().map(|r| format!("{:.0}", r.rate)).collect();
+            println!(
+                "ceiling null server: its turns between boomerang's, {}",
+                rates.join(" / ")
+            );
+            Some((mean_rate(&turns), worst(&turns)))
+        }
+        Some(None) => None,
+        None => null_server_ceiling(payloads, requests, concurrency, wrk.map(|d| (d, dir))).await?,
+    };
+    match null {
         Some((null, stats)) => {
             println!(
                 "ceiling null server (node, reads each body, answers 200): {null:.0} deliveries/s, latency {stats}"

@@ -62,8 +62,11 @@ pub(crate) async fn run(
     parse(&text)
 }
 
-/// The Lua script: the bodies written beside it, read once per thread; a GUID of the thread and a counter.
+/// The Lua script: the bodies written beside it, read once per thread; a GUID of the run, the thread and a
+/// counter (a run of its own per wrk process, so runs one after another never repeat a GUID, which boomerang would
+/// answer as a duplicate without storing it).
 fn lua_script(payloads: &[(String, Vec<u8>)], secret: &str, dir: &Path) -> anyhow::Result<String> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
     let mut specs = String::new();
     for (i, (event, body)) in payloads.iter().enumerate() {
         let file = dir.join(format!("body-{i}.json"));
@@ -101,7 +104,7 @@ function request()
   return wrk.format("POST", nil, {{
     ["Content-Type"] = "application/json",
     ["X-GitHub-Event"] = s.event,
-    ["X-GitHub-Delivery"] = string.format("wrk-%d-%d", id, counter),
+    ["X-GitHub-Delivery"] = string.format("wrk-{run}-%d-%d", id, counter),
     ["X-Hub-Signature-256"] = s.sig,
   }}, bodies[i])
 end
@@ -196,6 +199,24 @@ Transfer/sec:    860.00KB
         assert_eq!(run.latency.p50, Duration::from_micros(4120));
         assert_eq!(run.latency.p99, Duration::from_micros(12400));
         assert_eq!(run.latency.max, Duration::from_micros(31200));
+    }
+
+    /// Runs one after another (the ingest bench's turns) must never repeat a delivery GUID: boomerang answers a
+    /// repeated one as a duplicate without storing it, which would count free answers as deliveries.
+    #[test]
+    fn each_run_sends_guids_of_its_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let payloads = vec![("ping".to_string(), b"{}".to_vec())];
+        let guid_format = |script: String| {
+            script
+                .lines()
+                .find(|l| l.contains("X-GitHub-Delivery"))
+                .map(str::to_string)
+                .expect("the script sets the delivery GUID")
+        };
+        let first = guid_format(lua_script(&payloads, "s", dir.path()).expect("script"));
+        let second = guid_format(lua_script(&payloads, "s", dir.path()).expect("script"));
+        assert_ne!(first, second);
     }
 
     #[test]
