@@ -88,8 +88,8 @@ pub async fn ingest(
         bytes as f64 / 1024.0,
         if wrk.is_some() { "wrk" } else { "in-process" }
     );
-    let mut null_measured = None;
-    let rate = match wrk {
+    // With wrk, the null server is measured in turns beside boomerang; with the in-process generator, after it.
+    let (rate, null_beside) = match wrk {
         Some(duration) => {
             let (ours, null) =
                 interleaved(&url, &payloads, concurrency, duration, dir.path()).await?;
@@ -107,8 +107,15 @@ pub async fn ingest(
                 "ingest  latency (each figure the worst slice's) {}",
                 worst(&ours)
             );
-            null_measured = Some(null);
-            mean_rate(&ours)
+            let null = null.map(|turns| {
+                let rates: Vec<String> = turns.iter().map(|r| format!("{:.0}", r.rate)).collect();
+                println!(
+                    "ceiling null server: its turns between boomerang's, {}",
+                    rates.join(" / ")
+                );
+                (mean_rate(&turns), worst(&turns))
+            });
+            (mean_rate(&ours), Some(null))
         }
         None => {
             let load = drive(&url, &payloads, requests, concurrency).await?;
@@ -120,7 +127,7 @@ pub async fn ingest(
                 samples.len() as f64 / elapsed.as_secs_f64()
             );
             println!("ingest  latency {}", Stats::of(samples));
-            load_rate(requests - failures, elapsed)
+            (load_rate(requests - failures, elapsed), None)
         }
     };
     let ended = Instant::now();
@@ -149,6 +156,10 @@ pub async fn ingest(
         );
     }
     server.abort();
+    let null = match null_beside {
+        Some(null) => null,
+        None => null_server_ceiling(&payloads, requests, concurrency).await?,
+    };
     report(
         rate,
         dir.path(),
@@ -157,7 +168,7 @@ pub async fn ingest(
         requests,
         concurrency,
         wrk,
-        null_measured,
+        null,
     )
     .await?;
     Ok(())
@@ -269,8 +280,15 @@ const PROBOT_SERVER: &str = include_str!("../bench/probot/server.mjs");
 /// one after the other would read as a difference between them.
 const SLICE: Duration = Duration::from_secs(1);
 
-/// The null server's turns beside boomerang's, or why it was not measured.
+/// The null server's turns beside boomerang's; `None` when `node` cannot start it.
 type NullTurns = Option<Vec<crate::bench_wrk::WrkRun>>;
+
+/// Starts the null server: the process and its URL, or `None` when `node` cannot be started.
+async fn start_null_server() -> anyhow::Result<Option<(tokio::process::Child, String)>> {
+    Ok(start_node(&["-e", NULL_SERVER], &std::env::temp_dir(), &[])
+        .await?
+        .map(|(child, port)| (child, format!("http://127.0.0.1:{port}/"))))
+}
 
 /// Drives `url` with wrk for `duration` in turns of [`SLICE`], each followed by a turn of the null server's (when
 /// `node` can start it), after one uncounted turn of each: boomerang's counted turns and the null server's.
@@ -281,7 +299,7 @@ async fn interleaved(
     duration: Duration,
     dir: &Path,
 ) -> anyhow::Result<(Vec<crate::bench_wrk::WrkRun>, NullTurns)> {
-    let mut null = start_node(&["-e", NULL_SERVER], &std::env::temp_dir(), &[]).await?;
+    let null = start_null_server().await?;
     let turns = (duration.as_secs() / SLICE.as_secs()).max(1);
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     // One turn each first, not counted: node compiles its handler as it runs, and boomerang's first requests open
@@ -292,14 +310,13 @@ async fn interleaved(
             theirs.clear();
         }
         ours.push(crate::bench_wrk::run(url, payloads, SECRET, concurrency, SLICE, dir).await?);
-        if let Some((_, port)) = &null {
-            let null_url = format!("http://127.0.0.1:{port}/");
+        if let Some((_, null_url)) = &null {
             theirs.push(
-                crate::bench_wrk::run(&null_url, payloads, SECRET, concurrency, SLICE, dir).await?,
+                crate::bench_wrk::run(null_url, payloads, SECRET, concurrency, SLICE, dir).await?,
             );
         }
     }
-    Ok(match null.take() {
+    Ok(match null {
         Some((mut child, _)) => {
             child.kill().await.ok();
             (ours, Some(theirs))
@@ -417,21 +434,17 @@ async fn measure(
     })
 }
 
-/// Deliveries per second a Node server that only reads and answers takes from the load generator, with its
-/// latencies; `None` when `node` cannot be started.
+/// Deliveries per second a Node server that only reads and answers takes from the in-process generator, with its
+/// latencies; `None` when `node` cannot be started. (With wrk it is measured in turns: [`interleaved`].)
 async fn null_server_ceiling(
     payloads: &Arc<Vec<(String, Vec<u8>)>>,
     requests: usize,
     concurrency: usize,
-    wrk: Option<(Duration, &Path)>,
 ) -> anyhow::Result<Option<(f64, Stats)>> {
-    let Some((mut child, port)) =
-        start_node(&["-e", NULL_SERVER], &std::env::temp_dir(), &[]).await?
-    else {
+    let Some((mut child, url)) = start_null_server().await? else {
         return Ok(None);
     };
-    let url = format!("http://127.0.0.1:{port}/");
-    let measured = measure(&url, payloads, requests, concurrency, wrk).await?;
+    let measured = measure(&url, payloads, requests, concurrency, None).await?;
     child.kill().await.ok();
     Ok(Some(measured))
 }
@@ -470,9 +483,9 @@ async fn probot_peer(
     Ok(Ok(measured))
 }
 
-/// Measures both ceilings and the Probot peer (driven by wrk for `wrk`'s length when given) and prints them and
-/// `rate`'s ratio to the lower ceiling and to Probot. `null_turns`: the null server's turns when they were taken
-/// beside boomerang's ([`interleaved`]); else it is measured here.
+/// Measures the disk ceiling and the Probot peer (driven by wrk for `wrk`'s length when given) and prints them, the
+/// null server's ceiling measured before (`None`: node not found), and `rate`'s ratio to the lower ceiling and to
+/// Probot.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn report(
     rate: f64,
@@ -482,7 +495,7 @@ pub(crate) async fn report(
     requests: usize,
     concurrency: usize,
     wrk: Option<Duration>,
-    null_turns: Option<NullTurns>,
+    null: Option<(f64, Stats)>,
 ) -> anyhow::Result<()> {
     let dir_owned = dir.to_path_buf();
     let disk =
@@ -492,18 +505,6 @@ pub(crate) async fn report(
         body as f64 / 1024.0
     );
     let mut lower = disk;
-    let null = match null_turns {
-        Some(Some(turns)) => {
-            let rates: Vec<String> = turns.iter().map(|r| format!("{:.0}", r.rate)).collect();
-            println!(
-                "ceiling null server: its turns between boomerang's, {}",
-                rates.join(" / ")
-            );
-            Some((mean_rate(&turns), worst(&turns)))
-        }
-        Some(None) => None,
-        None => null_server_ceiling(payloads, requests, concurrency, wrk.map(|d| (d, dir))).await?,
-    };
     match null {
         Some((null, stats)) => {
             println!(

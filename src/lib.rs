@@ -51,6 +51,7 @@ pub mod bench_replicas;
 pub mod bench_store;
 pub mod bench_waits;
 pub(crate) mod bench_wrk;
+mod bounded_map;
 pub mod callbacks;
 pub mod checkout;
 pub mod cli;

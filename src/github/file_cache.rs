@@ -3,8 +3,8 @@
 //! `304 Not Modified` when the file is unchanged, and a 304 does not count against the installation's primary rate
 //! limit (GITHUB-FACTS §7.3). Bounded: [`MAX_FILES`] files of at most [`MAX_FILE_BYTES`] each, oldest dropped first.
 
+use crate::bounded_map::BoundedMap;
 use crate::ids::InstallationId;
-use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// Files kept at most.
@@ -25,22 +25,22 @@ pub(super) struct CachedFile {
 }
 
 /// The files last read, by [`FileKey`]. Cheap to share behind the client's `Arc`.
-#[derive(Default)]
 pub(super) struct FileCache {
-    inner: Mutex<Files>,
+    inner: Mutex<BoundedMap<FileKey, CachedFile>>,
 }
 
-#[derive(Default)]
-struct Files {
-    by_key: HashMap<FileKey, CachedFile>,
-    /// Keys in the order they were first kept, to drop the oldest.
-    order: VecDeque<FileKey>,
+impl Default for FileCache {
+    fn default() -> Self {
+        FileCache {
+            inner: Mutex::new(BoundedMap::new(MAX_FILES)),
+        }
+    }
 }
 
 impl FileCache {
     /// The file last read at `key`, if it is kept.
     pub(super) fn get(&self, key: &FileKey) -> Option<CachedFile> {
-        self.lock().by_key.get(key).cloned()
+        self.lock().get(key).cloned()
     }
 
     /// Keeps `file` at `key` (too large a file is not kept, and forgets what was).
@@ -50,14 +50,7 @@ impl FileCache {
             files.remove(&key);
             return;
         }
-        if files.by_key.insert(key.clone(), file).is_none() {
-            files.order.push_back(key);
-            while files.order.len() > MAX_FILES {
-                if let Some(oldest) = files.order.pop_front() {
-                    files.by_key.remove(&oldest);
-                }
-            }
-        }
+        files.insert(key, file);
     }
 
     /// Forgets the file at `key` (it is gone).
@@ -65,16 +58,8 @@ impl FileCache {
         self.lock().remove(key);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Files> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoundedMap<FileKey, CachedFile>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Files {
-    fn remove(&mut self, key: &FileKey) {
-        if self.by_key.remove(key).is_some() {
-            self.order.retain(|k| k != key);
-        }
     }
 }
 
@@ -110,7 +95,6 @@ mod tests {
         assert!(cache.get(&key(2)).is_none());
         cache.forget(&key(1));
         assert!(cache.get(&key(1)).is_none());
-        let files = cache.lock();
-        assert_eq!(files.by_key.len(), files.order.len());
+        assert!(cache.lock().len() <= MAX_FILES);
     }
 }

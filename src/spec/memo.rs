@@ -6,8 +6,8 @@
 //! parsed every time, and the oldest entry goes first.
 
 use super::{ConfigErrors, RepoConfig};
+use crate::bounded_map::BoundedMap;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Mutex, OnceLock};
 
@@ -18,16 +18,12 @@ pub(super) const MEMO_MAX_TEXT: usize = 64 * 1024;
 
 type Parsed = Result<RepoConfig, ConfigErrors>;
 
-#[derive(Default)]
-struct Memo {
-    by_hash: HashMap<u64, (String, Parsed)>,
-    /// Hashes in the order they were first kept, to drop the oldest.
-    order: VecDeque<u64>,
-}
+/// The remembered texts and their results, by the text's hash.
+type Memo = BoundedMap<u64, (String, Parsed)>;
 
 fn memo() -> &'static Mutex<Memo> {
     static MEMO: OnceLock<Mutex<Memo>> = OnceLock::new();
-    MEMO.get_or_init(Mutex::default)
+    MEMO.get_or_init(|| Mutex::new(BoundedMap::new(MEMO_ENTRIES)))
 }
 
 fn hash_of(text: &str) -> u64 {
@@ -44,7 +40,7 @@ pub fn parse_remembered(text: &str) -> Parsed {
     let key = hash_of(text);
     {
         let memo = memo().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((kept, parsed)) = memo.by_hash.get(&key)
+        if let Some((kept, parsed)) = memo.get(&key)
             && kept == text
         {
             return parsed.clone();
@@ -52,19 +48,10 @@ pub fn parse_remembered(text: &str) -> Parsed {
     }
     // Parsed outside the lock: another trigger's config is not held up by this one.
     let parsed = super::parse(text);
-    let mut memo = memo().lock().unwrap_or_else(|e| e.into_inner());
-    if memo
-        .by_hash
-        .insert(key, (text.to_string(), parsed.clone()))
-        .is_none()
-    {
-        memo.order.push_back(key);
-        while memo.order.len() > MEMO_ENTRIES {
-            if let Some(oldest) = memo.order.pop_front() {
-                memo.by_hash.remove(&oldest);
-            }
-        }
-    }
+    memo()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, (text.to_string(), parsed.clone()));
     parsed
 }
 
@@ -100,11 +87,7 @@ mod tests {
         for i in 0..MEMO_ENTRIES + 8 {
             let _ = parse_remembered(&config(&format!("bounded-{i}")));
         }
-        {
-            let memo = memo().lock().unwrap_or_else(|e| e.into_inner());
-            assert!(memo.by_hash.len() <= MEMO_ENTRIES);
-            assert_eq!(memo.by_hash.len(), memo.order.len());
-        }
+        assert!(memo().lock().unwrap_or_else(|e| e.into_inner()).len() <= MEMO_ENTRIES);
         assert_eq!(parse_remembered(&first), expected);
     }
 }
