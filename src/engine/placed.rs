@@ -232,40 +232,22 @@ impl Engine {
     /// A step agent removes the working directories of attempts no longer placed on it (`keep`: those still are).
     pub fn remove_unplaced_workdirs(&self, keep: &std::collections::HashSet<(String, u32)>) {
         let root = &self.inner.settings.workspace_root;
-        let Ok(jobs) = std::fs::read_dir(root) else {
+        workdir::migrate_layout(root);
+        let Ok(entries) = std::fs::read_dir(root) else {
             return;
         };
-        for job in jobs.flatten() {
-            let Some(job_name) = job.file_name().to_str().map(str::to_owned) else {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some((job, attempt)) = name.to_str().and_then(workdir::parse_name) else {
                 continue;
             };
-            let Ok(attempts) = std::fs::read_dir(job.path()) else {
+            if keep.contains(&(job.to_string(), attempt)) {
                 continue;
-            };
-            let mut left = 0;
-            for entry in attempts.flatten() {
-                let name = entry.file_name();
-                let Some(number) = name
-                    .to_str()
-                    .and_then(|n| n.split('.').next())
-                    .and_then(|n| n.parse::<u32>().ok())
-                else {
-                    left += 1;
-                    continue;
-                };
-                if keep.contains(&(job_name.clone(), number)) {
-                    left += 1;
-                    continue;
-                }
-                if let Err(e) = std::fs::remove_dir_all(entry.path())
-                    && e.kind() != std::io::ErrorKind::NotFound
-                {
-                    tracing::warn!(job = %job_name, error = %e, "cannot remove a placed step's workspace");
-                    left += 1;
-                }
             }
-            if left == 0 {
-                let _ = std::fs::remove_dir(job.path());
+            if let Err(e) = std::fs::remove_dir_all(entry.path())
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(%job, error = %e, "cannot remove a placed step's workspace");
             }
         }
     }

@@ -14,6 +14,7 @@ impl Engine {
     /// had their process stopped (it may still run as an orphan: it is killed); depending on the job's
     /// `on_interrupt` they run again or count as failed, with the reason in the check run.
     pub async fn recover(&self) -> Result<usize, EngineError> {
+        super::workdir::migrate_layout(&self.inner.settings.workspace_root);
         let active = self.inner.store.active_jobs()?;
         let mut resumed = 0;
         for id in active {

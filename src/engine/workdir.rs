@@ -12,19 +12,67 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Where attempt `attempt` of `job` works: `<workspace root>/<job>/<attempt>`.
+/// Where attempt `attempt` of `job` works: `<workspace root>/<job>-<attempt>`. One directory per attempt, directly
+/// in the root, so an attempt's end leaves nothing of it behind (the layout before, `<job>/<attempt>`, kept every
+/// job's `<job>` directory forever: an inode per job ever run; [`migrate_layout`] moves it).
 pub(super) fn path(engine: &Engine, job: &JobId, attempt: u32) -> PathBuf {
     engine
         .inner
         .settings
         .workspace_root
-        .join(job.as_str())
-        .join(attempt.to_string())
+        .join(format!("{}-{attempt}", job.as_str()))
 }
 
-/// Where the events attempt `attempt` of `job` received are: `<workspace root>/<job>/<attempt>.events`.
+/// Where the events attempt `attempt` of `job` received are: `<workspace root>/<job>-<attempt>.events`.
 pub(super) fn events_dir(engine: &Engine, job: &JobId, attempt: u32) -> PathBuf {
     path(engine, job, attempt).with_extension("events")
+}
+
+/// The job and attempt a name in the workspace root belongs to: `<job>-<attempt>`, with any extension
+/// (`.events`, `.checkout`).
+pub(super) fn parse_name(name: &str) -> Option<(&str, u32)> {
+    let stem = name.split('.').next()?;
+    let (job, attempt) = stem.rsplit_once('-')?;
+    JobId::is_valid(job)
+        .then(|| attempt.parse().ok())
+        .flatten()
+        .map(|n| (job, n))
+}
+
+/// Moves what the layout before left in the workspace root into this one: each `<job>/<attempt>[.ext]` becomes
+/// `<job>-<attempt>[.ext]` (an attempt that was running resumes in it), and the `<job>` directory goes once empty
+/// (most are: every job ever run left one). Run before any attempt starts; failures are logged, never fatal.
+pub(super) fn migrate_layout(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(job) = name.to_str().filter(|n| JobId::is_valid(n)) else {
+            continue;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(attempts) = std::fs::read_dir(entry.path()) else {
+            continue;
+        };
+        for attempt in attempts.flatten() {
+            let old = attempt.file_name();
+            let Some(old) = old.to_str() else {
+                continue;
+            };
+            let new = root.join(format!("{job}-{old}"));
+            if parse_name(&format!("{job}-{old}")).is_none() || new.exists() {
+                continue;
+            }
+            if let Err(e) = std::fs::rename(attempt.path(), &new) {
+                tracing::warn!(%job, error = %e, "cannot move a working directory to the new layout");
+            }
+        }
+        // Left in place when something in it was not moved.
+        let _ = std::fs::remove_dir(entry.path());
+    }
 }
 
 /// Writes each event the attempt received as `<name>.json` (its payload) into [`events_dir`], for the steps
@@ -117,4 +165,25 @@ pub(super) async fn checkout(
         tracing::warn!(job = %record.id, %reason, "checkout failed");
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_name;
+
+    #[test]
+    fn names_in_the_workspace_root_parse_to_their_job_and_attempt() {
+        let job = "0190a0b1c2d3e4f5a6b7c8d9e0f1a2b3";
+        for (name, expected) in [
+            (format!("{job}-1"), Some((job, 1))),
+            (format!("{job}-12.events"), Some((job, 12))),
+            (format!("{job}-3.checkout"), Some((job, 3))),
+            (job.to_string(), None),
+            (format!("{job}-x"), None),
+            ("abc-1".to_string(), None),
+            (format!("{job}-"), None),
+        ] {
+            assert_eq!(parse_name(&name), expected, "{name}");
+        }
+    }
 }

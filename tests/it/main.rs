@@ -45,4 +45,5 @@ mod snapshots;
 mod store_durability;
 mod triggers;
 mod waits;
+mod workspace;
 mod yaml_bomb;
