@@ -200,11 +200,19 @@ impl App {
         crate::api::with_security_headers(
             self.ingress()
                 .counting_first_starts(self.processor.first_starts())
+                .handing_over(self.handoff())
                 .router()
                 .merge(crate::api::router(self.api_state()))
                 .merge(crate::health::http::public_routes(self.ops_state())),
         )
         .layer(tower_http::trace::TraceLayer::new_for_http())
+    }
+
+    /// Where the ingress hands a delivery durable in the delivery log: this process's processor, which wakes the
+    /// queue when it is done with it.
+    fn handoff(&self) -> crate::webhook::HandoffHook {
+        let (processor, wake) = (self.processor.clone(), self.deliveries.clone());
+        Arc::new(move |handoff| processor.handoff(handoff, &wake))
     }
 
     /// The webhook ingress: every replica's.

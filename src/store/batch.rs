@@ -109,6 +109,16 @@ impl Batch {
         self
     }
 
+    /// Records where the body of a delivery taken straight from the delivery log is ([`super::QueuedInLog`]):
+    /// committed with its outcome, in case that commit comes before the mover's (whose insert then conflicts).
+    pub fn keep_logged_body(&mut self, queued: &super::QueuedInLog) -> &mut Self {
+        self.ops.push(Op::Put(
+            keys::delivery_body_at(&queued.key.guid),
+            encode(&queued.at),
+        ));
+        self
+    }
+
     /// Takes a delivery off the processing queue, leaving its record as it is.
     pub fn dequeue_delivery(&mut self, queue_key: &PendingKey) -> &mut Self {
         self.ops.push(Op::Delete(queue_key.key.clone()));

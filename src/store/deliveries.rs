@@ -8,12 +8,23 @@ use serde::de::DeserializeOwned;
 use std::path::Path;
 
 /// What [`Store::log_delivery`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Logged {
-    /// The delivery is durable in the log.
-    Recorded,
+    /// The delivery is durable in the log; with where it waits, when it was queued for processing.
+    Recorded(Option<QueuedInLog>),
     /// A delivery with this GUID is recorded or being recorded already.
     Duplicate,
+}
+
+/// A delivery just appended to the delivery log and queued for processing: its place in the queue and its body's
+/// place in the log. This process's processor can take it at once, before the log's mover has put it in the store;
+/// the delivery's outcome is then committed with [`Batch::keep_logged_body`], and the mover's later insert of the
+/// same GUID is a conflict that queues nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedInLog {
+    /// Where it waits in the processing queue (once moved).
+    pub key: super::PendingKey,
+    pub(super) at: delivery_log::BodyAt,
 }
 
 impl Store {
@@ -89,8 +100,11 @@ impl Store {
             return Ok(Logged::Duplicate);
         }
         let header = delivery_log::encode_header(encode(record), queue_at);
-        log.append(reservation, header, body).await?;
-        Ok(Logged::Recorded)
+        let at = log.append(reservation, header, body).await?;
+        Ok(Logged::Recorded(queue_at.map(|seq| QueuedInLog {
+            key: super::PendingKey::new(seq, guid),
+            at,
+        })))
     }
 
     /// Sets what the delivery log's mover calls with the GUIDs of the deliveries it queued for processing, once

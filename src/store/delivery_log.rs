@@ -372,6 +372,8 @@ fn mover(
 ) {
     while let Ok(first) = rx.recv() {
         let group = with_waiting(&rx, first, MAX_UNMOVED);
+        // Tests hold the mover back here: a delivery handed to the processor is then processed before it is moved.
+        fail::fail_point!("delivery-log-mover");
         let mut batch = Batch::relaxed();
         let mut queued = vec![false; group.len()];
         for (i, logged) in group.iter().enumerate() {

@@ -32,7 +32,7 @@ mod target;
 pub use backend::BackendKind;
 pub use batch::Batch;
 use batch::Op;
-pub use deliveries::Logged;
+pub use deliveries::{Logged, QueuedInLog};
 pub use index::{Index, IndexKey, IndexPrefix};
 pub use migrations::MigrationReport;
 pub use pg_connect::{DEFAULT_POOL_SIZE, PgTarget, parse_pool_size, with_settings};
@@ -136,11 +136,21 @@ fn stored_next_outbox(backend: &dyn Backend) -> Result<u64, StoreError> {
 }
 
 /// The queue position of a pending delivery.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingKey {
     pub(super) key: String,
     /// The delivery's GUID.
     pub guid: String,
+}
+
+impl PendingKey {
+    /// The place of `guid`, queued at `seq` (its receive time in nanoseconds).
+    pub(super) fn new(seq: u64, guid: &str) -> PendingKey {
+        PendingKey {
+            key: keys::pending(seq, guid),
+            guid: guid.to_string(),
+        }
+    }
 }
 
 /// The position of an outbox entry.

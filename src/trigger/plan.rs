@@ -12,9 +12,9 @@ use crate::job::JobRecord;
 use crate::store::indexes::{
     self, CommentCommandKey, CommitKey, DeliveryJobKey, HeldKey, PrJobKey, PrKey,
 };
-use crate::store::{Batch, PendingKey};
+use crate::store::{Batch, PendingKey, QueuedInLog};
 use crate::webhook::events::{self, Event};
-use crate::webhook::{DeliveryRecord, DeliveryStatus};
+use crate::webhook::{DeliveryRecord, DeliveryStatus, Handoff};
 use serde_json::Value;
 
 /// What processing a delivery decided: committed atomically with the delivery's end.
@@ -112,11 +112,40 @@ impl Processor {
             return Ok(());
         }
         let body = record.load_body(&inner.store)?;
-        let event = match parse_event(&record, body.as_deref()) {
+        self.process_loaded(key, record, body.as_deref(), None)
+            .await
+    }
+
+    /// Processes a delivery the ingress handed over the moment it was durable in the delivery log: the record and
+    /// body come with it, and its outcome is committed with its body's place (the log's mover may not have put it
+    /// in the store yet; when it has, its queue entry goes as usual).
+    pub(super) async fn process_handoff(&self, handoff: &Handoff) -> Result<(), ProcessError> {
+        self.process_loaded(
+            &handoff.queued.key,
+            handoff.record.clone(),
+            Some(&handoff.body),
+            Some(&handoff.queued),
+        )
+        .await
+    }
+
+    /// [`Processor::process`] once the record and body are at hand; `logged`: handed over from the log.
+    async fn process_loaded(
+        &self,
+        key: &PendingKey,
+        mut record: DeliveryRecord,
+        body: Option<&[u8]>,
+        logged: Option<&QueuedInLog>,
+    ) -> Result<(), ProcessError> {
+        let inner = &self.inner;
+        let event = match parse_event(&record, body) {
             Ok(ev) => ev,
             Err(e) => {
                 let mut b = Batch::new();
                 park(&mut b, key, &mut record, e);
+                if let Some(logged) = logged {
+                    b.keep_logged_body(logged);
+                }
                 inner.store.commit(b).await?;
                 return Ok(());
             }
@@ -134,9 +163,11 @@ impl Processor {
         // hung one is not blamed for it): a crash or hang from here on is counted too.
         // The acknowledgement's commit counted this start when this process acknowledged the delivery and no start
         // has been recorded since (the count on disk is still that one): no second commit for it.
-        let counted_on_ack = inner.first_starts.take(&key.guid)
-            && record.unfinished_starts == 1
-            && record.attempts == 0;
+        // (A delivery handed over carries the acknowledgement's record: that start is this one.)
+        let counted_on_ack = logged.is_some()
+            || (inner.first_starts.take(&key.guid)
+                && record.unfinished_starts == 1
+                && record.attempts == 0);
         if !counted_on_ack {
             record.unfinished_starts = record.unfinished_starts.saturating_add(1);
             let mut b = Batch::new();
@@ -150,7 +181,8 @@ impl Processor {
             record.unfinished_starts
         );
         let mut plan = self.handle(&record, event).await?;
-        self.commit(Some(key), &mut record, &mut plan).await?;
+        self.commit(Some(key), &mut record, &mut plan, logged)
+            .await?;
         tracing::info!(guid = %record.guid, event = %record.event, note = record.note.as_deref().unwrap_or(""), "delivery processed");
         Ok(())
     }
@@ -162,6 +194,7 @@ impl Processor {
         queue_key: Option<&PendingKey>,
         record: &mut DeliveryRecord,
         plan: &mut Plan,
+        logged: Option<&QueuedInLog>,
     ) -> Result<CommittedCommands, ProcessError> {
         let inner = &self.inner;
         let now = inner.clock.now();
@@ -203,6 +236,9 @@ impl Processor {
             ));
         }
         record.note = Some(plan.note.join("; "));
+        if let Some(logged) = logged {
+            batch.keep_logged_body(logged);
+        }
         match queue_key {
             Some(key) => {
                 batch.finish_delivery(key, &*record);

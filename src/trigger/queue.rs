@@ -12,8 +12,9 @@ use crate::links::Links;
 use crate::metrics::Metrics;
 use crate::store::indexes::{self, DeliveryGuid, ParkedDelivery};
 use crate::store::{Batch, PendingKey, Store, StoreError};
-use crate::webhook::{DeliveryRecord, DeliveryStatus};
+use crate::webhook::{DeliveryRecord, DeliveryStatus, Handoff};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -54,6 +55,10 @@ pub(super) struct Inner {
     pub(super) repo_locks: Mutex<HashMap<RepoName, Arc<tokio::sync::Mutex<()>>>>,
     /// Deliveries this process's ingress committed with their first start counted.
     pub(super) first_starts: Arc<FirstStarts>,
+    /// The processing slots ([`CONCURRENCY`]), shared by the queue and the deliveries handed over by the ingress.
+    permits: Arc<tokio::sync::Semaphore>,
+    /// Whether [`Processor::run`] runs: deliveries are handed over only then (never before start-up recovery).
+    running: AtomicBool,
 }
 
 impl Processor {
@@ -80,6 +85,8 @@ impl Processor {
                 retry_at: Mutex::new(HashMap::new()),
                 repo_locks: Mutex::new(HashMap::new()),
                 first_starts: Arc::new(FirstStarts::default()),
+                permits: Arc::new(tokio::sync::Semaphore::new(CONCURRENCY)),
+                running: AtomicBool::new(false),
             }),
         }
     }
@@ -92,7 +99,12 @@ impl Processor {
 
     /// Processes pending deliveries until `shutdown`; `wake` is notified by the ingress for each new one.
     pub async fn run(self, wake: Arc<Notify>, shutdown: CancellationToken) {
-        let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        self.inner.running.store(true, Ordering::Release);
+        self.queue_loop(&wake, &shutdown).await;
+        self.inner.running.store(false, Ordering::Release);
+    }
+
+    async fn queue_loop(&self, wake: &Arc<Notify>, shutdown: &CancellationToken) {
         loop {
             let mut next_retry = Duration::from_secs(5);
             match self.inner.store.pending_deliveries(256) {
@@ -110,36 +122,13 @@ impl Processor {
                             next_retry = next_retry.min(*at - now);
                             continue;
                         }
-                        if !self
-                            .inner
-                            .in_progress
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(key.guid.clone())
-                        {
+                        if !self.claim(&key.guid) {
                             continue;
                         }
-                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                        let Ok(permit) = self.inner.permits.clone().acquire_owned().await else {
                             return;
                         };
-                        let me = self.clone();
-                        let wake = wake.clone();
-                        // Every line logged while processing it carries its GUID.
-                        let span = tracing::info_span!("delivery", guid = %key.guid);
-                        tokio::spawn(
-                            async move {
-                                let guid = key.guid.clone();
-                                me.process_logged(key).await;
-                                me.inner
-                                    .in_progress
-                                    .lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .remove(&guid);
-                                drop(permit);
-                                wake.notify_one();
-                            }
-                            .instrument(span),
-                        );
+                        self.spawn_processing(key, None, permit, wake.clone());
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot list pending deliveries"),
@@ -152,9 +141,66 @@ impl Processor {
         }
     }
 
-    async fn process_logged(&self, key: PendingKey) {
+    /// Processes a delivery the ingress just logged ([`Handoff`]) now, when the processor runs and a slot is free;
+    /// otherwise (or when the queue took it first) leaves it to the queue, which lists it once the log's mover has
+    /// put it in the store. `wake` is the queue's, notified when the slot is free again. Never blocks.
+    pub fn handoff(&self, handoff: Handoff, wake: &Arc<Notify>) {
+        if !self.inner.running.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(permit) = self.inner.permits.clone().try_acquire_owned() else {
+            return;
+        };
+        let key = handoff.queued.key.clone();
+        if self.claim(&key.guid) {
+            self.spawn_processing(key, Some(handoff), permit, wake.clone());
+        }
+    }
+
+    /// Marks `guid` as being processed by this process; false when it already is (one at a time per GUID).
+    fn claim(&self, guid: &str) -> bool {
+        self.inner
+            .in_progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(guid.to_string())
+    }
+
+    /// Processes a claimed delivery in a task of its own, holding `permit`; then lets the GUID go and wakes the
+    /// queue.
+    fn spawn_processing(
+        &self,
+        key: PendingKey,
+        handoff: Option<Handoff>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        wake: Arc<Notify>,
+    ) {
+        let me = self.clone();
+        // Every line logged while processing it carries its GUID.
+        let span = tracing::info_span!("delivery", guid = %key.guid);
+        tokio::spawn(
+            async move {
+                let guid = key.guid.clone();
+                me.process_logged(key, handoff).await;
+                me.inner
+                    .in_progress
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&guid);
+                drop(permit);
+                wake.notify_one();
+            }
+            .instrument(span),
+        );
+    }
+
+    async fn process_logged(&self, key: PendingKey, handoff: Option<Handoff>) {
         let guid = key.guid.clone();
-        match self.process(&key).await {
+        let processed = match &handoff {
+            Some(handoff) => self.process_handoff(handoff).await,
+            None => self.process(&key).await,
+        };
+        match processed {
             Ok(()) => {
                 self.inner
                     .retry_at
@@ -185,6 +231,15 @@ impl Processor {
 
     async fn note_failure(&self, key: &PendingKey, error: &ProcessError) -> Result<(), StoreError> {
         let Some(mut record) = self.inner.store.delivery::<DeliveryRecord>(&key.guid)? else {
+            // Handed over and not in the store yet: the queue takes it once it is, after a pause.
+            self.inner
+                .retry_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(
+                    key.guid.clone(),
+                    tokio::time::Instant::now() + Duration::from_millis(500),
+                );
             return Ok(());
         };
         record.attempts += 1;

@@ -129,7 +129,7 @@ impl Processor {
             .map(|j| (j.id.clone(), j.spec.name.clone()))
             .collect();
         let skipped = std::mem::take(&mut plan.skipped);
-        let committed = self.commit(None, &mut record, &mut plan).await?;
+        let committed = self.commit(None, &mut record, &mut plan, None).await?;
         Ok(Replayed {
             status: status_name(record.status).into(),
             note: record.note.clone(),

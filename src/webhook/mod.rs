@@ -97,7 +97,23 @@ pub struct Ingress {
     /// Set when this process's processor takes the deliveries this ingress queues: each is then committed with its
     /// first processing start counted, saving the processor that commit.
     first_starts: Option<Arc<crate::trigger::FirstStarts>>,
+    /// Where a delivery queued through the delivery log goes as soon as it is durable there (this process's
+    /// processor), instead of waiting to be moved into the store and listed.
+    handoff: Option<HandoffHook>,
 }
+
+/// A delivery handed from the ingress to this process's processor the moment it is durable in the delivery log.
+pub struct Handoff {
+    /// The record logged with it (its first processing start counted).
+    pub record: DeliveryRecord,
+    /// Its raw body.
+    pub body: Bytes,
+    /// Its place in the queue and its body's place in the log.
+    pub queued: crate::store::QueuedInLog,
+}
+
+/// Takes a [`Handoff`]; it must not block (it starts the processing and returns).
+pub type HandoffHook = Arc<dyn Fn(Handoff) + Send + Sync>;
 
 impl Ingress {
     /// Builds the ingress; `secrets` are tried in order (the current webhook secret, then the one before a
@@ -117,6 +133,7 @@ impl Ingress {
             metrics,
             draining: tokio_util::sync::CancellationToken::new(),
             first_starts: None,
+            handoff: None,
         }
     }
 
@@ -127,6 +144,13 @@ impl Ingress {
         first_starts: Arc<crate::trigger::FirstStarts>,
     ) -> Ingress {
         self.first_starts = Some(first_starts);
+        self
+    }
+
+    /// Hands each delivery queued through the delivery log to `hook` once it is durable there (this process's
+    /// processor: [`crate::trigger::Processor::handoff`]).
+    pub fn handing_over(mut self, hook: HandoffHook) -> Ingress {
+        self.handoff = Some(hook);
         self
     }
 
@@ -276,13 +300,21 @@ async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response
         unfinished_starts: u32::from(actionable && ingress.first_starts.is_some()),
     };
     let queue_at = actionable.then(|| now.timestamp_nanos_opt().unwrap_or_default().max(0) as u64);
+    let handed = ingress.handoff.as_ref().map(|hook| (hook, body.clone()));
     match record_delivery(ingress, guid, &record, body, queue_at).await {
         Ok(Logged::Duplicate) => {
             tracing::debug!(%guid, %event, "duplicate delivery acknowledged");
             answer(StatusCode::OK, "duplicate delivery: already received")
         }
-        Ok(Logged::Recorded) => {
+        Ok(Logged::Recorded(queued)) => {
             tracing::debug!(%guid, %event, actionable, "delivery recorded");
+            if let (Some(queued), Some((hook, body))) = (queued, handed) {
+                hook(Handoff {
+                    record,
+                    body,
+                    queued,
+                });
+            }
             if actionable {
                 answer(StatusCode::ACCEPTED, "accepted")
             } else if event == "ping" {
@@ -331,5 +363,5 @@ async fn record_delivery(
         }
         ingress.wake.notify_one();
     }
-    Ok(Logged::Recorded)
+    Ok(Logged::Recorded(None))
 }

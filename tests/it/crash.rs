@@ -349,6 +349,53 @@ async fn kill_9_before_processing_keeps_the_delivery() {
     }
 }
 
+/// A delivery is processed as soon as it is durable in the delivery log, without waiting for the log's mover to put
+/// it in the store (held back here longer than the test waits): its check run is created meanwhile. boomerang is then killed
+/// with -9 before the mover ran; after the restart the log's entry is moved again and finds the delivery's outcome
+/// already committed: the delivery is processed exactly once (one check run, one dispatch), and its record keeps
+/// its body (an operator's replay reads it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_processed_before_the_log_moved_it_survives_kill_9_once() {
+    let h = Harness::new("redb").await;
+    let repo = "acme/handed";
+    h.add_repo(INSTALLATION, repo, QUICK_CONFIG, &sha(0x300));
+    let server = h
+        .start_with_failpoints("delivery-log-mover=sleep(150000)")
+        .await;
+    let guid = uuid::Uuid::new_v4().to_string();
+    let payload = comment(repo, INSTALLATION, 900, "/run quick");
+    let (status, _) = h
+        .deliver("issue_comment", &payload, &guid)
+        .await
+        .expect("boomerang answers");
+    assert_eq!(status, 202, "accepted");
+    poll(
+        "the check run is created while the mover is held back",
+        || (!h.sim.check_runs(repo).is_empty()).then_some(()),
+    )
+    .await;
+    server.kill9();
+
+    let _server = h.start().await;
+    wait_closed(&h, repo, "rocket").await;
+    let runs = h.sim.check_runs(repo);
+    assert_eq!(runs.len(), 1, "one job, one check run");
+    assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
+    let job = runs[0].external_id.clone().expect("external_id");
+    assert_eq!(
+        dispatches(&h, repo),
+        vec![(job, 1, "success".to_string(), guid.clone())],
+        "exactly one dispatch, naming the delivery"
+    );
+    drop(_server);
+    let (record, body) = h.stored_delivery_and_body(&guid);
+    let record = record.expect("the delivery is recorded");
+    assert_eq!(record.status, boomerang::webhook::DeliveryStatus::Processed);
+    assert_eq!(record.unfinished_starts, 0, "{record:?}");
+    let body: Value = serde_json::from_slice(&body.expect("its body is kept")).expect("JSON");
+    assert_eq!(body, payload, "the body is the one delivered");
+}
+
 /// The poison-message rule: a delivery whose processing the server never finishes (here it hangs on GitHub and the
 /// server is killed with -9 each time, as a crash or a hang with a restart would) is started again after each
 /// restart until it has started [`MAX_UNFINISHED_STARTS`] times; the next start parks it as failed with the reason,

@@ -359,6 +359,14 @@ impl Harness {
     /// The stored record of delivery `guid`, read from `DATA_DIR` (call it while no server runs: the store is
     /// opened, retrying while a killed server's files are let go).
     pub(crate) fn stored_delivery(&self, guid: &str) -> Option<boomerang::webhook::DeliveryRecord> {
+        self.stored_delivery_and_body(guid).0
+    }
+
+    /// [`Harness::stored_delivery`] and the delivery's raw body.
+    pub(crate) fn stored_delivery_and_body(
+        &self,
+        guid: &str,
+    ) -> (Option<boomerang::webhook::DeliveryRecord>, Option<Vec<u8>>) {
         let kind: boomerang::store::BackendKind = self.store.parse().expect("a store kind");
         let deadline = Instant::now() + PATIENCE;
         let store = loop {
@@ -370,7 +378,10 @@ impl Harness {
                 }
             }
         };
-        store.delivery(guid).expect("read the delivery")
+        (
+            store.delivery(guid).expect("read the delivery"),
+            store.delivery_body(guid).expect("read the delivery's body"),
+        )
     }
 
     /// Waits until a server's log holds `text` (in any start's last 200 lines), failing with `what`.
