@@ -336,17 +336,23 @@ async fn kill_9_before_processing_keeps_the_delivery() {
 
     let _server = h.start().await;
     for (repo, guid) in &acked {
-        wait_closed(&h, repo, "rocket").await;
-        let runs = h.sim.check_runs(repo);
-        assert_eq!(runs.len(), 1, "{repo}: one job, one check run");
-        assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
-        let job = runs[0].external_id.clone().expect("external_id");
-        assert_eq!(
-            dispatches(&h, repo),
-            vec![(job, 1, "success".to_string(), guid.clone())],
-            "{repo}: exactly one dispatch, naming the delivery"
-        );
+        ran_once(&h, repo, guid).await;
     }
+}
+
+/// Waits until `repo`'s job has ended, then checks that delivery `guid` made exactly one job: one check run, a
+/// success, and one dispatch naming the delivery.
+async fn ran_once(h: &Harness, repo: &str, guid: &str) {
+    wait_closed(h, repo, "rocket").await;
+    let runs = h.sim.check_runs(repo);
+    assert_eq!(runs.len(), 1, "{repo}: one job, one check run");
+    assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
+    let job = runs[0].external_id.clone().expect("external_id");
+    assert_eq!(
+        dispatches(h, repo),
+        vec![(job, 1, "success".to_string(), guid.to_string())],
+        "{repo}: exactly one dispatch, naming the delivery"
+    );
 }
 
 /// A delivery is processed as soon as it is durable in the delivery log, without waiting for the log's mover to put
@@ -376,18 +382,9 @@ async fn a_delivery_processed_before_the_log_moved_it_survives_kill_9_once() {
     .await;
     server.kill9();
 
-    let _server = h.start().await;
-    wait_closed(&h, repo, "rocket").await;
-    let runs = h.sim.check_runs(repo);
-    assert_eq!(runs.len(), 1, "one job, one check run");
-    assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
-    let job = runs[0].external_id.clone().expect("external_id");
-    assert_eq!(
-        dispatches(&h, repo),
-        vec![(job, 1, "success".to_string(), guid.clone())],
-        "exactly one dispatch, naming the delivery"
-    );
-    drop(_server);
+    let server = h.start().await;
+    ran_once(&h, repo, &guid).await;
+    drop(server);
     let (record, body) = h.stored_delivery_and_body(&guid);
     let record = record.expect("the delivery is recorded");
     assert_eq!(record.status, boomerang::webhook::DeliveryStatus::Processed);
