@@ -196,8 +196,12 @@ impl Processor {
 
     async fn process_logged(&self, key: PendingKey, handoff: Option<Handoff>) {
         let guid = key.guid.clone();
+        if handoff.is_some() && self.backing_off(&guid) {
+            // The queue took it first and it failed: the queue takes it again once the backoff has passed.
+            return;
+        }
         let processed = match &handoff {
-            Some(handoff) => self.process_handoff(handoff).await,
+            Some(handoff) => self.process_handed(&key, handoff).await,
             None => self.process(&key).await,
         };
         match processed {
@@ -227,6 +231,31 @@ impl Processor {
                 }
             }
         }
+    }
+
+    /// A delivery handed over, claimed: processed from the handoff while the store does not have it yet. Once it
+    /// is there, the queue may have got to it first (the mover can put it in the store and the queue process it
+    /// before the ingress has handed it over): the stored record then decides, as for any queued delivery (one
+    /// processed already is only taken off the queue). One waiting out a failure's backoff never gets here.
+    async fn process_handed(
+        &self,
+        key: &PendingKey,
+        handoff: &Handoff,
+    ) -> Result<(), ProcessError> {
+        match self.inner.store.delivery::<DeliveryRecord>(&key.guid)? {
+            None => self.process_handoff(handoff).await,
+            Some(_) => self.process(key).await,
+        }
+    }
+
+    /// Whether `guid` waits out a failure's backoff ([`Processor::note_failure`]).
+    fn backing_off(&self, guid: &str) -> bool {
+        self.inner
+            .retry_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(guid)
+            .is_some_and(|at| *at > tokio::time::Instant::now())
     }
 
     async fn note_failure(&self, key: &PendingKey, error: &ProcessError) -> Result<(), StoreError> {

@@ -300,7 +300,11 @@ async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response
         unfinished_starts: u32::from(actionable && ingress.first_starts.is_some()),
     };
     let queue_at = actionable.then(|| now.timestamp_nanos_opt().unwrap_or_default().max(0) as u64);
-    let handed = ingress.handoff.as_ref().map(|hook| (hook, body.clone()));
+    // Handed over only with its first start counted in the logged record: processing it then commits nothing before
+    // its outcome, so the record the mover writes is the only one until then.
+    let handed = (ingress.handoff.as_ref())
+        .filter(|_| ingress.first_starts.is_some())
+        .map(|hook| (hook, body.clone()));
     match record_delivery(ingress, guid, &record, body, queue_at).await {
         Ok(Logged::Duplicate) => {
             tracing::debug!(%guid, %event, "duplicate delivery acknowledged");
@@ -309,6 +313,8 @@ async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response
         Ok(Logged::Recorded(queued)) => {
             tracing::debug!(%guid, %event, actionable, "delivery recorded");
             if let (Some(queued), Some((hook, body))) = (queued, handed) {
+                // Tests hold the handoff back here: the queue then gets to the delivery first.
+                fail::fail_point!("webhook-before-handoff");
                 hook(Handoff {
                     record,
                     body,

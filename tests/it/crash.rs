@@ -393,6 +393,53 @@ async fn a_delivery_processed_before_the_log_moved_it_survives_kill_9_once() {
     assert_eq!(body, payload, "the body is the one delivered");
 }
 
+/// The other order: the handoff is held back after the delivery is durable, so the log's mover puts it in the store
+/// and the queue processes it first; the handoff that comes late finds it processed and starts nothing again (a
+/// `repository_dispatch`, which, unlike a comment's command, nothing else would stop from starting a second job).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_that_comes_after_the_queue_processed_the_delivery_runs_nothing_again() {
+    const CONFIG: &str = "jobs:\n  quick:\n    on:\n      repository_dispatch: {types: [go]}\n    steps:\n      - run: 'true'\n    on_complete:\n      dispatch:\n        event_type: boomerang-completed\n";
+    let h = Harness::new("redb").await;
+    let repo = "acme/late";
+    h.add_repo(INSTALLATION, repo, CONFIG, &sha(0x301));
+    let _server = h
+        .start_with_failpoints("webhook-before-handoff=sleep(3000)")
+        .await;
+    let guid = uuid::Uuid::new_v4().to_string();
+    let payload = boomerang_sim::payloads::repository_dispatch(
+        repo,
+        INSTALLATION,
+        "go",
+        "main",
+        serde_json::json!({}),
+        "octocat",
+        "User",
+    );
+    let (status, _) = h
+        .deliver("repository_dispatch", &payload, &guid)
+        .await
+        .expect("boomerang answers");
+    assert_eq!(status, 202, "accepted (after the handoff's pause)");
+    poll("the job's check run is completed", || {
+        h.sim
+            .check_runs(repo)
+            .iter()
+            .any(|r| r.status == "completed")
+            .then_some(())
+    })
+    .await;
+    // The late handoff ran as the answer went out; a second job it started would show within a few seconds.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let runs = h.sim.check_runs(repo);
+    assert_eq!(runs.len(), 1, "one job, one check run: {runs:?}");
+    let job = runs[0].external_id.clone().expect("external_id");
+    assert_eq!(
+        dispatches(&h, repo),
+        vec![(job, 1, "success".to_string(), guid.clone())],
+        "exactly one dispatch, naming the delivery"
+    );
+}
+
 /// The poison-message rule: a delivery whose processing the server never finishes (here it hangs on GitHub and the
 /// server is killed with -9 each time, as a crash or a hang with a restart would) is started again after each
 /// restart until it has started [`MAX_UNFINISHED_STARTS`] times; the next start parks it as failed with the reason,
