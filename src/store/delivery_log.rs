@@ -432,6 +432,8 @@ fn mover(
             .filter(|(_, q)| **q)
             .map(|(g, _)| g.clone())
             .collect();
+        // Tests hold the hook back here: the delivery is then in the store before this process has heard of it.
+        fail::fail_point!("delivery-log-mover-hook");
         let hook = hook.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let (Some(hook), false) = (hook, queued.is_empty()) {
             hook(&queued);

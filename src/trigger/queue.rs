@@ -244,7 +244,12 @@ impl Processor {
     ) -> Result<(), ProcessError> {
         match self.inner.store.delivery::<DeliveryRecord>(&key.guid)? {
             None => self.process_handoff(handoff).await,
-            Some(_) => self.process(key).await,
+            Some(_) => {
+                // This start is still the one the acknowledgement counted unless the stored record shows another
+                // (the mover's hook may not have noted it yet): `process` checks that before using the note.
+                self.inner.first_starts.note(&key.guid);
+                self.process(key).await
+            }
         }
     }
 

@@ -440,6 +440,49 @@ async fn a_handoff_that_comes_after_the_queue_processed_the_delivery_runs_nothin
     );
 }
 
+/// A handoff that finds its delivery already moved into the store, before the mover's hook has told this process so
+/// (held back by a fail point), still counts its start as the acknowledgement's: the stored record ends with no
+/// unfinished start, so a poison delivery is parked after its fifth start, not earlier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_behind_the_movers_hook_counts_its_start_once() {
+    const CONFIG: &str = "jobs:\n  quick:\n    on:\n      repository_dispatch: {types: [go]}\n    steps:\n      - run: 'true'\n";
+    let h = Harness::new("redb").await;
+    let repo = "acme/counted";
+    h.add_repo(INSTALLATION, repo, CONFIG, &sha(0x302));
+    let server = h
+        .start_with_failpoints(
+            "delivery-log-mover-hook=sleep(3000);webhook-before-handoff=sleep(500)",
+        )
+        .await;
+    let guid = uuid::Uuid::new_v4().to_string();
+    let payload = boomerang_sim::payloads::repository_dispatch(
+        repo,
+        INSTALLATION,
+        "go",
+        "main",
+        serde_json::json!({}),
+        "octocat",
+        "User",
+    );
+    let (status, _) = h
+        .deliver("repository_dispatch", &payload, &guid)
+        .await
+        .expect("boomerang answers");
+    assert_eq!(status, 202);
+    poll("the job's check run is completed", || {
+        h.sim
+            .check_runs(repo)
+            .iter()
+            .any(|r| r.status == "completed")
+            .then_some(())
+    })
+    .await;
+    server.kill9();
+    let record = h.stored_delivery(&guid).expect("the delivery is recorded");
+    assert_eq!(record.status, boomerang::webhook::DeliveryStatus::Processed);
+    assert_eq!(record.unfinished_starts, 0, "{record:?}");
+}
+
 /// The poison-message rule: a delivery whose processing the server never finishes (here it hangs on GitHub and the
 /// server is killed with -9 each time, as a crash or a hang with a restart would) is started again after each
 /// restart until it has started [`MAX_UNFINISHED_STARTS`] times; the next start parks it as failed with the reason,
