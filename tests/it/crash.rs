@@ -340,12 +340,17 @@ async fn kill_9_before_processing_keeps_the_delivery() {
     }
 }
 
-/// Waits until `repo`'s job has ended, then checks that delivery `guid` made exactly one job: one check run, a
-/// success, and one dispatch naming the delivery.
+/// Waits until `repo`'s job has ended, then [`one_job`].
 async fn ran_once(h: &Harness, repo: &str, guid: &str) {
     wait_closed(h, repo, "rocket").await;
+    one_job(h, repo, guid);
+}
+
+/// Checks that delivery `guid` made exactly one job on `repo`: one check run, a success, and one dispatch naming
+/// the delivery.
+fn one_job(h: &Harness, repo: &str, guid: &str) {
     let runs = h.sim.check_runs(repo);
-    assert_eq!(runs.len(), 1, "{repo}: one job, one check run");
+    assert_eq!(runs.len(), 1, "{repo}: one job, one check run: {runs:?}");
     assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
     let job = runs[0].external_id.clone().expect("external_id");
     assert_eq!(
@@ -393,19 +398,12 @@ async fn a_delivery_processed_before_the_log_moved_it_survives_kill_9_once() {
     assert_eq!(body, payload, "the body is the one delivered");
 }
 
-/// The other order: the handoff is held back after the delivery is durable, so the log's mover puts it in the store
-/// and the queue processes it first; the handoff that comes late finds it processed and starts nothing again (a
-/// `repository_dispatch`, which, unlike a comment's command, nothing else would stop from starting a second job).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_handoff_that_comes_after_the_queue_processed_the_delivery_runs_nothing_again() {
-    const CONFIG: &str = "jobs:\n  quick:\n    on:\n      repository_dispatch: {types: [go]}\n    steps:\n      - run: 'true'\n    on_complete:\n      dispatch:\n        event_type: boomerang-completed\n";
-    let h = Harness::new("redb").await;
-    let repo = "acme/late";
-    h.add_repo(INSTALLATION, repo, CONFIG, &sha(0x301));
-    let _server = h
-        .start_with_failpoints("webhook-before-handoff=sleep(3000)")
-        .await;
-    let guid = uuid::Uuid::new_v4().to_string();
+/// A repo config whose one job, `quick`, starts on a `repository_dispatch` of type `go` and dispatches at its end.
+const DISPATCHED_CONFIG: &str = "jobs:\n  quick:\n    on:\n      repository_dispatch: {types: [go]}\n    steps:\n      - run: 'true'\n    on_complete:\n      dispatch:\n        event_type: boomerang-completed\n";
+
+/// Sends `repo` a `repository_dispatch` of type `go` as delivery `guid`, checks that it is accepted, and waits until
+/// the job's check run is completed.
+async fn dispatch_and_wait(h: &Harness, repo: &str, guid: &str) {
     let payload = boomerang_sim::payloads::repository_dispatch(
         repo,
         INSTALLATION,
@@ -416,10 +414,10 @@ async fn a_handoff_that_comes_after_the_queue_processed_the_delivery_runs_nothin
         "User",
     );
     let (status, _) = h
-        .deliver("repository_dispatch", &payload, &guid)
+        .deliver("repository_dispatch", &payload, guid)
         .await
         .expect("boomerang answers");
-    assert_eq!(status, 202, "accepted (after the handoff's pause)");
+    assert_eq!(status, 202, "accepted");
     poll("the job's check run is completed", || {
         h.sim
             .check_runs(repo)
@@ -428,16 +426,24 @@ async fn a_handoff_that_comes_after_the_queue_processed_the_delivery_runs_nothin
             .then_some(())
     })
     .await;
+}
+
+/// The other order: the handoff is held back after the delivery is durable, so the log's mover puts it in the store
+/// and the queue processes it first; the handoff that comes late finds it processed and starts nothing again (a
+/// `repository_dispatch`, which, unlike a comment's command, nothing else would stop from starting a second job).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_that_comes_after_the_queue_processed_the_delivery_runs_nothing_again() {
+    let h = Harness::new("redb").await;
+    let repo = "acme/late";
+    h.add_repo(INSTALLATION, repo, DISPATCHED_CONFIG, &sha(0x301));
+    let _server = h
+        .start_with_failpoints("webhook-before-handoff=sleep(3000)")
+        .await;
+    let guid = uuid::Uuid::new_v4().to_string();
+    dispatch_and_wait(&h, repo, &guid).await;
     // The late handoff ran as the answer went out; a second job it started would show within a few seconds.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let runs = h.sim.check_runs(repo);
-    assert_eq!(runs.len(), 1, "one job, one check run: {runs:?}");
-    let job = runs[0].external_id.clone().expect("external_id");
-    assert_eq!(
-        dispatches(&h, repo),
-        vec![(job, 1, "success".to_string(), guid.clone())],
-        "exactly one dispatch, naming the delivery"
-    );
+    one_job(&h, repo, &guid);
 }
 
 /// A handoff that finds its delivery already moved into the store, before the mover's hook has told this process so
@@ -445,38 +451,16 @@ async fn a_handoff_that_comes_after_the_queue_processed_the_delivery_runs_nothin
 /// unfinished start, so a poison delivery is parked after its fifth start, not earlier.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handoff_behind_the_movers_hook_counts_its_start_once() {
-    const CONFIG: &str = "jobs:\n  quick:\n    on:\n      repository_dispatch: {types: [go]}\n    steps:\n      - run: 'true'\n";
     let h = Harness::new("redb").await;
     let repo = "acme/counted";
-    h.add_repo(INSTALLATION, repo, CONFIG, &sha(0x302));
+    h.add_repo(INSTALLATION, repo, DISPATCHED_CONFIG, &sha(0x302));
     let server = h
         .start_with_failpoints(
             "delivery-log-mover-hook=sleep(3000);webhook-before-handoff=sleep(500)",
         )
         .await;
     let guid = uuid::Uuid::new_v4().to_string();
-    let payload = boomerang_sim::payloads::repository_dispatch(
-        repo,
-        INSTALLATION,
-        "go",
-        "main",
-        serde_json::json!({}),
-        "octocat",
-        "User",
-    );
-    let (status, _) = h
-        .deliver("repository_dispatch", &payload, &guid)
-        .await
-        .expect("boomerang answers");
-    assert_eq!(status, 202);
-    poll("the job's check run is completed", || {
-        h.sim
-            .check_runs(repo)
-            .iter()
-            .any(|r| r.status == "completed")
-            .then_some(())
-    })
-    .await;
+    dispatch_and_wait(&h, repo, &guid).await;
     server.kill9();
     let record = h.stored_delivery(&guid).expect("the delivery is recorded");
     assert_eq!(record.status, boomerang::webhook::DeliveryStatus::Processed);
