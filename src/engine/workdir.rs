@@ -62,8 +62,9 @@ pub(super) fn migrate_layout(root: &Path) {
             let Some(old) = old.to_str() else {
                 continue;
             };
-            let new = root.join(format!("{job}-{old}"));
-            if parse_name(&format!("{job}-{old}")).is_none() || new.exists() {
+            let name = format!("{job}-{old}");
+            let new = root.join(&name);
+            if parse_name(&name).is_none() || new.exists() {
                 continue;
             }
             if let Err(e) = std::fs::rename(attempt.path(), &new) {

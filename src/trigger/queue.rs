@@ -110,16 +110,8 @@ impl Processor {
             match self.inner.store.pending_deliveries(256) {
                 Ok(pending) => {
                     for key in pending {
-                        let now = tokio::time::Instant::now();
-                        if let Some(at) = self
-                            .inner
-                            .retry_at
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get(&key.guid)
-                            && *at > now
-                        {
-                            next_retry = next_retry.min(*at - now);
+                        if let Some(wait) = self.backoff_left(&key.guid) {
+                            next_retry = next_retry.min(wait);
                             continue;
                         }
                         if !self.claim(&key.guid) {
@@ -196,7 +188,7 @@ impl Processor {
 
     async fn process_logged(&self, key: PendingKey, handoff: Option<Handoff>) {
         let guid = key.guid.clone();
-        if handoff.is_some() && self.backing_off(&guid) {
+        if handoff.is_some() && self.backoff_left(&guid).is_some() {
             // The queue took it first and it failed: the queue takes it again once the backoff has passed.
             return;
         }
@@ -253,14 +245,16 @@ impl Processor {
         }
     }
 
-    /// Whether `guid` waits out a failure's backoff ([`Processor::note_failure`]).
-    fn backing_off(&self, guid: &str) -> bool {
-        self.inner
+    /// What is left of the backoff `guid` waits out after a failure ([`Processor::note_failure`]), if any.
+    fn backoff_left(&self, guid: &str) -> Option<Duration> {
+        let at = *self
+            .inner
             .retry_at
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(guid)
-            .is_some_and(|at| *at > tokio::time::Instant::now())
+            .get(guid)?;
+        let now = tokio::time::Instant::now();
+        (at > now).then(|| at - now)
     }
 
     async fn note_failure(&self, key: &PendingKey, error: &ProcessError) -> Result<(), StoreError> {
