@@ -183,8 +183,10 @@ impl Ingress {
                 MAX_BODY_BYTES,
             ));
         // A delivery that came in is recorded whole (its GUID kept until it is moved), whether or not GitHub waits
-        // for the answer; its body is charged to the webhooks' budget before it is read.
-        crate::admission::admitted(route, crate::admission::Admission::webhooks()).with_state(self)
+        // for the answer; its body is charged to the webhooks' budget before it is read. The state is shared, not
+        // cloned per request (a clone touched eight reference counts and the drain token's lock).
+        crate::admission::admitted(route, crate::admission::Admission::webhooks())
+            .with_state(Arc::new(self))
     }
 }
 
@@ -226,7 +228,7 @@ struct PeekInstallation {
 }
 
 /// The webhook handler: [`handle`], with its answer and the time it took counted.
-async fn receive(State(ingress): State<Ingress>, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive(State(ingress): State<Arc<Ingress>>, headers: HeaderMap, body: Bytes) -> Response {
     let started = std::time::Instant::now();
     let event = crate::metrics::labels::webhook_event(
         headers
