@@ -11,6 +11,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc rather than glibc's malloc: a webhook's body is allocated on an HTTP worker and freed on the delivery log's
+/// writer, and glibc's arenas paid for that cross-thread traffic (a tenth of the HTTP workers' samples in a profile of
+/// `bench ingest`; with mimalloc, ingest measured 19% more deliveries a second).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "boomerang",
