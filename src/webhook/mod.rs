@@ -193,11 +193,8 @@ impl Ingress {
 /// Whether a job waits for the `check_run.completed` in `body`: its repository, commit and name are among the
 /// check runs active jobs await ([`indexes::WAIT_CHECKS`]).
 fn awaited(store: &Store, body: &[u8]) -> bool {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return false;
-    };
     let Some((repo, sha, check_name)) =
-        events::awaited_check_run("check_run", Some("completed"), &value)
+        events::awaited_check_run("check_run", Some("completed"), body)
     else {
         return false;
     };
