@@ -49,7 +49,7 @@ pub(super) struct Inner {
     /// Measures each delivery's processing lag.
     metrics: Metrics,
     /// Deliveries being processed or replayed now (one at a time per GUID).
-    pub(super) in_progress: Mutex<HashSet<String>>,
+    in_progress: Mutex<HashSet<String>>,
     retry_at: Mutex<HashMap<String, tokio::time::Instant>>,
     /// One delivery per repository at a time, so "has this comment's command already run?" is race-free.
     pub(super) repo_locks: Mutex<HashMap<RepoName, Arc<tokio::sync::Mutex<()>>>>,
@@ -150,12 +150,21 @@ impl Processor {
     }
 
     /// Marks `guid` as being processed by this process; false when it already is (one at a time per GUID).
-    fn claim(&self, guid: &str) -> bool {
+    pub(super) fn claim(&self, guid: &str) -> bool {
         self.inner
             .in_progress
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(guid.to_string())
+    }
+
+    /// Lets `guid` go once its processing is over ([`Processor::claim`]).
+    pub(super) fn release(&self, guid: &str) {
+        self.inner
+            .in_progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(guid);
     }
 
     /// Processes a claimed delivery in a task of its own, holding `permit`; then lets the GUID go and wakes the
@@ -174,11 +183,7 @@ impl Processor {
             async move {
                 let guid = key.guid.clone();
                 me.process_logged(key, handoff).await;
-                me.inner
-                    .in_progress
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&guid);
+                me.release(&guid);
                 drop(permit);
                 wake.notify_one();
             }
@@ -245,6 +250,15 @@ impl Processor {
         }
     }
 
+    /// Makes the queue leave `guid` alone for `wait` (a failure's backoff).
+    fn retry_after(&self, guid: &str, wait: Duration) {
+        self.inner
+            .retry_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(guid.to_string(), tokio::time::Instant::now() + wait);
+    }
+
     /// What is left of the backoff `guid` waits out after a failure ([`Processor::note_failure`]), if any.
     fn backoff_left(&self, guid: &str) -> Option<Duration> {
         let at = *self
@@ -260,14 +274,7 @@ impl Processor {
     async fn note_failure(&self, key: &PendingKey, error: &ProcessError) -> Result<(), StoreError> {
         let Some(mut record) = self.inner.store.delivery::<DeliveryRecord>(&key.guid)? else {
             // Handed over and not in the store yet: the queue takes it once it is, after a pause.
-            self.inner
-                .retry_at
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(
-                    key.guid.clone(),
-                    tokio::time::Instant::now() + Duration::from_millis(500),
-                );
+            self.retry_after(&key.guid, Duration::from_millis(500));
             return Ok(());
         };
         record.attempts += 1;
@@ -290,11 +297,7 @@ impl Processor {
             park(&mut batch, key, &mut record, error.to_string());
         } else {
             batch.update_delivery(&key.guid, &record);
-            self.inner
-                .retry_at
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key.guid.clone(), tokio::time::Instant::now() + wait);
+            self.retry_after(&key.guid, wait);
         }
         self.inner.store.commit(batch).await?;
         Ok(())

@@ -56,12 +56,7 @@ struct InProgress<'a>(&'a Processor, String);
 
 impl Drop for InProgress<'_> {
     fn drop(&mut self) {
-        self.0
-            .inner
-            .in_progress
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.1);
+        self.0.release(&self.1);
     }
 }
 
@@ -76,12 +71,7 @@ impl Processor {
         if record.status == DeliveryStatus::Pending {
             return Err(ReplayRefusal::Busy);
         }
-        if !inner
-            .in_progress
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(guid.to_string())
-        {
+        if !self.claim(guid) {
             return Err(ReplayRefusal::Busy);
         }
         let _in_progress = InProgress(self, guid.to_string());

@@ -360,6 +360,20 @@ fn one_job(h: &Harness, repo: &str, guid: &str) {
     );
 }
 
+/// A redb server for the handoff's tests, started with `failpoints` holding part of the handoff back, with `repo`
+/// on `config` at `sha(commit)`; and a new delivery GUID.
+async fn held_back(
+    repo: &str,
+    config: &str,
+    commit: u64,
+    failpoints: &str,
+) -> (Harness, support::Server, String) {
+    let h = Harness::new("redb").await;
+    h.add_repo(INSTALLATION, repo, config, &sha(commit));
+    let server = h.start_with_failpoints(failpoints).await;
+    (h, server, uuid::Uuid::new_v4().to_string())
+}
+
 /// A delivery is processed as soon as it is durable in the delivery log, without waiting for the log's mover to put
 /// it in the store (held back here longer than the test waits): its check run is created meanwhile. boomerang is then killed
 /// with -9 before the mover ran; after the restart the log's entry is moved again and finds the delivery's outcome
@@ -367,13 +381,14 @@ fn one_job(h: &Harness, repo: &str, guid: &str) {
 /// its body (an operator's replay reads it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_processed_before_the_log_moved_it_survives_kill_9_once() {
-    let h = Harness::new("redb").await;
     let repo = "acme/handed";
-    h.add_repo(INSTALLATION, repo, QUICK_CONFIG, &sha(0x300));
-    let server = h
-        .start_with_failpoints("delivery-log-mover=sleep(150000)")
-        .await;
-    let guid = uuid::Uuid::new_v4().to_string();
+    let (h, server, guid) = held_back(
+        repo,
+        QUICK_CONFIG,
+        0x300,
+        "delivery-log-mover=sleep(150000)",
+    )
+    .await;
     let payload = comment(repo, INSTALLATION, 900, "/run quick");
     let (status, _) = h
         .deliver("issue_comment", &payload, &guid)
@@ -433,13 +448,14 @@ async fn dispatch_and_wait(h: &Harness, repo: &str, guid: &str) {
 /// `repository_dispatch`, which, unlike a comment's command, nothing else would stop from starting a second job).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handoff_that_comes_after_the_queue_processed_the_delivery_runs_nothing_again() {
-    let h = Harness::new("redb").await;
     let repo = "acme/late";
-    h.add_repo(INSTALLATION, repo, DISPATCHED_CONFIG, &sha(0x301));
-    let _server = h
-        .start_with_failpoints("webhook-before-handoff=sleep(3000)")
-        .await;
-    let guid = uuid::Uuid::new_v4().to_string();
+    let (h, _server, guid) = held_back(
+        repo,
+        DISPATCHED_CONFIG,
+        0x301,
+        "webhook-before-handoff=sleep(3000)",
+    )
+    .await;
     dispatch_and_wait(&h, repo, &guid).await;
     // The late handoff ran as the answer went out; a second job it started would show within a few seconds.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -451,15 +467,14 @@ async fn a_handoff_that_comes_after_the_queue_processed_the_delivery_runs_nothin
 /// unfinished start, so a poison delivery is parked after its fifth start, not earlier.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handoff_behind_the_movers_hook_counts_its_start_once() {
-    let h = Harness::new("redb").await;
     let repo = "acme/counted";
-    h.add_repo(INSTALLATION, repo, DISPATCHED_CONFIG, &sha(0x302));
-    let server = h
-        .start_with_failpoints(
-            "delivery-log-mover-hook=sleep(3000);webhook-before-handoff=sleep(500)",
-        )
-        .await;
-    let guid = uuid::Uuid::new_v4().to_string();
+    let (h, server, guid) = held_back(
+        repo,
+        DISPATCHED_CONFIG,
+        0x302,
+        "delivery-log-mover-hook=sleep(3000);webhook-before-handoff=sleep(500)",
+    )
+    .await;
     dispatch_and_wait(&h, repo, &guid).await;
     server.kill9();
     let record = h.stored_delivery(&guid).expect("the delivery is recorded");
