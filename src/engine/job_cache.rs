@@ -79,6 +79,17 @@ impl JobCache {
         }
     }
 
+    /// The job's record and state if cached folding exactly `events` events (a locked job whose stored events are
+    /// that many: what the store would fold, without reading it).
+    pub(super) fn get_at(&self, job: &JobId, events: u64) -> Option<(JobRecord, JobState)> {
+        let inner = self.lock();
+        inner
+            .entries
+            .get(job)
+            .filter(|e| e.events == events && !inner.unsettled.contains(job))
+            .map(|e| (e.record.clone(), e.state.clone()))
+    }
+
     /// Keeps what a load read from the store (`events` events folded into `state`), unless a commit to the job came
     /// between the ticket and now.
     pub(super) fn offer(

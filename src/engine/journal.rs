@@ -8,7 +8,7 @@
 
 use super::job_cache::JobCache;
 use crate::ids::JobId;
-use crate::job::{JobEvent, JobRecord, JobState, JobSummary, fold};
+use crate::job::{JobEvent, JobRecord, JobState, JobSummary, apply, fold};
 use crate::redact::{Redactor, Redactors};
 use crate::store::{Batch, CommitOutcome, Store, StoreError, indexes, job_list};
 use std::collections::HashMap;
@@ -244,7 +244,7 @@ impl LockedJobs {
                 None => next.push((job.clone(), after)),
             }
         }
-        self.relist(&mut batch, &appends)?;
+        self.relist(&mut batch, &appends, &next)?;
         let journal = self.journal.clone();
         let cache = &journal.inner.cache;
         // Out of the cache before the write: the store's readers see the commit before this task hears of it. Left
@@ -286,11 +286,14 @@ impl LockedJobs {
     }
 
     /// Adds to `batch` the new listing ([`crate::store::job_list`]) of each job whose appended events change where
-    /// it is (an attempt queued, started or ended), folded from its stored events and the new ones.
+    /// it is (an attempt queued, started or ended), folded from its stored events and the new ones: the cached
+    /// state when it folds every stored event (the job is locked, so none can come between), else the store's.
+    /// `next`: each job's sequence number after the new events.
     fn relist(
         &self,
         batch: &mut Batch,
         appends: &[(JobId, Vec<JobEvent>)],
+        next: &[(JobId, u64)],
     ) -> Result<(), StoreError> {
         let store = &self.journal.inner.store;
         let mut done: Vec<&JobId> = Vec::new();
@@ -307,12 +310,24 @@ impl LockedJobs {
             if !new.iter().any(|e| e.changes_status()) {
                 continue;
             }
-            let Some(record) = store.job::<JobRecord>(job.as_str())? else {
-                continue;
+            let stored = next
+                .iter()
+                .find(|(j, _)| j == job)
+                .map(|(_, n)| n - new.len() as u64);
+            let cached = stored.and_then(|n| self.journal.inner.cache.get_at(job, n));
+            let summary = if let Some((record, mut state)) = cached {
+                for event in new {
+                    apply(&mut state, &record, event);
+                }
+                JobSummary::of(&record, &state)
+            } else {
+                let Some(record) = store.job::<JobRecord>(job.as_str())? else {
+                    continue;
+                };
+                let mut events: Vec<JobEvent> = store.job_events(job.as_str())?;
+                events.extend(new.into_iter().cloned());
+                JobSummary::of(&record, &fold(&record, &events))
             };
-            let mut events: Vec<JobEvent> = store.job_events(job.as_str())?;
-            events.extend(new.into_iter().cloned());
-            let summary = JobSummary::of(&record, &fold(&record, &events));
             let old = indexes::JOB_SUMMARIES.get(store, job)?;
             job_list::write_listing(batch, old.as_ref(), &summary);
         }

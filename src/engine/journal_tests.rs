@@ -405,3 +405,46 @@ async fn a_commit_visible_in_the_store_is_never_hidden_by_the_cache() {
         "read from the store after a failure"
     );
 }
+
+/// A commit that moves a job's attempt writes the job's listing from the state it folds to: the same listing
+/// whether the job was in memory (folded from the cache) or not (read back from the store), and the listing
+/// follows each such commit.
+#[tokio::test]
+async fn a_commit_that_moves_an_attempt_lists_the_job_as_the_store_folds_it() {
+    let at = Utc
+        .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+        .single()
+        .unwrap_or_default();
+    let queued = JobEvent::AttemptQueued {
+        attempt: 1,
+        at,
+        by: "alice".into(),
+        reason: "initial".into(),
+        only_steps: None,
+    };
+    let started = JobEvent::AttemptStarted { attempt: 1, at };
+    for cached in [true, false] {
+        let (_dir, store) = store();
+        let journal = journal(&store);
+        let j = stored_job(&store, 1).await;
+        for next in [queued.clone(), started.clone()] {
+            if cached {
+                journal.load(&j).expect("loads");
+            }
+            journal
+                .append(&j, std::slice::from_ref(&next), |_| {})
+                .await
+                .expect("appends");
+            let record = store
+                .job::<JobRecord>(j.as_str())
+                .expect("reads")
+                .expect("exists");
+            let folded = JobSummary::of(&record, &fold(&record, &stored(&store, &j)));
+            let listed = indexes::JOB_SUMMARIES
+                .get(&store, &j)
+                .expect("reads")
+                .expect("listed");
+            assert_eq!(listed, folded, "cached: {cached}, after {next:?}");
+        }
+    }
+}
