@@ -70,7 +70,26 @@ pub(super) struct State {
     /// Step logs that have a live writer (one writer per file keeps numbering consistent).
     pub(super) open: HashSet<PathBuf>,
     /// Live subscribers per job.
-    pub(super) live: HashMap<String, tokio::sync::broadcast::Sender<LiveLine>>,
+    pub(super) live: HashMap<String, Arc<LiveChannel>>,
+}
+
+/// A job's live lines. The broadcast channel is made when the first subscriber comes: most jobs are never watched,
+/// and a channel of [`LIVE_BUFFER`] slots (about half a megabyte) used to be made for every job that wrote a log.
+#[derive(Debug, Default)]
+pub(super) struct LiveChannel(OnceLock<tokio::sync::broadcast::Sender<LiveLine>>);
+
+impl LiveChannel {
+    /// Receives every line sent from now on.
+    pub(super) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LiveLine> {
+        self.0
+            .get_or_init(|| tokio::sync::broadcast::channel(LIVE_BUFFER).0)
+            .subscribe()
+    }
+
+    /// The channel, when someone receives from it.
+    pub(super) fn listened(&self) -> Option<&tokio::sync::broadcast::Sender<LiveLine>> {
+        self.0.get().filter(|tx| tx.receiver_count() > 0)
+    }
 }
 
 impl Inner {
@@ -184,11 +203,7 @@ impl LogStore {
     /// already stored, so nothing falls between the two).
     pub fn subscribe(&self, job_id: &str) -> tokio::sync::broadcast::Receiver<LiveLine> {
         let mut state = self.inner.state();
-        state
-            .live
-            .entry(job_id.to_owned())
-            .or_insert_with(|| tokio::sync::broadcast::channel(LIVE_BUFFER).0)
-            .subscribe()
+        state.live.entry(job_id.to_owned()).or_default().subscribe()
     }
 
     /// The last `n` lines of a step's log (fewer if it is shorter), oldest first.

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::index;
 use super::reader::{TAIL_BLOCK, complete_len, last_record};
-use super::store::{Inner, LIVE_BUFFER};
+use super::store::{Inner, LiveChannel};
 use super::upload::{self, Uploader};
 use super::{LiveLine, LogLine, LogStore, record};
 use crate::executor::{OutputLine, Stream};
@@ -91,11 +91,7 @@ impl LogStore {
         // Torn bytes were never counted, so cutting them off leaves the counter right.
         let usage = Inner::usage(&mut state, job_id, &job_dir);
         state.open.insert(path.clone());
-        let live = state
-            .live
-            .entry(job_id.to_owned())
-            .or_insert_with(|| tokio::sync::broadcast::channel(LIVE_BUFFER).0)
-            .clone();
+        let live = state.live.entry(job_id.to_owned()).or_default().clone();
         drop(state);
         let redactor = self
             .inner
@@ -142,7 +138,7 @@ impl LogStore {
 /// writer brings the log's search index up to date. Dropping the writer flushes.
 #[derive(Debug)]
 pub struct StepLogWriter {
-    live: tokio::sync::broadcast::Sender<LiveLine>,
+    live: Arc<LiveChannel>,
     job: String,
     attempt: u32,
     step: String,
@@ -398,9 +394,9 @@ impl StepLogWriter {
     fn write_out(&mut self) -> io::Result<()> {
         self.file.flush()?;
         let mut lines = std::mem::take(&mut self.unpublished);
-        if self.live.receiver_count() > 0 {
+        if let Some(live) = self.live.listened() {
             for line in lines.drain(..) {
-                let _ = self.live.send(LiveLine {
+                let _ = live.send(LiveLine {
                     attempt: self.attempt,
                     step: self.step.clone(),
                     line,
@@ -577,7 +573,7 @@ impl Drop for StepLogWriter {
             && state
                 .live
                 .get(&self.job)
-                .is_some_and(|tx| tx.receiver_count() == 0)
+                .is_some_and(|live| live.listened().is_none())
         {
             state.live.remove(&self.job);
         }
