@@ -75,20 +75,29 @@ pub(super) struct State {
 
 /// A job's live lines. The broadcast channel is made when the first subscriber comes: most jobs are never watched,
 /// and a channel of [`LIVE_BUFFER`] slots (about half a megabyte) used to be made for every job that wrote a log.
+/// A subscriber subscribes, then reads the file; a writer writes the file, then looks for subscribers. Both go
+/// through one lock, so one of them sees the other: the line is either sent or in what the subscriber reads.
 #[derive(Debug, Default)]
-pub(super) struct LiveChannel(OnceLock<tokio::sync::broadcast::Sender<LiveLine>>);
+pub(super) struct LiveChannel(Mutex<Option<tokio::sync::broadcast::Sender<LiveLine>>>);
 
 impl LiveChannel {
+    fn lock(&self) -> MutexGuard<'_, Option<tokio::sync::broadcast::Sender<LiveLine>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Receives every line sent from now on.
     pub(super) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LiveLine> {
-        self.0
-            .get_or_init(|| tokio::sync::broadcast::channel(LIVE_BUFFER).0)
+        self.lock()
+            .get_or_insert_with(|| tokio::sync::broadcast::channel(LIVE_BUFFER).0)
             .subscribe()
     }
 
     /// The channel, when someone receives from it.
-    pub(super) fn listened(&self) -> Option<&tokio::sync::broadcast::Sender<LiveLine>> {
-        self.0.get().filter(|tx| tx.receiver_count() > 0)
+    pub(super) fn listened(&self) -> Option<tokio::sync::broadcast::Sender<LiveLine>> {
+        self.lock()
+            .as_ref()
+            .filter(|tx| tx.receiver_count() > 0)
+            .cloned()
     }
 }
 
