@@ -49,7 +49,7 @@ mod writer;
 pub use hydrate::Reconciled;
 pub use mirror::LogMirror;
 pub use retention::retention_sweep;
-pub use store::LogStore;
+pub use store::{LiveSubscription, LogStore};
 pub use writer::StepLogWriter;
 
 use chrono::{DateTime, Utc};

@@ -99,9 +99,70 @@ impl LiveChannel {
             .filter(|tx| tx.receiver_count() > 0)
             .cloned()
     }
+
+    /// How many receive from it.
+    fn receivers(&self) -> usize {
+        self.lock().as_ref().map_or(0, |tx| tx.receiver_count())
+    }
+}
+
+/// A live viewer's receiver of a job's lines ([`LogStore::subscribe`]). When the last viewer of a job that no
+/// writer is writing goes, the job's channel goes with it: a viewer of an ended job, which no writer will ever
+/// close, used to leave its channel (about half a megabyte) in memory for as long as the server ran.
+pub struct LiveSubscription {
+    receiver: tokio::sync::broadcast::Receiver<LiveLine>,
+    channel: Arc<LiveChannel>,
+    job: String,
+    store: Arc<Inner>,
+}
+
+impl std::ops::Deref for LiveSubscription {
+    type Target = tokio::sync::broadcast::Receiver<LiveLine>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.receiver
+    }
+}
+
+impl std::ops::DerefMut for LiveSubscription {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.receiver
+    }
+}
+
+impl Drop for LiveSubscription {
+    fn drop(&mut self) {
+        let mut state = self.store.state();
+        // This receiver is still counted: the channel is idle when it is the only one.
+        self.store
+            .drop_idle_live(&mut state, &self.job, Some(&self.channel));
+    }
 }
 
 impl Inner {
+    /// Forgets `job`'s live channel when no writer of the job is open and nobody else receives from it.
+    /// `leaving`: a subscription being dropped (its own receiver is not counted, and only its own channel is
+    /// forgotten: after a reconnection the map may hold a newer one); `None` from a writer that closed.
+    pub(super) fn drop_idle_live(
+        &self,
+        state: &mut State,
+        job: &str,
+        leaving: Option<&Arc<LiveChannel>>,
+    ) {
+        let Some(live) = state.live.get(job) else {
+            return;
+        };
+        if leaving.is_some_and(|l| !Arc::ptr_eq(l, live)) {
+            return;
+        }
+        let others = usize::from(leaving.is_some());
+        let job_dir = self.root.join(job);
+        let writing = state.open.iter().any(|p| p.starts_with(&job_dir));
+        if !writing && live.receivers() <= others {
+            state.live.remove(job);
+        }
+    }
+
     /// The bookkeeping, locked (a lock poisoned by a panic is used as it is).
     pub(super) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -210,9 +271,15 @@ impl LogStore {
 
     /// Receives every line appended to `job_id`'s logs from now on (subscribe first, then read what is
     /// already stored, so nothing falls between the two).
-    pub fn subscribe(&self, job_id: &str) -> tokio::sync::broadcast::Receiver<LiveLine> {
+    pub fn subscribe(&self, job_id: &str) -> LiveSubscription {
         let mut state = self.inner.state();
-        state.live.entry(job_id.to_owned()).or_default().subscribe()
+        let channel = state.live.entry(job_id.to_owned()).or_default().clone();
+        LiveSubscription {
+            receiver: channel.subscribe(),
+            channel,
+            job: job_id.to_owned(),
+            store: self.inner.clone(),
+        }
     }
 
     /// The last `n` lines of a step's log (fewer if it is shorter), oldest first.

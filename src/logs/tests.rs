@@ -577,3 +577,44 @@ fn search_table() {
     assert_eq!(first[0].line.number, 1);
     assert!(Pattern::new("(unclosed").is_err());
 }
+
+/// A job's live channel lives while a writer of the job is open or a viewer receives from it, and goes with the
+/// last of them: a viewer of an ended job (no writer will ever close it) leaves nothing behind, and a viewer that
+/// reconnects keeps the channel of the others.
+#[test]
+fn a_jobs_live_channel_goes_with_its_last_writer_or_viewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogStore::open(&dir.path().join("logs"), u64::MAX).unwrap();
+    let channels = |logs: &LogStore| {
+        let mut jobs: Vec<String> = logs.inner.state().live.keys().cloned().collect();
+        jobs.sort();
+        jobs
+    };
+    {
+        let mut w = logs.writer("ended", 1, "s").unwrap();
+        w.append(&out(Stream::Stdout, 0, "done")).unwrap();
+    }
+    assert!(channels(&logs).is_empty(), "a writer nobody watched");
+    let viewer = logs.subscribe("ended");
+    assert_eq!(channels(&logs), ["ended"]);
+    drop(viewer);
+    assert!(channels(&logs).is_empty(), "the ended job's viewer went");
+
+    let w = logs.writer("running", 1, "s").unwrap();
+    let first = logs.subscribe("running");
+    let second = logs.subscribe("running");
+    drop(first);
+    drop(w);
+    assert_eq!(channels(&logs), ["running"], "a viewer still receives");
+    // A reconnection subscribes again before the old subscription goes: the new one is kept.
+    let mut again = logs.subscribe("running");
+    drop(second);
+    assert_eq!(channels(&logs), ["running"]);
+    let mut w = logs.writer("running", 1, "t").unwrap();
+    w.append(&out(Stream::Stdout, 0, "live")).unwrap();
+    w.flush().unwrap();
+    assert_eq!(again.try_recv().unwrap().line.text, "live");
+    drop(w);
+    drop(again);
+    assert!(channels(&logs).is_empty(), "the last viewer went");
+}

@@ -567,15 +567,6 @@ impl Drop for StepLogWriter {
         self.index_if_behind(index::BLOCK);
         let mut state = self.store.state();
         state.open.remove(&self.path);
-        let job_dir = self.store.root.join(&self.job);
-        let writing = state.open.iter().any(|p| p.starts_with(&job_dir));
-        if !writing
-            && state
-                .live
-                .get(&self.job)
-                .is_some_and(|live| live.listened().is_none())
-        {
-            state.live.remove(&self.job);
-        }
+        self.store.drop_idle_live(&mut state, &self.job, None);
     }
 }
