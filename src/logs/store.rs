@@ -108,41 +108,50 @@ impl LiveChannel {
 
 /// A live viewer's receiver of a job's lines ([`LogStore::subscribe`]). When the last viewer of a job that no
 /// writer is writing goes, the job's channel goes with it: a viewer of an ended job, which no writer will ever
-/// close, used to leave its channel (about half a megabyte) in memory for as long as the server ran.
+/// close, used to leave its channel (about half a megabyte) in memory for as long as the server ran. Only receiving
+/// is offered (no second receiver can be made from it that this bookkeeping would not count).
 pub struct LiveSubscription {
-    receiver: tokio::sync::broadcast::Receiver<LiveLine>,
+    /// `None` only while it is dropped.
+    receiver: Option<tokio::sync::broadcast::Receiver<LiveLine>>,
     channel: Arc<LiveChannel>,
     job: String,
     store: Arc<Inner>,
 }
 
-impl std::ops::Deref for LiveSubscription {
-    type Target = tokio::sync::broadcast::Receiver<LiveLine>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.receiver
+impl LiveSubscription {
+    /// The next line, waiting for it (see [`tokio::sync::broadcast::Receiver::recv`]).
+    pub async fn recv(&mut self) -> Result<LiveLine, tokio::sync::broadcast::error::RecvError> {
+        match &mut self.receiver {
+            Some(receiver) => receiver.recv().await,
+            None => Err(tokio::sync::broadcast::error::RecvError::Closed),
+        }
     }
-}
 
-impl std::ops::DerefMut for LiveSubscription {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.receiver
+    /// The next line if one is there (see [`tokio::sync::broadcast::Receiver::try_recv`]).
+    pub fn try_recv(&mut self) -> Result<LiveLine, tokio::sync::broadcast::error::TryRecvError> {
+        match &mut self.receiver {
+            Some(receiver) => receiver.try_recv(),
+            None => Err(tokio::sync::broadcast::error::TryRecvError::Closed),
+        }
     }
 }
 
 impl Drop for LiveSubscription {
     fn drop(&mut self) {
+        // The receiver goes under the lock, so of two leaving at once (or a viewer and the last writer) the later
+        // one counts none left.
         let mut state = self.store.state();
-        // This receiver is still counted: the channel is idle when it is the only one.
+        drop(self.receiver.take());
         self.store
             .drop_idle_live(&mut state, &self.job, Some(&self.channel));
     }
 }
 
 impl Inner {
-    /// Forgets `job`'s live channel when no writer of the job is open and nobody else receives from it.
-    /// `leaving`: a subscription being dropped (its own receiver is not counted, and only its own channel is
-    /// forgotten: after a reconnection the map may hold a newer one); `None` from a writer that closed.
+    /// Forgets `job`'s live channel when no writer of the job is open and nobody receives from it. `leaving`: the
+    /// channel of a subscription being dropped (only that one is forgotten: after a reconnection the map may hold a
+    /// newer one); `None` from a writer that closed. Called with the state locked, which every receiver's and
+    /// writer's end also holds.
     pub(super) fn drop_idle_live(
         &self,
         state: &mut State,
@@ -155,10 +164,9 @@ impl Inner {
         if leaving.is_some_and(|l| !Arc::ptr_eq(l, live)) {
             return;
         }
-        let others = usize::from(leaving.is_some());
         let job_dir = self.root.join(job);
         let writing = state.open.iter().any(|p| p.starts_with(&job_dir));
-        if !writing && live.receivers() <= others {
+        if !writing && live.receivers() == 0 {
             state.live.remove(job);
         }
     }
@@ -275,7 +283,7 @@ impl LogStore {
         let mut state = self.inner.state();
         let channel = state.live.entry(job_id.to_owned()).or_default().clone();
         LiveSubscription {
-            receiver: channel.subscribe(),
+            receiver: Some(channel.subscribe()),
             channel,
             job: job_id.to_owned(),
             store: self.inner.clone(),

@@ -399,7 +399,7 @@ fn a_published_line_is_already_readable() {
     let mut w = logs.writer("job-1", 1, "s").unwrap();
     let lines = super::store::LIVE_BUFFER as u64 + 3000;
     let (mut received, mut lagged) = (0, false);
-    let mut check = |rx: &mut tokio::sync::broadcast::Receiver<LiveLine>| loop {
+    let mut check = |rx: &mut LiveSubscription| loop {
         match rx.try_recv() {
             Ok(l) => {
                 // The file is appended in order: each line received is checked, the earlier ones with it.
@@ -617,4 +617,36 @@ fn a_jobs_live_channel_goes_with_its_last_writer_or_viewer() {
     drop(w);
     drop(again);
     assert!(channels(&logs).is_empty(), "the last viewer went");
+}
+
+/// Two viewers leaving at once, or a viewer leaving while the last writer closes, still leave no channel behind:
+/// whichever goes last counts nobody left.
+#[test]
+fn viewers_and_writers_that_leave_at_once_leave_no_channel_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogStore::open(&dir.path().join("logs"), u64::MAX).unwrap();
+    for round in 0..500 {
+        let job = format!("job-{round}");
+        let a = logs.subscribe(&job);
+        let writer_or_viewer: Box<dyn Send> = if round % 2 == 0 {
+            Box::new(logs.subscribe(&job))
+        } else {
+            Box::new(logs.writer(&job, 1, "s").unwrap())
+        };
+        let both = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let other = {
+            let both = both.clone();
+            std::thread::spawn(move || {
+                both.wait();
+                drop(writer_or_viewer);
+            })
+        };
+        both.wait();
+        drop(a);
+        other.join().unwrap();
+        assert!(
+            logs.inner.state().live.is_empty(),
+            "round {round}: a channel was left behind"
+        );
+    }
 }
