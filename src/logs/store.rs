@@ -113,7 +113,6 @@ impl LiveChannel {
 pub struct LiveSubscription {
     /// `None` only while it is dropped.
     receiver: Option<tokio::sync::broadcast::Receiver<LiveLine>>,
-    channel: Arc<LiveChannel>,
     job: String,
     store: Arc<Inner>,
 }
@@ -142,28 +141,18 @@ impl Drop for LiveSubscription {
         // one counts none left.
         let mut state = self.store.state();
         drop(self.receiver.take());
-        self.store
-            .drop_idle_live(&mut state, &self.job, Some(&self.channel));
+        self.store.drop_idle_live(&mut state, &self.job);
     }
 }
 
 impl Inner {
-    /// Forgets `job`'s live channel when no writer of the job is open and nobody receives from it. `leaving`: the
-    /// channel of a subscription being dropped (only that one is forgotten: after a reconnection the map may hold a
-    /// newer one); `None` from a writer that closed. Called with the state locked, which every receiver's and
-    /// writer's end also holds.
-    pub(super) fn drop_idle_live(
-        &self,
-        state: &mut State,
-        job: &str,
-        leaving: Option<&Arc<LiveChannel>>,
-    ) {
+    /// Forgets `job`'s live channel when no writer of the job is open and nobody receives from it. Called with the
+    /// state locked, which every receiver's and writer's end also holds: while either lives, the map holds the
+    /// channel it uses, so the one forgotten is never another's.
+    pub(super) fn drop_idle_live(&self, state: &mut State, job: &str) {
         let Some(live) = state.live.get(job) else {
             return;
         };
-        if leaving.is_some_and(|l| !Arc::ptr_eq(l, live)) {
-            return;
-        }
         let job_dir = self.root.join(job);
         let writing = state.open.iter().any(|p| p.starts_with(&job_dir));
         if !writing && live.receivers() == 0 {
@@ -281,10 +270,9 @@ impl LogStore {
     /// already stored, so nothing falls between the two).
     pub fn subscribe(&self, job_id: &str) -> LiveSubscription {
         let mut state = self.inner.state();
-        let channel = state.live.entry(job_id.to_owned()).or_default().clone();
+        let receiver = state.live.entry(job_id.to_owned()).or_default().subscribe();
         LiveSubscription {
-            receiver: Some(channel.subscribe()),
-            channel,
+            receiver: Some(receiver),
             job: job_id.to_owned(),
             store: self.inner.clone(),
         }

@@ -580,7 +580,7 @@ fn search_table() {
 
 /// A job's live channel lives while a writer of the job is open or a viewer receives from it, and goes with the
 /// last of them: a viewer of an ended job (no writer will ever close it) leaves nothing behind, and a viewer that
-/// reconnects keeps the channel of the others.
+/// subscribes again before its old subscription goes keeps the channel.
 #[test]
 fn a_jobs_live_channel_goes_with_its_last_writer_or_viewer() {
     let dir = tempfile::tempdir().unwrap();
@@ -606,7 +606,7 @@ fn a_jobs_live_channel_goes_with_its_last_writer_or_viewer() {
     drop(first);
     drop(w);
     assert_eq!(channels(&logs), ["running"], "a viewer still receives");
-    // A reconnection subscribes again before the old subscription goes: the new one is kept.
+    // Subscribed again before the old subscription goes: the channel is kept.
     let mut again = logs.subscribe("running");
     drop(second);
     assert_eq!(channels(&logs), ["running"]);

@@ -567,6 +567,6 @@ impl Drop for StepLogWriter {
         self.index_if_behind(index::BLOCK);
         let mut state = self.store.state();
         state.open.remove(&self.path);
-        self.store.drop_idle_live(&mut state, &self.job, None);
+        self.store.drop_idle_live(&mut state, &self.job);
     }
 }
