@@ -58,6 +58,14 @@ string_id!(
     /// the same on every try of that delivery, so the receiver can dedupe.
     CallbackDeliveryId
 );
+impl CommitSha {
+    /// Whether `s` is a full commit SHA (40 hex digits), which names one commit for good (a branch name or a short
+    /// SHA can come to name another).
+    pub fn is_full(s: &str) -> bool {
+        s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+}
+
 number_id!(
     /// A GitHub App installation; tokens, rate limits and the outbox are per installation.
     InstallationId

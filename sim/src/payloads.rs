@@ -365,6 +365,12 @@ pub fn push(repo_full_name: &str, installation_id: u64, git_ref: &str, after_sha
         )),
     );
     set(&mut v, "/repository/master_branch", json!(DEFAULT_BRANCH));
+    // A push's payload carries the time of that push (Unix seconds), as GitHub's do.
+    set(
+        &mut v,
+        "/repository/pushed_at",
+        json!(chrono::Utc::now().timestamp()),
+    );
     v
 }
 

@@ -60,7 +60,8 @@ impl GithubClient {
             .ok_or_else(|| GithubError::Decode("repository without default_branch".into()))
     }
 
-    /// `GET /repos/{o}/{r}/contents/{path}?ref=`: a file's text, `None` when it does not exist.
+    /// `GET /repos/{o}/{r}/contents/{path}?ref=`: a file's text, `None` when it does not exist. A copy kept from an
+    /// earlier read answers at once when `git_ref` is a full commit SHA, and makes the read conditional otherwise.
     pub async fn file(
         &self,
         inst: InstallationId,
@@ -82,6 +83,13 @@ impl GithubClient {
             git_ref.map(str::to_string),
         );
         let kept = self.files.get(&key);
+        // A commit's files never change: a copy kept at a full commit SHA is the file, and GitHub is not asked.
+        if let Some(file) = kept
+            .as_ref()
+            .filter(|_| git_ref.is_some_and(CommitSha::is_full))
+        {
+            return Ok(Some(file.text.clone()));
+        }
         let tag = kept.as_ref().map(|k| k.etag.as_str());
         match self
             .send(

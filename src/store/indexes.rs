@@ -99,6 +99,11 @@ pub const JOB_LIST: Index<JobListKey, ()> = Index::new("job-list");
 /// past the redelivery window) → why: what `GET /api/v1/queue` shows as parked and a replay clears.
 pub const PARKED_DELIVERIES: Index<DeliveryGuid, ParkedDelivery> = Index::new("parked-delivery");
 
+/// A repository → the head of its default branch as the last push to it said: the trigger reads the repo config at
+/// that commit, whose files never change, so the copy kept in memory answers without asking GitHub (see
+/// [`DefaultHead`]). Written when a push to the default branch is processed.
+pub const DEFAULT_HEADS: Index<RepoKey, DefaultHead> = Index::new("default-head");
+
 /// A webhook delivery's GUID, as an index key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryGuid(pub String);
@@ -422,5 +427,36 @@ impl IndexPrefix<GroupSlot> for GroupLine {
     fn path(&self) -> String {
         let escaped = segment(&self.group);
         format!("{}/{escaped}/", self.repo.to_string().to_ascii_lowercase())
+    }
+}
+
+/// A repository, compared case-insensitively as GitHub does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoKey(pub RepoName);
+
+impl IndexKey for RepoKey {
+    fn path(&self) -> String {
+        self.0.to_string().to_ascii_lowercase()
+    }
+}
+
+/// Where a repository's default branch pointed when it was last pushed to, as that push's delivery said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultHead {
+    /// The default branch's name then (a renamed default branch no longer matches, and its config is read by name).
+    pub branch: String,
+    /// The commit the push left the branch at.
+    pub sha: CommitSha,
+    /// When the push happened (Unix seconds, from its payload): an older push delivered later (a redelivery) does
+    /// not move the head back.
+    pub pushed_at: i64,
+    /// When the push's delivery arrived: how old what the head says is, and the order of pushes in one second.
+    pub received_at: DateTime<Utc>,
+}
+
+impl DefaultHead {
+    /// Whether this head comes from a later push than `other`'s.
+    pub fn is_after(&self, other: &DefaultHead) -> bool {
+        (self.pushed_at, self.received_at) >= (other.pushed_at, other.received_at)
     }
 }

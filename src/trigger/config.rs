@@ -7,6 +7,7 @@ use super::{ProcessError, Processor, transient};
 use crate::effect::Effect;
 use crate::ids::{CommitSha, InstallationId};
 use crate::spec::{self, ConfigErrors, RepoConfig};
+use crate::store::indexes::{self, DefaultHead, RepoKey};
 use crate::text::replies;
 use crate::webhook::events::RepoContext;
 
@@ -20,20 +21,57 @@ pub(super) enum ConfigLoad {
     Valid(RepoConfig),
 }
 
+/// How long the default branch's head a push recorded is where the config is read, without a newer push. A push
+/// GitHub failed to deliver is asked for again by the redelivery sweep; this bounds how long a config change whose
+/// push never arrives at all goes unseen (the config is then read by the branch's name).
+pub(super) const DEFAULT_HEAD_TRUSTED_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
 impl Processor {
-    /// Reads and parses the repo config from the default branch.
+    /// Reads and parses the repo config from the default branch: at the commit the last push to it named (a copy
+    /// read before at that commit answers without asking GitHub), or by the branch's name.
     pub(super) async fn load_config(&self, ctx: &RepoContext) -> Result<ConfigLoad, ProcessError> {
-        let text = self
-            .inner
-            .client
-            .file(
-                ctx.installation,
-                &ctx.repo,
-                replies::CONFIG_PATH,
-                Some(&ctx.default_branch),
-            )
-            .await
-            .map_err(transient)?;
+        let head = self.default_head(ctx);
+        self.load_config_at(ctx, head.as_ref()).await
+    }
+
+    /// Where the default branch pointed at its last push, when that is still the default branch and the push is
+    /// recent enough to trust ([`DEFAULT_HEAD_TRUSTED_FOR`]).
+    pub(super) fn default_head(&self, ctx: &RepoContext) -> Option<DefaultHead> {
+        let key = RepoKey(ctx.repo.clone());
+        let head = match indexes::DEFAULT_HEADS.get(&self.inner.store, &key) {
+            Ok(head) => head?,
+            Err(e) => {
+                // Read by the branch's name instead: slower, never wrong.
+                tracing::warn!(repo = %ctx.repo, error = %e, "cannot read the default branch's head");
+                return None;
+            }
+        };
+        let age = self.inner.clock.now() - head.received_at;
+        (head.branch == ctx.default_branch && age <= DEFAULT_HEAD_TRUSTED_FOR).then_some(head)
+    }
+
+    /// Reads and parses the repo config at `head` (when there is no file there, or no head, by the default
+    /// branch's name).
+    pub(super) async fn load_config_at(
+        &self,
+        ctx: &RepoContext,
+        head: Option<&DefaultHead>,
+    ) -> Result<ConfigLoad, ProcessError> {
+        let client = &self.inner.client;
+        let path = replies::CONFIG_PATH;
+        let mut text = None;
+        if let Some(head) = head {
+            text = client
+                .file(ctx.installation, &ctx.repo, path, Some(head.sha.as_str()))
+                .await
+                .map_err(transient)?;
+        }
+        if text.is_none() {
+            text = client
+                .file(ctx.installation, &ctx.repo, path, Some(&ctx.default_branch))
+                .await
+                .map_err(transient)?;
+        }
         Ok(match text {
             None => ConfigLoad::Missing,
             // The default branch's config is the same text from trigger to trigger: parsed once.

@@ -4,13 +4,13 @@
 //! that answer waiting jobs (`answers.rs`) are looked at first: a dispatch that answers a job is not a trigger.
 
 use super::config::ConfigLoad;
-use super::jobs::{EventJobs, is_sha};
+use super::jobs::EventJobs;
 use super::plan::Plan;
 use super::{ProcessError, Processor, transient};
 use crate::engine::JobCommand;
 use crate::ids::{CommitSha, JobId};
 use crate::job::{JobRecord, TriggerKind};
-use crate::store::indexes;
+use crate::store::indexes::{self, DefaultHead, RepoKey};
 use crate::text::replies;
 use crate::webhook::DeliveryRecord;
 use crate::webhook::events::{
@@ -38,7 +38,7 @@ impl Processor {
             Event::CheckRun(e) => self.on_check_run(guid, e).await,
             Event::WorkflowRunCompleted(e) => self.on_workflow_run(guid, e).await,
             Event::CheckSuite(e) => self.on_check_suite(guid, e).await,
-            Event::Push(e) => self.on_push(guid, e).await,
+            Event::Push(e) => self.on_push(record, e).await,
             Event::PullRequest(e)
                 if matches!(e.action.as_str(), "opened" | "synchronize" | "reopened") =>
             {
@@ -139,7 +139,7 @@ impl Processor {
             .client_payload
             .get("sha")
             .and_then(Value::as_str)
-            .filter(|s| is_sha(s))
+            .filter(|s| CommitSha::is_full(s))
         {
             Some(s) => CommitSha(s.to_string()),
             None => self
@@ -328,18 +328,39 @@ impl Processor {
         Ok(plan)
     }
 
-    async fn on_push(&self, guid: &str, e: Push) -> Result<Plan, ProcessError> {
+    async fn on_push(&self, record: &DeliveryRecord, e: Push) -> Result<Plan, ProcessError> {
+        let guid = record.guid.as_str();
         let Some(branch) = e.git_ref.strip_prefix("refs/heads/") else {
             return Ok(Plan::note("push of a tag"));
         };
         if e.deleted || e.after.0.bytes().all(|b| b == b'0') {
             return Ok(Plan::note("branch deleted"));
         }
-        let ConfigLoad::Valid(config) = self.load_config(&e.ctx).await? else {
-            return Ok(Plan::note("no valid repo config"));
+        let mut plan = Plan::default();
+        // A push to the default branch moves where every later trigger reads the config (recorded whatever the
+        // config at the new head is, so a config made invalid or removed is seen as such), unless the head known
+        // comes from a later push (this one was redelivered, or processed late).
+        let known = self.default_head(&e.ctx);
+        let pushed = (branch == e.ctx.default_branch).then(|| DefaultHead {
+            branch: branch.to_string(),
+            sha: e.after.clone(),
+            pushed_at: e.pushed_at.unwrap_or(record.received_at.timestamp()),
+            received_at: record.received_at,
+        });
+        let head = match (pushed, known) {
+            (Some(pushed), known) if known.as_ref().is_none_or(|k| pushed.is_after(k)) => {
+                plan.note
+                    .push(format!("the config is read at `{branch}`'s new head"));
+                plan.default_head = Some((RepoKey(e.ctx.repo.clone()), pushed.clone()));
+                Some(pushed)
+            }
+            (_, known) => known,
+        };
+        let ConfigLoad::Valid(config) = self.load_config_at(&e.ctx, head.as_ref()).await? else {
+            plan.note.push("no valid repo config".into());
+            return Ok(plan);
         };
         let specs = config.jobs_for_push(branch);
-        let mut plan = Plan::default();
         let description = format!("push to `{branch}` by @{}", e.sender.login);
         self.jobs_for(
             &mut plan,

@@ -127,8 +127,3 @@ pub(super) fn value_text(v: &Value) -> String {
         other => other.to_string(),
     }
 }
-
-/// Whether `s` is a full commit SHA (40 hex digits).
-pub(super) fn is_sha(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}

@@ -10,7 +10,8 @@ use crate::engine::{CommittedCommands, Engine, JobCommand};
 use crate::ids::{InstallationId, JobId, RepoName};
 use crate::job::JobRecord;
 use crate::store::indexes::{
-    self, CommentCommandKey, CommitKey, DeliveryJobKey, HeldKey, PrJobKey, PrKey,
+    self, CommentCommandKey, CommitKey, DefaultHead, DeliveryJobKey, HeldKey, PrJobKey, PrKey,
+    RepoKey,
 };
 use crate::store::{Batch, PendingKey, QueuedInLog};
 use crate::webhook::events::{self, Event};
@@ -39,6 +40,8 @@ pub(super) struct Plan {
     /// What the delivery asked for that did not run because it already had (a comment's command that ran before),
     /// with why: what a replay's answer lists.
     pub(super) skipped: Vec<String>,
+    /// A push to the default branch: where the branch now points, so later triggers read the config there.
+    pub(super) default_head: Option<(RepoKey, DefaultHead)>,
 }
 
 impl Plan {
@@ -79,6 +82,9 @@ impl Plan {
         }
         for key in &self.released {
             indexes::HELD_JOBS.delete(batch, key);
+        }
+        if let Some((repo, head)) = &self.default_head {
+            indexes::DEFAULT_HEADS.put(batch, repo, head);
         }
     }
 }

@@ -198,6 +198,9 @@ pub struct Push {
     pub after: CommitSha,
     /// Whether the ref was deleted.
     pub deleted: bool,
+    /// When the push happened (`repository.pushed_at`, Unix seconds): it orders pushes whatever order their
+    /// deliveries arrive in (a redelivered push keeps its time).
+    pub pushed_at: Option<i64>,
     /// Who pushed.
     pub sender: Actor,
 }
@@ -495,6 +498,10 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
                 .get("deleted")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            pushed_at: body
+                .get("repository")
+                .and_then(|r| r.get("pushed_at"))
+                .and_then(Value::as_i64),
             sender,
         }),
         "pull_request" => {

@@ -4,9 +4,10 @@
 
 use crate::support;
 
-use boomerang_sim::RecordedCall;
+use boomerang::clock::{Clock, ManualClock};
+use boomerang_sim::{RecordedCall, payloads};
 use std::time::Duration;
-use support::{Harness, REPO};
+use support::{Harness, INSTALLATION, MAIN_SHA, PR, REPO};
 
 /// The content-creating requests boomerang sent to the repository, as `METHOD kind` (`POST check-run`, …).
 fn writes(calls: &[RecordedCall]) -> Vec<String> {
@@ -150,5 +151,139 @@ async fn an_unchanged_repo_config_is_read_conditionally() {
         .map(|c| c.status)
         .collect();
     assert_eq!(reads, [200, 304, 200], "the config reads and their answers");
+    h.finish().await;
+}
+
+/// The config reads of the test, as (`ref` query, status).
+fn config_reads(h: &Harness) -> Vec<(String, u16)> {
+    let config = format!("/repos/{REPO}/contents/.github/boomerang.yml");
+    h.sim
+        .calls()
+        .iter()
+        .filter(|c| c.method == "GET" && c.path == config)
+        .map(|c| (c.query.clone().unwrap_or_default(), c.status))
+        .collect()
+}
+
+/// The default branch's next commit in the tests below, with a config of one other job.
+const NEXT_SHA: &str = "fedcba9876543210fedcba9876543210fedcba98";
+const NEXT_CONFIG: &str = "jobs:\n  other:\n    steps:\n      - run: echo other\n";
+
+/// Moves the simulated default branch to [`NEXT_SHA`], whose config has only `other` (the simulator keeps files
+/// by ref: the branch's own copy changes too).
+fn commit_next_config(h: &Harness) {
+    for git_ref in [NEXT_SHA, "main"] {
+        h.sim
+            .set_file(REPO, git_ref, ".github/boomerang.yml", NEXT_CONFIG);
+    }
+    h.sim.set_branch(REPO, "main", NEXT_SHA);
+}
+
+/// Once a push to the default branch names its head, the config is read there once: a commit's files never
+/// change, so later triggers use the copy without asking GitHub. The next push moves the read to its commit, so
+/// a changed config takes effect with the push that changed it.
+#[tokio::test]
+async fn the_config_is_read_once_per_default_branch_head() {
+    let h = Harness::builder().start().await;
+    let push = h
+        .send(
+            "push",
+            &payloads::push(REPO, INSTALLATION, "refs/heads/main", MAIN_SHA),
+        )
+        .await;
+    h.wait_settled(&push.guid).await;
+    h.comment("alice", "/run greet who=a").await;
+    h.wait_check_runs_completed("boomerang/greet", 1).await;
+    h.comment("alice", "/run greet who=b").await;
+    h.wait_check_runs_completed("boomerang/greet", 2).await;
+
+    commit_next_config(&h);
+    let push = h
+        .send(
+            "push",
+            &payloads::push(REPO, INSTALLATION, "refs/heads/main", NEXT_SHA),
+        )
+        .await;
+    h.wait_settled(&push.guid).await;
+    h.comment("alice", "/run other").await;
+    let run = h.wait_check_run_completed("boomerang/other").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    assert_eq!(
+        config_reads(&h),
+        [
+            (format!("ref={MAIN_SHA}"), 200),
+            (format!("ref={NEXT_SHA}"), 200)
+        ],
+        "one read per head, none for the comments"
+    );
+    h.finish().await;
+}
+
+/// A push to the default branch delivered after a later one (GitHub redelivering a push that was lost) does not
+/// move the config back to its older commit: pushes are ordered by when they happened, not by when they arrived.
+#[tokio::test]
+async fn a_redelivered_older_push_does_not_move_the_config_back() {
+    let h = Harness::builder().start().await;
+    commit_next_config(&h);
+    let newer = h
+        .send(
+            "push",
+            &payloads::push(REPO, INSTALLATION, "refs/heads/main", NEXT_SHA),
+        )
+        .await;
+    h.wait_settled(&newer.guid).await;
+    let mut older = payloads::push(REPO, INSTALLATION, "refs/heads/main", MAIN_SHA);
+    older["repository"]["pushed_at"] = (chrono::Utc::now().timestamp() - 60).into();
+    let older = h.send("push", &older).await;
+    h.wait_settled(&older.guid).await;
+    h.comment("alice", "/run other").await;
+    let run = h.wait_check_run_completed("boomerang/other").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    assert_eq!(config_reads(&h), [(format!("ref={NEXT_SHA}"), 200)]);
+    h.finish().await;
+}
+
+/// A config change whose push never arrives (not even redelivered) is read by the branch's name once the head the
+/// last push named is an hour old.
+#[tokio::test]
+async fn a_config_change_whose_push_is_lost_is_seen_within_the_hour() {
+    let manual = ManualClock::new(chrono::Utc::now());
+    let h = Harness::builder()
+        .clock(Clock::Manual(manual.clone()))
+        .start()
+        .await;
+    let push = h
+        .send(
+            "push",
+            &payloads::push(REPO, INSTALLATION, "refs/heads/main", MAIN_SHA),
+        )
+        .await;
+    h.wait_settled(&push.guid).await;
+    commit_next_config(&h);
+    let comment = payloads::issue_comment_created(
+        REPO,
+        INSTALLATION,
+        PR,
+        9001,
+        "alice",
+        "User",
+        "/run greet who=a",
+    );
+    let comment = h.send("issue_comment", &comment).await;
+    h.wait_settled(&comment.guid).await;
+    h.wait_check_runs_completed("boomerang/greet", 1).await;
+    assert_eq!(
+        config_reads(&h),
+        [(format!("ref={MAIN_SHA}"), 200)],
+        "within the hour the comment uses the head the last push named"
+    );
+    manual.advance(Duration::from_secs(3601));
+    h.comment("alice", "/run other").await;
+    let run = h.wait_check_run_completed("boomerang/other").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    assert_eq!(
+        config_reads(&h).last(),
+        Some(&("ref=main".to_string(), 200))
+    );
     h.finish().await;
 }
