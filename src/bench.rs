@@ -162,6 +162,8 @@ pub struct CommentBench {
     /// Jobs of 20 steps each added to the repo config beside the one the comments run (a busy repository's
     /// config, which every comment reads).
     pub extra_jobs: usize,
+    /// Push each repository's default branch before the comments (see [`push_default_branches`]).
+    pub pushed: bool,
 }
 
 /// `bench comment`: PR comments `/run noop`, one after another; for each, the time from sending the delivery to
@@ -175,6 +177,7 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
         github_latency,
         idle,
         extra_jobs,
+        pushed,
     } = bench;
     let sim = Simulator::start(SimConfig::with_test_key(1, "bench", SECRET)).await?;
     if !github_latency.is_zero() {
@@ -204,6 +207,9 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
         _ => None,
     };
     let running = serve_against(&sim, store, schema.as_ref().map(|s| s.url().to_string())).await?;
+    if pushed {
+        push_default_branches(&sim, &repos).await?;
+    }
     let (mut cold, mut warm, mut acks) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..n {
         if i == installations {
@@ -275,6 +281,9 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
     if extra_jobs > 0 {
         latency.push_str(&format!(" extra_jobs={extra_jobs}"));
     }
+    if pushed {
+        latency.push_str(" pushed");
+    }
     println!(
         "comment store={store}{latency}: PR comment delivery → check run created, cold (an installation's first: token minted): {}",
         Stats::of(cold)
@@ -287,6 +296,33 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
         "comment store={store}{latency}: of which the delivery's acknowledgement (recorded durably), all: {}",
         Stats::of(acks)
     );
+    Ok(())
+}
+
+/// Sends a push of [`SHA`] to each repository's default branch, as an active repository has had, and waits until
+/// each push was processed (its config read at that commit, and a moment for the processing's commit): the
+/// comments after it find the default branch's head in the store.
+pub(crate) async fn push_default_branches(
+    sim: &Simulator,
+    repos: &[(u64, String)],
+) -> anyhow::Result<()> {
+    for (inst, repo) in repos {
+        sim.send_webhook("push", &payloads::push(repo, *inst, "refs/heads/main", SHA))
+            .await?;
+    }
+    let at_head = format!("ref={SHA}");
+    sim.wait_until(Duration::from_secs(60), |s| {
+        let reads = s
+            .calls()
+            .iter()
+            .filter(|c| c.path.ends_with("/contents/.github/boomerang.yml"))
+            .filter(|c| c.query.as_deref() == Some(at_head.as_str()))
+            .count();
+        (reads >= repos.len()).then_some(())
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("the pushes were not processed"))?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(())
 }
 

@@ -75,6 +75,10 @@ pub(crate) enum BenchCommand {
         /// config, which every comment reads).
         #[arg(long, default_value_t = 0)]
         extra_jobs: usize,
+        /// Before the comments, push each repository's default branch (an active repository: the config is then
+        /// read at the pushed commit, once, and the installation's token is minted by the push's processing).
+        #[arg(long)]
+        pushed: bool,
     },
     /// Log store: ingest lines/s with redaction, cross-job search latency vs `rg`/`grep -E`, tail latency.
     Logs {
@@ -205,6 +209,10 @@ pub(crate) enum BenchCommand {
         /// Skip graphile-worker (otherwise run when `node` and `npm` are on PATH).
         #[arg(long)]
         no_peer: bool,
+        /// Push each repository's default branch first (an active repository: each job then reads its config
+        /// from the copy kept at the pushed commit, without a GitHub call).
+        #[arg(long)]
+        pushed: bool,
     },
     /// A burst of job requests on one installation under GitHub's real pacing: time to final, peak writes/minute.
     Burst {
@@ -244,6 +252,7 @@ pub(crate) fn run(what: BenchCommand) -> ExitCode {
             github_latency,
             idle,
             extra_jobs,
+            pushed,
         } => run_async(boomerang::bench::comment_latency(
             boomerang::bench::CommentBench {
                 n,
@@ -252,6 +261,7 @@ pub(crate) fn run(what: BenchCommand) -> ExitCode {
                 github_latency,
                 idle,
                 extra_jobs,
+                pushed,
             },
         )),
         BenchCommand::Dag { n, store } => run_async(boomerang::bench::dag(n, store)),
@@ -353,12 +363,14 @@ pub(crate) fn run(what: BenchCommand) -> ExitCode {
             lone,
             database_url,
             no_peer,
+            pushed,
         } => run_async(async move {
             let options = boomerang::bench_job_db::JobDbOptions {
                 jobs,
                 lone,
                 database_url,
                 peer: !no_peer,
+                pushed,
             };
             boomerang::bench_job_db::run(&options).await.map(|_| ())
         }),

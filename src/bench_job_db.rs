@@ -42,6 +42,9 @@ pub struct JobDbOptions {
     pub database_url: Option<String>,
     /// Whether to run graphile-worker beside boomerang (needs the database, `node` and `npm`).
     pub peer: bool,
+    /// Push each repository's default branch first (an active repository: each job then reads its config from
+    /// the copy kept at the pushed commit, without a GitHub call).
+    pub pushed: bool,
 }
 
 /// The database's own count of one backend's work, from `pg_stat_database` and `pg_stat_user_tables`.
@@ -377,6 +380,9 @@ async fn run_backend(
     let running =
         crate::bench::serve_against(&sim, kind, database.as_ref().map(|d| d.server_url.clone()))
             .await?;
+    if options.pushed {
+        crate::bench::push_default_branches(&sim, &repos).await?;
+    }
     let (store, metrics) = (running.app.store.clone(), running.app.metrics.clone());
     // One job per installation first: its token, its config read and the first writes are not what is measured.
     drive(&sim, &metrics, &repos, repos.len(), IN_FLIGHT).await?;

@@ -9,6 +9,7 @@ fn options(database_url: Option<String>) -> JobDbOptions {
         lone: 2,
         database_url,
         peer: false,
+        pushed: false,
     }
 }
 
@@ -23,6 +24,17 @@ fn assert_ran_everything(b: &BackendFigures) {
     assert!(b.jobs_per_s > 0.0, "{b:?}");
     assert!(b.group_commits > 0, "{b:?}");
     assert!(b.batches >= b.group_commits, "{b:?}");
+}
+
+/// With the default branches pushed first, the jobs read their config at the pushed commit: all of them still run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_runs_every_job_after_a_push() {
+    let options = JobDbOptions {
+        pushed: true,
+        ..options(None)
+    };
+    let report = run(&options).await.expect("the bench ran");
+    assert_ran_everything(&report.backends[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
