@@ -60,14 +60,40 @@ impl GithubClient {
             .ok_or_else(|| GithubError::Decode("repository without default_branch".into()))
     }
 
-    /// `GET /repos/{o}/{r}/contents/{path}?ref=`: a file's text, `None` when it does not exist. A copy kept from an
-    /// earlier read answers at once when `git_ref` is a full commit SHA, and makes the read conditional otherwise.
+    /// `GET /repos/{o}/{r}/contents/{path}?ref=`: a file's text at a branch or tag (`None`: the default branch),
+    /// `None` when it does not exist. A copy kept from an earlier read makes the read conditional.
     pub async fn file(
         &self,
         inst: InstallationId,
         repo: &RepoName,
         path: &str,
         git_ref: Option<&str>,
+    ) -> Result<Option<String>, GithubError> {
+        self.read_file(inst, repo, path, git_ref, false).await
+    }
+
+    /// A file's text at commit `sha`, `None` when it does not exist there. A commit's files never change: a copy
+    /// kept from an earlier read answers at once, without asking GitHub (when `sha` is a full 40-digit SHA).
+    pub async fn file_at_commit(
+        &self,
+        inst: InstallationId,
+        repo: &RepoName,
+        path: &str,
+        sha: &CommitSha,
+    ) -> Result<Option<String>, GithubError> {
+        let sha = sha.as_str();
+        self.read_file(inst, repo, path, Some(sha), CommitSha::is_full(sha))
+            .await
+    }
+
+    /// [`Self::file`], or with `immutable` (`git_ref` names a commit) [`Self::file_at_commit`].
+    async fn read_file(
+        &self,
+        inst: InstallationId,
+        repo: &RepoName,
+        path: &str,
+        git_ref: Option<&str>,
+        immutable: bool,
     ) -> Result<Option<String>, GithubError> {
         let mut url = format!("/repos/{repo}/contents/{path}");
         if let Some(r) = git_ref {
@@ -83,11 +109,7 @@ impl GithubClient {
             git_ref.map(str::to_string),
         );
         let kept = self.files.get(&key);
-        // A commit's files never change: a copy kept at a full commit SHA is the file, and GitHub is not asked.
-        if let Some(file) = kept
-            .as_ref()
-            .filter(|_| git_ref.is_some_and(CommitSha::is_full))
-        {
+        if let Some(file) = kept.as_ref().filter(|_| immutable) {
             return Ok(Some(file.text.clone()));
         }
         let tag = kept.as_ref().map(|k| k.etag.as_str());

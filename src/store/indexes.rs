@@ -447,16 +447,76 @@ pub struct DefaultHead {
     pub branch: String,
     /// The commit the push left the branch at.
     pub sha: CommitSha,
+    /// The commit the branch pointed at before that push (when its payload said).
+    pub before: Option<CommitSha>,
     /// When the push happened (Unix seconds, from its payload): an older push delivered later (a redelivery) does
     /// not move the head back.
     pub pushed_at: i64,
-    /// When the push's delivery arrived: how old what the head says is, and the order of pushes in one second.
+    /// When the push's delivery arrived: how old what the head says is.
     pub received_at: DateTime<Utc>,
 }
 
+/// How a push's head stands against the one recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOrder {
+    /// The push came later: its head is the default branch's.
+    Later,
+    /// The push came earlier (a redelivery, or a delivery processed late), or is the recorded one again.
+    Earlier,
+    /// Both happened in the same second and neither follows the other: which is the branch's head is unknown.
+    Unknown,
+}
+
 impl DefaultHead {
-    /// Whether this head comes from a later push than `other`'s.
-    pub fn is_after(&self, other: &DefaultHead) -> bool {
-        (self.pushed_at, self.received_at) >= (other.pushed_at, other.received_at)
+    /// Orders the push that made this head against the one that made `recorded`: by when they happened, and within
+    /// one second (GitHub's `pushed_at` counts seconds) by whether one push started where the other ended.
+    pub fn order_against(&self, recorded: &DefaultHead) -> PushOrder {
+        use std::cmp::Ordering;
+        match self.pushed_at.cmp(&recorded.pushed_at) {
+            Ordering::Greater => PushOrder::Later,
+            Ordering::Less => PushOrder::Earlier,
+            Ordering::Equal if self.sha == recorded.sha => PushOrder::Earlier,
+            Ordering::Equal if self.before.as_ref() == Some(&recorded.sha) => PushOrder::Later,
+            Ordering::Equal if recorded.before.as_ref() == Some(&self.sha) => PushOrder::Earlier,
+            Ordering::Equal => PushOrder::Unknown,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(sha: char, before: Option<char>, pushed_at: i64) -> DefaultHead {
+        let sha_of = |c: char| CommitSha(c.to_string().repeat(40));
+        DefaultHead {
+            branch: "main".into(),
+            sha: sha_of(sha),
+            before: before.map(sha_of),
+            pushed_at,
+            received_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn pushes_are_ordered_by_their_time_then_by_which_one_follows_the_other() {
+        let a = head('a', Some('0'), 100);
+        assert_eq!(
+            head('b', Some('a'), 101).order_against(&a),
+            PushOrder::Later
+        );
+        assert_eq!(head('0', None, 99).order_against(&a), PushOrder::Earlier);
+        // A redelivery of the recorded push.
+        assert_eq!(a.order_against(&a), PushOrder::Earlier);
+        // In the same second: the push that starts where the other ended is the later one, either way round.
+        let b = head('b', Some('a'), 100);
+        assert_eq!(b.order_against(&a), PushOrder::Later);
+        assert_eq!(a.order_against(&b), PushOrder::Earlier);
+        // Same second, unrelated (a force push over another): unknown.
+        assert_eq!(
+            head('c', Some('9'), 100).order_against(&a),
+            PushOrder::Unknown
+        );
+        assert_eq!(head('c', None, 100).order_against(&a), PushOrder::Unknown);
     }
 }

@@ -7,7 +7,8 @@ use super::{ProcessError, Processor, transient};
 use crate::effect::Effect;
 use crate::ids::{CommitSha, InstallationId};
 use crate::spec::{self, ConfigErrors, RepoConfig};
-use crate::store::indexes::{self, DefaultHead, RepoKey};
+use crate::store::Batch;
+use crate::store::indexes::{self, DefaultHead, PushOrder, RepoKey};
 use crate::text::replies;
 use crate::webhook::events::RepoContext;
 
@@ -50,6 +51,35 @@ impl Processor {
         (head.branch == ctx.default_branch && age <= DEFAULT_HEAD_TRUSTED_FOR).then_some(head)
     }
 
+    /// Records `pushed` (a push to the default branch) as where later triggers read the config, unless the head
+    /// recorded comes from a later push; when the two pushes cannot be ordered, forgets the head (triggers read by
+    /// the branch's name until the next push). Committed at once, before anything that can fail, so a push whose
+    /// processing is retried does not leave triggers reading the commit before it. Answers whether the head moved.
+    pub(super) async fn record_default_head(
+        &self,
+        ctx: &RepoContext,
+        pushed: DefaultHead,
+    ) -> Result<bool, ProcessError> {
+        let store = &self.inner.store;
+        let key = RepoKey(ctx.repo.clone());
+        // Ordered against whatever is recorded for this branch, however old (an expired head still orders pushes).
+        let recorded = indexes::DEFAULT_HEADS
+            .get(store, &key)?
+            .filter(|h| h.branch == pushed.branch);
+        let order = recorded.as_ref().map(|r| pushed.order_against(r));
+        let mut batch = Batch::new();
+        match order {
+            None | Some(PushOrder::Later) => indexes::DEFAULT_HEADS.put(&mut batch, &key, &pushed),
+            Some(PushOrder::Earlier) => return Ok(false),
+            Some(PushOrder::Unknown) => {
+                tracing::info!(repo = %ctx.repo, sha = %pushed.sha, "two pushes to the default branch in one second: the config is read by the branch's name");
+                indexes::DEFAULT_HEADS.delete(&mut batch, &key);
+            }
+        }
+        store.commit(batch).await?;
+        Ok(order != Some(PushOrder::Unknown))
+    }
+
     /// Reads and parses the repo config at `head` (when there is no file there, or no head, by the default
     /// branch's name).
     pub(super) async fn load_config_at(
@@ -62,7 +92,7 @@ impl Processor {
         let mut text = None;
         if let Some(head) = head {
             text = client
-                .file(ctx.installation, &ctx.repo, path, Some(head.sha.as_str()))
+                .file_at_commit(ctx.installation, &ctx.repo, path, &head.sha)
                 .await
                 .map_err(transient)?;
         }
@@ -125,7 +155,7 @@ impl Processor {
         let client = &self.inner.client;
         let path = replies::CONFIG_PATH;
         let proposed = client
-            .file(ctx.installation, &ctx.repo, path, Some(head_sha.as_str()))
+            .file_at_commit(ctx.installation, &ctx.repo, path, head_sha)
             .await
             .map_err(transient)?;
         let Some(proposed) = proposed else {

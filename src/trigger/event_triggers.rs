@@ -10,7 +10,7 @@ use super::{ProcessError, Processor, transient};
 use crate::engine::JobCommand;
 use crate::ids::{CommitSha, JobId};
 use crate::job::{JobRecord, TriggerKind};
-use crate::store::indexes::{self, DefaultHead, RepoKey};
+use crate::store::indexes::{self, DefaultHead};
 use crate::text::replies;
 use crate::webhook::DeliveryRecord;
 use crate::webhook::events::{
@@ -337,25 +337,20 @@ impl Processor {
             return Ok(Plan::note("branch deleted"));
         }
         let mut plan = Plan::default();
-        // A push to the default branch moves where every later trigger reads the config (recorded whatever the
-        // config at the new head is, so a config made invalid or removed is seen as such), unless the head known
-        // comes from a later push (this one was redelivered, or processed late).
-        let known = self.default_head(&e.ctx);
-        let pushed = (branch == e.ctx.default_branch).then(|| DefaultHead {
-            branch: branch.to_string(),
-            sha: e.after.clone(),
-            pushed_at: e.pushed_at.unwrap_or(record.received_at.timestamp()),
-            received_at: record.received_at,
-        });
-        let head = match (pushed, known) {
-            (Some(pushed), known) if known.as_ref().is_none_or(|k| pushed.is_after(k)) => {
+        if branch == e.ctx.default_branch {
+            let pushed = DefaultHead {
+                branch: branch.to_string(),
+                sha: e.after.clone(),
+                before: e.before.clone(),
+                pushed_at: e.pushed_at.unwrap_or(record.received_at.timestamp()),
+                received_at: record.received_at,
+            };
+            if self.record_default_head(&e.ctx, pushed).await? {
                 plan.note
                     .push(format!("the config is read at `{branch}`'s new head"));
-                plan.default_head = Some((RepoKey(e.ctx.repo.clone()), pushed.clone()));
-                Some(pushed)
             }
-            (_, known) => known,
-        };
+        }
+        let head = self.default_head(&e.ctx);
         let ConfigLoad::Valid(config) = self.load_config_at(&e.ctx, head.as_ref()).await? else {
             plan.note.push("no valid repo config".into());
             return Ok(plan);

@@ -10,8 +10,7 @@ use crate::engine::{CommittedCommands, Engine, JobCommand};
 use crate::ids::{InstallationId, JobId, RepoName};
 use crate::job::JobRecord;
 use crate::store::indexes::{
-    self, CommentCommandKey, CommitKey, DefaultHead, DeliveryJobKey, HeldKey, PrJobKey, PrKey,
-    RepoKey,
+    self, CommentCommandKey, CommitKey, DeliveryJobKey, HeldKey, PrJobKey, PrKey,
 };
 use crate::store::{Batch, PendingKey, QueuedInLog};
 use crate::webhook::events::{self, Event};
@@ -40,8 +39,6 @@ pub(super) struct Plan {
     /// What the delivery asked for that did not run because it already had (a comment's command that ran before),
     /// with why: what a replay's answer lists.
     pub(super) skipped: Vec<String>,
-    /// A push to the default branch: where the branch now points, so later triggers read the config there.
-    pub(super) default_head: Option<(RepoKey, DefaultHead)>,
 }
 
 impl Plan {
@@ -82,9 +79,6 @@ impl Plan {
         }
         for key in &self.released {
             indexes::HELD_JOBS.delete(batch, key);
-        }
-        if let Some((repo, head)) = &self.default_head {
-            indexes::DEFAULT_HEADS.put(batch, repo, head);
         }
     }
 }

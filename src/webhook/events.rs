@@ -194,6 +194,8 @@ pub struct Push {
     pub ctx: RepoContext,
     /// The full ref (`refs/heads/main`).
     pub git_ref: String,
+    /// The commit the ref pointed at before the push.
+    pub before: Option<CommitSha>,
     /// The new head commit.
     pub after: CommitSha,
     /// Whether the ref was deleted.
@@ -493,6 +495,7 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
         "push" => Event::Push(Push {
             ctx,
             git_ref: need_str(&["ref"])?,
+            before: str_at(body, &["before"]).map(|s| CommitSha(s.to_string())),
             after: CommitSha(need_str(&["after"])?),
             deleted: body
                 .get("deleted")

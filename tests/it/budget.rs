@@ -179,6 +179,13 @@ fn commit_next_config(h: &Harness) {
     h.sim.set_branch(REPO, "main", NEXT_SHA);
 }
 
+/// The push that moves `main` from [`MAIN_SHA`] to [`NEXT_SHA`].
+fn next_push() -> serde_json::Value {
+    let mut push = payloads::push(REPO, INSTALLATION, "refs/heads/main", NEXT_SHA);
+    push["before"] = MAIN_SHA.into();
+    push
+}
+
 /// Once a push to the default branch names its head, the config is read there once: a commit's files never
 /// change, so later triggers use the copy without asking GitHub. The next push moves the read to its commit, so
 /// a changed config takes effect with the push that changed it.
@@ -198,12 +205,7 @@ async fn the_config_is_read_once_per_default_branch_head() {
     h.wait_check_runs_completed("boomerang/greet", 2).await;
 
     commit_next_config(&h);
-    let push = h
-        .send(
-            "push",
-            &payloads::push(REPO, INSTALLATION, "refs/heads/main", NEXT_SHA),
-        )
-        .await;
+    let push = h.send("push", &next_push()).await;
     h.wait_settled(&push.guid).await;
     h.comment("alice", "/run other").await;
     let run = h.wait_check_run_completed("boomerang/other").await;
@@ -225,12 +227,7 @@ async fn the_config_is_read_once_per_default_branch_head() {
 async fn a_redelivered_older_push_does_not_move_the_config_back() {
     let h = Harness::builder().start().await;
     commit_next_config(&h);
-    let newer = h
-        .send(
-            "push",
-            &payloads::push(REPO, INSTALLATION, "refs/heads/main", NEXT_SHA),
-        )
-        .await;
+    let newer = h.send("push", &next_push()).await;
     h.wait_settled(&newer.guid).await;
     let mut older = payloads::push(REPO, INSTALLATION, "refs/heads/main", MAIN_SHA);
     older["repository"]["pushed_at"] = (chrono::Utc::now().timestamp() - 60).into();
@@ -284,6 +281,74 @@ async fn a_config_change_whose_push_is_lost_is_seen_within_the_hour() {
     assert_eq!(
         config_reads(&h).last(),
         Some(&("ref=main".to_string(), 200))
+    );
+    h.finish().await;
+}
+
+/// A push to the default branch whose processing fails (GitHub answers its config read 502, and it is retried)
+/// still moves where triggers read the config: a comment meanwhile does not run the previous commit's config.
+#[tokio::test]
+async fn a_push_whose_processing_is_retried_still_moves_the_config() {
+    use boomerang_sim::{Fault, FaultKind};
+    let h = Harness::builder().start().await;
+    let push = h
+        .send(
+            "push",
+            &payloads::push(REPO, INSTALLATION, "refs/heads/main", MAIN_SHA),
+        )
+        .await;
+    h.wait_settled(&push.guid).await;
+    commit_next_config(&h);
+    h.sim.inject(Fault {
+        method: Some("GET".into()),
+        path_contains: Some("/contents/".into()),
+        kind: FaultKind::Status(502),
+        times: 4,
+    });
+    let push = h.send("push", &next_push()).await;
+    h.sim
+        .wait_until(support::WAIT, |s| {
+            s.calls().iter().any(|c| c.status == 502).then_some(())
+        })
+        .await
+        .expect("the push's config read fails");
+    h.comment("alice", "/run greet who=a").await;
+    let reply = h.wait_reply().await;
+    assert!(reply.contains("`greet`"), "{reply}");
+    h.wait_settled(&push.guid).await;
+    assert!(
+        h.sim
+            .check_runs(REPO)
+            .iter()
+            .all(|r| r.name != "boomerang/greet"),
+        "the job of the config before the push did not run"
+    );
+    h.finish().await;
+}
+
+/// Two pushes to the default branch in the same second, neither starting where the other ended (a force push
+/// over another): which one is the branch's head is unknown, so the config is read by the branch's name.
+#[tokio::test]
+async fn unordered_pushes_in_one_second_read_the_config_by_the_branch_name() {
+    let h = Harness::builder().start().await;
+    let at = chrono::Utc::now().timestamp();
+    let mut first = payloads::push(REPO, INSTALLATION, "refs/heads/main", MAIN_SHA);
+    first["repository"]["pushed_at"] = at.into();
+    let first = h.send("push", &first).await;
+    h.wait_settled(&first.guid).await;
+    commit_next_config(&h);
+    let mut forced = payloads::push(REPO, INSTALLATION, "refs/heads/main", NEXT_SHA);
+    forced["repository"]["pushed_at"] = at.into();
+    let forced = h.send("push", &forced).await;
+    h.wait_settled(&forced.guid).await;
+    h.comment("alice", "/run other").await;
+    let run = h.wait_check_run_completed("boomerang/other").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    let reads = config_reads(&h);
+    assert_eq!(
+        reads.last().map(|r| r.0.as_str()),
+        Some("ref=main"),
+        "{reads:?}"
     );
     h.finish().await;
 }
