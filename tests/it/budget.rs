@@ -179,9 +179,20 @@ fn commit_next_config(h: &Harness) {
     h.sim.set_branch(REPO, "main", NEXT_SHA);
 }
 
+/// A push that moves `main` to `sha`.
+fn main_push(sha: &str) -> serde_json::Value {
+    payloads::push(REPO, INSTALLATION, "refs/heads/main", sha)
+}
+
+/// Sends `push` and waits until it is processed.
+async fn settle_push(h: &Harness, push: &serde_json::Value) {
+    let sent = h.send("push", push).await;
+    h.wait_settled(&sent.guid).await;
+}
+
 /// The push that moves `main` from [`MAIN_SHA`] to [`NEXT_SHA`].
 fn next_push() -> serde_json::Value {
-    let mut push = payloads::push(REPO, INSTALLATION, "refs/heads/main", NEXT_SHA);
+    let mut push = main_push(NEXT_SHA);
     push["before"] = MAIN_SHA.into();
     push
 }
@@ -192,21 +203,14 @@ fn next_push() -> serde_json::Value {
 #[tokio::test]
 async fn the_config_is_read_once_per_default_branch_head() {
     let h = Harness::builder().start().await;
-    let push = h
-        .send(
-            "push",
-            &payloads::push(REPO, INSTALLATION, "refs/heads/main", MAIN_SHA),
-        )
-        .await;
-    h.wait_settled(&push.guid).await;
+    settle_push(&h, &main_push(MAIN_SHA)).await;
     h.comment("alice", "/run greet who=a").await;
     h.wait_check_runs_completed("boomerang/greet", 1).await;
     h.comment("alice", "/run greet who=b").await;
     h.wait_check_runs_completed("boomerang/greet", 2).await;
 
     commit_next_config(&h);
-    let push = h.send("push", &next_push()).await;
-    h.wait_settled(&push.guid).await;
+    settle_push(&h, &next_push()).await;
     h.comment("alice", "/run other").await;
     let run = h.wait_check_run_completed("boomerang/other").await;
     assert_eq!(run.conclusion.as_deref(), Some("success"));
@@ -227,12 +231,10 @@ async fn the_config_is_read_once_per_default_branch_head() {
 async fn a_redelivered_older_push_does_not_move_the_config_back() {
     let h = Harness::builder().start().await;
     commit_next_config(&h);
-    let newer = h.send("push", &next_push()).await;
-    h.wait_settled(&newer.guid).await;
-    let mut older = payloads::push(REPO, INSTALLATION, "refs/heads/main", MAIN_SHA);
+    settle_push(&h, &next_push()).await;
+    let mut older = main_push(MAIN_SHA);
     older["repository"]["pushed_at"] = (chrono::Utc::now().timestamp() - 60).into();
-    let older = h.send("push", &older).await;
-    h.wait_settled(&older.guid).await;
+    settle_push(&h, &older).await;
     h.comment("alice", "/run other").await;
     let run = h.wait_check_run_completed("boomerang/other").await;
     assert_eq!(run.conclusion.as_deref(), Some("success"));
@@ -249,13 +251,7 @@ async fn a_config_change_whose_push_is_lost_is_seen_within_the_hour() {
         .clock(Clock::Manual(manual.clone()))
         .start()
         .await;
-    let push = h
-        .send(
-            "push",
-            &payloads::push(REPO, INSTALLATION, "refs/heads/main", MAIN_SHA),
-        )
-        .await;
-    h.wait_settled(&push.guid).await;
+    settle_push(&h, &main_push(MAIN_SHA)).await;
     commit_next_config(&h);
     let comment = payloads::issue_comment_created(
         REPO,
@@ -291,13 +287,7 @@ async fn a_config_change_whose_push_is_lost_is_seen_within_the_hour() {
 async fn a_push_whose_processing_is_retried_still_moves_the_config() {
     use boomerang_sim::{Fault, FaultKind};
     let h = Harness::builder().start().await;
-    let push = h
-        .send(
-            "push",
-            &payloads::push(REPO, INSTALLATION, "refs/heads/main", MAIN_SHA),
-        )
-        .await;
-    h.wait_settled(&push.guid).await;
+    settle_push(&h, &main_push(MAIN_SHA)).await;
     commit_next_config(&h);
     h.sim.inject(Fault {
         method: Some("GET".into()),
@@ -332,15 +322,13 @@ async fn a_push_whose_processing_is_retried_still_moves_the_config() {
 async fn unordered_pushes_in_one_second_read_the_config_by_the_branch_name() {
     let h = Harness::builder().start().await;
     let at = chrono::Utc::now().timestamp();
-    let mut first = payloads::push(REPO, INSTALLATION, "refs/heads/main", MAIN_SHA);
+    let mut first = main_push(MAIN_SHA);
     first["repository"]["pushed_at"] = at.into();
-    let first = h.send("push", &first).await;
-    h.wait_settled(&first.guid).await;
+    settle_push(&h, &first).await;
     commit_next_config(&h);
-    let mut forced = payloads::push(REPO, INSTALLATION, "refs/heads/main", NEXT_SHA);
+    let mut forced = main_push(NEXT_SHA);
     forced["repository"]["pushed_at"] = at.into();
-    let forced = h.send("push", &forced).await;
-    h.wait_settled(&forced.guid).await;
+    settle_push(&h, &forced).await;
     h.comment("alice", "/run other").await;
     let run = h.wait_check_run_completed("boomerang/other").await;
     assert_eq!(run.conclusion.as_deref(), Some("success"));
