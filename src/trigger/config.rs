@@ -87,22 +87,7 @@ impl Processor {
         ctx: &RepoContext,
         head: Option<&DefaultHead>,
     ) -> Result<ConfigLoad, ProcessError> {
-        let client = &self.inner.client;
-        let path = replies::CONFIG_PATH;
-        let mut text = None;
-        if let Some(head) = head {
-            text = client
-                .file_at_commit(ctx.installation, &ctx.repo, path, &head.sha)
-                .await
-                .map_err(transient)?;
-        }
-        if text.is_none() {
-            text = client
-                .file(ctx.installation, &ctx.repo, path, Some(&ctx.default_branch))
-                .await
-                .map_err(transient)?;
-        }
-        Ok(match text {
+        Ok(match self.config_text(ctx, head).await? {
             None => ConfigLoad::Missing,
             // The default branch's config is the same text from trigger to trigger: parsed once.
             Some(t) => match spec::parse_remembered(&t) {
@@ -110,6 +95,30 @@ impl Processor {
                 Err(e) => ConfigLoad::Invalid(e),
             },
         })
+    }
+
+    /// The default branch's config file as text, read at `head` (when there is no file there, or no head, by the
+    /// branch's name); `None` when there is none.
+    async fn config_text(
+        &self,
+        ctx: &RepoContext,
+        head: Option<&DefaultHead>,
+    ) -> Result<Option<String>, ProcessError> {
+        let client = &self.inner.client;
+        let path = replies::CONFIG_PATH;
+        if let Some(head) = head {
+            let text = client
+                .file_at_commit(ctx.installation, &ctx.repo, path, &head.sha)
+                .await
+                .map_err(transient)?;
+            if text.is_some() {
+                return Ok(text);
+            }
+        }
+        client
+            .file(ctx.installation, &ctx.repo, path, Some(&ctx.default_branch))
+            .await
+            .map_err(transient)
     }
 
     /// The repo config, or the plan to answer with when there is none (nothing to do) or it is invalid (a failing
@@ -161,10 +170,9 @@ impl Processor {
         let Some(proposed) = proposed else {
             return Ok(Plan::note(format!("#{number}: no `{path}` at its head")));
         };
-        let current = client
-            .file(ctx.installation, &ctx.repo, path, Some(&ctx.default_branch))
-            .await
-            .map_err(transient)?;
+        let current = self
+            .config_text(ctx, self.default_head(ctx).as_ref())
+            .await?;
         if current.as_deref() == Some(proposed.as_str()) {
             return Ok(Plan::note(format!("#{number} does not change `{path}`")));
         }

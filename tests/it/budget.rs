@@ -7,7 +7,7 @@ use crate::support;
 use boomerang::clock::{Clock, ManualClock};
 use boomerang_sim::{RecordedCall, payloads};
 use std::time::Duration;
-use support::{Harness, INSTALLATION, MAIN_SHA, PR, REPO};
+use support::{HEAD_SHA, Harness, INSTALLATION, MAIN_SHA, PR, REPO};
 
 /// The content-creating requests boomerang sent to the repository, as `METHOD kind` (`POST check-run`, …).
 fn writes(calls: &[RecordedCall]) -> Vec<String> {
@@ -337,6 +337,37 @@ async fn unordered_pushes_in_one_second_read_the_config_by_the_branch_name() {
         reads.last().map(|r| r.0.as_str()),
         Some("ref=main"),
         "{reads:?}"
+    );
+    h.finish().await;
+}
+
+/// A pull request that changes the config is compared with the default branch's config at the head the last push
+/// named: the copy read for that push answers, and only the PR's own file is read.
+#[tokio::test]
+async fn the_config_check_of_a_pull_request_compares_with_the_pushed_head() {
+    let h = Harness::builder().start().await;
+    settle_push(&h, &main_push(MAIN_SHA)).await;
+    h.sim
+        .set_file(REPO, HEAD_SHA, ".github/boomerang.yml", NEXT_CONFIG);
+    let pr = payloads::pull_request(
+        REPO,
+        INSTALLATION,
+        "opened",
+        PR,
+        HEAD_SHA,
+        "feature/other",
+        REPO,
+    );
+    let sent = h.send("pull_request", &pr).await;
+    h.wait_settled(&sent.guid).await;
+    let run = h.wait_check_run_completed("boomerang/config").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    assert_eq!(
+        config_reads(&h),
+        [
+            (format!("ref={MAIN_SHA}"), 200),
+            (format!("ref={HEAD_SHA}"), 200)
+        ]
     );
     h.finish().await;
 }
