@@ -1,7 +1,8 @@
 //! Purpose: the files boomerang read from repositories (the repo config above all: every trigger reads it), kept
 //! with GitHub's `ETag` so the next read of the same file at the same ref is a conditional request. GitHub answers
 //! `304 Not Modified` when the file is unchanged, and a 304 does not count against the installation's primary rate
-//! limit (GITHUB-FACTS §7.3). A file read at a full commit SHA cannot change, so its copy answers without a request.
+//! limit (GITHUB-FACTS §7.3). A file read at a commit (`GithubClient::file_at_commit`, a full SHA) cannot change, so
+//! its copy answers without a request.
 //! Bounded: [`MAX_FILES`] files of at most [`MAX_FILE_BYTES`] each, oldest dropped first.
 
 use crate::bounded_map::BoundedMap;

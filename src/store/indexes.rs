@@ -454,6 +454,11 @@ pub struct DefaultHead {
     pub pushed_at: i64,
     /// When the push's delivery arrived: how old what the head says is.
     pub received_at: DateTime<Utc>,
+    /// Whether this push could not be ordered against the one recorded before it (both in one second, neither
+    /// starting where the other ended): the branch's head is unknown, and the config is read by its name; the
+    /// record still orders later pushes.
+    #[serde(default)]
+    pub unordered: bool,
 }
 
 /// How a push's head stands against the one recorded.
@@ -495,6 +500,7 @@ mod tests {
             before: before.map(sha_of),
             pushed_at,
             received_at: Utc::now(),
+            unordered: false,
         }
     }
 

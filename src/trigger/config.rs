@@ -35,53 +35,63 @@ impl Processor {
         self.load_config_at(ctx, head.as_ref()).await
     }
 
-    /// Where the default branch pointed at its last push, when that is still the default branch and the push is
-    /// recent enough to trust ([`DEFAULT_HEAD_TRUSTED_FOR`]).
+    /// Where the default branch pointed at its last push, when that is still the default branch, the push is
+    /// recent enough to trust ([`DEFAULT_HEAD_TRUSTED_FOR`]) and it could be ordered against the one before.
     pub(super) fn default_head(&self, ctx: &RepoContext) -> Option<DefaultHead> {
-        let key = RepoKey(ctx.repo.clone());
-        let head = match indexes::DEFAULT_HEADS.get(&self.inner.store, &key) {
-            Ok(head) => head?,
-            Err(e) => {
-                // Read by the branch's name instead: slower, never wrong.
-                tracing::warn!(repo = %ctx.repo, error = %e, "cannot read the default branch's head");
-                return None;
-            }
-        };
+        let head = self.recorded_head(ctx)?;
         let age = self.inner.clock.now() - head.received_at;
-        (head.branch == ctx.default_branch && age <= DEFAULT_HEAD_TRUSTED_FOR).then_some(head)
+        (head.branch == ctx.default_branch && !head.unordered && age <= DEFAULT_HEAD_TRUSTED_FOR)
+            .then_some(head)
     }
 
-    /// Records `pushed` (a push to the default branch) as where later triggers read the config, unless the head
-    /// recorded comes from a later push; when the two pushes cannot be ordered, forgets the head (triggers read by
-    /// the branch's name until the next push). Committed at once, before anything that can fail, so a push whose
-    /// processing is retried does not leave triggers reading the commit before it. Answers whether the head moved.
+    /// The head recorded for the repository, whatever its branch, age or order.
+    fn recorded_head(&self, ctx: &RepoContext) -> Option<DefaultHead> {
+        let key = RepoKey(ctx.repo.clone());
+        match indexes::DEFAULT_HEADS.get(&self.inner.store, &key) {
+            Ok(head) => head,
+            Err(e) => {
+                // Read by the branch's name instead (slower, never wrong); the next push writes a readable head.
+                tracing::warn!(repo = %ctx.repo, error = %e, "cannot read the default branch's head");
+                None
+            }
+        }
+    }
+
+    /// Records `pushed` (a push to the default branch, or to the branch whose head is recorded: a default branch
+    /// switched away and back keeps its head true) as where later triggers read the config, unless the recorded
+    /// head comes from a later push. When the two pushes cannot be ordered, the head is kept marked unordered
+    /// (triggers read by the branch's name until the next push, and pushes are still ordered against its time).
+    /// Committed at once, before anything that can fail, so a push whose processing is retried does not leave
+    /// triggers reading the commit before it. Answers whether triggers now read at the pushed commit.
     pub(super) async fn record_default_head(
         &self,
         ctx: &RepoContext,
-        pushed: DefaultHead,
+        mut pushed: DefaultHead,
     ) -> Result<bool, ProcessError> {
-        let store = &self.inner.store;
-        let key = RepoKey(ctx.repo.clone());
-        // Ordered against whatever is recorded for this branch, however old (an expired head still orders pushes).
-        let recorded = indexes::DEFAULT_HEADS
-            .get(store, &key)?
-            .filter(|h| h.branch == pushed.branch);
+        // Ordered against whatever is recorded, however old and on whichever branch (a push from before a rename
+        // does not come back after it).
+        let recorded = self.recorded_head(ctx);
+        if pushed.branch != ctx.default_branch
+            && recorded.as_ref().is_none_or(|r| r.branch != pushed.branch)
+        {
+            return Ok(false);
+        }
         let order = recorded.as_ref().map(|r| pushed.order_against(r));
-        let mut batch = Batch::new();
         match order {
-            None | Some(PushOrder::Later) => indexes::DEFAULT_HEADS.put(&mut batch, &key, &pushed),
+            None | Some(PushOrder::Later) => {}
             Some(PushOrder::Earlier) => return Ok(false),
             Some(PushOrder::Unknown) => {
                 tracing::info!(repo = %ctx.repo, sha = %pushed.sha, "two pushes to the default branch in one second: the config is read by the branch's name");
-                indexes::DEFAULT_HEADS.delete(&mut batch, &key);
+                pushed.unordered = true;
             }
         }
-        store.commit(batch).await?;
-        Ok(order != Some(PushOrder::Unknown))
+        let mut batch = Batch::new();
+        indexes::DEFAULT_HEADS.put(&mut batch, &RepoKey(ctx.repo.clone()), &pushed);
+        self.inner.store.commit(batch).await?;
+        Ok(!pushed.unordered && pushed.branch == ctx.default_branch)
     }
 
-    /// Reads and parses the repo config at `head` (when there is no file there, or no head, by the default
-    /// branch's name).
+    /// Reads and parses the repo config at `head`'s commit (with no head, by the default branch's name).
     pub(super) async fn load_config_at(
         &self,
         ctx: &RepoContext,
@@ -97,8 +107,8 @@ impl Processor {
         })
     }
 
-    /// The default branch's config file as text, read at `head` (when there is no file there, or no head, by the
-    /// branch's name); `None` when there is none.
+    /// The default branch's config file as text, read at `head`'s commit (or, with no head, by the branch's name);
+    /// `None` when there is none.
     async fn config_text(
         &self,
         ctx: &RepoContext,
@@ -106,19 +116,19 @@ impl Processor {
     ) -> Result<Option<String>, ProcessError> {
         let client = &self.inner.client;
         let path = replies::CONFIG_PATH;
-        if let Some(head) = head {
-            let text = client
-                .file_at_commit(ctx.installation, &ctx.repo, path, &head.sha)
-                .await
-                .map_err(transient)?;
-            if text.is_some() {
-                return Ok(text);
+        let text = match head {
+            Some(head) => {
+                client
+                    .file_at_commit(ctx.installation, &ctx.repo, path, &head.sha)
+                    .await
             }
-        }
-        client
-            .file(ctx.installation, &ctx.repo, path, Some(&ctx.default_branch))
-            .await
-            .map_err(transient)
+            None => {
+                client
+                    .file(ctx.installation, &ctx.repo, path, Some(&ctx.default_branch))
+                    .await
+            }
+        };
+        text.map_err(transient)
     }
 
     /// The repo config, or the plan to answer with when there is none (nothing to do) or it is invalid (a failing

@@ -337,18 +337,17 @@ impl Processor {
             return Ok(Plan::note("branch deleted"));
         }
         let mut plan = Plan::default();
-        if branch == e.ctx.default_branch {
-            let pushed = DefaultHead {
-                branch: branch.to_string(),
-                sha: e.after.clone(),
-                before: e.before.clone(),
-                pushed_at: e.pushed_at.unwrap_or(record.received_at.timestamp()),
-                received_at: record.received_at,
-            };
-            if self.record_default_head(&e.ctx, pushed).await? {
-                plan.note
-                    .push(format!("the config is read at `{branch}`'s new head"));
-            }
+        let pushed = DefaultHead {
+            branch: branch.to_string(),
+            sha: e.after.clone(),
+            before: e.before.clone(),
+            pushed_at: e.pushed_at.unwrap_or(record.received_at.timestamp()),
+            received_at: record.received_at,
+            unordered: false,
+        };
+        if self.record_default_head(&e.ctx, pushed).await? {
+            plan.note
+                .push(format!("the config is read at `{branch}`'s new head"));
         }
         let head = self.default_head(&e.ctx);
         let ConfigLoad::Valid(config) = self.load_config_at(&e.ctx, head.as_ref()).await? else {

@@ -283,6 +283,14 @@ struct CheckRunFieldsPeek<'a> {
     name: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// A time GitHub gives as Unix seconds (a push's `pushed_at`) or, in other payloads, as an RFC 3339 string.
+fn unix_seconds(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        let text = v.as_str()?;
+        Some(chrono::DateTime::parse_from_rfc3339(text).ok()?.timestamp())
+    })
+}
+
 /// Text of a payload field kept for a waiting job, cut to `max` characters.
 fn bounded(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
@@ -504,7 +512,7 @@ pub fn parse(event: &str, body: &Value) -> Result<Event, EventError> {
             pushed_at: body
                 .get("repository")
                 .and_then(|r| r.get("pushed_at"))
-                .and_then(Value::as_i64),
+                .and_then(unix_seconds),
             sender,
         }),
         "pull_request" => {
@@ -543,5 +551,17 @@ mod tests {
         let missing = br#"{"check_run":{"name":"ci"},"repository":{"full_name":"octo/app"}}"#;
         assert!(awaited_check_run("check_run", Some("completed"), missing).is_none());
         assert!(awaited_check_run("check_run", Some("completed"), b"{not json").is_none());
+    }
+
+    #[test]
+    fn a_push_time_is_read_as_unix_seconds_or_as_a_date() {
+        assert_eq!(
+            unix_seconds(&serde_json::json!(1557933657)),
+            Some(1557933657)
+        );
+        let date = serde_json::json!("2019-05-15T15:20:57Z");
+        assert_eq!(unix_seconds(&date), Some(1557933657));
+        assert_eq!(unix_seconds(&serde_json::json!("soon")), None);
+        assert_eq!(unix_seconds(&Value::Null), None);
     }
 }

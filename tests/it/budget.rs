@@ -371,3 +371,53 @@ async fn the_config_check_of_a_pull_request_compares_with_the_pushed_head() {
     );
     h.finish().await;
 }
+
+/// Three pushes in one second (A, then B on A, then C on B) delivered A, C, B: A and C cannot be ordered, so the
+/// config is read by the branch's name; B, which C started from, does not become the head after them.
+#[tokio::test]
+async fn a_push_delivered_after_an_unordered_pair_does_not_become_the_head() {
+    const THIRD_SHA: &str = "3333333333333333333333333333333333333333";
+    let h = Harness::builder().start().await;
+    let at = chrono::Utc::now().timestamp();
+    let in_second = |mut push: serde_json::Value, before: &str| {
+        push["repository"]["pushed_at"] = at.into();
+        push["before"] = before.into();
+        push
+    };
+    settle_push(&h, &in_second(main_push(MAIN_SHA), "0")).await;
+    commit_next_config(&h);
+    settle_push(&h, &in_second(main_push(THIRD_SHA), NEXT_SHA)).await;
+    settle_push(&h, &in_second(main_push(NEXT_SHA), MAIN_SHA)).await;
+    h.comment("alice", "/run other").await;
+    let run = h.wait_check_run_completed("boomerang/other").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    let reads = config_reads(&h);
+    assert_eq!(
+        reads.last().map(|r| r.0.as_str()),
+        Some("ref=main"),
+        "{reads:?}"
+    );
+    h.finish().await;
+}
+
+/// A push to the branch whose head is recorded moves it even while another branch is the default: switched back,
+/// the default branch's config is read at its true head, not at the one before the switch.
+#[tokio::test]
+async fn a_default_branch_switched_away_and_back_keeps_its_head() {
+    let h = Harness::builder().start().await;
+    settle_push(&h, &main_push(MAIN_SHA)).await;
+    commit_next_config(&h);
+    settle_push(&h, &payloads::with_default_branch(next_push(), "dev")).await;
+    h.comment("alice", "/run other").await;
+    let run = h.wait_check_run_completed("boomerang/other").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    assert_eq!(
+        config_reads(&h),
+        [
+            (format!("ref={MAIN_SHA}"), 200),
+            ("ref=dev".to_string(), 404),
+            (format!("ref={NEXT_SHA}"), 200)
+        ]
+    );
+    h.finish().await;
+}
