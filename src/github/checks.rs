@@ -84,14 +84,14 @@ impl GithubClient {
     }
 
     /// `GET /repos/{o}/{r}/commits/{sha}/check-runs?check_name=…&filter=all`: this app's runs of that name on a
-    /// commit, as `(id, external_id, status)`, to find a run created by a request whose answer was lost.
+    /// commit, as `(run, external_id, status)`, to find a run created by a request whose answer was lost.
     pub async fn check_runs_named(
         &self,
         inst: InstallationId,
         repo: &RepoName,
         sha: &str,
         name: &str,
-    ) -> Result<Vec<(CheckRunId, Option<String>, String)>, GithubError> {
+    ) -> Result<Vec<(CreatedCheckRun, Option<String>, String)>, GithubError> {
         let path = format!(
             "/repos/{repo}/commits/{}/check-runs?check_name={}&filter=all&per_page=100&app_id={}",
             urlencode(sha),
@@ -108,7 +108,10 @@ impl GithubClient {
                 runs.iter()
                     .filter_map(|r| {
                         Some((
-                            CheckRunId(r["id"].as_u64()?),
+                            CreatedCheckRun {
+                                id: CheckRunId(r["id"].as_u64()?),
+                                html_url: r["html_url"].as_str().map(str::to_string),
+                            },
                             r["external_id"].as_str().map(str::to_string),
                             r["status"].as_str().unwrap_or_default().to_string(),
                         ))

@@ -180,15 +180,18 @@ impl Outbox {
                 )
                 .await?
                 .into_iter()
-                .find(|(id, ext, _)| ext.as_deref() == Some(job.as_str()) && !known.contains(id))
+                .find(|(run, ext, _)| {
+                    ext.as_deref() == Some(job.as_str()) && !known.contains(&run.id)
+                })
         } else {
             None
         };
         let adopted_run = adopted.is_some();
         let created = match adopted {
-            Some((id, _, _)) => {
-                tracing::info!(%job, check_run = %id, "adopting a check run created before a lost answer");
-                crate::github::CreatedCheckRun { id, html_url: None }
+            Some((run, _, _)) => {
+                // Its page comes from the listing: later summaries link it as they would a run created here.
+                tracing::info!(%job, check_run = %run.id, "adopting a check run created before a lost answer");
+                run
             }
             None => client.create_check_run(inst, &record.repo, &body).await?,
         };

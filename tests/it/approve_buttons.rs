@@ -322,6 +322,21 @@ async fn a_timeout_while_action_required_ends_the_same_check_run_visibly() {
 /// the job's stored events alone), an Approve click lets the job go on under a new check run and finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approve_click_after_kill_9_while_action_required_finishes_the_job() {
+    approve_after_kill_9(false).await;
+}
+
+/// The same when the server is killed after GitHub created the check run but before its answer came back (GitHub
+/// answers the create late): the restarted server adopts the run it finds by its job, with its page, so the next
+/// check run still links the one that awaited the approval. Before, an adopted run had no page and the link was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_run_whose_create_answer_was_lost_is_adopted_with_its_page() {
+    approve_after_kill_9(true).await;
+}
+
+/// Runs a job that awaits an approval on a real server, kills it with -9 once its check run exists on GitHub (with
+/// `lose_create_answer`, before GitHub answered the create), restarts it, clicks Approve, and checks the job goes on
+/// under a new check run that links the earlier one.
+async fn approve_after_kill_9(lose_create_answer: bool) {
     use crate::crash_support::{self as crash, PATIENCE, USER, sha};
     const REPO: &str = "acme/approvals";
     const INST: u64 = 11;
@@ -337,6 +352,14 @@ async fn an_approve_click_after_kill_9_while_action_required_finishes_the_job() 
 "#;
     let h = crash::Harness::new("redb").await;
     h.add_repo(INST, REPO, JOB, &sha(5));
+    if lose_create_answer {
+        h.sim.inject(boomerang_sim::Fault {
+            method: Some("POST".into()),
+            path_contains: Some("/check-runs".into()),
+            kind: boomerang_sim::FaultKind::Delay(std::time::Duration::from_secs(3600)),
+            times: 1,
+        });
+    }
     let server = h.start().await;
     let run = crash::comment(REPO, INST, 300, "/run deploy");
     let (status, body) = h
@@ -344,17 +367,31 @@ async fn an_approve_click_after_kill_9_while_action_required_finishes_the_job() 
         .await
         .expect("delivered");
     assert_eq!(status, 202, "{body}");
+    let awaits = |c: &CheckRunRecord| {
+        c.conclusion.as_deref() == Some("action_required") && c.actions.len() == 2
+    };
+    if lose_create_answer {
+        h.sim
+            .wait_until(PATIENCE, |sim| sim.check_runs(REPO).first().map(|_| ()))
+            .await
+            .expect("GitHub created the check run");
+    } else {
+        h.sim
+            .wait_until(PATIENCE, |sim| {
+                sim.check_runs(REPO).into_iter().find(awaits)
+            })
+            .await
+            .expect("the check run awaits the approval");
+    }
+    server.kill9();
+    let _server = h.start().await;
     let awaiting = h
         .sim
         .wait_until(PATIENCE, |sim| {
-            sim.check_runs(REPO).into_iter().find(|c| {
-                c.conclusion.as_deref() == Some("action_required") && c.actions.len() == 2
-            })
+            sim.check_runs(REPO).into_iter().find(awaits)
         })
         .await
         .expect("the check run awaits the approval");
-    server.kill9();
-    let _server = h.start().await;
     let job = awaiting
         .external_id
         .clone()
