@@ -138,9 +138,7 @@ async fn an_unchanged_repo_config_is_read_conditionally() {
         ".github/boomerang.yml",
         "jobs:\n  other:\n    steps:\n      - run: echo other\n",
     );
-    h.comment("alice", "/run other").await;
-    let run = h.wait_check_run_completed("boomerang/other").await;
-    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    other_runs(&h).await;
 
     let config = format!("/repos/{REPO}/contents/.github/boomerang.yml");
     let reads: Vec<u16> = h
@@ -179,6 +177,23 @@ fn commit_next_config(h: &Harness) {
     h.sim.set_branch(REPO, "main", NEXT_SHA);
 }
 
+/// `/run other` (a job only [`NEXT_CONFIG`] has) runs and succeeds.
+async fn other_runs(h: &Harness) {
+    h.comment("alice", "/run other").await;
+    let run = h.wait_check_run_completed("boomerang/other").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+}
+
+/// The last config read was by the default branch's name, not at a commit.
+fn assert_last_read_by_name(h: &Harness) {
+    let reads = config_reads(h);
+    assert_eq!(
+        reads.last().map(|r| r.0.as_str()),
+        Some("ref=main"),
+        "{reads:?}"
+    );
+}
+
 /// A push that moves `main` to `sha`.
 fn main_push(sha: &str) -> serde_json::Value {
     payloads::push(REPO, INSTALLATION, "refs/heads/main", sha)
@@ -211,9 +226,7 @@ async fn the_config_is_read_once_per_default_branch_head() {
 
     commit_next_config(&h);
     settle_push(&h, &next_push()).await;
-    h.comment("alice", "/run other").await;
-    let run = h.wait_check_run_completed("boomerang/other").await;
-    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    other_runs(&h).await;
     assert_eq!(
         config_reads(&h),
         [
@@ -235,9 +248,7 @@ async fn a_redelivered_older_push_does_not_move_the_config_back() {
     let mut older = main_push(MAIN_SHA);
     older["repository"]["pushed_at"] = (chrono::Utc::now().timestamp() - 60).into();
     settle_push(&h, &older).await;
-    h.comment("alice", "/run other").await;
-    let run = h.wait_check_run_completed("boomerang/other").await;
-    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    other_runs(&h).await;
     assert_eq!(config_reads(&h), [(format!("ref={NEXT_SHA}"), 200)]);
     h.finish().await;
 }
@@ -271,9 +282,7 @@ async fn a_config_change_whose_push_is_lost_is_seen_within_the_hour() {
         "within the hour the comment uses the head the last push named"
     );
     manual.advance(Duration::from_secs(3601));
-    h.comment("alice", "/run other").await;
-    let run = h.wait_check_run_completed("boomerang/other").await;
-    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    other_runs(&h).await;
     assert_eq!(
         config_reads(&h).last(),
         Some(&("ref=main".to_string(), 200))
@@ -329,15 +338,8 @@ async fn unordered_pushes_in_one_second_read_the_config_by_the_branch_name() {
     let mut forced = main_push(NEXT_SHA);
     forced["repository"]["pushed_at"] = at.into();
     settle_push(&h, &forced).await;
-    h.comment("alice", "/run other").await;
-    let run = h.wait_check_run_completed("boomerang/other").await;
-    assert_eq!(run.conclusion.as_deref(), Some("success"));
-    let reads = config_reads(&h);
-    assert_eq!(
-        reads.last().map(|r| r.0.as_str()),
-        Some("ref=main"),
-        "{reads:?}"
-    );
+    other_runs(&h).await;
+    assert_last_read_by_name(&h);
     h.finish().await;
 }
 
@@ -388,15 +390,8 @@ async fn a_push_delivered_after_an_unordered_pair_does_not_become_the_head() {
     commit_next_config(&h);
     settle_push(&h, &in_second(main_push(THIRD_SHA), NEXT_SHA)).await;
     settle_push(&h, &in_second(main_push(NEXT_SHA), MAIN_SHA)).await;
-    h.comment("alice", "/run other").await;
-    let run = h.wait_check_run_completed("boomerang/other").await;
-    assert_eq!(run.conclusion.as_deref(), Some("success"));
-    let reads = config_reads(&h);
-    assert_eq!(
-        reads.last().map(|r| r.0.as_str()),
-        Some("ref=main"),
-        "{reads:?}"
-    );
+    other_runs(&h).await;
+    assert_last_read_by_name(&h);
     h.finish().await;
 }
 
@@ -408,9 +403,7 @@ async fn a_default_branch_switched_away_and_back_keeps_its_head() {
     settle_push(&h, &main_push(MAIN_SHA)).await;
     commit_next_config(&h);
     settle_push(&h, &payloads::with_default_branch(next_push(), "dev")).await;
-    h.comment("alice", "/run other").await;
-    let run = h.wait_check_run_completed("boomerang/other").await;
-    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    other_runs(&h).await;
     assert_eq!(
         config_reads(&h),
         [
