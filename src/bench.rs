@@ -300,8 +300,8 @@ pub async fn comment_latency(bench: CommentBench) -> anyhow::Result<()> {
 }
 
 /// Sends a push of [`SHA`] to each repository's default branch, as an active repository has had, and waits until
-/// each push was processed (its config read at that commit, and a moment for the processing's commit): the
-/// comments after it find the default branch's head in the store.
+/// each push has read its config at that commit (its head is committed before that read): the comments after it
+/// find the default branch's head in the store.
 pub(crate) async fn push_default_branches(
     sim: &Simulator,
     repos: &[(u64, String)],
@@ -322,7 +322,6 @@ pub(crate) async fn push_default_branches(
     })
     .await
     .map_err(|_| anyhow::anyhow!("the pushes were not processed"))?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(())
 }
 

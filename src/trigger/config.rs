@@ -38,7 +38,12 @@ impl Processor {
     /// Where the default branch pointed at its last push, when that is still the default branch, the push is
     /// recent enough to trust ([`DEFAULT_HEAD_TRUSTED_FOR`]) and it could be ordered against the one before.
     pub(super) fn default_head(&self, ctx: &RepoContext) -> Option<DefaultHead> {
-        let head = self.recorded_head(ctx)?;
+        self.trusted(ctx, self.recorded_head(ctx))
+    }
+
+    /// `head` when the config may be read there (see [`Self::default_head`]).
+    fn trusted(&self, ctx: &RepoContext, head: Option<DefaultHead>) -> Option<DefaultHead> {
+        let head = head?;
         let age = self.inner.clock.now() - head.received_at;
         (head.branch == ctx.default_branch && !head.unordered && age <= DEFAULT_HEAD_TRUSTED_FOR)
             .then_some(head)
@@ -62,24 +67,24 @@ impl Processor {
     /// head comes from a later push. When the two pushes cannot be ordered, the head is kept marked unordered
     /// (triggers read by the branch's name until the next push, and pushes are still ordered against its time).
     /// Committed at once, before anything that can fail, so a push whose processing is retried does not leave
-    /// triggers reading the commit before it. Answers whether triggers now read at the pushed commit.
+    /// triggers reading the commit before it. Answers where the config is read now (as [`Self::default_head`]
+    /// would, without reading the store again).
     pub(super) async fn record_default_head(
         &self,
         ctx: &RepoContext,
         mut pushed: DefaultHead,
-    ) -> Result<bool, ProcessError> {
+    ) -> Result<Option<DefaultHead>, ProcessError> {
         // Ordered against whatever is recorded, however old and on whichever branch (a push from before a rename
         // does not come back after it).
         let recorded = self.recorded_head(ctx);
         if pushed.branch != ctx.default_branch
             && recorded.as_ref().is_none_or(|r| r.branch != pushed.branch)
         {
-            return Ok(false);
+            return Ok(self.trusted(ctx, recorded));
         }
-        let order = recorded.as_ref().map(|r| pushed.order_against(r));
-        match order {
+        match recorded.as_ref().map(|r| pushed.order_against(r)) {
             None | Some(PushOrder::Later) => {}
-            Some(PushOrder::Earlier) => return Ok(false),
+            Some(PushOrder::Earlier) => return Ok(self.trusted(ctx, recorded)),
             Some(PushOrder::Unknown) => {
                 tracing::info!(repo = %ctx.repo, sha = %pushed.sha, "two pushes to the default branch in one second: the config is read by the branch's name");
                 pushed.unordered = true;
@@ -88,7 +93,7 @@ impl Processor {
         let mut batch = Batch::new();
         indexes::DEFAULT_HEADS.put(&mut batch, &RepoKey(ctx.repo.clone()), &pushed);
         self.inner.store.commit(batch).await?;
-        Ok(!pushed.unordered && pushed.branch == ctx.default_branch)
+        Ok(self.trusted(ctx, Some(pushed)))
     }
 
     /// Reads and parses the repo config at `head`'s commit (with no head, by the default branch's name).

@@ -345,11 +345,11 @@ impl Processor {
             received_at: record.received_at,
             unordered: false,
         };
-        if self.record_default_head(&e.ctx, pushed).await? {
+        let head = self.record_default_head(&e.ctx, pushed).await?;
+        if head.as_ref().is_some_and(|h| h.sha == e.after) {
             plan.note
                 .push(format!("the config is read at `{branch}`'s new head"));
         }
-        let head = self.default_head(&e.ctx);
         let ConfigLoad::Valid(config) = self.load_config_at(&e.ctx, head.as_ref()).await? else {
             plan.note.push("no valid repo config".into());
             return Ok(plan);
