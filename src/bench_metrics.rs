@@ -135,7 +135,6 @@ async fn fill(app: &App, o: &MetricsBenchOptions) -> anyhow::Result<()> {
             guid: guid.clone(),
             event: "issue_comment".into(),
             action: Some("created".into()),
-            installation: Some(1_000),
             received_at: now,
             body: String::new(),
             status: DeliveryStatus::Pending,

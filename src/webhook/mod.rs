@@ -5,6 +5,7 @@
 //! acknowledged. The bodies in flight share a memory budget ([`crate::admission`]).
 
 pub mod events;
+mod peek;
 pub mod signature;
 
 use crate::answer::answer;
@@ -51,8 +52,6 @@ pub struct DeliveryRecord {
     pub event: String,
     /// The payload's `action`, when it has one.
     pub action: Option<String>,
-    /// The payload's installation id, when it has one.
-    pub installation: Option<u64>,
     /// When boomerang received it.
     pub received_at: DateTime<Utc>,
     /// The raw JSON body (UTF-8, as signed) of a record stored before bodies got a key of their own; empty in newer
@@ -213,17 +212,6 @@ fn awaited(store: &Store, body: &[u8]) -> bool {
     }
 }
 
-#[derive(Deserialize)]
-struct Peek {
-    action: Option<String>,
-    installation: Option<PeekInstallation>,
-}
-
-#[derive(Deserialize)]
-struct PeekInstallation {
-    id: u64,
-}
-
 /// The webhook handler: [`handle`], with its answer and the time it took counted.
 async fn receive(State(ingress): State<Arc<Ingress>>, headers: HeaderMap, body: Bytes) -> Response {
     let started = std::time::Instant::now();
@@ -263,12 +251,12 @@ async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response
             "missing or malformed X-GitHub-Delivery header",
         );
     };
-    let peek: Peek = match serde_json::from_slice(&body) {
-        Ok(p) => p,
+    let action = match peek::action(&body) {
+        Ok(action) => action,
         Err(e) => {
             return answer(
                 StatusCode::BAD_REQUEST,
-                &format!("the body is not JSON: {e}"),
+                &format!("the body is not a JSON object: {e}"),
             );
         }
     };
@@ -277,16 +265,15 @@ async fn handle(ingress: &Ingress, headers: &HeaderMap, body: Bytes) -> Response
     }
     // Other apps' check runs are frequent: a completed one is queued only when a waiting job awaits it (an index
     // read).
-    let actionable = events::is_actionable(event, peek.action.as_deref())
+    let actionable = events::is_actionable(event, action.as_deref())
         || (event == "check_run"
-            && peek.action.as_deref() == Some("completed")
+            && action.as_deref() == Some("completed")
             && awaited(&ingress.store, &body));
     let now = ingress.clock.now();
     let record = DeliveryRecord {
         guid: guid.to_string(),
         event: event.to_string(),
-        action: peek.action,
-        installation: peek.installation.map(|i| i.id),
+        action,
         received_at: now,
         body: String::new(),
         status: if actionable {

@@ -163,6 +163,42 @@ async fn non_json_body_with_a_valid_signature_is_400() {
     h.finish().await;
 }
 
+/// The ingress reads a payload's leading `action` in place (GitHub puts it first) and no further: a signed body that
+/// opens with an action boomerang acts on and is broken after it is acknowledged, then parked by processing with the
+/// parser's reason. Nothing is lost and nothing runs; a body that does not open with an action is still parsed whole
+/// (a 400 when it is not a JSON object).
+#[tokio::test]
+async fn a_body_broken_after_its_leading_action_is_acknowledged_then_parked() {
+    let h = Harness::start().await;
+    let delivery = guid();
+    let answer = h
+        .post_signed(
+            "issue_comment",
+            &delivery,
+            b"{\n  \"action\": \"created\",\n  \"comment\": {\"body\": \"/run deploy\"",
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{answer:?}");
+    let record = h.wait_settled(&delivery).await;
+    assert_eq!(record.status, DeliveryStatus::Failed, "{record:?}");
+    assert_eq!(record.action.as_deref(), Some("created"));
+    let note = record.note.unwrap_or_default();
+    assert!(
+        note.contains("EOF while parsing"),
+        "the parser's reason: {note}"
+    );
+    h.assert_nothing_ran();
+
+    let array = guid();
+    let answer = h
+        .post_signed("issue_comment", &array, b"[\"created\"]")
+        .await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.body.contains("not a JSON object"), "{answer:?}");
+    assert!(h.delivery(&array).await.is_none(), "nothing stored");
+    h.finish().await;
+}
+
 /// GitHub's `ping` (sent when the hook is created) gets 200; an event boomerang does not act on
 /// (`workflow_job`) gets 2xx, is recorded as ignored, and causes no GitHub call.
 #[tokio::test]
