@@ -88,12 +88,15 @@ pub fn admitted<S: Clone + Send + Sync + 'static>(
     router: axum::Router<S>,
     admission: Admission,
 ) -> axum::Router<S> {
-    router
-        .layer(axum::middleware::from_fn_with_state(admission, admit))
-        .layer(axum::middleware::from_fn_with_state(
-            crate::detached::InProgress::default(),
-            crate::detached::to_completion,
-        ))
+    // One `Router::layer` for both: each wraps every route in a boxed service cloned for every request.
+    router.layer(
+        tower::ServiceBuilder::new()
+            .layer(axum::middleware::from_fn_with_state(
+                crate::detached::InProgress::default(),
+                crate::detached::to_completion,
+            ))
+            .layer(axum::middleware::from_fn_with_state(admission, admit)),
+    )
 }
 
 /// The middleware: refuses a body declared larger than the routes take (413) or than the budget has left (503);

@@ -197,7 +197,7 @@ impl App {
     /// The HTTP surface: the webhook ingress, the REST API, the web pages, `/healthz`, `/readyz`, and `/metrics`
     /// when `METRICS_TOKEN` is set.
     pub fn router(&self) -> Router {
-        crate::api::with_security_headers(
+        crate::api::served(
             self.ingress()
                 .counting_first_starts(self.processor.first_starts())
                 .handing_over(self.handoff())
@@ -205,7 +205,6 @@ impl App {
                 .merge(crate::api::router(self.api_state()))
                 .merge(crate::health::http::public_routes(self.ops_state())),
         )
-        .layer(tower_http::trace::TraceLayer::new_for_http())
     }
 
     /// Where the ingress hands a delivery durable in the delivery log: this process's processor, which wakes the

@@ -31,6 +31,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
+use tower_http::set_header::{SetResponseHeader, SetResponseHeaderLayer};
 
 /// The API and page routes.
 pub fn router(app: ApiState) -> Router {
@@ -62,18 +63,45 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// `Referrer-Policy: no-referrer` (a signed job link carries its token in the URL: it must not leak through
 /// `Referer` to a site the page links to).
 pub fn with_security_headers(router: Router) -> Router {
-    use tower_http::set_header::SetResponseHeaderLayer;
-    let set = |name, value: &'static str| {
-        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
-    };
-    router
-        .layer(set(
-            header::CONTENT_SECURITY_POLICY,
-            CONTENT_SECURITY_POLICY,
-        ))
-        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+    router.layer(SecurityHeaders)
+}
+
+/// The four headers of [`with_security_headers`] as one layer: each `Router::layer` wraps every route in a boxed
+/// service of its own, cloned and boxed again for every request, so the four are applied together.
+#[derive(Clone, Copy)]
+struct SecurityHeaders;
+
+/// A service with the four security headers set on its answers, the CSP innermost.
+type WithSecurityHeaders<S> = SetResponseHeader<
+    SetResponseHeader<
+        SetResponseHeader<SetResponseHeader<S, HeaderValue>, HeaderValue>,
+        HeaderValue,
+    >,
+    HeaderValue,
+>;
+
+impl<S> tower::Layer<S> for SecurityHeaders {
+    type Service = WithSecurityHeaders<S>;
+
+    fn layer(&self, inner: S) -> WithSecurityHeaders<S> {
+        let set = |name, value: &'static str| {
+            SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+        };
+        let inner = set(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY).layer(inner);
+        let inner = set(header::X_CONTENT_TYPE_OPTIONS, "nosniff").layer(inner);
+        let inner = set(header::X_FRAME_OPTIONS, "DENY").layer(inner);
+        set(header::REFERRER_POLICY, "no-referrer").layer(inner)
+    }
+}
+
+/// The server's whole HTTP surface as it is served: the security headers of [`with_security_headers`] on every
+/// answer, and a trace span around every request, applied as one layer.
+pub fn served(router: Router) -> Router {
+    router.layer(
+        tower::ServiceBuilder::new()
+            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .layer(SecurityHeaders),
+    )
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -175,12 +175,13 @@ impl Ingress {
                     wake.notify_one();
                 }));
         }
-        let route = Router::new()
-            .route(WEBHOOK_PATH, post(receive))
-            .layer(DefaultBodyLimit::disable())
-            .layer(tower_http::limit::RequestBodyLimitLayer::new(
-                MAX_BODY_BYTES,
-            ));
+        let route = Router::new().route(WEBHOOK_PATH, post(receive)).layer(
+            tower::ServiceBuilder::new()
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                    MAX_BODY_BYTES,
+                ))
+                .layer(DefaultBodyLimit::disable()),
+        );
         // A delivery that came in is recorded whole (its GUID kept until it is moved), whether or not GitHub waits
         // for the answer; its body is charged to the webhooks' budget before it is read. The state is shared, not
         // cloned per request (a clone touched eight reference counts and the drain token's lock).
