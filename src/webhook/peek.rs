@@ -7,7 +7,9 @@
 //!
 //! A body that starts with an action and is broken after it is acknowledged: it carries GitHub's signature, so it
 //! came from GitHub or from a holder of the webhook secret, and processing parses every delivery it acts on whole
-//! and parks one it cannot read, with the parser's reason.
+//! and parks one it cannot read, with the parser's reason. Nor is the rest checked for a second `action` key (a
+//! payload never repeats a key): the leading one is the one routing uses; a body GitHub never sends that repeated it
+//! with another value would be routed by the first while processing reads the last.
 
 use serde::Deserialize;
 
@@ -25,7 +27,7 @@ pub(super) fn action(body: &[u8]) -> Result<Option<String>, serde_json::Error> {
 }
 
 /// The `action` of a body parsed whole: a JSON object is required; its other values are skipped unread, and of
-/// repeated `action` keys the last counts (as processing's parse counts it).
+/// repeated `action` keys the last counts, as in processing's parse.
 struct WholeAction(Option<String>);
 
 impl<'de> Deserialize<'de> for WholeAction {
